@@ -1,0 +1,241 @@
+//! wharf storage connectors: a `[[connector]]` config entry becomes an Apache OpenDAL
+//! [`Operator`] wrapped in retry, timeout and logging layers.
+//!
+//! Which services exist is decided at compile time by cargo features (`fs`, `memory`,
+//! `s3` by default; `gcs`, `azblob`, `webdav` on request), so a build carries only
+//! the clients it needs. Everything above this crate talks to storage through the
+//! returned operator and never names a service.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use opendal;
+use opendal::layers::{LoggingLayer, RetryLayer, TimeoutLayer};
+use opendal::{Capability, Operator};
+
+/// Directory inside an `fs` connector root where uploads are staged until complete.
+/// The Vfs hides it and refuses any path into it.
+pub const PARTIAL_DIR: &str = ".wharf-partial";
+
+/// One connector as the configuration describes it (env references already expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorSpec {
+    /// Name used by mounts and the CLI.
+    pub name: String,
+    /// OpenDAL scheme: `fs`, `memory`, `s3`, ...
+    pub scheme: String,
+    /// Service options passed to OpenDAL as-is (`root`, `bucket`, `endpoint`, ...).
+    pub options: BTreeMap<String, String>,
+}
+
+/// Timeouts and retries applied to every operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Deadline for a non-streaming call (stat, delete, list page, ...).
+    pub timeout: Duration,
+    /// Deadline for one chunk of a streaming read or write: a stalled backend fails
+    /// the transfer instead of holding it forever.
+    pub io_timeout: Duration,
+    /// Retries of a temporary failure, with exponential back-off and jitter.
+    pub max_retries: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            timeout: Duration::from_secs(60),
+            io_timeout: Duration::from_secs(30),
+            max_retries: 3,
+        }
+    }
+}
+
+/// A built connector: the layered operator plus what wharf must know about the service.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub name: String,
+    pub scheme: String,
+    pub operator: Operator,
+    /// Canonical root directory for the `fs` service: the Vfs uses it to refuse
+    /// symlinks that lead out of the root, which OpenDAL itself would follow.
+    pub local_root: Option<PathBuf>,
+}
+
+/// Why a connector could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("connector {name:?}: scheme {scheme:?} is not compiled into this build (available: {available})")]
+    UnknownScheme {
+        name: String,
+        scheme: String,
+        available: String,
+    },
+    #[error("connector {name:?}: option {option:?} is required for scheme {scheme:?}")]
+    MissingOption {
+        name: String,
+        scheme: String,
+        option: &'static str,
+    },
+    #[error("connector {name:?}: {source}")]
+    Build {
+        name: String,
+        #[source]
+        source: opendal::Error,
+    },
+}
+
+/// Schemes this build can serve, in the order they are listed to users.
+pub fn compiled_schemes() -> Vec<&'static str> {
+    let mut schemes = Vec::new();
+    if cfg!(feature = "fs") {
+        schemes.push("fs");
+    }
+    if cfg!(feature = "memory") {
+        schemes.push("memory");
+    }
+    if cfg!(feature = "s3") {
+        schemes.push("s3");
+    }
+    if cfg!(feature = "gcs") {
+        schemes.push("gcs");
+    }
+    if cfg!(feature = "azblob") {
+        schemes.push("azblob");
+    }
+    if cfg!(feature = "webdav") {
+        schemes.push("webdav");
+    }
+    schemes
+}
+
+/// Builds the operator for one connector entry.
+///
+/// For `fs`, uploads are staged in [`PARTIAL_DIR`] under the root unless
+/// `atomic_write_dir` is given, so a file appears only once it is complete.
+pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, ConnectorError> {
+    if !compiled_schemes().contains(&spec.scheme.as_str()) {
+        return Err(ConnectorError::UnknownScheme {
+            name: spec.name.clone(),
+            scheme: spec.scheme.clone(),
+            available: compiled_schemes().join(", "),
+        });
+    }
+    let mut options = spec.options.clone();
+    let mut local_root = None;
+    if spec.scheme == "fs" {
+        let root = options
+            .get("root")
+            .cloned()
+            .ok_or_else(|| ConnectorError::MissingOption {
+                name: spec.name.clone(),
+                scheme: spec.scheme.clone(),
+                option: "root",
+            })?;
+        options
+            .entry("atomic_write_dir".into())
+            .or_insert_with(|| Path::new(&root).join(PARTIAL_DIR).display().to_string());
+        local_root = Some(PathBuf::from(root));
+    }
+    let build_err = |source| ConnectorError::Build {
+        name: spec.name.clone(),
+        source,
+    };
+    let operator = Operator::via_iter(&spec.scheme, options).map_err(build_err)?;
+    if let Some(root) = &local_root {
+        // OpenDAL created and canonicalised the root while building; do the same here so
+        // symlink checks compare like with like.
+        local_root = Some(root.canonicalize().map_err(|e| {
+            build_err(
+                opendal::Error::new(opendal::ErrorKind::Unexpected, "cannot resolve fs root")
+                    .set_source(e),
+            )
+        })?);
+    }
+    let operator = operator
+        .layer(
+            TimeoutLayer::new()
+                .with_timeout(tuning.timeout)
+                .with_io_timeout(tuning.io_timeout),
+        )
+        .layer(
+            RetryLayer::new()
+                .with_max_times(tuning.max_retries)
+                .with_jitter(),
+        )
+        .layer(LoggingLayer::default());
+    Ok(Connector {
+        name: spec.name.clone(),
+        scheme: spec.scheme.clone(),
+        operator,
+        local_root,
+    })
+}
+
+/// The capabilities worth showing an operator, by name, for `wharf connector check`.
+pub fn capability_summary(cap: &Capability) -> Vec<(&'static str, bool)> {
+    vec![
+        ("stat", cap.stat),
+        ("read", cap.read),
+        ("write", cap.write),
+        ("write_can_multi", cap.write_can_multi),
+        ("write_can_append", cap.write_can_append),
+        ("create_dir", cap.create_dir),
+        ("delete", cap.delete),
+        ("list", cap.list),
+        ("list_with_recursive", cap.list_with_recursive),
+        ("copy", cap.copy),
+        ("rename", cap.rename),
+        ("presign_read", cap.presign_read),
+        ("presign_write", cap.presign_write),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(scheme: &str, options: &[(&str, &str)]) -> ConnectorSpec {
+        ConnectorSpec {
+            name: "t".into(),
+            scheme: scheme.into(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_scheme_names_the_available_ones() {
+        let err = build(&spec("nosuch", &[]), &Tuning::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("nosuch") && msg.contains("memory"), "{msg}");
+    }
+
+    #[test]
+    fn fs_requires_root() {
+        let err = build(&spec("fs", &[]), &Tuning::default()).unwrap_err();
+        assert!(err.to_string().contains("\"root\""), "{err}");
+    }
+
+    #[test]
+    fn fs_gets_a_staging_dir_and_canonical_root() {
+        let dir = std::env::temp_dir().join(format!("wharf-conn-{}", std::process::id()));
+        let c = build(
+            &spec("fs", &[("root", dir.to_str().unwrap())]),
+            &Tuning::default(),
+        )
+        .unwrap();
+        assert!(dir.join(PARTIAL_DIR).is_dir());
+        assert_eq!(c.local_root.unwrap(), dir.canonicalize().unwrap());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn memory_builds_and_reports_capabilities() {
+        let c = build(&spec("memory", &[]), &Tuning::default()).unwrap();
+        let caps = capability_summary(&c.operator.info().capability());
+        assert!(caps.contains(&("write", true)));
+    }
+}

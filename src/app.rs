@@ -1,0 +1,136 @@
+//! Wires the pieces together for `wharf serve`: data directory, store, connectors,
+//! Vfs, audit writer; starts the front-ends that exist and shuts down cleanly on
+//! SIGINT/SIGTERM (connections drain, the audit queue is flushed).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use wharf_connectors::Connector;
+
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Db;
+use crate::vfs::{Mount, MountTable, Vfs};
+
+/// Everything a running gateway shares between its front-ends.
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub vfs: Arc<Vfs>,
+    pub audit: AuditLog,
+}
+
+/// Creates the data directory (owner-only: it holds the database and keys) and its
+/// `outbox/` folder.
+pub fn prepare_data_dir(config: &Config) -> Result<()> {
+    create_private_dir(&config.data_dir)?;
+    std::fs::create_dir_all(config.outbox_dir())
+        .map_err(|e| Error::from(e).context(format!("creating {}", config.outbox_dir().display())))
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            Error::from(e).context(format!("creating the data directory {}", dir.display()))
+        })
+}
+
+/// Opens the store in the data directory (creating and migrating it as needed).
+pub fn open_db(config: &Config) -> Result<Db> {
+    prepare_data_dir(config)?;
+    Ok(Db::new(SqliteStore::open(&config.database_path())?))
+}
+
+/// Builds every configured connector, by name.
+pub fn build_connectors(config: &Config) -> Result<BTreeMap<String, Arc<Connector>>> {
+    config
+        .connectors
+        .iter()
+        .map(|spec| {
+            wharf_connectors::build(spec, &config.tuning)
+                .map(|c| (spec.name.clone(), Arc::new(c)))
+                .map_err(|e| Error::invalid(e.to_string()))
+        })
+        .collect()
+}
+
+/// Builds the Vfs from the mounts of `config`.
+pub fn build_vfs(config: &Config, connectors: &BTreeMap<String, Arc<Connector>>) -> Result<Vfs> {
+    let mounts = config
+        .mounts
+        .iter()
+        .map(|m| Mount {
+            at: m.at.clone(),
+            connector: connectors[&m.connector].clone(),
+            root: m.root.clone(),
+        })
+        .collect();
+    Ok(Vfs::new(MountTable::new(mounts)?, config.buffer_size))
+}
+
+impl App {
+    /// Opens everything; must run inside the tokio runtime (the audit writer starts).
+    pub fn open(config: Config) -> Result<App> {
+        let db = open_db(&config)?;
+        let connectors = build_connectors(&config)?;
+        let vfs = Arc::new(build_vfs(&config, &connectors)?);
+        let audit = AuditLog::start(db.clone(), config.audit);
+        Ok(App {
+            config,
+            db,
+            vfs,
+            audit,
+        })
+    }
+
+    /// Runs until `shutdown` resolves, then drains and flushes.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        if let Some(password) = crate::users::ensure_first_admin(&self.db).await? {
+            // Shown once on the terminal, never logged.
+            println!(
+                "First start: created user \"admin\" (home /, all permissions) with password:\n\n    {password}\n\nKeep it now; it is not stored in clear and will not be shown again.\nChange it with: wharf user passwd admin --password-stdin"
+            );
+        }
+        println!("wharf data directory: {}", self.config.data_dir.display());
+        for m in self.vfs.mounts() {
+            println!(
+                "  mount {} -> connector {} ({}) root /{}",
+                m.at, m.connector.name, m.connector.scheme, m.root
+            );
+        }
+        println!("No network front-end is built yet (SFTP, FTPS and links are in progress); see README.md.");
+        tracing::info!("wharf is running; press Ctrl-C to stop");
+        shutdown.await;
+        tracing::info!("shutting down");
+        self.audit.shutdown().await;
+        if self.audit.dropped() > 0 {
+            tracing::error!(
+                dropped = self.audit.dropped(),
+                "audit events were lost during this run"
+            );
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,87 @@
+//! The `wharf` command line: argument definitions and dispatch. Each command family
+//! lives in its own module; all of them work while `serve` runs on the same data
+//! directory (SQLite in WAL mode), and changes take effect at once.
+
+mod audit;
+mod connector;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+use crate::error::Result;
+use crate::policy::Protocol;
+
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, about = "SFTP/FTPS gateway with shared links")]
+pub struct Cli {
+    /// Config file (TOML). Without one, wharf runs on its embedded default.
+    #[arg(long, global = true, env = "WHARF_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory: database, keys, default storage [default: ./wharf-data]
+    #[arg(long, global = true, env = "WHARF_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// Read the audit log.
+    Audit(audit::AuditArgs),
+    /// Inspect storage connectors.
+    #[command(subcommand)]
+    Connector(connector::ConnectorCmd),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Load and validate the configuration, then print what it resolves to.
+    Check,
+}
+
+/// Runs the parsed command. Returns the process exit code.
+pub fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())
+        .map_err(|e| crate::Error::invalid(e.to_string()))?;
+    crate::logging::init(
+        &config.log_level,
+        cli.log_format.unwrap_or(config.log_format),
+    );
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::User(cmd) => user::run(&config, cmd),
+        Command::Audit(args) => audit::run(&config, args),
+        Command::Connector(cmd) => connector::run(&config, cmd),
+        Command::Config(ConfigCmd::Check) => connector::config_check(&config),
+    }
+}
+
+fn serve(config: Config) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let app = crate::app::App::open(config)?;
+        app.serve(crate::app::shutdown_signal()).await
+    })
+}
+
+/// An audit event for an administrative change made from the command line.
+fn admin_event(action: &str) -> crate::audit::AuditEvent {
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    crate::audit::AuditEvent::new(Protocol::Cli, action).actor(format!("cli:{who}"))
+}

@@ -1,0 +1,319 @@
+//! `wharf user ...`: create, inspect and change accounts.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::admin_event;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::policy::{PermSet, ProtocolSet};
+use crate::store::{format_ms, Db, NewUser, User};
+use crate::vfs::VPath;
+use crate::{app, secret, users};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Add {
+        name: String,
+        /// The user's root directory in the virtual tree (they cannot leave it).
+        #[arg(long)]
+        home: String,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// An OpenSSH public key file (.pub) to allow for SFTP.
+        #[arg(long, value_name = "FILE.pub")]
+        key: Option<PathBuf>,
+        /// Comma list of list,read,write,delete,mkdir,rename, or all.
+        #[arg(long, default_value = "all")]
+        perms: PermSet,
+        /// Comma list of sftp,ftps,http, or all.
+        #[arg(long, default_value = "all")]
+        protocols: ProtocolSet,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user and their keys.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set (or remove) a user's password.
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// Remove the password: the user can then log in with a key only.
+        #[arg(long, conflicts_with_all = ["password_stdin", "generate_password"])]
+        remove: bool,
+    },
+    /// Add or remove SSH public keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Refuse all logins of a user (their data and links stay).
+    Disable { name: String },
+    /// Allow a disabled user to log in again.
+    Enable { name: String },
+    /// Delete a user and their keys (their files stay in storage).
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Allow a public key (OpenSSH .pub file; `-` reads standard input).
+    Add { name: String, file: PathBuf },
+    /// Remove a key by its SHA256 fingerprint (as `user show` prints it).
+    Remove { name: String, fingerprint: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "generate_password")]
+    password_stdin: bool,
+    /// Generate a strong password and print it once.
+    #[arg(long)]
+    generate_password: bool,
+}
+
+impl PasswordSource {
+    /// The password to set, or `None` if neither flag was given.
+    fn take(&self) -> Result<Option<(String, bool)>> {
+        if self.generate_password {
+            return Ok(Some((secret::generate_password(), true)));
+        }
+        if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let pw = line.trim_end_matches(['\r', '\n']).to_string();
+            if pw.is_empty() {
+                return Err(Error::invalid("no password on standard input"));
+            }
+            return Ok(Some((pw, false)));
+        }
+        Ok(None)
+    }
+}
+
+fn read_key(file: &PathBuf) -> Result<crate::store::NewKey> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| Error::from(e).context(format!("reading {}", file.display())))?
+    };
+    users::parse_public_key(&text).map_err(|e| e.context(file.display()))
+}
+
+pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
+    let db = app::open_db(config)?;
+    let store = db.blocking();
+    let audit = |action: &str, name: &str, detail: Option<String>| {
+        let mut ev = admin_event(action).path(format!("user:{name}"));
+        if let Some(d) = detail {
+            ev = ev.detail(d);
+        }
+        store.audit_append(&[ev])
+    };
+    match cmd {
+        UserCmd::Add {
+            name,
+            home,
+            password,
+            key,
+            perms,
+            protocols,
+        } => {
+            users::validate_name(&name)?;
+            let home = VPath::parse(&home)?;
+            let key = key.as_ref().map(read_key).transpose()?;
+            let pw = password.take()?;
+            if pw.is_none() && key.is_none() {
+                return Err(Error::invalid(
+                    "the user could not log in: give --password-stdin, --generate-password or --key",
+                ));
+            }
+            let hash = pw
+                .as_ref()
+                .map(|(p, _)| secret::hash_password(p))
+                .transpose()?;
+            let user = store.user_insert(&NewUser {
+                name: name.clone(),
+                password_hash: hash,
+                home,
+                perms,
+                protocols,
+            })?;
+            if let Some(k) = &key {
+                if let Err(e) = store.key_insert(&name, k) {
+                    // Keep the command all-or-nothing.
+                    let _ = store.user_delete(&name);
+                    return Err(e);
+                }
+            }
+            audit(
+                "user_add",
+                &name,
+                Some(format!(
+                    "home {} perms {} protocols {}",
+                    user.home, user.perms, user.protocols
+                )),
+            )?;
+            println!("created user {name} (home {})", user.home);
+            if let Some((pw, true)) = pw {
+                println!("password: {pw}");
+            }
+            Ok(())
+        }
+        UserCmd::List { json } => {
+            let list = store.user_list()?;
+            if json {
+                for u in &list {
+                    println!("{}", user_json(&db, u)?);
+                }
+            } else {
+                println!(
+                    "{:<20} {:<8} {:<24} {:<36} {:<16} {:>4}",
+                    "NAME", "STATUS", "HOME", "PERMS", "PROTOCOLS", "KEYS"
+                );
+                for u in &list {
+                    let keys = store.keys_of(&u.name)?.len();
+                    println!(
+                        "{:<20} {:<8} {:<24} {:<36} {:<16} {:>4}",
+                        u.name,
+                        status(u),
+                        u.home.as_str(),
+                        u.perms.to_string(),
+                        u.protocols.to_string(),
+                        keys
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCmd::Show { name, json } => {
+            let u = store
+                .user_get(&name)?
+                .ok_or_else(|| Error::not_found(format!("no user named {name:?}")))?;
+            if json {
+                println!("{}", user_json(&db, &u)?);
+                return Ok(());
+            }
+            println!("name:       {}", u.name);
+            println!("status:     {}", status(&u));
+            println!("home:       {}", u.home);
+            println!("perms:      {}", u.perms);
+            println!("protocols:  {}", u.protocols);
+            println!(
+                "password:   {}",
+                if u.password_hash.is_some() {
+                    "set"
+                } else {
+                    "none (key only)"
+                }
+            );
+            println!("created:    {}", format_ms(u.created_at));
+            let keys = store.keys_of(&name)?;
+            println!("keys:       {}", keys.len());
+            for k in keys {
+                println!("  {} {} {}", k.fingerprint, k.algorithm, k.comment);
+            }
+            Ok(())
+        }
+        UserCmd::Passwd {
+            name,
+            password,
+            remove,
+        } => {
+            let hash = if remove {
+                None
+            } else {
+                let (pw, generated) = password.take()?.ok_or_else(|| {
+                    Error::invalid("give --password-stdin, --generate-password or --remove")
+                })?;
+                let hash = secret::hash_password(&pw)?;
+                if generated {
+                    println!("password: {pw}");
+                }
+                Some(hash)
+            };
+            store.user_set_password(&name, hash.as_deref())?;
+            audit(
+                "user_passwd",
+                &name,
+                remove.then(|| "password removed".to_string()),
+            )?;
+            println!(
+                "{} password of {name}",
+                if remove { "removed the" } else { "changed the" }
+            );
+            Ok(())
+        }
+        UserCmd::Key(KeyCmd::Add { name, file }) => {
+            let key = read_key(&file)?;
+            let k = store.key_insert(&name, &key)?;
+            audit("user_key_add", &name, Some(k.fingerprint.clone()))?;
+            println!("added key {} ({}) to {name}", k.fingerprint, k.algorithm);
+            Ok(())
+        }
+        UserCmd::Key(KeyCmd::Remove { name, fingerprint }) => {
+            store.key_delete(&name, &fingerprint)?;
+            audit("user_key_remove", &name, Some(fingerprint.clone()))?;
+            println!("removed key {fingerprint} from {name}");
+            Ok(())
+        }
+        UserCmd::Disable { name } => {
+            store.user_set_enabled(&name, false)?;
+            audit("user_disable", &name, None)?;
+            println!("disabled {name}");
+            Ok(())
+        }
+        UserCmd::Enable { name } => {
+            store.user_set_enabled(&name, true)?;
+            audit("user_enable", &name, None)?;
+            println!("enabled {name}");
+            Ok(())
+        }
+        UserCmd::Remove { name } => {
+            store.user_delete(&name)?;
+            audit("user_remove", &name, None)?;
+            println!("removed user {name} (their files stay in storage)");
+            Ok(())
+        }
+    }
+}
+
+fn status(u: &User) -> &'static str {
+    if u.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    }
+}
+
+/// A user as JSON: everything but the password hash.
+fn user_json(db: &Db, u: &User) -> Result<String> {
+    let keys: Vec<serde_json::Value> = db
+        .blocking()
+        .keys_of(&u.name)?
+        .into_iter()
+        .map(|k| serde_json::json!({"fingerprint": k.fingerprint, "algorithm": k.algorithm, "comment": k.comment}))
+        .collect();
+    Ok(serde_json::json!({
+        "name": u.name,
+        "enabled": u.enabled,
+        "home": u.home.as_str(),
+        "perms": u.perms.to_string(),
+        "protocols": u.protocols.to_string(),
+        "has_password": u.password_hash.is_some(),
+        "created_at": format_ms(u.created_at),
+        "keys": keys,
+    })
+    .to_string())
+}

@@ -1,0 +1,111 @@
+//! The TOML file as written: serde structs that mirror `config/wharf.example.toml`.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+use super::values::{ByteSize, EnvString, HumanDuration};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<Spanned<EnvString>>,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default, rename = "connector")]
+    pub connectors: Vec<ConnectorSection>,
+    #[serde(default, rename = "mount")]
+    pub mounts: Vec<MountSection>,
+    #[serde(default)]
+    pub transfers: TransfersSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub level: EnvString,
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: EnvString("info".into()),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSection {
+    pub name: Spanned<EnvString>,
+    pub scheme: Spanned<EnvString>,
+    #[serde(default)]
+    pub options: BTreeMap<String, EnvString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountSection {
+    pub path: Spanned<EnvString>,
+    pub connector: Spanned<EnvString>,
+    #[serde(default)]
+    pub root: Option<Spanned<EnvString>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransfersSection {
+    pub connector: Option<Spanned<EnvString>>,
+    pub root: Option<Spanned<EnvString>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    pub buffer_size: ByteSize,
+    pub timeout: HumanDuration,
+    pub io_timeout: HumanDuration,
+    pub max_retries: usize,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        let t = wharf_connectors::Tuning::default();
+        StorageSection {
+            buffer_size: ByteSize(crate::vfs::DEFAULT_BUFFER as u64),
+            timeout: HumanDuration(t.timeout),
+            io_timeout: HumanDuration(t.io_timeout),
+            max_retries: t.max_retries,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    pub queue: usize,
+    pub batch: usize,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            queue: 4096,
+            batch: 256,
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Configuration: one TOML file, or none at all.
+//!
+//! With no file, wharf runs on an embedded default inside the data directory
+//! (`./wharf-data`): a local-disk connector `files` mounted at `/`, a local-disk
+//! `transfers` store, the SQLite database, generated keys, and an `outbox/` for mail.
+//! A file only needs the keys it changes. Every key is explained in
+//! `config/wharf.example.toml`.
+
+mod error;
+mod file;
+mod values;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use wharf_connectors::{ConnectorSpec, Tuning};
+
+use crate::audit::AuditTuning;
+use crate::vfs::VPath;
+
+pub use error::ConfigError;
+pub use file::LogFormat;
+pub use values::{expand_env, ByteSize};
+
+use file::FileConfig;
+use values::EnvString;
+
+/// Name of the connector that holds link copies unless `[transfers]` says otherwise.
+pub const TRANSFERS: &str = "transfers";
+
+/// The configuration after defaults, validation and path resolution.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database, keys, default storage and outbox live.
+    pub data_dir: PathBuf,
+    /// The file this came from, if any.
+    pub source: Option<PathBuf>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub connectors: Vec<ConnectorSpec>,
+    pub mounts: Vec<MountSpec>,
+    /// Connector and root where link copies are kept.
+    pub transfers: MountSpec,
+    pub buffer_size: usize,
+    pub tuning: Tuning,
+    pub audit: AuditTuning,
+}
+
+/// One `[[mount]]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub at: VPath,
+    pub connector: String,
+    pub root: String,
+}
+
+impl Config {
+    /// Loads `file` (if given) with `data_dir` overriding the file's `data_dir`.
+    pub fn load(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let (parsed, text) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::plain(Some(path), format!("cannot read the file: {e}"))
+                })?;
+                let parsed: FileConfig =
+                    toml::from_str(&text).map_err(|e| ConfigError::from_toml(path, &text, &e))?;
+                (parsed, text)
+            }
+            None => (FileConfig::default(), String::new()),
+        };
+        Resolver { file, text: &text }.resolve(parsed, data_dir)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("wharf.db")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+}
+
+/// Turns the parsed file into a [`Config`], reporting problems at their line.
+struct Resolver<'a> {
+    file: Option<&'a Path>,
+    text: &'a str,
+}
+
+impl Resolver<'_> {
+    fn err<T>(&self, at: &Spanned<T>, key: &str, msg: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.file, self.text, at.span().start, key, msg.into())
+    }
+
+    fn resolve(&self, f: FileConfig, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let data_dir = match (data_dir, &f.data_dir) {
+            (Some(d), _) => d.to_path_buf(),
+            (None, Some(d)) => self.relative_to_file(Path::new(&**d.get_ref())),
+            (None, None) => PathBuf::from("./wharf-data"),
+        };
+        let defaults = f.connectors.is_empty() && f.mounts.is_empty();
+        let mut connectors = Vec::new();
+        for (i, c) in f.connectors.iter().enumerate() {
+            let name = c.name.get_ref().to_string();
+            let key = format!("connector[{i}].name");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+            {
+                return Err(self.err(&c.name, &key, "use letters, digits, '-' and '_'"));
+            }
+            if connectors.iter().any(|o: &ConnectorSpec| o.name == name) {
+                return Err(self.err(
+                    &c.name,
+                    &key,
+                    format!("connector {name:?} is defined twice"),
+                ));
+            }
+            let scheme = c.scheme.get_ref().to_string();
+            if !wharf_connectors::compiled_schemes().contains(&scheme.as_str()) {
+                return Err(self.err(
+                    &c.scheme,
+                    &format!("connector[{i}].scheme"),
+                    format!(
+                        "scheme {scheme:?} is not in this build (available: {})",
+                        wharf_connectors::compiled_schemes().join(", ")
+                    ),
+                ));
+            }
+            let mut options: std::collections::BTreeMap<String, String> = c
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect();
+            if scheme == "fs" {
+                let root = options.get("root").ok_or_else(|| {
+                    self.err(
+                        &c.scheme,
+                        &format!("connector[{i}].options.root"),
+                        "an fs connector needs options.root",
+                    )
+                })?;
+                let abs = absolute(&data_dir, Path::new(root));
+                options.insert("root".into(), abs.display().to_string());
+            }
+            connectors.push(ConnectorSpec {
+                name,
+                scheme,
+                options,
+            });
+        }
+        if defaults {
+            connectors.push(fs_connector("files", &data_dir.join("files")));
+        }
+        if !connectors.iter().any(|c| c.name == TRANSFERS) && f.transfers.connector.is_none() {
+            connectors.push(fs_connector(TRANSFERS, &data_dir.join("transfers")));
+        }
+
+        let mut mounts: Vec<MountSpec> = Vec::new();
+        for (i, m) in f.mounts.iter().enumerate() {
+            let at = VPath::parse(m.path.get_ref())
+                .map_err(|e| self.err(&m.path, &format!("mount[{i}].path"), e.to_string()))?;
+            if mounts.iter().any(|o| o.at == at) {
+                return Err(self.err(
+                    &m.path,
+                    &format!("mount[{i}].path"),
+                    format!("{at} is mounted twice"),
+                ));
+            }
+            let connector =
+                self.known_connector(&connectors, &m.connector, &format!("mount[{i}].connector"))?;
+            let root = self.root(m.root.as_ref(), &format!("mount[{i}].root"))?;
+            mounts.push(MountSpec {
+                at,
+                connector,
+                root,
+            });
+        }
+        if defaults {
+            mounts.push(MountSpec {
+                at: VPath::root(),
+                connector: "files".into(),
+                root: String::new(),
+            });
+        }
+        if mounts.is_empty() {
+            return Err(ConfigError::plain(
+                self.file,
+                "key `mount`: connectors are defined but nothing is mounted; add a [[mount]]"
+                    .into(),
+            ));
+        }
+
+        let transfers = MountSpec {
+            at: VPath::root(),
+            connector: match &f.transfers.connector {
+                Some(c) => self.known_connector(&connectors, c, "transfers.connector")?,
+                None => TRANSFERS.into(),
+            },
+            root: self.root(f.transfers.root.as_ref(), "transfers.root")?,
+        };
+
+        let buffer = f.storage.buffer_size.0;
+        if !(4096..=(64 << 20)).contains(&buffer) {
+            return Err(ConfigError::plain(
+                self.file,
+                format!("key `storage.buffer_size`: {buffer} is outside 4KiB..64MiB"),
+            ));
+        }
+        Ok(Config {
+            data_dir,
+            source: self.file.map(Path::to_path_buf),
+            log_level: f.log.level.to_string(),
+            log_format: f.log.format,
+            connectors,
+            mounts,
+            transfers,
+            buffer_size: buffer as usize,
+            tuning: Tuning {
+                timeout: nonzero(f.storage.timeout.0),
+                io_timeout: nonzero(f.storage.io_timeout.0),
+                max_retries: f.storage.max_retries,
+            },
+            audit: AuditTuning {
+                queue: f.audit.queue.max(1),
+                batch: f.audit.batch.max(1),
+            },
+        })
+    }
+
+    fn known_connector(
+        &self,
+        connectors: &[ConnectorSpec],
+        name: &Spanned<EnvString>,
+        key: &str,
+    ) -> Result<String, ConfigError> {
+        let n = name.get_ref().to_string();
+        if connectors.iter().any(|c| c.name == n) {
+            Ok(n)
+        } else {
+            let known: Vec<&str> = connectors.iter().map(|c| c.name.as_str()).collect();
+            Err(self.err(
+                name,
+                key,
+                format!("no connector named {n:?} (defined: {})", known.join(", ")),
+            ))
+        }
+    }
+
+    fn root(&self, root: Option<&Spanned<EnvString>>, key: &str) -> Result<String, ConfigError> {
+        match root {
+            None => Ok(String::new()),
+            Some(r) => VPath::parse(r.get_ref())
+                .map(|v| v.as_str().trim_start_matches('/').to_string())
+                .map_err(|e| self.err(r, key, e.to_string())),
+        }
+    }
+
+    fn relative_to_file(&self, p: &Path) -> PathBuf {
+        match self.file.and_then(Path::parent) {
+            Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+}
+
+fn fs_connector(name: &str, root: &Path) -> ConnectorSpec {
+    ConnectorSpec {
+        name: name.into(),
+        scheme: "fs".into(),
+        options: [("root".to_string(), root.display().to_string())].into(),
+    }
+}
+
+/// Relative fs roots are taken from the data directory, so a config file works
+/// wherever wharf is started from.
+fn absolute(data_dir: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        data_dir.join(p)
+    };
+    std::path::absolute(&joined).unwrap_or(joined)
+}
+
+fn nonzero(d: Duration) -> Duration {
+    d.max(Duration::from_millis(1))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! Config loading: defaults, env expansion, and errors that name line and key.
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wharf.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(Some(&path), Some(Path::new("/srv/wharf")))
+}
+
+#[test]
+fn no_file_gives_the_embedded_default() {
+    let c = Config::load(None, None).unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("./wharf-data"));
+    let names: Vec<&str> = c.connectors.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["files", "transfers"]);
+    assert!(c.connectors[0].options["root"].ends_with("wharf-data/files"));
+    assert_eq!(c.mounts.len(), 1);
+    assert!(c.mounts[0].at.is_root());
+    assert_eq!(c.transfers.connector, "transfers");
+}
+
+#[test]
+fn env_values_are_expanded_and_relative_roots_use_the_data_dir() {
+    std::env::set_var("WHARF_TEST_BUCKET_SECRET", "hunter2");
+    let c = load(
+        r#"
+[[connector]]
+name = "local"
+scheme = "fs"
+options = { root = "store" }
+
+[[connector]]
+name = "s3"
+scheme = "s3"
+options = { bucket = "b", secret_access_key = "${WHARF_TEST_BUCKET_SECRET}" }
+
+[[mount]]
+path = "/"
+connector = "local"
+
+[[mount]]
+path = "/cloud"
+connector = "s3"
+root = "/prefix/"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.connectors[0].options["root"], "/srv/wharf/store");
+    assert_eq!(c.connectors[1].options["secret_access_key"], "hunter2");
+    assert_eq!(c.mounts[1].root, "prefix");
+    assert_eq!(c.connectors.last().unwrap().name, "transfers");
+}
+
+#[test]
+fn missing_env_names_variable_line_and_key() {
+    let err = load(
+        "[[connector]]\nname = \"s3\"\nscheme = \"s3\"\n[connector.options]\nsecret_access_key = \"${WHARF_TEST_SURELY_UNSET}\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, Some(5), "{err}");
+    assert_eq!(err.key.as_deref(), Some("secret_access_key"));
+    assert!(
+        err.message.contains("WHARF_TEST_SURELY_UNSET is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_types_are_errors_at_their_line() {
+    let err = load("[storage]\nbuffer_sise = \"1MiB\"\n").unwrap_err();
+    assert_eq!(
+        (err.line, err.key.as_deref()),
+        (Some(2), Some("buffer_sise"))
+    );
+    assert!(err.message.contains("unknown field"), "{err}");
+
+    let err = load("[audit]\n\nqueue = \"many\"\n").unwrap_err();
+    assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("queue")));
+
+    let err = load("[storage]\nbuffer_size = \"12 parsecs\"\n").unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+#[test]
+fn mounts_must_name_a_defined_connector() {
+    let err = load(
+        "[[connector]]\nname = \"a\"\nscheme = \"memory\"\n\n[[mount]]\npath = \"/\"\nconnector = \"b\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, Some(7));
+    assert_eq!(err.key.as_deref(), Some("mount[0].connector"));
+    assert!(err.message.contains("no connector named \"b\""), "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("wharf.toml line 7") && shown.contains("connector = \"b\""),
+        "{shown}"
+    );
+}
+
+#[test]
+fn unknown_scheme_and_duplicates_are_refused() {
+    let err = load("[[connector]]\nname = \"a\"\nscheme = \"ftp\"\n").unwrap_err();
+    assert_eq!(err.line, Some(3));
+    assert!(err.message.contains("available"), "{err}");
+    let err = load(
+        "[[connector]]\nname = \"a\"\nscheme = \"memory\"\n[[connector]]\nname = \"a\"\nscheme = \"memory\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, Some(5));
+}
+
+#[test]
+fn connectors_without_mounts_are_refused() {
+    let err = load("[[connector]]\nname = \"a\"\nscheme = \"memory\"\n").unwrap_err();
+    assert!(err.message.contains("[[mount]]"), "{err}");
+}

@@ -1,0 +1,173 @@
+//! The one error type of wharf: a [`Copy`] [`ErrorKind`] that front-ends map to a
+//! protocol reply, a human context line, and the underlying source for logs.
+
+use std::fmt;
+use wharf_connectors::opendal;
+
+/// What went wrong, in the terms a protocol reply needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    InvalidInput,
+    NotADirectory,
+    IsADirectory,
+    DirectoryNotEmpty,
+    /// The storage service or the operation is not able to do this.
+    Unsupported,
+    /// Storage or database temporarily unreachable; the client may retry.
+    Unavailable,
+    /// Authentication failed or the account may not use this protocol.
+    AuthFailed,
+    /// A bug or an unexpected state; details go to the log, not to the client.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::NotADirectory => "not a directory",
+            ErrorKind::IsADirectory => "is a directory",
+            ErrorKind::DirectoryNotEmpty => "directory not empty",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Unavailable => "temporarily unavailable",
+            ErrorKind::AuthFailed => "authentication failed",
+            ErrorKind::Internal => "internal error",
+        }
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error with a kind (decides the reply), a context (says what was being done) and
+/// an optional source (says why, for the log).
+pub struct Error {
+    kind: ErrorKind,
+    context: String,
+    source: Option<Source>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, context: impl Into<String>) -> Self {
+        Error {
+            kind,
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Prefixes the context, e.g. with the operation and path being handled.
+    pub fn context(mut self, what: impl fmt::Display) -> Self {
+        self.context = format!("{what}: {}", self.context);
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn not_found(context: impl Into<String>) -> Self {
+        Error::new(ErrorKind::NotFound, context)
+    }
+
+    pub fn invalid(context: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidInput, context)
+    }
+
+    pub fn denied(context: impl Into<String>) -> Self {
+        Error::new(ErrorKind::PermissionDenied, context)
+    }
+
+    pub fn internal(context: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal, context)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {self}", self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<opendal::Error> for Error {
+    fn from(e: opendal::Error) -> Self {
+        use opendal::ErrorKind as K;
+        let kind = match e.kind() {
+            K::NotFound => ErrorKind::NotFound,
+            K::AlreadyExists | K::ConditionNotMatch => ErrorKind::AlreadyExists,
+            K::PermissionDenied => ErrorKind::PermissionDenied,
+            K::IsADirectory => ErrorKind::IsADirectory,
+            K::NotADirectory => ErrorKind::NotADirectory,
+            K::Unsupported => ErrorKind::Unsupported,
+            K::RateLimited | K::ConfigInvalid => ErrorKind::Unavailable,
+            _ if e.is_temporary() => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, "storage").with_source(e)
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        let kind = match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    || f.code == rusqlite::ErrorCode::DatabaseLocked =>
+            {
+                ErrorKind::Unavailable
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                ErrorKind::AlreadyExists
+            }
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, "database").with_source(e)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                ErrorKind::InvalidInput
+            }
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, "i/o").with_source(e)
+    }
+}

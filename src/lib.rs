@@ -1,0 +1,32 @@
+//! wharf: an SFTP/FTPS gateway with shared links, on top of storage you already have.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file, `${ENV}` expansion, the embedded default.
+//! - [`vfs`]: [`vfs::VPath`] (normalised, cannot climb out), the mount table, and
+//!   streaming file operations over OpenDAL connectors (built by `wharf-connectors`).
+//! - [`session`]: the one door to files for every front-end: permission check,
+//!   path resolution inside the user's home, storage call, audit record.
+//! - [`policy`]: pure decisions (permissions now, link rules later).
+//! - [`store`]: the metadata store interface and its SQLite implementation.
+//! - [`audit`]: events, the bounded queue and the batching writer.
+//! - [`users`], [`secret`]: account rules, SSH key parsing, argon2, random values.
+//! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
+//! - [`cli`]: the `wharf` command line.
+//! - [`logging`]: tracing setup (text or JSON).
+//! - [`error`]: the one error type with a [`error::ErrorKind`] front-ends map to replies.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod policy;
+pub mod secret;
+pub mod session;
+pub mod store;
+pub mod users;
+pub mod vfs;
+
+pub use error::{Error, ErrorKind, Result};

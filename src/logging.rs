@@ -1,0 +1,24 @@
+//! Log setup: `tracing` to stderr, as text for people or JSON for machines.
+//! The filter comes from `WHARF_LOG` (same syntax as `RUST_LOG`), else the config.
+//! Secrets never reach the log: config values print as `..`, and no code path logs
+//! a password, token or key.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub fn init(level: &str, format: LogFormat) {
+    let filter = std::env::var("WHARF_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,239 @@
+//! The Session: the one door to files for every front-end.
+//!
+//! Each call runs the same steps in the same order: permission check, resolution of
+//! the client's path inside the user's home, the storage call, and an audit record.
+//! Front-ends speak in paths as the user sees them (`/` is their home); they never
+//! see a home path, a storage key or a connector.
+
+mod transfer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::stream::{StreamExt, TryStreamExt};
+
+pub use transfer::{Download, Upload};
+
+use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::{self, Op, Protocol};
+use crate::store::User;
+use crate::vfs::{Entry, EntryStream, VPath, Vfs};
+
+/// Who acts, from where, over which protocol: stamped on every audit record.
+#[derive(Clone)]
+pub struct Actor {
+    pub user: Arc<User>,
+    pub protocol: Protocol,
+    pub remote: Option<SocketAddr>,
+    audit: AuditLog,
+}
+
+impl Actor {
+    pub fn event(&self, action: &str) -> AuditEvent {
+        let mut ev = AuditEvent::new(self.protocol, action).actor(self.user.name.clone());
+        if let Some(r) = self.remote {
+            ev = ev.remote(r);
+        }
+        ev
+    }
+
+    pub async fn record(&self, ev: AuditEvent) {
+        self.audit.record(ev).await;
+    }
+
+    /// For `Drop` paths, where waiting is impossible.
+    pub fn record_now(&self, ev: AuditEvent) {
+        self.audit.record_now(ev);
+    }
+}
+
+pub struct Session {
+    actor: Actor,
+    vfs: Arc<Vfs>,
+}
+
+impl Session {
+    pub fn new(
+        user: User,
+        protocol: Protocol,
+        remote: Option<SocketAddr>,
+        vfs: Arc<Vfs>,
+        audit: AuditLog,
+    ) -> Self {
+        Session {
+            actor: Actor {
+                user: Arc::new(user),
+                protocol,
+                remote,
+                audit,
+            },
+            vfs,
+        }
+    }
+
+    pub fn user(&self) -> &User {
+        &self.actor.user
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The full virtual path of a path in the user's view: always inside the home.
+    fn full(&self, path: &VPath) -> VPath {
+        self.actor.user.home.nest(path)
+    }
+
+    /// Checks `op` on `path`; a refusal is audited and returned as PermissionDenied.
+    async fn allow(&self, op: Op, action: &str, path: &VPath) -> Result<()> {
+        match policy::check(self.actor.user.perms, op) {
+            Ok(()) => Ok(()),
+            Err(missing) => {
+                let why = format!("needs the {} permission", missing.name());
+                self.actor
+                    .record(
+                        self.actor
+                            .event(action)
+                            .path(path)
+                            .outcome(Outcome::Denied)
+                            .detail(why.clone()),
+                    )
+                    .await;
+                Err(Error::denied(format!("{path}: permission denied ({why})")))
+            }
+        }
+    }
+
+    /// Records the outcome of a change (mkdir, delete, ...) and passes the result on.
+    async fn audited<T>(&self, action: &str, path: &VPath, res: Result<T>) -> Result<T> {
+        let mut ev = self.actor.event(action).path(path);
+        if let Err(e) = &res {
+            let outcome = match e.kind() {
+                ErrorKind::PermissionDenied => Outcome::Denied,
+                _ => Outcome::Failed,
+            };
+            ev = ev.outcome(outcome).detail(e.kind().as_str());
+        }
+        self.actor.record(ev).await;
+        res.map_err(|e| self.hide_home(e))
+    }
+
+    /// Errors reach clients: make sure they speak of the user's paths, not the full
+    /// virtual path of their home.
+    fn hide_home(&self, e: Error) -> Error {
+        let home = self.actor.user.home.as_str();
+        if home == "/" {
+            return e;
+        }
+        let msg = e.to_string().replace(home, "");
+        Error::new(e.kind(), msg)
+    }
+
+    pub async fn stat(&self, path: &VPath) -> Result<Entry> {
+        self.allow(Op::Stat, "stat", path).await?;
+        let mut entry = self
+            .vfs
+            .stat(&self.full(path))
+            .await
+            .map_err(|e| self.hide_home(e))?;
+        entry.path = path.clone();
+        Ok(entry)
+    }
+
+    /// Lists a directory as a stream of entries in the user's view.
+    pub async fn list(&self, dir: &VPath) -> Result<EntryStream> {
+        self.allow(Op::List, "list", dir).await?;
+        let home = self.actor.user.home.clone();
+        let stream = self
+            .vfs
+            .list(&self.full(dir))
+            .await
+            .map_err(|e| self.hide_home(e))?;
+        Ok(stream
+            .map_ok(move |mut e| {
+                e.path = e.path.relative_to(&home).unwrap_or_else(VPath::root);
+                e
+            })
+            .boxed())
+    }
+
+    /// Opens a file for download; the download is audited when the handle ends.
+    pub async fn open_read(&self, path: &VPath) -> Result<Download> {
+        self.allow(Op::Read, "download", path).await?;
+        match self.vfs.open(&self.full(path)).await {
+            Ok(reader) => Ok(Download::new(reader, self.actor.clone(), path.clone())),
+            Err(e) => self.audited("download", path, Err(e)).await,
+        }
+    }
+
+    /// Starts an upload; it becomes visible and is audited (bytes, SHA-256) on close.
+    pub async fn create(&self, path: &VPath) -> Result<Upload> {
+        self.allow(Op::Write, "upload", path).await?;
+        match self.vfs.create(&self.full(path)).await {
+            Ok(writer) => Ok(Upload::new(writer, self.actor.clone(), path.clone())),
+            Err(e) => self.audited("upload", path, Err(e)).await,
+        }
+    }
+
+    pub async fn delete(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::Delete, "delete", path).await?;
+        let res = self.vfs.delete(&self.full(path)).await;
+        self.audited("delete", path, res).await
+    }
+
+    pub async fn mkdir(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::Mkdir, "mkdir", path).await?;
+        let res = self.vfs.mkdir(&self.full(path)).await;
+        self.audited("mkdir", path, res).await
+    }
+
+    pub async fn rmdir(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::Rmdir, "rmdir", path).await?;
+        if path.is_root() {
+            return self
+                .audited(
+                    "rmdir",
+                    path,
+                    Err(Error::denied("/ is your home directory")),
+                )
+                .await;
+        }
+        let res = self.vfs.rmdir(&self.full(path)).await;
+        self.audited("rmdir", path, res).await
+    }
+
+    /// Renames within the user's home. With `overwrite`, an existing file is replaced.
+    pub async fn rename(&self, from: &VPath, to: &VPath, overwrite: bool) -> Result<()> {
+        self.allow(Op::Rename, "rename", from).await?;
+        if from.is_root() {
+            return self
+                .audited(
+                    "rename",
+                    from,
+                    Err(Error::denied("/ is your home directory")),
+                )
+                .await;
+        }
+        let res = self
+            .vfs
+            .rename(&self.full(from), &self.full(to), overwrite)
+            .await;
+        let ev = self
+            .actor
+            .event("rename")
+            .path(from)
+            .detail(format!("to {to}"));
+        let ev = match &res {
+            Ok(()) => ev,
+            Err(e) => ev
+                .outcome(Outcome::Failed)
+                .detail(format!("to {to}: {}", e.kind().as_str())),
+        };
+        self.actor.record(ev).await;
+        res.map_err(|e| self.hide_home(e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+//! Metadata storage behind a narrow interface.
+//!
+//! [`Store`] is synchronous and object-safe: the SQLite implementation runs it on
+//! blocking threads, and a PostgreSQL store for multi-node deployments can implement
+//! the same trait. Async code reaches it only through [`Db::run`], which moves the
+//! work off the runtime, so no connection is held across network I/O.
+
+pub mod sqlite;
+mod types;
+
+use std::sync::Arc;
+
+pub use types::*;
+
+use crate::audit::AuditEvent;
+use crate::error::{Error, Result};
+
+pub trait Store: Send + Sync + 'static {
+    fn user_insert(&self, user: &NewUser) -> Result<User>;
+    fn user_get(&self, name: &str) -> Result<Option<User>>;
+    fn user_list(&self) -> Result<Vec<User>>;
+    fn user_count(&self) -> Result<u64>;
+    /// `None` removes the password (key-only login).
+    fn user_set_password(&self, name: &str, hash: Option<&str>) -> Result<()>;
+    fn user_set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
+    /// Removes the user and their keys.
+    fn user_delete(&self, name: &str) -> Result<()>;
+
+    fn key_insert(&self, user: &str, key: &NewKey) -> Result<SshKey>;
+    fn key_delete(&self, user: &str, fingerprint: &str) -> Result<()>;
+    fn keys_of(&self, user: &str) -> Result<Vec<SshKey>>;
+
+    /// Appends events in one transaction.
+    fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Newest first.
+    fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+}
+
+/// The async handle to the store, cheap to clone.
+#[derive(Clone)]
+pub struct Db(Arc<dyn Store>);
+
+impl Db {
+    pub fn new(store: impl Store) -> Self {
+        Db(Arc::new(store))
+    }
+
+    /// Runs `f` against the store on a blocking thread.
+    pub async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&dyn Store) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| Error::internal("database task failed").with_source(e))?
+    }
+
+    /// Direct access for synchronous callers (the CLI, tests, blocking threads).
+    pub fn blocking(&self) -> &dyn Store {
+        self.0.as_ref()
+    }
+}

@@ -1,0 +1,96 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//!
+//! A migration is appended, never edited. A database written by a newer wharf
+//! (a version this build does not know) is refused instead of being guessed at.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: users, their SSH keys, the audit log.
+    r#"
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        enabled       INTEGER NOT NULL DEFAULT 1,
+        home          TEXT NOT NULL,
+        perms         TEXT NOT NULL,
+        protocols     TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE user_keys (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        algorithm   TEXT NOT NULL,
+        openssh     TEXT NOT NULL,
+        comment     TEXT NOT NULL DEFAULT '',
+        fingerprint TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (user_id, fingerprint)
+    );
+    CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY,
+        ts       INTEGER NOT NULL,
+        protocol TEXT NOT NULL,
+        remote   TEXT,
+        actor    TEXT,
+        action   TEXT NOT NULL,
+        path     TEXT,
+        bytes    INTEGER,
+        outcome  TEXT NOT NULL,
+        detail   TEXT
+    );
+    CREATE INDEX audit_ts ON audit(ts);
+    CREATE INDEX audit_actor_ts ON audit(actor, ts);
+    CREATE INDEX audit_action_ts ON audit(action, ts);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > LATEST {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "the database has schema version {current}, newer than this wharf knows \
+                 ({LATEST}); run the wharf version that wrote it or a newer one"
+            ),
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|e| Error::from(e).context(format!("migration {}", i + 1)))?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_the_future() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST);
+        conn.pragma_update(None, "user_version", LATEST + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

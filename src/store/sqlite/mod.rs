@@ -1,0 +1,106 @@
+//! The SQLite store: one database file in the data directory, WAL mode so the CLI
+//! and a running `serve` share it, and a few pooled connections.
+
+mod audit;
+mod migrations;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{AuditQuery, AuditRecord, NewKey, NewUser, SshKey, Store, User};
+use crate::audit::AuditEvent;
+use crate::error::{Error, Result};
+
+pub use migrations::LATEST as SCHEMA_VERSION;
+
+/// Idle connections kept open; more are opened on demand and closed after use.
+const POOL_SIZE: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut conn = store.connect()?;
+        migrations::migrate(&mut conn)
+            .map_err(|e| e.context(format!("database {}", path.display())))?;
+        store.idle.lock().expect("pool lock").push(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)
+            .map_err(|e| Error::from(e).context(format!("opening {}", self.path.display())))?;
+        // Another process (the CLI beside `serve`) may hold the write lock briefly.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection. Called only from blocking threads.
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
+        let pooled = self.idle.lock().expect("pool lock").pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&mut conn);
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < POOL_SIZE {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+impl Store for SqliteStore {
+    fn user_insert(&self, user: &NewUser) -> Result<User> {
+        self.with(|c| users::insert(c, user))
+    }
+    fn user_get(&self, name: &str) -> Result<Option<User>> {
+        self.with(|c| users::get(c, name))
+    }
+    fn user_list(&self) -> Result<Vec<User>> {
+        self.with(users::list)
+    }
+    fn user_count(&self) -> Result<u64> {
+        self.with(users::count)
+    }
+    fn user_set_password(&self, name: &str, hash: Option<&str>) -> Result<()> {
+        self.with(|c| users::set_password(c, name, hash))
+    }
+    fn user_set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        self.with(|c| users::set_enabled(c, name, enabled))
+    }
+    fn user_delete(&self, name: &str) -> Result<()> {
+        self.with(|c| users::delete(c, name))
+    }
+    fn key_insert(&self, user: &str, key: &NewKey) -> Result<SshKey> {
+        self.with(|c| users::key_insert(c, user, key))
+    }
+    fn key_delete(&self, user: &str, fingerprint: &str) -> Result<()> {
+        self.with(|c| users::key_delete(c, user, fingerprint))
+    }
+    fn keys_of(&self, user: &str) -> Result<Vec<SshKey>> {
+        self.with(|c| users::keys_of(c, user))
+    }
+    fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {
+        self.with(|c| audit::append(c, events))
+    }
+    fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        self.with(|c| audit::query(c, query))
+    }
+}

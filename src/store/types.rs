@@ -1,0 +1,87 @@
+//! Records the store reads and writes.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::policy::{PermSet, ProtocolSet};
+use crate::vfs::VPath;
+
+/// Milliseconds since the Unix epoch: how every time is stored.
+pub type Millis = i64;
+
+pub fn now_ms() -> Millis {
+    to_ms(SystemTime::now())
+}
+
+pub fn to_ms(t: SystemTime) -> Millis {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn from_ms(ms: Millis) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+/// RFC 3339 in UTC with seconds, for people and JSON.
+pub fn format_ms(ms: Millis) -> String {
+    humantime::format_rfc3339_seconds(from_ms(ms)).to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    /// Argon2id PHC string; `None` when the user logs in by key only.
+    pub password_hash: Option<String>,
+    pub enabled: bool,
+    /// The user's root: every path they send is resolved inside it.
+    pub home: VPath,
+    pub perms: PermSet,
+    pub protocols: ProtocolSet,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub home: VPath,
+    pub perms: PermSet,
+    pub protocols: ProtocolSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshKey {
+    pub id: i64,
+    /// `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, ...
+    pub algorithm: String,
+    /// The key in OpenSSH format without its comment.
+    pub openssh: String,
+    pub comment: String,
+    /// `SHA256:...` as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub algorithm: String,
+    pub openssh: String,
+    pub comment: String,
+    pub fingerprint: String,
+}
+
+/// Filters for reading the audit log; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<Millis>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: crate::audit::AuditEvent,
+}

@@ -1,0 +1,117 @@
+//! User account rules shared by the CLI and (later) the admin API: valid names,
+//! SSH public key parsing, and the first-start admin account.
+
+use russh::keys::{HashAlg, PublicKey};
+
+use crate::error::{Error, Result};
+use crate::policy::{PermSet, ProtocolSet};
+use crate::secret;
+use crate::store::{Db, NewKey, NewUser};
+use crate::vfs::VPath;
+
+/// A user name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`
+/// (so it can never be read as a path or a command-line flag).
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > 64 || !ok_chars || name.starts_with(['.', '-']) {
+        return Err(Error::invalid(format!(
+            "invalid user name {name:?}: use 1-64 letters, digits, '.', '_' or '-', \
+             not starting with '.' or '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses one OpenSSH public key (the contents of a `.pub` file). Accepted types are
+/// those the SSH server verifies: ed25519, ECDSA and RSA.
+pub fn parse_public_key(text: &str) -> Result<NewKey> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| Error::invalid("the key file is empty"))?;
+    let mut key = PublicKey::from_openssh(line).map_err(|e| {
+        Error::invalid(format!(
+            "not an OpenSSH public key ({e}); expected a line such as \"ssh-ed25519 AAAA... comment\""
+        ))
+    })?;
+    let algorithm = key.algorithm();
+    let supported = matches!(
+        algorithm,
+        russh::keys::Algorithm::Ed25519
+            | russh::keys::Algorithm::Ecdsa { .. }
+            | russh::keys::Algorithm::Rsa { .. }
+    );
+    if !supported {
+        return Err(Error::invalid(format!(
+            "key type {} is not supported; use ed25519, ecdsa or rsa",
+            algorithm.as_str()
+        )));
+    }
+    let comment = key.comment().to_string();
+    key.set_comment("");
+    let openssh = key
+        .to_openssh()
+        .map_err(|e| Error::invalid(format!("cannot encode the key: {e}")))?;
+    Ok(NewKey {
+        algorithm: algorithm.as_str().to_string(),
+        openssh: openssh.trim().to_string(),
+        comment,
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+    })
+}
+
+/// On the very first start (no user at all), creates `admin` with home `/`, every
+/// permission and a random password, which is returned to be shown once.
+pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
+    if db.run(|s| s.user_count()).await? > 0 {
+        return Ok(None);
+    }
+    let password = secret::generate_password();
+    let hash = secret::hash_password(&password)?;
+    let user = NewUser {
+        name: "admin".into(),
+        password_hash: Some(hash),
+        home: VPath::root(),
+        perms: PermSet::all(),
+        protocols: ProtocolSet::all(),
+    };
+    db.run(move |s| s.user_insert(&user)).await?;
+    Ok(Some(password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["acme", "a.b-c_d", "A1"] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", "-x", ".x", "a/b", "a b", &"x".repeat(65), "é"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_an_ed25519_key_and_its_fingerprint() {
+        let k = parse_public_key(
+            "# comment line\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@host\n",
+        )
+        .unwrap();
+        assert_eq!(k.algorithm, "ssh-ed25519");
+        assert_eq!(k.comment, "alice@host");
+        assert!(k.fingerprint.starts_with("SHA256:"), "{}", k.fingerprint);
+        assert!(!k.openssh.contains("alice"));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_public_key("").is_err());
+        assert!(parse_public_key("ssh-ed25519 notbase64").is_err());
+        assert!(parse_public_key("-----BEGIN OPENSSH PRIVATE KEY-----").is_err());
+    }
+}

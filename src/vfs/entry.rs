@@ -1,0 +1,61 @@
+//! [`Entry`]: what a stat or a directory listing says about one name.
+
+use std::time::SystemTime;
+use wharf_connectors::opendal;
+
+use super::VPath;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: VPath,
+    pub kind: EntryKind,
+    /// Bytes for a file; 0 for a directory.
+    pub size: u64,
+    /// Last modification, when the storage service reports one.
+    pub modified: Option<SystemTime>,
+}
+
+impl Entry {
+    pub fn dir(path: VPath) -> Self {
+        Entry {
+            path,
+            kind: EntryKind::Dir,
+            size: 0,
+            modified: None,
+        }
+    }
+
+    pub fn from_metadata(path: VPath, meta: &opendal::Metadata) -> Option<Self> {
+        let kind = if meta.is_dir() {
+            EntryKind::Dir
+        } else if meta.is_file() {
+            EntryKind::File
+        } else {
+            return None;
+        };
+        Some(Entry {
+            path,
+            kind,
+            size: if kind == EntryKind::File {
+                meta.content_length()
+            } else {
+                0
+            },
+            modified: meta.last_modified().map(SystemTime::from),
+        })
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Dir
+    }
+
+    pub fn name(&self) -> &str {
+        self.path.file_name().unwrap_or("/")
+    }
+}

@@ -1,0 +1,154 @@
+//! Streaming file handles: [`FileReader`] for ranged reads and [`FileWriter`] for
+//! uploads that become visible only when closed.
+//!
+//! Neither ever holds a whole file: a read returns at most the asked range, and a
+//! write buffers at most one storage chunk (the service's multipart size).
+
+use std::ops::Range;
+use wharf_connectors::opendal;
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+
+use super::VPath;
+use crate::error::{Error, Result};
+
+/// A stream of file bytes, in chunks of at most the Vfs buffer size.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// An open file for reading. Cheap to keep open; each read is a ranged request.
+pub struct FileReader {
+    pub(super) reader: opendal::Reader,
+    pub(super) size: u64,
+    pub(super) path: VPath,
+}
+
+impl FileReader {
+    /// File size when it was opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn path(&self) -> &VPath {
+        &self.path
+    }
+
+    /// Reads up to `len` bytes at `offset`; an empty result means end of file.
+    /// Reads past the end are clamped instead of failing (storage would refuse them).
+    pub async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let range = clamp(offset..offset.saturating_add(len as u64), self.size);
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let buf = self
+            .reader
+            .read(range)
+            .await
+            .map_err(|e| Error::from(e).context(format!("reading {}", self.path)))?;
+        Ok(buf.to_bytes())
+    }
+
+    /// Streams `range` (clamped to the file) in buffer-sized chunks.
+    pub async fn stream(self, range: Range<u64>) -> Result<ByteStream> {
+        let range = clamp(range, self.size);
+        if range.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let path = self.path.clone();
+        let stream = self
+            .reader
+            .into_bytes_stream(range)
+            .await
+            .map_err(|e| Error::from(e).context(format!("reading {path}")))?;
+        Ok(stream
+            .map_err(move |e| Error::from(e).context(format!("reading {path}")))
+            .boxed())
+    }
+}
+
+fn clamp(range: Range<u64>, size: u64) -> Range<u64> {
+    range.start.min(size)..range.end.min(size)
+}
+
+/// An upload in progress. Nothing is visible at the target until [`FileWriter::close`]
+/// succeeds; an error, an [`FileWriter::abort`] or a drop leaves the old file (if any)
+/// untouched and no partial file behind.
+pub struct FileWriter {
+    pub(super) inner: Option<opendal::Writer>,
+    pub(super) path: VPath,
+    pub(super) written: u64,
+}
+
+impl FileWriter {
+    pub fn path(&self) -> &VPath {
+        &self.path
+    }
+
+    /// Bytes accepted so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        let len = data.len() as u64;
+        let writer = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| Error::internal("write after close"))?;
+        if let Err(e) = writer.write(data).await {
+            self.abort_quietly().await;
+            return Err(Error::from(e).context(format!("writing {}", self.path)));
+        }
+        self.written += len;
+        Ok(())
+    }
+
+    /// Commits the upload; returns the number of bytes written.
+    pub async fn close(mut self) -> Result<u64> {
+        let mut writer = self
+            .inner
+            .take()
+            .ok_or_else(|| Error::internal("close after close"))?;
+        if let Err(e) = writer.close().await {
+            let _ = writer.abort().await;
+            return Err(Error::from(e).context(format!("completing {}", self.path)));
+        }
+        Ok(self.written)
+    }
+
+    /// Drops the upload; the target is left as it was.
+    pub async fn abort(mut self) -> Result<()> {
+        if let Some(mut writer) = self.inner.take() {
+            writer
+                .abort()
+                .await
+                .map_err(|e| Error::from(e).context(format!("aborting {}", self.path)))?;
+        }
+        Ok(())
+    }
+
+    async fn abort_quietly(&mut self) {
+        if let Some(mut writer) = self.inner.take() {
+            if let Err(e) = writer.abort().await {
+                tracing::warn!(path = %self.path, error = %e, "abort of a failed upload failed");
+            }
+        }
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        // A dropped connection drops its writer: clean up the staged data in the
+        // background so the caller's drop stays synchronous.
+        if let Some(mut writer) = self.inner.take() {
+            let path = self.path.clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = writer.abort().await {
+                        tracing::warn!(%path, error = %e, "abort of an abandoned upload failed");
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The virtual filesystem: one tree of [`VPath`]s over all mounted connectors.
+//!
+//! Operations have POSIX-like meaning whatever the service underneath: a file must
+//! exist to be deleted, `mkdir` needs its parent, `rmdir` needs an empty directory,
+//! a rename works across services (native where possible, copy-then-delete where
+//! not), and uploads appear only when complete.
+
+use wharf_connectors::opendal;
+mod entry;
+mod guard;
+mod io;
+mod mount;
+mod path;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use wharf_connectors::{Connector, PARTIAL_DIR};
+
+pub use entry::{Entry, EntryKind};
+pub use io::{ByteStream, FileReader, FileWriter};
+pub use mount::{Mount, MountTable, Resolved};
+pub use path::{VPath, MAX_NAME, MAX_PATH};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Default size of one read or write chunk: the memory one transfer holds.
+pub const DEFAULT_BUFFER: usize = 256 * 1024;
+
+pub struct Vfs {
+    table: MountTable,
+    buffer_size: usize,
+}
+
+/// A stream of directory entries, produced page by page from storage.
+pub type EntryStream = BoxStream<'static, Result<Entry>>;
+
+impl Vfs {
+    pub fn new(table: MountTable, buffer_size: usize) -> Self {
+        Vfs {
+            table,
+            buffer_size: buffer_size.max(4096),
+        }
+    }
+
+    pub fn mounts(&self) -> &[Mount] {
+        self.table.mounts()
+    }
+
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    fn resolve(&self, path: &VPath) -> Result<Resolved<'_>> {
+        let r = self.table.resolve(path)?;
+        if let Some(root) = &r.mount.connector.local_root {
+            guard::check_inside(root, &r.key)?;
+        }
+        Ok(r)
+    }
+
+    pub async fn stat(&self, path: &VPath) -> Result<Entry> {
+        if self.table.is_virtual_dir(path) {
+            return Ok(Entry::dir(path.clone()));
+        }
+        let r = self.resolve(path)?;
+        if r.key.is_empty() {
+            // A mount root exists by configuration, even on an empty bucket.
+            return Ok(Entry::dir(path.clone()));
+        }
+        let op = &r.mount.connector.operator;
+        match op.stat(r.file_key()).await {
+            Ok(meta) if meta.is_file() => {
+                return Entry::from_metadata(path.clone(), &meta)
+                    .ok_or_else(|| Error::not_found(format!("{path}: no such file")))
+            }
+            Ok(_) => {}
+            Err(e) if is_absent(&e) => {}
+            Err(e) => return Err(Error::from(e).context(format!("stat {path}"))),
+        }
+        match op.stat(&r.dir_key()).await {
+            Ok(meta) if meta.is_dir() => Ok(Entry {
+                modified: meta.last_modified().map(Into::into),
+                ..Entry::dir(path.clone())
+            }),
+            Ok(_) => Err(Error::not_found(format!("{path}: no such file"))),
+            Err(e) if is_absent(&e) => Err(Error::not_found(format!(
+                "{path}: no such file or directory"
+            ))),
+            Err(e) => Err(Error::from(e).context(format!("stat {path}"))),
+        }
+    }
+
+    async fn stat_dir(&self, path: &VPath) -> Result<Entry> {
+        let entry = self.stat(path).await?;
+        if !entry.is_dir() {
+            return Err(Error::new(
+                ErrorKind::NotADirectory,
+                format!("{path} is not a directory"),
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// Lists `dir` as a stream: entries arrive as storage returns its pages, so a
+    /// directory of any size is listed in bounded memory. Mount points below `dir`
+    /// come last.
+    pub async fn list(&self, dir: &VPath) -> Result<EntryStream> {
+        self.stat_dir(dir).await?;
+        let mounts: Vec<Entry> = self
+            .table
+            .child_mounts(dir)
+            .into_iter()
+            .filter_map(|name| dir.join(&name).ok().map(Entry::dir))
+            .collect();
+        if self.table.is_virtual_dir(dir) {
+            return Ok(stream::iter(mounts.into_iter().map(Ok)).boxed());
+        }
+        let r = self.resolve(dir)?;
+        let dir_key = r.dir_key();
+        let connector = r.mount.connector.clone();
+        let lister = connector
+            .operator
+            .lister(&dir_key)
+            .await
+            .map_err(|e| Error::from(e).context(format!("list {dir}")))?;
+        let shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
+        let hide_partial = connector.local_root.is_some() && r.key.is_empty();
+        let dir = dir.clone();
+        let stored = lister.map_err(Error::from).try_filter_map(move |item| {
+            let connector = connector.clone();
+            let dir = dir.clone();
+            let dir_key = dir_key.clone();
+            let skip = item.path() == dir_key
+                || item.path() == dir_key.trim_start_matches('/')
+                || shadowed
+                    .iter()
+                    .any(|s| s == item.name().trim_end_matches('/'))
+                || (hide_partial && item.name().trim_end_matches('/') == PARTIAL_DIR);
+            async move {
+                if skip {
+                    return Ok(None);
+                }
+                list_entry(&connector, &dir, item).await
+            }
+        });
+        Ok(stored
+            .chain(stream::iter(mounts.into_iter().map(Ok)))
+            .boxed())
+    }
+
+    /// Opens a file for ranged reads.
+    pub async fn open(&self, path: &VPath) -> Result<FileReader> {
+        let entry = self.stat(path).await?;
+        if entry.is_dir() {
+            return Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{path} is a directory"),
+            ));
+        }
+        let r = self.resolve(path)?;
+        let reader = r
+            .mount
+            .connector
+            .operator
+            .reader_with(r.file_key())
+            .chunk(self.buffer_size)
+            .await
+            .map_err(|e| Error::from(e).context(format!("open {path}")))?;
+        Ok(FileReader {
+            reader,
+            size: entry.size,
+            path: path.clone(),
+        })
+    }
+
+    /// Starts an upload to `path`. Its directory must exist; `path` must not be a
+    /// directory. The file appears (or replaces the old one) when the writer closes.
+    pub async fn create(&self, path: &VPath) -> Result<FileWriter> {
+        let parent = path
+            .parent()
+            .ok_or_else(|| Error::new(ErrorKind::IsADirectory, "/ is a directory"))?;
+        self.stat_dir(&parent)
+            .await
+            .map_err(|e| e.context(format!("upload to {path}")))?;
+        match self.stat(path).await {
+            Ok(e) if e.is_dir() => {
+                return Err(Error::new(
+                    ErrorKind::IsADirectory,
+                    format!("{path} is a directory"),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let r = self.resolve(path)?;
+        let op = &r.mount.connector.operator;
+        let cap = op.info().capability();
+        let mut builder = op.writer_with(r.file_key());
+        if cap.write_can_multi {
+            // Object stores upload in parts of at least their minimum part size;
+            // this bounds what one upload buffers.
+            let min = cap.write_multi_min_size.unwrap_or(0);
+            builder = builder.chunk(self.buffer_size.max(min));
+        }
+        let writer = builder
+            .await
+            .map_err(|e| Error::from(e).context(format!("upload to {path}")))?;
+        Ok(FileWriter {
+            inner: Some(writer),
+            path: path.clone(),
+            written: 0,
+        })
+    }
+
+    /// Removes a file (not a directory).
+    pub async fn delete(&self, path: &VPath) -> Result<()> {
+        let entry = self.stat(path).await?;
+        if entry.is_dir() {
+            return Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{path} is a directory"),
+            ));
+        }
+        let r = self.resolve(path)?;
+        r.mount
+            .connector
+            .operator
+            .delete(r.file_key())
+            .await
+            .map_err(|e| Error::from(e).context(format!("delete {path}")))
+    }
+
+    /// Creates one directory; its parent must exist and the name must be free.
+    pub async fn mkdir(&self, path: &VPath) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            self.stat_dir(&parent)
+                .await
+                .map_err(|e| e.context(format!("mkdir {path}")))?;
+        }
+        match self.stat(path).await {
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("{path} already exists"),
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let r = self.resolve(path)?;
+        r.mount
+            .connector
+            .operator
+            .create_dir(&r.dir_key())
+            .await
+            .map_err(|e| Error::from(e).context(format!("mkdir {path}")))
+    }
+
+    /// Removes an empty directory. Mount points cannot be removed.
+    pub async fn rmdir(&self, path: &VPath) -> Result<()> {
+        self.stat_dir(path).await?;
+        let r = self.resolve(path)?;
+        if r.key.is_empty() || !self.table.child_mounts(path).is_empty() {
+            return Err(Error::denied(format!("{path} is a mount point")));
+        }
+        if self.list(path).await?.next().await.transpose()?.is_some() {
+            return Err(Error::new(
+                ErrorKind::DirectoryNotEmpty,
+                format!("{path} is not empty"),
+            ));
+        }
+        r.mount
+            .connector
+            .operator
+            .delete(&r.dir_key())
+            .await
+            .map_err(|e| Error::from(e).context(format!("rmdir {path}")))
+    }
+
+    /// Moves a file or a directory. With `overwrite`, an existing target file is
+    /// replaced (POSIX rename); otherwise an existing target is an error (SFTP v3).
+    pub async fn rename(&self, from: &VPath, to: &VPath, overwrite: bool) -> Result<()> {
+        let src = self.stat(from).await?;
+        if from == to {
+            return Ok(());
+        }
+        if to.starts_with(from) {
+            return Err(Error::invalid(format!(
+                "cannot move {from} into itself ({to})"
+            )));
+        }
+        let rf = self.resolve(from)?;
+        if rf.key.is_empty() {
+            return Err(Error::denied(format!("{from} is a mount point")));
+        }
+        match self.stat(to).await {
+            Ok(dst) if !overwrite || dst.is_dir() || src.is_dir() => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("{to} already exists"),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = to.parent() {
+            self.stat_dir(&parent)
+                .await
+                .map_err(|e| e.context(format!("rename to {to}")))?;
+        }
+        let rt = self.resolve(to)?;
+        let same = Arc::ptr_eq(&rf.mount.connector, &rt.mount.connector);
+        let op = &rf.mount.connector.operator;
+        let ctx = |e: opendal::Error| Error::from(e).context(format!("rename {from} to {to}"));
+        match (src.kind, same) {
+            (EntryKind::File, true) if op.info().capability().rename => {
+                op.rename(rf.file_key(), rt.file_key()).await.map_err(ctx)
+            }
+            (EntryKind::File, true) if op.info().capability().copy => {
+                op.copy(rf.file_key(), rt.file_key()).await.map_err(ctx)?;
+                op.delete(rf.file_key()).await.map_err(ctx)
+            }
+            (EntryKind::File, _) => {
+                self.copy(from, to).await?;
+                self.delete(from).await
+            }
+            (EntryKind::Dir, true) if rf.mount.connector.local_root.is_some() => {
+                let root = rf.mount.connector.local_root.as_ref().expect("checked");
+                tokio::fs::rename(root.join(rf.file_key()), root.join(rt.file_key()))
+                    .await
+                    .map_err(|e| Error::from(e).context(format!("rename {from} to {to}")))
+            }
+            (EntryKind::Dir, _) => self.move_tree(from, to).await,
+        }
+    }
+
+    /// Moves a directory tree where the service cannot: copy everything first, then
+    /// delete the source, so a failure midway loses nothing.
+    async fn move_tree(&self, from: &VPath, to: &VPath) -> Result<()> {
+        let mut dirs = vec![from.clone()];
+        let mut files = Vec::new();
+        let mut i = 0;
+        while i < dirs.len() {
+            let dir = dirs[i].clone();
+            let mut listing = self.list(&dir).await?;
+            while let Some(entry) = listing.try_next().await? {
+                match entry.kind {
+                    EntryKind::Dir => dirs.push(entry.path),
+                    EntryKind::File => files.push(entry.path),
+                }
+            }
+            i += 1;
+        }
+        let target_of = |p: &VPath| -> Result<VPath> {
+            let rest = p.strip_prefix(from).unwrap_or_default();
+            to.join(rest)
+        };
+        for dir in &dirs {
+            self.mkdir(&target_of(dir)?).await?;
+        }
+        for file in &files {
+            self.copy(file, &target_of(file)?).await?;
+        }
+        for file in &files {
+            self.delete(file).await?;
+        }
+        for dir in dirs.iter().rev() {
+            self.rmdir(dir).await?;
+        }
+        Ok(())
+    }
+
+    /// Streams a file to another path, on the same or another connector.
+    pub async fn copy(&self, from: &VPath, to: &VPath) -> Result<u64> {
+        let reader = self.open(from).await?;
+        let size = reader.size();
+        let mut chunks = reader.stream(0..size).await?;
+        let mut writer = self.create(to).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            writer.write(chunk).await?;
+        }
+        writer.close().await
+    }
+
+    /// Writes `data` to `path` in one call: for small files (tests, generated files).
+    pub async fn write_all(&self, path: &VPath, data: Bytes) -> Result<u64> {
+        let mut writer = self.create(path).await?;
+        writer.write(data).await?;
+        writer.close().await
+    }
+}
+
+fn is_absent(e: &opendal::Error) -> bool {
+    matches!(
+        e.kind(),
+        opendal::ErrorKind::NotFound
+            | opendal::ErrorKind::IsADirectory
+            | opendal::ErrorKind::NotADirectory
+    )
+}
+
+/// Turns one storage listing item into an entry of `dir`, or skips it: names that
+/// are not valid virtual names, and fs symlinks leading out of the root.
+async fn list_entry(
+    connector: &Connector,
+    dir: &VPath,
+    item: opendal::Entry,
+) -> Result<Option<Entry>> {
+    let name = item.name().trim_end_matches('/');
+    let Ok(path) = dir.join(name) else {
+        tracing::warn!(
+            key = item.path(),
+            "skipping a stored name that is not a valid path"
+        );
+        return Ok(None);
+    };
+    if path.file_name() != Some(name) {
+        return Ok(None);
+    }
+    let meta = item.metadata();
+    let complete = meta.is_dir() || (meta.is_file() && meta.last_modified().is_some());
+    if complete {
+        return Ok(Entry::from_metadata(path, meta));
+    }
+    // Symlinks (mode unknown on fs) and services whose listings omit sizes need a stat.
+    if let Some(root) = &connector.local_root {
+        if guard::check_inside(root, item.path()).is_err() {
+            return Ok(None);
+        }
+    }
+    let key = item.path().trim_end_matches('/');
+    match connector.operator.stat(key).await {
+        Ok(m) if m.is_file() => Ok(Entry::from_metadata(path, &m)),
+        Ok(_) => Ok(Some(Entry::dir(path))),
+        Err(e) if is_absent(&e) => Ok(None),
+        Err(e) => Err(Error::from(e).context(format!("stat {path}"))),
+    }
+}
