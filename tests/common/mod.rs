@@ -1,0 +1,163 @@
+//! Helpers shared by the integration tests: a real S3-compatible server (moto),
+//! Vfs builders for each connector kind, and SHA-256 of byte streams.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wharf::vfs::{Mount, MountTable, VPath, Vfs};
+use wharf_connectors::{Connector, ConnectorSpec, Tuning};
+
+/// A moto S3 server on 127.0.0.1, one per test binary, stopped by a watchdog when
+/// the test process exits. `WHARF_TEST_S3_ENDPOINT` points the tests at a server
+/// started elsewhere instead. There is no skip: without an S3 server, S3 tests fail.
+pub fn s3_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(e) = std::env::var("WHARF_TEST_S3_ENDPOINT") {
+            return e;
+        }
+        let port = free_port();
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
+            pid = std::process::id()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting moto_server (pip install 'moto[server]'; .ci/run installs it)");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port} within 60 s: is moto[server] installed?"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Creates a fresh bucket (moto accepts unsigned requests) and returns its name.
+pub fn new_bucket() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "wharf-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let endpoint = s3_endpoint();
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "bucket creation: {reply}"
+    );
+    name
+}
+
+pub fn s3_options(bucket: &str) -> BTreeMap<String, String> {
+    [
+        ("bucket", bucket),
+        ("endpoint", s3_endpoint()),
+        ("region", "us-east-1"),
+        ("access_key_id", "wharf-test"),
+        ("secret_access_key", "wharf-test"),
+        ("disable_config_load", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A storage backend for the behaviour suite. Keeps its temp dir alive.
+pub struct Backend {
+    pub connector: Arc<Connector>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+pub fn connector(name: &str, scheme: &str, options: BTreeMap<String, String>) -> Arc<Connector> {
+    let spec = ConnectorSpec {
+        name: name.into(),
+        scheme: scheme.into(),
+        options,
+    };
+    Arc::new(wharf_connectors::build(&spec, &Tuning::default()).unwrap())
+}
+
+pub fn backend(kind: &str) -> Backend {
+    match kind {
+        "memory" => Backend {
+            connector: connector("memory", "memory", BTreeMap::new()),
+            dir: None,
+        },
+        "fs" => {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            let options = [("root".to_string(), root.display().to_string())].into();
+            Backend {
+                connector: connector("fs", "fs", options),
+                dir: Some(dir),
+            }
+        }
+        "s3" => Backend {
+            connector: connector("s3", "s3", s3_options(&new_bucket())),
+            dir: None,
+        },
+        other => panic!("unknown backend {other}"),
+    }
+}
+
+/// A Vfs with `backend` mounted at `/`, with a small buffer so chunking is exercised.
+pub fn vfs_on(b: &Backend) -> Vfs {
+    let table = MountTable::new(vec![Mount {
+        at: VPath::root(),
+        connector: b.connector.clone(),
+        root: String::new(),
+    }])
+    .unwrap();
+    Vfs::new(table, 64 * 1024)
+}
+
+pub fn p(s: &str) -> VPath {
+    VPath::parse(s).unwrap()
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so files are not all zeroes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

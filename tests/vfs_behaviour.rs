@@ -1,0 +1,293 @@
+//! The Vfs behaviour suite: the same cases against the `memory`, `fs` and `s3`
+//! connectors (S3 on a real moto server on 127.0.0.1), so every front-end can rely
+//! on one meaning of each operation whatever the storage.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use futures::TryStreamExt;
+use wharf::vfs::{EntryKind, Vfs};
+use wharf::ErrorKind;
+
+async fn read_all(vfs: &Vfs, path: &str) -> Vec<u8> {
+    let r = vfs.open(&p(path)).await.unwrap();
+    let size = r.size();
+    let chunks: Vec<Bytes> = r
+        .stream(0..size)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    chunks.concat()
+}
+
+async fn names(vfs: &Vfs, dir: &str) -> Vec<(String, EntryKind)> {
+    let mut v: Vec<(String, EntryKind)> = vfs
+        .list(&p(dir))
+        .await
+        .unwrap()
+        .map_ok(|e| (e.name().to_string(), e.kind))
+        .try_collect()
+        .await
+        .unwrap();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+async fn streamed_write_and_ranged_read(vfs: Vfs) {
+    // Odd size, several buffers: exercises chunking and the last partial chunk.
+    let data = pattern(3 * 1024 * 1024 + 12345, 7);
+    let mut w = vfs.create(&p("/big.bin")).await.unwrap();
+    for chunk in data.chunks(100_000) {
+        w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert_eq!(w.close().await.unwrap(), data.len() as u64);
+    assert_eq!(sha256(&read_all(&vfs, "/big.bin").await), sha256(&data));
+
+    let st = vfs.stat(&p("/big.bin")).await.unwrap();
+    assert_eq!((st.kind, st.size), (EntryKind::File, data.len() as u64));
+
+    let r = vfs.open(&p("/big.bin")).await.unwrap();
+    assert_eq!(r.read_at(1000, 5000).await.unwrap(), &data[1000..6000]);
+    let tail = r.read_at(data.len() as u64 - 10, 4096).await.unwrap();
+    assert_eq!(tail, &data[data.len() - 10..], "a read past EOF is clamped");
+    assert!(r
+        .read_at(data.len() as u64 + 5, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let part: Vec<Bytes> = r
+        .stream(100..200_100)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(part.concat(), &data[100..200_100]);
+}
+
+async fn interrupted_write_leaves_old_file_and_no_partial(vfs: Vfs) {
+    vfs.write_all(&p("/doc.txt"), Bytes::from_static(b"version one"))
+        .await
+        .unwrap();
+
+    // Aborted halfway.
+    let mut w = vfs.create(&p("/doc.txt")).await.unwrap();
+    w.write(Bytes::from(pattern(300_000, 1))).await.unwrap();
+    w.abort().await.unwrap();
+    assert_eq!(read_all(&vfs, "/doc.txt").await, b"version one");
+
+    // Dropped halfway (a lost connection), for an existing and a new name.
+    let mut w = vfs.create(&p("/doc.txt")).await.unwrap();
+    w.write(Bytes::from(pattern(300_000, 2))).await.unwrap();
+    drop(w);
+    let mut w = vfs.create(&p("/new.txt")).await.unwrap();
+    w.write(Bytes::from(pattern(300_000, 3))).await.unwrap();
+    drop(w);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(read_all(&vfs, "/doc.txt").await, b"version one");
+    assert_eq!(
+        vfs.stat(&p("/new.txt")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        names(&vfs, "/").await,
+        [("doc.txt".to_string(), EntryKind::File)]
+    );
+
+    // A completed overwrite replaces it.
+    vfs.write_all(&p("/doc.txt"), Bytes::from_static(b"version two"))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&vfs, "/doc.txt").await, b"version two");
+}
+
+async fn directories(vfs: Vfs) {
+    vfs.mkdir(&p("/a")).await.unwrap();
+    vfs.mkdir(&p("/a/b")).await.unwrap();
+    vfs.write_all(&p("/a/f.txt"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    vfs.write_all(&p("/a/b/g.txt"), Bytes::from_static(b"yy"))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&vfs, "/a").await,
+        [
+            ("b".to_string(), EntryKind::Dir),
+            ("f.txt".to_string(), EntryKind::File)
+        ]
+    );
+    assert!(vfs.stat(&p("/a/b")).await.unwrap().is_dir());
+    let kind = |r: wharf::Result<()>| r.unwrap_err().kind();
+    assert_eq!(kind(vfs.mkdir(&p("/a")).await), ErrorKind::AlreadyExists);
+    assert_eq!(kind(vfs.mkdir(&p("/nope/x")).await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(vfs.rmdir(&p("/a")).await),
+        ErrorKind::DirectoryNotEmpty
+    );
+    assert_eq!(
+        kind(vfs.rmdir(&p("/a/f.txt")).await),
+        ErrorKind::NotADirectory
+    );
+    assert_eq!(kind(vfs.delete(&p("/a/b")).await), ErrorKind::IsADirectory);
+    assert_eq!(kind(vfs.delete(&p("/a/none")).await), ErrorKind::NotFound);
+    assert!(
+        vfs.create(&p("/nope/file")).await.is_err(),
+        "parent must exist"
+    );
+    assert_eq!(
+        vfs.list(&p("/a/f.txt")).await.err().unwrap().kind(),
+        ErrorKind::NotADirectory
+    );
+
+    vfs.delete(&p("/a/b/g.txt")).await.unwrap();
+    vfs.rmdir(&p("/a/b")).await.unwrap();
+    assert_eq!(kind(vfs.rmdir(&p("/a/b")).await), ErrorKind::NotFound);
+    assert_eq!(
+        names(&vfs, "/a").await,
+        [("f.txt".to_string(), EntryKind::File)]
+    );
+}
+
+async fn renames(vfs: Vfs) {
+    vfs.write_all(&p("/one"), Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    vfs.write_all(&p("/two"), Bytes::from_static(b"2"))
+        .await
+        .unwrap();
+    vfs.rename(&p("/one"), &p("/uno"), false).await.unwrap();
+    assert_eq!(read_all(&vfs, "/uno").await, b"1");
+    assert_eq!(
+        vfs.stat(&p("/one")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+
+    let err = vfs.rename(&p("/uno"), &p("/two"), false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert_eq!(
+        read_all(&vfs, "/two").await,
+        b"2",
+        "refused rename changes nothing"
+    );
+    vfs.rename(&p("/uno"), &p("/two"), true).await.unwrap();
+    assert_eq!(read_all(&vfs, "/two").await, b"1");
+
+    // A directory tree moves whole, native or not.
+    vfs.mkdir(&p("/d")).await.unwrap();
+    vfs.mkdir(&p("/d/sub")).await.unwrap();
+    vfs.write_all(&p("/d/sub/x"), Bytes::from(pattern(200_000, 9)))
+        .await
+        .unwrap();
+    vfs.rename(&p("/d"), &p("/e"), false).await.unwrap();
+    assert_eq!(
+        sha256(&read_all(&vfs, "/e/sub/x").await),
+        sha256(&pattern(200_000, 9))
+    );
+    assert_eq!(
+        vfs.stat(&p("/d")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let err = vfs
+        .rename(&p("/e"), &p("/e/sub/inside"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+async fn large_listing_streams(vfs: Vfs, count: usize) {
+    vfs.mkdir(&p("/many")).await.unwrap();
+    let vfs = std::sync::Arc::new(vfs);
+    // Bounded parallelism keeps object-store setup time reasonable.
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let vfs = vfs.clone();
+            async move {
+                vfs.write_all(&p(&format!("/many/f{i:05}")), Bytes::from(i.to_string()))
+                    .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    let mut seen = 0usize;
+    let mut listing = vfs.list(&p("/many")).await.unwrap();
+    while let Some(e) = listing.try_next().await.unwrap() {
+        assert_eq!(e.kind, EntryKind::File);
+        seen += 1;
+    }
+    assert_eq!(seen, count);
+}
+
+use futures::StreamExt;
+
+macro_rules! suite {
+    ($($backend:ident),*) => {$(
+        mod $backend {
+            use super::*;
+
+            fn vfs() -> (Backend, Vfs) {
+                let b = backend(stringify!($backend));
+                let v = vfs_on(&b);
+                (b, v)
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn streamed_write_and_ranged_read() {
+                let (_b, v) = vfs();
+                super::streamed_write_and_ranged_read(v).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn interrupted_write_leaves_old_file_and_no_partial() {
+                let (_b, v) = vfs();
+                super::interrupted_write_leaves_old_file_and_no_partial(v).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn directories() {
+                let (_b, v) = vfs();
+                super::directories(v).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn renames() {
+                let (_b, v) = vfs();
+                super::renames(v).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn large_listing_streams() {
+                let (_b, v) = vfs();
+                // 10,000 entries locally; past one S3 page (1,000) on the S3 server.
+                let n = if stringify!($backend) == "s3" { 1_500 } else { 10_000 };
+                super::large_listing_streams(v, n).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn streaming_copy_to_and_from_another_connector() {
+                let b = backend(stringify!($backend));
+                let other = connector("other", "memory", Default::default());
+                let table = wharf::vfs::MountTable::new(vec![
+                    wharf::vfs::Mount { at: p("/"), connector: b.connector.clone(), root: String::new() },
+                    wharf::vfs::Mount { at: p("/mem"), connector: other, root: String::new() },
+                ]).unwrap();
+                let vfs = Vfs::new(table, 64 * 1024);
+                let data = pattern(1_500_000, 5);
+                vfs.write_all(&p("/src.bin"), Bytes::from(data.clone())).await.unwrap();
+                assert_eq!(vfs.copy(&p("/src.bin"), &p("/mem/copy.bin")).await.unwrap(), data.len() as u64);
+                vfs.rename(&p("/mem/copy.bin"), &p("/back.bin"), false).await.unwrap();
+                assert_eq!(sha256(&read_all(&vfs, "/back.bin").await), sha256(&data));
+                assert_eq!(vfs.stat(&p("/mem/copy.bin")).await.unwrap_err().kind(), ErrorKind::NotFound);
+                let root: Vec<String> = names(&vfs, "/").await.into_iter().map(|n| n.0).collect();
+                assert_eq!(root, ["back.bin", "mem", "src.bin"], "the mount point is listed");
+            }
+        }
+    )*};
+}
+
+suite!(memory, fs, s3);
