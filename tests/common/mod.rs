@@ -28,6 +28,9 @@ pub fn s3_endpoint() -> &'static str {
              while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
             pid = std::process::id()
         );
+        // The watchdog shell is never waited for: it must outlive this process to
+        // stop moto after the tests exit.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
