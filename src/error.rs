@@ -122,6 +122,13 @@ impl std::error::Error for Error {
 impl From<opendal::Error> for Error {
     fn from(e: opendal::Error) -> Self {
         use opendal::ErrorKind as K;
+        if let Some(io) = io_source(&e) {
+            if io.kind() == std::io::ErrorKind::InvalidFilename {
+                // ENAMETOOLONG: the name (or the fs staging name built from it) is too
+                // long for this storage; the client should pick a shorter one.
+                return Error::invalid("the name is too long for this storage");
+            }
+        }
         let kind = match e.kind() {
             K::NotFound => ErrorKind::NotFound,
             K::AlreadyExists | K::ConditionNotMatch => ErrorKind::AlreadyExists,
@@ -135,6 +142,18 @@ impl From<opendal::Error> for Error {
         };
         Error::new(kind, "storage").with_source(e)
     }
+}
+
+/// The I/O error at the root of a storage error, if any.
+fn io_source(e: &opendal::Error) -> Option<&std::io::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 impl From<rusqlite::Error> for Error {

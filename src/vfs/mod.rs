@@ -421,17 +421,19 @@ async fn list_entry(
     if path.file_name() != Some(name) {
         return Ok(None);
     }
-    let meta = item.metadata();
-    let complete = meta.is_dir() || (meta.is_file() && meta.last_modified().is_some());
-    if complete {
-        return Ok(Entry::from_metadata(path, meta));
-    }
-    // Symlinks (mode unknown on fs) and services whose listings omit sizes need a stat.
+    // OpenDAL has already followed fs symlinks to fill in their mode, so every fs
+    // entry is checked against the root, not only those that look like links.
     if let Some(root) = &connector.local_root {
         if guard::check_inside(root, item.path()).is_err() {
             return Ok(None);
         }
     }
+    let meta = item.metadata();
+    let complete = meta.is_dir() || (meta.is_file() && meta.last_modified().is_some());
+    if complete {
+        return Ok(Entry::from_metadata(path, meta));
+    }
+    // Services whose listings omit sizes or times need a stat.
     let key = item.path().trim_end_matches('/');
     match connector.operator.stat(key).await {
         Ok(m) if m.is_file() => Ok(Entry::from_metadata(path, &m)),
