@@ -116,3 +116,12 @@ fn connectors_without_mounts_are_refused() {
     let err = load("[[connector]]\nname = \"a\"\nscheme = \"memory\"\n").unwrap_err();
     assert!(err.message.contains("[[mount]]"), "{err}");
 }
+
+#[test]
+fn the_example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wharf.example.toml");
+    let c = Config::load(Some(&path), Some(Path::new("/srv/wharf"))).unwrap();
+    assert_eq!(c.mounts.len(), 1);
+    assert_eq!(c.buffer_size, 256 * 1024);
+    assert_eq!(c.connectors[0].options["root"], "/srv/wharf/files");
+}
