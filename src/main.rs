@@ -5,6 +5,15 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = wharf::cli::Cli::parse();
+    if !matches!(cli.command, wharf::cli::Command::Serve) {
+        // Commands that print (`wharf audit | head`) should end quietly when the
+        // reader goes away, as Unix tools do, instead of panicking on EPIPE. The
+        // server keeps Rust's default (ignored), so a closed socket is an error.
+        // SAFETY: called before any thread is started; SIG_DFL is always valid.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match wharf::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -65,7 +65,8 @@ fn check(config: &Config, name: &str) -> Result<()> {
             let mut count = 0usize;
             let mut first = Vec::new();
             while let Some(entry) = lister.try_next().await? {
-                if entry.path() == "/" || entry.path().is_empty() {
+                let name = entry.path().trim_end_matches('/');
+                if name.is_empty() || name == wharf_connectors::PARTIAL_DIR {
                     continue;
                 }
                 count += 1;

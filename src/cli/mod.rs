@@ -73,8 +73,9 @@ pub fn run(cli: Cli) -> Result<()> {
 fn serve(config: Config) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
+        let signal = crate::app::ShutdownSignal::install()?;
         let app = crate::app::App::open(config)?;
-        app.serve(crate::app::shutdown_signal()).await
+        app.serve(signal.wait()).await
     })
 }
 

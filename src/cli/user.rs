@@ -232,6 +232,12 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             remove,
         } => {
             let hash = if remove {
+                if store.keys_of(&name)?.is_empty() {
+                    return Err(Error::invalid(format!(
+                        "{name} has no SSH key: without a password they could not log in; \
+                         add a key first (wharf user key add)"
+                    )));
+                }
                 None
             } else {
                 let (pw, generated) = password.take()?.ok_or_else(|| {
