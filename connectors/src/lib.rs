@@ -152,18 +152,24 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
             )
         })?);
     }
-    let operator = operator
-        .layer(
-            TimeoutLayer::new()
-                .with_timeout(tuning.timeout)
-                .with_io_timeout(tuning.io_timeout),
-        )
-        .layer(
+    let mut operator = operator.layer(
+        TimeoutLayer::new()
+            .with_timeout(tuning.timeout)
+            .with_io_timeout(tuning.io_timeout),
+    );
+    // OpenDAL marks every unrecognised local I/O error as temporary, so on a local
+    // disk a permanent error (ENAMETOOLONG, ENOSPC) would be retried with back-off
+    // while the client waits. Retries are for services across a network.
+    if spec.scheme != "fs" {
+        operator = operator.layer(
             RetryLayer::new()
                 .with_max_times(tuning.max_retries)
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
                 .with_jitter(),
-        )
-        .layer(LoggingLayer::default());
+        );
+    }
+    let operator = operator.layer(LoggingLayer::default());
     Ok(Connector {
         name: spec.name.clone(),
         scheme: spec.scheme.clone(),
