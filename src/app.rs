@@ -9,9 +9,17 @@ use std::sync::Arc;
 
 use wharf_connectors::Connector;
 
+use std::net::SocketAddr;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
 use crate::audit::AuditLog;
 use crate::config::Config;
+use crate::defender::Defender;
 use crate::error::{Error, Result};
+use crate::login::Authenticator;
+use crate::sftp::{self, hostkey, SftpContext};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Db;
 use crate::vfs::{Mount, MountTable, Vfs};
@@ -94,25 +102,101 @@ impl App {
         })
     }
 
-    /// Runs until `shutdown` resolves, then drains and flushes.
+    /// Creates the first admin if needed, binds the listeners and starts serving.
+    pub async fn start(self) -> Result<Running> {
+        let first_admin_password = crate::users::ensure_first_admin(&self.db).await?;
+        let (stop, stopped) = watch::channel(false);
+        let defender = Arc::new(Defender::new(self.config.defender));
+        let auth = Authenticator::new(self.db.clone(), defender, self.audit.clone());
+        let mut tasks = JoinSet::new();
+        let mut sftp_addr = None;
+        let mut sftp_fingerprint = None;
+        if self.config.sftp.enabled {
+            let key = match &self.config.sftp.host_key {
+                Some(path) => hostkey::load_or_generate(path, false)?,
+                None => hostkey::load_or_generate(
+                    &self.config.data_dir.join(hostkey::DEFAULT_FILE),
+                    true,
+                )?,
+            };
+            sftp_fingerprint = Some(hostkey::fingerprint(&key));
+            let listener = sftp::bind(self.config.sftp.listen).await.map_err(|e| {
+                Error::from(e).context(format!("SFTP cannot listen on {}", self.config.sftp.listen))
+            })?;
+            sftp_addr = Some(listener.local_addr()?);
+            let ctx = Arc::new(SftpContext {
+                vfs: self.vfs.clone(),
+                audit: self.audit.clone(),
+                auth: auth.clone(),
+                config: self.config.sftp.clone(),
+            });
+            tasks.spawn(sftp::serve(listener, ctx, key, stopped.clone()));
+        }
+        Ok(Running {
+            sftp: sftp_addr,
+            sftp_fingerprint,
+            first_admin_password,
+            stop,
+            tasks,
+            audit: self.audit,
+        })
+    }
+
+    /// Runs until `shutdown` resolves, then drains and flushes. Prints where it
+    /// listens (and, on the very first start, the admin password) on stdout.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        if let Some(password) = crate::users::ensure_first_admin(&self.db).await? {
+        let data_dir = self.config.data_dir.clone();
+        let mounts: Vec<String> = self
+            .vfs
+            .mounts()
+            .iter()
+            .map(|m| {
+                format!(
+                    "  mount {} -> connector {} ({}) root /{}",
+                    m.at, m.connector.name, m.connector.scheme, m.root
+                )
+            })
+            .collect();
+        let running = self.start().await?;
+        if let Some(password) = &running.first_admin_password {
             // Shown once on the terminal, never logged.
             println!(
                 "First start: created user \"admin\" (home /, all permissions) with password:\n\n    {password}\n\nKeep it now; it is not stored in clear and will not be shown again.\nChange it with: wharf user passwd admin --password-stdin"
             );
         }
-        println!("wharf data directory: {}", self.config.data_dir.display());
-        for m in self.vfs.mounts() {
-            println!(
-                "  mount {} -> connector {} ({}) root /{}",
-                m.at, m.connector.name, m.connector.scheme, m.root
-            );
+        println!("wharf data directory: {}", data_dir.display());
+        for m in mounts {
+            println!("{m}");
         }
-        println!("No network front-end is built yet (SFTP, FTPS and links are in progress); see README.md.");
+        match (running.sftp, &running.sftp_fingerprint) {
+            (Some(addr), Some(fp)) => println!("SFTP listening on {addr} (host key {fp})"),
+            _ => println!("SFTP disabled"),
+        }
+        println!("FTPS and the link server are not built yet; see README.md.");
         tracing::info!("wharf is running; press Ctrl-C to stop");
         shutdown.await;
+        running.shutdown().await;
+        Ok(())
+    }
+}
+
+/// A started gateway: where it listens, and how to stop it.
+pub struct Running {
+    pub sftp: Option<SocketAddr>,
+    pub sftp_fingerprint: Option<String>,
+    /// Set on the very first start only; shown once, never logged.
+    pub first_admin_password: Option<String>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    audit: AuditLog,
+}
+
+impl Running {
+    /// Stops accepting, lets sessions drain, then flushes the audit log.
+    pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
         self.audit.shutdown().await;
         if self.audit.dropped() > 0 {
             tracing::error!(
@@ -121,7 +205,6 @@ impl App {
             );
         }
         tracing::info!("stopped");
-        Ok(())
     }
 }
 

@@ -11,6 +11,9 @@
 //! - [`store`]: the metadata store interface and its SQLite implementation.
 //! - [`audit`]: events, the bounded queue and the batching writer.
 //! - [`users`], [`secret`]: account rules, SSH key parsing, argon2, random values.
+//! - [`login`], [`defender`]: logins for every protocol, audited, with a per-address
+//!   lock-out after repeated failures.
+//! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
@@ -20,11 +23,14 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod defender;
 pub mod error;
 pub mod logging;
+pub mod login;
 pub mod policy;
 pub mod secret;
 pub mod session;
+pub mod sftp;
 pub mod store;
 pub mod users;
 pub mod vfs;

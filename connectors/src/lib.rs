@@ -6,6 +6,8 @@
 //! the clients it needs. Everything above this crate talks to storage through the
 //! returned operator and never names a service.
 
+mod logging;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -169,7 +171,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
                 .with_jitter(),
         );
     }
-    let operator = operator.layer(LoggingLayer::default());
+    let operator = operator.layer(LoggingLayer::new(logging::StorageLog));
     Ok(Connector {
         name: spec.name.clone(),
         scheme: spec.scheme.clone(),

@@ -23,6 +23,10 @@ pub struct FileConfig {
     pub storage: StorageSection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub sftp: SftpSection,
+    #[serde(default)]
+    pub defender: DefenderSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +110,52 @@ impl Default for AuditSection {
         AuditSection {
             queue: 4096,
             batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftpSection {
+    pub enabled: bool,
+    pub listen: EnvString,
+    /// An existing OpenSSH private host key; empty: generated in the data directory.
+    pub host_key: Option<EnvString>,
+    pub max_sessions: usize,
+    pub idle_timeout: HumanDuration,
+    pub max_handles: usize,
+    /// Delay before answering a failed authentication (slows guessing).
+    pub auth_delay: HumanDuration,
+}
+
+impl Default for SftpSection {
+    fn default() -> Self {
+        SftpSection {
+            enabled: true,
+            listen: EnvString("127.0.0.1:2022".into()),
+            host_key: None,
+            max_sessions: 64,
+            idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
+            max_handles: 64,
+            auth_delay: HumanDuration(std::time::Duration::from_secs(1)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefenderSection {
+    pub max_failures: u32,
+    pub window: HumanDuration,
+    pub ban: HumanDuration,
+}
+
+impl Default for DefenderSection {
+    fn default() -> Self {
+        DefenderSection {
+            max_failures: 5,
+            window: HumanDuration(std::time::Duration::from_secs(300)),
+            ban: HumanDuration(std::time::Duration::from_secs(900)),
         }
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod file;
 mod values;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,6 +46,29 @@ pub struct Config {
     pub buffer_size: usize,
     pub tuning: Tuning,
     pub audit: AuditTuning,
+    pub sftp: SftpConfig,
+    pub defender: DefenderConfig,
+}
+
+/// `[sftp]`: the SSH/SFTP listener.
+#[derive(Debug, Clone)]
+pub struct SftpConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// `None`: `<data_dir>/ssh_host_ed25519_key`, generated on first start.
+    pub host_key: Option<PathBuf>,
+    pub max_sessions: usize,
+    pub idle_timeout: Duration,
+    pub max_handles: usize,
+    pub auth_delay: Duration,
+}
+
+/// `[defender]`: per-address lock-out after repeated failed logins.
+#[derive(Debug, Clone, Copy)]
+pub struct DefenderConfig {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub ban: Duration,
 }
 
 /// One `[[mount]]`, validated.
@@ -226,6 +250,25 @@ impl Resolver<'_> {
                 queue: f.audit.queue.max(1),
                 batch: f.audit.batch.max(1),
             },
+            sftp: SftpConfig {
+                enabled: f.sftp.enabled,
+                listen: parse_listen(&f.sftp.listen, self.file, "sftp.listen")?,
+                host_key: f
+                    .sftp
+                    .host_key
+                    .as_ref()
+                    .filter(|k| !k.is_empty())
+                    .map(|k| self.relative_to_file(Path::new(&**k))),
+                max_sessions: f.sftp.max_sessions.max(1),
+                idle_timeout: nonzero(f.sftp.idle_timeout.0),
+                max_handles: f.sftp.max_handles.max(1),
+                auth_delay: f.sftp.auth_delay.0,
+            },
+            defender: DefenderConfig {
+                max_failures: f.defender.max_failures,
+                window: nonzero(f.defender.window.0),
+                ban: f.defender.ban.0,
+            },
         })
     }
 
@@ -263,6 +306,15 @@ impl Resolver<'_> {
             _ => p.to_path_buf(),
         }
     }
+}
+
+fn parse_listen(value: &str, file: Option<&Path>, key: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError::plain(
+            file,
+            format!("key `{key}`: {value:?} is not an address such as 127.0.0.1:2022"),
+        )
+    })
 }
 
 fn fs_connector(name: &str, root: &Path) -> ConnectorSpec {

@@ -72,6 +72,33 @@ impl Session {
         }
     }
 
+    /// Creates the user's home (and its parents) if it does not exist yet, so a new
+    /// account works at its first login.
+    pub async fn ensure_home(&self) -> Result<()> {
+        let home = &self.actor.user.home;
+        let mut dir = VPath::root();
+        for seg in home.segments() {
+            dir = dir.join(seg)?;
+            match self.vfs.stat(&dir).await {
+                Ok(e) if e.is_dir() => continue,
+                Ok(_) => {
+                    return Err(Error::new(
+                        ErrorKind::NotADirectory,
+                        format!("home {home}: {dir} is a file"),
+                    ))
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            match self.vfs.mkdir(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.context(format!("creating home {home}"))),
+            }
+        }
+        Ok(())
+    }
+
     pub fn user(&self) -> &User {
         &self.actor.user
     }

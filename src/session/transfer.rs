@@ -122,7 +122,7 @@ impl Drop for Upload {
 }
 
 pub struct Download {
-    reader: Option<FileReader>,
+    reader: FileReader,
     sent: AtomicU64,
     actor: Actor,
     path: VPath,
@@ -133,7 +133,7 @@ pub struct Download {
 impl Download {
     pub(super) fn new(reader: FileReader, actor: Actor, path: VPath) -> Self {
         Download {
-            reader: Some(reader),
+            reader,
             sent: AtomicU64::new(0),
             actor,
             path,
@@ -142,7 +142,7 @@ impl Download {
     }
 
     pub fn size(&self) -> u64 {
-        self.reader.as_ref().map_or(0, FileReader::size)
+        self.reader.size()
     }
 
     pub fn path(&self) -> &VPath {
@@ -151,17 +151,15 @@ impl Download {
 
     /// Reads up to `len` bytes at `offset` (empty at end of file).
     pub async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
-        let reader = self.reader.as_ref().expect("download used after its end");
-        let data = reader.read_at(offset, len).await?;
+        let data = self.reader.read_at(offset, len).await?;
         self.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(data)
     }
 
     /// Streams a range; bytes count as sent when the caller reports them with
     /// [`Download::add_sent`] (only the front-end knows what reached the client).
-    pub async fn stream(&mut self, range: std::ops::Range<u64>) -> Result<ByteStream> {
-        let reader = self.reader.take().expect("download used after its end");
-        reader.stream(range).await
+    pub async fn stream(&self, range: std::ops::Range<u64>) -> Result<ByteStream> {
+        self.reader.stream(range).await
     }
 
     pub fn add_sent(&self, n: u64) {

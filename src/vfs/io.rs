@@ -49,7 +49,7 @@ impl FileReader {
     }
 
     /// Streams `range` (clamped to the file) in buffer-sized chunks.
-    pub async fn stream(self, range: Range<u64>) -> Result<ByteStream> {
+    pub async fn stream(&self, range: Range<u64>) -> Result<ByteStream> {
         let range = clamp(range, self.size);
         if range.is_empty() {
             return Ok(futures::stream::empty().boxed());
@@ -57,6 +57,7 @@ impl FileReader {
         let path = self.path.clone();
         let stream = self
             .reader
+            .clone()
             .into_bytes_stream(range)
             .await
             .map_err(|e| Error::from(e).context(format!("reading {path}")))?;

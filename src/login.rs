@@ -1,0 +1,192 @@
+//! Logins for every protocol: password and public-key checks, the defender, and the
+//! audit records of successes and failures, in one place.
+//!
+//! A failure always answers the same way (whatever the reason) and takes the same
+//! time: unknown users and users without a password still cost one argon2
+//! verification. The real reason goes to the audit log only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::keys::PublicKey;
+
+use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::defender::{Defender, Verdict};
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::Protocol;
+use crate::secret;
+use crate::store::{Db, User};
+
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Db,
+    defender: Arc<Defender>,
+    audit: AuditLog,
+}
+
+fn refused() -> Error {
+    Error::new(ErrorKind::AuthFailed, "authentication failed")
+}
+
+impl Authenticator {
+    pub fn new(db: Db, defender: Arc<Defender>, audit: AuditLog) -> Self {
+        Authenticator {
+            db,
+            defender,
+            audit,
+        }
+    }
+
+    pub fn defender(&self) -> &Defender {
+        &self.defender
+    }
+
+    fn event(protocol: Protocol, remote: SocketAddr, name: &str, action: &str) -> AuditEvent {
+        AuditEvent::new(protocol, action)
+            .remote(remote)
+            .actor(name.to_string())
+    }
+
+    /// Refuses a banned address before any credential is looked at.
+    pub async fn check_address(
+        &self,
+        protocol: Protocol,
+        remote: SocketAddr,
+        name: &str,
+    ) -> Result<()> {
+        if let Some(left) = self.defender.banned(remote.ip()) {
+            self.audit
+                .record(
+                    Self::event(protocol, remote, name, "login_failed")
+                        .outcome(Outcome::Denied)
+                        .detail(format!("address locked out for {}s more", left.as_secs())),
+                )
+                .await;
+            return Err(refused());
+        }
+        Ok(())
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<User>> {
+        let n = name.to_string();
+        self.db.run(move |s| s.user_get(&n)).await
+    }
+
+    /// Checks a password login; the user must be enabled and allowed `protocol`.
+    pub async fn password(
+        &self,
+        protocol: Protocol,
+        remote: SocketAddr,
+        name: &str,
+        password: &str,
+    ) -> Result<User> {
+        self.check_address(protocol, remote, name).await?;
+        let user = self.load(name).await?;
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let pw = password.to_string();
+        let matched = tokio::task::spawn_blocking(move || match hash {
+            Some(h) => secret::verify_password(&pw, &h),
+            None => {
+                secret::verify_dummy(&pw);
+                false
+            }
+        })
+        .await
+        .map_err(|e| Error::internal("password check failed").with_source(e))?;
+        let why = match &user {
+            None => Some("unknown user"),
+            Some(u) if u.password_hash.is_none() => Some("no password set"),
+            Some(_) if !matched => Some("wrong password"),
+            Some(u) => refusal(u, protocol),
+        };
+        self.conclude(protocol, remote, name, user, why, "password")
+            .await
+    }
+
+    /// Whether `name` may log in with `key` (an offer, before any signature): no
+    /// audit and no defender count, since clients offer several keys in turn.
+    pub async fn accepts_key(&self, name: &str, key: &PublicKey) -> bool {
+        let n = name.to_string();
+        match self.db.run(move |s| s.keys_of(&n)).await {
+            Ok(keys) => keys.iter().any(|k| same_key(&k.openssh, key)),
+            Err(_) => false,
+        }
+    }
+
+    /// Completes a public-key login whose signature the SSH layer has verified.
+    pub async fn public_key(
+        &self,
+        protocol: Protocol,
+        remote: SocketAddr,
+        name: &str,
+        key: &PublicKey,
+    ) -> Result<User> {
+        self.check_address(protocol, remote, name).await?;
+        let user = self.load(name).await?;
+        let why = match &user {
+            None => Some("unknown user"),
+            Some(_) if !self.accepts_key(name, key).await => Some("key not allowed"),
+            Some(u) => refusal(u, protocol),
+        };
+        self.conclude(protocol, remote, name, user, why, "publickey")
+            .await
+    }
+
+    async fn conclude(
+        &self,
+        protocol: Protocol,
+        remote: SocketAddr,
+        name: &str,
+        user: Option<User>,
+        why: Option<&str>,
+        method: &str,
+    ) -> Result<User> {
+        match (user, why) {
+            (Some(user), None) => {
+                self.audit
+                    .record(Self::event(protocol, remote, name, "login").detail(method.to_string()))
+                    .await;
+                Ok(user)
+            }
+            (_, why) => {
+                let why = why.unwrap_or("refused");
+                self.audit
+                    .record(
+                        Self::event(protocol, remote, name, "login_failed")
+                            .outcome(Outcome::Denied)
+                            .detail(format!("{method}: {why}")),
+                    )
+                    .await;
+                if let Verdict::Banned(for_) = self.defender.failure(remote.ip()) {
+                    tracing::warn!(remote = %remote.ip(), ban_secs = for_.as_secs(), "address locked out after repeated login failures");
+                    self.audit
+                        .record(
+                            AuditEvent::new(protocol, "address_banned")
+                                .remote(remote)
+                                .outcome(Outcome::Denied)
+                                .detail(format!("locked out for {}s", for_.as_secs())),
+                        )
+                        .await;
+                }
+                Err(refused())
+            }
+        }
+    }
+}
+
+/// Why an account that proved its identity still may not log in.
+fn refusal(user: &User, protocol: Protocol) -> Option<&'static str> {
+    if !user.enabled {
+        Some("account disabled")
+    } else if !user.protocols.has(protocol) {
+        Some("protocol not allowed for this account")
+    } else {
+        None
+    }
+}
+
+fn same_key(stored: &str, offered: &PublicKey) -> bool {
+    PublicKey::from_openssh(stored)
+        .map(|k| k.key_data() == offered.key_data())
+        .unwrap_or(false)
+}

@@ -1,0 +1,397 @@
+//! The SFTP request loop of one channel.
+//!
+//! russh-sftp's own server loop answers one request at a time; wharf reads packets
+//! itself so that many requests are in flight at once: requests on a handle go to
+//! that handle's task (in order), path requests run concurrently (bounded), and one
+//! writer task sends the replies in whatever order they complete, as SFTP allows.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use russh_sftp::protocol::{
+    Attrs, ExtendedReply, File, FileAttributes, Handle as HandleReply, Name, OpenFlags, Packet,
+    StatusCode, Version,
+};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, Mutex, Semaphore};
+
+use super::handles::{self, DirHandle, Existing, Handle, HandleReq, ReadHandle, WriteHandle};
+use super::wire;
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::Session;
+use crate::vfs::VPath;
+
+/// Path requests of one channel running at the same time.
+const MAX_PARALLEL: usize = 32;
+/// Replies waiting for the network before request handling waits too.
+const REPLY_QUEUE: usize = 256;
+/// Requests waiting for one handle.
+const HANDLE_QUEUE: usize = 128;
+
+struct Channel {
+    session: Arc<Session>,
+    handles: Mutex<HashMap<String, mpsc::Sender<HandleReq>>>,
+    next_handle: AtomicU64,
+    max_handles: usize,
+    out: mpsc::Sender<Packet>,
+}
+
+/// Serves one SFTP subsystem until the client closes it. Open uploads that were not
+/// closed are discarded (never committed) when this returns.
+pub async fn run<S>(stream: S, session: Arc<Session>, max_handles: usize)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (out, mut replies) = mpsc::channel::<Packet>(REPLY_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some(packet) = replies.recv().await {
+            let Some(bytes) = wire::encode(packet) else {
+                continue;
+            };
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let chan = Arc::new(Channel {
+        session,
+        handles: Mutex::new(HashMap::new()),
+        next_handle: AtomicU64::new(1),
+        max_handles,
+        out,
+    });
+    let parallel = Arc::new(Semaphore::new(MAX_PARALLEL));
+    loop {
+        let body = match wire::read_packet(&mut rd).await {
+            Ok(Some(body)) => body,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "SFTP stream ended");
+                break;
+            }
+        };
+        let mut raw = body.clone();
+        let packet = match Packet::try_from(&mut raw) {
+            Ok(p) => p,
+            Err(_) => {
+                // Unknown or malformed: answer by id when there is one (RFC draft 02, 7).
+                if let Some(id) = request_id(&body) {
+                    let _ = chan
+                        .out
+                        .send(wire::status(
+                            id,
+                            StatusCode::OpUnsupported,
+                            "unsupported request",
+                        ))
+                        .await;
+                }
+                continue;
+            }
+        };
+        let id = packet.get_request_id();
+        let packet = match route(packet) {
+            Route::Handle(handle, req) => {
+                chan.to_handle(&handle, req, id).await;
+                continue;
+            }
+            Route::Path(packet) => packet,
+        };
+        let Ok(permit) = parallel.clone().acquire_owned().await else {
+            break;
+        };
+        let chan = chan.clone();
+        tokio::spawn(async move {
+            let reply = chan.request(packet).await;
+            let _ = chan.out.send(reply).await;
+            drop(permit);
+        });
+    }
+    // Dropping the senders ends the handle tasks; their uploads are discarded.
+    chan.handles.lock().await.clear();
+    drop(chan);
+    let _ = writer.await;
+}
+
+/// The request id of a raw packet body (type byte, then the id).
+fn request_id(body: &Bytes) -> Option<u32> {
+    let mut b = body.clone();
+    (b.remaining() >= 5).then(|| {
+        b.advance(1);
+        b.get_u32()
+    })
+}
+
+/// Where a request goes.
+enum Route {
+    /// To the task of this handle, in order.
+    Handle(String, HandleReq),
+    /// To a path operation, run concurrently.
+    Path(Packet),
+}
+
+/// Splits off handle-bound requests (with their handle). Takes the packet by value
+/// so WRITE data is moved, not copied.
+fn route(packet: Packet) -> Route {
+    let (handle, req) = match packet {
+        Packet::Read(r) => (
+            r.handle,
+            HandleReq::Read {
+                id: r.id,
+                offset: r.offset,
+                len: r.len,
+            },
+        ),
+        Packet::Write(w) => (
+            w.handle,
+            HandleReq::Write {
+                id: w.id,
+                offset: w.offset,
+                data: w.data,
+            },
+        ),
+        Packet::ReadDir(r) => (r.handle, HandleReq::ReadDir { id: r.id }),
+        Packet::Fstat(f) => (f.handle, HandleReq::Fstat { id: f.id }),
+        Packet::FSetStat(f) => (f.handle, HandleReq::Ack { id: f.id }),
+        Packet::Close(c) => (c.handle, HandleReq::Close { id: c.id }),
+        Packet::Extended(e) if e.request == "fsync@openssh.com" => {
+            match ssh_string(&mut Bytes::from(e.data.clone())) {
+                Some(handle) => (handle, HandleReq::Ack { id: e.id }),
+                None => return Route::Path(Packet::Extended(e)),
+            }
+        }
+        other => return Route::Path(other),
+    };
+    Route::Handle(handle, req)
+}
+
+/// Reads one SSH `string` (u32 length + bytes) as UTF-8.
+fn ssh_string(b: &mut Bytes) -> Option<String> {
+    if b.remaining() < 4 {
+        return None;
+    }
+    let len = b.get_u32() as usize;
+    if b.remaining() < len {
+        return None;
+    }
+    String::from_utf8(b.split_to(len).to_vec()).ok()
+}
+
+impl Channel {
+    async fn to_handle(&self, handle: &str, req: HandleReq, id: u32) {
+        let closing = matches!(req, HandleReq::Close { .. });
+        let tx = {
+            let mut handles = self.handles.lock().await;
+            if closing {
+                handles.remove(handle)
+            } else {
+                handles.get(handle).cloned()
+            }
+        };
+        match tx {
+            Some(tx) => {
+                if tx.send(req).await.is_err() {
+                    let _ = self
+                        .out
+                        .send(wire::status(id, StatusCode::Failure, "handle is gone"))
+                        .await;
+                }
+            }
+            None => {
+                let _ = self
+                    .out
+                    .send(wire::status(id, StatusCode::Failure, "invalid handle"))
+                    .await;
+            }
+        }
+    }
+
+    async fn register(&self, handle: Handle) -> Result<String> {
+        let mut handles = self.handles.lock().await;
+        if handles.len() >= self.max_handles {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("too many open handles (limit {})", self.max_handles),
+            ));
+        }
+        let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
+        let (tx, rx) = mpsc::channel(HANDLE_QUEUE);
+        handles.insert(name.clone(), tx);
+        tokio::spawn(handles::serve(
+            handle,
+            self.session.clone(),
+            rx,
+            self.out.clone(),
+        ));
+        Ok(name)
+    }
+
+    async fn request(&self, packet: Packet) -> Packet {
+        let id = packet.get_request_id();
+        match self.answer(packet).await {
+            Ok(reply) => reply,
+            Err(e) => wire::error(id, &e),
+        }
+    }
+
+    async fn answer(&self, packet: Packet) -> Result<Packet> {
+        let s = &self.session;
+        let owner = s.user().name.as_str();
+        Ok(match packet {
+            Packet::Init(_) => Packet::Version(version()),
+            Packet::RealPath(r) => {
+                let path = VPath::parse(&r.path)?;
+                Packet::Name(Name {
+                    id: r.id,
+                    files: vec![File {
+                        filename: path.to_string(),
+                        longname: path.to_string(),
+                        attrs: FileAttributes::empty(),
+                    }],
+                })
+            }
+            Packet::Stat(r) => Packet::Attrs(Attrs {
+                id: r.id,
+                attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
+            }),
+            Packet::Lstat(r) => Packet::Attrs(Attrs {
+                id: r.id,
+                attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
+            }),
+            Packet::SetStat(r) => {
+                // Modes and times cannot be stored on most services; accept them.
+                s.stat(&VPath::parse(&r.path)?).await?;
+                wire::ok(r.id)
+            }
+            Packet::OpenDir(r) => {
+                let path = VPath::parse(&r.path)?;
+                let entries = s.list(&path).await?;
+                let handle = self
+                    .register(Handle::Dir(DirHandle::new(path, entries)))
+                    .await?;
+                Packet::Handle(HandleReply { id: r.id, handle })
+            }
+            Packet::Open(r) => {
+                let path = VPath::parse(&r.filename)?;
+                let handle = self.open(&path, r.pflags).await?;
+                let handle = self.register(handle).await?;
+                Packet::Handle(HandleReply { id: r.id, handle })
+            }
+            Packet::Remove(r) => {
+                s.delete(&VPath::parse(&r.filename)?).await?;
+                wire::ok(r.id)
+            }
+            Packet::MkDir(r) => {
+                s.mkdir(&VPath::parse(&r.path)?).await?;
+                wire::ok(r.id)
+            }
+            Packet::RmDir(r) => {
+                s.rmdir(&VPath::parse(&r.path)?).await?;
+                wire::ok(r.id)
+            }
+            Packet::Rename(r) => {
+                // SFTP v3: an existing target is an error.
+                s.rename(
+                    &VPath::parse(&r.oldpath)?,
+                    &VPath::parse(&r.newpath)?,
+                    false,
+                )
+                .await?;
+                wire::ok(r.id)
+            }
+            Packet::ReadLink(r) => unsupported(r.id, "symbolic links"),
+            Packet::Symlink(r) => unsupported(r.id, "symbolic links"),
+            Packet::Extended(e) => self.extended(e.id, &e.request, e.data).await?,
+            other => unsupported(other.get_request_id(), "this request"),
+        })
+    }
+
+    async fn open(&self, path: &VPath, flags: OpenFlags) -> Result<Handle> {
+        let s = &self.session;
+        if !flags.intersects(OpenFlags::WRITE | OpenFlags::APPEND) {
+            return Ok(Handle::Read(ReadHandle::new(s.open_read(path).await?)));
+        }
+        let current = match s.stat(path).await {
+            Ok(e) => Some(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => None,
+            Err(e) => return Err(e),
+        };
+        if current.is_some() && flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{path} already exists"),
+            ));
+        }
+        if current.is_none() && !flags.contains(OpenFlags::CREATE) {
+            return Err(Error::not_found(format!("{path}: no such file")));
+        }
+        let existing = match &current {
+            Some(e) if flags.contains(OpenFlags::APPEND) => Existing::Append { size: e.size },
+            Some(e) if !flags.contains(OpenFlags::TRUNCATE) => Existing::Resume { size: e.size },
+            _ => Existing::Replace,
+        };
+        let prefix = match existing {
+            Existing::Replace => None,
+            _ => Some(s.open_read(path).await?),
+        };
+        let upload = s.create(path).await?;
+        Ok(Handle::Write(Box::new(WriteHandle::new(
+            path.clone(),
+            upload,
+            existing,
+            prefix,
+        ))))
+    }
+
+    async fn extended(&self, id: u32, request: &str, data: Vec<u8>) -> Result<Packet> {
+        let mut data = Bytes::from(data);
+        Ok(match request {
+            "posix-rename@openssh.com" => {
+                let (Some(from), Some(to)) = (ssh_string(&mut data), ssh_string(&mut data)) else {
+                    return Err(Error::invalid("malformed posix-rename request"));
+                };
+                self.session
+                    .rename(&VPath::parse(&from)?, &VPath::parse(&to)?, true)
+                    .await?;
+                wire::ok(id)
+            }
+            "limits@openssh.com" => {
+                let mut reply = Vec::with_capacity(32);
+                for v in [
+                    wire::MAX_PACKET as u64,
+                    wire::MAX_DATA as u64,
+                    wire::MAX_DATA as u64,
+                    self.max_handles as u64,
+                ] {
+                    reply.extend_from_slice(&v.to_be_bytes());
+                }
+                Packet::ExtendedReply(ExtendedReply { id, data: reply })
+            }
+            other => unsupported(id, other),
+        })
+    }
+}
+
+fn unsupported(id: u32, what: &str) -> Packet {
+    wire::status(
+        id,
+        StatusCode::OpUnsupported,
+        &format!("{what} is not supported"),
+    )
+}
+
+fn version() -> Version {
+    let mut v = Version::new();
+    for (name, ver) in [
+        ("posix-rename@openssh.com", "1"),
+        ("fsync@openssh.com", "1"),
+        ("limits@openssh.com", "1"),
+    ] {
+        v.extensions.insert(name.to_string(), ver.to_string());
+    }
+    v
+}

@@ -1,0 +1,426 @@
+//! Open SFTP handles. Each handle is served by its own task, which takes its
+//! requests in arrival order: reads and writes on one file stay ordered, while
+//! different handles (and path operations) proceed in parallel.
+//!
+//! - Reads come from a read-ahead stream positioned at the next expected offset, so
+//!   sequential downloads do not turn into one storage request per packet.
+//! - Writes go sequentially into one storage upload. Clients that pipeline writes
+//!   out of order are served by holding early blocks in a bounded reorder window.
+//!   A resumed upload (`reput`, append) first streams the existing bytes into the
+//!   new version, so the file is replaced atomically on close on every service.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use russh_sftp::protocol::{Attrs, Data, Name, Packet, StatusCode};
+use tokio::sync::mpsc;
+
+use super::wire;
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::{Download, Session, Upload};
+use crate::vfs::{ByteStream, EntryKind, EntryStream, VPath};
+
+/// Most bytes held for writes that arrived ahead of a gap (per handle).
+pub const REORDER_LIMIT: usize = 32 * 1024 * 1024;
+/// Entries per READDIR reply.
+const DIR_PAGE: usize = 128;
+
+/// A request for one handle, routed by the dispatcher.
+pub enum HandleReq {
+    Read {
+        id: u32,
+        offset: u64,
+        len: u32,
+    },
+    Write {
+        id: u32,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    ReadDir {
+        id: u32,
+    },
+    Fstat {
+        id: u32,
+    },
+    /// FSETSTAT and fsync: accepted; storage keeps no modes, and data is durable on close.
+    Ack {
+        id: u32,
+    },
+    Close {
+        id: u32,
+    },
+}
+
+/// What was opened.
+pub enum Handle {
+    Read(ReadHandle),
+    /// Boxed: an upload carries its reorder window and hashing state.
+    Write(Box<WriteHandle>),
+    Dir(DirHandle),
+}
+
+/// Runs a handle until it is closed or the session ends. Replies go to `out`.
+pub async fn serve(
+    mut handle: Handle,
+    session: std::sync::Arc<Session>,
+    mut rx: mpsc::Receiver<HandleReq>,
+    out: mpsc::Sender<Packet>,
+) {
+    while let Some(req) = rx.recv().await {
+        let closing = matches!(req, HandleReq::Close { .. });
+        let reply = handle.handle(req, &session).await;
+        if out.send(reply).await.is_err() || closing {
+            break;
+        }
+    }
+    // The session ended with the handle open: an upload is dropped (not committed,
+    // audited as interrupted); a download is audited with what was sent.
+}
+
+impl Handle {
+    async fn handle(&mut self, req: HandleReq, session: &Session) -> Packet {
+        match req {
+            HandleReq::Read { id, offset, len } => match self {
+                Handle::Read(r) => match r.read(offset, len).await {
+                    Ok(Some(data)) => Packet::Data(Data {
+                        id,
+                        data: data.to_vec(),
+                    }),
+                    Ok(None) => wire::status(id, StatusCode::Eof, "end of file"),
+                    Err(e) => wire::error(id, &e),
+                },
+                _ => not_for(id, "reading"),
+            },
+            HandleReq::Write { id, offset, data } => match self {
+                Handle::Write(w) => match w.write(offset, Bytes::from(data)).await {
+                    Ok(()) => wire::ok(id),
+                    Err(e) => wire::error(id, &e),
+                },
+                _ => not_for(id, "writing"),
+            },
+            HandleReq::ReadDir { id } => match self {
+                Handle::Dir(d) => d.next_page(id, &session.user().name).await,
+                _ => not_for(id, "listing"),
+            },
+            HandleReq::Fstat { id } => {
+                let (kind, size) = match self {
+                    Handle::Read(r) => (EntryKind::File, r.download.size()),
+                    Handle::Write(w) => (EntryKind::File, w.visible_size()),
+                    Handle::Dir(_) => (EntryKind::Dir, 0),
+                };
+                let entry = crate::vfs::Entry {
+                    path: self.path().clone(),
+                    kind,
+                    size,
+                    modified: Some(std::time::SystemTime::now()),
+                };
+                Packet::Attrs(Attrs {
+                    id,
+                    attrs: wire::attrs(&entry, &session.user().name),
+                })
+            }
+            HandleReq::Ack { id } => wire::ok(id),
+            HandleReq::Close { id } => {
+                let res = match std::mem::replace(self, Handle::Dir(DirHandle::closed())) {
+                    Handle::Read(r) => {
+                        r.download.finish(true).await;
+                        Ok(())
+                    }
+                    Handle::Write(w) => w.close().await,
+                    Handle::Dir(_) => Ok(()),
+                };
+                match res {
+                    Ok(()) => wire::ok(id),
+                    Err(e) => wire::error(id, &e),
+                }
+            }
+        }
+    }
+
+    fn path(&self) -> &VPath {
+        match self {
+            Handle::Read(r) => r.download.path(),
+            Handle::Write(w) => &w.path,
+            Handle::Dir(d) => &d.path,
+        }
+    }
+}
+
+fn not_for(id: u32, what: &str) -> Packet {
+    wire::status(
+        id,
+        StatusCode::Failure,
+        &format!("this handle is not open for {what}"),
+    )
+}
+
+pub struct ReadHandle {
+    download: Download,
+    /// The read-ahead stream, its position and the unread rest of its last chunk.
+    ahead: Option<(u64, ByteStream, Bytes)>,
+}
+
+impl ReadHandle {
+    pub fn new(download: Download) -> Self {
+        ReadHandle {
+            download,
+            ahead: None,
+        }
+    }
+
+    /// Up to `len` bytes at `offset`; `None` at end of file. The reply is filled to
+    /// `len` except at the end of the file: short reads are legal in SFTP, but some
+    /// clients (libssh2, hence curl) fail on them, and OpenSSH never sends them.
+    async fn read(&mut self, offset: u64, len: u32) -> Result<Option<Bytes>> {
+        let size = self.download.size();
+        if offset >= size {
+            return Ok(None);
+        }
+        let want = (len.min(wire::MAX_DATA) as u64).min(size - offset) as usize;
+        if !matches!(&self.ahead, Some((pos, _, _)) if *pos == offset) {
+            let stream = self.download.stream(offset..size).await?;
+            self.ahead = Some((offset, stream, Bytes::new()));
+        }
+        let (pos, stream, rest) = self.ahead.as_mut().expect("set above");
+        if rest.is_empty() {
+            if let Some(chunk) = stream.try_next().await? {
+                *rest = chunk;
+            }
+        }
+        let data = if rest.len() >= want {
+            // The common case: one chunk holds the whole reply, no copy.
+            rest.split_to(want)
+        } else {
+            let mut out = bytes::BytesMut::with_capacity(want);
+            while out.len() < want {
+                if rest.is_empty() {
+                    match stream.try_next().await? {
+                        Some(chunk) => *rest = chunk,
+                        None => break,
+                    }
+                }
+                let n = (want - out.len()).min(rest.len());
+                out.extend_from_slice(&rest.split_to(n));
+            }
+            out.freeze()
+        };
+        if data.is_empty() {
+            self.ahead = None;
+            return Ok(None);
+        }
+        *pos += data.len() as u64;
+        self.download.add_sent(data.len() as u64);
+        Ok(Some(data))
+    }
+}
+
+/// How an upload relates to a file that was there before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Replace it (or there was none): the file starts empty.
+    Replace,
+    /// Keep its bytes up to where the client starts writing (`reput`).
+    Resume { size: u64 },
+    /// Write after its end whatever the offsets say (`APPEND`).
+    Append { size: u64 },
+}
+
+pub struct WriteHandle {
+    path: VPath,
+    upload: Option<Upload>,
+    existing: Existing,
+    /// The next offset the storage upload expects.
+    next: u64,
+    /// Blocks that arrived ahead of `next`.
+    early: BTreeMap<u64, Bytes>,
+    early_bytes: usize,
+    /// The source of the bytes kept by a resume, read before the first write.
+    prefix: Option<Download>,
+    /// The first failure; every later request on the handle reports it.
+    failed: Option<Error>,
+}
+
+impl WriteHandle {
+    pub fn new(path: VPath, upload: Upload, existing: Existing, prefix: Option<Download>) -> Self {
+        WriteHandle {
+            path,
+            upload: Some(upload),
+            existing,
+            next: 0,
+            early: BTreeMap::new(),
+            early_bytes: 0,
+            prefix,
+            failed: None,
+        }
+    }
+
+    /// The size a client sees with FSTAT: where a resume would continue.
+    fn visible_size(&self) -> u64 {
+        match self.existing {
+            Existing::Resume { size } | Existing::Append { size } if self.next == 0 => size,
+            _ => self.next + self.early_bytes as u64,
+        }
+    }
+
+    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(Error::new(e.kind(), e.to_string()));
+        }
+        let res = self.accept(offset, data).await;
+        if let Err(e) = &res {
+            self.failed = Some(Error::new(e.kind(), e.to_string()));
+            if let Some(up) = self.upload.take() {
+                let _ = up.abort(e.kind().as_str()).await;
+            }
+        }
+        res
+    }
+
+    async fn accept(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        if self.next == 0 {
+            self.copy_prefix(offset).await?;
+        }
+        let offset = match self.existing {
+            Existing::Append { .. } => self.next,
+            _ => offset,
+        };
+        if offset < self.next {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{}: rewriting bytes already written (offset {offset}) is not supported",
+                    self.path
+                ),
+            ));
+        }
+        if offset > self.next {
+            if self.early_bytes + data.len() > REORDER_LIMIT {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{}: writes arrive too far out of order (more than {} MiB ahead)",
+                        self.path,
+                        REORDER_LIMIT >> 20
+                    ),
+                ));
+            }
+            self.early_bytes += data.len();
+            self.early.insert(offset, data);
+            return Ok(());
+        }
+        self.push(data).await?;
+        while let Some(entry) = self.early.first_entry() {
+            if *entry.key() != self.next {
+                break;
+            }
+            let data = entry.remove();
+            self.early_bytes -= data.len();
+            self.push(data).await?;
+        }
+        Ok(())
+    }
+
+    async fn push(&mut self, data: Bytes) -> Result<()> {
+        let len = data.len() as u64;
+        self.upload
+            .as_mut()
+            .ok_or_else(|| Error::internal("upload already ended"))?
+            .write(data)
+            .await?;
+        self.next += len;
+        Ok(())
+    }
+
+    /// Before the first write of a resume or an append, streams the bytes that are
+    /// kept from the old file into the new version.
+    async fn copy_prefix(&mut self, first_offset: u64) -> Result<()> {
+        let keep = match self.existing {
+            Existing::Replace => return Ok(()),
+            Existing::Append { size } => size,
+            Existing::Resume { size } => first_offset.min(size),
+        };
+        if keep == 0 {
+            return Ok(());
+        }
+        let source = self
+            .prefix
+            .take()
+            .ok_or_else(|| Error::internal("resume without its source"))?;
+        let mut chunks = source.stream(0..keep).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            self.push(chunk).await?;
+        }
+        source.finish(true).await;
+        Ok(())
+    }
+
+    async fn close(mut self) -> Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let Some(upload) = self.upload.take() else {
+            return Err(Error::internal("upload already ended"));
+        };
+        if self.next == 0 && self.early.is_empty() && self.existing != Existing::Replace {
+            // Opened to resume or append but nothing came: leave the file as it was.
+            return upload.abort("nothing written; file unchanged").await;
+        }
+        if let Some((&gap_end, _)) = self.early.first_key_value() {
+            let why = format!(
+                "{}: upload incomplete, bytes {}..{gap_end} never arrived",
+                self.path, self.next
+            );
+            upload.abort("incomplete").await?;
+            return Err(Error::new(ErrorKind::InvalidInput, why));
+        }
+        upload.close().await.map(|_| ())
+    }
+}
+
+pub struct DirHandle {
+    path: VPath,
+    entries: Option<EntryStream>,
+}
+
+impl DirHandle {
+    pub fn new(path: VPath, entries: EntryStream) -> Self {
+        DirHandle {
+            path,
+            entries: Some(entries),
+        }
+    }
+
+    fn closed() -> Self {
+        DirHandle {
+            path: VPath::root(),
+            entries: None,
+        }
+    }
+
+    async fn next_page(&mut self, id: u32, owner: &str) -> Packet {
+        let Some(stream) = self.entries.as_mut() else {
+            return wire::status(id, StatusCode::Eof, "end of directory");
+        };
+        let mut files = Vec::new();
+        while files.len() < DIR_PAGE {
+            match stream.next().await {
+                Some(Ok(entry)) => files.push(wire::file(&entry, owner)),
+                Some(Err(e)) => {
+                    self.entries = None;
+                    return wire::error(id, &e);
+                }
+                None => {
+                    self.entries = None;
+                    break;
+                }
+            }
+        }
+        if files.is_empty() {
+            wire::status(id, StatusCode::Eof, "end of directory")
+        } else {
+            Packet::Name(Name { id, files })
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The SSH side of the SFTP front-end: one russh handler per connection, which
+//! authenticates through [`Authenticator`](crate::login::Authenticator) and starts
+//! the SFTP subsystem. Shell, exec and port forwarding are refused.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::keys::PublicKey;
+use russh::server::{
+    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+};
+use russh::{Channel, ChannelId};
+
+use super::SftpContext;
+use crate::policy::Protocol;
+use crate::store::User;
+
+const ONLY_SFTP: &str =
+    "This server provides SFTP only (wharf). Use sftp, scp or an SFTP client.\r\n";
+
+pub struct SshHandler {
+    ctx: Arc<SftpContext>,
+    remote: SocketAddr,
+    user: Option<User>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl SshHandler {
+    pub fn new(ctx: Arc<SftpContext>, remote: SocketAddr) -> Self {
+        SshHandler {
+            ctx,
+            remote,
+            user: None,
+            channels: HashMap::new(),
+        }
+    }
+
+    fn accept(&mut self, user: User) -> Auth {
+        self.user = Some(user);
+        Auth::Accept
+    }
+
+    async fn password_login(&mut self, user: &str, password: &str) -> Auth {
+        match self
+            .ctx
+            .auth
+            .password(Protocol::Sftp, self.remote, user, password)
+            .await
+        {
+            Ok(u) => self.accept(u),
+            Err(_) => Auth::reject(),
+        }
+    }
+
+    fn refuse_channel(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        session.data(channel, ONLY_SFTP.as_bytes().to_vec())?;
+        session.channel_failure(channel)?;
+        session.exit_status_request(channel, 1)?;
+        session.eof(channel)?;
+        session.close(channel)
+    }
+}
+
+impl russh::server::Handler for SshHandler {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.password_login(user, password).await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            });
+        };
+        let answer = response.next().unwrap_or_default();
+        let password = String::from_utf8_lossy(&answer).into_owned();
+        Ok(self.password_login(user, &password).await)
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Only a query: no failure is counted, clients offer their keys in turn.
+        if self.ctx.auth.defender().banned(self.remote.ip()).is_some() {
+            return Ok(Auth::reject());
+        }
+        Ok(if self.ctx.auth.accepts_key(user, offer.public_key).await {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let key: &PublicKey = key.public_key;
+        match self
+            .ctx
+            .auth
+            .public_key(Protocol::Sftp, self.remote, user, key)
+            .await
+        {
+            Ok(u) => Ok(self.accept(u)),
+            Err(_) => Ok(Auth::reject()),
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.user.is_some() {
+            self.channels.insert(channel.id(), channel);
+            reply.accept().await;
+        }
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(user), true) = (self.user.clone(), name == "sftp") else {
+            return self.refuse_channel(id, session);
+        };
+        let Some(channel) = self.channels.remove(&id) else {
+            return session.channel_failure(id);
+        };
+        session.channel_success(id)?;
+        let handle = session.handle();
+        let files = Arc::new(crate::session::Session::new(
+            user,
+            Protocol::Sftp,
+            Some(self.remote),
+            self.ctx.vfs.clone(),
+            self.ctx.audit.clone(),
+        ));
+        let max_handles = self.ctx.config.max_handles;
+        tokio::spawn(async move {
+            if let Err(e) = files.ensure_home().await {
+                tracing::error!(user = %files.user().name, error = %e, "cannot prepare the home directory");
+            }
+            super::dispatch::run(channel.into_stream(), files, max_handles).await;
+            // russh-sftp's loop never closes the channel and some clients (JSch,
+            // Cyberduck) wait for it: end it explicitly.
+            let _ = handle.exit_status_request(id, 0).await;
+            let _ = handle.eof(id).await;
+            let _ = handle.close(id).await;
+        });
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        id: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_channel(id, session)
+    }
+
+    async fn exec_request(
+        &mut self,
+        id: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_channel(id, session)
+    }
+
+    async fn channel_eof(
+        &mut self,
+        id: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // An SFTP channel is closed by its own task once the replies are out.
+        if self.channels.remove(&id).is_some() {
+            session.close(id)?;
+        }
+        Ok(())
+    }
+}
