@@ -122,7 +122,10 @@ fn forward(stream: Stream, r: impl Read + Send + 'static, tx: Sender<(Stream, St
 impl Server {
     /// Starts `wharf serve` with extra global `args` and environment variables.
     fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = wharf_cmd(data, &["serve"]);
+        // Every listener on 127.0.0.1 port 0: tests never take a fixed port.
+        let config = data.with_extension("toml");
+        std::fs::write(&config, "[sftp]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        let mut cmd = wharf_cmd(data, &["serve", "--config", config.to_str().unwrap()]);
         cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
