@@ -53,13 +53,17 @@ impl SshHandler {
         }
     }
 
+    /// Answers a shell, exec or other subsystem request: the request is taken so
+    /// the client shows our message (on stderr) and exit status 1, instead of an
+    /// anonymous "request failed".
     fn refuse_channel(
         &mut self,
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), russh::Error> {
-        session.data(channel, ONLY_SFTP.as_bytes().to_vec())?;
-        session.channel_failure(channel)?;
+        self.channels.remove(&channel);
+        session.channel_success(channel)?;
+        session.extended_data(channel, 1, ONLY_SFTP.as_bytes().to_vec())?;
         session.exit_status_request(channel, 1)?;
         session.eof(channel)?;
         session.close(channel)

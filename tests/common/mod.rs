@@ -2,6 +2,8 @@
 //! Vfs builders for each connector kind, and SHA-256 of byte streams.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod gateway;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,137 @@
+//! A real wharf gateway started in-process on 127.0.0.1 port 0, on a chosen storage
+//! (fs, memory, or S3 on the moto server), with users created through the store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wharf::app::{App, Running};
+use wharf::audit::AuditEvent;
+use wharf::config::Config;
+use wharf::store::{AuditQuery, Db, NewUser};
+use wharf::vfs::VPath;
+
+pub struct Gateway {
+    pub running: Option<Running>,
+    pub db: Db,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+}
+
+/// Storage under `/` for the gateway.
+pub fn storage_toml(kind: &str) -> String {
+    match kind {
+        "fs" => String::new(), // the embedded default
+        "memory" => "[[connector]]\nname = \"mem\"\nscheme = \"memory\"\n\n[[mount]]\npath = \"/\"\nconnector = \"mem\"\n".into(),
+        "s3" => {
+            let bucket = super::new_bucket();
+            let opts: Vec<String> = super::s3_options(&bucket)
+                .into_iter()
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect();
+            format!(
+                "[[connector]]\nname = \"s3\"\nscheme = \"s3\"\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"s3\"\n",
+                opts.join("\n")
+            )
+        }
+        other => panic!("unknown storage {other}"),
+    }
+}
+
+impl Gateway {
+    /// Starts a gateway; `extra` is appended to its config file.
+    pub async fn start(storage: &str, extra: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
+            storage_toml(storage)
+        );
+        let file = dir.path().join("wharf.toml");
+        std::fs::write(&file, text).unwrap();
+        let config = Config::load(Some(&file), Some(&dir.path().join("data"))).unwrap();
+        let db = wharf::app::open_db(&config).unwrap();
+        let app = App::open(config.clone()).unwrap();
+        let running = app.start().await.unwrap();
+        Gateway {
+            running: Some(running),
+            db,
+            config,
+            dir,
+        }
+    }
+
+    pub fn sftp_addr(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().sftp.unwrap()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Adds a user with a password and, optionally, a key file.
+    pub fn add_user(
+        &self,
+        name: &str,
+        home: &str,
+        perms: &str,
+        password: Option<&str>,
+        key: Option<&Path>,
+    ) {
+        let store = self.db.blocking();
+        store
+            .user_insert(&NewUser {
+                name: name.into(),
+                password_hash: password.map(|p| wharf::secret::hash_password(p).unwrap()),
+                home: VPath::parse(home).unwrap(),
+                perms: perms.parse().unwrap(),
+                protocols: "all".parse().unwrap(),
+            })
+            .unwrap();
+        if let Some(k) = key {
+            let text = std::fs::read_to_string(k.with_extension("pub")).unwrap();
+            store
+                .key_insert(name, &wharf::users::parse_public_key(&text).unwrap())
+                .unwrap();
+        }
+    }
+
+    /// Generates an ed25519 key pair with ssh-keygen; returns the private key path.
+    pub fn keygen(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ssh-keygen failed");
+        path
+    }
+
+    /// Stops the gateway (draining sessions, flushing the audit log) and returns
+    /// the audit rows matching `query`.
+    pub async fn stop_and_audit(&mut self, query: AuditQuery) -> Vec<AuditEvent> {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        self.db
+            .blocking()
+            .audit_query(&query)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event)
+            .collect()
+    }
+}
+
+/// Options that make OpenSSH clients talk to a throwaway test server quietly.
+pub const SSH_OPTS: [&str; 8] = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+];
