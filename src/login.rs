@@ -103,6 +103,19 @@ impl Authenticator {
             .await
     }
 
+    /// Records a completed login (for two-factor accounts, after the second factor).
+    pub async fn record_login(
+        &self,
+        protocol: Protocol,
+        remote: SocketAddr,
+        name: &str,
+        method: &str,
+    ) {
+        self.audit
+            .record(Self::event(protocol, remote, name, "login").detail(method.to_string()))
+            .await;
+    }
+
     /// Whether `name` may log in with `key` (an offer, before any signature): no
     /// audit and no defender count, since clients offer several keys in turn.
     pub async fn accepts_key(&self, name: &str, key: &PublicKey) -> bool {
@@ -143,9 +156,11 @@ impl Authenticator {
     ) -> Result<User> {
         match (user, why) {
             (Some(user), None) => {
-                self.audit
-                    .record(Self::event(protocol, remote, name, "login").detail(method.to_string()))
-                    .await;
+                // A two-factor account is logged in only once both factors passed;
+                // the front-end records it with `record_login`.
+                if !user.key_and_password {
+                    self.record_login(protocol, remote, name, method).await;
+                }
                 Ok(user)
             }
             (_, why) => {
@@ -180,6 +195,8 @@ fn refusal(user: &User, protocol: Protocol) -> Option<&'static str> {
         Some("account disabled")
     } else if !user.protocols.has(protocol) {
         Some("protocol not allowed for this account")
+    } else if user.key_and_password && protocol != Protocol::Sftp {
+        Some("this account needs a key and a password, which only SFTP can check")
     } else {
         None
     }

@@ -77,6 +77,7 @@ pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
         home: VPath::root(),
         perms: PermSet::all(),
         protocols: ProtocolSet::all(),
+        key_and_password: false,
     };
     db.run(move |s| s.user_insert(&user)).await?;
     Ok(Some(password))

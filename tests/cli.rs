@@ -772,3 +772,81 @@ fn connector_check_on_a_real_s3_server() {
     );
     assert!(!err.contains(secret), "{err}");
 }
+
+#[test]
+fn key_and_password_can_be_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = d.join("k");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "k", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = format!("{}.pub", key.display());
+
+    // Both factors need both credentials.
+    fails(
+        wharf(
+            d,
+            &["user", "add", "a", "--home", "/", "--key-and-password"],
+        ),
+        2,
+        &["--key"],
+    );
+    fails(
+        wharf(
+            d,
+            &[
+                "user",
+                "add",
+                "a",
+                "--home",
+                "/",
+                "--key",
+                &pubkey,
+                "--key-and-password",
+            ],
+        ),
+        1,
+        &["needs a password too"],
+    );
+    ok(wharf_stdin(
+        d,
+        &[
+            "user",
+            "add",
+            "a",
+            "--home",
+            "/",
+            "--key",
+            &pubkey,
+            "--key-and-password",
+            "--password-stdin",
+        ],
+        "pw\n",
+    ));
+    let shown = ok(wharf(d, &["user", "show", "a"]));
+    assert!(has_line(&shown, "login:      key and password"), "{shown}");
+
+    ok(wharf(d, &["user", "auth", "a", "--require", "either"]));
+    let shown = ok(wharf(d, &["user", "show", "a"]));
+    assert!(has_line(&shown, "login:      key or password"), "{shown}");
+
+    // A key-only user cannot be switched to both.
+    ok(wharf(
+        d,
+        &["user", "add", "b", "--home", "/", "--key", &pubkey],
+    ));
+    fails(
+        wharf(d, &["user", "auth", "b", "--require", "both"]),
+        1,
+        &["needs both an SSH key and a password"],
+    );
+    fails(
+        wharf(d, &["user", "auth", "b", "--require", "sometimes"]),
+        2,
+        &["sometimes"],
+    );
+}

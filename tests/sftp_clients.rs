@@ -228,3 +228,25 @@ async fn scp_and_curl() {
     assert!(!ok, "exec must be refused");
     assert!(out.contains("SFTP only"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_and_ecdsa_keys_log_in() {
+    let gw = Gateway::start("fs", "").await;
+    for (user, kind) in [("rsa_user", "rsa"), ("ecdsa_user", "ecdsa")] {
+        let key = gw.path(&format!("{user}_key"));
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-N", "", "-C", user, "-f"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        gw.add_user(user, &format!("/{user}"), "all", None, Some(&key));
+        let (ok, out) = sftp_batch(&gw, &key, user, "mkdir proof\nls\n").await;
+        assert!(ok, "{kind} key login failed: {out}");
+        assert!(out.contains("proof"), "{out}");
+        // Another user's key is refused.
+        let (ok, _) = sftp_batch(&gw, &key, "nobody", "ls\n").await;
+        assert!(!ok);
+    }
+}

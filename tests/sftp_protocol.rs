@@ -367,3 +367,105 @@ async fn twenty_sessions_at_once() {
         .collect();
     assert_eq!(names.len(), 20);
 }
+
+async fn connect(gw: &Gateway) -> russh::client::Handle<Client> {
+    let config = Arc::new(russh::client::Config::default());
+    russh::client::connect(config, gw.sftp_addr(), Client)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_and_password_both_required() {
+    let mut gw = Gateway::start("fs", "").await;
+    let key_path = gw.keygen("two_factor");
+    gw.add_user("bank", "/bank", "all", Some("pw"), Some(&key_path));
+    gw.db
+        .blocking()
+        .user_set_key_and_password("bank", true)
+        .unwrap();
+    let key = Arc::new(russh::keys::load_secret_key(&key_path, None).unwrap());
+    let signer = || russh::keys::PrivateKeyWithHashAlg::new(key.clone(), None);
+
+    // Either factor alone is not enough.
+    let mut ssh = connect(&gw).await;
+    assert!(!ssh
+        .authenticate_password("bank", "pw")
+        .await
+        .unwrap()
+        .success());
+    let mut ssh2 = connect(&gw).await;
+    let only_key = ssh2.authenticate_publickey("bank", signer()).await.unwrap();
+    assert!(!only_key.success());
+
+    // The key, then the password, on one connection: in.
+    let both = ssh2.authenticate_password("bank", "pw").await.unwrap();
+    assert!(both.success(), "key then password must log in");
+    // The password, then the key: in as well.
+    let then_key = ssh.authenticate_publickey("bank", signer()).await.unwrap();
+    assert!(then_key.success(), "password then key must log in");
+
+    let logins = gw
+        .stop_and_audit(AuditQuery {
+            actor: Some("bank".into()),
+            action: Some("login".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(logins.len(), 2, "one login row per completed login");
+    assert!(logins
+        .iter()
+        .all(|e| e.detail.as_deref() == Some("publickey+password")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_interactive_password_prompt() {
+    use russh::client::KeyboardInteractiveAuthResponse as R;
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("acme", "/acme", "all", Some("kbd-secret"), None);
+    for (answer, expect_ok) in [("wrong", false), ("kbd-secret", true)] {
+        let mut ssh = connect(&gw).await;
+        let prompts = match ssh
+            .authenticate_keyboard_interactive_start("acme", None)
+            .await
+            .unwrap()
+        {
+            R::InfoRequest { prompts, .. } => prompts,
+            _ => panic!("expected a prompt"),
+        };
+        assert_eq!(prompts.len(), 1);
+        assert!(prompts[0].prompt.contains("Password"));
+        assert!(!prompts[0].echo, "passwords are not echoed");
+        let reply = ssh
+            .authenticate_keyboard_interactive_respond(vec![answer.to_string()])
+            .await
+            .unwrap();
+        assert_eq!(matches!(reply, R::Success), expect_ok, "answer {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_handles_are_limited_per_session() {
+    let gw = Gateway::start("fs", "max_handles = 3\n").await;
+    gw.add_user("acme", "/acme", "all", Some("pw"), None);
+    let s = login(&gw, "acme", "pw").await.unwrap();
+    write_file(&s, "/f", b"data").await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            s.open("/f", OpenFlags::READ, Default::default())
+                .await
+                .unwrap()
+                .handle,
+        );
+    }
+    let err = s
+        .open("/f", OpenFlags::READ, Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), StatusCode::Failure);
+    s.close(open.pop().unwrap()).await.unwrap();
+    s.open("/f", OpenFlags::READ, Default::default())
+        .await
+        .unwrap();
+}

@@ -32,6 +32,10 @@ pub enum UserCmd {
         /// Comma list of sftp,ftps,http, or all.
         #[arg(long, default_value = "all")]
         protocols: ProtocolSet,
+        /// SFTP logins need both the key and the password (needs --key and a
+        /// password; other protocols, which cannot check keys, are refused).
+        #[arg(long, requires = "key")]
+        key_and_password: bool,
     },
     /// List users.
     List {
@@ -56,6 +60,13 @@ pub enum UserCmd {
     /// Add or remove SSH public keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Choose what an SFTP login needs: `either` a key or the password (default),
+    /// or `both`.
+    Auth {
+        name: String,
+        #[arg(long, value_parser = ["either", "both"])]
+        require: String,
+    },
     /// Refuse all logins of a user (their data and links stay).
     Disable { name: String },
     /// Allow a disabled user to log in again.
@@ -129,11 +140,17 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             key,
             perms,
             protocols,
+            key_and_password,
         } => {
             users::validate_name(&name)?;
             let home = VPath::parse(&home)?;
             let key = key.as_ref().map(read_key).transpose()?;
             let pw = password.take()?;
+            if key_and_password && pw.is_none() {
+                return Err(Error::invalid(
+                    "--key-and-password needs a password too: give --password-stdin or --generate-password",
+                ));
+            }
             if pw.is_none() && key.is_none() {
                 return Err(Error::invalid(
                     "the user could not log in: give --password-stdin, --generate-password or --key",
@@ -149,6 +166,7 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                 home,
                 perms,
                 protocols,
+                key_and_password,
             })?;
             if let Some(k) = &key {
                 if let Err(e) = store.key_insert(&name, k) {
@@ -218,6 +236,12 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                     "none (key only)"
                 }
             );
+            let login = if u.key_and_password {
+                "key and password"
+            } else {
+                "key or password"
+            };
+            println!("login:      {login}");
             println!("created:    {}", format_ms(u.created_at));
             let keys = store.keys_of(&name)?;
             println!("keys:       {}", keys.len());
@@ -274,6 +298,26 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             println!("removed key {fingerprint} from {name}");
             Ok(())
         }
+        UserCmd::Auth { name, require } => {
+            let both = require == "both";
+            let user = store
+                .user_get(&name)?
+                .ok_or_else(|| Error::not_found(format!("no user named {name:?}")))?;
+            if both && (user.password_hash.is_none() || store.keys_of(&name)?.is_empty()) {
+                return Err(Error::invalid(format!(
+                    "{name} needs both an SSH key and a password before both can be required"
+                )));
+            }
+            store.user_set_key_and_password(&name, both)?;
+            audit("user_auth", &name, Some(format!("require {require}")))?;
+            let needs = if both {
+                "a key and the password"
+            } else {
+                "a key or the password"
+            };
+            println!("SFTP logins of {name} now need {needs}");
+            Ok(())
+        }
         UserCmd::Disable { name } => {
             store.user_set_enabled(&name, false)?;
             audit("user_disable", &name, None)?;
@@ -318,6 +362,7 @@ fn user_json(db: &Db, u: &User) -> Result<String> {
         "perms": u.perms.to_string(),
         "protocols": u.protocols.to_string(),
         "has_password": u.password_hash.is_some(),
+        "key_and_password": u.key_and_password,
         "created_at": format_ms(u.created_at),
         "keys": keys,
     })

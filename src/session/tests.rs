@@ -67,6 +67,7 @@ impl Fixture {
             home: VPath::parse(home).unwrap(),
             perms: perms.parse().unwrap(),
             protocols: ProtocolSet::all(),
+            key_and_password: false,
             created_at: 0,
         };
         let remote = "127.0.0.1:40000".parse().ok();

@@ -10,7 +10,7 @@ use russh::keys::PublicKey;
 use russh::server::{
     Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
 };
-use russh::{Channel, ChannelId};
+use russh::{Channel, ChannelId, MethodKind};
 
 use super::SftpContext;
 use crate::policy::Protocol;
@@ -23,7 +23,17 @@ pub struct SshHandler {
     ctx: Arc<SftpContext>,
     remote: SocketAddr,
     user: Option<User>,
+    /// For accounts that need a key and a password: who passed which factor so far.
+    key_passed: Option<String>,
+    password_passed: Option<String>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+/// One proof of identity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Factor {
+    Key,
+    Password,
 }
 
 impl SshHandler {
@@ -32,11 +42,42 @@ impl SshHandler {
             ctx,
             remote,
             user: None,
+            key_passed: None,
+            password_passed: None,
             channels: HashMap::new(),
         }
     }
 
-    fn accept(&mut self, user: User) -> Auth {
+    /// A factor passed. Most accounts are in; a two-factor account is in once the
+    /// other factor passed too, and is told (partial success) what is still needed.
+    async fn passed(&mut self, user: User, factor: Factor) -> Auth {
+        if user.key_and_password {
+            let name = Some(user.name.clone());
+            let (this, other) = match factor {
+                Factor::Key => (&mut self.key_passed, &self.password_passed),
+                Factor::Password => (&mut self.password_passed, &self.key_passed),
+            };
+            if *other != name {
+                *this = name;
+                let next: &[MethodKind] = match factor {
+                    Factor::Key => &[MethodKind::Password, MethodKind::KeyboardInteractive],
+                    Factor::Password => &[MethodKind::PublicKey],
+                };
+                return Auth::Reject {
+                    proceed_with_methods: Some(next.into()),
+                    partial_success: true,
+                };
+            }
+            self.ctx
+                .auth
+                .record_login(
+                    Protocol::Sftp,
+                    self.remote,
+                    &user.name,
+                    "publickey+password",
+                )
+                .await;
+        }
         self.user = Some(user);
         Auth::Accept
     }
@@ -48,7 +89,7 @@ impl SshHandler {
             .password(Protocol::Sftp, self.remote, user, password)
             .await
         {
-            Ok(u) => self.accept(u),
+            Ok(u) => self.passed(u, Factor::Password).await,
             Err(_) => Auth::reject(),
         }
     }
@@ -123,7 +164,7 @@ impl russh::server::Handler for SshHandler {
             .public_key(Protocol::Sftp, self.remote, user, key)
             .await
         {
-            Ok(u) => Ok(self.accept(u)),
+            Ok(u) => Ok(self.passed(u, Factor::Key).await),
             Err(_) => Ok(Auth::reject()),
         }
     }

@@ -23,6 +23,7 @@ pub trait Store: Send + Sync + 'static {
     /// `None` removes the password (key-only login).
     fn user_set_password(&self, name: &str, hash: Option<&str>) -> Result<()>;
     fn user_set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
+    fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()>;
     /// Removes the user and their keys.
     fn user_delete(&self, name: &str) -> Result<()>;
 

@@ -38,6 +38,8 @@ pub struct User {
     pub home: VPath,
     pub perms: PermSet,
     pub protocols: ProtocolSet,
+    /// SFTP logins need both a listed key and the password (two factors).
+    pub key_and_password: bool,
     pub created_at: Millis,
 }
 
@@ -48,6 +50,7 @@ pub struct NewUser {
     pub home: VPath,
     pub perms: PermSet,
     pub protocols: ProtocolSet,
+    pub key_and_password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

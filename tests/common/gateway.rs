@@ -39,7 +39,8 @@ pub fn storage_toml(kind: &str) -> String {
 }
 
 impl Gateway {
-    /// Starts a gateway; `extra` is appended to its config file.
+    /// Starts a gateway; `extra` is appended to its config file right after the
+    /// `[sftp]` table: bare keys set SFTP options, `[other]` headers start sections.
     pub async fn start(storage: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
@@ -85,6 +86,7 @@ impl Gateway {
                 home: VPath::parse(home).unwrap(),
                 perms: perms.parse().unwrap(),
                 protocols: "all".parse().unwrap(),
+                key_and_password: false,
             })
             .unwrap();
         if let Some(k) = key {

@@ -47,6 +47,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_actor_ts ON audit(actor, ts);
     CREATE INDEX audit_action_ts ON audit(action, ts);
     "#,
+    // 2: accounts that must present both an SSH key and their password.
+    r#"
+    ALTER TABLE users ADD COLUMN key_and_password INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -85,6 +85,9 @@ impl Store for SqliteStore {
     fn user_set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
         self.with(|c| users::set_enabled(c, name, enabled))
     }
+    fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()> {
+        self.with(|c| users::set_key_and_password(c, name, on))
+    }
     fn user_delete(&self, name: &str) -> Result<()> {
         self.with(|c| users::delete(c, name))
     }

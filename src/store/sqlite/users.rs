@@ -6,7 +6,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::store::{now_ms, NewKey, NewUser, SshKey, User};
 use crate::vfs::VPath;
 
-const USER_COLS: &str = "id, name, password_hash, enabled, home, perms, protocols, created_at";
+const USER_COLS: &str =
+    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let bad = |i: usize, e: String| {
@@ -24,6 +25,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         perms: perms.parse().map_err(|e| bad(5, e))?,
         protocols: protocols.parse().map_err(|e| bad(6, e))?,
         created_at: r.get(7)?,
+        key_and_password: r.get(8)?,
     })
 }
 
@@ -33,15 +35,16 @@ fn no_user(name: &str) -> Error {
 
 pub fn insert(c: &mut Connection, u: &NewUser) -> Result<User> {
     let res = c.execute(
-        "INSERT INTO users (name, password_hash, enabled, home, perms, protocols, created_at)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
+        "INSERT INTO users (name, password_hash, enabled, home, perms, protocols, created_at, key_and_password)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7)",
         params![
             u.name,
             u.password_hash,
             u.home.as_str(),
             u.perms.to_string(),
             u.protocols.to_string(),
-            now_ms()
+            now_ms(),
+            u.key_and_password
         ],
     );
     match res {
@@ -92,6 +95,15 @@ pub fn set_password(c: &mut Connection, name: &str, hash: Option<&str>) -> Resul
         name,
         "UPDATE users SET password_hash = ?1 WHERE name = ?2",
         &hash,
+    )
+}
+
+pub fn set_key_and_password(c: &mut Connection, name: &str, on: bool) -> Result<()> {
+    update_one(
+        c,
+        name,
+        "UPDATE users SET key_and_password = ?1 WHERE name = ?2",
+        &on,
     )
 }
 
