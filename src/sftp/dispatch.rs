@@ -38,12 +38,15 @@ struct Channel {
     out: mpsc::Sender<Packet>,
 }
 
-/// Serves one SFTP subsystem until the client closes it. Open uploads that were not
-/// closed are discarded (never committed) when this returns.
-pub async fn run<S>(stream: S, session: Arc<Session>, max_handles: usize)
+/// Serves one SFTP subsystem until the client closes it, and hands the stream back
+/// so the caller can end the channel in order. Open uploads that were not closed
+/// are discarded (never committed) when this returns.
+pub async fn run<S>(stream: S, session: Arc<Session>, max_handles: usize) -> Option<S>
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    // The write half is never shut down here: that would send EOF, and clients may
+    // close the channel on EOF before the exit status (sent by the caller) arrives.
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (out, mut replies) = mpsc::channel::<Packet>(REPLY_QUEUE);
     let writer = tokio::spawn(async move {
@@ -55,7 +58,7 @@ where
                 break;
             }
         }
-        let _ = wr.shutdown().await;
+        wr
     });
     let chan = Arc::new(Channel {
         session,
@@ -113,7 +116,7 @@ where
     // Dropping the senders ends the handle tasks; their uploads are discarded.
     chan.handles.lock().await.clear();
     drop(chan);
-    let _ = writer.await;
+    writer.await.ok().map(|wr| rd.unsplit(wr))
 }
 
 /// The request id of a raw packet body (type byte, then the id).

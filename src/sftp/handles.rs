@@ -21,8 +21,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Download, Session, Upload};
 use crate::vfs::{ByteStream, EntryKind, EntryStream, VPath};
 
-/// Most bytes held for writes that arrived ahead of a gap (per handle).
-pub const REORDER_LIMIT: usize = 32 * 1024 * 1024;
+/// Most bytes held for writes that arrived ahead of a gap (per handle). OpenSSH
+/// keeps at most 64 requests of 32 KiB in flight; 8 MiB leaves room for clients
+/// with bigger windows while keeping a session with many uploads bounded.
+pub const REORDER_LIMIT: usize = 8 * 1024 * 1024;
 /// Entries per READDIR reply.
 const DIR_PAGE: usize = 128;
 

@@ -208,12 +208,16 @@ impl russh::server::Handler for SshHandler {
             if let Err(e) = files.ensure_home().await {
                 tracing::error!(user = %files.user().name, error = %e, "cannot prepare the home directory");
             }
-            super::dispatch::run(channel.into_stream(), files, max_handles).await;
+            let stream = super::dispatch::run(channel.into_stream(), files, max_handles).await;
             // russh-sftp's loop never closes the channel and some clients (JSch,
-            // Cyberduck) wait for it: end it explicitly.
+            // Cyberduck) wait for it: end it explicitly, in sshd's order. The exit
+            // status must come before EOF: OpenSSH may close on EOF, and scp then
+            // reports a failure for want of an exit status.
             let _ = handle.exit_status_request(id, 0).await;
             let _ = handle.eof(id).await;
-            let _ = handle.close(id).await;
+            // Dropping the stream sends CLOSE (russh closes a dropped channel
+            // stream), queued after the two messages above.
+            drop(stream);
         });
         Ok(())
     }
