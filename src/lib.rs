@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod defender;
 pub mod error;
+pub mod listing;
 pub mod logging;
 pub mod login;
 pub mod policy;

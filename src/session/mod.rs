@@ -203,6 +203,29 @@ impl Session {
         }
     }
 
+    /// Starts an upload that keeps the first `keep` bytes of the existing file (a
+    /// resumed or appended upload): they are streamed into the new version first,
+    /// so the file is still replaced atomically when the upload closes.
+    pub async fn create_keeping(&self, path: &VPath, keep: u64) -> Result<Upload> {
+        if keep == 0 {
+            return self.create(path).await;
+        }
+        let old = self.open_read(path).await?;
+        if keep > old.size() {
+            return Err(Error::invalid(format!(
+                "{path} has {} bytes; cannot resume at {keep}",
+                old.size()
+            )));
+        }
+        let mut upload = self.create(path).await?;
+        let mut chunks = old.stream(0..keep).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            upload.write(chunk).await?;
+        }
+        old.finish(true).await;
+        Ok(upload)
+    }
+
     pub async fn delete(&self, path: &VPath) -> Result<()> {
         self.allow(Op::Delete, "delete", path).await?;
         let res = self.vfs.delete(&self.full(path)).await;

@@ -107,74 +107,10 @@ pub fn attrs(entry: &Entry, owner: &str) -> FileAttributes {
 /// A directory entry with its `ls -l` style long name, which v3 clients print as is.
 pub fn file(entry: &Entry, owner: &str) -> File {
     let attrs = attrs(entry, owner);
-    let kind = if entry.is_dir() {
-        "drwxr-xr-x"
-    } else {
-        "-rw-r--r--"
-    };
-    let when = ls_time(entry.modified.unwrap_or(UNIX_EPOCH), SystemTime::now());
-    let longname = format!(
-        "{kind}    1 {owner:<8} {owner:<8} {size:>12} {when} {name}",
-        size = entry.size,
-        name = entry.name()
-    );
+    let longname = crate::listing::ls_line(entry, owner, SystemTime::now());
     File {
         filename: entry.name().to_string(),
         longname,
         attrs,
-    }
-}
-
-/// `Nov 22 14:05` within the last six months, `Nov 22  2025` otherwise, as `ls -l`.
-fn ls_time(t: SystemTime, now: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let recent = now
-        .duration_since(t)
-        .map(|age| age.as_secs() < 182 * 86_400)
-        .unwrap_or(true);
-    let month = MONTHS[(m - 1) as usize];
-    if recent {
-        let (hh, mm) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-        format!("{month} {d:>2} {hh:02}:{mm:02}")
-    } else {
-        format!("{month} {d:>2} {y:>5}")
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates_like_ls() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
-        let t = UNIX_EPOCH + Duration::from_secs(20_779 * 86_400 + 14 * 3600 + 5 * 60);
-        assert_eq!(ls_time(t, t + Duration::from_secs(60)), "Nov 22 14:05");
-        let later = t + Duration::from_secs(400 * 86_400);
-        assert_eq!(ls_time(t, later), "Nov 22  2026");
     }
 }
