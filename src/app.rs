@@ -18,6 +18,7 @@ use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::defender::Defender;
 use crate::error::{Error, Result};
+use crate::ftps::{self, FtpsContext};
 use crate::login::Authenticator;
 use crate::sftp::{self, hostkey, SftpContext};
 use crate::store::sqlite::SqliteStore;
@@ -132,7 +133,51 @@ impl App {
             });
             tasks.spawn(sftp::serve(listener, ctx, key, stopped.clone()));
         }
+        let mut ftps_explicit = None;
+        let mut ftps_implicit = None;
+        if self.config.ftps.enabled {
+            let c = &self.config.ftps;
+            let (cert, key, generate) = match (&c.certificate, &c.key) {
+                (Some(cert), Some(key)) => (cert.clone(), key.clone(), false),
+                _ => (
+                    self.config.data_dir.join(ftps::tls::CERT_FILE),
+                    self.config.data_dir.join(ftps::tls::KEY_FILE),
+                    true,
+                ),
+            };
+            let tls = ftps::tls::server_config(&cert, &key, generate)?;
+            let ctx = Arc::new(FtpsContext {
+                vfs: self.vfs.clone(),
+                audit: self.audit.clone(),
+                auth: auth.clone(),
+                config: c.clone(),
+                acceptor: tokio_rustls::TlsAcceptor::from(tls),
+                require_tls: !c.allow_plain,
+            });
+            let slots = Arc::new(tokio::sync::Semaphore::new(c.max_sessions));
+            for (addr, implicit) in [(c.explicit_listen, false), (c.implicit_listen, true)] {
+                let Some(addr) = addr else { continue };
+                let listener = ftps::bind(addr)
+                    .await
+                    .map_err(|e| Error::from(e).context(format!("FTPS cannot listen on {addr}")))?;
+                let bound = listener.local_addr()?;
+                if implicit {
+                    ftps_implicit = Some(bound);
+                } else {
+                    ftps_explicit = Some(bound);
+                }
+                tasks.spawn(ftps::serve(
+                    listener,
+                    implicit,
+                    ctx.clone(),
+                    slots.clone(),
+                    stopped.clone(),
+                ));
+            }
+        }
         Ok(Running {
+            ftps_explicit,
+            ftps_implicit,
             sftp: sftp_addr,
             sftp_fingerprint,
             first_admin_password,
@@ -172,7 +217,14 @@ impl App {
             (Some(addr), Some(fp)) => println!("SFTP listening on {addr} (host key {fp})"),
             _ => println!("SFTP disabled"),
         }
-        println!("FTPS and the link server are not built yet; see README.md.");
+        match running.ftps_explicit {
+            Some(addr) => println!("FTPS (explicit, AUTH TLS) listening on {addr}"),
+            None => println!("FTPS explicit listener disabled"),
+        }
+        if let Some(addr) = running.ftps_implicit {
+            println!("FTPS (implicit TLS) listening on {addr}");
+        }
+        println!("The link server is not built yet; see README.md.");
         tracing::info!("wharf is running; press Ctrl-C to stop");
         shutdown.await;
         running.shutdown().await;
@@ -183,6 +235,9 @@ impl App {
 /// A started gateway: where it listens, and how to stop it.
 pub struct Running {
     pub sftp: Option<SocketAddr>,
+    /// Explicit FTPS (AUTH TLS) and implicit FTPS listeners.
+    pub ftps_explicit: Option<SocketAddr>,
+    pub ftps_implicit: Option<SocketAddr>,
     pub sftp_fingerprint: Option<String>,
     /// Set on the very first start only; shown once, never logged.
     pub first_admin_password: Option<String>,
@@ -206,6 +261,12 @@ impl Running {
         }
         tracing::info!("stopped");
     }
+}
+
+/// Resolves once the flag turns true (or its sender is gone). The watch guard is
+/// dropped inside, so callers' futures stay `Send`.
+pub async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
 }
 
 /// SIGINT/SIGTERM handlers, installed as early as possible: a signal that arrives

@@ -14,6 +14,7 @@
 //! - [`login`], [`defender`]: logins for every protocol, audited, with a per-address
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
+//! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod defender;
 pub mod error;
+pub mod ftps;
 pub mod listing;
 pub mod logging;
 pub mod login;

@@ -10,10 +10,19 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 pub fn init(level: &str, format: LogFormat) {
+    // rustls warns about routine client behaviour (an IP address sent as SNI by
+    // lftp and Python); keep it to errors unless the filter asks for it.
+    let quiet = |f: String| {
+        if f.contains("rustls") {
+            f
+        } else {
+            format!("{f},rustls=error")
+        }
+    };
     let filter = std::env::var("WHARF_LOG")
         .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .or_else(|| EnvFilter::try_new(level).ok())
+        .and_then(|f| EnvFilter::try_new(quiet(f)).ok())
+        .or_else(|| EnvFilter::try_new(quiet(level.to_string())).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

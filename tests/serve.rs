@@ -124,7 +124,11 @@ impl Server {
     fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         // Every listener on 127.0.0.1 port 0: tests never take a fixed port.
         let config = data.with_extension("toml");
-        std::fs::write(&config, "[sftp]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        std::fs::write(
+            &config,
+            "[sftp]\nlisten = \"127.0.0.1:0\"\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
         let mut cmd = wharf_cmd(data, &["serve", "--config", config.to_str().unwrap()]);
         cmd.args(args);
         for (k, v) in env {

@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub sftp: SftpSection,
     #[serde(default)]
     pub defender: DefenderSection,
+    #[serde(default)]
+    pub ftps: FtpsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +158,42 @@ impl Default for DefenderSection {
             max_failures: 5,
             window: HumanDuration(std::time::Duration::from_secs(300)),
             ban: HumanDuration(std::time::Duration::from_secs(900)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FtpsSection {
+    pub enabled: bool,
+    /// Explicit FTPS (AUTH TLS); empty disables this listener.
+    pub explicit_listen: EnvString,
+    /// Implicit FTPS (TLS from the first byte); empty disables this listener.
+    pub implicit_listen: EnvString,
+    pub certificate: Option<EnvString>,
+    pub key: Option<EnvString>,
+    /// `50000-50100`; empty: any free port.
+    pub passive_ports: EnvString,
+    /// The address announced in PASV replies (behind NAT); empty: the local one.
+    pub passive_address: EnvString,
+    pub allow_plain: bool,
+    pub max_sessions: usize,
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for FtpsSection {
+    fn default() -> Self {
+        FtpsSection {
+            enabled: true,
+            explicit_listen: EnvString("127.0.0.1:2121".into()),
+            implicit_listen: EnvString("127.0.0.1:2990".into()),
+            certificate: None,
+            key: None,
+            passive_ports: EnvString::default(),
+            passive_address: EnvString::default(),
+            allow_plain: false,
+            max_sessions: 64,
+            idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
         }
     }
 }

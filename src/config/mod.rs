@@ -48,6 +48,24 @@ pub struct Config {
     pub audit: AuditTuning,
     pub sftp: SftpConfig,
     pub defender: DefenderConfig,
+    pub ftps: FtpsConfig,
+}
+
+/// `[ftps]`: the FTPS listeners.
+#[derive(Debug, Clone)]
+pub struct FtpsConfig {
+    pub enabled: bool,
+    pub explicit_listen: Option<SocketAddr>,
+    pub implicit_listen: Option<SocketAddr>,
+    /// PEM files; `None`: `<data_dir>/ftps_cert.pem` and `ftps_key.pem`, generated
+    /// self-signed on first start.
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub passive_ports: Option<std::ops::RangeInclusive<u16>>,
+    pub passive_address: Option<std::net::IpAddr>,
+    pub allow_plain: bool,
+    pub max_sessions: usize,
+    pub idle_timeout: Duration,
 }
 
 /// `[sftp]`: the SSH/SFTP listener.
@@ -269,6 +287,76 @@ impl Resolver<'_> {
                 window: nonzero(f.defender.window.0),
                 ban: f.defender.ban.0,
             },
+            ftps: self.ftps(&f.ftps)?,
+        })
+    }
+
+    fn ftps(&self, f: &file::FtpsSection) -> Result<FtpsConfig, ConfigError> {
+        let listen = |v: &str, key: &str| -> Result<Option<SocketAddr>, ConfigError> {
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                parse_listen(v, self.file, key).map(Some)
+            }
+        };
+        let passive_ports = if f.passive_ports.is_empty() {
+            None
+        } else {
+            let bad = || {
+                ConfigError::plain(
+                    self.file,
+                    format!(
+                        "key `ftps.passive_ports`: {:?} is not a range such as 50000-50100",
+                        &*f.passive_ports
+                    ),
+                )
+            };
+            let (a, b) = f.passive_ports.split_once('-').ok_or_else(bad)?;
+            let (a, b): (u16, u16) = (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            );
+            if a == 0 || a > b {
+                return Err(bad());
+            }
+            Some(a..=b)
+        };
+        let passive_address = if f.passive_address.is_empty() {
+            None
+        } else {
+            Some(f.passive_address.parse().map_err(|_| {
+                ConfigError::plain(
+                    self.file,
+                    format!(
+                        "key `ftps.passive_address`: {:?} is not an IP address",
+                        &*f.passive_address
+                    ),
+                )
+            })?)
+        };
+        let path = |p: &Option<EnvString>| {
+            p.as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|p| self.relative_to_file(Path::new(&**p)))
+        };
+        let (certificate, key) = (path(&f.certificate), path(&f.key));
+        if certificate.is_some() != key.is_some() {
+            return Err(ConfigError::plain(
+                self.file,
+                "keys `ftps.certificate` and `ftps.key` go together".into(),
+            ));
+        }
+        Ok(FtpsConfig {
+            enabled: f.enabled,
+            explicit_listen: listen(&f.explicit_listen, "ftps.explicit_listen")?,
+            implicit_listen: listen(&f.implicit_listen, "ftps.implicit_listen")?,
+            certificate,
+            key,
+            passive_ports,
+            passive_address,
+            allow_plain: f.allow_plain,
+            max_sessions: f.max_sessions.max(1),
+            idle_timeout: nonzero(f.idle_timeout.0),
         })
     }
 

@@ -75,7 +75,7 @@ pub async fn serve(
     let mut sessions = JoinSet::new();
     loop {
         let (socket, remote) = tokio::select! {
-            _ = stopped(&mut shutdown) => break,
+            _ = crate::app::stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -110,7 +110,7 @@ pub async fn serve(
                         tracing::debug!(%remote, error = %e, "SSH session ended with an error");
                     }
                 }
-                _ = stopped(&mut force) => {
+                _ = crate::app::stopped(&mut force) => {
                     let _ = handle
                         .disconnect(russh::Disconnect::ByApplication, "server shutting down".into(), "".into())
                         .await;
@@ -135,11 +135,6 @@ pub async fn serve(
             .await;
         }
     }
-}
-
-/// Resolves once the flag turns true (or its sender is gone).
-async fn stopped(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|stop| *stop).await;
 }
 
 /// Binds the configured address. Separate from [`serve`] so callers (and tests,

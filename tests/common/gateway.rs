@@ -42,9 +42,14 @@ impl Gateway {
     /// Starts a gateway; `extra` is appended to its config file right after the
     /// `[sftp]` table: bare keys set SFTP options, `[other]` headers start sections.
     pub async fn start(storage: &str, extra: &str) -> Gateway {
+        Gateway::start_with(storage, "", extra).await
+    }
+
+    /// Like [`Gateway::start`], with `ftps` lines inside the `[ftps]` table.
+    pub async fn start_with(storage: &str, ftps: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "{}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
+            "{}\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n{ftps}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
             storage_toml(storage)
         );
         let file = dir.path().join("wharf.toml");
@@ -59,6 +64,14 @@ impl Gateway {
             config,
             dir,
         }
+    }
+
+    pub fn ftps_explicit(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().ftps_explicit.unwrap()
+    }
+
+    pub fn ftps_implicit(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().ftps_implicit.unwrap()
     }
 
     pub fn sftp_addr(&self) -> SocketAddr {

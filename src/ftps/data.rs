@@ -1,0 +1,152 @@
+//! FTP data connections: passive listeners (PASV/EPSV) in the configured port range,
+//! active connections (PORT/EPRT) back to the client, and TLS on top (PROT P).
+//!
+//! Both directions only ever connect wharf with the address of the control
+//! connection's client: a passive port accepts no one else (no data theft), and an
+//! active connection goes nowhere else (no FTP bounce).
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How long a client has to open the data connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A byte stream, plain or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub type DataStream = Box<dyn Io>;
+
+/// What the next transfer connects with.
+pub enum Plan {
+    None,
+    Passive(TcpListener),
+    Active(SocketAddr),
+}
+
+/// Binds a passive listener on `ip`, in `ports` (or any free port when `None`).
+pub async fn listen(ip: IpAddr, ports: Option<&RangeInclusive<u16>>) -> Result<TcpListener> {
+    let Some(range) = ports else {
+        return Ok(TcpListener::bind((ip, 0)).await?);
+    };
+    // Start at a random port so concurrent sessions do not all probe the same ones.
+    let span = u32::from(*range.end() - *range.start()) + 1;
+    let offset = u16::from_be_bytes(crate::secret::random_bytes::<2>()) as u32 % span;
+    for i in 0..span {
+        let port = *range.start() + ((offset + i) % span) as u16;
+        if let Ok(l) = TcpListener::bind((ip, port)).await {
+            return Ok(l);
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Unavailable,
+        format!("no free passive port in {}-{}", range.start(), range.end()),
+    ))
+}
+
+/// Opens the data connection of `plan` for a client at `client`, with TLS if
+/// `tls` is given.
+pub async fn open(plan: Plan, client: IpAddr, tls: Option<&TlsAcceptor>) -> Result<DataStream> {
+    let tcp = match plan {
+        Plan::None => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "use PASV, EPSV, PORT or EPRT first",
+            ))
+        }
+        Plan::Passive(listener) => {
+            tokio::time::timeout(CONNECT_TIMEOUT, accept_from(&listener, client))
+                .await
+                .map_err(|_| {
+                    Error::new(ErrorKind::Unavailable, "no data connection within 30 s")
+                })??
+        }
+        Plan::Active(addr) => {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
+                .await
+                .map_err(|_| Error::new(ErrorKind::Unavailable, "data connection timed out"))??
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => Ok(Box::new(tcp)),
+        Some(acceptor) => {
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp))
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        "TLS on the data connection timed out",
+                    )
+                })?
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::PermissionDenied,
+                        "TLS on the data connection failed",
+                    )
+                    .with_source(e)
+                })?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
+/// Accepts the first connection from `client`; others are dropped.
+async fn accept_from(listener: &TcpListener, client: IpAddr) -> Result<TcpStream> {
+    loop {
+        let (tcp, from) = listener.accept().await?;
+        if same_host(from.ip(), client) {
+            return Ok(tcp);
+        }
+        tracing::warn!(%from, expected = %client, "data connection from another address refused");
+    }
+}
+
+/// Compares addresses, seeing IPv4-mapped IPv6 addresses as IPv4.
+pub fn same_host(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// Whether an active-mode target is acceptable: the client's own address, and not a
+/// privileged port (which a bounce attack would aim at).
+pub fn active_allowed(target: SocketAddr, client: IpAddr) -> bool {
+    same_host(target.ip(), client) && target.port() >= 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_targets_must_be_the_client() {
+        let client: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(active_allowed("127.0.0.1:40000".parse().unwrap(), client));
+        assert!(!active_allowed("127.0.0.2:40000".parse().unwrap(), client));
+        assert!(!active_allowed("127.0.0.1:25".parse().unwrap(), client));
+        assert!(active_allowed(
+            "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            client
+        ));
+    }
+
+    #[tokio::test]
+    async fn passive_ports_come_from_the_range() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let base = crate::secret::random_bytes::<1>()[0] as u16 * 50 + 40_000;
+        let range = base..=base + 3;
+        let l = listen(ip, Some(&range)).await.unwrap();
+        assert!(range.contains(&l.local_addr().unwrap().port()));
+    }
+}
