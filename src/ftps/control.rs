@@ -119,8 +119,13 @@ impl Control {
             }
             return;
         }
-        if implicit && !self.start_tls().await {
-            return;
+        if implicit {
+            if !self.start_tls().await {
+                return;
+            }
+            // Implicit FTPS is TLS from the first byte: data connections too, unless
+            // the client asks otherwise (some clients never send PROT here).
+            self.protect_data = true;
         }
         self.reply(220, "wharf FTPS ready").await;
         loop {
