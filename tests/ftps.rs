@@ -201,7 +201,6 @@ async fn curl_lftp_and_python_ftplib() {
     .await;
     assert!(ok, "curl implicit download: {out}");
     assert_eq!(file("curl-implicit.bin"), want);
-
     // lftp, which reuses the control connection's TLS session on data connections.
     let script = format!(
         "set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; \
@@ -236,6 +235,13 @@ out = io.BytesIO(); f.retrbinary("RETR py.bin", out.write)
 assert out.getvalue() == data
 f.rename("py.bin", "py2.bin"); f.mkd("d"); f.rmd("d"); f.delete("py2.bin")
 print("OK", hashlib.sha256(out.getvalue()).hexdigest())
+# Active mode (PORT): the client listens, wharf connects back and is the TLS server.
+# (curl 7.88's active mode fails on its own side before wharf connects.)
+f.set_pasv(False)
+f.storbinary("STOR active.bin", io.BytesIO(data))
+back = io.BytesIO(); f.retrbinary("RETR active.bin", back.write)
+assert back.getvalue() == data
+print("ACTIVE OK")
 f.quit()
 "#,
         up = gw.path("up.bin").display()
@@ -243,6 +249,7 @@ f.quit()
     let (ok, out) = run(Command::new("python3").args(["-c", &py])).await;
     assert!(ok, "python ftplib: {out}");
     assert!(out.contains(&format!("OK {want}")), "{out}");
+    assert!(out.contains("ACTIVE OK"), "{out}");
 }
 
 /// A raw control connection, for what clients would not send.
