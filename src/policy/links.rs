@@ -114,7 +114,7 @@ pub fn gate(rules: &LinkRules, proof: &Proof, now: Millis) -> Gate {
 /// either way, so visitors cannot learn who is on the list.
 pub fn may_receive_code(rules: &LinkRules, email: &str) -> bool {
     let email = normalise_email(email);
-    rules.allowed_emails.iter().any(|a| *a == email)
+    rules.allowed_emails.contains(&email)
 }
 
 pub fn normalise_email(e: &str) -> String {
