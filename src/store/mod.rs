@@ -5,11 +5,13 @@
 //! the same trait. Async code reaches it only through [`Db::run`], which moves the
 //! work off the runtime, so no connection is held across network I/O.
 
+mod links;
 pub mod sqlite;
 mod types;
 
 use std::sync::Arc;
 
+pub use links::*;
 pub use types::*;
 
 use crate::audit::AuditEvent;
@@ -30,6 +32,22 @@ pub trait Store: Send + Sync + 'static {
     fn key_insert(&self, user: &str, key: &NewKey) -> Result<SshKey>;
     fn key_delete(&self, user: &str, fingerprint: &str) -> Result<()>;
     fn keys_of(&self, user: &str) -> Result<Vec<SshKey>>;
+
+    /// Inserts a link and its files in one transaction.
+    fn link_insert(&self, link: &NewLink, files: &[LinkFile]) -> Result<Link>;
+    fn link_by_token_hash(&self, token_hash: &str) -> Result<Option<Link>>;
+    fn link_by_public_id(&self, public_id: &str) -> Result<Option<Link>>;
+    /// Newest first; `owner` filters.
+    fn link_list(&self, owner: Option<&str>) -> Result<Vec<Link>>;
+    fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>>;
+    fn link_add_file(&self, link_id: i64, file: &LinkFile) -> Result<()>;
+    fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()>;
+    fn link_delete(&self, link_id: i64) -> Result<()>;
+    /// Takes one use if the link is active, unexpired at `now` and under its limit,
+    /// in one conditional UPDATE: concurrent requests can never beat the limit.
+    fn link_reserve_use(&self, link_id: i64, now: Millis) -> Result<bool>;
+    /// Gives back a use whose transfer failed.
+    fn link_refund_use(&self, link_id: i64) -> Result<()>;
 
     /// Appends events in one transaction.
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;

@@ -51,6 +51,39 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN key_and_password INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 3: shared links and their files. Only a hash of each link's token is stored.
+    r#"
+    CREATE TABLE links (
+        id             INTEGER PRIMARY KEY,
+        public_id      TEXT NOT NULL UNIQUE,
+        token_hash     TEXT NOT NULL UNIQUE,
+        kind           TEXT NOT NULL,
+        owner          TEXT NOT NULL,
+        title          TEXT NOT NULL DEFAULT '',
+        message        TEXT NOT NULL DEFAULT '',
+        recipients     TEXT NOT NULL DEFAULT '',
+        expires_at     INTEGER,
+        max_uses       INTEGER,
+        uses           INTEGER NOT NULL DEFAULT 0,
+        password_hash  TEXT,
+        allowed_emails TEXT NOT NULL DEFAULT '',
+        state          TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        ended_at       INTEGER,
+        last_used_at   INTEGER
+    );
+    CREATE INDEX links_owner ON links(owner, created_at);
+    CREATE TABLE link_files (
+        id      INTEGER PRIMARY KEY,
+        link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+        name    TEXT NOT NULL,
+        path    TEXT NOT NULL,
+        is_dir  INTEGER NOT NULL DEFAULT 0,
+        size    INTEGER NOT NULL DEFAULT 0,
+        sha256  TEXT,
+        UNIQUE (link_id, name)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

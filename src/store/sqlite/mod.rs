@@ -2,6 +2,7 @@
 //! and a running `serve` share it, and a few pooled connections.
 
 mod audit;
+mod links;
 mod migrations;
 mod users;
 
@@ -11,7 +12,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{AuditQuery, AuditRecord, NewKey, NewUser, SshKey, Store, User};
+use super::{
+    AuditQuery, AuditRecord, Link, LinkChange, LinkFile, Millis, NewKey, NewLink, NewUser, SshKey,
+    Store, User,
+};
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 
@@ -99,6 +103,36 @@ impl Store for SqliteStore {
     }
     fn keys_of(&self, user: &str) -> Result<Vec<SshKey>> {
         self.with(|c| users::keys_of(c, user))
+    }
+    fn link_insert(&self, link: &NewLink, files: &[LinkFile]) -> Result<Link> {
+        self.with(|c| links::insert(c, link, files))
+    }
+    fn link_by_token_hash(&self, token_hash: &str) -> Result<Option<Link>> {
+        self.with(|c| links::by_token_hash(c, token_hash))
+    }
+    fn link_by_public_id(&self, public_id: &str) -> Result<Option<Link>> {
+        self.with(|c| links::by_public_id(c, public_id))
+    }
+    fn link_list(&self, owner: Option<&str>) -> Result<Vec<Link>> {
+        self.with(|c| links::list(c, owner))
+    }
+    fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>> {
+        self.with(|c| links::files(c, link_id))
+    }
+    fn link_add_file(&self, link_id: i64, file: &LinkFile) -> Result<()> {
+        self.with(|c| links::add_file(c, link_id, file))
+    }
+    fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()> {
+        self.with(|c| links::change(c, link_id, change))
+    }
+    fn link_delete(&self, link_id: i64) -> Result<()> {
+        self.with(|c| links::delete(c, link_id))
+    }
+    fn link_reserve_use(&self, link_id: i64, now: Millis) -> Result<bool> {
+        self.with(|c| links::reserve_use(c, link_id, now))
+    }
+    fn link_refund_use(&self, link_id: i64) -> Result<()> {
+        self.with(|c| links::refund_use(c, link_id))
     }
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {
         self.with(|c| audit::append(c, events))

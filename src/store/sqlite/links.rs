@@ -1,0 +1,294 @@
+//! SQL for links and their files.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::error::{Error, Result};
+use crate::store::{now_ms, Link, LinkChange, LinkFile, LinkKind, LinkState, Millis, NewLink};
+
+const COLS: &str = "id, public_id, kind, owner, title, message, recipients, expires_at, \
+                    max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at";
+
+fn list_of(s: String) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
+    let bad = |i: usize, v: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown value {v:?}").into(),
+        )
+    };
+    let kind: String = r.get(2)?;
+    let state: String = r.get(12)?;
+    Ok(Link {
+        id: r.get(0)?,
+        public_id: r.get(1)?,
+        kind: LinkKind::parse(&kind).ok_or_else(|| bad(2, kind.clone()))?,
+        owner: r.get(3)?,
+        title: r.get(4)?,
+        message: r.get(5)?,
+        recipients: list_of(r.get(6)?),
+        expires_at: r.get(7)?,
+        max_uses: r.get(8)?,
+        uses: r.get(9)?,
+        password_hash: r.get(10)?,
+        allowed_emails: list_of(r.get(11)?),
+        state: LinkState::parse(&state).ok_or_else(|| bad(12, state.clone()))?,
+        created_at: r.get(13)?,
+        ended_at: r.get(14)?,
+        last_used_at: r.get(15)?,
+    })
+}
+
+fn one(c: &mut Connection, clause: &str, value: &dyn rusqlite::ToSql) -> Result<Option<Link>> {
+    Ok(c.query_row(
+        &format!("SELECT {COLS} FROM links WHERE {clause}"),
+        [value],
+        row,
+    )
+    .optional()?)
+}
+
+pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Link> {
+    let tx = c.transaction()?;
+    tx.execute(
+        "INSERT INTO links (public_id, token_hash, kind, owner, title, message, recipients, expires_at,
+                            max_uses, password_hash, allowed_emails, state, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            l.public_id,
+            l.token_hash,
+            l.kind.as_str(),
+            l.owner,
+            l.title,
+            l.message,
+            l.recipients.join(","),
+            l.expires_at,
+            l.max_uses,
+            l.password_hash,
+            l.allowed_emails.join(","),
+            l.state.as_str(),
+            now_ms()
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    for f in files {
+        add_file_tx(&tx, id, f)?;
+    }
+    tx.commit()?;
+    by_public_id(c, &l.public_id)?.ok_or_else(|| Error::internal("link vanished after insert"))
+}
+
+fn add_file_tx(c: &Connection, link_id: i64, f: &LinkFile) -> Result<()> {
+    c.execute(
+        "INSERT INTO link_files (link_id, name, path, is_dir, size, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![link_id, f.name, f.path, f.is_dir, f.size as i64, f.sha256],
+    )?;
+    Ok(())
+}
+
+pub fn add_file(c: &mut Connection, link_id: i64, f: &LinkFile) -> Result<()> {
+    add_file_tx(c, link_id, f)
+}
+
+pub fn by_token_hash(c: &mut Connection, hash: &str) -> Result<Option<Link>> {
+    one(c, "token_hash = ?1", &hash)
+}
+
+pub fn by_public_id(c: &mut Connection, id: &str) -> Result<Option<Link>> {
+    one(c, "public_id = ?1", &id)
+}
+
+pub fn list(c: &mut Connection, owner: Option<&str>) -> Result<Vec<Link>> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT {COLS} FROM links WHERE (?1 IS NULL OR owner = ?1) ORDER BY created_at DESC, id DESC"
+    ))?;
+    let rows = stmt.query_map([owner], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn files(c: &mut Connection, link_id: i64) -> Result<Vec<LinkFile>> {
+    let mut stmt = c.prepare(
+        "SELECT id, name, path, is_dir, size, sha256 FROM link_files WHERE link_id = ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([link_id], |r| {
+        Ok(LinkFile {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            path: r.get(2)?,
+            is_dir: r.get(3)?,
+            size: r.get::<_, i64>(4)? as u64,
+            sha256: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn changed(n: usize) -> Result<()> {
+    match n {
+        0 => Err(Error::not_found("no such link")),
+        _ => Ok(()),
+    }
+}
+
+pub fn change(c: &mut Connection, id: i64, ch: &LinkChange) -> Result<()> {
+    let n = match ch {
+        LinkChange::Expiry(at) => c.execute("UPDATE links SET expires_at = ?1 WHERE id = ?2", params![at, id])?,
+        LinkChange::Revoke(at) => c.execute(
+            "UPDATE links SET state = 'revoked', ended_at = ?1 WHERE id = ?2 AND state != 'revoked'",
+            params![at, id],
+        )?,
+        LinkChange::Token(hash) => c.execute("UPDATE links SET token_hash = ?1 WHERE id = ?2", params![hash, id])?,
+        LinkChange::Activate => c.execute(
+            "UPDATE links SET state = 'active' WHERE id = ?1 AND state = 'draft'",
+            params![id],
+        )?,
+    };
+    changed(n)
+}
+
+pub fn delete(c: &mut Connection, id: i64) -> Result<()> {
+    changed(c.execute("DELETE FROM links WHERE id = ?1", [id])?)
+}
+
+pub fn reserve_use(c: &mut Connection, id: i64, now: Millis) -> Result<bool> {
+    // One statement decides and counts: SQLite serialises writers, so N concurrent
+    // requests on a one-time link see exactly one row updated.
+    let n = c.execute(
+        "UPDATE links SET uses = uses + 1, last_used_at = ?2
+         WHERE id = ?1 AND state = 'active'
+           AND (expires_at IS NULL OR expires_at > ?2)
+           AND (max_uses IS NULL OR uses < max_uses)",
+        params![id, now],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn refund_use(c: &mut Connection, id: i64) -> Result<()> {
+    c.execute(
+        "UPDATE links SET uses = uses - 1 WHERE id = ?1 AND uses > 0",
+        [id],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::*;
+
+    fn new_link(public_id: &str, max_uses: Option<u32>, expires_at: Option<Millis>) -> NewLink {
+        NewLink {
+            public_id: public_id.into(),
+            token_hash: format!("hash-{public_id}"),
+            kind: LinkKind::Send,
+            owner: "alice".into(),
+            title: "Q3 report".into(),
+            message: String::new(),
+            recipients: vec!["bob@example.com".into()],
+            expires_at,
+            max_uses,
+            password_hash: None,
+            allowed_emails: vec![],
+            state: LinkState::Active,
+        }
+    }
+
+    fn file(name: &str) -> LinkFile {
+        LinkFile {
+            id: 0,
+            name: name.into(),
+            path: format!("links/x/{name}"),
+            is_dir: false,
+            size: 12,
+            sha256: Some("ab".into()),
+        }
+    }
+
+    #[test]
+    fn fifty_concurrent_reservations_of_a_one_time_link_give_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).unwrap());
+        let link = store
+            .link_insert(&new_link("once", Some(1), None), &[file("a.pdf")])
+            .unwrap();
+        let now = now_ms();
+        let threads: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || store.link_reserve_use(link.id, now).unwrap())
+            })
+            .collect();
+        let granted = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|g| *g)
+            .count();
+        assert_eq!(granted, 1);
+        let after = store.link_by_public_id("once").unwrap().unwrap();
+        assert_eq!(after.uses, 1);
+        // A refunded use can be taken again, once.
+        store.link_refund_use(link.id).unwrap();
+        assert!(store.link_reserve_use(link.id, now).unwrap());
+        assert!(!store.link_reserve_use(link.id, now).unwrap());
+    }
+
+    #[test]
+    fn expired_revoked_and_draft_links_give_no_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let now = now_ms();
+        let old = store
+            .link_insert(&new_link("old", None, Some(now - 1)), &[])
+            .unwrap();
+        assert!(!store.link_reserve_use(old.id, now).unwrap());
+        let l = store
+            .link_insert(&new_link("rev", None, None), &[file("a"), file("b")])
+            .unwrap();
+        assert!(store.link_reserve_use(l.id, now).unwrap());
+        store.link_change(l.id, &LinkChange::Revoke(now)).unwrap();
+        assert!(!store.link_reserve_use(l.id, now).unwrap());
+        let mut draft = new_link("draft", None, None);
+        draft.state = LinkState::Draft;
+        let d = store.link_insert(&draft, &[]).unwrap();
+        assert!(!store.link_reserve_use(d.id, now).unwrap());
+        store.link_change(d.id, &LinkChange::Activate).unwrap();
+        assert!(store.link_reserve_use(d.id, now).unwrap());
+
+        let names: Vec<String> = store
+            .link_files(l.id)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        store
+            .link_change(l.id, &LinkChange::Token("new-hash".into()))
+            .unwrap();
+        assert!(
+            store.link_by_token_hash("hash-rev").unwrap().is_none(),
+            "old token gone"
+        );
+        assert_eq!(
+            store
+                .link_by_token_hash("new-hash")
+                .unwrap()
+                .unwrap()
+                .public_id,
+            "rev"
+        );
+        store.link_delete(l.id).unwrap();
+        assert!(
+            store.link_files(l.id).unwrap().is_empty(),
+            "files go with the link"
+        );
+        assert_eq!(store.link_list(Some("alice")).unwrap().len(), 2);
+    }
+}
