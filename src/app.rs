@@ -88,6 +88,20 @@ pub fn build_vfs(config: &Config, connectors: &BTreeMap<String, Arc<Connector>>)
     Ok(Vfs::new(MountTable::new(mounts)?, config.buffer_size))
 }
 
+/// The transfer store (where send links keep their copies) as a Vfs of its own.
+pub fn build_transfers(
+    config: &Config,
+    connectors: &BTreeMap<String, Arc<Connector>>,
+) -> Result<Vfs> {
+    let t = &config.transfers;
+    let mount = Mount {
+        at: crate::vfs::VPath::root(),
+        connector: connectors[&t.connector].clone(),
+        root: t.root.clone(),
+    };
+    Ok(Vfs::new(MountTable::new(vec![mount])?, config.buffer_size))
+}
+
 impl App {
     /// Opens everything; must run inside the tokio runtime (the audit writer starts).
     pub fn open(config: Config) -> Result<App> {

@@ -7,7 +7,8 @@
 //!   streaming file operations over OpenDAL connectors (built by `wharf-connectors`).
 //! - [`session`]: the one door to files for every front-end: permission check,
 //!   path resolution inside the user's home, storage call, audit record.
-//! - [`policy`]: pure decisions (permissions now, link rules later).
+//! - [`policy`]: pure decisions: permissions and link rules.
+//! - [`links`]: the link service (create send/share links, manage, purge).
 //! - [`store`]: the metadata store interface and its SQLite implementation.
 //! - [`audit`]: events, the bounded queue and the batching writer.
 //! - [`users`], [`secret`]: account rules, SSH key parsing, argon2, random values.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod defender;
 pub mod error;
 pub mod ftps;
+pub mod links;
 pub mod listing;
 pub mod logging;
 pub mod login;

@@ -40,6 +40,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<()> {
     let query = AuditQuery {
         actor: args.user,
         action: args.action,
+        path: None,
         since: args.since.as_deref().map(parse_since).transpose()?,
         limit: args.limit,
     };

@@ -4,6 +4,7 @@
 
 mod audit;
 mod connector;
+mod link;
 mod user;
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(user::UserCmd),
+    /// Create and manage shared links.
+    #[command(subcommand)]
+    Link(link::LinkCmd),
     /// Read the audit log.
     Audit(audit::AuditArgs),
     /// Inspect storage connectors.
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve => serve(config),
         Command::User(cmd) => user::run(&config, cmd),
         Command::Audit(args) => audit::run(&config, args),
+        Command::Link(cmd) => link::run(&config, cmd),
         Command::Connector(cmd) => connector::run(&config, cmd),
         Command::Config(ConfigCmd::Check) => connector::config_check(&config),
     }

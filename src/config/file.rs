@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub defender: DefenderSection,
     #[serde(default)]
     pub ftps: FtpsSection,
+    #[serde(default)]
+    pub links: LinksSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +196,33 @@ impl Default for FtpsSection {
             allow_plain: false,
             max_sessions: 64,
             idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinksSection {
+    /// The public address of the link server, used in printed and mailed links.
+    pub base_url: EnvString,
+    pub default_expiry: HumanDuration,
+    /// Longest lifetime a link may have; empty: no cap.
+    pub max_expiry: Option<HumanDuration>,
+    pub allow_never: bool,
+    pub require_password: bool,
+    /// Days after a send link ends before its copies are deleted.
+    pub retention_days: u32,
+}
+
+impl Default for LinksSection {
+    fn default() -> Self {
+        LinksSection {
+            base_url: EnvString("http://127.0.0.1:8080".into()),
+            default_expiry: HumanDuration(std::time::Duration::from_secs(7 * 86_400)),
+            max_expiry: None,
+            allow_never: true,
+            require_password: false,
+            retention_days: 30,
         }
     }
 }

@@ -49,6 +49,16 @@ pub struct Config {
     pub sftp: SftpConfig,
     pub defender: DefenderConfig,
     pub ftps: FtpsConfig,
+    pub links: LinksConfig,
+}
+
+/// `[links]`: shared links.
+#[derive(Debug, Clone)]
+pub struct LinksConfig {
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub policy: crate::policy::links::LinkPolicy,
+    pub retention: Duration,
 }
 
 /// `[ftps]`: the FTPS listeners.
@@ -288,6 +298,16 @@ impl Resolver<'_> {
                 ban: f.defender.ban.0,
             },
             ftps: self.ftps(&f.ftps)?,
+            links: LinksConfig {
+                base_url: f.links.base_url.trim_end_matches('/').to_string(),
+                policy: crate::policy::links::LinkPolicy {
+                    max_expiry: f.links.max_expiry.map(|d| d.0),
+                    allow_never: f.links.allow_never,
+                    require_password: f.links.require_password,
+                    default_expiry: nonzero(f.links.default_expiry.0),
+                },
+                retention: Duration::from_secs(u64::from(f.links.retention_days) * 86_400),
+            },
         })
     }
 

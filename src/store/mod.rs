@@ -43,6 +43,8 @@ pub trait Store: Send + Sync + 'static {
     fn link_add_file(&self, link_id: i64, file: &LinkFile) -> Result<()>;
     fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()>;
     fn link_delete(&self, link_id: i64) -> Result<()>;
+    /// Forgets a link's files (after their copies are deleted); the link stays.
+    fn link_delete_files(&self, link_id: i64) -> Result<()>;
     /// Takes one use if the link is active, unexpired at `now` and under its limit,
     /// in one conditional UPDATE: concurrent requests can never beat the limit.
     fn link_reserve_use(&self, link_id: i64, now: Millis) -> Result<bool>;

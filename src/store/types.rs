@@ -79,6 +79,8 @@ pub struct NewKey {
 pub struct AuditQuery {
     pub actor: Option<String>,
     pub action: Option<String>,
+    /// Exact path, e.g. `link:abc123` for a link's trail.
+    pub path: Option<String>,
     pub since: Option<Millis>,
     pub limit: usize,
 }

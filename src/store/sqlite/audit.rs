@@ -56,6 +56,7 @@ pub fn query(c: &mut Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
          WHERE (?1 IS NULL OR actor = ?1)
            AND (?2 IS NULL OR action = ?2)
            AND (?3 IS NULL OR ts >= ?3)
+           AND (?5 IS NULL OR path = ?5)
          ORDER BY ts DESC, id DESC
          LIMIT ?4",
     )?;
@@ -64,6 +65,6 @@ pub fn query(c: &mut Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
     } else {
         q.limit as i64
     };
-    let rows = stmt.query_map(params![q.actor, q.action, q.since, limit], row)?;
+    let rows = stmt.query_map(params![q.actor, q.action, q.since, limit, q.path], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

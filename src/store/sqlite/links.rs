@@ -156,6 +156,11 @@ pub fn delete(c: &mut Connection, id: i64) -> Result<()> {
     changed(c.execute("DELETE FROM links WHERE id = ?1", [id])?)
 }
 
+pub fn delete_files(c: &mut Connection, link_id: i64) -> Result<()> {
+    c.execute("DELETE FROM link_files WHERE link_id = ?1", [link_id])?;
+    Ok(())
+}
+
 pub fn reserve_use(c: &mut Connection, id: i64, now: Millis) -> Result<bool> {
     // One statement decides and counts: SQLite serialises writers, so N concurrent
     // requests on a one-time link see exactly one row updated.

@@ -128,6 +128,9 @@ impl Store for SqliteStore {
     fn link_delete(&self, link_id: i64) -> Result<()> {
         self.with(|c| links::delete(c, link_id))
     }
+    fn link_delete_files(&self, link_id: i64) -> Result<()> {
+        self.with(|c| links::delete_files(c, link_id))
+    }
     fn link_reserve_use(&self, link_id: i64, now: Millis) -> Result<bool> {
         self.with(|c| links::reserve_use(c, link_id, now))
     }

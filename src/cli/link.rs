@@ -1,0 +1,352 @@
+//! `wharf link ...`: create and manage shared links from the command line, through
+//! the same service the admin API will use.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+
+use super::admin_event;
+use crate::app;
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::links::{self, LinkOptions, LinkService, Source};
+use crate::policy::links::status;
+use crate::store::{format_ms, now_ms, AuditQuery, Link};
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCmd {
+    /// Copy files into the transfer store and create a link to the copies.
+    Send {
+        /// Local files, or paths in the creator's view with --from-connector.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// FILES are paths in the virtual tree (any connector), not local files.
+        #[arg(long)]
+        from_connector: bool,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Share files or folders where they already live (nothing is copied).
+    Share {
+        /// Paths in the creator's view of the virtual tree.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// List links, newest first.
+    List {
+        /// Only links in this status: draft, active, expired, exhausted, revoked.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long = "as")]
+        owner: Option<String>,
+    },
+    /// Show a link: status, files with size and SHA-256, uses, recent audit.
+    Show { id: String },
+    /// Give a link a new expiry.
+    Extend {
+        id: String,
+        #[arg(long)]
+        expires: String,
+    },
+    /// End a link now.
+    Revoke { id: String },
+    /// Replace a link's token: the old URL stops working.
+    Regenerate { id: String },
+    /// Delete a link's record and its send copies (share targets stay).
+    Delete { id: String },
+    /// Delete the copies of send links that ended longer ago than the retention.
+    Purge,
+}
+
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// The user who creates the link (a share acts with this user's rights).
+    #[arg(long = "as", default_value = "admin")]
+    owner: String,
+    /// Recipients (comma list).
+    #[arg(long, value_delimiter = ',')]
+    to: Vec<String>,
+    #[arg(long, default_value = "")]
+    title: String,
+    #[arg(long, default_value = "")]
+    message: String,
+    /// 1d, 3d, 1w (default), 2w, 1m, never, a duration (36h) or a date (2026-12-31).
+    #[arg(long)]
+    expires: Option<String>,
+    /// Read a password for the link from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// One download in all.
+    #[arg(long, conflicts_with = "max_downloads")]
+    one_time: bool,
+    #[arg(long)]
+    max_downloads: Option<u32>,
+    /// Only these addresses can open it, after an e-mailed code (comma list).
+    #[arg(long, value_delimiter = ',')]
+    allow_email: Vec<String>,
+}
+
+impl RuleArgs {
+    fn options(&self) -> Result<LinkOptions> {
+        let password = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let pw = line.trim_end_matches(['\r', '\n']).to_string();
+            if pw.is_empty() {
+                return Err(Error::invalid("no password on standard input"));
+            }
+            Some(pw)
+        } else {
+            None
+        };
+        Ok(LinkOptions {
+            title: self.title.clone(),
+            message: self.message.clone(),
+            recipients: self.to.clone(),
+            expires: self.expires.clone(),
+            password,
+            max_uses: if self.one_time {
+                Some(1)
+            } else {
+                self.max_downloads
+            },
+            allowed_emails: self.allow_email.clone(),
+        })
+    }
+}
+
+pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let db = app::open_db(config)?;
+        let connectors = app::build_connectors(config)?;
+        let vfs = Arc::new(app::build_vfs(config, &connectors)?);
+        let transfers = Arc::new(app::build_transfers(config, &connectors)?);
+        let audit = AuditLog::start(db.clone(), config.audit);
+        let service = LinkService::new(
+            db.clone(),
+            vfs,
+            transfers,
+            audit.clone(),
+            config.links.clone(),
+        );
+        let res = dispatch(&service, &db, cmd).await;
+        audit.shutdown().await;
+        res
+    })
+}
+
+async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) -> Result<()> {
+    let record = |action: &str, link: &str, detail: Option<String>| {
+        let mut ev = admin_event(action).path(format!("link:{link}"));
+        if let Some(d) = detail {
+            ev = ev.detail(d);
+        }
+        db.blocking().audit_append(&[ev])
+    };
+    match cmd {
+        LinkCmd::Send {
+            files,
+            from_connector,
+            rules,
+        } => {
+            let sources: Vec<Source> = files
+                .into_iter()
+                .map(|f| {
+                    if from_connector {
+                        Source::Stored(f)
+                    } else {
+                        Source::Local(PathBuf::from(f))
+                    }
+                })
+                .collect();
+            let created = service
+                .send(&rules.owner, &sources, &rules.options()?)
+                .await?;
+            record(
+                "link_create",
+                &created.link.public_id,
+                Some(format!("send by {}", rules.owner)),
+            )?;
+            print_created(service, &created).await
+        }
+        LinkCmd::Share { paths, rules } => {
+            let created = service
+                .share(&rules.owner, &paths, &rules.options()?)
+                .await?;
+            record(
+                "link_create",
+                &created.link.public_id,
+                Some(format!("share by {}", rules.owner)),
+            )?;
+            print_created(service, &created).await
+        }
+        LinkCmd::List {
+            status: wanted,
+            owner,
+        } => {
+            let now = now_ms();
+            println!(
+                "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  TITLE",
+                "ID", "KIND", "STATUS", "OWNER", "EXPIRES", "USES"
+            );
+            for link in service.list(owner.as_deref()).await? {
+                let s = status(&links::rules_of(&link), now);
+                if wanted.as_deref().is_some_and(|w| w != s.as_str()) {
+                    continue;
+                }
+                println!(
+                    "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  {}",
+                    link.public_id,
+                    link.kind.as_str(),
+                    s.as_str(),
+                    link.owner,
+                    expiry(&link),
+                    uses(&link),
+                    link.title
+                );
+            }
+            Ok(())
+        }
+        LinkCmd::Show { id } => {
+            let link = service.find(&id).await?;
+            show(service, db, &link).await
+        }
+        LinkCmd::Extend { id, expires } => {
+            let link = service.extend(&id, &expires).await?;
+            record(
+                "link_extend",
+                &id,
+                Some(format!("expires {}", expiry(&link))),
+            )?;
+            println!("link {id} now expires {}", expiry(&link));
+            Ok(())
+        }
+        LinkCmd::Revoke { id } => {
+            service.revoke(&id).await?;
+            record("link_revoke", &id, None)?;
+            println!("revoked link {id}");
+            Ok(())
+        }
+        LinkCmd::Regenerate { id } => {
+            let url = service.regenerate(&id).await?;
+            record("link_regenerate", &id, None)?;
+            println!("link {id} has a new URL (the old one no longer works):\n{url}");
+            Ok(())
+        }
+        LinkCmd::Delete { id } => {
+            service.delete(&id).await?;
+            record("link_delete", &id, None)?;
+            println!("deleted link {id}");
+            Ok(())
+        }
+        LinkCmd::Purge => {
+            let n = service.purge(now_ms()).await?;
+            println!("purged the copies of {n} ended send link(s)");
+            Ok(())
+        }
+    }
+}
+
+fn expiry(link: &Link) -> String {
+    link.expires_at
+        .map(format_ms)
+        .unwrap_or_else(|| "never".into())
+}
+
+fn uses(link: &Link) -> String {
+    match link.max_uses {
+        Some(m) => format!("{}/{m}", link.uses),
+        None => link.uses.to_string(),
+    }
+}
+
+async fn print_created(service: &LinkService, created: &links::Created) -> Result<()> {
+    let link = &created.link;
+    let files = service.files(link).await?;
+    println!(
+        "created {} link {} ({} item(s), expires {})",
+        link.kind.as_str(),
+        link.public_id,
+        files.len(),
+        expiry(link)
+    );
+    // The token is in this URL only: it is not stored and cannot be shown again.
+    println!("{}", created.url);
+    if !link.recipients.is_empty() {
+        println!(
+            "note: mail is not built yet; send the URL to {} yourself",
+            link.recipients.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Result<()> {
+    let s = status(&links::rules_of(link), now_ms());
+    println!("id:          {}", link.public_id);
+    println!("kind:        {}", link.kind.as_str());
+    println!("status:      {}", s.as_str());
+    println!("owner:       {}", link.owner);
+    println!("title:       {}", link.title);
+    println!("recipients:  {}", link.recipients.join(", "));
+    println!("created:     {}", format_ms(link.created_at));
+    println!("expires:     {}", expiry(link));
+    println!("uses:        {}", uses(link));
+    println!(
+        "last use:    {}",
+        link.last_used_at
+            .map(format_ms)
+            .unwrap_or_else(|| "-".into())
+    );
+    println!(
+        "password:    {}",
+        if link.password_hash.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "allowed:     {}",
+        if link.allowed_emails.is_empty() {
+            "anyone with the URL".into()
+        } else {
+            link.allowed_emails.join(", ")
+        }
+    );
+    let files = service.files(link).await?;
+    println!("files:       {}", files.len());
+    for f in files {
+        let kind = if f.is_dir { "folder" } else { "file" };
+        println!(
+            "  {:<30} {:>12}  {:<6} {}",
+            f.name,
+            f.size,
+            kind,
+            f.sha256.as_deref().unwrap_or("-")
+        );
+    }
+    let recent = db.blocking().audit_query(&AuditQuery {
+        path: Some(format!("link:{}", link.public_id)),
+        limit: 10,
+        ..Default::default()
+    })?;
+    println!("recent audit:");
+    for r in recent {
+        let e = r.event;
+        println!(
+            "  {} {} {} {}",
+            format_ms(e.ts),
+            e.action,
+            e.outcome.as_str(),
+            e.actor.unwrap_or_default()
+        );
+    }
+    Ok(())
+}

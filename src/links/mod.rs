@@ -1,0 +1,436 @@
+//! The link service: creating and managing shared links, one module that the CLI
+//! (and later the admin API) call. Rules are decided by `policy::links`; this
+//! module does the I/O around them.
+//!
+//! - *send*: files are streamed into the transfer store (`/<public id>/<name>`),
+//!   hashed on the way; the link is a draft until every copy is complete, and a
+//!   failed copy removes the link and what was copied.
+//! - *share*: the link refers to paths where they already live; nothing is copied.
+//!   The creator must be able to read them now (and will be checked again at every
+//!   access by the link server).
+
+pub mod token;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::audit::AuditLog;
+use crate::config::LinksConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::links::{self as rules, LinkRules, Status};
+use crate::policy::{self, Op, Protocol};
+use crate::session::Session;
+use crate::store::{now_ms, Db, Link, LinkChange, LinkFile, LinkKind, LinkState, NewLink, User};
+use crate::vfs::{VPath, Vfs};
+
+/// What staff choose for a new link.
+#[derive(Debug, Clone, Default)]
+pub struct LinkOptions {
+    pub title: String,
+    pub message: String,
+    pub recipients: Vec<String>,
+    /// `None`: the configured default.
+    pub expires: Option<String>,
+    pub password: Option<String>,
+    pub max_uses: Option<u32>,
+    pub allowed_emails: Vec<String>,
+}
+
+/// Where a file of a send link comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A local file (the CLI).
+    Local(PathBuf),
+    /// A path in the creator's view of the virtual tree.
+    Stored(String),
+}
+
+/// A new link and its URL: the only moment the token is known in clear.
+pub struct Created {
+    pub link: Link,
+    pub url: String,
+}
+
+pub struct LinkService {
+    db: Db,
+    vfs: Arc<Vfs>,
+    /// The transfer store, mounted at `/`.
+    transfers: Arc<Vfs>,
+    audit: AuditLog,
+    config: LinksConfig,
+}
+
+/// The rule facts of a stored link.
+pub fn rules_of(link: &Link) -> LinkRules {
+    LinkRules {
+        expires_at: link.expires_at,
+        max_uses: link.max_uses,
+        uses: link.uses,
+        has_password: link.password_hash.is_some(),
+        allowed_emails: link.allowed_emails.clone(),
+        revoked: link.state == LinkState::Revoked,
+        draft: link.state == LinkState::Draft,
+    }
+}
+
+/// When an ended link ended (for retention), `None` while it has not.
+pub fn ended_at(link: &Link, now: i64) -> Option<i64> {
+    match rules::status(&rules_of(link), now) {
+        Status::Revoked => link.ended_at,
+        Status::Expired => link.expires_at,
+        Status::Exhausted => link.last_used_at,
+        Status::Active | Status::Draft => None,
+    }
+}
+
+impl LinkService {
+    pub fn new(
+        db: Db,
+        vfs: Arc<Vfs>,
+        transfers: Arc<Vfs>,
+        audit: AuditLog,
+        config: LinksConfig,
+    ) -> Self {
+        LinkService {
+            db,
+            vfs,
+            transfers,
+            audit,
+            config,
+        }
+    }
+
+    pub fn url(&self, token: &str) -> String {
+        format!("{}/l/{token}", self.config.base_url)
+    }
+
+    async fn owner(&self, name: &str) -> Result<User> {
+        let n = name.to_string();
+        let user = self
+            .db
+            .run(move |s| s.user_get(&n))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no user named {name:?}")))?;
+        if !user.enabled {
+            return Err(Error::denied(format!("user {name} is disabled")));
+        }
+        Ok(user)
+    }
+
+    fn session(&self, user: User) -> Session {
+        Session::new(
+            user,
+            Protocol::Cli,
+            None,
+            self.vfs.clone(),
+            self.audit.clone(),
+        )
+    }
+
+    /// Validates the options and builds the record (without files).
+    fn prepare(&self, owner: &str, kind: LinkKind, o: &LinkOptions) -> Result<(NewLink, String)> {
+        let now = now_ms();
+        let expires_at = rules::parse_expiry(o.expires.as_deref(), &self.config.policy, now)
+            .map_err(Error::invalid)?;
+        rules::check_new(o.password.is_some(), &self.config.policy).map_err(Error::invalid)?;
+        let emails = |list: &[String], what: &str| -> Result<Vec<String>> {
+            list.iter()
+                .map(|e| {
+                    if rules::valid_email(e) {
+                        Ok(rules::normalise_email(e))
+                    } else {
+                        Err(Error::invalid(format!(
+                            "{what} {e:?} is not an e-mail address"
+                        )))
+                    }
+                })
+                .collect()
+        };
+        if o.max_uses == Some(0) {
+            return Err(Error::invalid("a download limit must be at least 1"));
+        }
+        let password_hash = o
+            .password
+            .as_deref()
+            .map(crate::secret::hash_password)
+            .transpose()?;
+        let (token, token_hash) = token::new_token();
+        Ok((
+            NewLink {
+                public_id: token::new_public_id(),
+                token_hash,
+                kind,
+                owner: owner.to_string(),
+                title: o.title.clone(),
+                message: o.message.clone(),
+                recipients: emails(&o.recipients, "recipient")?,
+                expires_at,
+                max_uses: o.max_uses,
+                password_hash,
+                allowed_emails: emails(&o.allowed_emails, "allowed e-mail")?,
+                state: LinkState::Draft,
+            },
+            token,
+        ))
+    }
+
+    /// Shares files or folders where they live, as `owner` sees them.
+    pub async fn share(&self, owner: &str, paths: &[String], o: &LinkOptions) -> Result<Created> {
+        if paths.is_empty() {
+            return Err(Error::invalid("name at least one path to share"));
+        }
+        let user = self.owner(owner).await?;
+        policy::check(user.perms, Op::Read)
+            .map_err(|p| Error::denied(format!("{owner} lacks the {} permission", p.name())))?;
+        let home = user.home.clone();
+        let session = self.session(user);
+        let mut files = Vec::new();
+        for p in paths {
+            let view = VPath::parse(p)?;
+            let entry = session.stat(&view).await?;
+            let name = entry_name(&view);
+            if files.iter().any(|f: &LinkFile| f.name == name) {
+                return Err(Error::invalid(format!(
+                    "two shared items are named {name:?}"
+                )));
+            }
+            files.push(LinkFile {
+                id: 0,
+                name,
+                path: home.nest(&view).to_string(),
+                is_dir: entry.is_dir(),
+                size: entry.size,
+                sha256: None,
+            });
+        }
+        let (mut new, token) = self.prepare(owner, LinkKind::Share, o)?;
+        new.state = LinkState::Active;
+        let link = self.db.run(move |s| s.link_insert(&new, &files)).await?;
+        Ok(Created {
+            url: self.url(&token),
+            link,
+        })
+    }
+
+    /// Copies files into the transfer store and creates a send link for them.
+    pub async fn send(&self, owner: &str, sources: &[Source], o: &LinkOptions) -> Result<Created> {
+        if sources.is_empty() {
+            return Err(Error::invalid("name at least one file to send"));
+        }
+        let user = self.owner(owner).await?;
+        let session = self.session(user);
+        let (new, token) = self.prepare(owner, LinkKind::Send, o)?;
+        let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
+        match self.copy_all(&session, &link, sources).await {
+            Ok(()) => {
+                let id = link.id;
+                self.db
+                    .run(move |s| s.link_change(id, &LinkChange::Activate))
+                    .await?;
+                let link = self.find(&link.public_id).await?;
+                Ok(Created {
+                    url: self.url(&token),
+                    link,
+                })
+            }
+            Err(e) => {
+                // Nothing half-made stays behind: no link, no copies.
+                let _ = self.remove_copies(&link).await;
+                let id = link.id;
+                let _ = self.db.run(move |s| s.link_delete(id)).await;
+                Err(e.context("creating the link"))
+            }
+        }
+    }
+
+    async fn copy_all(&self, session: &Session, link: &Link, sources: &[Source]) -> Result<()> {
+        let dir = VPath::root().join(&link.public_id)?;
+        self.transfers.mkdir(&dir).await?;
+        let mut names: Vec<String> = Vec::new();
+        for source in sources {
+            let name = match source {
+                Source::Local(p) => p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| Error::invalid(format!("{} is not a file", p.display())))?,
+                Source::Stored(p) => entry_name(&VPath::parse(p)?),
+            };
+            if names.contains(&name) {
+                return Err(Error::invalid(format!("two files are named {name:?}")));
+            }
+            let target = dir.join(&name)?;
+            let mut writer = self.transfers.create(&target).await?;
+            let mut hasher = Sha256::new();
+            match source {
+                Source::Local(p) => {
+                    let mut f = tokio::fs::File::open(p)
+                        .await
+                        .map_err(|e| Error::from(e).context(format!("reading {}", p.display())))?;
+                    if f.metadata().await?.is_dir() {
+                        return Err(Error::invalid(format!("{} is a directory", p.display())));
+                    }
+                    let mut buf = bytes::BytesMut::with_capacity(self.transfers.buffer_size());
+                    loop {
+                        buf.reserve(self.transfers.buffer_size());
+                        if f.read_buf(&mut buf).await? == 0 {
+                            break;
+                        }
+                        let chunk: Bytes = buf.split().freeze();
+                        hasher.update(&chunk);
+                        writer.write(chunk).await?;
+                    }
+                }
+                Source::Stored(p) => {
+                    let download = session.open_read(&VPath::parse(p)?).await?;
+                    let mut chunks = download.stream(0..download.size()).await?;
+                    while let Some(chunk) = chunks.try_next().await? {
+                        hasher.update(&chunk);
+                        download.add_sent(chunk.len() as u64);
+                        writer.write(chunk).await?;
+                    }
+                    download.finish(true).await;
+                }
+            }
+            let size = writer.close().await?;
+            let file = LinkFile {
+                id: 0,
+                name: name.clone(),
+                path: target.to_string(),
+                is_dir: false,
+                size,
+                sha256: Some(hex::encode(hasher.finalize())),
+            };
+            let id = link.id;
+            self.db.run(move |s| s.link_add_file(id, &file)).await?;
+            names.push(name);
+        }
+        Ok(())
+    }
+
+    pub async fn find(&self, public_id: &str) -> Result<Link> {
+        let id = public_id.to_string();
+        self.db
+            .run(move |s| s.link_by_public_id(&id))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no link with id {public_id:?}")))
+    }
+
+    pub async fn files(&self, link: &Link) -> Result<Vec<LinkFile>> {
+        let id = link.id;
+        self.db.run(move |s| s.link_files(id)).await
+    }
+
+    pub async fn list(&self, owner: Option<&str>) -> Result<Vec<Link>> {
+        let owner = owner.map(str::to_string);
+        self.db.run(move |s| s.link_list(owner.as_deref())).await
+    }
+
+    pub async fn extend(&self, public_id: &str, expires: &str) -> Result<Link> {
+        let link = self.find(public_id).await?;
+        if link.state == LinkState::Revoked {
+            return Err(Error::invalid("a revoked link cannot be extended"));
+        }
+        let at = rules::parse_expiry(Some(expires), &self.config.policy, now_ms())
+            .map_err(Error::invalid)?;
+        let id = link.id;
+        self.db
+            .run(move |s| s.link_change(id, &LinkChange::Expiry(at)))
+            .await?;
+        self.find(public_id).await
+    }
+
+    pub async fn revoke(&self, public_id: &str) -> Result<()> {
+        let link = self.find(public_id).await?;
+        if link.state == LinkState::Revoked {
+            return Ok(());
+        }
+        let id = link.id;
+        self.db
+            .run(move |s| s.link_change(id, &LinkChange::Revoke(now_ms())))
+            .await
+    }
+
+    /// A new token; the old URL stops working. Returns the new URL.
+    pub async fn regenerate(&self, public_id: &str) -> Result<String> {
+        let link = self.find(public_id).await?;
+        let (token, hash) = token::new_token();
+        let id = link.id;
+        self.db
+            .run(move |s| s.link_change(id, &LinkChange::Token(hash)))
+            .await?;
+        Ok(self.url(&token))
+    }
+
+    /// Deletes the record and, for send links, the copies. Share targets stay.
+    pub async fn delete(&self, public_id: &str) -> Result<()> {
+        let link = self.find(public_id).await?;
+        self.remove_copies(&link).await?;
+        let id = link.id;
+        self.db.run(move |s| s.link_delete(id)).await
+    }
+
+    /// Deletes the copies of send links that ended more than the retention period
+    /// ago. Returns how many links were purged. Share targets are never touched.
+    pub async fn purge(&self, now: i64) -> Result<usize> {
+        let retention = self.config.retention.as_millis() as i64;
+        let mut purged = 0;
+        for link in self.list(None).await? {
+            if link.kind != LinkKind::Send {
+                continue;
+            }
+            let Some(ended) = ended_at(&link, now) else {
+                continue;
+            };
+            if now - ended < retention || self.files(&link).await?.is_empty() {
+                continue;
+            }
+            self.remove_copies(&link).await?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+
+    /// Removes a send link's copies (and their rows); nothing for a share.
+    async fn remove_copies(&self, link: &Link) -> Result<()> {
+        if link.kind != LinkKind::Send {
+            return Ok(());
+        }
+        let dir = VPath::root().join(&link.public_id)?;
+        let files = self.files(link).await?;
+        for f in &files {
+            match self.transfers.delete(&VPath::parse(&f.path)?).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Also copies of a failed creation that never got a row.
+        if let Ok(mut listing) = self.transfers.list(&dir).await {
+            while let Some(entry) = listing.try_next().await? {
+                let _ = self.transfers.delete(&entry.path).await;
+            }
+            let _ = self.transfers.rmdir(&dir).await;
+        }
+        let id = link.id;
+        let kept = link.clone();
+        self.db
+            .run(move |s| {
+                // Rows go with the copies; the link record stays for the audit trail.
+                let fresh = s.link_by_public_id(&kept.public_id)?;
+                if fresh.is_some() {
+                    s.link_delete_files(id)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+fn entry_name(p: &VPath) -> String {
+    p.file_name().unwrap_or("files").to_string()
+}
