@@ -203,6 +203,16 @@ impl Session {
         }
     }
 
+    /// Checks that an upload to `path` could start (permission, directory), without
+    /// starting it. The refusal is audited like a refused upload.
+    pub async fn check_create(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::Write, "upload", path).await?;
+        self.vfs
+            .check_create(&self.full(path))
+            .await
+            .map_err(|e| self.hide_home(e))
+    }
+
     /// Starts an upload that keeps the first `keep` bytes of the existing file (a
     /// resumed or appended upload): they are streamed into the new version first,
     /// so the file is still replaced atomically when the upload closes.

@@ -337,16 +337,12 @@ impl Channel {
             Some(e) if !flags.contains(OpenFlags::TRUNCATE) => Existing::Resume { size: e.size },
             _ => Existing::Replace,
         };
-        let prefix = match existing {
-            Existing::Replace => None,
-            _ => Some(s.open_read(path).await?),
-        };
-        let upload = s.create(path).await?;
+        // Refusals (permission, missing directory) come now, at OPEN; the upload
+        // itself starts at the first write, when a resume's offset is known.
+        s.check_create(path).await?;
         Ok(Handle::Write(Box::new(WriteHandle::new(
             path.clone(),
-            upload,
             existing,
-            prefix,
         ))))
     }
 

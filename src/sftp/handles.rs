@@ -6,8 +6,9 @@
 //!   sequential downloads do not turn into one storage request per packet.
 //! - Writes go sequentially into one storage upload. Clients that pipeline writes
 //!   out of order are served by holding early blocks in a bounded reorder window.
-//!   A resumed upload (`reput`, append) first streams the existing bytes into the
-//!   new version, so the file is replaced atomically on close on every service.
+//!   A resumed upload (`reput`, append) starts at its first write through
+//!   `Session::create_keeping`, which streams the kept bytes of the old file into
+//!   the new version, so the file is replaced atomically on close on every service.
 
 use std::collections::BTreeMap;
 
@@ -96,7 +97,7 @@ impl Handle {
                 _ => not_for(id, "reading"),
             },
             HandleReq::Write { id, offset, data } => match self {
-                Handle::Write(w) => match w.write(offset, Bytes::from(data)).await {
+                Handle::Write(w) => match w.write(session, offset, Bytes::from(data)).await {
                     Ok(()) => wire::ok(id),
                     Err(e) => wire::error(id, &e),
                 },
@@ -130,7 +131,7 @@ impl Handle {
                         r.download.finish(true).await;
                         Ok(())
                     }
-                    Handle::Write(w) => w.close().await,
+                    Handle::Write(w) => w.close(session).await,
                     Handle::Dir(_) => Ok(()),
                 };
                 match res {
@@ -231,6 +232,8 @@ pub enum Existing {
 
 pub struct WriteHandle {
     path: VPath,
+    /// Started at the first write (or at close for an empty file): only then is it
+    /// known how much of an existing file a resume keeps.
     upload: Option<Upload>,
     existing: Existing,
     /// The next offset the storage upload expects.
@@ -238,22 +241,19 @@ pub struct WriteHandle {
     /// Blocks that arrived ahead of `next`.
     early: BTreeMap<u64, Bytes>,
     early_bytes: usize,
-    /// The source of the bytes kept by a resume, read before the first write.
-    prefix: Option<Download>,
     /// The first failure; every later request on the handle reports it.
     failed: Option<Error>,
 }
 
 impl WriteHandle {
-    pub fn new(path: VPath, upload: Upload, existing: Existing, prefix: Option<Download>) -> Self {
+    pub fn new(path: VPath, existing: Existing) -> Self {
         WriteHandle {
             path,
-            upload: Some(upload),
+            upload: None,
             existing,
             next: 0,
             early: BTreeMap::new(),
             early_bytes: 0,
-            prefix,
             failed: None,
         }
     }
@@ -261,16 +261,16 @@ impl WriteHandle {
     /// The size a client sees with FSTAT: where a resume would continue.
     fn visible_size(&self) -> u64 {
         match self.existing {
-            Existing::Resume { size } | Existing::Append { size } if self.next == 0 => size,
+            Existing::Resume { size } | Existing::Append { size } if self.upload.is_none() => size,
             _ => self.next + self.early_bytes as u64,
         }
     }
 
-    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
+    async fn write(&mut self, session: &Session, offset: u64, data: Bytes) -> Result<()> {
         if let Some(e) = &self.failed {
             return Err(Error::new(e.kind(), e.to_string()));
         }
-        let res = self.accept(offset, data).await;
+        let res = self.accept(session, offset, data).await;
         if let Err(e) = &res {
             self.failed = Some(Error::new(e.kind(), e.to_string()));
             if let Some(up) = self.upload.take() {
@@ -280,9 +280,22 @@ impl WriteHandle {
         res
     }
 
-    async fn accept(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        if self.next == 0 {
-            self.copy_prefix(offset).await?;
+    /// Starts the storage upload, keeping the old file's bytes before `first_offset`
+    /// for a resume (all of them for an append).
+    async fn start(&mut self, session: &Session, first_offset: u64) -> Result<()> {
+        let keep = match self.existing {
+            Existing::Replace => 0,
+            Existing::Append { size } => size,
+            Existing::Resume { size } => first_offset.min(size),
+        };
+        self.upload = Some(session.create_keeping(&self.path, keep).await?);
+        self.next = keep;
+        Ok(())
+    }
+
+    async fn accept(&mut self, session: &Session, offset: u64, data: Bytes) -> Result<()> {
+        if self.upload.is_none() {
+            self.start(session, offset).await?;
         }
         let offset = match self.existing {
             Existing::Append { .. } => self.next,
@@ -335,40 +348,17 @@ impl WriteHandle {
         Ok(())
     }
 
-    /// Before the first write of a resume or an append, streams the bytes that are
-    /// kept from the old file into the new version.
-    async fn copy_prefix(&mut self, first_offset: u64) -> Result<()> {
-        let keep = match self.existing {
-            Existing::Replace => return Ok(()),
-            Existing::Append { size } => size,
-            Existing::Resume { size } => first_offset.min(size),
-        };
-        if keep == 0 {
-            return Ok(());
-        }
-        let source = self
-            .prefix
-            .take()
-            .ok_or_else(|| Error::internal("resume without its source"))?;
-        let mut chunks = source.stream(0..keep).await?;
-        while let Some(chunk) = chunks.try_next().await? {
-            self.push(chunk).await?;
-        }
-        source.finish(true).await;
-        Ok(())
-    }
-
-    async fn close(mut self) -> Result<()> {
+    async fn close(mut self, session: &Session) -> Result<()> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        let Some(upload) = self.upload.take() else {
-            return Err(Error::internal("upload already ended"));
+        let upload = match self.upload.take() {
+            Some(up) => up,
+            // Opened to resume or append but nothing came: the file stays as it was.
+            None if self.existing != Existing::Replace => return Ok(()),
+            // Created and closed without data: an empty file.
+            None => session.create(&self.path).await?,
         };
-        if self.next == 0 && self.early.is_empty() && self.existing != Existing::Replace {
-            // Opened to resume or append but nothing came: leave the file as it was.
-            return upload.abort("nothing written; file unchanged").await;
-        }
         if let Some((&gap_end, _)) = self.early.first_key_value() {
             let why = format!(
                 "{}: upload incomplete, bytes {}..{gap_end} never arrived",

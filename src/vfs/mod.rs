@@ -178,23 +178,7 @@ impl Vfs {
     /// Starts an upload to `path`. Its directory must exist; `path` must not be a
     /// directory. The file appears (or replaces the old one) when the writer closes.
     pub async fn create(&self, path: &VPath) -> Result<FileWriter> {
-        let parent = path
-            .parent()
-            .ok_or_else(|| Error::new(ErrorKind::IsADirectory, "/ is a directory"))?;
-        self.stat_dir(&parent)
-            .await
-            .map_err(|e| e.context(format!("upload to {path}")))?;
-        match self.stat(path).await {
-            Ok(e) if e.is_dir() => {
-                return Err(Error::new(
-                    ErrorKind::IsADirectory,
-                    format!("{path} is a directory"),
-                ))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        self.check_create(path).await?;
         let r = self.resolve(path)?;
         let op = &r.mount.connector.operator;
         let cap = op.info().capability();
@@ -213,6 +197,26 @@ impl Vfs {
             path: path.clone(),
             written: 0,
         })
+    }
+
+    /// Whether an upload to `path` could start: its directory exists and `path` is
+    /// not a directory.
+    pub async fn check_create(&self, path: &VPath) -> Result<()> {
+        let parent = path
+            .parent()
+            .ok_or_else(|| Error::new(ErrorKind::IsADirectory, "/ is a directory"))?;
+        self.stat_dir(&parent)
+            .await
+            .map_err(|e| e.context(format!("upload to {path}")))?;
+        match self.stat(path).await {
+            Ok(e) if e.is_dir() => Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{path} is a directory"),
+            )),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes a file (not a directory).
