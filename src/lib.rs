@@ -16,6 +16,7 @@
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
+//! - [`net`]: the accept loop every listener shares (session cap, graceful drain).
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
@@ -32,6 +33,7 @@ pub mod links;
 pub mod listing;
 pub mod logging;
 pub mod login;
+pub mod net;
 pub mod policy;
 pub mod secret;
 pub mod session;

@@ -347,3 +347,32 @@ async fn refusals_and_lockout() {
         assert_eq!(e.detail.as_deref(), Some("password: wrong password"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_told_why() {
+    let gw = Gateway::start_with("fs", "max_sessions = 1\n", "").await;
+    tokio::task::spawn_blocking(move || {
+        let mut first = Raw::connect(gw.ftps_explicit());
+        assert!(first.reply().starts_with("220"));
+        let mut second = Raw::connect(gw.ftps_explicit());
+        let r = second.reply();
+        assert!(r.starts_with("421") && r.contains("Too many"), "{r}");
+        // The slot is free again once the first session ends.
+        assert!(first.send("QUIT").starts_with("221"));
+        drop(first);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut again = Raw::connect(gw.ftps_explicit());
+            if again.reply().starts_with("220") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the slot was never released"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -22,15 +22,11 @@ use russh::server::Config;
 use russh::MethodKind;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
 
 use crate::audit::AuditLog;
 use crate::config::SftpConfig;
 use crate::login::Authenticator;
 use crate::vfs::Vfs;
-
-/// How long running sessions may take to finish after shutdown begins.
-pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// What every SFTP connection shares.
 pub struct SftpContext {
@@ -61,41 +57,20 @@ fn ssh_config(key: PrivateKey, c: &SftpConfig) -> Config {
     }
 }
 
-/// Serves SFTP on `listener` until `shutdown` turns true, then stops accepting,
-/// lets sessions finish for up to [`DRAIN`], and disconnects the rest.
+/// Serves SFTP on `listener` until `shutdown` turns true (see [`crate::net::serve`]);
+/// sessions still open after the drain are disconnected with a reason.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SftpContext>,
     key: PrivateKey,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let config = Arc::new(ssh_config(key, &ctx.config));
     let slots = Arc::new(Semaphore::new(ctx.config.max_sessions));
-    let (force_tx, force_rx) = watch::channel(false);
-    let mut sessions = JoinSet::new();
-    loop {
-        let (socket, remote) = tokio::select! {
-            _ = crate::app::stopped(&mut shutdown) => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "SFTP accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, limit = ctx.config.max_sessions, "SFTP session limit reached; connection refused");
-            continue;
-        };
+    let handle = |socket, remote, mut force: watch::Receiver<bool>| {
         let handler = ssh::SshHandler::new(ctx.clone(), remote);
         let config = config.clone();
-        let mut force = force_rx.clone();
-        sessions.spawn(async move {
-            let _slot = slot;
-            let _ = socket.set_nodelay(true);
+        async move {
             let session = match russh::server::run_stream(config, socket, handler).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -116,25 +91,11 @@ pub async fn serve(
                         .await;
                 }
             }
-        });
-        // Reap finished sessions so the set does not grow.
-        while sessions.try_join_next().is_some() {}
-    }
-    drop(listener);
-    if !sessions.is_empty() {
-        tracing::info!(open = sessions.len(), "waiting for SFTP sessions to finish");
-        let drained = tokio::time::timeout(DRAIN, async {
-            while sessions.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            let _ = force_tx.send(true);
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while sessions.join_next().await.is_some() {}
-            })
-            .await;
         }
-    }
+    };
+    // SSH has no way to explain a refusal before its handshake: just close.
+    let refuse = |_socket| async {};
+    crate::net::serve("sftp", listener, slots, shutdown, handle, refuse).await;
 }
 
 /// Binds the configured address. Separate from [`serve`] so callers (and tests,
