@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::defender::Defender;
 use crate::error::{Error, Result};
 use crate::ftps::{self, FtpsContext};
+use crate::links::LinkService;
 use crate::login::Authenticator;
 use crate::sftp::{self, hostkey, SftpContext};
 use crate::store::sqlite::SqliteStore;
@@ -30,8 +31,13 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub vfs: Arc<Vfs>,
+    /// Where send links keep their copies.
+    pub transfers: Arc<Vfs>,
     pub audit: AuditLog,
 }
+
+/// How often the retention job deletes the copies of ended send links.
+pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Creates the data directory (owner-only: it holds the database and keys) and its
 /// `outbox/` folder.
@@ -108,11 +114,13 @@ impl App {
         let db = open_db(&config)?;
         let connectors = build_connectors(&config)?;
         let vfs = Arc::new(build_vfs(&config, &connectors)?);
+        let transfers = Arc::new(build_transfers(&config, &connectors)?);
         let audit = AuditLog::start(db.clone(), config.audit);
         Ok(App {
             config,
             db,
             vfs,
+            transfers,
             audit,
         })
     }
@@ -124,6 +132,14 @@ impl App {
         let defender = Arc::new(Defender::new(self.config.defender));
         let auth = Authenticator::new(self.db.clone(), defender, self.audit.clone());
         let mut tasks = JoinSet::new();
+        let links = LinkService::new(
+            self.db.clone(),
+            self.vfs.clone(),
+            self.transfers.clone(),
+            self.audit.clone(),
+            self.config.links.clone(),
+        );
+        tasks.spawn(retention(links, stopped.clone()));
         let mut sftp_addr = None;
         let mut sftp_fingerprint = None;
         if self.config.sftp.enabled {
@@ -274,6 +290,25 @@ impl Running {
             );
         }
         tracing::info!("stopped");
+    }
+}
+
+/// Deletes the copies of ended send links past their retention: at start, then
+/// every [`RETENTION_INTERVAL`], until shutdown.
+async fn retention(links: LinkService, mut stop: watch::Receiver<bool>) {
+    loop {
+        match links.purge(crate::store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                links = n,
+                "retention: deleted the copies of ended send links"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention job failed; will retry"),
+        }
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
+        }
     }
 }
 
