@@ -205,7 +205,25 @@ impl App {
                 ));
             }
         }
+        let mut http_addr = None;
+        if self.config.http.enabled {
+            let addr = self.config.http.listen;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Error::from(e).context(format!("the link server cannot listen on {addr}"))
+            })?;
+            http_addr = Some(listener.local_addr()?);
+            let ctx = Arc::new(crate::http::HttpContext {
+                db: self.db.clone(),
+                vfs: self.vfs.clone(),
+                transfers: self.transfers.clone(),
+                audit: self.audit.clone(),
+                links: self.config.links.clone(),
+                config: self.config.http.clone(),
+            });
+            tasks.spawn(crate::http::serve(listener, ctx, stopped.clone()));
+        }
         Ok(Running {
+            http: http_addr,
             ftps_explicit,
             ftps_implicit,
             sftp: sftp_addr,
@@ -254,7 +272,9 @@ impl App {
         if let Some(addr) = running.ftps_implicit {
             println!("FTPS (implicit TLS) listening on {addr}");
         }
-        println!("The link server is not built yet; see README.md.");
+        if let Some(addr) = running.http {
+            println!("Link server listening on http://{addr} (links open only without password or e-mail check yet)");
+        }
         tracing::info!("wharf is running; press Ctrl-C to stop");
         shutdown.await;
         running.shutdown().await;
@@ -265,6 +285,8 @@ impl App {
 /// A started gateway: where it listens, and how to stop it.
 pub struct Running {
     pub sftp: Option<SocketAddr>,
+    /// The link server.
+    pub http: Option<SocketAddr>,
     /// Explicit FTPS (AUTH TLS) and implicit FTPS listeners.
     pub ftps_explicit: Option<SocketAddr>,
     pub ftps_implicit: Option<SocketAddr>,

@@ -15,6 +15,7 @@
 //! - [`login`], [`defender`]: logins for every protocol, audited, with a per-address
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
+//! - [`http`]: the link server (hyper): pages and downloads of shared links.
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
 //! - [`net`]: the accept loop every listener shares (session cap, graceful drain).
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod defender;
 pub mod error;
 pub mod ftps;
+pub mod http;
 pub mod links;
 pub mod listing;
 pub mod logging;

@@ -41,7 +41,7 @@ async fn serve_purges_ended_send_copies_and_nothing_else() {
     let config = tmp.path().join("wharf.toml");
     std::fs::write(
         &config,
-        "[links]\nretention_days = 0\n[sftp]\nenabled = false\n[ftps]\nenabled = false\n",
+        "[links]\nretention_days = 0\n[sftp]\nenabled = false\n[ftps]\nenabled = false\n[http]\nenabled = false\n",
     )
     .unwrap();
     let file = tmp.path().join("a.bin");

@@ -126,7 +126,7 @@ impl Server {
         let config = data.with_extension("toml");
         std::fs::write(
             &config,
-            "[sftp]\nlisten = \"127.0.0.1:0\"\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n",
+            "[sftp]\nlisten = \"127.0.0.1:0\"\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
         )
         .unwrap();
         let mut cmd = wharf_cmd(data, &["serve", "--config", config.to_str().unwrap()]);

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub ftps: FtpsSection,
     #[serde(default)]
     pub links: LinksSection,
+    #[serde(default)]
+    pub http: HttpSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +225,29 @@ impl Default for LinksSection {
             allow_never: true,
             require_password: false,
             retention_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    pub enabled: bool,
+    pub listen: EnvString,
+    pub product_name: EnvString,
+    /// A CSS colour for buttons.
+    pub accent: EnvString,
+    pub max_connections: usize,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            enabled: true,
+            listen: EnvString("127.0.0.1:8080".into()),
+            product_name: EnvString("wharf".into()),
+            accent: EnvString("#0b6e4f".into()),
+            max_connections: 256,
         }
     }
 }

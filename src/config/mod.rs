@@ -50,6 +50,17 @@ pub struct Config {
     pub defender: DefenderConfig,
     pub ftps: FtpsConfig,
     pub links: LinksConfig,
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the link server.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub product_name: String,
+    pub accent: String,
+    pub max_connections: usize,
 }
 
 /// `[links]`: shared links.
@@ -308,6 +319,13 @@ impl Resolver<'_> {
                 },
                 retention: Duration::from_secs(u64::from(f.links.retention_days) * 86_400),
             },
+            http: HttpConfig {
+                enabled: f.http.enabled,
+                listen: parse_listen(&f.http.listen, self.file, "http.listen")?,
+                product_name: f.http.product_name.to_string(),
+                accent: check_colour(&f.http.accent, self.file)?,
+                max_connections: f.http.max_connections.max(1),
+            },
         })
     }
 
@@ -413,6 +431,23 @@ impl Resolver<'_> {
             Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
             _ => p.to_path_buf(),
         }
+    }
+}
+
+/// A CSS colour goes into the pages' style: only `#rgb`/`#rrggbb` or a plain name.
+fn check_colour(value: &str, file: Option<&Path>) -> Result<String, ConfigError> {
+    let hex = value.len() > 1
+        && value.starts_with('#')
+        && matches!(value.len(), 4 | 7)
+        && value[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    let name = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphabetic());
+    if hex || name {
+        Ok(value.to_string())
+    } else {
+        Err(ConfigError::plain(
+            file,
+            format!("key `http.accent`: {value:?} is not a colour such as #0b6e4f"),
+        ))
     }
 }
 

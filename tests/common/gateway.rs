@@ -49,7 +49,7 @@ impl Gateway {
     pub async fn start_with(storage: &str, ftps: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "{}\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n{ftps}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
+            "{}\n[http]\nlisten = \"127.0.0.1:0\"\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n{ftps}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
             storage_toml(storage)
         );
         let file = dir.path().join("wharf.toml");
@@ -64,6 +64,10 @@ impl Gateway {
             config,
             dir,
         }
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().http.unwrap()
     }
 
     pub fn ftps_explicit(&self) -> SocketAddr {

@@ -1,0 +1,64 @@
+//! The link server: what outside parties open in a browser. hyper (HTTP/1.1) on
+//! the shared accept loop; pages in `pages.rs`, routes in `routes.rs`. Link rules
+//! come from `policy::links` only.
+
+pub mod pages;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::audit::AuditLog;
+use crate::config::{HttpConfig, LinksConfig};
+use crate::store::Db;
+use crate::vfs::Vfs;
+
+/// Response bodies: small pages or streamed files.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// What every request shares.
+pub struct HttpContext {
+    pub db: Db,
+    pub vfs: Arc<Vfs>,
+    pub transfers: Arc<Vfs>,
+    pub audit: AuditLog,
+    pub links: LinksConfig,
+    pub config: HttpConfig,
+}
+
+/// Serves the link server on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    let handle = |tcp, peer, mut force: watch::Receiver<bool>| {
+        let ctx = ctx.clone();
+        async move {
+            let service = hyper::service::service_fn(move |req| {
+                let ctx = ctx.clone();
+                async move { Ok::<_, std::convert::Infallible>(routes::handle(&ctx, peer, req).await) }
+            });
+            let conn = http1::Builder::new()
+                // A client must send its headers promptly (slow-loris).
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(20))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(tcp), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = crate::app::stopped(&mut force) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        }
+    };
+    let refuse = |_tcp| async {};
+    crate::net::serve("http", listener, slots, shutdown, handle, refuse).await;
+}
