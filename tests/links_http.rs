@@ -7,20 +7,14 @@ use std::process::{Command, Stdio};
 
 use common::gateway::Gateway;
 
+/// The binary on the gateway's data directory and config.
+fn wharf(gw: &Gateway) -> Command {
+    common::wharf_cmd(&gw.config.data_dir, Some(&gw.path("wharf.toml")))
+}
+
 /// Runs `wharf link ...` on the gateway's data directory; returns (id, token).
 fn link(gw: &Gateway, args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .arg("--data-dir")
-        .arg(&gw.config.data_dir)
-        .arg("--config")
-        .arg(gw.path("wharf.toml"))
-        .arg("link")
-        .args(args)
-        .env_remove("WHARF_CONFIG")
-        .env_remove("WHARF_DATA_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = wharf(gw).arg("link").args(args).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -42,13 +36,8 @@ fn link(gw: &Gateway, args: &[&str]) -> (String, String) {
 }
 
 fn cli(gw: &Gateway, args: &[&str]) {
-    let ok = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .arg("--data-dir")
-        .arg(&gw.config.data_dir)
-        .arg("--config")
-        .arg(gw.path("wharf.toml"))
+    let ok = wharf(gw)
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .status()
         .unwrap()
@@ -106,11 +95,7 @@ async fn landing_pages_answers_and_headers() {
         assert_eq!(r.status(), 404, "{bad}");
     }
     // Regenerated: the old URL is gone, the new one works.
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .arg("--data-dir")
-        .arg(&gw.config.data_dir)
-        .arg("--config")
-        .arg(gw.path("wharf.toml"))
+    let out = wharf(&gw)
         .args(["link", "regenerate", &id])
         .output()
         .unwrap();

@@ -4,22 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wharf::app::App;
 use wharf::config::Config;
 
 fn wharf(data: &Path, config: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--config")
-        .arg(config)
+    let out = common::wharf_cmd(data, Some(config))
         .args(args)
-        .env_remove("WHARF_CONFIG")
-        .env_remove("WHARF_DATA_DIR")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(

@@ -166,3 +166,17 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The real `wharf` binary on a data directory (and config), with no environment
+/// overrides and no standard input.
+pub fn wharf_cmd(data: &std::path::Path, config: Option<&std::path::Path>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    cmd.arg("--data-dir").arg(data);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.env_remove("WHARF_CONFIG")
+        .env_remove("WHARF_DATA_DIR")
+        .stdin(Stdio::null());
+    cmd
+}
