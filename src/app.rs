@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wharf_connectors::Connector;
 
@@ -19,7 +20,9 @@ use crate::config::Config;
 use crate::defender::Defender;
 use crate::error::{Error, Result};
 use crate::ftps::{self, FtpsContext};
+use crate::links::grant::GrantKeys;
 use crate::links::LinkService;
+use crate::mail::Mailer;
 use crate::login::Authenticator;
 use crate::sftp::{self, hostkey, SftpContext};
 use crate::store::sqlite::SqliteStore;
@@ -34,7 +37,11 @@ pub struct App {
     /// Where send links keep their copies.
     pub transfers: Arc<Vfs>,
     pub audit: AuditLog,
+    pub mailer: Mailer,
 }
+
+/// Wrong passwords or codes from one address on one link before a 15-minute pause.
+const GUESSES_PER_LINK: u32 = 5;
 
 /// How often the retention job deletes the copies of ended send links.
 pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -115,6 +122,7 @@ impl App {
         let connectors = build_connectors(&config)?;
         let vfs = Arc::new(build_vfs(&config, &connectors)?);
         let transfers = Arc::new(build_transfers(&config, &connectors)?);
+        let mailer = Mailer::new(&config.mail)?;
         let audit = AuditLog::start(db.clone(), config.audit);
         Ok(App {
             config,
@@ -122,6 +130,7 @@ impl App {
             vfs,
             transfers,
             audit,
+            mailer,
         })
     }
 
@@ -130,7 +139,7 @@ impl App {
         let first_admin_password = crate::users::ensure_first_admin(&self.db).await?;
         let (stop, stopped) = watch::channel(false);
         let defender = Arc::new(Defender::new(self.config.defender));
-        let auth = Authenticator::new(self.db.clone(), defender, self.audit.clone());
+        let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         let mut tasks = JoinSet::new();
         let links = LinkService::new(
             self.db.clone(),
@@ -138,6 +147,8 @@ impl App {
             self.transfers.clone(),
             self.audit.clone(),
             self.config.links.clone(),
+            self.mailer.clone(),
+            self.config.http.product_name.clone(),
         );
         tasks.spawn(retention(links, stopped.clone()));
         let mut sftp_addr = None;
@@ -212,6 +223,11 @@ impl App {
                 Error::from(e).context(format!("the link server cannot listen on {addr}"))
             })?;
             http_addr = Some(listener.local_addr()?);
+            let throttle = crate::config::DefenderConfig {
+                max_failures: GUESSES_PER_LINK,
+                window: Duration::from_secs(15 * 60),
+                ban: Duration::from_secs(15 * 60),
+            };
             let ctx = Arc::new(crate::http::HttpContext {
                 db: self.db.clone(),
                 vfs: self.vfs.clone(),
@@ -219,6 +235,11 @@ impl App {
                 audit: self.audit.clone(),
                 links: self.config.links.clone(),
                 config: self.config.http.clone(),
+                keys: GrantKeys::load_or_create(&self.config.data_dir)?,
+                mailer: self.mailer.clone(),
+                defender: defender.clone(),
+                guesses: Defender::new(throttle),
+                code_requests: Defender::new(throttle),
             });
             tasks.spawn(crate::http::serve(listener, ctx, stopped.clone()));
         }

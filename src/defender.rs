@@ -3,10 +3,13 @@
 //!
 //! `max_failures` failed logins from one address within `window` ban that address
 //! for `ban`. A banned address is refused before its credentials are even checked.
+//! The link server also keys it by (link, address) to throttle guesses at one
+//! link's password or codes.
 //! Memory is bounded: at most [`MAX_TRACKED`] addresses are remembered, the oldest
 //! forgotten first.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,9 +25,9 @@ struct Record {
     last_seen: Option<Instant>,
 }
 
-pub struct Defender {
+pub struct Defender<K = IpAddr> {
     config: DefenderConfig,
-    records: Mutex<HashMap<IpAddr, Record>>,
+    records: Mutex<HashMap<K, Record>>,
 }
 
 /// What a failure led to.
@@ -35,7 +38,7 @@ pub enum Verdict {
     Banned(Duration),
 }
 
-impl Defender {
+impl<K: Hash + Eq + Copy> Defender<K> {
     pub fn new(config: DefenderConfig) -> Self {
         Defender {
             config,
@@ -48,22 +51,22 @@ impl Defender {
     }
 
     /// `Some(remaining)` while `addr` is banned.
-    pub fn banned(&self, addr: IpAddr) -> Option<Duration> {
+    pub fn banned(&self, addr: K) -> Option<Duration> {
         self.banned_at(addr, Instant::now())
     }
 
-    pub fn banned_at(&self, addr: IpAddr, now: Instant) -> Option<Duration> {
+    pub fn banned_at(&self, addr: K, now: Instant) -> Option<Duration> {
         let records = self.records.lock().expect("defender lock");
         let until = records.get(&addr)?.banned_until?;
         (until > now).then(|| until - now)
     }
 
     /// Counts a failed login from `addr`.
-    pub fn failure(&self, addr: IpAddr) -> Verdict {
+    pub fn failure(&self, addr: K) -> Verdict {
         self.failure_at(addr, Instant::now())
     }
 
-    pub fn failure_at(&self, addr: IpAddr, now: Instant) -> Verdict {
+    pub fn failure_at(&self, addr: K, now: Instant) -> Verdict {
         if !self.enabled() {
             return Verdict::Allowed;
         }
@@ -90,7 +93,7 @@ impl Defender {
     }
 }
 
-fn forget_oldest(records: &mut HashMap<IpAddr, Record>) {
+fn forget_oldest<K: Hash + Eq + Copy>(records: &mut HashMap<K, Record>) {
     // Rare (only at the cap): a linear scan keeps the common path simple.
     if let Some(oldest) = records
         .iter()

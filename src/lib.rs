@@ -34,6 +34,7 @@ pub mod http;
 pub mod links;
 pub mod listing;
 pub mod logging;
+pub mod mail;
 pub mod login;
 pub mod net;
 pub mod policy;

@@ -57,6 +57,8 @@ pub enum LinkCmd {
     Revoke { id: String },
     /// Replace a link's token: the old URL stops working.
     Regenerate { id: String },
+    /// Mail the link to its recipients again, with a new URL (the old one stops working).
+    Resend { id: String },
     /// Delete a link's record and its send copies (share targets stay).
     Delete { id: String },
     /// Delete the copies of send links that ended longer ago than the retention.
@@ -71,6 +73,9 @@ pub struct RuleArgs {
     /// Recipients (comma list).
     #[arg(long, value_delimiter = ',')]
     to: Vec<String>,
+    /// A name for staff (link list); visitors see the title.
+    #[arg(long, default_value = "")]
+    name: String,
     #[arg(long, default_value = "")]
     title: String,
     #[arg(long, default_value = "")]
@@ -105,6 +110,7 @@ impl RuleArgs {
             None
         };
         Ok(LinkOptions {
+            name: self.name.clone(),
             title: self.title.clone(),
             message: self.message.clone(),
             recipients: self.to.clone(),
@@ -134,6 +140,8 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
             transfers,
             audit.clone(),
             config.links.clone(),
+            crate::mail::Mailer::new(&config.mail)?,
+            config.http.product_name.clone(),
         );
         let res = dispatch(&service, &db, cmd).await;
         audit.shutdown().await;
@@ -192,7 +200,7 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
         } => {
             let now = now_ms();
             println!(
-                "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  TITLE",
+                "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  NAME",
                 "ID", "KIND", "STATUS", "OWNER", "EXPIRES", "USES"
             );
             for link in service.list(owner.as_deref()).await? {
@@ -208,7 +216,7 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
                     link.owner,
                     expiry(&link),
                     uses(&link),
-                    link.title
+                    if link.name.is_empty() { &link.title } else { &link.name }
                 );
             }
             Ok(())
@@ -237,6 +245,12 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
             let url = service.regenerate(&id).await?;
             record("link_regenerate", &id, None)?;
             println!("link {id} has a new URL (the old one no longer works):\n{url}");
+            Ok(())
+        }
+        LinkCmd::Resend { id } => {
+            let url = service.resend(&id).await?;
+            record("link_resend", &id, None)?;
+            println!("mailed link {id} again with a new URL (the old one no longer works):\n{url}");
             Ok(())
         }
         LinkCmd::Delete { id } => {
@@ -279,10 +293,13 @@ async fn print_created(service: &LinkService, created: &links::Created) -> Resul
     // The token is in this URL only: it is not stored and cannot be shown again.
     println!("{}", created.url);
     if !link.recipients.is_empty() {
-        println!(
-            "note: mail is not built yet; send the URL to {} yourself",
-            link.recipients.join(", ")
-        );
+        match &created.mail_error {
+            None => println!("mailed to {}", link.recipients.join(", ")),
+            Some(e) => eprintln!(
+                "warning: the mail to {} was not sent ({e}); send them the URL yourself",
+                link.recipients.join(", ")
+            ),
+        }
     }
     Ok(())
 }
@@ -293,6 +310,7 @@ async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Resu
     println!("kind:        {}", link.kind.as_str());
     println!("status:      {}", s.as_str());
     println!("owner:       {}", link.owner);
+    println!("name:        {}", link.name);
     println!("title:       {}", link.title);
     println!("recipients:  {}", link.recipients.join(", "));
     println!("created:     {}", format_ms(link.created_at));

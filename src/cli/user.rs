@@ -36,6 +36,9 @@ pub enum UserCmd {
         /// password; other protocols, which cannot check keys, are refused).
         #[arg(long, requires = "key")]
         key_and_password: bool,
+        /// Where notifications about the user's links go.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// List users.
     List {
@@ -66,6 +69,14 @@ pub enum UserCmd {
         name: String,
         #[arg(long, value_parser = ["either", "both"])]
         require: String,
+    },
+    /// Set the address for notifications about a user's links (`--clear` removes it).
+    Email {
+        name: String,
+        #[arg(required_unless_present = "clear")]
+        email: Option<String>,
+        #[arg(long, conflicts_with = "email")]
+        clear: bool,
     },
     /// Refuse all logins of a user (their data and links stay).
     Disable { name: String },
@@ -141,8 +152,10 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             perms,
             protocols,
             key_and_password,
+            email,
         } => {
             users::validate_name(&name)?;
+            let email = email.map(|e| checked_email(&e)).transpose()?;
             let home = VPath::parse(&home)?;
             let key = key.as_ref().map(read_key).transpose()?;
             let pw = password.take()?;
@@ -168,6 +181,9 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                 protocols,
                 key_and_password,
             })?;
+            if let Some(e) = &email {
+                store.user_set_email(&name, Some(e))?;
+            }
             if let Some(k) = &key {
                 if let Err(e) = store.key_insert(&name, k) {
                     // Keep the command all-or-nothing.
@@ -226,6 +242,7 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             println!("name:       {}", u.name);
             println!("status:     {}", status(&u));
             println!("home:       {}", u.home);
+            println!("email:      {}", u.email.as_deref().unwrap_or("-"));
             println!("perms:      {}", u.perms);
             println!("protocols:  {}", u.protocols);
             println!(
@@ -318,6 +335,16 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             println!("SFTP logins of {name} now need {needs}");
             Ok(())
         }
+        UserCmd::Email { name, email, clear } => {
+            let email = if clear { None } else { email.map(|e| checked_email(&e)).transpose()? };
+            store.user_set_email(&name, email.as_deref())?;
+            audit("user_email", &name, None)?;
+            match email {
+                Some(e) => println!("{name}'s notifications go to {e}"),
+                None => println!("{name} gets no notifications"),
+            }
+            Ok(())
+        }
         UserCmd::Disable { name } => {
             store.user_set_enabled(&name, false)?;
             audit("user_disable", &name, None)?;
@@ -348,6 +375,14 @@ fn status(u: &User) -> &'static str {
 }
 
 /// A user as JSON: everything but the password hash.
+fn checked_email(e: &str) -> Result<String> {
+    if crate::policy::links::valid_email(e) {
+        Ok(e.trim().to_string())
+    } else {
+        Err(Error::invalid(format!("{e:?} is not an e-mail address")))
+    }
+}
+
 fn user_json(db: &Db, u: &User) -> Result<String> {
     let keys: Vec<serde_json::Value> = db
         .blocking()
@@ -363,6 +398,7 @@ fn user_json(db: &Db, u: &User) -> Result<String> {
         "protocols": u.protocols.to_string(),
         "has_password": u.password_hash.is_some(),
         "key_and_password": u.key_and_password,
+        "email": u.email,
         "created_at": format_ms(u.created_at),
         "keys": keys,
     })

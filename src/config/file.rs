@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub links: LinksSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub mail: MailSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +216,10 @@ pub struct LinksSection {
     pub require_password: bool,
     /// Days after a send link ends before its copies are deleted.
     pub retention_days: u32,
+    /// How long what a visitor proved (password, e-mail code) lasts in their browser.
+    pub grant_lifetime: HumanDuration,
+    /// Mail the link's creator when a file is downloaded.
+    pub notify_downloads: bool,
 }
 
 impl Default for LinksSection {
@@ -225,6 +231,8 @@ impl Default for LinksSection {
             allow_never: true,
             require_password: false,
             retention_days: 30,
+            grant_lifetime: HumanDuration(std::time::Duration::from_secs(8 * 3600)),
+            notify_downloads: true,
         }
     }
 }
@@ -237,6 +245,8 @@ pub struct HttpSection {
     pub product_name: EnvString,
     /// A CSS colour for buttons.
     pub accent: EnvString,
+    /// A PNG, JPEG or SVG file shown on every page; empty: none.
+    pub logo: EnvString,
     pub max_connections: usize,
 }
 
@@ -247,7 +257,39 @@ impl Default for HttpSection {
             listen: EnvString("127.0.0.1:8080".into()),
             product_name: EnvString("wharf".into()),
             accent: EnvString("#0b6e4f".into()),
+            logo: EnvString(String::new()),
             max_connections: 256,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSection {
+    /// SMTP server; empty: messages are written to `outbox` instead.
+    pub smtp_host: EnvString,
+    pub smtp_port: u16,
+    /// `starttls`, `tls` (implicit, usually port 465) or `none`.
+    pub security: EnvString,
+    pub username: EnvString,
+    pub password: EnvString,
+    pub from: EnvString,
+    /// Where messages go without SMTP (relative to the data directory).
+    pub outbox: EnvString,
+    pub timeout: HumanDuration,
+}
+
+impl Default for MailSection {
+    fn default() -> Self {
+        MailSection {
+            smtp_host: EnvString(String::new()),
+            smtp_port: 587,
+            security: EnvString("starttls".into()),
+            username: EnvString(String::new()),
+            password: EnvString(String::new()),
+            from: EnvString("wharf <wharf@localhost>".into()),
+            outbox: EnvString("outbox".into()),
+            timeout: HumanDuration(std::time::Duration::from_secs(30)),
         }
     }
 }

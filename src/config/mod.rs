@@ -51,6 +51,7 @@ pub struct Config {
     pub ftps: FtpsConfig,
     pub links: LinksConfig,
     pub http: HttpConfig,
+    pub mail: MailConfig,
 }
 
 /// `[http]`: the link server.
@@ -60,6 +61,7 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     pub product_name: String,
     pub accent: String,
+    pub logo: Option<PathBuf>,
     pub max_connections: usize,
 }
 
@@ -70,6 +72,46 @@ pub struct LinksConfig {
     pub base_url: String,
     pub policy: crate::policy::links::LinkPolicy,
     pub retention: Duration,
+    pub grant_lifetime: Duration,
+    pub notify_downloads: bool,
+}
+
+/// `[mail]`: SMTP, or an outbox folder of .eml files (the embedded default).
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub smtp: Option<SmtpConfig>,
+    pub from: String,
+    pub outbox: PathBuf,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailSecurity {
+    StartTls,
+    Tls,
+    /// Plain SMTP: only for a relay on the same host or in tests.
+    None,
+}
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: MailSecurity,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    // The password never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[ftps]`: the FTPS listeners.
@@ -271,6 +313,7 @@ impl Resolver<'_> {
                 format!("key `storage.buffer_size`: {buffer} is outside 4KiB..64MiB"),
             ));
         }
+        let mail = self.mail(&f.mail, &data_dir)?;
         Ok(Config {
             data_dir,
             source: self.file.map(Path::to_path_buf),
@@ -318,14 +361,45 @@ impl Resolver<'_> {
                     default_expiry: nonzero(f.links.default_expiry.0),
                 },
                 retention: Duration::from_secs(u64::from(f.links.retention_days) * 86_400),
+                grant_lifetime: nonzero(f.links.grant_lifetime.0),
+                notify_downloads: f.links.notify_downloads,
             },
             http: HttpConfig {
                 enabled: f.http.enabled,
                 listen: parse_listen(&f.http.listen, self.file, "http.listen")?,
                 product_name: f.http.product_name.to_string(),
                 accent: check_colour(&f.http.accent, self.file)?,
+                logo: (!f.http.logo.is_empty()).then(|| self.relative_to_file(Path::new(&*f.http.logo))),
                 max_connections: f.http.max_connections.max(1),
             },
+            mail,
+        })
+    }
+
+    fn mail(&self, f: &file::MailSection, data_dir: &Path) -> Result<MailConfig, ConfigError> {
+        let security = match &*f.security {
+            "starttls" => MailSecurity::StartTls,
+            "tls" => MailSecurity::Tls,
+            "none" => MailSecurity::None,
+            other => {
+                return Err(ConfigError::plain(
+                    self.file,
+                    format!("key `mail.security`: {other:?} is not starttls, tls or none"),
+                ))
+            }
+        };
+        let smtp = (!f.smtp_host.is_empty()).then(|| SmtpConfig {
+            host: f.smtp_host.to_string(),
+            port: f.smtp_port,
+            security,
+            username: f.username.to_string(),
+            password: f.password.to_string(),
+        });
+        Ok(MailConfig {
+            smtp,
+            from: f.from.to_string(),
+            outbox: absolute(data_dir, Path::new(&*f.outbox)),
+            timeout: nonzero(f.timeout.0),
         })
     }
 

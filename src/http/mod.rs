@@ -1,15 +1,29 @@
 //! The link server: what outside parties open in a browser. hyper (HTTP/1.1) on
-//! the shared accept loop; pages in `pages.rs`, routes in `routes.rs`. Link rules
-//! come from `policy::links` only.
+//! the shared accept loop. Link rules come from `policy::links` only.
+//!
+//! - `routes.rs`: routing, protective headers, small responses;
+//! - `visit.rs`: a request's link and grant, the landing page, the password,
+//!   e-mail and code forms;
+//! - `target.rs`: where an item's bytes live, with the share re-checks;
+//! - `download.rs`: files (Range) and folder pages; `meter.rs`: bodies that
+//!   settle the use and write the audit row when the bytes stop;
+//! - `zip.rs`: "download all" as a streamed zip;
+//! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML.
 
+mod download;
+mod forms;
+mod meter;
 pub mod pages;
 mod routes;
+mod target;
+mod visit;
+mod zip;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -17,11 +31,14 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::audit::AuditLog;
 use crate::config::{HttpConfig, LinksConfig};
+use crate::defender::Defender;
+use crate::links::grant::GrantKeys;
+use crate::mail::Mailer;
 use crate::store::Db;
 use crate::vfs::Vfs;
 
 /// Response bodies: small pages or streamed files.
-pub type Body = BoxBody<Bytes, std::io::Error>;
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// What every request shares.
 pub struct HttpContext {
@@ -31,6 +48,21 @@ pub struct HttpContext {
     pub audit: AuditLog,
     pub links: LinksConfig,
     pub config: HttpConfig,
+    pub keys: GrantKeys,
+    pub mailer: Mailer,
+    /// Per address, shared with SFTP and FTPS logins.
+    pub defender: Arc<Defender>,
+    /// Per (link, address): wrong passwords and codes.
+    pub guesses: Defender<(i64, std::net::IpAddr)>,
+    /// Per (link, address): codes asked for (no mail flood).
+    pub code_requests: Defender<(i64, std::net::IpAddr)>,
+}
+
+impl HttpContext {
+    /// Cookies get `Secure` when visitors come over HTTPS.
+    pub fn secure(&self) -> bool {
+        self.links.base_url.starts_with("https://")
+    }
 }
 
 /// Serves the link server on `listener` until `shutdown` turns true.

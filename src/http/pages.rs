@@ -25,6 +25,8 @@ pub fn esc(s: &str) -> String {
 pub struct Brand {
     pub product: String,
     pub accent: String,
+    /// A logo is configured (served at `/static/logo`).
+    pub logo: bool,
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1d1f23}\
@@ -33,6 +35,9 @@ h1{font-size:1.4rem;margin-top:0}.muted{color:#5b6270;font-size:.9rem}\
 table{width:100%;border-collapse:collapse}td{padding:.5rem .25rem;border-top:1px solid #e3e5e9;vertical-align:top}\
 .sha{font-family:monospace;font-size:.75rem;word-break:break-all;color:#5b6270}\
 a.btn,button{display:inline-block;padding:.5rem 1rem;border-radius:.4rem;border:0;color:#fff;text-decoration:none;font-size:1rem;cursor:pointer}\
+label{display:block;margin:.75rem 0 .25rem;font-weight:600}input{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #9aa1ad;border-radius:.4rem}\
+.err{color:#a4161a;font-weight:600}.logo{max-height:3rem;display:block;margin:0 auto 1rem}\
+a:focus,button:focus,input:focus{outline:3px solid #f4b400;outline-offset:2px}\
 footer{text-align:center;font-size:.8rem;color:#5b6270;margin:1rem}";
 
 pub fn layout(brand: &Brand, title: &str, body: &str) -> String {
@@ -41,7 +46,8 @@ pub fn layout(brand: &Brand, title: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta name=\"referrer\" content=\"no-referrer\"><title>{title} · {product}</title>\
          <style>{STYLE}a.btn,button{{background:{accent}}}</style></head>\
-         <body><main>{body}</main><footer>{product}</footer></body></html>",
+         <body><main>{logo}{body}</main><footer>{product}</footer></body></html>",
+        logo = if brand.logo { "<img class=\"logo\" src=\"/static/logo\" alt=\"\">" } else { "" },
         title = esc(title),
         product = esc(&brand.product),
         accent = esc(&brand.accent),
@@ -63,13 +69,33 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
-/// The landing page of an open link: title, message, sender, files.
-pub fn landing(brand: &Brand, link: &Link, files: &[LinkFile], base: &str) -> String {
-    let title = if link.title.is_empty() {
+fn heading(link: &Link) -> &str {
+    if link.title.is_empty() {
         "Files for you"
     } else {
         &link.title
+    }
+}
+
+fn intro(link: &Link) -> String {
+    let message = if link.message.is_empty() {
+        String::new()
+    } else {
+        format!("<p style=\"white-space:pre-wrap\">{}</p>", esc(&link.message))
     };
+    let expiry = link
+        .expires_at
+        .map(|t| format!("Available until {}.", format_ms(t)))
+        .unwrap_or_default();
+    format!(
+        "<h1>{title}</h1><p class=\"muted\">Shared by {owner}. {expiry}</p>{message}",
+        title = esc(heading(link)),
+        owner = esc(&link.owner),
+    )
+}
+
+/// The landing page of an open link: title, message, sender, files.
+pub fn landing(brand: &Brand, link: &Link, files: &[LinkFile], base: &str) -> String {
     let mut rows = String::new();
     for f in files {
         let sha = f
@@ -77,33 +103,129 @@ pub fn landing(brand: &Brand, link: &Link, files: &[LinkFile], base: &str) -> St
             .as_deref()
             .map(|s| format!("<div class=\"sha\">SHA-256 {}</div>", esc(s)))
             .unwrap_or_default();
+        let (size, action) = if f.is_dir {
+            ("folder".to_string(), "Open")
+        } else {
+            (human_size(f.size), "Download")
+        };
         rows.push_str(&format!(
             "<tr><td><strong>{name}</strong><div class=\"muted\">{size}</div>{sha}</td>\
-             <td style=\"text-align:right\"><a class=\"btn\" href=\"{base}/f/{id}\" download>Download</a></td></tr>",
+             <td style=\"text-align:right\"><a class=\"btn\" href=\"{base}/f/{id}\" aria-label=\"{action} {name}\">{action}</a></td></tr>",
             name = esc(&f.name),
-            size = if f.is_dir { "folder".to_string() } else { human_size(f.size) },
             id = f.id,
             base = esc(base),
         ));
     }
-    let message = if link.message.is_empty() {
-        String::new()
-    } else {
+    let all = if files.len() > 1 || files.iter().any(|f| f.is_dir) {
         format!(
-            "<p style=\"white-space:pre-wrap\">{}</p>",
-            esc(&link.message)
+            "<p><a class=\"btn\" href=\"{}/zip\">Download all (.zip)</a></p>",
+            esc(base)
         )
+    } else {
+        String::new()
     };
-    let expiry = link
-        .expires_at
-        .map(|t| format!("Available until {}.", format_ms(t)))
-        .unwrap_or_default();
+    let body = format!("{}<table>{rows}</table>{all}", intro(link));
+    layout(brand, heading(link), &body)
+}
+
+/// One entry of a shared folder's listing.
+pub struct FolderRow {
+    pub name: String,
+    pub href: String,
+    pub is_dir: bool,
+    pub size: u64,
+}
+
+/// The inside of a shared folder.
+pub fn folder(brand: &Brand, link: &Link, path: &str, up: Option<&str>, rows: &[FolderRow], truncated: bool) -> String {
+    let mut t = String::new();
+    if let Some(up) = up {
+        t.push_str(&format!("<tr><td><a href=\"{}\">.. (up)</a></td><td></td></tr>", esc(up)));
+    }
+    for r in rows {
+        let (label, size) = if r.is_dir {
+            (format!("{}/", r.name), "folder".to_string())
+        } else {
+            (r.name.clone(), human_size(r.size))
+        };
+        t.push_str(&format!(
+            "<tr><td><a href=\"{href}\">{label}</a></td><td class=\"muted\" style=\"text-align:right\">{size}</td></tr>",
+            href = esc(&r.href),
+            label = esc(&label),
+        ));
+    }
+    let more = if truncated {
+        "<p class=\"muted\">This folder has more entries than can be shown.</p>"
+    } else {
+        ""
+    };
     let body = format!(
-        "<h1>{title}</h1><p class=\"muted\">Shared by {owner}. {expiry}</p>{message}<table>{rows}</table>",
-        title = esc(title),
-        owner = esc(&link.owner),
+        "{}<h2 style=\"font-size:1.1rem\">{}</h2><table>{t}</table>{more}",
+        intro(link),
+        esc(path)
     );
-    layout(brand, title, &body)
+    layout(brand, heading(link), &body)
+}
+
+fn form(action: &str, csrf: &str, fields: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{fields}\
+         <p><button type=\"submit\">{button}</button></p></form>",
+        action = esc(action),
+        csrf = esc(csrf),
+    )
+}
+
+fn error_line(error: Option<&str>) -> String {
+    error
+        .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default()
+}
+
+/// Asks for the link's password.
+pub fn password_form(brand: &Brand, link: &Link, base: &str, csrf: &str, error: Option<&str>) -> String {
+    let fields = "<label for=\"pw\">Password</label>\
+                  <input id=\"pw\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>";
+    let body = format!(
+        "{}<p>This link is protected by a password.</p>{}{}",
+        intro(link),
+        error_line(error),
+        form(&format!("{base}/password"), csrf, fields, "Open")
+    );
+    layout(brand, heading(link), &body)
+}
+
+/// Asks for an e-mail address to send a code to.
+pub fn email_form(brand: &Brand, link: &Link, base: &str, csrf: &str, error: Option<&str>) -> String {
+    let fields = "<label for=\"em\">Your e-mail address</label>\
+                  <input id=\"em\" name=\"email\" type=\"email\" autocomplete=\"email\" required autofocus>";
+    let body = format!(
+        "{}<p>This link is for certain e-mail addresses only. Enter yours and we will send you a code.</p>{}{}",
+        intro(link),
+        error_line(error),
+        form(&format!("{base}/email"), csrf, fields, "Send me a code")
+    );
+    layout(brand, heading(link), &body)
+}
+
+/// Asks for the code; the same whether or not a code was sent.
+pub fn code_form(brand: &Brand, link: &Link, base: &str, csrf: &str, email: &str, minutes: u64, error: Option<&str>) -> String {
+    let fields = format!(
+        "<input type=\"hidden\" name=\"email\" value=\"{email}\">\
+         <label for=\"code\">Code</label>\
+         <input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9 ]*\" autocomplete=\"one-time-code\" maxlength=\"12\" required autofocus>",
+        email = esc(email)
+    );
+    let body = format!(
+        "{}<p>If <strong>{email}</strong> may open this link, a 6-digit code is on its way to it. \
+         It is valid for {minutes} minutes.</p>{}{}<p class=\"muted\"><a href=\"{base}\">Use another address or ask for a new code</a></p>",
+        intro(link),
+        error_line(error),
+        form(&format!("{base}/code"), csrf, &fields, "Open"),
+        email = esc(email),
+        base = esc(base),
+    );
+    layout(brand, heading(link), &body)
 }
 
 /// A page that only explains (not found, ended, not available yet).

@@ -10,30 +10,58 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::pages::{self, Brand};
-use super::{Body, HttpContext};
+use super::{download, visit, zip, Body, HttpContext};
 use crate::audit::{AuditEvent, Outcome};
-use crate::links::{rules_of, token};
-use crate::policy::links::{gate, Gate, Proof, Status};
+use crate::policy::links::Status;
 use crate::policy::Protocol;
-use crate::store::{now_ms, Link};
+use crate::store::Link;
 
 pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut resp = match (req.method(), segs.as_slice()) {
-        (&Method::GET | &Method::HEAD, ["l", token]) => landing(ctx, peer, token, req.method() == Method::HEAD).await,
-        (&Method::GET | &Method::HEAD, ["l", _, "f", _]) => page(
-            ctx,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Download not available yet",
-            "This server does not serve downloads yet. Ask the sender to use SFTP or FTPS meanwhile.",
-        ),
-        (&Method::GET | &Method::HEAD, [""]) => page(ctx, StatusCode::OK, "wharf", "This server shares files through links."),
-        (&Method::GET | &Method::HEAD, _) => not_found(ctx),
+    let head = req.method() == Method::HEAD;
+    let get = req.method() == Method::GET || head;
+    let post = req.method() == Method::POST;
+    let (parts, body) = req.into_parts();
+    let h = &parts.headers;
+    let mut resp = match segs.as_slice() {
+        ["l", token] | ["l", token, ""] if get => visit::landing(ctx, peer, token, h, head).await,
+        ["l", token, "password"] if post => visit::password(ctx, peer, token, h, body).await,
+        ["l", token, "email"] if post => visit::email(ctx, peer, token, h, body).await,
+        ["l", token, "code"] if post => visit::code(ctx, peer, token, h, body).await,
+        ["l", token, "f", rest @ ..] if get && !rest.is_empty() => download::item(ctx, peer, token, rest, h, head).await,
+        ["l", token, "zip"] if get => zip::all(ctx, peer, token, h, head).await,
+        ["static", "logo"] if get => logo(ctx).await,
+        [""] if get => page(ctx, StatusCode::OK, "wharf", "This server shares files through links."),
+        _ if get || post => not_found(ctx),
         _ => page(ctx, StatusCode::METHOD_NOT_ALLOWED, "Not allowed", "This request is not allowed here."),
     };
     protect(resp.headers_mut());
     resp
+}
+
+/// The configured logo, read on each request (it is small and rarely asked for).
+async fn logo(ctx: &HttpContext) -> Response<Body> {
+    let Some(path) = &ctx.config.logo else {
+        return not_found(ctx);
+    };
+    let kind = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    match tokio::fs::read(path).await {
+        Ok(bytes) => {
+            let mut r = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed_unsync());
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+            r
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "reading the logo");
+            not_found(ctx)
+        }
+    }
 }
 
 /// Headers on every response: no sniffing, no referrer (the token is in the URL),
@@ -53,18 +81,19 @@ fn protect(h: &mut hyper::HeaderMap) {
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-fn brand(ctx: &HttpContext) -> Brand {
+pub(super) fn brand(ctx: &HttpContext) -> Brand {
     Brand {
         product: ctx.config.product_name.clone(),
         accent: ctx.config.accent.clone(),
+        logo: ctx.config.logo.is_some(),
     }
 }
 
-fn html(status: StatusCode, body: String) -> Response<Body> {
+pub(super) fn html(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})
-            .boxed(),
+            .boxed_unsync(),
     );
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -74,11 +103,11 @@ fn html(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
-fn page(ctx: &HttpContext, status: StatusCode, title: &str, text: &str) -> Response<Body> {
+pub(super) fn page(ctx: &HttpContext, status: StatusCode, title: &str, text: &str) -> Response<Body> {
     html(status, pages::notice(&brand(ctx), title, text))
 }
 
-fn not_found(ctx: &HttpContext) -> Response<Body> {
+pub(super) fn not_found(ctx: &HttpContext) -> Response<Body> {
     page(
         ctx,
         StatusCode::NOT_FOUND,
@@ -87,20 +116,7 @@ fn not_found(ctx: &HttpContext) -> Response<Body> {
     )
 }
 
-/// The link for a token from a URL, if the token is well-formed and known.
-async fn find(ctx: &HttpContext, token: &str) -> Option<Link> {
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let hash = token::hash(token);
-    ctx.db
-        .run(move |s| s.link_by_token_hash(&hash))
-        .await
-        .ok()
-        .flatten()
-}
-
-fn ended_page(ctx: &HttpContext, status: Status) -> Response<Body> {
+pub(super) fn ended_page(ctx: &HttpContext, status: Status) -> Response<Body> {
     let text = match status {
         Status::Expired => "This link has expired. Ask the sender for a new one.",
         Status::Exhausted => {
@@ -118,7 +134,7 @@ fn ended_page(ctx: &HttpContext, status: Status) -> Response<Body> {
     page(ctx, code, "Link not available", text)
 }
 
-async fn audit(
+pub(super) async fn audit(
     ctx: &HttpContext,
     peer: SocketAddr,
     link: &Link,
@@ -136,29 +152,11 @@ async fn audit(
     ctx.audit.record(ev).await;
 }
 
-async fn landing(ctx: &HttpContext, peer: SocketAddr, token: &str, head: bool) -> Response<Body> {
-    let Some(link) = find(ctx, token).await else {
-        return not_found(ctx);
-    };
-    let proof = Proof::default();
-    match gate(&rules_of(&link), &proof, now_ms()) {
-        Gate::Closed(status) => {
-            audit(ctx, peer, &link, "link_refused", Outcome::Denied, Some(status.as_str().into())).await;
-            ended_page(ctx, status)
-        }
-        Gate::Password | Gate::Email => page(
-            ctx,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Protected link",
-            "This link is protected by a password or an e-mail check, which this server cannot verify yet.",
-        ),
-        Gate::Open => {
-            if !head {
-                audit(ctx, peer, &link, "link_open", Outcome::Ok, None).await;
-            }
-            let id = link.id;
-            let files = ctx.db.run(move |s| s.link_files(id)).await.unwrap_or_default();
-            html(StatusCode::OK, pages::landing(&brand(ctx), &link, &files, &format!("/l/{token}")))
-        }
+/// 303 to a page of this server (after a form, or to the form a link needs).
+pub(super) fn redirect(to: &str) -> Response<Body> {
+    let mut r = html(StatusCode::SEE_OTHER, String::new());
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(hyper::header::LOCATION, v);
     }
+    r
 }

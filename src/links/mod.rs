@@ -9,6 +9,7 @@
 //!   The creator must be able to read them now (and will be checked again at every
 //!   access by the link server).
 
+pub mod grant;
 pub mod token;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use tokio::io::AsyncReadExt;
 use crate::audit::AuditLog;
 use crate::config::LinksConfig;
 use crate::error::{Error, ErrorKind, Result};
+use crate::mail::{messages, Mailer};
 use crate::policy::links::{self as rules, LinkRules, Status};
 use crate::policy::{self, Op, Protocol};
 use crate::session::Session;
@@ -31,6 +33,8 @@ use crate::vfs::{VPath, Vfs};
 /// What staff choose for a new link.
 #[derive(Debug, Clone, Default)]
 pub struct LinkOptions {
+    /// For staff (lists); visitors see the title.
+    pub name: String,
     pub title: String,
     pub message: String,
     pub recipients: Vec<String>,
@@ -54,6 +58,8 @@ pub enum Source {
 pub struct Created {
     pub link: Link,
     pub url: String,
+    /// Why the mail to the recipients did not go out (the link works anyway).
+    pub mail_error: Option<String>,
 }
 
 pub struct LinkService {
@@ -63,6 +69,9 @@ pub struct LinkService {
     transfers: Arc<Vfs>,
     audit: AuditLog,
     config: LinksConfig,
+    mailer: Mailer,
+    /// The product name, for mails.
+    product: String,
 }
 
 /// The rule facts of a stored link.
@@ -95,6 +104,8 @@ impl LinkService {
         transfers: Arc<Vfs>,
         audit: AuditLog,
         config: LinksConfig,
+        mailer: Mailer,
+        product: String,
     ) -> Self {
         LinkService {
             db,
@@ -102,6 +113,40 @@ impl LinkService {
             transfers,
             audit,
             config,
+            mailer,
+            product,
+        }
+    }
+
+    /// Mails the link to its recipients. Errors are returned, not raised: the
+    /// link exists either way and its URL is printed.
+    async fn mail_recipients(&self, link: &Link, url: &str) -> Option<String> {
+        if link.recipients.is_empty() {
+            return None;
+        }
+        let files = match self.files(link).await {
+            Ok(f) => f,
+            Err(e) => return Some(e.to_string()),
+        };
+        let mail = messages::link(&self.product, link, &files, url, &link.owner);
+        self.mailer.send(mail).await.err().map(|e| e.to_string())
+    }
+
+    /// Mails the link again, with a new token (only token hashes are stored, so
+    /// the old URL cannot be re-sent; it stops working). Returns the new URL.
+    pub async fn resend(&self, public_id: &str) -> Result<String> {
+        let link = self.find(public_id).await?;
+        if link.recipients.is_empty() {
+            return Err(Error::invalid("this link has no recipients to mail"));
+        }
+        let s = rules::status(&rules_of(&link), now_ms());
+        if s != Status::Active {
+            return Err(Error::invalid(format!("the link is {}; extend or create a new one first", s.as_str())));
+        }
+        let url = self.regenerate(public_id).await?;
+        match self.mail_recipients(&link, &url).await {
+            None => Ok(url),
+            Some(e) => Err(Error::new(ErrorKind::Unavailable, format!("{e} (the new URL is {url})"))),
         }
     }
 
@@ -174,6 +219,7 @@ impl LinkService {
                 password_hash,
                 allowed_emails: emails(&o.allowed_emails, "allowed e-mail")?,
                 state: LinkState::Draft,
+                name: o.name.clone(),
             },
             token,
         ))
@@ -211,9 +257,12 @@ impl LinkService {
         let (mut new, token) = self.prepare(owner, LinkKind::Share, o)?;
         new.state = LinkState::Active;
         let link = self.db.run(move |s| s.link_insert(&new, &files)).await?;
+        let url = self.url(&token);
+        let mail_error = self.mail_recipients(&link, &url).await;
         Ok(Created {
-            url: self.url(&token),
+            url,
             link,
+            mail_error,
         })
     }
 
@@ -233,9 +282,12 @@ impl LinkService {
                     .run(move |s| s.link_change(id, &LinkChange::Activate))
                     .await?;
                 let link = self.find(&link.public_id).await?;
+                let url = self.url(&token);
+                let mail_error = self.mail_recipients(&link, &url).await;
                 Ok(Created {
-                    url: self.url(&token),
+                    url,
                     link,
+                    mail_error,
                 })
             }
             Err(e) => {

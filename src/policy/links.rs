@@ -74,6 +74,9 @@ pub struct Proof {
     pub password: bool,
     /// The verified e-mail address, lower-case.
     pub email: Option<String>,
+    /// The visitor's grant already holds one of the link's uses (charged or in
+    /// flight): they may go on downloading after the limit is reached.
+    pub holds_use: bool,
 }
 
 /// What the visitor must do next to see the files.
@@ -92,7 +95,8 @@ pub enum Gate {
 /// e-mail check; a proof for another address never opens a link.
 pub fn gate(rules: &LinkRules, proof: &Proof, now: Millis) -> Gate {
     let s = status(rules, now);
-    if s != Status::Active {
+    let paid = s == Status::Exhausted && proof.holds_use;
+    if s != Status::Active && !paid {
         return Gate::Closed(s);
     }
     if rules.has_password && !proof.password {
@@ -262,21 +266,43 @@ mod tests {
         assert_eq!(gate(&r, &none, NOW), Gate::Password);
         let pw = Proof {
             password: true,
-            email: None,
+            ..Proof::default()
         };
         assert_eq!(gate(&r, &pw, NOW), Gate::Email);
         let wrong = Proof {
             password: true,
             email: Some("b@example.com".into()),
+            ..Proof::default()
         };
         assert_eq!(gate(&r, &wrong, NOW), Gate::Email);
         let right = Proof {
             password: true,
             email: Some("a@example.com".into()),
+            ..Proof::default()
         };
         assert_eq!(gate(&r, &right, NOW), Gate::Open);
         assert_eq!(gate(&r, &right, NOW + 1000), Gate::Closed(Status::Expired));
         assert_eq!(gate(&rules(), &none, NOW), Gate::Open);
+    }
+
+    #[test]
+    fn a_visitor_holding_a_use_goes_on_after_the_limit_but_not_after_the_end() {
+        let mut r = rules();
+        r.max_uses = Some(1);
+        r.uses = 1;
+        let holder = Proof {
+            holds_use: true,
+            ..Proof::default()
+        };
+        assert_eq!(gate(&r, &Proof::default(), NOW), Gate::Closed(Status::Exhausted));
+        assert_eq!(gate(&r, &holder, NOW), Gate::Open);
+        assert_eq!(gate(&r, &holder, NOW + 1000), Gate::Closed(Status::Expired));
+        r.revoked = true;
+        assert_eq!(gate(&r, &holder, NOW), Gate::Closed(Status::Revoked));
+        // Holding a use never skips the password.
+        r.revoked = false;
+        r.has_password = true;
+        assert_eq!(gate(&r, &holder, NOW), Gate::Password);
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl Fixture {
             perms: perms.parse().unwrap(),
             protocols: ProtocolSet::all(),
             key_and_password: false,
+            email: None,
             created_at: 0,
         };
         let remote = "127.0.0.1:40000".parse().ok();

@@ -76,6 +76,8 @@ pub struct Link {
     /// When it was revoked (expiry and exhaustion are derived).
     pub ended_at: Option<Millis>,
     pub last_used_at: Option<Millis>,
+    /// A name for staff (lists); visitors see the title.
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +94,7 @@ pub struct NewLink {
     pub password_hash: Option<String>,
     pub allowed_emails: Vec<String>,
     pub state: LinkState,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,4 +118,26 @@ pub enum LinkChange {
     /// A new token: the old URL stops working.
     Token(String),
     Activate,
+}
+
+/// What a download under a grant costs (docs/links.md, "Counting uses").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ticket {
+    /// The grant's use is already charged: nothing more to count.
+    Free,
+    /// Another download of the same grant holds a reserved use: ride on it.
+    Shared,
+    /// A use was reserved for this download.
+    Reserved,
+    /// No use left (or the link is no longer active).
+    Refused,
+}
+
+/// The answer to an entered e-mail code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    Valid,
+    Wrong,
+    /// No code pending, expired, or out of attempts.
+    Missing,
 }

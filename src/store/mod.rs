@@ -26,6 +26,7 @@ pub trait Store: Send + Sync + 'static {
     fn user_set_password(&self, name: &str, hash: Option<&str>) -> Result<()>;
     fn user_set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
     fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()>;
+    fn user_set_email(&self, name: &str, email: Option<&str>) -> Result<()>;
     /// Removes the user and their keys.
     fn user_delete(&self, name: &str) -> Result<()>;
 
@@ -50,6 +51,16 @@ pub trait Store: Send + Sync + 'static {
     fn link_reserve_use(&self, link_id: i64, now: Millis) -> Result<bool>;
     /// Gives back a use whose transfer failed.
     fn link_refund_use(&self, link_id: i64) -> Result<()>;
+    /// Starts a download under a grant: what it costs (docs/links.md).
+    fn link_begin_download(&self, link_id: i64, grant: &str, now: Millis) -> Result<Ticket>;
+    /// Ends a download begun with a `Shared` or `Reserved` ticket.
+    fn link_end_download(&self, link_id: i64, grant: &str, complete: bool) -> Result<()>;
+    /// Whether the grant holds a use (charged or in flight).
+    fn link_grant_holds(&self, link_id: i64, grant: &str) -> Result<bool>;
+    /// Stores a pending e-mail code (hashed), replacing an older one.
+    fn link_code_put(&self, link_id: i64, email: &str, hash: &str, expires_at: Millis) -> Result<()>;
+    /// Checks an entered code; every try counts, a valid one is used up.
+    fn link_code_try(&self, link_id: i64, email: &str, hash: &str, now: Millis, max_attempts: u32) -> Result<CodeCheck>;
 
     /// Appends events in one transaction.
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;

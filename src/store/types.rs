@@ -40,6 +40,8 @@ pub struct User {
     pub protocols: ProtocolSet,
     /// SFTP logins need both a listed key and the password (two factors).
     pub key_and_password: bool,
+    /// Where link notifications go.
+    pub email: Option<String>,
     pub created_at: Millis,
 }
 

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::store::{now_ms, Link, LinkChange, LinkFile, LinkKind, LinkState, Millis, NewLink};
 
 const COLS: &str = "id, public_id, kind, owner, title, message, recipients, expires_at, \
-                    max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at";
+                    max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at, name";
 
 fn list_of(s: String) -> Vec<String> {
     s.split(',')
@@ -42,6 +42,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
         created_at: r.get(13)?,
         ended_at: r.get(14)?,
         last_used_at: r.get(15)?,
+        name: r.get(16)?,
     })
 }
 
@@ -58,8 +59,8 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
     let tx = c.transaction()?;
     tx.execute(
         "INSERT INTO links (public_id, token_hash, kind, owner, title, message, recipients, expires_at,
-                            max_uses, password_hash, allowed_emails, state, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                            max_uses, password_hash, allowed_emails, state, created_at, name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             l.public_id,
             l.token_hash,
@@ -73,7 +74,8 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
             l.password_hash,
             l.allowed_emails.join(","),
             l.state.as_str(),
-            now_ms()
+            now_ms(),
+            l.name
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -161,7 +163,7 @@ pub fn delete_files(c: &mut Connection, link_id: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn reserve_use(c: &mut Connection, id: i64, now: Millis) -> Result<bool> {
+pub fn reserve_use(c: &Connection, id: i64, now: Millis) -> Result<bool> {
     // One statement decides and counts: SQLite serialises writers, so N concurrent
     // requests on a one-time link see exactly one row updated.
     let n = c.execute(
@@ -174,7 +176,7 @@ pub fn reserve_use(c: &mut Connection, id: i64, now: Millis) -> Result<bool> {
     Ok(n == 1)
 }
 
-pub fn refund_use(c: &mut Connection, id: i64) -> Result<()> {
+pub fn refund_use(c: &Connection, id: i64) -> Result<()> {
     c.execute(
         "UPDATE links SET uses = uses - 1 WHERE id = ?1 AND uses > 0",
         [id],
@@ -203,6 +205,7 @@ mod tests {
             password_hash: None,
             allowed_emails: vec![],
             state: LinkState::Active,
+            name: String::new(),
         }
     }
 

@@ -84,6 +84,28 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (link_id, name)
     );
     "#,
+    // 4: what visitors of links hold: grants (uses are charged per grant), e-mail
+    // codes; a staff-facing link name; users' e-mail addresses (notifications).
+    r#"
+    ALTER TABLE links ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN email TEXT;
+    CREATE TABLE link_grants (
+        link_id    INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+        grant_id   TEXT NOT NULL,
+        charged    INTEGER NOT NULL DEFAULT 0,
+        inflight   INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (link_id, grant_id)
+    );
+    CREATE TABLE link_codes (
+        link_id    INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+        email      TEXT NOT NULL,
+        code_hash  TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (link_id, email)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

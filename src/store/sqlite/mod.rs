@@ -5,6 +5,7 @@ mod audit;
 mod links;
 mod migrations;
 mod users;
+mod visits;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{
-    AuditQuery, AuditRecord, Link, LinkChange, LinkFile, Millis, NewKey, NewLink, NewUser, SshKey,
-    Store, User,
+    AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewKey, NewLink, NewUser,
+    SshKey, Store, Ticket, User,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
@@ -92,6 +93,9 @@ impl Store for SqliteStore {
     fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()> {
         self.with(|c| users::set_key_and_password(c, name, on))
     }
+    fn user_set_email(&self, name: &str, email: Option<&str>) -> Result<()> {
+        self.with(|c| users::set_email(c, name, email))
+    }
     fn user_delete(&self, name: &str) -> Result<()> {
         self.with(|c| users::delete(c, name))
     }
@@ -136,6 +140,21 @@ impl Store for SqliteStore {
     }
     fn link_refund_use(&self, link_id: i64) -> Result<()> {
         self.with(|c| links::refund_use(c, link_id))
+    }
+    fn link_begin_download(&self, link_id: i64, grant: &str, now: Millis) -> Result<Ticket> {
+        self.with(|c| visits::begin_download(c, link_id, grant, now))
+    }
+    fn link_end_download(&self, link_id: i64, grant: &str, complete: bool) -> Result<()> {
+        self.with(|c| visits::end_download(c, link_id, grant, complete))
+    }
+    fn link_grant_holds(&self, link_id: i64, grant: &str) -> Result<bool> {
+        self.with(|c| visits::grant_holds(c, link_id, grant))
+    }
+    fn link_code_put(&self, link_id: i64, email: &str, hash: &str, expires_at: Millis) -> Result<()> {
+        self.with(|c| visits::put_code(c, link_id, email, hash, expires_at))
+    }
+    fn link_code_try(&self, link_id: i64, email: &str, hash: &str, now: Millis, max_attempts: u32) -> Result<CodeCheck> {
+        self.with(|c| visits::try_code(c, link_id, email, hash, now, max_attempts))
     }
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {
         self.with(|c| audit::append(c, events))

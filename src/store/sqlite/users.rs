@@ -7,7 +7,7 @@ use crate::store::{now_ms, NewKey, NewUser, SshKey, User};
 use crate::vfs::VPath;
 
 const USER_COLS: &str =
-    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password";
+    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password, email";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let bad = |i: usize, e: String| {
@@ -26,6 +26,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         protocols: protocols.parse().map_err(|e| bad(6, e))?,
         created_at: r.get(7)?,
         key_and_password: r.get(8)?,
+        email: r.get(9)?,
     })
 }
 
@@ -105,6 +106,10 @@ pub fn set_key_and_password(c: &mut Connection, name: &str, on: bool) -> Result<
         "UPDATE users SET key_and_password = ?1 WHERE name = ?2",
         &on,
     )
+}
+
+pub fn set_email(c: &mut Connection, name: &str, email: Option<&str>) -> Result<()> {
+    update_one(c, name, "UPDATE users SET email = ?1 WHERE name = ?2", &email)
 }
 
 pub fn set_enabled(c: &mut Connection, name: &str, enabled: bool) -> Result<()> {

@@ -1,0 +1,396 @@
+//! `GET /l/<token>/f/<id>[/<path inside a shared folder>]`: a file, streamed
+//! from storage with single-range support (206, 416), or a folder page.
+//! `HEAD` answers the same headers and uses nothing; a `GET` takes or rides on
+//! its grant's use before the bytes flow (docs/links.md).
+
+use std::net::SocketAddr;
+use std::ops::Range;
+
+use futures::TryStreamExt;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, IF_RANGE, RANGE};
+use hyper::{Response, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::meter::{Charge, Metered};
+use super::pages::{self, FolderRow};
+use super::routes::{audit, brand, ended_page, html, not_found, page, redirect};
+use super::target::{self, Refusal, Target};
+use super::visit::{self, Visit};
+use super::{Body, HttpContext};
+use crate::audit::Outcome;
+use crate::policy::links::{Gate, Status};
+use crate::policy::Op;
+use crate::store::{now_ms, LinkFile, Ticket};
+
+/// Most entries a folder page shows.
+const MAX_LISTING: usize = 2_000;
+
+/// RFC 8187 `attr-char`: everything else is percent-encoded in `filename*`.
+const ATTR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// A URL path segment: unreserved characters stay.
+pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ranged {
+    Full,
+    Part(Range<u64>),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range; anything else (several ranges, other units, nonsense) is
+/// answered with the whole file, as RFC 9110 allows.
+pub fn parse_range(header: Option<&str>, size: u64) -> Ranged {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ranged::Full;
+    };
+    if spec.contains(',') {
+        return Ranged::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ranged::Full;
+    };
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    match (a.trim().is_empty(), num(a), num(b)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(n)) => {
+            if n == 0 || size == 0 {
+                Ranged::Unsatisfiable
+            } else {
+                Ranged::Part(size.saturating_sub(n)..size)
+            }
+        }
+        (false, Some(start), end) if b.trim().is_empty() || end.is_some() => {
+            if end.is_some_and(|e| e < start) {
+                return Ranged::Full;
+            }
+            if start >= size {
+                return Ranged::Unsatisfiable;
+            }
+            let stop = end.map_or(size, |e| e.saturating_add(1).min(size));
+            Ranged::Part(start..stop)
+        }
+        _ => Ranged::Full,
+    }
+}
+
+/// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266).
+pub fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' ' => ' ',
+            '"' | '\\' | '%' => '_',
+            c if c.is_ascii_graphic() => c,
+            _ => '_',
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(name, ATTR)
+    )
+}
+
+/// The 410 page of a share that stopped working, audited with the reason.
+pub async fn unavailable(ctx: &HttpContext, peer: SocketAddr, v: &Visit, why: &str) -> Response<Body> {
+    audit(ctx, peer, &v.link, "link_unavailable", Outcome::Denied, Some(why.into())).await;
+    page(
+        ctx,
+        StatusCode::GONE,
+        "No longer available",
+        "This item is no longer available. Ask the sender to share it again.",
+    )
+}
+
+/// The visit, if its gate is open; otherwise the answer (ended page or the
+/// landing page's form).
+pub async fn open_visit(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &HeaderMap, head: bool) -> Result<Visit, Response<Body>> {
+    let v = visit::visit(ctx, token, headers).await?;
+    match v.gate {
+        Gate::Open => Ok(v),
+        Gate::Closed(status) => {
+            if !head {
+                audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some(status.as_str().into())).await;
+            }
+            Err(ended_page(ctx, status))
+        }
+        Gate::Password | Gate::Email => Err(redirect(&v.base())),
+    }
+}
+
+pub async fn item(ctx: &HttpContext, peer: SocketAddr, token: &str, rest: &[&str], headers: &HeaderMap, head: bool) -> Response<Body> {
+    let v = match open_visit(ctx, peer, token, headers, head).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(file) = find_file(ctx, &v, rest.first().copied()).await else {
+        return not_found(ctx);
+    };
+    let t = match target::resolve(ctx, &v.link, &file, &rest[1..], Op::Read).await {
+        Ok(t) => t,
+        Err(Refusal::NotFound) => return not_found(ctx),
+        Err(Refusal::Gone(why)) => return unavailable(ctx, peer, &v, why).await,
+    };
+    let entry = match t.vfs.stat(&t.path).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == crate::error::ErrorKind::NotFound && t.inner.is_empty() => {
+            return unavailable(ctx, peer, &v, "the file was removed").await
+        }
+        Err(e) if e.kind() == crate::error::ErrorKind::NotFound => return not_found(ctx),
+        Err(e) => {
+            tracing::error!(error = %e, "stat of a link item");
+            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The storage did not answer. Try again in a moment.");
+        }
+    };
+    if entry.is_dir() {
+        if !file.is_dir {
+            return not_found(ctx);
+        }
+        return folder(ctx, peer, &v, &file, rest, head).await;
+    }
+    let name = t.inner.last().cloned().unwrap_or_else(|| file.name.clone());
+    send_file(ctx, peer, &v, t, &name, entry.size, headers, head).await
+}
+
+async fn find_file(ctx: &HttpContext, v: &Visit, id: Option<&str>) -> Option<LinkFile> {
+    let id: i64 = id?.parse().ok()?;
+    let link_id = v.link.id;
+    let files = ctx.db.run(move |s| s.link_files(link_id)).await.ok()?;
+    files.into_iter().find(|f| f.id == id)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_file(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    t: Target,
+    name: &str,
+    size: u64,
+    headers: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
+    let asked = headers.get(RANGE).and_then(|h| h.to_str().ok());
+    // If-Range carries a validator this server does not issue: send it all.
+    let ranged = if headers.contains_key(IF_RANGE) {
+        Ranged::Full
+    } else {
+        parse_range(asked, size)
+    };
+    let (status, range) = match ranged {
+        Ranged::Full => (StatusCode::OK, 0..size),
+        Ranged::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
+        Ranged::Unsatisfiable => {
+            let mut r = empty(StatusCode::RANGE_NOT_SATISFIABLE);
+            set(r.headers_mut(), CONTENT_RANGE, &format!("bytes */{size}"));
+            return r;
+        }
+    };
+    let len = range.end - range.start;
+    let mut resp = empty(status);
+    {
+        let h = resp.headers_mut();
+        set(h, CONTENT_TYPE, "application/octet-stream");
+        set(h, CONTENT_DISPOSITION, &disposition(name));
+        set(h, ACCEPT_RANGES, "bytes");
+        set(h, CONTENT_LENGTH, &len.to_string());
+        if status == StatusCode::PARTIAL_CONTENT {
+            set(h, CONTENT_RANGE, &format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1)));
+        }
+    }
+    if head {
+        return resp;
+    }
+    let (grant, new_cookie) = v.grant_or_new(ctx);
+    let (id, gid) = (v.link.id, grant.id.clone());
+    let ticket = match ctx.db.run(move |s| s.link_begin_download(id, &gid, now_ms())).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "reserving a link use");
+            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "Try again in a moment.");
+        }
+    };
+    if ticket == Ticket::Refused {
+        audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some("exhausted".into())).await;
+        return ended_page(ctx, Status::Exhausted);
+    }
+    let charge = Charge {
+        db: ctx.db.clone(),
+        audit: ctx.audit.clone(),
+        mailer: ctx.mailer.clone(),
+        notify: ctx.links.notify_downloads,
+        link: v.link.clone(),
+        grant: grant.id.clone(),
+        ticket,
+        peer,
+        who: grant.email.clone().unwrap_or_else(|| peer.ip().to_string()),
+        action: "link_download",
+        what: display_path(&t),
+        to_end: range.end == size,
+        file_size: size,
+    };
+    let stream = match t.vfs.open(&t.path).await {
+        Ok(reader) => reader.stream(range).await,
+        Err(e) => Err(e),
+    };
+    let stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "opening a link item");
+            // Settles (refunds) the reservation through the meter's drop.
+            drop(Metered::new(futures::stream::empty().boxed_stream(), Some(1), charge));
+            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The file could not be read. Try again in a moment.");
+        }
+    };
+    let body = StreamBody::new(Metered::new(stream, Some(len), charge)).boxed_unsync();
+    let (parts, _) = resp.into_parts();
+    let mut resp = Response::from_parts(parts, body);
+    if let Some(c) = new_cookie {
+        v.set_grant(ctx, resp.headers_mut(), &c);
+    }
+    resp
+}
+
+/// The item and the path inside it, for audit rows and mails.
+fn display_path(t: &Target) -> String {
+    let base = t.root.file_name().unwrap_or("").to_string();
+    if t.inner.is_empty() {
+        base
+    } else {
+        format!("{base}/{}", t.inner.join("/"))
+    }
+}
+
+trait BoxedStream {
+    fn boxed_stream(self) -> crate::vfs::ByteStream;
+}
+
+impl<S> BoxedStream for S
+where
+    S: futures::Stream<Item = crate::error::Result<bytes::Bytes>> + Send + 'static,
+{
+    fn boxed_stream(self) -> crate::vfs::ByteStream {
+        futures::StreamExt::boxed(self)
+    }
+}
+
+async fn folder(ctx: &HttpContext, peer: SocketAddr, v: &Visit, file: &LinkFile, rest: &[&str], head: bool) -> Response<Body> {
+    // Browsing needs `list` as well as `read` from the creator.
+    let t = match target::resolve(ctx, &v.link, file, &rest[1..], Op::List).await {
+        Ok(t) => t,
+        Err(Refusal::NotFound) => return not_found(ctx),
+        Err(Refusal::Gone(why)) => return unavailable(ctx, peer, v, why).await,
+    };
+    let mut entries = Vec::new();
+    let mut truncated = false;
+    match t.vfs.list(&t.path).await {
+        Ok(mut list) => loop {
+            match list.try_next().await {
+                Ok(Some(e)) if entries.len() < MAX_LISTING => entries.push(e),
+                Ok(Some(_)) => {
+                    truncated = true;
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "listing a shared folder");
+                    return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The folder could not be read.");
+                }
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "listing a shared folder");
+            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The folder could not be read.");
+        }
+    }
+    entries.sort_by(|a, b| b.is_dir().cmp(&a.is_dir()).then_with(|| a.path.file_name().cmp(&b.path.file_name())));
+    let here: String = t
+        .inner
+        .iter()
+        .map(|s| format!("/{}", utf8_percent_encode(s, SEGMENT)))
+        .collect();
+    let base = format!("{}/f/{}{here}", v.base(), file.id);
+    let rows: Vec<FolderRow> = entries
+        .iter()
+        .filter_map(|e| {
+            let name = e.path.file_name()?.to_string();
+            Some(FolderRow {
+                href: format!("{base}/{}", utf8_percent_encode(&name, SEGMENT)),
+                name,
+                is_dir: e.is_dir(),
+                size: e.size,
+            })
+        })
+        .collect();
+    let up = if t.inner.is_empty() {
+        v.base()
+    } else {
+        let parent: String = t.inner[..t.inner.len() - 1]
+            .iter()
+            .map(|s| format!("/{}", utf8_percent_encode(s, SEGMENT)))
+            .collect();
+        format!("{}/f/{}{parent}", v.base(), file.id)
+    };
+    if !head {
+        audit(ctx, peer, &v.link, "link_browse", Outcome::Ok, Some(display_path(&t))).await;
+    }
+    let shown = format!("{}/{}", file.name, t.inner.join("/"));
+    html(StatusCode::OK, pages::folder(&brand(ctx), &v.link, &shown, Some(&up), &rows, truncated))
+}
+
+fn set(h: &mut HeaderMap, k: hyper::header::HeaderName, v: &str) {
+    if let Ok(v) = HeaderValue::from_str(v) {
+        h.insert(k, v);
+    }
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+    *r.status_mut() = status;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Ranged::Full);
+        assert_eq!(parse_range(Some("bytes=0-4"), 10), Ranged::Part(0..5));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), Ranged::Part(5..10));
+        assert_eq!(parse_range(Some("bytes=5-100"), 10), Ranged::Part(5..10));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Ranged::Part(7..10));
+        assert_eq!(parse_range(Some("bytes=-30"), 10), Ranged::Part(0..10));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Ranged::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Ranged::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Ranged::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=4-2"), 10), Ranged::Full);
+        assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Ranged::Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Ranged::Full);
+        assert_eq!(parse_range(Some("bytes=x-1"), 10), Ranged::Full);
+    }
+
+    #[test]
+    fn dispositions_keep_utf8_names_and_stay_safe() {
+        assert_eq!(
+            disposition("Bericht Größe \"1\".pdf"),
+            "attachment; filename=\"Bericht Gr__e _1_.pdf\"; filename*=UTF-8''Bericht%20Gr%C3%B6%C3%9Fe%20%221%22.pdf"
+        );
+        assert!(!disposition("a\r\nb").contains('\n'));
+    }
+}

@@ -1,0 +1,148 @@
+//! Response bodies that know how a download ended. A [`Metered`] stream counts
+//! the bytes it hands to hyper; when the stream ends (or is dropped because the
+//! visitor went away) its [`Charge`] settles the use — charged when complete,
+//! refunded otherwise (docs/links.md) — writes the audit row and, for a whole
+//! file, mails the link's creator.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use hyper::body::Frame;
+
+use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::mail::{messages, Mailer};
+use crate::policy::Protocol;
+use crate::store::{Db, Link, Ticket};
+use crate::vfs::ByteStream;
+
+/// What to settle when a download's bytes stop.
+pub struct Charge {
+    pub db: Db,
+    pub audit: AuditLog,
+    pub mailer: Mailer,
+    pub notify: bool,
+    pub link: Link,
+    pub grant: String,
+    pub ticket: Ticket,
+    pub peer: SocketAddr,
+    /// Who downloaded, for the notification: the verified address or the IP.
+    pub who: String,
+    pub action: &'static str,
+    /// The file (or "N files" for a zip), for the audit row and the mail.
+    pub what: String,
+    /// The request asked for everything up to the file's end: a completed one
+    /// means the visitor now has the whole file.
+    pub to_end: bool,
+    /// The whole file's size, for the notification.
+    pub file_size: u64,
+}
+
+impl Charge {
+    fn settle(self, sent: u64, complete: bool) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let c = self;
+            if matches!(c.ticket, Ticket::Reserved | Ticket::Shared) {
+                let (id, grant) = (c.link.id, c.grant.clone());
+                if let Err(e) = c.db.run(move |s| s.link_end_download(id, &grant, complete)).await {
+                    tracing::error!(link = %c.link.public_id, error = %e, "settling a link use");
+                }
+            }
+            let ev = AuditEvent::new(Protocol::Http, c.action)
+                .remote(c.peer)
+                .path(format!("link:{}", c.link.public_id))
+                .bytes(sent)
+                .outcome(if complete { Outcome::Ok } else { Outcome::Failed })
+                .detail(format!("{}{}", c.what, if complete { "" } else { " (aborted)" }));
+            c.audit.record(ev).await;
+            if complete && c.to_end && c.notify {
+                notify_owner(&c).await;
+            }
+        });
+    }
+}
+
+async fn notify_owner(c: &Charge) {
+    let owner = c.link.owner.clone();
+    let Ok(Some(user)) = c.db.run(move |s| s.user_get(&owner)).await else {
+        return;
+    };
+    let Some(to) = user.email else { return };
+    let id = c.link.id;
+    // The mail shows the uses as they are now, after this download was charged.
+    let pid = c.link.public_id.clone();
+    let link = match c.db.run(move |s| s.link_by_public_id(&pid)).await {
+        Ok(Some(l)) if l.id == id => l,
+        _ => c.link.clone(),
+    };
+    c.mailer
+        .send_later(messages::downloaded(&to, &link, &c.what, c.file_size, &c.who));
+}
+
+/// A body stream that settles its [`Charge`] exactly once.
+pub struct Metered {
+    inner: ByteStream,
+    sent: u64,
+    /// Bytes the response promised; `None` for a streamed zip.
+    expected: Option<u64>,
+    charge: Option<Charge>,
+}
+
+impl Metered {
+    pub fn new(inner: ByteStream, expected: Option<u64>, charge: Charge) -> Self {
+        Metered {
+            inner,
+            sent: 0,
+            expected,
+            charge: Some(charge),
+        }
+    }
+
+    fn settle(&mut self, complete: bool) {
+        if let Some(c) = self.charge.take() {
+            c.settle(self.sent, complete);
+        }
+    }
+}
+
+impl Stream for Metered {
+    type Item = Result<Frame<Bytes>, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.sent += chunk.len() as u64;
+                // hyper may stop polling once Content-Length bytes are out.
+                if self.expected == Some(self.sent) {
+                    self.settle(true);
+                }
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::warn!(error = %e, "a link download failed while streaming");
+                self.settle(false);
+                // An error ends the response early: the visitor sees a broken
+                // transfer, never a short file that looks complete.
+                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
+            }
+            Poll::Ready(None) => {
+                let complete = self.expected.is_none_or(|n| n == self.sent);
+                self.settle(complete);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        // Dropped before the end: the visitor went away or the server stops.
+        self.settle(false);
+    }
+}

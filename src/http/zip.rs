@@ -1,0 +1,175 @@
+//! `GET /l/<token>/zip`: every item of the link as one zip, streamed as it is
+//! written (stored entries with data descriptors, zip64 when needed), so no file
+//! or archive is ever held in memory or on disk. Shared folders are walked, up
+//! to [`MAX_ENTRIES`] files. The zip is one download under the grant.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_zip::base::write::ZipFileWriter;
+use async_zip::{Compression, ZipEntryBuilder};
+use futures::{AsyncWriteExt, StreamExt, TryStreamExt};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+use super::download::{disposition, open_visit, unavailable};
+use super::meter::{Charge, Metered};
+use super::routes::{audit, ended_page, not_found, page};
+use super::target::{self, Refusal};
+use super::{Body, HttpContext};
+use crate::audit::Outcome;
+use crate::error::{Error, Result};
+use crate::policy::links::Status;
+use crate::policy::Op;
+use crate::store::{now_ms, Ticket};
+use crate::vfs::{VPath, Vfs};
+
+pub const MAX_ENTRIES: usize = 10_000;
+
+struct Item {
+    name: String,
+    vfs: Arc<Vfs>,
+    path: VPath,
+}
+
+pub async fn all(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &HeaderMap, head: bool) -> Response<Body> {
+    let v = match open_visit(ctx, peer, token, headers, head).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let id = v.link.id;
+    let files = ctx.db.run(move |s| s.link_files(id)).await.unwrap_or_default();
+    if files.is_empty() {
+        return not_found(ctx);
+    }
+    let mut items = Vec::new();
+    for f in &files {
+        let op = if f.is_dir { Op::List } else { Op::Read };
+        let t = match target::resolve(ctx, &v.link, f, &[], op).await {
+            Ok(t) => t,
+            Err(Refusal::NotFound) => return not_found(ctx),
+            Err(Refusal::Gone(why)) => return unavailable(ctx, peer, &v, why).await,
+        };
+        if f.is_dir {
+            if let Err(e) = walk(&t.vfs, &t.path, &f.name, &mut items).await {
+                if e.kind() == crate::error::ErrorKind::InvalidInput {
+                    return page(ctx, StatusCode::PAYLOAD_TOO_LARGE, "Too many files", &e.to_string());
+                }
+                return unavailable(ctx, peer, &v, "a shared folder could not be read").await;
+            }
+        } else {
+            items.push(Item {
+                name: f.name.clone(),
+                vfs: t.vfs,
+                path: t.path,
+            });
+        }
+    }
+    let title = if v.link.title.is_empty() { "files" } else { v.link.title.as_str() };
+    let mut resp = Response::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync());
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Ok(d) = HeaderValue::from_str(&disposition(&format!("{title}.zip"))) {
+        resp.headers_mut().insert(CONTENT_DISPOSITION, d);
+    }
+    if head {
+        return resp;
+    }
+    let (grant, new_cookie) = v.grant_or_new(ctx);
+    let gid = grant.id.clone();
+    let ticket = match ctx.db.run(move |s| s.link_begin_download(id, &gid, now_ms())).await {
+        Ok(t) => t,
+        Err(_) => return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "Try again in a moment."),
+    };
+    if ticket == Ticket::Refused {
+        audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some("exhausted".into())).await;
+        return ended_page(ctx, Status::Exhausted);
+    }
+    let count = items.len();
+    let charge = Charge {
+        db: ctx.db.clone(),
+        audit: ctx.audit.clone(),
+        mailer: ctx.mailer.clone(),
+        notify: ctx.links.notify_downloads,
+        link: v.link.clone(),
+        grant: grant.id.clone(),
+        ticket,
+        peer,
+        who: grant.email.clone().unwrap_or_else(|| peer.ip().to_string()),
+        action: "link_zip",
+        what: format!("{count} file(s) as {title}.zip"),
+        to_end: true,
+        file_size: 0,
+    };
+    let (reader, writer) = tokio::io::duplex(256 * 1024);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let res = write_zip(writer, items).await;
+        if let Err(e) = &res {
+            tracing::warn!(error = %e, "writing a link zip");
+        }
+        let _ = done_tx.send(res);
+    });
+    // The archive's bytes, then a check that the writer finished: a failed
+    // writer turns into a broken response, never a truncated zip that looks whole.
+    let bytes = tokio_util::io::ReaderStream::new(reader).map_err(Error::from);
+    let verdict = futures::stream::once(async move {
+        match done_rx.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(Err(e)),
+            Err(_) => Some(Err(Error::internal("the zip writer stopped"))),
+        }
+    })
+    .filter_map(|x| async move { x });
+    let stream = bytes.chain(verdict).boxed();
+    let (parts, _) = resp.into_parts();
+    let mut resp = Response::from_parts(parts, StreamBody::new(Metered::new(stream, None, charge)).boxed_unsync());
+    if let Some(c) = new_cookie {
+        v.set_grant(ctx, resp.headers_mut(), &c);
+    }
+    resp
+}
+
+/// Collects the files below `dir`, named `prefix/...`, breadth first.
+async fn walk(vfs: &Arc<Vfs>, dir: &VPath, prefix: &str, items: &mut Vec<Item>) -> Result<()> {
+    let mut queue = vec![(dir.clone(), prefix.to_string())];
+    while let Some((d, name)) = queue.pop() {
+        let mut list = vfs.list(&d).await?;
+        while let Some(e) = list.try_next().await? {
+            let Some(leaf) = e.path.file_name() else { continue };
+            let inner = format!("{name}/{leaf}");
+            if e.is_dir() {
+                queue.push((e.path.clone(), inner));
+            } else {
+                if items.len() >= MAX_ENTRIES {
+                    return Err(Error::invalid(format!(
+                        "This share holds more than {MAX_ENTRIES} files: download them one by one or by folder."
+                    )));
+                }
+                items.push(Item {
+                    name: inner,
+                    vfs: vfs.clone(),
+                    path: e.path.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn write_zip(out: tokio::io::DuplexStream, items: Vec<Item>) -> Result<()> {
+    let zip_err = |e: async_zip::error::ZipError| Error::internal(format!("zip: {e}"));
+    let mut zip = ZipFileWriter::with_tokio(out);
+    for item in items {
+        let reader = item.vfs.open(&item.path).await?;
+        let mut chunks = reader.stream(0..reader.size()).await?;
+        let entry = ZipEntryBuilder::new(item.name.into(), Compression::Stored);
+        let mut w = zip.write_entry_stream(entry).await.map_err(zip_err)?;
+        while let Some(chunk) = chunks.try_next().await? {
+            w.write_all(&chunk).await?;
+        }
+        w.close().await.map_err(zip_err)?;
+    }
+    zip.close().await.map_err(zip_err)?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The texts wharf mails. Plain text: every mail client shows it, and nothing in
+//! it can be rendered as markup.
+
+use super::Mail;
+use crate::http::pages::human_size;
+use crate::store::{format_ms, Link, LinkFile};
+
+fn expiry(link: &Link) -> String {
+    link.expires_at
+        .map(|t| format!("The link works until {}.", format_ms(t)))
+        .unwrap_or_else(|| "The link does not expire.".into())
+}
+
+/// To the recipients: the link, what it holds, who sent it.
+pub fn link(product: &str, link: &Link, files: &[LinkFile], url: &str, sender: &str) -> Mail {
+    let subject = if link.title.is_empty() {
+        format!("{sender} sent you files")
+    } else {
+        format!("{sender} sent you: {}", link.title)
+    };
+    let mut body = format!("{sender} shared files with you through {product}.\n\n");
+    if !link.message.is_empty() {
+        body.push_str(&format!("Message:\n{}\n\n", link.message));
+    }
+    for f in files {
+        if f.is_dir {
+            body.push_str(&format!("  - {}/ (folder)\n", f.name));
+        } else {
+            body.push_str(&format!("  - {} ({})\n", f.name, human_size(f.size)));
+        }
+    }
+    body.push_str(&format!("\nOpen: {url}\n\n{}\n", expiry(link)));
+    if link.password_hash.is_some() {
+        body.push_str("The sender will give you the password separately.\n");
+    }
+    if link.max_uses == Some(1) {
+        body.push_str("It can be downloaded once.\n");
+    } else if let Some(n) = link.max_uses {
+        body.push_str(&format!("It can be downloaded {n} times.\n"));
+    }
+    Mail {
+        to: link.recipients.clone(),
+        reply_to: None,
+        subject,
+        body,
+    }
+}
+
+/// The 6-digit code that unlocks a link for one address.
+pub fn code(product: &str, to: &str, code: &str, minutes: u64) -> Mail {
+    Mail {
+        to: vec![to.to_string()],
+        reply_to: None,
+        subject: format!("Your {product} code: {code}"),
+        body: format!(
+            "Your code to open the shared files is:\n\n    {code}\n\nIt is valid for {minutes} minutes. \
+             If you did not ask for it, ignore this message.\n"
+        ),
+    }
+}
+
+/// To the link's creator: one of their files was downloaded.
+pub fn downloaded(to: &str, link: &Link, file: &str, bytes: u64, who: &str) -> Mail {
+    let name = if link.title.is_empty() {
+        link.public_id.clone()
+    } else {
+        format!("{} ({})", link.title, link.public_id)
+    };
+    Mail {
+        to: vec![to.to_string()],
+        reply_to: None,
+        subject: format!("Downloaded: {file}"),
+        body: format!(
+            "{file} ({}) was downloaded from your link {name} by {who}.\n\
+             Uses so far: {}{}.\n",
+            human_size(bytes),
+            link.uses,
+            link.max_uses.map(|m| format!(" of {m}")).unwrap_or_default()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{LinkKind, LinkState};
+
+    #[test]
+    fn the_link_mail_names_files_expiry_and_rules() {
+        let l = Link {
+            id: 1,
+            public_id: "abc".into(),
+            kind: LinkKind::Send,
+            owner: "alice".into(),
+            title: "Q3".into(),
+            message: "see attached".into(),
+            recipients: vec!["bob@example.com".into()],
+            expires_at: Some(0),
+            max_uses: Some(1),
+            uses: 0,
+            password_hash: Some("x".into()),
+            allowed_emails: vec![],
+            state: LinkState::Active,
+            created_at: 0,
+            ended_at: None,
+            last_used_at: None,
+            name: String::new(),
+        };
+        let f = LinkFile {
+            id: 1,
+            name: "r.pdf".into(),
+            path: "/x".into(),
+            is_dir: false,
+            size: 2_000_000,
+            sha256: None,
+        };
+        let m = link("wharf", &l, &[f], "https://x/l/t", "alice");
+        assert_eq!(m.subject, "alice sent you: Q3");
+        for part in ["r.pdf (2.0 MB)", "https://x/l/t", "1970-01-01T00:00:00Z", "password", "once", "see attached"] {
+            assert!(m.body.contains(part), "{part} missing in {}", m.body);
+        }
+        assert_eq!(m.to, ["bob@example.com"]);
+    }
+}

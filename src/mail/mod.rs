@@ -1,0 +1,155 @@
+//! Outgoing mail: SMTP through lettre (STARTTLS, implicit TLS or plain, with
+//! optional authentication), or — the embedded default — `.eml` files written to
+//! an outbox folder, so a fresh install works without a mail server and staff
+//! can still read what would have been sent.
+//!
+//! Callers that must not reveal anything through timing (the e-mail code form)
+//! hand messages to [`Mailer::send_later`], which sends from a task.
+
+pub mod messages;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailConfig, MailSecurity};
+use crate::error::{Error, Result};
+
+/// One plain-text message.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(PathBuf),
+}
+
+/// Cheap to clone; shared by the link service and the link server.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Arc<Transport>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn new(config: &MailConfig) -> Result<Mailer> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| Error::invalid(format!("[mail] from {:?}: {e}", config.from)))?;
+        let transport = match &config.smtp {
+            None => Transport::Outbox(config.outbox.clone()),
+            Some(s) => {
+                let builder = match s.security {
+                    MailSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host),
+                    MailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host),
+                    MailSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)),
+                }
+                .map_err(|e| Error::invalid(format!("[mail] smtp_host {:?}: {e}", s.host)))?;
+                let mut builder = builder.port(s.port).timeout(Some(config.timeout));
+                if !s.username.is_empty() {
+                    builder = builder.credentials(Credentials::new(s.username.clone(), s.password.clone()));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Mailer {
+            transport: Arc::new(transport),
+            from,
+        })
+    }
+
+    /// Where mail goes, for the start-up banner.
+    pub fn describe(&self) -> String {
+        match self.transport.as_ref() {
+            Transport::Smtp(_) => "SMTP".into(),
+            Transport::Outbox(dir) => format!("outbox {}", dir.display()),
+        }
+    }
+
+    fn build(&self, mail: &Mail) -> Result<Message> {
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .subject(mail.subject.clone())
+            .date_now()
+            .header(ContentType::TEXT_PLAIN);
+        for to in &mail.to {
+            let mbox: Mailbox = to
+                .parse()
+                .map_err(|e| Error::invalid(format!("recipient {to:?}: {e}")))?;
+            b = b.to(mbox);
+        }
+        if let Some(r) = &mail.reply_to {
+            if let Ok(mbox) = r.parse() {
+                b = b.reply_to(mbox);
+            }
+        }
+        b.body(mail.body.clone())
+            .map_err(|e| Error::invalid(format!("composing mail: {e}")))
+    }
+
+    /// Sends now; an error says why (the CLI reports it).
+    pub async fn send(&self, mail: Mail) -> Result<()> {
+        if mail.to.is_empty() {
+            return Ok(());
+        }
+        let message = self.build(&mail)?;
+        match self.transport.as_ref() {
+            Transport::Smtp(t) => {
+                t.send(message)
+                    .await
+                    .map_err(|e| Error::new(crate::error::ErrorKind::Unavailable, format!("sending mail: {e}")))?;
+                tracing::info!(to = %mail.to.join(","), subject = %mail.subject, "mail sent");
+            }
+            Transport::Outbox(dir) => {
+                let dir = dir.clone();
+                let bytes = message.formatted();
+                let path = tokio::task::spawn_blocking(move || write_eml(&dir, &bytes))
+                    .await
+                    .map_err(|e| Error::internal("outbox task failed").with_source(e))??;
+                // The body may hold a code or a URL: the log names the file only.
+                tracing::info!(to = %mail.to.join(","), subject = %mail.subject, file = %path.display(), "mail written to the outbox");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends from a task; failures are logged. The caller's response time does
+    /// not depend on the mail server (or on whether a mail was sent at all).
+    pub fn send_later(&self, mail: Mail) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let subject = mail.subject.clone();
+            if let Err(e) = me.send(mail).await {
+                tracing::warn!(%subject, error = %e, "mail not sent");
+            }
+        });
+    }
+}
+
+/// Writes one message as `<millis>-<random>.eml`, complete or not at all.
+fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::from(e).context(format!("creating {}", dir.display())))?;
+    let name = format!(
+        "{}-{}.eml",
+        crate::store::now_ms(),
+        hex::encode(crate::secret::random_bytes::<4>())
+    );
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(&name);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
