@@ -3,64 +3,21 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::gateway::Gateway;
-
-/// The binary on the gateway's data directory and config.
-fn wharf(gw: &Gateway) -> Command {
-    common::wharf_cmd(&gw.config.data_dir, Some(&gw.path("wharf.toml")))
-}
-
-/// Runs `wharf link ...` on the gateway's data directory; returns (id, token).
-fn link(gw: &Gateway, args: &[&str]) -> (String, String) {
-    let out = wharf(gw).arg("link").args(args).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = text
-        .split_whitespace()
-        .nth(3)
-        .unwrap_or_default()
-        .to_string();
-    let token = text
-        .lines()
-        .nth(1)
-        .and_then(|l| l.rsplit('/').next())
-        .unwrap_or_default()
-        .to_string();
-    (id, token)
-}
-
-fn cli(gw: &Gateway, args: &[&str]) {
-    let ok = wharf(gw)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "{args:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landing_pages_answers_and_headers() {
     let gw = Gateway::start("fs", "").await;
     std::fs::write(gw.path("report.pdf"), b"%PDF-1.7 quarterly").unwrap();
     let file = gw.path("report.pdf");
-    let (id, token) = link(
-        &gw,
-        &[
-            "send",
-            file.to_str().unwrap(),
-            "--title",
-            "<script>alert(1)</script>",
-            "--message",
-            "a & b <img src=x>",
-        ],
-    );
+    let (id, token) = gw.link(&[
+        "send",
+        file.to_str().unwrap(),
+        "--title",
+        "<script>alert(1)</script>",
+        "--message",
+        "a & b <img src=x>",
+    ]);
     let base = format!("http://{}", gw.http_addr());
     let client = reqwest::Client::new();
 
@@ -95,7 +52,8 @@ async fn landing_pages_answers_and_headers() {
         assert_eq!(r.status(), 404, "{bad}");
     }
     // Regenerated: the old URL is gone, the new one works.
-    let out = wharf(&gw)
+    let out = gw
+        .wharf()
         .args(["link", "regenerate", &id])
         .output()
         .unwrap();
@@ -127,7 +85,7 @@ async fn landing_pages_answers_and_headers() {
     );
 
     // Revoked: 410 with a page saying so.
-    cli(&gw, &["link", "revoke", &id]);
+    gw.cli(&["link", "revoke", &id]);
     let r = client
         .get(format!("{base}/l/{new_token}"))
         .send()
@@ -137,7 +95,7 @@ async fn landing_pages_answers_and_headers() {
     assert!(r.text().await.unwrap().contains("withdrawn"));
 
     // Expired: 410 too.
-    let (_, short) = link(&gw, &["send", file.to_str().unwrap(), "--expires", "1s"]);
+    let (_, short) = gw.link(&["send", file.to_str().unwrap(), "--expires", "1s"]);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let r = client
         .get(format!("{base}/l/{short}"))

@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use futures::TryStreamExt;
-use wharf::vfs::{EntryKind, Vfs};
+use wharf::vfs::{EntryKind, Mount, MountTable, VPath, Vfs};
 use wharf::ErrorKind;
 
 async fn read_all(vfs: &Vfs, path: &str) -> Vec<u8> {
@@ -291,3 +291,23 @@ macro_rules! suite {
 }
 
 suite!(memory, fs, s3);
+
+/// A mount under a prefix nothing was written to yet (an empty bucket's
+/// `transfers/`): its root is a directory anyway, and folders can be made in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_under_an_unused_prefix_is_a_directory_on_s3() {
+    let b = common::backend("s3");
+    let table = MountTable::new(vec![Mount {
+        at: VPath::root(),
+        connector: b.connector.clone(),
+        root: "transfers".into(),
+    }])
+    .unwrap();
+    let vfs = Vfs::new(table, 64 * 1024);
+    assert!(vfs.stat(&p("/")).await.unwrap().is_dir());
+    vfs.mkdir(&p("/x")).await.unwrap();
+    vfs.write_all(&p("/x/a"), Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&vfs, "/x/a").await, b"a");
+}

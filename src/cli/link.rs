@@ -216,7 +216,11 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
                     link.owner,
                     expiry(&link),
                     uses(&link),
-                    if link.name.is_empty() { &link.title } else { &link.name }
+                    if link.name.is_empty() {
+                        &link.title
+                    } else {
+                        &link.name
+                    }
                 );
             }
             Ok(())

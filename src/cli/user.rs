@@ -336,7 +336,11 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             Ok(())
         }
         UserCmd::Email { name, email, clear } => {
-            let email = if clear { None } else { email.map(|e| checked_email(&e)).transpose()? };
+            let email = if clear {
+                None
+            } else {
+                email.map(|e| checked_email(&e)).transpose()?
+            };
             store.user_set_email(&name, email.as_deref())?;
             audit("user_email", &name, None)?;
             match email {

@@ -369,7 +369,8 @@ impl Resolver<'_> {
                 listen: parse_listen(&f.http.listen, self.file, "http.listen")?,
                 product_name: f.http.product_name.to_string(),
                 accent: check_colour(&f.http.accent, self.file)?,
-                logo: (!f.http.logo.is_empty()).then(|| self.relative_to_file(Path::new(&*f.http.logo))),
+                logo: (!f.http.logo.is_empty())
+                    .then(|| self.relative_to_file(Path::new(&*f.http.logo))),
                 max_connections: f.http.max_connections.max(1),
             },
             mail,

@@ -8,7 +8,10 @@ use std::ops::Range;
 
 use futures::TryStreamExt;
 use http_body_util::{BodyExt, Empty, StreamBody};
-use hyper::header::{HeaderMap, HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, IF_RANGE, RANGE};
+use hyper::header::{
+    HeaderMap, HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, IF_RANGE, RANGE,
+};
 use hyper::{Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -42,7 +45,11 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// A URL path segment: unreserved characters stay.
-pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// What a `Range` header asks of a file of `size` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +113,21 @@ pub fn disposition(name: &str) -> String {
 }
 
 /// The 410 page of a share that stopped working, audited with the reason.
-pub async fn unavailable(ctx: &HttpContext, peer: SocketAddr, v: &Visit, why: &str) -> Response<Body> {
-    audit(ctx, peer, &v.link, "link_unavailable", Outcome::Denied, Some(why.into())).await;
+pub async fn unavailable(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    why: &str,
+) -> Response<Body> {
+    audit(
+        ctx,
+        peer,
+        &v.link,
+        "link_unavailable",
+        Outcome::Denied,
+        Some(why.into()),
+    )
+    .await;
     page(
         ctx,
         StatusCode::GONE,
@@ -118,13 +138,27 @@ pub async fn unavailable(ctx: &HttpContext, peer: SocketAddr, v: &Visit, why: &s
 
 /// The visit, if its gate is open; otherwise the answer (ended page or the
 /// landing page's form).
-pub async fn open_visit(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &HeaderMap, head: bool) -> Result<Visit, Response<Body>> {
+pub async fn open_visit(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    token: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Visit, Response<Body>> {
     let v = visit::visit(ctx, token, headers).await?;
     match v.gate {
         Gate::Open => Ok(v),
         Gate::Closed(status) => {
             if !head {
-                audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some(status.as_str().into())).await;
+                audit(
+                    ctx,
+                    peer,
+                    &v.link,
+                    "link_refused",
+                    Outcome::Denied,
+                    Some(status.as_str().into()),
+                )
+                .await;
             }
             Err(ended_page(ctx, status))
         }
@@ -132,7 +166,14 @@ pub async fn open_visit(ctx: &HttpContext, peer: SocketAddr, token: &str, header
     }
 }
 
-pub async fn item(ctx: &HttpContext, peer: SocketAddr, token: &str, rest: &[&str], headers: &HeaderMap, head: bool) -> Response<Body> {
+pub async fn item(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    token: &str,
+    rest: &[&str],
+    headers: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
     let v = match open_visit(ctx, peer, token, headers, head).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -153,7 +194,12 @@ pub async fn item(ctx: &HttpContext, peer: SocketAddr, token: &str, rest: &[&str
         Err(e) if e.kind() == crate::error::ErrorKind::NotFound => return not_found(ctx),
         Err(e) => {
             tracing::error!(error = %e, "stat of a link item");
-            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The storage did not answer. Try again in a moment.");
+            return page(
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The storage did not answer. Try again in a moment.",
+            );
         }
     };
     if entry.is_dir() {
@@ -209,7 +255,15 @@ async fn send_file(
         set(h, ACCEPT_RANGES, "bytes");
         set(h, CONTENT_LENGTH, &len.to_string());
         if status == StatusCode::PARTIAL_CONTENT {
-            set(h, CONTENT_RANGE, &format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1)));
+            set(
+                h,
+                CONTENT_RANGE,
+                &format!(
+                    "bytes {}-{}/{size}",
+                    range.start,
+                    range.end.saturating_sub(1)
+                ),
+            );
         }
     }
     if head {
@@ -217,15 +271,32 @@ async fn send_file(
     }
     let (grant, new_cookie) = v.grant_or_new(ctx);
     let (id, gid) = (v.link.id, grant.id.clone());
-    let ticket = match ctx.db.run(move |s| s.link_begin_download(id, &gid, now_ms())).await {
+    let ticket = match ctx
+        .db
+        .run(move |s| s.link_begin_download(id, &gid, now_ms()))
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "reserving a link use");
-            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "Try again in a moment.");
+            return page(
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Try again in a moment.",
+            );
         }
     };
     if ticket == Ticket::Refused {
-        audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some("exhausted".into())).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_refused",
+            Outcome::Denied,
+            Some("exhausted".into()),
+        )
+        .await;
         return ended_page(ctx, Status::Exhausted);
     }
     let charge = Charge {
@@ -252,8 +323,17 @@ async fn send_file(
         Err(e) => {
             tracing::error!(error = %e, "opening a link item");
             // Settles (refunds) the reservation through the meter's drop.
-            drop(Metered::new(futures::stream::empty().boxed_stream(), Some(1), charge));
-            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The file could not be read. Try again in a moment.");
+            drop(Metered::new(
+                futures::stream::empty().boxed_stream(),
+                Some(1),
+                charge,
+            ));
+            return page(
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The file could not be read. Try again in a moment.",
+            );
         }
     };
     let body = StreamBody::new(Metered::new(stream, Some(len), charge)).boxed_unsync();
@@ -288,7 +368,14 @@ where
     }
 }
 
-async fn folder(ctx: &HttpContext, peer: SocketAddr, v: &Visit, file: &LinkFile, rest: &[&str], head: bool) -> Response<Body> {
+async fn folder(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    file: &LinkFile,
+    rest: &[&str],
+    head: bool,
+) -> Response<Body> {
     // Browsing needs `list` as well as `read` from the creator.
     let t = match target::resolve(ctx, &v.link, file, &rest[1..], Op::List).await {
         Ok(t) => t,
@@ -308,16 +395,30 @@ async fn folder(ctx: &HttpContext, peer: SocketAddr, v: &Visit, file: &LinkFile,
                 Ok(None) => break,
                 Err(e) => {
                     tracing::error!(error = %e, "listing a shared folder");
-                    return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The folder could not be read.");
+                    return page(
+                        ctx,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Try again",
+                        "The folder could not be read.",
+                    );
                 }
             }
         },
         Err(e) => {
             tracing::error!(error = %e, "listing a shared folder");
-            return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "The folder could not be read.");
+            return page(
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The folder could not be read.",
+            );
         }
     }
-    entries.sort_by(|a, b| b.is_dir().cmp(&a.is_dir()).then_with(|| a.path.file_name().cmp(&b.path.file_name())));
+    entries.sort_by(|a, b| {
+        b.is_dir()
+            .cmp(&a.is_dir())
+            .then_with(|| a.path.file_name().cmp(&b.path.file_name()))
+    });
     let here: String = t
         .inner
         .iter()
@@ -346,10 +447,21 @@ async fn folder(ctx: &HttpContext, peer: SocketAddr, v: &Visit, file: &LinkFile,
         format!("{}/f/{}{parent}", v.base(), file.id)
     };
     if !head {
-        audit(ctx, peer, &v.link, "link_browse", Outcome::Ok, Some(display_path(&t))).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_browse",
+            Outcome::Ok,
+            Some(display_path(&t)),
+        )
+        .await;
     }
     let shown = format!("{}/{}", file.name, t.inner.join("/"));
-    html(StatusCode::OK, pages::folder(&brand(ctx), &v.link, &shown, Some(&up), &rows, truncated))
+    html(
+        StatusCode::OK,
+        pages::folder(&brand(ctx), &v.link, &shown, Some(&up), &rows, truncated),
+    )
 }
 
 fn set(h: &mut HeaderMap, k: hyper::header::HeaderName, v: &str) {

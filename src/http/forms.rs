@@ -32,7 +32,14 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Adds a `Set-Cookie`: HttpOnly, SameSite=Strict, `Secure` when the public
 /// address is HTTPS.
-pub fn set_cookie(headers: &mut HeaderMap, name: &str, value: &str, path: &str, max_age: u64, secure: bool) {
+pub fn set_cookie(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    secure: bool,
+) {
     let v = format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
         if secure { "; Secure" } else { "" }
@@ -85,7 +92,9 @@ pub fn parse_urlencoded(body: &[u8]) -> HashMap<String, String> {
 /// The CSRF token for a form page: the visitor's, or a new one to set.
 pub fn csrf_token(headers: &HeaderMap) -> (String, bool) {
     match cookie(headers, CSRF_COOKIE) {
-        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v.to_string(), false),
+        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            (v.to_string(), false)
+        }
         _ => (hex::encode(crate::secret::random_bytes::<16>()), true),
     }
 }
@@ -105,7 +114,10 @@ mod tests {
     #[test]
     fn cookies_forms_and_csrf() {
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("a=1; wharf_csrf=00112233445566778899aabbccddeeff; b=2"));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; wharf_csrf=00112233445566778899aabbccddeeff; b=2"),
+        );
         assert_eq!(cookie(&h, "b"), Some("2"));
         assert_eq!(cookie(&h, "c"), None);
         let form = parse_urlencoded(b"csrf=00112233445566778899aabbccddeeff&password=a+b%26c%3D&x");
@@ -115,7 +127,10 @@ mod tests {
         let other = parse_urlencoded(b"csrf=ffffffffffffffffffffffffffffffff");
         assert!(!csrf_ok(&h, &other));
         assert!(!csrf_ok(&HeaderMap::new(), &form), "no cookie, no pass");
-        assert_eq!(csrf_token(&h), ("00112233445566778899aabbccddeeff".into(), false));
+        assert_eq!(
+            csrf_token(&h),
+            ("00112233445566778899aabbccddeeff".into(), false)
+        );
         let (fresh, set) = csrf_token(&HeaderMap::new());
         assert!(set && fresh.len() == 32);
     }

@@ -49,7 +49,10 @@ impl Charge {
             let c = self;
             if matches!(c.ticket, Ticket::Reserved | Ticket::Shared) {
                 let (id, grant) = (c.link.id, c.grant.clone());
-                if let Err(e) = c.db.run(move |s| s.link_end_download(id, &grant, complete)).await {
+                if let Err(e) =
+                    c.db.run(move |s| s.link_end_download(id, &grant, complete))
+                        .await
+                {
                     tracing::error!(link = %c.link.public_id, error = %e, "settling a link use");
                 }
             }
@@ -57,8 +60,16 @@ impl Charge {
                 .remote(c.peer)
                 .path(format!("link:{}", c.link.public_id))
                 .bytes(sent)
-                .outcome(if complete { Outcome::Ok } else { Outcome::Failed })
-                .detail(format!("{}{}", c.what, if complete { "" } else { " (aborted)" }));
+                .outcome(if complete {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                })
+                .detail(format!(
+                    "{}{}",
+                    c.what,
+                    if complete { "" } else { " (aborted)" }
+                ));
             c.audit.record(ev).await;
             if complete && c.to_end && c.notify {
                 notify_owner(&c).await;
@@ -80,8 +91,13 @@ async fn notify_owner(c: &Charge) {
         Ok(Some(l)) if l.id == id => l,
         _ => c.link.clone(),
     };
-    c.mailer
-        .send_later(messages::downloaded(&to, &link, &c.what, c.file_size, &c.who));
+    c.mailer.send_later(messages::downloaded(
+        &to,
+        &link,
+        &c.what,
+        c.file_size,
+        &c.who,
+    ));
 }
 
 /// A body stream that settles its [`Charge`] exactly once.

@@ -47,7 +47,11 @@ pub fn layout(brand: &Brand, title: &str, body: &str) -> String {
          <meta name=\"referrer\" content=\"no-referrer\"><title>{title} · {product}</title>\
          <style>{STYLE}a.btn,button{{background:{accent}}}</style></head>\
          <body><main>{logo}{body}</main><footer>{product}</footer></body></html>",
-        logo = if brand.logo { "<img class=\"logo\" src=\"/static/logo\" alt=\"\">" } else { "" },
+        logo = if brand.logo {
+            "<img class=\"logo\" src=\"/static/logo\" alt=\"\">"
+        } else {
+            ""
+        },
         title = esc(title),
         product = esc(&brand.product),
         accent = esc(&brand.accent),
@@ -81,7 +85,10 @@ fn intro(link: &Link) -> String {
     let message = if link.message.is_empty() {
         String::new()
     } else {
-        format!("<p style=\"white-space:pre-wrap\">{}</p>", esc(&link.message))
+        format!(
+            "<p style=\"white-space:pre-wrap\">{}</p>",
+            esc(&link.message)
+        )
     };
     let expiry = link
         .expires_at
@@ -137,10 +144,20 @@ pub struct FolderRow {
 }
 
 /// The inside of a shared folder.
-pub fn folder(brand: &Brand, link: &Link, path: &str, up: Option<&str>, rows: &[FolderRow], truncated: bool) -> String {
+pub fn folder(
+    brand: &Brand,
+    link: &Link,
+    path: &str,
+    up: Option<&str>,
+    rows: &[FolderRow],
+    truncated: bool,
+) -> String {
     let mut t = String::new();
     if let Some(up) = up {
-        t.push_str(&format!("<tr><td><a href=\"{}\">.. (up)</a></td><td></td></tr>", esc(up)));
+        t.push_str(&format!(
+            "<tr><td><a href=\"{}\">.. (up)</a></td><td></td></tr>",
+            esc(up)
+        ));
     }
     for r in rows {
         let (label, size) = if r.is_dir {
@@ -183,7 +200,13 @@ fn error_line(error: Option<&str>) -> String {
 }
 
 /// Asks for the link's password.
-pub fn password_form(brand: &Brand, link: &Link, base: &str, csrf: &str, error: Option<&str>) -> String {
+pub fn password_form(
+    brand: &Brand,
+    link: &Link,
+    base: &str,
+    csrf: &str,
+    error: Option<&str>,
+) -> String {
     let fields = "<label for=\"pw\">Password</label>\
                   <input id=\"pw\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>";
     let body = format!(
@@ -196,7 +219,13 @@ pub fn password_form(brand: &Brand, link: &Link, base: &str, csrf: &str, error: 
 }
 
 /// Asks for an e-mail address to send a code to.
-pub fn email_form(brand: &Brand, link: &Link, base: &str, csrf: &str, error: Option<&str>) -> String {
+pub fn email_form(
+    brand: &Brand,
+    link: &Link,
+    base: &str,
+    csrf: &str,
+    error: Option<&str>,
+) -> String {
     let fields = "<label for=\"em\">Your e-mail address</label>\
                   <input id=\"em\" name=\"email\" type=\"email\" autocomplete=\"email\" required autofocus>";
     let body = format!(
@@ -209,7 +238,15 @@ pub fn email_form(brand: &Brand, link: &Link, base: &str, csrf: &str, error: Opt
 }
 
 /// Asks for the code; the same whether or not a code was sent.
-pub fn code_form(brand: &Brand, link: &Link, base: &str, csrf: &str, email: &str, minutes: u64, error: Option<&str>) -> String {
+pub fn code_form(
+    brand: &Brand,
+    link: &Link,
+    base: &str,
+    csrf: &str,
+    email: &str,
+    minutes: u64,
+    error: Option<&str>,
+) -> String {
     let fields = format!(
         "<input type=\"hidden\" name=\"email\" value=\"{email}\">\
          <label for=\"code\">Code</label>\

@@ -29,12 +29,24 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         ["l", token, "password"] if post => visit::password(ctx, peer, token, h, body).await,
         ["l", token, "email"] if post => visit::email(ctx, peer, token, h, body).await,
         ["l", token, "code"] if post => visit::code(ctx, peer, token, h, body).await,
-        ["l", token, "f", rest @ ..] if get && !rest.is_empty() => download::item(ctx, peer, token, rest, h, head).await,
+        ["l", token, "f", rest @ ..] if get && !rest.is_empty() => {
+            download::item(ctx, peer, token, rest, h, head).await
+        }
         ["l", token, "zip"] if get => zip::all(ctx, peer, token, h, head).await,
         ["static", "logo"] if get => logo(ctx).await,
-        [""] if get => page(ctx, StatusCode::OK, "wharf", "This server shares files through links."),
+        [""] if get => page(
+            ctx,
+            StatusCode::OK,
+            "wharf",
+            "This server shares files through links.",
+        ),
         _ if get || post => not_found(ctx),
-        _ => page(ctx, StatusCode::METHOD_NOT_ALLOWED, "Not allowed", "This request is not allowed here."),
+        _ => page(
+            ctx,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not allowed",
+            "This request is not allowed here.",
+        ),
     };
     protect(resp.headers_mut());
     resp
@@ -45,7 +57,12 @@ async fn logo(ctx: &HttpContext) -> Response<Body> {
     let Some(path) = &ctx.config.logo else {
         return not_found(ctx);
     };
-    let kind = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    let kind = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("png") => "image/png",
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("svg") => "image/svg+xml",
@@ -53,8 +70,13 @@ async fn logo(ctx: &HttpContext) -> Response<Body> {
     };
     match tokio::fs::read(path).await {
         Ok(bytes) => {
-            let mut r = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed_unsync());
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+            let mut r = Response::new(
+                Full::new(Bytes::from(bytes))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
             r
         }
         Err(e) => {
@@ -103,7 +125,12 @@ pub(super) fn html(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
-pub(super) fn page(ctx: &HttpContext, status: StatusCode, title: &str, text: &str) -> Response<Body> {
+pub(super) fn page(
+    ctx: &HttpContext,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> Response<Body> {
     html(status, pages::notice(&brand(ctx), title, text))
 }
 

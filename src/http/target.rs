@@ -46,7 +46,13 @@ pub fn inner_segments(rest: &[&str]) -> Option<Vec<String>> {
         .collect()
 }
 
-pub async fn resolve(ctx: &HttpContext, link: &Link, file: &LinkFile, rest: &[&str], op: Op) -> Result<Target, Refusal> {
+pub async fn resolve(
+    ctx: &HttpContext,
+    link: &Link,
+    file: &LinkFile,
+    rest: &[&str],
+    op: Op,
+) -> Result<Target, Refusal> {
     let inner = inner_segments(rest).ok_or(Refusal::NotFound)?;
     let root = VPath::parse(&file.path).map_err(|_| Refusal::Gone("stored path is invalid"))?;
     if !inner.is_empty() && !file.is_dir {
@@ -66,7 +72,12 @@ pub async fn resolve(ctx: &HttpContext, link: &Link, file: &LinkFile, rest: &[&s
     if !path.starts_with(&root) {
         return Err(Refusal::NotFound);
     }
-    Ok(Target { vfs, path, root, inner })
+    Ok(Target {
+        vfs,
+        path,
+        root,
+        inner,
+    })
 }
 
 /// The share checks against the creator as they are now.
@@ -98,7 +109,15 @@ mod tests {
     fn only_plain_names_pass() {
         assert_eq!(inner_segments(&["a", "b%20c"]).unwrap(), ["a", "b c"]);
         assert_eq!(inner_segments(&["a", ""]).unwrap(), ["a"]);
-        for bad in [&[".."][..], &["%2e%2e"], &["a", "."], &["a%2fb"], &["a%5cb"], &["%00"], &["%ff"]] {
+        for bad in [
+            &[".."][..],
+            &["%2e%2e"],
+            &["a", "."],
+            &["a%2fb"],
+            &["a%5cb"],
+            &["%00"],
+            &["%ff"],
+        ] {
             assert!(inner_segments(bad).is_none(), "{bad:?}");
         }
     }

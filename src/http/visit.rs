@@ -65,12 +65,23 @@ impl Visit {
     /// Sets the grant cookie, scoped to this link's pages.
     pub fn set_grant(&self, ctx: &HttpContext, headers: &mut HeaderMap, value: &str) {
         let max_age = ctx.links.grant_lifetime.as_secs();
-        forms::set_cookie(headers, GRANT_COOKIE, value, &self.base(), max_age, ctx.secure());
+        forms::set_cookie(
+            headers,
+            GRANT_COOKIE,
+            value,
+            &self.base(),
+            max_age,
+            ctx.secure(),
+        );
     }
 }
 
 /// Resolves the token and the grant cookie; unknown or malformed tokens get 404.
-pub async fn visit(ctx: &HttpContext, token: &str, headers: &HeaderMap) -> Result<Visit, Response<Body>> {
+pub async fn visit(
+    ctx: &HttpContext,
+    token: &str,
+    headers: &HeaderMap,
+) -> Result<Visit, Response<Body>> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found(ctx));
     }
@@ -113,17 +124,35 @@ pub async fn visit(ctx: &HttpContext, token: &str, headers: &HeaderMap) -> Resul
 }
 
 /// A form page, with the CSRF cookie set if the visitor had none.
-fn form_page(ctx: &HttpContext, headers: &HeaderMap, status: StatusCode, render: impl FnOnce(&str) -> String) -> Response<Body> {
+fn form_page(
+    ctx: &HttpContext,
+    headers: &HeaderMap,
+    status: StatusCode,
+    render: impl FnOnce(&str) -> String,
+) -> Response<Body> {
     let (csrf, fresh) = forms::csrf_token(headers);
     let mut r = html(status, render(&csrf));
     if fresh {
-        forms::set_cookie(r.headers_mut(), forms::CSRF_COOKIE, &csrf, "/", 86_400, ctx.secure());
+        forms::set_cookie(
+            r.headers_mut(),
+            forms::CSRF_COOKIE,
+            &csrf,
+            "/",
+            86_400,
+            ctx.secure(),
+        );
     }
     r
 }
 
 /// `GET /l/<token>`: the files, or the form the visitor must fill first.
-pub async fn landing(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &HeaderMap, head: bool) -> Response<Body> {
+pub async fn landing(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    token: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
     let v = match visit(ctx, token, headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -132,7 +161,15 @@ pub async fn landing(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: 
     match &v.gate {
         Gate::Closed(status) => {
             if !head {
-                audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some(status.as_str().into())).await;
+                audit(
+                    ctx,
+                    peer,
+                    &v.link,
+                    "link_refused",
+                    Outcome::Denied,
+                    Some(status.as_str().into()),
+                )
+                .await;
             }
             ended_page(ctx, *status)
         }
@@ -147,8 +184,15 @@ pub async fn landing(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: 
                 audit(ctx, peer, &v.link, "link_open", Outcome::Ok, None).await;
             }
             let id = v.link.id;
-            let files = ctx.db.run(move |s| s.link_files(id)).await.unwrap_or_default();
-            html(StatusCode::OK, pages::landing(&brand(ctx), &v.link, &files, &base))
+            let files = ctx
+                .db
+                .run(move |s| s.link_files(id))
+                .await
+                .unwrap_or_default();
+            html(
+                StatusCode::OK,
+                pages::landing(&brand(ctx), &v.link, &files, &base),
+            )
         }
     }
 }
@@ -169,10 +213,20 @@ async fn posted(
     let form = match forms::read_form(body).await {
         Ok(f) => f,
         Err(forms::FormError::TooLarge) => {
-            return Err(page(ctx, StatusCode::PAYLOAD_TOO_LARGE, "Too large", "That form was too large."))
+            return Err(page(
+                ctx,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                "That form was too large.",
+            ))
         }
         Err(forms::FormError::Unreadable) => {
-            return Err(page(ctx, StatusCode::BAD_REQUEST, "Bad request", "That form could not be read."))
+            return Err(page(
+                ctx,
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "That form could not be read.",
+            ))
         }
     };
     if !forms::csrf_ok(headers, &form) {
@@ -228,7 +282,15 @@ pub async fn password(
         Err(r) => return r,
     };
     if let Some(wait) = banned(ctx, &v.link, peer) {
-        audit(ctx, peer, &v.link, "link_password_throttled", Outcome::Denied, None).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_password_throttled",
+            Outcome::Denied,
+            None,
+        )
+        .await;
         return throttled(ctx, wait);
     }
     let given = form.get("password").cloned().unwrap_or_default();
@@ -239,10 +301,24 @@ pub async fn password(
         .unwrap_or(false);
     if !ok {
         count_failure(ctx, &v.link, peer);
-        audit(ctx, peer, &v.link, "link_password_failed", Outcome::Denied, None).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_password_failed",
+            Outcome::Denied,
+            None,
+        )
+        .await;
         let base = v.base();
         return form_page(ctx, headers, StatusCode::FORBIDDEN, |csrf| {
-            pages::password_form(&brand(ctx), &v.link, &base, csrf, Some("That password is not right."))
+            pages::password_form(
+                &brand(ctx),
+                &v.link,
+                &base,
+                csrf,
+                Some("That password is not right."),
+            )
         });
     }
     audit(ctx, peer, &v.link, "link_password_ok", Outcome::Ok, None).await;
@@ -270,12 +346,30 @@ pub async fn email(
     let address = normalise_email(form.get("email").map(String::as_str).unwrap_or(""));
     if !valid_email(&address) {
         return form_page(ctx, headers, StatusCode::BAD_REQUEST, |csrf| {
-            pages::email_form(&brand(ctx), &v.link, &base, csrf, Some("That is not an e-mail address."))
+            pages::email_form(
+                &brand(ctx),
+                &v.link,
+                &base,
+                csrf,
+                Some("That is not an e-mail address."),
+            )
         });
     }
     let key = (v.link.id, peer.ip());
-    if let Some(wait) = ctx.code_requests.banned(key).or_else(|| banned(ctx, &v.link, peer)) {
-        audit(ctx, peer, &v.link, "link_code_throttled", Outcome::Denied, Some(address)).await;
+    if let Some(wait) = ctx
+        .code_requests
+        .banned(key)
+        .or_else(|| banned(ctx, &v.link, peer))
+    {
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_code_throttled",
+            Outcome::Denied,
+            Some(address),
+        )
+        .await;
         return throttled(ctx, wait);
     }
     ctx.code_requests.failure(key);
@@ -284,19 +378,51 @@ pub async fn email(
         let hash = ctx.keys.mac(&[&v.link.id.to_string(), &address, &code]);
         let expires = now_ms() + (CODE_MINUTES * 60_000) as i64;
         let (id, a) = (v.link.id, address.clone());
-        match ctx.db.run(move |s| s.link_code_put(id, &a, &hash, expires)).await {
+        match ctx
+            .db
+            .run(move |s| s.link_code_put(id, &a, &hash, expires))
+            .await
+        {
             Ok(()) => {
-                ctx.mailer
-                    .send_later(messages::code(&ctx.config.product_name, &address, &code, CODE_MINUTES));
-                audit(ctx, peer, &v.link, "link_code_sent", Outcome::Ok, Some(address.clone())).await;
+                ctx.mailer.send_later(messages::code(
+                    &ctx.config.product_name,
+                    &address,
+                    &code,
+                    CODE_MINUTES,
+                ));
+                audit(
+                    ctx,
+                    peer,
+                    &v.link,
+                    "link_code_sent",
+                    Outcome::Ok,
+                    Some(address.clone()),
+                )
+                .await;
             }
             Err(e) => tracing::error!(error = %e, "storing an e-mail code"),
         }
     } else {
-        audit(ctx, peer, &v.link, "link_code_refused", Outcome::Denied, Some(address.clone())).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_code_refused",
+            Outcome::Denied,
+            Some(address.clone()),
+        )
+        .await;
     }
     form_page(ctx, headers, StatusCode::OK, |csrf| {
-        pages::code_form(&brand(ctx), &v.link, &base, csrf, &address, CODE_MINUTES, None)
+        pages::code_form(
+            &brand(ctx),
+            &v.link,
+            &base,
+            csrf,
+            &address,
+            CODE_MINUTES,
+            None,
+        )
     })
 }
 
@@ -315,7 +441,15 @@ pub async fn code(
     let base = v.base();
     let address = normalise_email(form.get("email").map(String::as_str).unwrap_or(""));
     if let Some(wait) = banned(ctx, &v.link, peer) {
-        audit(ctx, peer, &v.link, "link_code_throttled", Outcome::Denied, Some(address)).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_code_throttled",
+            Outcome::Denied,
+            Some(address),
+        )
+        .await;
         return throttled(ctx, wait);
     }
     let entered: String = form
@@ -334,7 +468,15 @@ pub async fn code(
     };
     if answer != CodeCheck::Valid {
         count_failure(ctx, &v.link, peer);
-        audit(ctx, peer, &v.link, "link_code_failed", Outcome::Denied, Some(address.clone())).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_code_failed",
+            Outcome::Denied,
+            Some(address.clone()),
+        )
+        .await;
         return form_page(ctx, headers, StatusCode::FORBIDDEN, |csrf| {
             pages::code_form(
                 &brand(ctx),
@@ -347,7 +489,15 @@ pub async fn code(
             )
         });
     }
-    audit(ctx, peer, &v.link, "link_verified", Outcome::Ok, Some(address.clone())).await;
+    audit(
+        ctx,
+        peer,
+        &v.link,
+        "link_verified",
+        Outcome::Ok,
+        Some(address.clone()),
+    )
+    .await;
     let mut g = v.grant.clone().unwrap_or_else(|| v.new_grant(ctx));
     g.email = Some(address);
     let mut r = redirect(&base);

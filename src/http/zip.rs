@@ -33,13 +33,23 @@ struct Item {
     path: VPath,
 }
 
-pub async fn all(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &HeaderMap, head: bool) -> Response<Body> {
+pub async fn all(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    token: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
     let v = match open_visit(ctx, peer, token, headers, head).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let id = v.link.id;
-    let files = ctx.db.run(move |s| s.link_files(id)).await.unwrap_or_default();
+    let files = ctx
+        .db
+        .run(move |s| s.link_files(id))
+        .await
+        .unwrap_or_default();
     if files.is_empty() {
         return not_found(ctx);
     }
@@ -54,7 +64,12 @@ pub async fn all(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &Hea
         if f.is_dir {
             if let Err(e) = walk(&t.vfs, &t.path, &f.name, &mut items).await {
                 if e.kind() == crate::error::ErrorKind::InvalidInput {
-                    return page(ctx, StatusCode::PAYLOAD_TOO_LARGE, "Too many files", &e.to_string());
+                    return page(
+                        ctx,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Too many files",
+                        &e.to_string(),
+                    );
                 }
                 return unavailable(ctx, peer, &v, "a shared folder could not be read").await;
             }
@@ -66,9 +81,18 @@ pub async fn all(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &Hea
             });
         }
     }
-    let title = if v.link.title.is_empty() { "files" } else { v.link.title.as_str() };
-    let mut resp = Response::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync());
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    let title = if v.link.title.is_empty() {
+        "files"
+    } else {
+        v.link.title.as_str()
+    };
+    let mut resp = Response::new(
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     if let Ok(d) = HeaderValue::from_str(&disposition(&format!("{title}.zip"))) {
         resp.headers_mut().insert(CONTENT_DISPOSITION, d);
     }
@@ -77,12 +101,31 @@ pub async fn all(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &Hea
     }
     let (grant, new_cookie) = v.grant_or_new(ctx);
     let gid = grant.id.clone();
-    let ticket = match ctx.db.run(move |s| s.link_begin_download(id, &gid, now_ms())).await {
+    let ticket = match ctx
+        .db
+        .run(move |s| s.link_begin_download(id, &gid, now_ms()))
+        .await
+    {
         Ok(t) => t,
-        Err(_) => return page(ctx, StatusCode::SERVICE_UNAVAILABLE, "Try again", "Try again in a moment."),
+        Err(_) => {
+            return page(
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Try again in a moment.",
+            )
+        }
     };
     if ticket == Ticket::Refused {
-        audit(ctx, peer, &v.link, "link_refused", Outcome::Denied, Some("exhausted".into())).await;
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_refused",
+            Outcome::Denied,
+            Some("exhausted".into()),
+        )
+        .await;
         return ended_page(ctx, Status::Exhausted);
     }
     let count = items.len();
@@ -123,7 +166,10 @@ pub async fn all(ctx: &HttpContext, peer: SocketAddr, token: &str, headers: &Hea
     .filter_map(|x| async move { x });
     let stream = bytes.chain(verdict).boxed();
     let (parts, _) = resp.into_parts();
-    let mut resp = Response::from_parts(parts, StreamBody::new(Metered::new(stream, None, charge)).boxed_unsync());
+    let mut resp = Response::from_parts(
+        parts,
+        StreamBody::new(Metered::new(stream, None, charge)).boxed_unsync(),
+    );
     if let Some(c) = new_cookie {
         v.set_grant(ctx, resp.headers_mut(), &c);
     }
@@ -136,7 +182,9 @@ async fn walk(vfs: &Arc<Vfs>, dir: &VPath, prefix: &str, items: &mut Vec<Item>) 
     while let Some((d, name)) = queue.pop() {
         let mut list = vfs.list(&d).await?;
         while let Some(e) = list.try_next().await? {
-            let Some(leaf) = e.path.file_name() else { continue };
+            let Some(leaf) = e.path.file_name() else {
+                continue;
+            };
             let inner = format!("{name}/{leaf}");
             if e.is_dir() {
                 queue.push((e.path.clone(), inner));

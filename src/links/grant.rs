@@ -112,7 +112,9 @@ impl GrantKeys {
         let path = dir.join(KEY_FILE);
         let keys = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                let bytes = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
                 let seed = bytes.ok_or_else(|| {
                     Error::invalid(format!("{} is not a 64-digit hex key", path.display()))
                 })?;
@@ -157,7 +159,8 @@ impl GrantKeys {
     /// A keyed hash for short secrets (e-mail codes): a copy of the database alone
     /// does not let anyone try all million codes offline.
     pub fn mac(&self, parts: &[&str]) -> String {
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.mac_key).expect("any key length");
+        let mut m =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.mac_key).expect("any key length");
         for p in parts {
             m.update(p.as_bytes());
             m.update(b"\0");
@@ -189,7 +192,10 @@ mod tests {
         let cookie = keys.issue(&g);
         assert_eq!(keys.check(&cookie, 9_999), Some(g.clone()));
         assert!(g.is_for("abc", "0123456789abcdefffff"));
-        assert!(!g.is_for("abc", "1123456789abcdef0123"), "regenerated token");
+        assert!(
+            !g.is_for("abc", "1123456789abcdef0123"),
+            "regenerated token"
+        );
         assert!(!g.is_for("abd", "0123456789abcdef0123"));
         assert_eq!(keys.check(&cookie, 10_000), None, "expired");
         // Another server's key, a changed payload, garbage: all refused.
@@ -215,7 +221,10 @@ mod tests {
         let g = Grant::new("l", "h", 5);
         assert!(b.check(&a.issue(&g), 0).is_some());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(a.mac(&["1", "x", "123456"]), b.mac(&["1", "x", "123456"]));
         assert_ne!(a.mac(&["1", "x", "123456"]), a.mac(&["1", "x1", "23456"]));

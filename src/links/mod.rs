@@ -141,12 +141,18 @@ impl LinkService {
         }
         let s = rules::status(&rules_of(&link), now_ms());
         if s != Status::Active {
-            return Err(Error::invalid(format!("the link is {}; extend or create a new one first", s.as_str())));
+            return Err(Error::invalid(format!(
+                "the link is {}; extend or create a new one first",
+                s.as_str()
+            )));
         }
         let url = self.regenerate(public_id).await?;
         match self.mail_recipients(&link, &url).await {
             None => Ok(url),
-            Some(e) => Err(Error::new(ErrorKind::Unavailable, format!("{e} (the new URL is {url})"))),
+            Some(e) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{e} (the new URL is {url})"),
+            )),
         }
     }
 

@@ -75,7 +75,9 @@ pub fn downloaded(to: &str, link: &Link, file: &str, bytes: u64, who: &str) -> M
              Uses so far: {}{}.\n",
             human_size(bytes),
             link.uses,
-            link.max_uses.map(|m| format!(" of {m}")).unwrap_or_default()
+            link.max_uses
+                .map(|m| format!(" of {m}"))
+                .unwrap_or_default()
         ),
     }
 }
@@ -116,7 +118,14 @@ mod tests {
         };
         let m = link("wharf", &l, &[f], "https://x/l/t", "alice");
         assert_eq!(m.subject, "alice sent you: Q3");
-        for part in ["r.pdf (2.0 MB)", "https://x/l/t", "1970-01-01T00:00:00Z", "password", "once", "see attached"] {
+        for part in [
+            "r.pdf (2.0 MB)",
+            "https://x/l/t",
+            "1970-01-01T00:00:00Z",
+            "password",
+            "once",
+            "see attached",
+        ] {
             assert!(m.body.contains(part), "{part} missing in {}", m.body);
         }
         assert_eq!(m.to, ["bob@example.com"]);

@@ -50,14 +50,19 @@ impl Mailer {
             None => Transport::Outbox(config.outbox.clone()),
             Some(s) => {
                 let builder = match s.security {
-                    MailSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host),
+                    MailSecurity::StartTls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+                    }
                     MailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host),
-                    MailSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)),
+                    MailSecurity::None => Ok(
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+                    ),
                 }
                 .map_err(|e| Error::invalid(format!("[mail] smtp_host {:?}: {e}", s.host)))?;
                 let mut builder = builder.port(s.port).timeout(Some(config.timeout));
                 if !s.username.is_empty() {
-                    builder = builder.credentials(Credentials::new(s.username.clone(), s.password.clone()));
+                    builder = builder
+                        .credentials(Credentials::new(s.username.clone(), s.password.clone()));
                 }
                 Transport::Smtp(builder.build())
             }
@@ -105,9 +110,12 @@ impl Mailer {
         let message = self.build(&mail)?;
         match self.transport.as_ref() {
             Transport::Smtp(t) => {
-                t.send(message)
-                    .await
-                    .map_err(|e| Error::new(crate::error::ErrorKind::Unavailable, format!("sending mail: {e}")))?;
+                t.send(message).await.map_err(|e| {
+                    Error::new(
+                        crate::error::ErrorKind::Unavailable,
+                        format!("sending mail: {e}"),
+                    )
+                })?;
                 tracing::info!(to = %mail.to.join(","), subject = %mail.subject, "mail sent");
             }
             Transport::Outbox(dir) => {

@@ -294,7 +294,10 @@ mod tests {
             holds_use: true,
             ..Proof::default()
         };
-        assert_eq!(gate(&r, &Proof::default(), NOW), Gate::Closed(Status::Exhausted));
+        assert_eq!(
+            gate(&r, &Proof::default(), NOW),
+            Gate::Closed(Status::Exhausted)
+        );
         assert_eq!(gate(&r, &holder, NOW), Gate::Open);
         assert_eq!(gate(&r, &holder, NOW + 1000), Gate::Closed(Status::Expired));
         r.revoked = true;

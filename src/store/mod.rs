@@ -58,9 +58,22 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the grant holds a use (charged or in flight).
     fn link_grant_holds(&self, link_id: i64, grant: &str) -> Result<bool>;
     /// Stores a pending e-mail code (hashed), replacing an older one.
-    fn link_code_put(&self, link_id: i64, email: &str, hash: &str, expires_at: Millis) -> Result<()>;
+    fn link_code_put(
+        &self,
+        link_id: i64,
+        email: &str,
+        hash: &str,
+        expires_at: Millis,
+    ) -> Result<()>;
     /// Checks an entered code; every try counts, a valid one is used up.
-    fn link_code_try(&self, link_id: i64, email: &str, hash: &str, now: Millis, max_attempts: u32) -> Result<CodeCheck>;
+    fn link_code_try(
+        &self,
+        link_id: i64,
+        email: &str,
+        hash: &str,
+        now: Millis,
+        max_attempts: u32,
+    ) -> Result<CodeCheck>;
 
     /// Appends events in one transaction.
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;

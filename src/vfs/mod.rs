@@ -65,8 +65,9 @@ impl Vfs {
             return Ok(Entry::dir(path.clone()));
         }
         let r = self.resolve(path)?;
-        if r.key.is_empty() {
-            // A mount root exists by configuration, even on an empty bucket.
+        if r.key == r.mount.root {
+            // A mount root exists by configuration, even on an empty bucket or
+            // under a prefix nothing was written to yet.
             return Ok(Entry::dir(path.clone()));
         }
         let op = &r.mount.connector.operator;

@@ -127,6 +127,50 @@ impl Gateway {
         path
     }
 
+    /// The wharf binary on this gateway's data directory and config.
+    pub fn wharf(&self) -> Command {
+        super::wharf_cmd(&self.config.data_dir, Some(&self.path("wharf.toml")))
+    }
+
+    /// Runs `wharf link ARGS` and returns (public id, token) from its output.
+    pub fn link(&self, args: &[&str]) -> (String, String) {
+        let out = self.wharf().arg("link").args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = text
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or_default()
+            .to_string();
+        let token = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string();
+        (id, token)
+    }
+
+    /// Runs `wharf ARGS`, asserts success, returns standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.wharf().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The link server's URL for a token.
+    pub fn url(&self, token: &str) -> String {
+        format!("http://{}/l/{token}", self.http_addr())
+    }
+
     /// Stops the gateway (draining sessions, flushing the audit log) and returns
     /// the audit rows matching `query`.
     pub async fn stop_and_audit(&mut self, query: AuditQuery) -> Vec<AuditEvent> {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{
-    AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewKey, NewLink, NewUser,
-    SshKey, Store, Ticket, User,
+    AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewKey, NewLink,
+    NewUser, SshKey, Store, Ticket, User,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
@@ -150,10 +150,23 @@ impl Store for SqliteStore {
     fn link_grant_holds(&self, link_id: i64, grant: &str) -> Result<bool> {
         self.with(|c| visits::grant_holds(c, link_id, grant))
     }
-    fn link_code_put(&self, link_id: i64, email: &str, hash: &str, expires_at: Millis) -> Result<()> {
+    fn link_code_put(
+        &self,
+        link_id: i64,
+        email: &str,
+        hash: &str,
+        expires_at: Millis,
+    ) -> Result<()> {
         self.with(|c| visits::put_code(c, link_id, email, hash, expires_at))
     }
-    fn link_code_try(&self, link_id: i64, email: &str, hash: &str, now: Millis, max_attempts: u32) -> Result<CodeCheck> {
+    fn link_code_try(
+        &self,
+        link_id: i64,
+        email: &str,
+        hash: &str,
+        now: Millis,
+        max_attempts: u32,
+    ) -> Result<CodeCheck> {
         self.with(|c| visits::try_code(c, link_id, email, hash, now, max_attempts))
     }
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {

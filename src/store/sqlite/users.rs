@@ -109,7 +109,12 @@ pub fn set_key_and_password(c: &mut Connection, name: &str, on: bool) -> Result<
 }
 
 pub fn set_email(c: &mut Connection, name: &str, email: Option<&str>) -> Result<()> {
-    update_one(c, name, "UPDATE users SET email = ?1 WHERE name = ?2", &email)
+    update_one(
+        c,
+        name,
+        "UPDATE users SET email = ?1 WHERE name = ?2",
+        &email,
+    )
 }
 
 pub fn set_enabled(c: &mut Connection, name: &str, enabled: bool) -> Result<()> {

@@ -10,7 +10,12 @@ use crate::store::{CodeCheck, Millis, Ticket};
 /// another of its downloads holds a reservation, else one use is reserved with
 /// the same conditional UPDATE as before. One IMMEDIATE transaction, so two
 /// downloads of one grant never both reserve.
-pub fn begin_download(c: &mut Connection, link_id: i64, grant: &str, now: Millis) -> Result<Ticket> {
+pub fn begin_download(
+    c: &mut Connection,
+    link_id: i64,
+    grant: &str,
+    now: Millis,
+) -> Result<Ticket> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let held: Option<(bool, i64)> = tx
         .query_row(
@@ -78,7 +83,13 @@ pub fn grant_holds(c: &mut Connection, link_id: i64, grant: &str) -> Result<bool
 }
 
 /// Stores a new code for (link, address), replacing any pending one.
-pub fn put_code(c: &mut Connection, link_id: i64, email: &str, hash: &str, expires_at: Millis) -> Result<()> {
+pub fn put_code(
+    c: &mut Connection,
+    link_id: i64,
+    email: &str,
+    hash: &str,
+    expires_at: Millis,
+) -> Result<()> {
     c.execute(
         "INSERT INTO link_codes (link_id, email, code_hash, expires_at, attempts) VALUES (?1, ?2, ?3, ?4, 0)
          ON CONFLICT (link_id, email) DO UPDATE SET code_hash = ?3, expires_at = ?4, attempts = 0",
@@ -164,11 +175,20 @@ mod tests {
     fn a_grant_pays_once_and_a_failed_first_download_is_refunded() {
         let (_d, s, id) = store_with_link(Some(1));
         let now = now_ms();
-        assert_eq!(s.link_begin_download(id, "g1", now).unwrap(), Ticket::Reserved);
+        assert_eq!(
+            s.link_begin_download(id, "g1", now).unwrap(),
+            Ticket::Reserved
+        );
         // A second file of the same grant rides on the reservation.
-        assert_eq!(s.link_begin_download(id, "g1", now).unwrap(), Ticket::Shared);
+        assert_eq!(
+            s.link_begin_download(id, "g1", now).unwrap(),
+            Ticket::Shared
+        );
         // Another visitor finds the one use taken.
-        assert_eq!(s.link_begin_download(id, "g2", now).unwrap(), Ticket::Refused);
+        assert_eq!(
+            s.link_begin_download(id, "g2", now).unwrap(),
+            Ticket::Refused
+        );
         // Both downloads of g1 fail: the use comes back.
         s.link_end_download(id, "g1", false).unwrap();
         assert!(s.link_grant_holds(id, "g1").unwrap());
@@ -176,11 +196,17 @@ mod tests {
         assert!(!s.link_grant_holds(id, "g1").unwrap());
         assert_eq!(s.link_by_public_id("p").unwrap().unwrap().uses, 0);
         // g2 now gets it, completes, and later downloads are free.
-        assert_eq!(s.link_begin_download(id, "g2", now).unwrap(), Ticket::Reserved);
+        assert_eq!(
+            s.link_begin_download(id, "g2", now).unwrap(),
+            Ticket::Reserved
+        );
         s.link_end_download(id, "g2", true).unwrap();
         assert_eq!(s.link_begin_download(id, "g2", now).unwrap(), Ticket::Free);
         assert_eq!(s.link_by_public_id("p").unwrap().unwrap().uses, 1);
-        assert_eq!(s.link_begin_download(id, "g1", now).unwrap(), Ticket::Refused);
+        assert_eq!(
+            s.link_begin_download(id, "g1", now).unwrap(),
+            Ticket::Refused
+        );
     }
 
     #[test]
@@ -190,7 +216,9 @@ mod tests {
         let threads: Vec<_> = (0..50)
             .map(|i| {
                 let s = s.clone();
-                std::thread::spawn(move || s.link_begin_download(id, &format!("g{i}"), now).unwrap())
+                std::thread::spawn(move || {
+                    s.link_begin_download(id, &format!("g{i}"), now).unwrap()
+                })
             })
             .collect();
         let reserved = threads
@@ -206,15 +234,38 @@ mod tests {
         let (_d, s, id) = store_with_link(None);
         let now = now_ms();
         s.link_code_put(id, "bob@x.org", "H", now + 1000).unwrap();
-        assert_eq!(s.link_code_try(id, "bob@x.org", "X", now, 5).unwrap(), CodeCheck::Wrong);
-        assert_eq!(s.link_code_try(id, "eve@x.org", "H", now, 5).unwrap(), CodeCheck::Missing);
-        assert_eq!(s.link_code_try(id, "bob@x.org", "H", now + 1000, 5).unwrap(), CodeCheck::Missing);
-        assert_eq!(s.link_code_try(id, "bob@x.org", "H", now, 5).unwrap(), CodeCheck::Valid);
-        assert_eq!(s.link_code_try(id, "bob@x.org", "H", now, 5).unwrap(), CodeCheck::Missing);
+        assert_eq!(
+            s.link_code_try(id, "bob@x.org", "X", now, 5).unwrap(),
+            CodeCheck::Wrong
+        );
+        assert_eq!(
+            s.link_code_try(id, "eve@x.org", "H", now, 5).unwrap(),
+            CodeCheck::Missing
+        );
+        assert_eq!(
+            s.link_code_try(id, "bob@x.org", "H", now + 1000, 5)
+                .unwrap(),
+            CodeCheck::Missing
+        );
+        assert_eq!(
+            s.link_code_try(id, "bob@x.org", "H", now, 5).unwrap(),
+            CodeCheck::Valid
+        );
+        assert_eq!(
+            s.link_code_try(id, "bob@x.org", "H", now, 5).unwrap(),
+            CodeCheck::Missing
+        );
         s.link_code_put(id, "bob@x.org", "H", now + 1000).unwrap();
         for _ in 0..5 {
-            assert_eq!(s.link_code_try(id, "bob@x.org", "X", now, 5).unwrap(), CodeCheck::Wrong);
+            assert_eq!(
+                s.link_code_try(id, "bob@x.org", "X", now, 5).unwrap(),
+                CodeCheck::Wrong
+            );
         }
-        assert_eq!(s.link_code_try(id, "bob@x.org", "H", now, 5).unwrap(), CodeCheck::Missing, "out of attempts");
+        assert_eq!(
+            s.link_code_try(id, "bob@x.org", "H", now, 5).unwrap(),
+            CodeCheck::Missing,
+            "out of attempts"
+        );
     }
 }
