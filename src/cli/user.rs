@@ -70,6 +70,8 @@ pub enum UserCmd {
         #[arg(long, value_parser = ["either", "both"])]
         require: String,
     },
+    /// Replace a user's permissions (comma list of list,read,write,delete,mkdir,rename, or all).
+    Perms { name: String, perms: PermSet },
     /// Set the address for notifications about a user's links (`--clear` removes it).
     Email {
         name: String,
@@ -333,6 +335,12 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                 "a key or the password"
             };
             println!("SFTP logins of {name} now need {needs}");
+            Ok(())
+        }
+        UserCmd::Perms { name, perms } => {
+            store.user_set_perms(&name, perms)?;
+            audit("user_perms", &name, Some(perms.to_string()))?;
+            println!("{name} may now: {perms}");
             Ok(())
         }
         UserCmd::Email { name, email, clear } => {

@@ -27,6 +27,7 @@ pub trait Store: Send + Sync + 'static {
     fn user_set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
     fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()>;
     fn user_set_email(&self, name: &str, email: Option<&str>) -> Result<()>;
+    fn user_set_perms(&self, name: &str, perms: crate::policy::PermSet) -> Result<()>;
     /// Removes the user and their keys.
     fn user_delete(&self, name: &str) -> Result<()>;
 

@@ -93,6 +93,9 @@ impl Store for SqliteStore {
     fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()> {
         self.with(|c| users::set_key_and_password(c, name, on))
     }
+    fn user_set_perms(&self, name: &str, perms: crate::policy::PermSet) -> Result<()> {
+        self.with(|c| users::set_perms(c, name, &perms.to_string()))
+    }
     fn user_set_email(&self, name: &str, email: Option<&str>) -> Result<()> {
         self.with(|c| users::set_email(c, name, email))
     }

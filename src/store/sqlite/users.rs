@@ -108,6 +108,15 @@ pub fn set_key_and_password(c: &mut Connection, name: &str, on: bool) -> Result<
     )
 }
 
+pub fn set_perms(c: &mut Connection, name: &str, perms: &str) -> Result<()> {
+    update_one(
+        c,
+        name,
+        "UPDATE users SET perms = ?1 WHERE name = ?2",
+        &perms,
+    )
+}
+
 pub fn set_email(c: &mut Connection, name: &str, email: Option<&str>) -> Result<()> {
     update_one(
         c,
