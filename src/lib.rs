@@ -15,7 +15,8 @@
 //! - [`login`], [`defender`]: logins for every protocol, audited, with a per-address
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
-//! - [`http`]: the link server (hyper): pages and downloads of shared links.
+//! - [`http`]: the link server (hyper): pages, forms and downloads of shared links.
+//! - [`mail`]: outgoing mail (SMTP through lettre, or an outbox of .eml files).
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
 //! - [`net`]: the accept loop every listener shares (session cap, graceful drain).
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.

@@ -99,6 +99,19 @@ async fn password_form_csrf_throttle_and_audit() {
         "files stay hidden"
     );
     let token_field = csrf(&page);
+    // Arriving from a mail (cross-site, Strict cookies withheld): one same-site reload.
+    let from_mail = client()
+        .get(&url)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        from_mail.contains("http-equiv=\"refresh\"") && !from_mail.contains("type=\"password\"")
+    );
     // Downloads before the password lead back to the form.
     let r = c.get(format!("{url}/f/1")).send().await.unwrap();
     assert_eq!(r.status(), 303);

@@ -125,3 +125,27 @@ fn the_example_config_loads() {
     assert_eq!(c.buffer_size, 256 * 1024);
     assert_eq!(c.connectors[0].options["root"], "/srv/wharf/files");
 }
+
+#[test]
+fn mail_defaults_to_the_outbox_and_smtp_hides_its_password() {
+    let c = Config::load(None, None).unwrap();
+    assert!(c.mail.smtp.is_none());
+    assert!(c.mail.outbox.ends_with("wharf-data/outbox"));
+    std::env::set_var("WHARF_TEST_SMTP_PASSWORD", "s3cret-smtp");
+    let c = load(
+        "[mail]\nsmtp_host = \"smtp.example.org\"\nsecurity = \"tls\"\nsmtp_port = 465\n\
+         username = \"wharf\"\npassword = \"${WHARF_TEST_SMTP_PASSWORD}\"\n",
+    )
+    .unwrap();
+    let smtp = c.mail.smtp.clone().unwrap();
+    assert_eq!((smtp.security, smtp.port), (MailSecurity::Tls, 465));
+    assert_eq!(smtp.password, "s3cret-smtp");
+    assert!(
+        !format!("{c:?}").contains("s3cret-smtp"),
+        "the password never reaches a log line"
+    );
+    let err = load("[mail]\nsecurity = \"ssl\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mail.security"), "{err}");
+}

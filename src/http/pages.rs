@@ -265,6 +265,24 @@ pub fn code_form(
     layout(brand, heading(link), &body)
 }
 
+/// Reloads `url` at once (a same-site navigation, which carries the visitor's
+/// SameSite=Strict cookies), with a link for browsers that do not.
+pub fn reload(brand: &Brand, url: &str) -> String {
+    let page = layout(
+        brand,
+        "Opening",
+        &format!("<p><a href=\"{}\">Continue</a></p>", esc(url)),
+    );
+    page.replacen(
+        "<meta charset=\"utf-8\">",
+        &format!(
+            "<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={}\">",
+            esc(url)
+        ),
+        1,
+    )
+}
+
 /// A page that only explains (not found, ended, not available yet).
 pub fn notice(brand: &Brand, title: &str, text: &str) -> String {
     layout(

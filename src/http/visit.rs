@@ -158,6 +158,15 @@ pub async fn landing(
         Err(r) => return r,
     };
     let base = v.base();
+    // Opened from a mail or another site, a browser withholds SameSite=Strict
+    // cookies: reload once from this page (a same-site navigation) so a visitor
+    // who already passed the form is not asked again.
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    if cross_site && v.grant.is_none() && matches!(v.gate, Gate::Password | Gate::Email) {
+        return html(StatusCode::OK, pages::reload(&brand(ctx), &base));
+    }
     match &v.gate {
         Gate::Closed(status) => {
             if !head {
