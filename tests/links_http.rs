@@ -93,6 +93,22 @@ async fn landing_pages_answers_and_headers() {
         .unwrap();
     assert_eq!(r.status(), 410);
     assert!(r.text().await.unwrap().contains("withdrawn"));
+    // Its downloads are refused the same way.
+    let r = client
+        .get(format!("{base}/l/{new_token}/f/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+
+    // Deleted: the record is gone, the URL is unknown.
+    gw.cli(&["link", "delete", &id]);
+    let r = client
+        .get(format!("{base}/l/{new_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 
     // Expired: 410 too.
     let (_, short) = gw.link(&["send", file.to_str().unwrap(), "--expires", "1s"]);

@@ -168,6 +168,25 @@ async fn shares(storage: &str) {
     let (status, text) = body(&sfile).await;
     assert_eq!(status, 410);
     assert!(String::from_utf8_lossy(&text).contains("no longer available"));
+    // A share with rules: the same door as a send link.
+    put(&vfs, "/alice/guarded.txt", b"guarded").await;
+    let (_, guarded) = gw.link(&[
+        "share",
+        "/guarded.txt",
+        "--as",
+        "alice",
+        "--max-downloads",
+        "1",
+    ]);
+    let gurl = gw.url(&guarded);
+    let page = reqwest::get(&gurl).await.unwrap().text().await.unwrap();
+    let gfile = format!("{gurl}{}", item_path(&page, "guarded.txt"));
+    assert_eq!(body(&gfile).await, (200, b"guarded".to_vec()));
+    assert_eq!(
+        body(&gfile).await.0,
+        410,
+        "a second visitor finds it used up"
+    );
     // The share's record still says what it was.
     assert!(gw.cli(&["link", "show", &file_id]).contains("single.txt"));
 }
