@@ -271,6 +271,8 @@ impl App {
                 )
             })
             .collect();
+        let base_url = self.config.links.base_url.clone();
+        let mail = self.mailer.describe();
         let running = self.start().await?;
         if let Some(password) = &running.first_admin_password {
             // Shown once on the terminal, never logged.
@@ -294,8 +296,9 @@ impl App {
             println!("FTPS (implicit TLS) listening on {addr}");
         }
         if let Some(addr) = running.http {
-            println!("Link server listening on http://{addr} (links open only without password or e-mail check yet)");
+            println!("Link server listening on http://{addr} (public address {base_url})");
         }
+        println!("Mail goes to {mail}");
         tracing::info!("wharf is running; press Ctrl-C to stop");
         shutdown.await;
         running.shutdown().await;

@@ -235,7 +235,7 @@ async fn email_codes_end_to_end_through_a_real_smtp_listener() {
     let data = common::pattern(50_000, 11);
     let local = gw.path("plans.pdf");
     std::fs::write(&local, &data).unwrap();
-    let (_id, token) = gw.link(&[
+    let (id, token) = gw.link(&[
         "send",
         local.to_str().unwrap(),
         "--title",
@@ -347,6 +347,34 @@ async fn email_codes_end_to_end_through_a_real_smtp_listener() {
         note[0].contains("plans.pdf") && note[0].contains("bob-e2e@example.org"),
         "{}",
         note[0]
+    );
+
+    // Resend: a new URL goes out, the old one stops working.
+    let out = gw.cli(&["link", "resend", &id]);
+    let new_token = out
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_token, token);
+    let mails = mail.wait_for("bob-e2e@example.org", 3);
+    assert!(
+        mails[2].contains(&format!("/l/{new_token}")),
+        "{}",
+        mails[2]
+    );
+    assert_eq!(client().get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client()
+            .get(gw.url(&new_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
     );
 
     let rows = gw
