@@ -317,7 +317,7 @@ http {{
                            self.rm_remote("up.bin"))
                 lftp = ["lftp", "-u", f"{USER},{PASSWORD}", "-p", str(port), "-e",
                         "set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; "
-                        "set net:max-retries 1; {}; bye", "127.0.0.1"]
+                        "set net:max-retries 1; set xfer:clobber on; {}; bye", "127.0.0.1"]
                 get = list(lftp)
                 get[6] = get[6].format("get big.bin -o /dev/null")
                 self.timed(f"FTPS download {self.args.size} (lftp)", peer, get)

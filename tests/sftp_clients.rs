@@ -250,3 +250,34 @@ async fn rsa_and_ecdsa_keys_log_in() {
         assert!(!ok);
     }
 }
+
+/// Every cipher OpenSSH's client offers by default is accepted, including
+/// aes128-gcm, which russh does not enable on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_ciphers() {
+    let gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("cipher_key");
+    gw.add_user("cipher_user", "/c", "all", None, Some(&key));
+    std::fs::create_dir_all(gw.config.data_dir.join("files/c")).unwrap();
+    for cipher in [
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+        "aes256-ctr",
+    ] {
+        let file = gw.path("batch.txt");
+        std::fs::write(&file, "ls\n").unwrap();
+        let mut cmd = Command::new("sftp");
+        cmd.args(SSH_OPTS)
+            .args(["-c", cipher, "-P"])
+            .arg(gw.sftp_addr().port().to_string())
+            .arg("-i")
+            .arg(&key)
+            .arg("-b")
+            .arg(&file)
+            .arg("cipher_user@127.0.0.1");
+        let (ok, out) = run(&mut cmd, 60).await;
+        assert!(ok, "{cipher}: {out}");
+    }
+}

@@ -53,9 +53,24 @@ fn ssh_config(key: PrivateKey, c: &SftpConfig) -> Config {
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(CIPHERS),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
+
+/// russh's default list without aes128-gcm, which OpenSSH offers second and many
+/// clients are configured to ask for; AEAD ciphers first, CTR for old clients.
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
 
 /// Serves SFTP on `listener` until `shutdown` turns true (see [`crate::net::serve`]);
 /// sessions still open after the drain are disconnected with a reason.
