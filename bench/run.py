@@ -266,7 +266,11 @@ http {{
             sys.exit(f"{case} on {peer} failed: {r.stderr.decode()[-500:]}")
         self.results.setdefault(case, {}).setdefault(peer, []).append(dt)
         if peer == "wharf":
-            self.rss[case] = max(self.rss.get(case, 0), self.peak_rss())
+            # The reset only lowers the peak to the current resident size, which
+            # still holds memory freed by earlier cases: the smallest peak over the
+            # repetitions is the closest (still upper) bound for this case.
+            peak = self.peak_rss()
+            self.rss[case] = min(self.rss.get(case, peak), peak)
         if cleanup:
             cleanup()
 
