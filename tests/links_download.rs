@@ -28,16 +28,6 @@ fn cookie_client() -> reqwest::Client {
         .unwrap()
 }
 
-/// The first `/f/<id>` link on a landing page.
-fn file_path(page: &str) -> String {
-    let at = page.find("/f/").expect("a file link on the page");
-    let id: String = page[at + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    format!("/f/{id}")
-}
-
 /// "uses: N" from `wharf link show`.
 fn uses(gw: &Gateway, id: &str) -> String {
     let out = gw.cli(&["link", "show", id]);
@@ -69,7 +59,7 @@ async fn downloads_ranges_and_head(storage: &str) {
     let url = gw.url(&token);
     let c = cookie_client();
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
-    let file = format!("{url}{}", file_path(&page));
+    let file = format!("{url}{}", common::file_path(&page));
 
     // HEAD: the headers of the download, and no use.
     let h = c.head(&file).send().await.unwrap();
@@ -169,7 +159,7 @@ async fn fifty_concurrent_downloads_of_a_one_time_link_give_exactly_one() {
     let (id, token) = gw.link(&["send", local.to_str().unwrap(), "--one-time"]);
     let url = gw.url(&token);
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    let file = format!("{url}{}", file_path(&page));
+    let file = format!("{url}{}", common::file_path(&page));
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let file = file.clone();
@@ -209,7 +199,7 @@ async fn an_aborted_download_is_refunded_and_a_resume_costs_one_use() {
     let (id, token) = gw.link(&["send", local.to_str().unwrap(), "--one-time"]);
     let url = gw.url(&token);
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    let path = format!("/l/{token}{}", file_path(&page));
+    let path = format!("/l/{token}{}", common::file_path(&page));
 
     // A raw client that reads the start of the file and hangs up.
     let mut s = TcpStream::connect(gw.http_addr()).unwrap();

@@ -60,15 +60,6 @@ fn csrf(page: &str) -> String {
     page[at..at + 32].to_string()
 }
 
-fn file_path(page: &str) -> String {
-    let at = page.find("/f/").expect("a file link on the page");
-    let id: String = page[at + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    format!("/f/{id}")
-}
-
 async fn post(
     c: &reqwest::Client,
     url: &str,
@@ -143,7 +134,7 @@ async fn password_form_csrf_throttle_and_audit() {
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("secret.bin"));
     let r = c
-        .get(format!("{url}{}", file_path(&page)))
+        .get(format!("{url}{}", common::file_path(&page)))
         .send()
         .await
         .unwrap();
@@ -155,7 +146,7 @@ async fn password_form_csrf_throttle_and_audit() {
     // Another browser without the password gets nothing.
     assert_eq!(
         client()
-            .get(format!("{url}{}", file_path(&page)))
+            .get(format!("{url}{}", common::file_path(&page)))
             .send()
             .await
             .unwrap()
@@ -319,7 +310,7 @@ async fn email_codes_end_to_end_through_a_real_smtp_listener() {
     assert!(location.is_some());
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
     let r = c
-        .get(format!("{url}{}", file_path(&page)))
+        .get(format!("{url}{}", common::file_path(&page)))
         .send()
         .await
         .unwrap();
@@ -462,7 +453,7 @@ async fn password_then_email_and_outbox_without_smtp() {
     assert_eq!(status, 303);
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
     let r = c
-        .get(format!("{url}{}", file_path(&page)))
+        .get(format!("{url}{}", common::file_path(&page)))
         .send()
         .await
         .unwrap();

@@ -15,16 +15,16 @@ use hyper::header::{
 use hyper::{Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::meter::{Charge, Metered};
+use super::meter::{begin, Metered, Usage};
 use super::pages::{self, FolderRow};
-use super::routes::{audit, brand, ended_page, html, not_found, page, redirect};
+use super::routes::{audit, brand, html, not_found, page, redirect, refused};
 use super::target::{self, Refusal, Target};
 use super::visit::{self, Visit};
 use super::{Body, HttpContext};
 use crate::audit::Outcome;
-use crate::policy::links::{Gate, Status};
+use crate::policy::links::Gate;
 use crate::policy::Op;
-use crate::store::{now_ms, LinkFile, Ticket};
+use crate::store::LinkFile;
 
 /// Most entries a folder page shows.
 const MAX_LISTING: usize = 2_000;
@@ -148,20 +148,7 @@ pub async fn open_visit(
     let v = visit::visit(ctx, token, headers).await?;
     match v.gate {
         Gate::Open => Ok(v),
-        Gate::Closed(status) => {
-            if !head {
-                audit(
-                    ctx,
-                    peer,
-                    &v.link,
-                    "link_refused",
-                    Outcome::Denied,
-                    Some(status.as_str().into()),
-                )
-                .await;
-            }
-            Err(ended_page(ctx, status))
-        }
+        Gate::Closed(status) => Err(refused(ctx, peer, &v.link, status, head).await),
         Gate::Password | Gate::Email => Err(redirect(&v.base())),
     }
 }
@@ -269,50 +256,15 @@ async fn send_file(
     if head {
         return resp;
     }
-    let (grant, new_cookie) = v.grant_or_new(ctx);
-    let (id, gid) = (v.link.id, grant.id.clone());
-    let ticket = match ctx
-        .db
-        .run(move |s| s.link_begin_download(id, &gid, now_ms()))
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "reserving a link use");
-            return page(
-                ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "Try again in a moment.",
-            );
-        }
-    };
-    if ticket == Ticket::Refused {
-        audit(
-            ctx,
-            peer,
-            &v.link,
-            "link_refused",
-            Outcome::Denied,
-            Some("exhausted".into()),
-        )
-        .await;
-        return ended_page(ctx, Status::Exhausted);
-    }
-    let charge = Charge {
-        db: ctx.db.clone(),
-        audit: ctx.audit.clone(),
-        mailer: ctx.mailer.clone(),
-        notify: ctx.links.notify_downloads,
-        link: v.link.clone(),
-        grant: grant.id.clone(),
-        ticket,
-        peer,
-        who: grant.email.clone().unwrap_or_else(|| peer.ip().to_string()),
+    let what = Usage {
         action: "link_download",
         what: display_path(&t),
         to_end: range.end == size,
         file_size: size,
+    };
+    let (charge, new_cookie) = match begin(ctx, peer, v, what).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let stream = match t.vfs.open(&t.path).await {
         Ok(reader) => reader.stream(range).await,
@@ -322,12 +274,7 @@ async fn send_file(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "opening a link item");
-            // Settles (refunds) the reservation through the meter's drop.
-            drop(Metered::new(
-                futures::stream::empty().boxed_stream(),
-                Some(1),
-                charge,
-            ));
+            charge.settle(0, false);
             return page(
                 ctx,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -352,19 +299,6 @@ fn display_path(t: &Target) -> String {
         base
     } else {
         format!("{base}/{}", t.inner.join("/"))
-    }
-}
-
-trait BoxedStream {
-    fn boxed_stream(self) -> crate::vfs::ByteStream;
-}
-
-impl<S> BoxedStream for S
-where
-    S: futures::Stream<Item = crate::error::Result<bytes::Bytes>> + Send + 'static,
-{
-    fn boxed_stream(self) -> crate::vfs::ByteStream {
-        futures::StreamExt::boxed(self)
     }
 }
 

@@ -12,10 +12,16 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use hyper::body::Frame;
 
+use hyper::{Response, StatusCode};
+
+use super::routes::{page, refused};
+use super::visit::Visit;
+use super::{Body, HttpContext};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::mail::{messages, Mailer};
+use crate::policy::links::Status;
 use crate::policy::Protocol;
-use crate::store::{Db, Link, Ticket};
+use crate::store::{now_ms, Db, Link, Ticket};
 use crate::vfs::ByteStream;
 
 /// What to settle when a download's bytes stop.
@@ -40,8 +46,66 @@ pub struct Charge {
     pub file_size: u64,
 }
 
+/// What a download is, for its audit row and notification.
+pub struct Usage {
+    pub action: &'static str,
+    pub what: String,
+    pub to_end: bool,
+    pub file_size: u64,
+}
+
+/// Takes (or rides on) the visitor's use before the bytes flow. The charge to
+/// settle when they stop, and the grant cookie to set if the grant is new; or the
+/// answer when no use is left.
+pub async fn begin(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    usage: Usage,
+) -> Result<(Charge, Option<String>), Response<Body>> {
+    let (grant, new_cookie) = v.grant_or_new(ctx);
+    let (id, gid) = (v.link.id, grant.id.clone());
+    let ticket = match ctx
+        .db
+        .run(move |s| s.link_begin_download(id, &gid, now_ms()))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "reserving a link use");
+            return Err(page(
+                ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Try again in a moment.",
+            ));
+        }
+    };
+    if ticket == Ticket::Refused {
+        return Err(refused(ctx, peer, &v.link, Status::Exhausted, false).await);
+    }
+    let charge = Charge {
+        db: ctx.db.clone(),
+        audit: ctx.audit.clone(),
+        mailer: ctx.mailer.clone(),
+        notify: ctx.links.notify_downloads,
+        link: v.link.clone(),
+        grant: grant.id,
+        ticket,
+        peer,
+        who: grant.email.unwrap_or_else(|| peer.ip().to_string()),
+        action: usage.action,
+        what: usage.what,
+        to_end: usage.to_end,
+        file_size: usage.file_size,
+    };
+    Ok((charge, new_cookie))
+}
+
 impl Charge {
-    fn settle(self, sent: u64, complete: bool) {
+    /// Settles the use (charge or refund), writes the audit row and, for a whole
+    /// file, notifies the creator. Runs on a task; never blocks the caller.
+    pub fn settle(self, sent: u64, complete: bool) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };

@@ -143,6 +143,28 @@ pub(super) fn not_found(ctx: &HttpContext) -> Response<Body> {
     )
 }
 
+/// The answer for a link that has ended (audited unless it is a HEAD request).
+pub(super) async fn refused(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    link: &Link,
+    status: Status,
+    head: bool,
+) -> Response<Body> {
+    if !head {
+        audit(
+            ctx,
+            peer,
+            link,
+            "link_refused",
+            Outcome::Denied,
+            Some(status.as_str().into()),
+        )
+        .await;
+    }
+    ended_page(ctx, status)
+}
+
 pub(super) fn ended_page(ctx: &HttpContext, status: Status) -> Response<Body> {
     let text = match status {
         Status::Expired => "This link has expired. Ask the sender for a new one.",

@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 
 use super::forms::{self, GRANT_COOKIE};
 use super::pages;
-use super::routes::{audit, brand, ended_page, html, not_found, page, redirect};
+use super::routes::{audit, brand, html, not_found, page, redirect, refused};
 use super::{Body, HttpContext};
 use crate::audit::Outcome;
 use crate::defender::Verdict;
@@ -168,20 +168,7 @@ pub async fn landing(
         return html(StatusCode::OK, pages::reload(&brand(ctx), &base));
     }
     match &v.gate {
-        Gate::Closed(status) => {
-            if !head {
-                audit(
-                    ctx,
-                    peer,
-                    &v.link,
-                    "link_refused",
-                    Outcome::Denied,
-                    Some(status.as_str().into()),
-                )
-                .await;
-            }
-            ended_page(ctx, *status)
-        }
+        Gate::Closed(status) => refused(ctx, peer, &v.link, *status, head).await,
         Gate::Password => form_page(ctx, headers, StatusCode::OK, |csrf| {
             pages::password_form(&brand(ctx), &v.link, &base, csrf, None)
         }),

@@ -14,15 +14,12 @@ use hyper::header::{HeaderMap, HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
 use super::download::{disposition, open_visit, unavailable};
-use super::meter::{Charge, Metered};
-use super::routes::{audit, ended_page, not_found, page};
+use super::meter::{begin, Metered, Usage};
+use super::routes::{not_found, page};
 use super::target::{self, Refusal};
 use super::{Body, HttpContext};
-use crate::audit::Outcome;
 use crate::error::{Error, Result};
-use crate::policy::links::Status;
 use crate::policy::Op;
-use crate::store::{now_ms, Ticket};
 use crate::vfs::{VPath, Vfs};
 
 pub const MAX_ENTRIES: usize = 10_000;
@@ -99,50 +96,16 @@ pub async fn all(
     if head {
         return resp;
     }
-    let (grant, new_cookie) = v.grant_or_new(ctx);
-    let gid = grant.id.clone();
-    let ticket = match ctx
-        .db
-        .run(move |s| s.link_begin_download(id, &gid, now_ms()))
-        .await
-    {
-        Ok(t) => t,
-        Err(_) => {
-            return page(
-                ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "Try again in a moment.",
-            )
-        }
-    };
-    if ticket == Ticket::Refused {
-        audit(
-            ctx,
-            peer,
-            &v.link,
-            "link_refused",
-            Outcome::Denied,
-            Some("exhausted".into()),
-        )
-        .await;
-        return ended_page(ctx, Status::Exhausted);
-    }
     let count = items.len();
-    let charge = Charge {
-        db: ctx.db.clone(),
-        audit: ctx.audit.clone(),
-        mailer: ctx.mailer.clone(),
-        notify: ctx.links.notify_downloads,
-        link: v.link.clone(),
-        grant: grant.id.clone(),
-        ticket,
-        peer,
-        who: grant.email.clone().unwrap_or_else(|| peer.ip().to_string()),
+    let what = Usage {
         action: "link_zip",
         what: format!("{count} file(s) as {title}.zip"),
         to_end: true,
         file_size: 0,
+    };
+    let (charge, new_cookie) = match begin(ctx, peer, &v, what).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let (reader, writer) = tokio::io::duplex(256 * 1024);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();

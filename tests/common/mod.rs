@@ -181,3 +181,13 @@ pub fn wharf_cmd(data: &std::path::Path, config: Option<&std::path::Path>) -> Co
         .stdin(Stdio::null());
     cmd
 }
+
+/// The first `/f/<id>` link on a landing page.
+pub fn file_path(page: &str) -> String {
+    let at = page.find("/f/").expect("a file link on the page");
+    let id: String = page[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    format!("/f/{id}")
+}
