@@ -141,7 +141,7 @@ impl App {
         let defender = Arc::new(Defender::new(self.config.defender));
         let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         let mut tasks = JoinSet::new();
-        let links = LinkService::new(
+        let links = Arc::new(LinkService::new(
             self.db.clone(),
             self.vfs.clone(),
             self.transfers.clone(),
@@ -149,8 +149,8 @@ impl App {
             self.config.links.clone(),
             self.mailer.clone(),
             self.config.http.product_name.clone(),
-        );
-        tasks.spawn(retention(links, stopped.clone()));
+        ));
+        tasks.spawn(retention(links.clone(), stopped.clone()));
         let mut sftp_addr = None;
         let mut sftp_fingerprint = None;
         if self.config.sftp.enabled {
@@ -240,6 +240,8 @@ impl App {
                 defender: defender.clone(),
                 guesses: Defender::new(throttle),
                 code_requests: Defender::new(throttle),
+                service: links.clone(),
+                auth: auth.clone(),
             });
             tasks.spawn(crate::http::serve(listener, ctx, stopped.clone()));
         }
@@ -341,7 +343,7 @@ impl Running {
 
 /// Deletes the copies of ended send links past their retention: at start, then
 /// every [`RETENTION_INTERVAL`], until shutdown.
-async fn retention(links: LinkService, mut stop: watch::Receiver<bool>) {
+async fn retention(links: Arc<LinkService>, mut stop: watch::Receiver<bool>) {
     loop {
         match links.purge(crate::store::now_ms()).await {
             Ok(0) => {}

@@ -8,8 +8,10 @@
 //! - `download.rs`: files (Range) and folder pages; `meter.rs`: bodies that
 //!   settle the use and write the audit row when the bytes stop;
 //! - `zip.rs`: "download all" as a streamed zip;
-//! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML.
+//! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
+//! - `assets.rs`: embedded scripts (`static/`) and the logo.
 
+mod assets;
 mod download;
 mod forms;
 mod meter;
@@ -33,6 +35,8 @@ use crate::audit::AuditLog;
 use crate::config::{HttpConfig, LinksConfig};
 use crate::defender::Defender;
 use crate::links::grant::GrantKeys;
+use crate::links::LinkService;
+use crate::login::Authenticator;
 use crate::mail::Mailer;
 use crate::store::Db;
 use crate::vfs::Vfs;
@@ -56,6 +60,10 @@ pub struct HttpContext {
     pub guesses: Defender<(i64, std::net::IpAddr)>,
     /// Per (link, address): codes asked for (no mail flood).
     pub code_requests: Defender<(i64, std::net::IpAddr)>,
+    /// Creating and managing links (staff pages and the admin API).
+    pub service: Arc<LinkService>,
+    /// Staff logins (same checks and lock-out as SFTP and FTPS).
+    pub auth: Authenticator,
 }
 
 impl HttpContext {

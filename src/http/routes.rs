@@ -10,7 +10,7 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::pages::{self, Brand};
-use super::{download, visit, zip, Body, HttpContext};
+use super::{assets, download, visit, zip, Body, HttpContext};
 use crate::audit::{AuditEvent, Outcome};
 use crate::policy::links::Status;
 use crate::policy::Protocol;
@@ -19,12 +19,29 @@ use crate::store::Link;
 pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Each area below takes the whole request; the rest are the link pages.
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let mut resp = match segs.as_slice() {
+        ["static", name] if get => assets::serve(ctx, name).await,
+        _ => link_pages(ctx, peer, &segs, req).await,
+    };
+    protect(resp.headers_mut());
+    resp
+}
+
+/// What outside parties open: `/l/{token}/...`, static files, the front page.
+async fn link_pages(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    segs: &[&str],
+    req: Request<Incoming>,
+) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     let get = req.method() == Method::GET || head;
     let post = req.method() == Method::POST;
     let (parts, body) = req.into_parts();
     let h = &parts.headers;
-    let mut resp = match segs.as_slice() {
+    match segs {
         ["l", token] | ["l", token, ""] if get => visit::landing(ctx, peer, token, h, head).await,
         ["l", token, "password"] if post => visit::password(ctx, peer, token, h, body).await,
         ["l", token, "email"] if post => visit::email(ctx, peer, token, h, body).await,
@@ -33,7 +50,6 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
             download::item(ctx, peer, token, rest, h, head).await
         }
         ["l", token, "zip"] if get => zip::all(ctx, peer, token, h, head).await,
-        ["static", "logo"] if get => logo(ctx).await,
         [""] if get => page(
             ctx,
             StatusCode::OK,
@@ -47,42 +63,6 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
             "Not allowed",
             "This request is not allowed here.",
         ),
-    };
-    protect(resp.headers_mut());
-    resp
-}
-
-/// The configured logo, read on each request (it is small and rarely asked for).
-async fn logo(ctx: &HttpContext) -> Response<Body> {
-    let Some(path) = &ctx.config.logo else {
-        return not_found(ctx);
-    };
-    let kind = match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("svg") => "image/svg+xml",
-        _ => "application/octet-stream",
-    };
-    match tokio::fs::read(path).await {
-        Ok(bytes) => {
-            let mut r = Response::new(
-                Full::new(Bytes::from(bytes))
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            );
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
-            r
-        }
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "reading the logo");
-            not_found(ctx)
-        }
     }
 }
 
@@ -97,7 +77,7 @@ fn protect(h: &mut hyper::HeaderMap) {
     set(
         h,
         "content-security-policy",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(h, "x-frame-options", "DENY");
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
