@@ -353,6 +353,11 @@ async fn retention(links: Arc<LinkService>, mut stop: watch::Receiver<bool>) {
             ),
             Err(e) => tracing::warn!(error = %e, "retention job failed; will retry"),
         }
+        match links.sweep_uploads(crate::store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "dropped abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "sweeping abandoned uploads failed"),
+        }
         tokio::select! {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(RETENTION_INTERVAL) => {}

@@ -65,6 +65,12 @@ pub fn verify_dummy(password: &str) {
     let _ = verify_password(password, &DUMMY);
 }
 
+/// Compares secrets without revealing where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use common::gateway::Gateway;
 use common::smtp::smtp;
 use wharf::store::AuditQuery;
@@ -22,33 +19,9 @@ fn client() -> reqwest::Client {
 
 /// `wharf link send FILE ARGS` with `password` on standard input.
 fn send_with_password(gw: &Gateway, file: &str, password: &str, args: &[&str]) -> (String, String) {
-    let mut child = gw
-        .wharf()
-        .args(["link", "send", file, "--password-stdin"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = text.split_whitespace().nth(3).unwrap().to_string();
-    let token = text
-        .lines()
-        .nth(1)
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    (id, token)
+    let mut all = vec!["send", file, "--password-stdin"];
+    all.extend_from_slice(args);
+    gw.link_with_input(&all, Some(password))
 }
 
 /// The hidden CSRF field of a form page.

@@ -37,6 +37,24 @@ pub enum LinkCmd {
         #[command(flatten)]
         rules: RuleArgs,
     },
+    /// Ask someone to upload files into a folder (an upload request). The usage
+    /// limit (--max-files, or --one-time) counts uploaded files.
+    Request {
+        /// The folder uploads go into, as the creator sees it (created if missing).
+        #[arg(long)]
+        folder: String,
+        /// Files accepted in all.
+        #[arg(long, conflicts_with_all = ["one_time", "max_downloads"])]
+        max_files: Option<u32>,
+        /// The largest file accepted: 500MB, 5GB, 2GiB, or bytes.
+        #[arg(long)]
+        max_size: Option<crate::config::ByteSize>,
+        /// Do not mail the creator when a file arrives.
+        #[arg(long)]
+        no_notify: bool,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
     /// List links, newest first.
     List {
         /// Only links in this status: draft, active, expired, exhausted, revoked.
@@ -194,6 +212,28 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
             )?;
             print_created(service, &created).await
         }
+        LinkCmd::Request {
+            folder,
+            max_files,
+            max_size,
+            no_notify,
+            rules,
+        } => {
+            let r = links::RequestOptions {
+                max_files,
+                max_size: max_size.map(|s| s.0),
+                notify: service.notify_uploads_default() && !no_notify,
+            };
+            let created = service
+                .request(&rules.owner, &folder, &r, &rules.options()?)
+                .await?;
+            record(
+                "link_create",
+                &created.link.public_id,
+                Some(format!("request into {folder} by {}", rules.owner)),
+            )?;
+            print_created(service, &created).await
+        }
         LinkCmd::List {
             status: wanted,
             owner,
@@ -342,6 +382,16 @@ async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Resu
             link.allowed_emails.join(", ")
         }
     );
+    if let Some(i) = &link.inbound {
+        println!("folder:      {}", i.folder);
+        println!(
+            "max size:    {}",
+            i.max_size
+                .map(|m| format!("{m} bytes"))
+                .unwrap_or_else(|| "no limit".into())
+        );
+        println!("notify:      {}", if i.notify { "yes" } else { "no" });
+    }
     let files = service.files(link).await?;
     println!("files:       {}", files.len());
     for f in files {

@@ -220,6 +220,26 @@ pub struct LinksSection {
     pub grant_lifetime: HumanDuration,
     /// Mail the link's creator when a file is downloaded.
     pub notify_downloads: bool,
+    /// Upload requests: mail the creator when an upload completes (the default
+    /// for new requests; `--no-notify` turns it off per link).
+    pub notify_uploads: bool,
+    /// An upload whose name is taken: `rename` ("report (1).pdf") or `refuse`.
+    pub upload_conflict: UploadConflict,
+    /// Where browser uploads are staged until complete (default: `uploads/` in
+    /// the data directory). Needs room for the uploads in progress.
+    pub upload_staging: Option<EnvString>,
+    /// An unfinished upload untouched this long is dropped and its use given back.
+    pub upload_abandon: HumanDuration,
+}
+
+/// What an upload whose name is taken becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadConflict {
+    /// Published under the next free "name (n).ext".
+    Rename,
+    /// Refused with a clear error; the existing file stays.
+    Refuse,
 }
 
 impl Default for LinksSection {
@@ -233,6 +253,10 @@ impl Default for LinksSection {
             retention_days: 30,
             grant_lifetime: HumanDuration(std::time::Duration::from_secs(8 * 3600)),
             notify_downloads: true,
+            notify_uploads: true,
+            upload_conflict: UploadConflict::Rename,
+            upload_staging: None,
+            upload_abandon: HumanDuration(std::time::Duration::from_secs(24 * 3600)),
         }
     }
 }

@@ -10,6 +10,8 @@ mod error;
 mod file;
 mod values;
 
+pub use file::UploadConflict;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,6 +76,11 @@ pub struct LinksConfig {
     pub retention: Duration,
     pub grant_lifetime: Duration,
     pub notify_downloads: bool,
+    pub notify_uploads: bool,
+    pub upload_conflict: UploadConflict,
+    /// Absolute.
+    pub upload_staging: PathBuf,
+    pub upload_abandon: Duration,
 }
 
 /// `[mail]`: SMTP, or an outbox folder of .eml files (the embedded default).
@@ -314,6 +321,10 @@ impl Resolver<'_> {
             ));
         }
         let mail = self.mail(&f.mail, &data_dir)?;
+        let upload_staging = match &f.links.upload_staging {
+            Some(p) if !p.is_empty() => absolute(&data_dir, Path::new(&**p)),
+            _ => data_dir.join("uploads"),
+        };
         Ok(Config {
             data_dir,
             source: self.file.map(Path::to_path_buf),
@@ -363,6 +374,10 @@ impl Resolver<'_> {
                 retention: Duration::from_secs(u64::from(f.links.retention_days) * 86_400),
                 grant_lifetime: nonzero(f.links.grant_lifetime.0),
                 notify_downloads: f.links.notify_downloads,
+                notify_uploads: f.links.notify_uploads,
+                upload_conflict: f.links.upload_conflict,
+                upload_staging,
+                upload_abandon: nonzero(f.links.upload_abandon.0),
             },
             http: HttpConfig {
                 enabled: f.http.enabled,

@@ -10,11 +10,12 @@ use super::routes::not_found;
 use super::{Body, HttpContext};
 
 /// Name, content type, bytes.
-const EMBEDDED: &[(&str, &str, &str)] = &[(
-    "copy.js",
-    "text/javascript; charset=utf-8",
-    include_str!("static/copy.js"),
-)];
+const EMBEDDED: &[(&str, &str, &str)] = &[
+    ("copy.js", JS, include_str!("static/copy.js")),
+    ("upload.js", JS, include_str!("static/upload.js")),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 pub async fn serve(ctx: &HttpContext, name: &str) -> Response<Body> {
     if name == "logo" {

@@ -9,7 +9,9 @@
 //!   settle the use and write the audit row when the bytes stop;
 //! - `zip.rs`: "download all" as a streamed zip;
 //! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
-//! - `assets.rs`: embedded scripts (`static/`) and the logo.
+//! - `assets.rs`: embedded scripts (`static/`) and the logo;
+//! - `upload.rs`: the upload page of upload requests and their endpoints;
+//!   `tus.rs`: the resumable upload protocol (tus 1.0) they speak.
 
 mod assets;
 mod download;
@@ -18,6 +20,8 @@ mod meter;
 pub mod pages;
 mod routes;
 mod target;
+mod tus;
+mod upload;
 mod visit;
 mod zip;
 

@@ -41,11 +41,20 @@ a:focus,button:focus,input:focus{outline:3px solid #f4b400;outline-offset:2px}\
 footer{text-align:center;font-size:.8rem;color:#5b6270;margin:1rem}";
 
 pub fn layout(brand: &Brand, title: &str, body: &str) -> String {
+    layout_with_scripts(brand, title, body, &[])
+}
+
+/// A page that loads scripts from `/static/` (pages allow no inline script).
+pub fn layout_with_scripts(brand: &Brand, title: &str, body: &str, scripts: &[&str]) -> String {
+    let scripts: String = scripts
+        .iter()
+        .map(|s| format!("<script src=\"/static/{}\" defer></script>", esc(s)))
+        .collect();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta name=\"referrer\" content=\"no-referrer\"><title>{title} · {product}</title>\
-         <style>{STYLE}a.btn,button{{background:{accent}}}</style></head>\
+         <style>{STYLE}a.btn,button{{background:{accent}}}</style>{scripts}</head>\
          <body><main>{logo}{body}</main><footer>{product}</footer></body></html>",
         logo = if brand.logo {
             "<img class=\"logo\" src=\"/static/logo\" alt=\"\">"

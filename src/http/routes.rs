@@ -10,7 +10,7 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::pages::{self, Brand};
-use super::{assets, download, visit, zip, Body, HttpContext};
+use super::{assets, download, upload, visit, zip, Body, HttpContext};
 use crate::audit::{AuditEvent, Outcome};
 use crate::policy::links::Status;
 use crate::policy::Protocol;
@@ -41,7 +41,12 @@ async fn link_pages(
     let post = req.method() == Method::POST;
     let (parts, body) = req.into_parts();
     let h = &parts.headers;
+    let m = &parts.method;
     match segs {
+        ["l", token, "uploads"] => upload::route(ctx, peer, token, None, m, h, body).await,
+        ["l", token, "uploads", key] => {
+            upload::route(ctx, peer, token, Some(key), m, h, body).await
+        }
         ["l", token] | ["l", token, ""] if get => visit::landing(ctx, peer, token, h, head).await,
         ["l", token, "password"] if post => visit::password(ctx, peer, token, h, body).await,
         ["l", token, "email"] if post => visit::email(ctx, peer, token, h, body).await,
@@ -101,6 +106,21 @@ pub(super) fn html(status: StatusCode, body: String) -> Response<Body> {
     r.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// A short plain-text answer (for scripts and API clients).
+pub(super) fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(message.to_string()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
 }

@@ -64,6 +64,8 @@ pub async fn resolve(
             check_share(ctx, link, &root, op).await?;
             ctx.vfs.clone()
         }
+        // What outside parties upload is for the creator, not for other visitors.
+        LinkKind::Request => return Err(Refusal::NotFound),
     };
     let mut path = root.clone();
     for seg in &inner {

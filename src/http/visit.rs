@@ -18,7 +18,7 @@ use crate::links::grant::Grant;
 use crate::links::{rules_of, token};
 use crate::mail::messages;
 use crate::policy::links::{gate, may_receive_code, normalise_email, valid_email, Gate, Proof};
-use crate::store::{now_ms, CodeCheck, Link};
+use crate::store::{now_ms, CodeCheck, Link, LinkKind};
 
 /// How long an e-mailed code is valid, and how many tries it allows.
 pub const CODE_MINUTES: u64 = 10;
@@ -175,6 +175,9 @@ pub async fn landing(
         Gate::Email => form_page(ctx, headers, StatusCode::OK, |csrf| {
             pages::email_form(&brand(ctx), &v.link, &base, csrf, None)
         }),
+        Gate::Open if v.link.kind == LinkKind::Request => {
+            super::upload::page(ctx, peer, &v, head).await
+        }
         Gate::Open => {
             if !head {
                 audit(ctx, peer, &v.link, "link_open", Outcome::Ok, None).await;

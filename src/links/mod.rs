@@ -10,7 +10,10 @@
 //!   access by the link server).
 
 pub mod grant;
+mod inbound;
 pub mod token;
+
+pub use inbound::{RequestOptions, Uploader};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +75,9 @@ pub struct LinkService {
     mailer: Mailer,
     /// The product name, for mails.
     product: String,
+    /// Browser uploads in progress (upload requests, staff drafts).
+    uploads: crate::uploads::Uploads,
+    folder_locks: inbound::FolderLocks,
 }
 
 /// The rule facts of a stored link.
@@ -107,6 +113,7 @@ impl LinkService {
         mailer: Mailer,
         product: String,
     ) -> Self {
+        let uploads = crate::uploads::Uploads::new(db.clone(), config.upload_staging.clone());
         LinkService {
             db,
             vfs,
@@ -115,6 +122,8 @@ impl LinkService {
             config,
             mailer,
             product,
+            uploads,
+            folder_locks: Default::default(),
         }
     }
 
@@ -226,6 +235,7 @@ impl LinkService {
                 allowed_emails: emails(&o.allowed_emails, "allowed e-mail")?,
                 state: LinkState::Draft,
                 name: o.name.clone(),
+                inbound: None,
             },
             token,
         ))
@@ -326,22 +336,13 @@ impl LinkService {
             let mut hasher = Sha256::new();
             match source {
                 Source::Local(p) => {
-                    let mut f = tokio::fs::File::open(p)
+                    let f = tokio::fs::File::open(p)
                         .await
                         .map_err(|e| Error::from(e).context(format!("reading {}", p.display())))?;
                     if f.metadata().await?.is_dir() {
                         return Err(Error::invalid(format!("{} is a directory", p.display())));
                     }
-                    let mut buf = bytes::BytesMut::with_capacity(self.transfers.buffer_size());
-                    loop {
-                        buf.reserve(self.transfers.buffer_size());
-                        if f.read_buf(&mut buf).await? == 0 {
-                            break;
-                        }
-                        let chunk: Bytes = buf.split().freeze();
-                        hasher.update(&chunk);
-                        writer.write(chunk).await?;
-                    }
+                    pump(f, &mut writer, &mut hasher, self.transfers.buffer_size()).await?;
                 }
                 Source::Stored(p) => {
                     let download = session.open_read(&VPath::parse(p)?).await?;
@@ -486,6 +487,25 @@ impl LinkService {
                 Ok(())
             })
             .await
+    }
+}
+
+/// Copies `from` into `writer`, hashing on the way.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    writer: &mut crate::vfs::FileWriter,
+    hasher: &mut Sha256,
+    buffer: usize,
+) -> Result<()> {
+    let mut buf = bytes::BytesMut::with_capacity(buffer);
+    loop {
+        buf.reserve(buffer);
+        if from.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        let chunk: Bytes = buf.split().freeze();
+        hasher.update(&chunk);
+        writer.write(chunk).await?;
     }
 }
 

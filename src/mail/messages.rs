@@ -13,6 +13,9 @@ fn expiry(link: &Link) -> String {
 
 /// To the recipients: the link, what it holds, who sent it.
 pub fn link(product: &str, link: &Link, files: &[LinkFile], url: &str, sender: &str) -> Mail {
+    if link.inbound.is_some() {
+        return request(product, link, url, sender);
+    }
     let subject = if link.title.is_empty() {
         format!("{sender} sent you files")
     } else {
@@ -43,6 +46,61 @@ pub fn link(product: &str, link: &Link, files: &[LinkFile], url: &str, sender: &
         reply_to: None,
         subject,
         body,
+    }
+}
+
+/// To the recipients of an upload request: where to upload, and the limits.
+fn request(product: &str, link: &Link, url: &str, sender: &str) -> Mail {
+    let subject = if link.title.is_empty() {
+        format!("{sender} asks you to upload files")
+    } else {
+        format!("{sender} asks you to upload: {}", link.title)
+    };
+    let mut body = format!("{sender} asks you to upload files through {product}.\n\n");
+    if !link.message.is_empty() {
+        body.push_str(&format!("Message:\n{}\n\n", link.message));
+    }
+    body.push_str(&format!("Upload here: {url}\n\n{}\n", expiry(link)));
+    if let Some(n) = link.max_uses {
+        body.push_str(&format!("It accepts up to {n} file(s).\n"));
+    }
+    if let Some(max) = link.inbound.as_ref().and_then(|i| i.max_size) {
+        body.push_str(&format!("Each file may be up to {}.\n", human_size(max)));
+    }
+    if link.password_hash.is_some() {
+        body.push_str("The sender will give you the password separately.\n");
+    }
+    Mail {
+        to: link.recipients.clone(),
+        reply_to: None,
+        subject,
+        body,
+    }
+}
+
+/// To the creator of an upload request: a file arrived.
+pub fn uploaded(to: &str, link: &Link, file: &LinkFile, who: &str) -> Mail {
+    let name = if link.title.is_empty() {
+        link.public_id.clone()
+    } else {
+        format!("{} ({})", link.title, link.public_id)
+    };
+    Mail {
+        to: vec![to.to_string()],
+        reply_to: None,
+        subject: format!("Uploaded: {}", file.name),
+        body: format!(
+            "{} ({}) was uploaded through your link {name} by {who}.\n\
+             Saved as {}\nSHA-256: {}\nFiles so far: {}{}.\n",
+            file.name,
+            human_size(file.size),
+            file.path,
+            file.sha256.as_deref().unwrap_or("-"),
+            link.uses,
+            link.max_uses
+                .map(|m| format!(" of {m}"))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -107,6 +165,7 @@ mod tests {
             ended_at: None,
             last_used_at: None,
             name: String::new(),
+            inbound: None,
         };
         let f = LinkFile {
             id: 1,

@@ -9,6 +9,8 @@ pub enum LinkKind {
     Send,
     /// References to files or a folder where they already live.
     Share,
+    /// An upload request: outside parties upload into a folder.
+    Request,
 }
 
 impl LinkKind {
@@ -16,6 +18,7 @@ impl LinkKind {
         match self {
             LinkKind::Send => "send",
             LinkKind::Share => "share",
+            LinkKind::Request => "request",
         }
     }
 
@@ -23,6 +26,7 @@ impl LinkKind {
         match s {
             "send" => Some(LinkKind::Send),
             "share" => Some(LinkKind::Share),
+            "request" => Some(LinkKind::Request),
             _ => None,
         }
     }
@@ -78,6 +82,19 @@ pub struct Link {
     pub last_used_at: Option<Millis>,
     /// A name for staff (lists); visitors see the title.
     pub name: String,
+    /// Upload requests only: where uploads go and their limits.
+    pub inbound: Option<Inbound>,
+}
+
+/// What an upload request accepts. Its usage limit (`max_uses`) counts files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The full virtual path of the folder (inside the creator's home).
+    pub folder: String,
+    /// The largest file accepted, in bytes.
+    pub max_size: Option<u64>,
+    /// Mail the creator when an upload completes.
+    pub notify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +112,7 @@ pub struct NewLink {
     pub allowed_emails: Vec<String>,
     pub state: LinkState,
     pub name: String,
+    pub inbound: Option<Inbound>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,4 +158,68 @@ pub enum CodeCheck {
     Wrong,
     /// No code pending, expired, or out of attempts.
     Missing,
+}
+
+/// Where a resumable upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    /// Bytes are still coming (or may resume).
+    Open,
+    /// Published under its final name.
+    Complete,
+    /// Removed by the uploader or abandoned; its use (if any) was given back.
+    Cancelled,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Open => "open",
+            UploadState::Complete => "complete",
+            UploadState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(UploadState::Open),
+            "complete" => Some(UploadState::Complete),
+            "cancelled" => Some(UploadState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A resumable upload into a link (an upload request, or a staff send draft).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: i64,
+    /// Random, in the upload's URL; only the grant that made it may use it.
+    pub key: String,
+    pub link_id: i64,
+    pub grant: String,
+    /// The sanitised name the uploader gave.
+    pub name: String,
+    /// The declared length.
+    pub size: u64,
+    pub received: u64,
+    pub state: UploadState,
+    /// Whether it took one of the link's uses (given back if cancelled).
+    pub counted: bool,
+    /// Once complete: where it was published, and its SHA-256.
+    pub path: Option<String>,
+    pub sha256: Option<String>,
+    pub remote: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    pub key: String,
+    pub link_id: i64,
+    pub grant: String,
+    pub name: String,
+    pub size: u64,
+    pub remote: Option<String>,
 }

@@ -76,6 +76,24 @@ pub trait Store: Send + Sync + 'static {
         max_attempts: u32,
     ) -> Result<CodeCheck>;
 
+    /// Creates a resumable upload; with `count_use` it takes one of the link's
+    /// uses in the same transaction, and is refused (`None`) when none is left.
+    fn upload_create(
+        &self,
+        upload: &NewUpload,
+        count_use: bool,
+        now: Millis,
+    ) -> Result<Option<Upload>>;
+    fn upload_get(&self, key: &str) -> Result<Option<Upload>>;
+    fn uploads_of(&self, link_id: i64) -> Result<Vec<Upload>>;
+    fn upload_progress(&self, id: i64, received: u64, now: Millis) -> Result<()>;
+    /// Marks an open upload complete and records the file on its link.
+    fn upload_complete(&self, id: i64, file: &LinkFile, now: Millis) -> Result<()>;
+    /// Cancels an open upload, giving its use back; false if it was not open.
+    fn upload_cancel(&self, id: i64, now: Millis) -> Result<bool>;
+    /// Open uploads untouched since `before`.
+    fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>>;
+
     /// Appends events in one transaction.
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;
     /// Newest first.

@@ -134,7 +134,29 @@ impl Gateway {
 
     /// Runs `wharf link ARGS` and returns (public id, token) from its output.
     pub fn link(&self, args: &[&str]) -> (String, String) {
-        let out = self.wharf().arg("link").args(args).output().unwrap();
+        self.link_with_input(args, None)
+    }
+
+    /// Like [`Gateway::link`], writing `input` to its standard input (for
+    /// `--password-stdin`).
+    pub fn link_with_input(&self, args: &[&str], input: Option<&str>) -> (String, String) {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .wharf()
+            .arg("link")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(text) = input {
+            writeln!(stdin, "{text}").unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),

@@ -3,10 +3,13 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
-use crate::store::{now_ms, Link, LinkChange, LinkFile, LinkKind, LinkState, Millis, NewLink};
+use crate::store::{
+    now_ms, Inbound, Link, LinkChange, LinkFile, LinkKind, LinkState, Millis, NewLink,
+};
 
 const COLS: &str = "id, public_id, kind, owner, title, message, recipients, expires_at, \
-                    max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at, name";
+                    max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at, name, \
+                    folder, max_size, notify_uploads";
 
 fn list_of(s: String) -> Vec<String> {
     s.split(',')
@@ -43,6 +46,14 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
         ended_at: r.get(14)?,
         last_used_at: r.get(15)?,
         name: r.get(16)?,
+        inbound: match r.get::<_, Option<String>>(17)? {
+            Some(folder) => Some(Inbound {
+                folder,
+                max_size: r.get::<_, Option<i64>>(18)?.map(|n| n as u64),
+                notify: r.get(19)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -59,8 +70,9 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
     let tx = c.transaction()?;
     tx.execute(
         "INSERT INTO links (public_id, token_hash, kind, owner, title, message, recipients, expires_at,
-                            max_uses, password_hash, allowed_emails, state, created_at, name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                            max_uses, password_hash, allowed_emails, state, created_at, name,
+                            folder, max_size, notify_uploads)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             l.public_id,
             l.token_hash,
@@ -75,7 +87,10 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
             l.allowed_emails.join(","),
             l.state.as_str(),
             now_ms(),
-            l.name
+            l.name,
+            l.inbound.as_ref().map(|i| i.folder.clone()),
+            l.inbound.as_ref().and_then(|i| i.max_size).map(|n| n as i64),
+            l.inbound.as_ref().is_some_and(|i| i.notify),
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -198,6 +213,7 @@ mod tests {
             kind: LinkKind::Send,
             owner: "alice".into(),
             title: "Q3 report".into(),
+            inbound: None,
             message: String::new(),
             recipients: vec!["bob@example.com".into()],
             expires_at,

@@ -106,6 +106,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (link_id, email)
     );
     "#,
+    // 5: upload requests (inbound links into a folder) and resumable uploads,
+    // from outside parties and from staff sending through the browser.
+    r#"
+    ALTER TABLE links ADD COLUMN folder TEXT;
+    ALTER TABLE links ADD COLUMN max_size INTEGER;
+    ALTER TABLE links ADD COLUMN notify_uploads INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE link_uploads (
+        id         INTEGER PRIMARY KEY,
+        key        TEXT NOT NULL UNIQUE,
+        link_id    INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+        grant_id   TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        received   INTEGER NOT NULL DEFAULT 0,
+        state      TEXT NOT NULL,
+        counted    INTEGER NOT NULL DEFAULT 0,
+        path       TEXT,
+        sha256     TEXT,
+        remote     TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX link_uploads_state ON link_uploads(state, updated_at);
+    "#,
 ];
 
 /// The schema version this build writes.

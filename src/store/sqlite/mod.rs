@@ -4,6 +4,7 @@
 mod audit;
 mod links;
 mod migrations;
+mod uploads;
 mod users;
 mod visits;
 
@@ -15,7 +16,7 @@ use rusqlite::Connection;
 
 use super::{
     AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewKey, NewLink,
-    NewUser, SshKey, Store, Ticket, User,
+    NewUpload, NewUser, SshKey, Store, Ticket, Upload, User,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
@@ -171,6 +172,32 @@ impl Store for SqliteStore {
         max_attempts: u32,
     ) -> Result<CodeCheck> {
         self.with(|c| visits::try_code(c, link_id, email, hash, now, max_attempts))
+    }
+    fn upload_create(
+        &self,
+        upload: &NewUpload,
+        count_use: bool,
+        now: Millis,
+    ) -> Result<Option<Upload>> {
+        self.with(|c| uploads::create(c, upload, count_use, now))
+    }
+    fn upload_get(&self, key: &str) -> Result<Option<Upload>> {
+        self.with(|c| uploads::get(c, key))
+    }
+    fn uploads_of(&self, link_id: i64) -> Result<Vec<Upload>> {
+        self.with(|c| uploads::of_link(c, link_id))
+    }
+    fn upload_progress(&self, id: i64, received: u64, now: Millis) -> Result<()> {
+        self.with(|c| uploads::progress(c, id, received, now))
+    }
+    fn upload_complete(&self, id: i64, file: &LinkFile, now: Millis) -> Result<()> {
+        self.with(|c| uploads::complete(c, id, file, now))
+    }
+    fn upload_cancel(&self, id: i64, now: Millis) -> Result<bool> {
+        self.with(|c| uploads::cancel(c, id, now))
+    }
+    fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>> {
+        self.with(|c| uploads::stale(c, before))
     }
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {
         self.with(|c| audit::append(c, events))

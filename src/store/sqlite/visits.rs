@@ -156,6 +156,7 @@ mod tests {
                     kind: LinkKind::Send,
                     owner: "alice".into(),
                     title: String::new(),
+                    inbound: None,
                     message: String::new(),
                     recipients: vec![],
                     expires_at: None,

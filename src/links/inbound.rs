@@ -1,0 +1,371 @@
+//! Files coming in through links: upload requests (outside parties upload into
+//! a folder of the creator) and staff sending through the browser (files go
+//! into a draft send link's copies). Bytes are staged by `uploads::Uploads`;
+//! this module decides whether an upload may start, where a complete one is
+//! published, and records it: the link's file list, the audit row (size and
+//! SHA-256) and the creator's notification.
+//!
+//! A request's folder is re-checked at publish time like a share: the creator
+//! must still exist, be enabled, hold `write`, and the folder must still be in
+//! their home. An existing file is never overwritten: the upload gets the next
+//! free "name (n).ext", or is refused (`[links] upload_conflict`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::{pump, Created, LinkOptions, LinkService};
+use crate::audit::{AuditEvent, Outcome};
+use crate::config::UploadConflict;
+use crate::error::{Error, ErrorKind, Result};
+use crate::mail::messages;
+use crate::policy::links::{self as rules, Status};
+use crate::policy::{self, Op, Protocol};
+use crate::store::{
+    now_ms, Inbound, Link, LinkFile, LinkKind, LinkState, NewUpload, Upload, UploadState,
+};
+use crate::uploads::names;
+use crate::vfs::{VPath, Vfs};
+
+/// What an upload request accepts beyond the common rules.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// Files accepted in all (the link's usage limit).
+    pub max_files: Option<u32>,
+    /// The largest file accepted, in bytes.
+    pub max_size: Option<u64>,
+    /// Mail the creator at each completed upload.
+    pub notify: bool,
+}
+
+/// Who is uploading (for the audit row and the notification).
+#[derive(Debug, Clone)]
+pub struct Uploader {
+    /// The visitor's grant (or the staff session): only it may continue the upload.
+    pub grant: String,
+    pub remote: Option<SocketAddr>,
+    /// An e-mail address the visitor proved, if any.
+    pub email: Option<String>,
+}
+
+impl Uploader {
+    fn describe(&self) -> String {
+        match (&self.email, &self.remote) {
+            (Some(e), Some(r)) => format!("{e} from {}", r.ip()),
+            (Some(e), None) => e.clone(),
+            (None, Some(r)) => format!("a visitor from {}", r.ip()),
+            (None, None) => "a visitor".into(),
+        }
+    }
+}
+
+/// One lock per destination folder: choosing a free name and publishing under
+/// it happen together, so two uploads of "a.pdf" never pick the same name.
+#[derive(Default)]
+pub(super) struct FolderLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl FolderLocks {
+    fn get(&self, folder: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().expect("folder locks");
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        map.entry(folder.to_string()).or_default().clone()
+    }
+}
+
+impl LinkService {
+    /// Creates an upload request into `folder` (as `owner` sees it; created if
+    /// missing and the owner may).
+    pub async fn request(
+        &self,
+        owner: &str,
+        folder: &str,
+        r: &RequestOptions,
+        o: &LinkOptions,
+    ) -> Result<Created> {
+        let user = self.owner(owner).await?;
+        policy::check(user.perms, Op::Write)
+            .map_err(|p| Error::denied(format!("{owner} lacks the {} permission", p.name())))?;
+        if o.max_uses.is_some() && r.max_files.is_some() {
+            return Err(Error::invalid(
+                "give the file limit once (max files counts uploads)",
+            ));
+        }
+        if r.max_files == Some(0) || r.max_size == Some(0) {
+            return Err(Error::invalid("limits must be at least 1"));
+        }
+        let view = VPath::parse(folder)?;
+        let home = user.home.clone();
+        let session = self.session(user);
+        // Like `mkdir -p` inside the home: each missing folder on the way is made.
+        let mut at = VPath::root();
+        for seg in view.segments() {
+            at = at.join(seg)?;
+            match session.stat(&at).await {
+                Ok(e) if e.is_dir() => {}
+                Ok(_) => return Err(Error::invalid(format!("{at} is not a folder"))),
+                Err(e) if e.kind() == ErrorKind::NotFound => session.mkdir(&at).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        let mut o = o.clone();
+        o.max_uses = r.max_files.or(o.max_uses);
+        let (mut new, token) = self.prepare(owner, LinkKind::Request, &o)?;
+        new.state = LinkState::Active;
+        new.inbound = Some(Inbound {
+            folder: home.nest(&view).to_string(),
+            max_size: r.max_size,
+            notify: r.notify,
+        });
+        let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
+        let url = self.url(&token);
+        let mail_error = self.mail_recipients(&link, &url).await;
+        Ok(Created {
+            link,
+            url,
+            mail_error,
+        })
+    }
+
+    /// Declares an upload of `size` bytes named `raw_name` into `link`. An upload
+    /// request spends one use per file (given back if the upload is cancelled);
+    /// a staff draft spends none.
+    pub async fn upload_begin(
+        &self,
+        link: &Link,
+        who: &Uploader,
+        raw_name: &str,
+        size: u64,
+    ) -> Result<Upload> {
+        let name = names::sanitise(raw_name);
+        let count_use = match (link.kind, &link.inbound) {
+            (LinkKind::Request, Some(inbound)) => {
+                if let Some(max) = inbound.max_size.filter(|m| size > *m) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "{name} is {} bytes; this link accepts files up to {max} bytes",
+                            size
+                        ),
+                    ));
+                }
+                if self.config.upload_conflict == UploadConflict::Refuse {
+                    let target = VPath::parse(&inbound.folder)?.join(&name)?;
+                    if self.vfs.stat(&target).await.is_ok() {
+                        return Err(taken(&name));
+                    }
+                }
+                true
+            }
+            (LinkKind::Send, None) if link.state == LinkState::Draft => false,
+            _ => return Err(Error::invalid("this link does not take uploads")),
+        };
+        let new = NewUpload {
+            key: hex::encode(crate::secret::random_bytes::<16>()),
+            link_id: link.id,
+            grant: who.grant.clone(),
+            name,
+            size,
+            remote: who.remote.map(|r| r.to_string()),
+        };
+        self.uploads.begin(new, count_use).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::PermissionDenied,
+                "this link accepts no more files",
+            )
+        })
+    }
+
+    /// Whether new upload requests notify their creator (`[links] notify_uploads`).
+    pub fn notify_uploads_default(&self) -> bool {
+        self.config.notify_uploads
+    }
+
+    /// Drops uploads untouched for `[links] upload_abandon`, giving their uses
+    /// back and freeing their staged bytes. Returns how many.
+    pub async fn sweep_uploads(&self, now: crate::store::Millis) -> Result<usize> {
+        let idle = self.config.upload_abandon.as_millis() as i64;
+        self.uploads.sweep(now - idle).await
+    }
+
+    pub fn uploads(&self) -> &crate::uploads::Uploads {
+        &self.uploads
+    }
+
+    /// Publishes a fully staged upload and records it. Returns the file as
+    /// published (its final name, path and SHA-256).
+    pub async fn upload_complete(
+        &self,
+        link: &Link,
+        up: &Upload,
+        who: &Uploader,
+    ) -> Result<LinkFile> {
+        if up.state != UploadState::Open {
+            return Err(Error::invalid("the upload is no longer open"));
+        }
+        let (vfs, folder) = match (link.kind, &link.inbound) {
+            (LinkKind::Request, Some(inbound)) => {
+                let folder = VPath::parse(&inbound.folder)?;
+                self.check_creator(link, &folder).await?;
+                (self.vfs.clone(), folder)
+            }
+            (LinkKind::Send, None) => {
+                let dir = VPath::root().join(&link.public_id)?;
+                self.transfers
+                    .mkdir(&dir)
+                    .await
+                    .or_else(|e| match e.kind() {
+                        ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })?;
+                (self.transfers.clone(), dir)
+            }
+            _ => return Err(Error::invalid("this link does not take uploads")),
+        };
+        let lock = self.folder_locks.get(folder.as_ref());
+        let _held = lock.lock().await;
+        let refuse =
+            link.kind == LinkKind::Request && self.config.upload_conflict == UploadConflict::Refuse;
+        let name = self.free_name(&vfs, &folder, &up.name, refuse).await?;
+        let target = folder.join(&name)?;
+        let mut writer = vfs.create(&target).await?;
+        let mut hasher = Sha256::new();
+        let staged = self.uploads.open_staged(up).await?;
+        if let Err(e) = pump(staged, &mut writer, &mut hasher, vfs.buffer_size()).await {
+            let _ = writer.abort().await;
+            return Err(e.context("publishing the upload"));
+        }
+        let written = writer.written();
+        if written != up.size {
+            let _ = writer.abort().await;
+            return Err(Error::internal(format!(
+                "the staged upload has {written} of {} bytes",
+                up.size
+            )));
+        }
+        let size = writer.close().await?;
+        let file = LinkFile {
+            id: 0,
+            name: name.clone(),
+            path: target.to_string(),
+            is_dir: false,
+            size,
+            sha256: Some(hex::encode(hasher.finalize())),
+        };
+        let (id, f) = (up.id, file.clone());
+        self.db
+            .run(move |s| s.upload_complete(id, &f, now_ms()))
+            .await?;
+        self.uploads.discard(up).await;
+        self.record_upload(link, &file, who).await;
+        Ok(file)
+    }
+
+    /// `name`, or the next free "name (n).ext" (or a refusal, by config). Send
+    /// drafts always number: their files are named by the staff member.
+    async fn free_name(
+        &self,
+        vfs: &Vfs,
+        folder: &VPath,
+        name: &str,
+        refuse: bool,
+    ) -> Result<String> {
+        for n in 0..10_000u32 {
+            let candidate = if n == 0 {
+                name.to_string()
+            } else {
+                names::numbered(name, n)
+            };
+            match vfs.stat(&folder.join(&candidate)?).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(candidate),
+                Err(e) => return Err(e),
+                Ok(_) if refuse => return Err(taken(name)),
+                Ok(_) => continue,
+            }
+        }
+        Err(taken(name))
+    }
+
+    /// The request's creator as they are now: the folder must still be theirs
+    /// to write.
+    async fn check_creator(&self, link: &Link, folder: &VPath) -> Result<()> {
+        let gone = |why: &str| {
+            Error::new(
+                ErrorKind::PermissionDenied,
+                format!("this link no longer accepts files ({why})"),
+            )
+        };
+        let owner = link.owner.clone();
+        let user = self
+            .db
+            .run(move |s| s.user_get(&owner))
+            .await?
+            .ok_or_else(|| gone("creator no longer exists"))?;
+        if !user.enabled {
+            return Err(gone("creator is disabled"));
+        }
+        if policy::check(user.perms, Op::Write).is_err() {
+            return Err(gone("creator may no longer write"));
+        }
+        if !folder.starts_with(&user.home) {
+            return Err(gone("folder outside the creator's home"));
+        }
+        Ok(())
+    }
+
+    async fn record_upload(&self, link: &Link, file: &LinkFile, who: &Uploader) {
+        let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
+            .path(format!("link:{}", link.public_id))
+            .bytes(file.size)
+            .outcome(Outcome::Ok)
+            .detail(format!(
+                "{} sha256 {}",
+                file.path,
+                file.sha256.as_deref().unwrap_or("-")
+            ));
+        if let Some(r) = who.remote {
+            ev = ev.remote(r);
+        }
+        if let Some(e) = &who.email {
+            ev = ev.actor(e.clone());
+        }
+        self.audit.record(ev).await;
+        if !link.inbound.as_ref().is_some_and(|i| i.notify) {
+            return;
+        }
+        let owner = link.owner.clone();
+        let to = match self.db.run(move |s| s.user_get(&owner)).await {
+            Ok(Some(u)) => u.email,
+            _ => None,
+        };
+        if let Some(to) = to {
+            // The use count as it is now (this upload included).
+            let fresh = self.find(&link.public_id).await.unwrap_or(link.clone());
+            self.mailer
+                .send_later(messages::uploaded(&to, &fresh, file, &who.describe()));
+        }
+    }
+
+    /// Whether `link` takes uploads now: an upload request that is active (or
+    /// used up by uploads still in progress, which keep their use), or a
+    /// staff draft.
+    pub fn accepts_uploads(link: &Link, now: crate::store::Millis, holds_use: bool) -> bool {
+        match link.kind {
+            LinkKind::Request => match rules::status(&super::rules_of(link), now) {
+                Status::Active => true,
+                Status::Exhausted => holds_use,
+                _ => false,
+            },
+            LinkKind::Send => link.state == LinkState::Draft,
+            LinkKind::Share => false,
+        }
+    }
+}
+
+fn taken(name: &str) -> Error {
+    Error::new(
+        ErrorKind::AlreadyExists,
+        format!("a file named {name:?} is already there; rename it and upload again"),
+    )
+}
