@@ -53,7 +53,7 @@ pub fn layout_with_scripts(brand: &Brand, title: &str, body: &str, scripts: &[&s
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{title} · {product}</title>\
+         <meta name=\"referrer\" content=\"no-referrer\"><link rel=\"icon\" href=\"data:,\"><title>{title} · {product}</title>\
          <style>{STYLE}a.btn,button{{background:{accent}}}</style>{scripts}</head>\
          <body><main>{logo}{body}</main><footer>{product}</footer></body></html>",
         logo = if brand.logo {

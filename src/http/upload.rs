@@ -101,7 +101,7 @@ pub fn widget(endpoint: &str, max_size: Option<u64>, max_files: Option<u32>) -> 
     )
 }
 
-const WIDGET_STYLE: &str = ".drop{border:2px dashed #9aa1ad;border-radius:.75rem;padding:1.5rem;text-align:center;margin:1rem 0}\
+const WIDGET_STYLE: &str = "[hidden]{display:none!important}.drop{border:2px dashed #9aa1ad;border-radius:.75rem;padding:1.5rem;text-align:center;margin:1rem 0}\
 .drop.over{border-color:#1d1f23;background:#eef0f3}.drop p{margin:.25rem}\
 label.pick{display:inline-block;font-weight:600;cursor:pointer;text-decoration:underline}\
 label.pick input{position:absolute;width:1px;height:1px;opacity:0}\

@@ -51,7 +51,8 @@
     it.pct.textContent = (it.state === "complete" ? 100 : pct) + "%";
     it.row.dataset.state = it.state;
     const labels = { queued: "queued", uploading: "uploading", complete: "complete", failed: "failed" };
-    it.status.textContent = labels[it.state];
+    it.status.textContent =
+      it.state === "uploading" && it.file.size && it.offset >= it.file.size ? "finishing…" : labels[it.state];
     let info = human(it.offset) + " of " + human(it.file.size);
     if (it.state === "uploading" && it.speed) info += " · " + human(it.speed) + "/s";
     if (it.state === "complete") {

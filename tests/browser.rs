@@ -1,0 +1,281 @@
+//! End to end in a real browser: headless Debian Chromium driven by
+//! playwright-core (`tests/browser/run.mjs`, installed by `.ci/run`) against the
+//! real gateway. Screenshots of each page land in `docs/screenshots/`.
+//!
+//! - a recipient uploads three files (one of 200 MB) through an upload request,
+//!   sees each reach 100%, and the stored files have the same SHA-256;
+//! - the connection is cut in the middle of an upload (a proxy between browser
+//!   and server drops every connection once) and the page resumes on its own;
+//! - a recipient opens a password link, enters the password and downloads.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::gateway::Gateway;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wharf::store::AuditQuery;
+use wharf::vfs::VPath;
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a scenario of run.mjs; returns its JSON report. The page must raise no
+/// script error, and (unless the network is cut on purpose) log none.
+async fn browse(scenario: &str, opts: serde_json::Value, cut: bool) -> serde_json::Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/browser` (.ci/run does)"
+    );
+    let scenario = scenario.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("run.mjs"))
+            .arg(&scenario)
+            .arg(opts.to_string())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no report from the browser: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(out.status.success(), "browser scenario failed: {report:#}");
+    assert_eq!(report["pageErrors"], serde_json::json!([]), "script errors");
+    if !cut {
+        assert_eq!(
+            report["consoleErrors"],
+            serde_json::json!([]),
+            "the page logged errors"
+        );
+    }
+    report
+}
+
+/// A TCP proxy in front of the link server that, once `cut_after` bytes have
+/// gone upstream, drops every open connection (once): a network cut.
+struct Cutter {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+}
+
+async fn cutter(upstream: std::net::SocketAddr, cut_after: u64) -> Cutter {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let cut = Arc::new(AtomicBool::new(false));
+    let (kill, _) = tokio::sync::broadcast::channel::<()>(1);
+    let flag = cut.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let server = TcpStream::connect(upstream).await.unwrap();
+            let (sent, flag, kill_tx) = (sent.clone(), flag.clone(), kill.clone());
+            let mut killed = kill.subscribe();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = cr.read(&mut buf).await?;
+                        if n == 0 {
+                            return Ok::<_, std::io::Error>(());
+                        }
+                        sw.write_all(&buf[..n]).await?;
+                        let total = sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+                        if total >= cut_after && !flag.swap(true, Ordering::SeqCst) {
+                            let _ = kill_tx.send(());
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut sr, &mut cw);
+                tokio::select! {
+                    _ = up => {}
+                    _ = down => {}
+                    _ = killed.recv() => {}
+                }
+            });
+        }
+    });
+    Cutter { addr, cut }
+}
+
+async fn stored_sha(gw: &Gateway, path: &str) -> String {
+    use futures::TryStreamExt;
+    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
+    let vfs = wharf::app::build_vfs(&gw.config, &connectors).unwrap();
+    let reader = vfs.open(&VPath::parse(path).unwrap()).await.unwrap();
+    let mut stream = reader.stream(0..reader.size()).await.unwrap();
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    while let Some(chunk) = stream.try_next().await.unwrap() {
+        sha2::Digest::update(&mut h, &chunk);
+    }
+    hex::encode(sha2::Digest::finalize(h))
+}
+
+fn sha_file(p: &Path) -> String {
+    common::sha256(&std::fs::read(p).unwrap())
+}
+
+/// Writes `len` bytes of a seeded pattern to `path` in 1 MiB pieces.
+fn write_pattern(path: &Path, len: usize, seed: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let piece = common::pattern(1 << 20, seed);
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(piece.len());
+        f.write_all(&piece[..n]).unwrap();
+        left -= n;
+    }
+}
+
+async fn request_link(gw: &Gateway, folder: &str) -> (String, String) {
+    gw.add_user("carol", "/carol", "all", Some("carol-pw-1"), None);
+    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
+    let vfs = wharf::app::build_vfs(&gw.config, &connectors).unwrap();
+    vfs.mkdir(&VPath::parse("/carol").unwrap()).await.unwrap();
+    gw.link(&[
+        "request",
+        "--as",
+        "carol",
+        "--folder",
+        folder,
+        "--title",
+        "Documents for the Q3 audit",
+        "--message",
+        "Please upload the signed contracts and the ledger export.",
+        "--max-files",
+        "5",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_uploads_three_files_one_of_200_mb() {
+    let mut gw = Gateway::start("fs", "").await;
+    let (id, token) = request_link(&gw, "/audit").await;
+    let files = [
+        ("ledger export.csv", 200 * 1024 * 1024, 1),
+        ("contract-signed.pdf", 3_000_000, 2),
+        ("notes ü.txt", 1_234, 3),
+    ];
+    let mut paths = Vec::new();
+    for (name, len, seed) in files {
+        let p = gw.path(name);
+        write_pattern(&p, len, seed);
+        paths.push(p);
+    }
+    let report = browse(
+        "upload",
+        serde_json::json!({
+            "url": gw.url(&token),
+            "files": paths,
+            "shots": screenshots(),
+            "progressShot": "upload-request-progress.png",
+        }),
+        false,
+    )
+    .await;
+    let items = report["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for (item, path) in items.iter().zip(&paths) {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(item["name"], name);
+        assert_eq!(item["state"], "complete", "{item}");
+        assert_eq!(item["pct"], "100%", "{item}");
+        assert_eq!(item["bar"], 100, "{item}");
+        let sha = sha_file(path);
+        assert_eq!(item["sha256"], sha.as_str(), "the page shows the SHA-256");
+        assert_eq!(stored_sha(&gw, &format!("/carol/audit/{name}")).await, sha);
+    }
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("link_upload".into()),
+            path: Some(format!("link:{id}")),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r.bytes == Some(200 * 1024 * 1024)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_resumes_in_the_page() {
+    let gw = Gateway::start("fs", "").await;
+    let (_, token) = request_link(&gw, "/resume").await;
+    let proxy = cutter(gw.http_addr(), 20 * 1024 * 1024).await;
+    let file = gw.path("big.bin");
+    write_pattern(&file, 48 * 1024 * 1024, 5);
+    let url = format!("http://{}/l/{token}", proxy.addr);
+    let report = browse(
+        "upload",
+        serde_json::json!({ "url": url, "files": [file], "shots": null }),
+        true,
+    )
+    .await;
+    assert!(
+        proxy.cut.load(Ordering::SeqCst),
+        "the proxy never cut the connection"
+    );
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(
+        stored_sha(&gw, "/carol/resume/big.bin").await,
+        sha_file(&file)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_opens_a_password_link_and_downloads() {
+    let gw = Gateway::start("fs", "").await;
+    let file = gw.path("Quarterly report.pdf");
+    write_pattern(&file, 2_500_000, 8);
+    let (_, token) = gw.link_with_input(
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--password-stdin",
+            "--title",
+            "Quarterly report",
+        ],
+        Some("open-sesame-7"),
+    );
+    let downloads = gw.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let report = browse(
+        "password-download",
+        serde_json::json!({
+            "url": gw.url(&token),
+            "password": "open-sesame-7",
+            "shots": screenshots(),
+            "downloadDir": downloads,
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["formShown"], true);
+    assert_eq!(report["suggested"], "Quarterly report.pdf");
+    let saved = PathBuf::from(report["saved"].as_str().unwrap());
+    assert_eq!(sha_file(&saved), sha_file(&file));
+}
