@@ -183,10 +183,12 @@ impl LinkService {
     }
 
     /// Drops uploads untouched for `[links] upload_abandon`, giving their uses
-    /// back and freeing their staged bytes. Returns how many.
+    /// back and freeing their staged bytes, and browser drafts never finished.
+    /// Returns how many.
     pub async fn sweep_uploads(&self, now: crate::store::Millis) -> Result<usize> {
         let idle = self.config.upload_abandon.as_millis() as i64;
-        self.uploads.sweep(now - idle).await
+        let n = self.uploads.sweep(now - idle).await?;
+        Ok(n + self.sweep_drafts(now - idle).await?)
     }
 
     pub fn uploads(&self) -> &crate::uploads::Uploads {

@@ -9,6 +9,7 @@
 //!   The creator must be able to read them now (and will be checked again at every
 //!   access by the link server).
 
+mod browser_send;
 pub mod grant;
 mod inbound;
 pub mod token;

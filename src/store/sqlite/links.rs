@@ -169,6 +169,30 @@ pub fn change(c: &mut Connection, id: i64, ch: &LinkChange) -> Result<()> {
     changed(n)
 }
 
+/// Gives a draft its rules and token and makes it active; false if it was not
+/// (or no longer) a draft.
+pub fn finish_draft(c: &mut Connection, id: i64, l: &NewLink) -> Result<bool> {
+    let n = c.execute(
+        "UPDATE links SET token_hash = ?2, title = ?3, message = ?4, recipients = ?5,
+                          expires_at = ?6, max_uses = ?7, password_hash = ?8,
+                          allowed_emails = ?9, name = ?10, state = 'active'
+         WHERE id = ?1 AND state = 'draft'",
+        params![
+            id,
+            l.token_hash,
+            l.title,
+            l.message,
+            l.recipients.join(","),
+            l.expires_at,
+            l.max_uses,
+            l.password_hash,
+            l.allowed_emails.join(","),
+            l.name
+        ],
+    )?;
+    Ok(n == 1)
+}
+
 pub fn delete(c: &mut Connection, id: i64) -> Result<()> {
     changed(c.execute("DELETE FROM links WHERE id = ?1", [id])?)
 }

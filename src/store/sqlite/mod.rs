@@ -133,6 +133,9 @@ impl Store for SqliteStore {
     fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()> {
         self.with(|c| links::change(c, link_id, change))
     }
+    fn link_finish_draft(&self, link_id: i64, link: &NewLink) -> Result<bool> {
+        self.with(|c| links::finish_draft(c, link_id, link))
+    }
     fn link_delete(&self, link_id: i64) -> Result<()> {
         self.with(|c| links::delete(c, link_id))
     }
