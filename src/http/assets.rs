@@ -13,6 +13,7 @@ use super::{Body, HttpContext};
 const EMBEDDED: &[(&str, &str, &str)] = &[
     ("copy.js", JS, include_str!("static/copy.js")),
     ("upload.js", JS, include_str!("static/upload.js")),
+    ("send.js", JS, include_str!("static/send.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

@@ -4,14 +4,14 @@
 // state. The page stays usable while uploads run; two run at a time.
 //
 // Markup contract: an element #uploader with data-endpoint (where uploads are
-// declared), optional data-max-size / data-max-files, containing #pick (file
+// declared; or a root.wharfPrepare() that returns it, for pages that make it on
+// first use), optional data-max-size / data-max-files, containing #pick (file
 // input), #drop (drop zone) and #queue (list). It fires "uploads-changed" on
 // #uploader with {queued, running, complete, failed} whenever a state changes.
 (() => {
   "use strict";
   const root = document.getElementById("uploader");
   if (!root) return;
-  const endpoint = root.dataset.endpoint;
   const maxSize = root.dataset.maxSize ? Number(root.dataset.maxSize) : null;
   const CHUNK = Number(root.dataset.chunk || 8 * 1024 * 1024);
   const PARALLEL = 2;
@@ -133,6 +133,9 @@
   }
 
   async function declare(it) {
+    // A page may create the place uploads go on first use (root.wharfPrepare).
+    const endpoint = root.dataset.endpoint || (root.wharfPrepare && (await root.wharfPrepare()));
+    if (!endpoint) throw Object.assign(new Error("nowhere to upload"), { final: true });
     const xhr = await request("POST", endpoint, {
       "Upload-Length": String(it.file.size),
       "Upload-Metadata": "filename " + b64(it.file.name) + ",filetype " + b64(it.file.type || "application/octet-stream"),
