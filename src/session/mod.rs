@@ -196,19 +196,30 @@ impl Session {
 
     /// Starts an upload; it becomes visible and is audited (bytes, SHA-256) on close.
     pub async fn create(&self, path: &VPath) -> Result<Upload> {
+        self.create_with(path, true).await
+    }
+
+    async fn create_with(&self, path: &VPath, check: bool) -> Result<Upload> {
         self.allow(Op::Write, "upload", path).await?;
-        match self.vfs.create(&self.full(path)).await {
+        let full = self.full(path);
+        let writer = if check {
+            self.vfs.create(&full).await
+        } else {
+            self.vfs.create_checked(&full).await
+        };
+        match writer {
             Ok(writer) => Ok(Upload::new(writer, self.actor.clone(), path.clone())),
             Err(e) => self.audited("upload", path, Err(e)).await,
         }
     }
 
     /// Checks that an upload to `path` could start (permission, directory), without
-    /// starting it. The refusal is audited like a refused upload.
-    pub async fn check_create(&self, path: &VPath) -> Result<()> {
+    /// starting it. The refusal is audited like a refused upload. `current` is
+    /// what the caller's own lookup of `path` found (`None`: nothing there).
+    pub async fn check_create(&self, path: &VPath, current: Option<&Entry>) -> Result<()> {
         self.allow(Op::Write, "upload", path).await?;
         self.vfs
-            .check_create(&self.full(path))
+            .check_create_known(&self.full(path), current)
             .await
             .map_err(|e| self.hide_home(e))
     }
@@ -217,8 +228,19 @@ impl Session {
     /// resumed or appended upload): they are streamed into the new version first,
     /// so the file is still replaced atomically when the upload closes.
     pub async fn create_keeping(&self, path: &VPath, keep: u64) -> Result<Upload> {
+        self.create_keeping_with(path, keep, true).await
+    }
+
+    /// [`Session::create_keeping`] after [`Session::check_create`] just passed
+    /// (SFTP checks at OPEN and starts at the first WRITE): the storage lookups
+    /// are not repeated; the permission still is.
+    pub async fn create_keeping_checked(&self, path: &VPath, keep: u64) -> Result<Upload> {
+        self.create_keeping_with(path, keep, false).await
+    }
+
+    async fn create_keeping_with(&self, path: &VPath, keep: u64, check: bool) -> Result<Upload> {
         if keep == 0 {
-            return self.create(path).await;
+            return self.create_with(path, check).await;
         }
         let old = self.open_read(path).await?;
         if keep > old.size() {
@@ -227,7 +249,7 @@ impl Session {
                 old.size()
             )));
         }
-        let mut upload = self.create(path).await?;
+        let mut upload = self.create_with(path, check).await?;
         let mut chunks = old.stream(0..keep).await?;
         while let Some(chunk) = chunks.try_next().await? {
             upload.write(chunk).await?;

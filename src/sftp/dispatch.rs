@@ -339,7 +339,7 @@ impl Channel {
         };
         // Refusals (permission, missing directory) come now, at OPEN; the upload
         // itself starts at the first write, when a resume's offset is known.
-        s.check_create(path).await?;
+        s.check_create(path, current.as_ref()).await?;
         Ok(Handle::Write(Box::new(WriteHandle::new(
             path.clone(),
             existing,

@@ -288,7 +288,8 @@ impl WriteHandle {
             Existing::Append { size } => size,
             Existing::Resume { size } => first_offset.min(size),
         };
-        self.upload = Some(session.create_keeping(&self.path, keep).await?);
+        // OPEN checked the permission and the directory a moment ago.
+        self.upload = Some(session.create_keeping_checked(&self.path, keep).await?);
         self.next = keep;
         Ok(())
     }

@@ -180,6 +180,13 @@ impl Vfs {
     /// directory. The file appears (or replaces the old one) when the writer closes.
     pub async fn create(&self, path: &VPath) -> Result<FileWriter> {
         self.check_create(path).await?;
+        self.create_checked(path).await
+    }
+
+    /// [`Vfs::create`] for a caller that has just run the checks (an SFTP OPEN
+    /// followed by its first WRITE): storage would refuse a vanished directory
+    /// anyway, and each skipped lookup is a round trip per small file.
+    pub async fn create_checked(&self, path: &VPath) -> Result<FileWriter> {
         let r = self.resolve(path)?;
         let op = &r.mount.connector.operator;
         let cap = op.info().capability();
@@ -203,20 +210,33 @@ impl Vfs {
     /// Whether an upload to `path` could start: its directory exists and `path` is
     /// not a directory.
     pub async fn check_create(&self, path: &VPath) -> Result<()> {
-        let parent = path
-            .parent()
-            .ok_or_else(|| Error::new(ErrorKind::IsADirectory, "/ is a directory"))?;
-        self.stat_dir(&parent)
-            .await
-            .map_err(|e| e.context(format!("upload to {path}")))?;
-        match self.stat(path).await {
-            Ok(e) if e.is_dir() => Err(Error::new(
+        let current = match self.stat(path).await {
+            Ok(e) => Some(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        self.check_create_known(path, current.as_ref()).await
+    }
+
+    /// [`Vfs::check_create`] when the caller already looked `path` up: an
+    /// existing file proves its directory exists, so only a new file costs a
+    /// lookup (of its directory).
+    pub async fn check_create_known(&self, path: &VPath, current: Option<&Entry>) -> Result<()> {
+        match current {
+            Some(e) if e.is_dir() => Err(Error::new(
                 ErrorKind::IsADirectory,
                 format!("{path} is a directory"),
             )),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+            Some(_) => Ok(()),
+            None => {
+                let parent = path
+                    .parent()
+                    .ok_or_else(|| Error::new(ErrorKind::IsADirectory, "/ is a directory"))?;
+                self.stat_dir(&parent)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.context(format!("upload to {path}")))
+            }
         }
     }
 
