@@ -104,6 +104,17 @@ impl AuditEvent {
     }
 }
 
+/// A lower bound for reading the log, as people write it: a duration back from
+/// `now` (`1h`, `7days`) or an RFC 3339 time.
+pub fn parse_since(s: &str, now: Millis) -> Result<Millis, String> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now - d.as_millis() as i64);
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map(crate::store::to_ms)
+        .map_err(|_| format!("{s:?}: expected a duration such as 1h or 2days, or a time such as 2026-11-01T00:00:00Z"))
+}
+
 /// Sizing of the audit pipeline.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditTuning {

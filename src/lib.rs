@@ -16,6 +16,8 @@
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
 //! - [`http`]: the link server (hyper): pages, forms and downloads of shared links.
+//! - [`api`]: the admin HTTP API (`/api/v1` on the link server), JSON with API
+//!   keys ([`apikeys`]) acting as their user.
 //! - [`mail`]: outgoing mail (SMTP through lettre, or an outbox of .eml files).
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
 //! - [`net`]: the accept loop every listener shares (session cap, graceful drain).
@@ -24,6 +26,8 @@
 //! - [`logging`]: tracing setup (text or JSON).
 //! - [`error`]: the one error type with a [`error::ErrorKind`] front-ends map to replies.
 
+pub mod api;
+pub mod apikeys;
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -1,12 +1,12 @@
-//! User account rules shared by the CLI and (later) the admin API: valid names,
-//! SSH public key parsing, and the first-start admin account.
+//! User account rules shared by the CLI and the admin API: valid names, SSH
+//! public key parsing, the JSON form of an account, and the first-start admin.
 
 use russh::keys::{HashAlg, PublicKey};
 
 use crate::error::{Error, Result};
 use crate::policy::{PermSet, ProtocolSet};
 use crate::secret;
-use crate::store::{Db, NewKey, NewUser};
+use crate::store::{format_ms, Db, NewKey, NewUser, SshKey, User};
 use crate::vfs::VPath;
 
 /// A user name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`
@@ -63,8 +63,30 @@ pub fn parse_public_key(text: &str) -> Result<NewKey> {
     })
 }
 
-/// On the very first start (no user at all), creates `admin` with home `/`, every
-/// permission and a random password, which is returned to be shown once.
+/// A user as JSON (CLI and API alike): everything but the password hash.
+pub fn json(u: &User, keys: &[SshKey]) -> serde_json::Value {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| serde_json::json!({"fingerprint": k.fingerprint, "algorithm": k.algorithm, "comment": k.comment}))
+        .collect();
+    serde_json::json!({
+        "name": u.name,
+        "enabled": u.enabled,
+        "admin": u.admin,
+        "home": u.home.as_str(),
+        "perms": u.perms.to_string(),
+        "protocols": u.protocols.to_string(),
+        "has_password": u.password_hash.is_some(),
+        "key_and_password": u.key_and_password,
+        "email": u.email,
+        "created_at": format_ms(u.created_at),
+        "keys": keys,
+    })
+}
+
+/// On the very first start (no user at all), creates `admin` (an administrator)
+/// with home `/`, every permission and a random password, which is returned to be
+/// shown once.
 pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
     if db.run(|s| s.user_count()).await? > 0 {
         return Ok(None);
@@ -79,7 +101,11 @@ pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
         protocols: ProtocolSet::all(),
         key_and_password: false,
     };
-    db.run(move |s| s.user_insert(&user)).await?;
+    db.run(move |s| {
+        s.user_insert(&user)?;
+        s.user_set_admin("admin", true)
+    })
+    .await?;
     Ok(Some(password))
 }
 

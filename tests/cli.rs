@@ -207,7 +207,8 @@ fn add_list_show_and_remove_a_user() {
             "/partners/acme",
             "list,read",
             "sftp",
-            "0"
+            "0",
+            "no"
         ]
     );
 

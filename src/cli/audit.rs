@@ -3,9 +3,10 @@
 use clap::Args;
 
 use crate::app;
+use crate::audit::parse_since;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::{format_ms, now_ms, to_ms, AuditQuery};
+use crate::store::{format_ms, now_ms, AuditQuery};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -27,22 +28,19 @@ pub struct AuditArgs {
     json: bool,
 }
 
-fn parse_since(s: &str) -> Result<i64> {
-    if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now_ms() - d.as_millis() as i64);
-    }
-    humantime::parse_rfc3339_weak(s)
-        .map(to_ms)
-        .map_err(|_| Error::invalid(format!("--since {s:?}: expected a duration such as 1h or 2days, or a time such as 2026-11-01T00:00:00Z")))
-}
-
 pub fn run(config: &Config, args: AuditArgs) -> Result<()> {
     let query = AuditQuery {
         actor: args.user,
         action: args.action,
         path: None,
-        since: args.since.as_deref().map(parse_since).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_since(s, now_ms()))
+            .transpose()
+            .map_err(|e| Error::invalid(format!("--since {e}")))?,
         limit: args.limit,
+        ..Default::default()
     };
     let db = app::open_db(config)?;
     let rows = db.blocking().audit_query(&query)?;

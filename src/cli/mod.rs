@@ -2,6 +2,7 @@
 //! lives in its own module; all of them work while `serve` runs on the same data
 //! directory (SQLite in WAL mode), and changes take effect at once.
 
+mod apikey;
 mod audit;
 mod connector;
 mod link;
@@ -41,6 +42,9 @@ pub enum Command {
     /// Create and manage shared links.
     #[command(subcommand)]
     Link(link::LinkCmd),
+    /// Keys for the admin HTTP API.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCmd),
     /// Read the audit log.
     Audit(audit::AuditArgs),
     /// Inspect storage connectors.
@@ -68,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve => serve(config),
         Command::User(cmd) => user::run(&config, cmd),
+        Command::Apikey(cmd) => apikey::run(&config, cmd),
         Command::Audit(args) => audit::run(&config, args),
         Command::Link(cmd) => link::run(&config, cmd),
         Command::Connector(cmd) => connector::run(&config, cmd),

@@ -39,6 +39,10 @@ pub enum UserCmd {
         /// Where notifications about the user's links go.
         #[arg(long)]
         email: Option<String>,
+        /// An administrator: through the admin API, sees and manages every
+        /// user's links and the whole audit log.
+        #[arg(long)]
+        admin: bool,
     },
     /// List users.
     List {
@@ -79,6 +83,12 @@ pub enum UserCmd {
         email: Option<String>,
         #[arg(long, conflicts_with = "email")]
         clear: bool,
+    },
+    /// Make a user an administrator of the admin API (`on`), or not (`off`).
+    Admin {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
     /// Refuse all logins of a user (their data and links stay).
     Disable { name: String },
@@ -155,6 +165,7 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             protocols,
             key_and_password,
             email,
+            admin,
         } => {
             users::validate_name(&name)?;
             let email = email.map(|e| checked_email(&e)).transpose()?;
@@ -186,6 +197,9 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             if let Some(e) = &email {
                 store.user_set_email(&name, Some(e))?;
             }
+            if admin {
+                store.user_set_admin(&name, true)?;
+            }
             if let Some(k) = &key {
                 if let Err(e) = store.key_insert(&name, k) {
                     // Keep the command all-or-nothing.
@@ -197,8 +211,11 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                 "user_add",
                 &name,
                 Some(format!(
-                    "home {} perms {} protocols {}",
-                    user.home, user.perms, user.protocols
+                    "home {} perms {} protocols {}{}",
+                    user.home,
+                    user.perms,
+                    user.protocols,
+                    if admin { " admin" } else { "" }
                 )),
             )?;
             println!("created user {name} (home {})", user.home);
@@ -215,19 +232,20 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                 }
             } else {
                 println!(
-                    "{:<20} {:<8} {:<24} {:<36} {:<16} {:>4}",
+                    "{:<20} {:<8} {:<24} {:<36} {:<16} {:>4}  ADMIN",
                     "NAME", "STATUS", "HOME", "PERMS", "PROTOCOLS", "KEYS"
                 );
                 for u in &list {
                     let keys = store.keys_of(&u.name)?.len();
                     println!(
-                        "{:<20} {:<8} {:<24} {:<36} {:<16} {:>4}",
+                        "{:<20} {:<8} {:<24} {:<36} {:<16} {:>4}  {}",
                         u.name,
                         status(u),
                         u.home.as_str(),
                         u.perms.to_string(),
                         u.protocols.to_string(),
-                        keys
+                        keys,
+                        yes_no(u.admin)
                     );
                 }
             }
@@ -247,6 +265,7 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             println!("email:      {}", u.email.as_deref().unwrap_or("-"));
             println!("perms:      {}", u.perms);
             println!("protocols:  {}", u.protocols);
+            println!("admin:      {}", yes_no(u.admin));
             println!(
                 "password:   {}",
                 if u.password_hash.is_some() {
@@ -357,6 +376,17 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             }
             Ok(())
         }
+        UserCmd::Admin { name, state } => {
+            let on = state == "on";
+            store.user_set_admin(&name, on)?;
+            audit("user_admin", &name, Some(state))?;
+            if on {
+                println!("{name} is now an administrator");
+            } else {
+                println!("{name} is no longer an administrator");
+            }
+            Ok(())
+        }
         UserCmd::Disable { name } => {
             store.user_set_enabled(&name, false)?;
             audit("user_disable", &name, None)?;
@@ -378,6 +408,14 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
     }
 }
 
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 fn status(u: &User) -> &'static str {
     if u.enabled {
         "enabled"
@@ -386,7 +424,6 @@ fn status(u: &User) -> &'static str {
     }
 }
 
-/// A user as JSON: everything but the password hash.
 fn checked_email(e: &str) -> Result<String> {
     if crate::policy::links::valid_email(e) {
         Ok(e.trim().to_string())
@@ -396,23 +433,6 @@ fn checked_email(e: &str) -> Result<String> {
 }
 
 fn user_json(db: &Db, u: &User) -> Result<String> {
-    let keys: Vec<serde_json::Value> = db
-        .blocking()
-        .keys_of(&u.name)?
-        .into_iter()
-        .map(|k| serde_json::json!({"fingerprint": k.fingerprint, "algorithm": k.algorithm, "comment": k.comment}))
-        .collect();
-    Ok(serde_json::json!({
-        "name": u.name,
-        "enabled": u.enabled,
-        "home": u.home.as_str(),
-        "perms": u.perms.to_string(),
-        "protocols": u.protocols.to_string(),
-        "has_password": u.password_hash.is_some(),
-        "key_and_password": u.key_and_password,
-        "email": u.email,
-        "created_at": format_ms(u.created_at),
-        "keys": keys,
-    })
-    .to_string())
+    let keys = db.blocking().keys_of(&u.name)?;
+    Ok(users::json(u, &keys).to_string())
 }

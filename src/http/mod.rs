@@ -15,7 +15,7 @@
 
 mod assets;
 mod download;
-mod forms;
+pub(crate) mod forms;
 mod meter;
 pub mod pages;
 mod routes;

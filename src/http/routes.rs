@@ -23,6 +23,7 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
     let mut resp = match segs.as_slice() {
         ["static", name] if get => assets::serve(ctx, name).await,
+        ["api", "v1", ..] => crate::api::handle(ctx, peer, req).await,
         _ => link_pages(ctx, peer, &segs, req).await,
     };
     protect(resp.headers_mut());

@@ -1,5 +1,5 @@
 //! The link service: creating and managing shared links, one module that the CLI
-//! (and later the admin API) call. Rules are decided by `policy::links`; this
+//! and the admin API call. Rules are decided by `policy::links`; this
 //! module does the I/O around them.
 //!
 //! - *send*: files are streamed into the transfer store (`/<public id>/<name>`),
@@ -10,12 +10,15 @@
 //!   access by the link server).
 
 mod browser_send;
+mod draft;
 pub mod grant;
 mod inbound;
 pub mod token;
 
+pub use draft::Draft;
 pub use inbound::{RequestOptions, Uploader};
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -56,6 +59,20 @@ pub enum Source {
     Local(PathBuf),
     /// A path in the creator's view of the virtual tree.
     Stored(String),
+}
+
+/// Who asks for a link, for the audit rows of the files it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub protocol: Protocol,
+    pub remote: Option<SocketAddr>,
+}
+
+impl Origin {
+    pub const CLI: Origin = Origin {
+        protocol: Protocol::Cli,
+        remote: None,
+    };
 }
 
 /// A new link and its URL: the only moment the token is known in clear.
@@ -145,6 +162,20 @@ impl LinkService {
     /// Mails the link again, with a new token (only token hashes are stored, so
     /// the old URL cannot be re-sent; it stops working). Returns the new URL.
     pub async fn resend(&self, public_id: &str) -> Result<String> {
+        let (url, mail_error) = self.resend_mail(public_id).await?;
+        match mail_error {
+            None => Ok(url),
+            Some(e) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{e} (the new URL is {url})"),
+            )),
+        }
+    }
+
+    /// [`LinkService::resend`] for callers that must not show the new URL (the
+    /// API): the URL and why the mail failed, if it did. The token is replaced
+    /// either way.
+    pub async fn resend_mail(&self, public_id: &str) -> Result<(String, Option<String>)> {
         let link = self.find(public_id).await?;
         if link.recipients.is_empty() {
             return Err(Error::invalid("this link has no recipients to mail"));
@@ -157,13 +188,8 @@ impl LinkService {
             )));
         }
         let url = self.regenerate(public_id).await?;
-        match self.mail_recipients(&link, &url).await {
-            None => Ok(url),
-            Some(e) => Err(Error::new(
-                ErrorKind::Unavailable,
-                format!("{e} (the new URL is {url})"),
-            )),
-        }
+        let mail_error = self.mail_recipients(&link, &url).await;
+        Ok((url, mail_error))
     }
 
     pub fn url(&self, token: &str) -> String {
@@ -184,10 +210,14 @@ impl LinkService {
     }
 
     fn session(&self, user: User) -> Session {
+        self.session_from(user, Origin::CLI)
+    }
+
+    fn session_from(&self, user: User, origin: Origin) -> Session {
         Session::new(
             user,
-            Protocol::Cli,
-            None,
+            origin.protocol,
+            origin.remote,
             self.vfs.clone(),
             self.audit.clone(),
         )
@@ -288,88 +318,31 @@ impl LinkService {
         if sources.is_empty() {
             return Err(Error::invalid("name at least one file to send"));
         }
-        let user = self.owner(owner).await?;
-        let session = self.session(user);
-        let (new, token) = self.prepare(owner, LinkKind::Send, o)?;
-        let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
-        match self.copy_all(&session, &link, sources).await {
-            Ok(()) => {
-                let id = link.id;
-                self.db
-                    .run(move |s| s.link_change(id, &LinkChange::Activate))
-                    .await?;
-                let link = self.find(&link.public_id).await?;
-                let url = self.url(&token);
-                let mail_error = self.mail_recipients(&link, &url).await;
-                Ok(Created {
-                    url,
-                    link,
-                    mail_error,
-                })
-            }
-            Err(e) => {
-                // Nothing half-made stays behind: no link, no copies.
-                let _ = self.remove_copies(&link).await;
-                let id = link.id;
-                let _ = self.db.run(move |s| s.link_delete(id)).await;
-                Err(e.context("creating the link"))
+        let mut draft = self.begin_send(owner, o, Origin::CLI).await?;
+        for source in sources {
+            if let Err(e) = draft.add(source).await {
+                draft.abandon().await;
+                return Err(e.context("creating the link"));
             }
         }
+        draft.finish().await
     }
 
-    async fn copy_all(&self, session: &Session, link: &Link, sources: &[Source]) -> Result<()> {
-        let dir = VPath::root().join(&link.public_id)?;
-        self.transfers.mkdir(&dir).await?;
-        let mut names: Vec<String> = Vec::new();
-        for source in sources {
-            let name = match source {
-                Source::Local(p) => p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .ok_or_else(|| Error::invalid(format!("{} is not a file", p.display())))?,
-                Source::Stored(p) => entry_name(&VPath::parse(p)?),
-            };
-            if names.contains(&name) {
-                return Err(Error::invalid(format!("two files are named {name:?}")));
-            }
-            let target = dir.join(&name)?;
-            let mut writer = self.transfers.create(&target).await?;
-            let mut hasher = Sha256::new();
-            match source {
-                Source::Local(p) => {
-                    let f = tokio::fs::File::open(p)
-                        .await
-                        .map_err(|e| Error::from(e).context(format!("reading {}", p.display())))?;
-                    if f.metadata().await?.is_dir() {
-                        return Err(Error::invalid(format!("{} is a directory", p.display())));
-                    }
-                    pump(f, &mut writer, &mut hasher, self.transfers.buffer_size()).await?;
-                }
-                Source::Stored(p) => {
-                    let download = session.open_read(&VPath::parse(p)?).await?;
-                    let mut chunks = download.stream(0..download.size()).await?;
-                    while let Some(chunk) = chunks.try_next().await? {
-                        hasher.update(&chunk);
-                        download.add_sent(chunk.len() as u64);
-                        writer.write(chunk).await?;
-                    }
-                    download.finish(true).await;
-                }
-            }
-            let size = writer.close().await?;
-            let file = LinkFile {
-                id: 0,
-                name: name.clone(),
-                path: target.to_string(),
-                is_dir: false,
-                size,
-                sha256: Some(hex::encode(hasher.finalize())),
-            };
-            let id = link.id;
-            self.db.run(move |s| s.link_add_file(id, &file)).await?;
-            names.push(name);
-        }
-        Ok(())
+    /// Starts a send link as a draft, to which files are then added one by one
+    /// ([`Draft::add`], [`Draft::add_stream`]). Nothing is visible to visitors
+    /// until [`Draft::finish`]; a draft abandoned or dropped before that leaves
+    /// neither the link nor any copy behind.
+    pub async fn begin_send(
+        &self,
+        owner: &str,
+        o: &LinkOptions,
+        origin: Origin,
+    ) -> Result<Draft<'_>> {
+        let user = self.owner(owner).await?;
+        let session = self.session_from(user, origin);
+        let (new, token) = self.prepare(owner, LinkKind::Send, o)?;
+        let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
+        Draft::start(self, session, link, token).await
     }
 
     pub async fn find(&self, public_id: &str) -> Result<Link> {
@@ -388,6 +361,19 @@ impl LinkService {
     pub async fn list(&self, owner: Option<&str>) -> Result<Vec<Link>> {
         let owner = owner.map(str::to_string);
         self.db.run(move |s| s.link_list(owner.as_deref())).await
+    }
+
+    /// One page of [`LinkService::list`], after the link `before` (created_at, id).
+    pub async fn page(
+        &self,
+        owner: Option<&str>,
+        before: Option<(crate::store::Millis, i64)>,
+        limit: usize,
+    ) -> Result<Vec<Link>> {
+        let owner = owner.map(str::to_string);
+        self.db
+            .run(move |s| s.link_page(owner.as_deref(), before, limit))
+            .await
     }
 
     pub async fn extend(&self, public_id: &str, expires: &str) -> Result<Link> {
@@ -457,37 +443,7 @@ impl LinkService {
 
     /// Removes a send link's copies (and their rows); nothing for a share.
     async fn remove_copies(&self, link: &Link) -> Result<()> {
-        if link.kind != LinkKind::Send {
-            return Ok(());
-        }
-        let dir = VPath::root().join(&link.public_id)?;
-        let files = self.files(link).await?;
-        for f in &files {
-            match self.transfers.delete(&VPath::parse(&f.path)?).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        // Also copies of a failed creation that never got a row.
-        if let Ok(mut listing) = self.transfers.list(&dir).await {
-            while let Some(entry) = listing.try_next().await? {
-                let _ = self.transfers.delete(&entry.path).await;
-            }
-            let _ = self.transfers.rmdir(&dir).await;
-        }
-        let id = link.id;
-        let kept = link.clone();
-        self.db
-            .run(move |s| {
-                // Rows go with the copies; the link record stays for the audit trail.
-                let fresh = s.link_by_public_id(&kept.public_id)?;
-                if fresh.is_some() {
-                    s.link_delete_files(id)?;
-                }
-                Ok(())
-            })
-            .await
+        remove_copies(&self.db, &self.transfers, link).await
     }
 }
 
@@ -508,6 +464,39 @@ async fn pump(
         hasher.update(&chunk);
         writer.write(chunk).await?;
     }
+}
+
+/// Removes a send link's copies (and their rows); nothing for a share. The link
+/// record stays for the audit trail.
+async fn remove_copies(db: &Db, transfers: &Vfs, link: &Link) -> Result<()> {
+    if link.kind != LinkKind::Send {
+        return Ok(());
+    }
+    let dir = VPath::root().join(&link.public_id)?;
+    let id = link.id;
+    let files = db.run(move |s| s.link_files(id)).await?;
+    for f in &files {
+        match transfers.delete(&VPath::parse(&f.path)?).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Also copies of a failed creation that never got a row.
+    if let Ok(mut listing) = transfers.list(&dir).await {
+        while let Some(entry) = listing.try_next().await? {
+            let _ = transfers.delete(&entry.path).await;
+        }
+        let _ = transfers.rmdir(&dir).await;
+    }
+    let public_id = link.public_id.clone();
+    db.run(move |s| {
+        if s.link_by_public_id(&public_id)?.is_some() {
+            s.link_delete_files(id)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 fn entry_name(p: &VPath) -> String {

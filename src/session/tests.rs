@@ -70,6 +70,7 @@ impl Fixture {
             key_and_password: false,
             email: None,
             created_at: 0,
+            admin: false,
         };
         let remote = "127.0.0.1:40000".parse().ok();
         Session::new(

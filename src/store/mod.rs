@@ -28,6 +28,7 @@ pub trait Store: Send + Sync + 'static {
     fn user_set_key_and_password(&self, name: &str, on: bool) -> Result<()>;
     fn user_set_email(&self, name: &str, email: Option<&str>) -> Result<()>;
     fn user_set_perms(&self, name: &str, perms: crate::policy::PermSet) -> Result<()>;
+    fn user_set_admin(&self, name: &str, admin: bool) -> Result<()>;
     /// Removes the user and their keys.
     fn user_delete(&self, name: &str) -> Result<()>;
 
@@ -35,12 +36,30 @@ pub trait Store: Send + Sync + 'static {
     fn key_delete(&self, user: &str, fingerprint: &str) -> Result<()>;
     fn keys_of(&self, user: &str) -> Result<Vec<SshKey>>;
 
+    /// Stores a new API key of `user` (its prefix must be unused).
+    fn api_key_insert(&self, user: &str, key: &NewApiKey) -> Result<ApiKey>;
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>>;
+    /// Oldest first; `user` filters.
+    fn api_key_list(&self, user: Option<&str>) -> Result<Vec<ApiKey>>;
+    /// Ends a key at `now`; revoking a revoked key changes nothing.
+    fn api_key_revoke(&self, prefix: &str, now: Millis) -> Result<()>;
+    /// Records a use of a key (coarsely: at most one write a minute per key).
+    fn api_key_touch(&self, id: i64, now: Millis) -> Result<()>;
+
     /// Inserts a link and its files in one transaction.
     fn link_insert(&self, link: &NewLink, files: &[LinkFile]) -> Result<Link>;
     fn link_by_token_hash(&self, token_hash: &str) -> Result<Option<Link>>;
     fn link_by_public_id(&self, public_id: &str) -> Result<Option<Link>>;
     /// Newest first; `owner` filters.
     fn link_list(&self, owner: Option<&str>) -> Result<Vec<Link>>;
+    /// One page of [`Store::link_list`]: at most `limit` links older than
+    /// `before` (created_at, id).
+    fn link_page(
+        &self,
+        owner: Option<&str>,
+        before: Option<(Millis, i64)>,
+        limit: usize,
+    ) -> Result<Vec<Link>>;
     fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>>;
     fn link_add_file(&self, link_id: i64, file: &LinkFile) -> Result<()>;
     fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()>;

@@ -43,6 +43,9 @@ pub struct User {
     /// Where link notifications go.
     pub email: Option<String>,
     pub created_at: Millis,
+    /// Sees and manages every user's links and the whole audit log through the
+    /// admin API (file access still follows home and permissions).
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,30 @@ pub struct NewKey {
     pub fingerprint: String,
 }
 
+/// An API key as stored: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: i64,
+    /// The user the key acts as.
+    pub user: String,
+    /// A label for people (`ci`, `backup job`).
+    pub name: String,
+    /// The non-secret part that names the key (`wharf_<prefix>_...`).
+    pub prefix: String,
+    /// SHA-256 (hex) of the whole key.
+    pub key_hash: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+}
+
 /// Filters for reading the audit log; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -85,6 +112,10 @@ pub struct AuditQuery {
     pub path: Option<String>,
     pub since: Option<Millis>,
     pub limit: usize,
+    /// Only rows older than this (time, id): the next page after that row.
+    pub before: Option<(Millis, i64)>,
+    /// Only what this user may see: events they did, and events on their links.
+    pub visible_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,6 +50,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 }
 
 pub fn query(c: &mut Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+    // `visible_to`: what a user may read of the log is what they did and what
+    // happened to their links (whose rows name `link:<public id>`).
     let mut stmt = c.prepare_cached(
         "SELECT id, ts, protocol, remote, actor, action, path, bytes, outcome, detail
          FROM audit
@@ -57,6 +59,9 @@ pub fn query(c: &mut Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
            AND (?2 IS NULL OR action = ?2)
            AND (?3 IS NULL OR ts >= ?3)
            AND (?5 IS NULL OR path = ?5)
+           AND (?6 IS NULL OR (ts, id) < (?6, ?7))
+           AND (?8 IS NULL OR actor = ?8
+                OR path IN (SELECT 'link:' || public_id FROM links WHERE owner = ?8))
          ORDER BY ts DESC, id DESC
          LIMIT ?4",
     )?;
@@ -65,6 +70,97 @@ pub fn query(c: &mut Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
     } else {
         q.limit as i64
     };
-    let rows = stmt.query_map(params![q.actor, q.action, q.since, limit, q.path], row)?;
+    let (before_ts, before_id) = q.before.unzip();
+    let rows = stmt.query_map(
+        params![
+            q.actor,
+            q.action,
+            q.since,
+            limit,
+            q.path,
+            before_ts,
+            before_id,
+            q.visible_to
+        ],
+        row,
+    )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::AuditEvent;
+    use crate::policy::Protocol;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::*;
+
+    #[test]
+    fn a_user_sees_their_own_events_and_their_links_pages_do_not_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        store
+            .link_insert(
+                &NewLink {
+                    public_id: "mine".into(),
+                    token_hash: "h".into(),
+                    kind: LinkKind::Send,
+                    owner: "alice".into(),
+                    title: String::new(),
+                    message: String::new(),
+                    recipients: vec![],
+                    expires_at: None,
+                    max_uses: None,
+                    password_hash: None,
+                    allowed_emails: vec![],
+                    state: LinkState::Active,
+                    name: String::new(),
+                    inbound: None,
+                },
+                &[],
+            )
+            .unwrap();
+        let ev = |actor: Option<&str>, path: &str| {
+            let mut e = AuditEvent::new(Protocol::Http, "x").path(path);
+            if let Some(a) = actor {
+                e = e.actor(a);
+            }
+            e
+        };
+        store
+            .audit_append(&[
+                ev(Some("alice"), "/a"),
+                ev(Some("bob"), "/b"),
+                ev(None, "link:mine"),
+                ev(None, "link:other"),
+                ev(Some("bob"), "link:mine"),
+            ])
+            .unwrap();
+        let q = AuditQuery {
+            visible_to: Some("alice".into()),
+            ..Default::default()
+        };
+        let paths: Vec<String> = store
+            .audit_query(&q)
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.event.path)
+            .collect();
+        assert_eq!(paths, ["link:mine", "link:mine", "/a"]);
+
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .audit_query(&AuditQuery {
+                    limit: 2,
+                    before,
+                    ..Default::default()
+                })
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some((last.event.ts, last.id));
+            seen.extend(page.iter().map(|r| r.id));
+        }
+        assert_eq!(seen, [5, 4, 3, 2, 1]);
+    }
 }

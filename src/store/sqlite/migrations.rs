@@ -130,6 +130,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX link_uploads_state ON link_uploads(state, updated_at);
     "#,
+    // 6: API keys for the admin HTTP API (only a SHA-256 of each key is stored;
+    // the prefix finds the row), and administrators, who see every user's links.
+    r#"
+    ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE api_keys (
+        id           INTEGER PRIMARY KEY,
+        user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL DEFAULT '',
+        prefix       TEXT NOT NULL UNIQUE,
+        key_hash     TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+    );
+    CREATE INDEX api_keys_user ON api_keys(user_id);
+    "#,
 ];
 
 /// The schema version this build writes.

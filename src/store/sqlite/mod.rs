@@ -1,6 +1,7 @@
 //! The SQLite store: one database file in the data directory, WAL mode so the CLI
 //! and a running `serve` share it, and a few pooled connections.
 
+mod api_keys;
 mod audit;
 mod links;
 mod migrations;
@@ -15,8 +16,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{
-    AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewKey, NewLink,
-    NewUpload, NewUser, SshKey, Store, Ticket, Upload, User,
+    ApiKey, AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewApiKey,
+    NewKey, NewLink, NewUpload, NewUser, SshKey, Store, Ticket, Upload, User,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
@@ -97,6 +98,9 @@ impl Store for SqliteStore {
     fn user_set_perms(&self, name: &str, perms: crate::policy::PermSet) -> Result<()> {
         self.with(|c| users::set_perms(c, name, &perms.to_string()))
     }
+    fn user_set_admin(&self, name: &str, admin: bool) -> Result<()> {
+        self.with(|c| users::set_admin(c, name, admin))
+    }
     fn user_set_email(&self, name: &str, email: Option<&str>) -> Result<()> {
         self.with(|c| users::set_email(c, name, email))
     }
@@ -112,6 +116,21 @@ impl Store for SqliteStore {
     fn keys_of(&self, user: &str) -> Result<Vec<SshKey>> {
         self.with(|c| users::keys_of(c, user))
     }
+    fn api_key_insert(&self, user: &str, key: &NewApiKey) -> Result<ApiKey> {
+        self.with(|c| api_keys::insert(c, user, key))
+    }
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>> {
+        self.with(|c| api_keys::by_prefix(c, prefix))
+    }
+    fn api_key_list(&self, user: Option<&str>) -> Result<Vec<ApiKey>> {
+        self.with(|c| api_keys::list(c, user))
+    }
+    fn api_key_revoke(&self, prefix: &str, now: Millis) -> Result<()> {
+        self.with(|c| api_keys::revoke(c, prefix, now))
+    }
+    fn api_key_touch(&self, id: i64, now: Millis) -> Result<()> {
+        self.with(|c| api_keys::touch(c, id, now))
+    }
     fn link_insert(&self, link: &NewLink, files: &[LinkFile]) -> Result<Link> {
         self.with(|c| links::insert(c, link, files))
     }
@@ -123,6 +142,14 @@ impl Store for SqliteStore {
     }
     fn link_list(&self, owner: Option<&str>) -> Result<Vec<Link>> {
         self.with(|c| links::list(c, owner))
+    }
+    fn link_page(
+        &self,
+        owner: Option<&str>,
+        before: Option<(Millis, i64)>,
+        limit: usize,
+    ) -> Result<Vec<Link>> {
+        self.with(|c| links::page(c, owner, before, limit))
     }
     fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>> {
         self.with(|c| links::files(c, link_id))

@@ -7,7 +7,7 @@ use crate::store::{now_ms, NewKey, NewUser, SshKey, User};
 use crate::vfs::VPath;
 
 const USER_COLS: &str =
-    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password, email";
+    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password, email, admin";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let bad = |i: usize, e: String| {
@@ -27,6 +27,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         created_at: r.get(7)?,
         key_and_password: r.get(8)?,
         email: r.get(9)?,
+        admin: r.get(10)?,
     })
 }
 
@@ -126,6 +127,15 @@ pub fn set_email(c: &mut Connection, name: &str, email: Option<&str>) -> Result<
     )
 }
 
+pub fn set_admin(c: &mut Connection, name: &str, admin: bool) -> Result<()> {
+    update_one(
+        c,
+        name,
+        "UPDATE users SET admin = ?1 WHERE name = ?2",
+        &admin,
+    )
+}
+
 pub fn set_enabled(c: &mut Connection, name: &str, enabled: bool) -> Result<()> {
     update_one(
         c,
@@ -142,7 +152,7 @@ pub fn delete(c: &mut Connection, name: &str) -> Result<()> {
     }
 }
 
-fn user_id(c: &mut Connection, name: &str) -> Result<i64> {
+pub(super) fn user_id(c: &mut Connection, name: &str) -> Result<i64> {
     c.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
         .optional()?
         .ok_or_else(|| no_user(name))
@@ -211,6 +221,6 @@ pub fn keys_of(c: &mut Connection, user: &str) -> Result<Vec<SshKey>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }

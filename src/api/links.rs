@@ -1,0 +1,180 @@
+//! Link endpoints other than creation: list (paginated), show, extend, revoke,
+//! regenerate, resend, delete. A caller sees and manages their own links; an
+//! administrator anyone's. Another user's link answers 404, as a missing one
+//! does, so ids of other users' links cannot be probed.
+
+use hyper::body::Incoming;
+use hyper::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::json::{self, cursor, ok};
+use super::{record, view};
+use crate::http::{Body, HttpContext};
+use crate::store::{now_ms, Link};
+
+/// A body with nothing in it (`{}` or empty): actions that take no options.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extend {
+    /// As `wharf link extend --expires` takes it: `7d`, `never`, a date...
+    expires: String,
+}
+
+pub async fn list(
+    ctx: &HttpContext,
+    caller: &Caller,
+    raw: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let q = json::query(raw, &["limit", "cursor", "owner", "all"])?;
+    let limit = json::limit(&q)?;
+    let all = json::flag(&q, "all")?;
+    let owner = match (q.get("owner"), all) {
+        (Some(_), true) => return Err(ApiError::invalid("give owner or all, not both")),
+        (None, true) if caller.admin() => None,
+        (Some(o), false) if o == caller.name() || caller.admin() => Some(o.clone()),
+        (None, false) => Some(caller.name().to_string()),
+        _ => {
+            return Err(ApiError::forbidden(
+                "only administrators may list other users' links",
+            ))
+        }
+    };
+    let before = json::parse_cursor(&q)?;
+    let mut page = ctx
+        .service
+        .page(owner.as_deref(), before, limit + 1)
+        .await?;
+    let next = if page.len() > limit {
+        page.truncate(limit);
+        page.last().map(|l| cursor(l.created_at, l.id))
+    } else {
+        None
+    };
+    let now = now_ms();
+    let items: Vec<_> = page.iter().map(|l| view::link(l, now)).collect();
+    Ok(ok(json!({ "items": items, "next_cursor": next })))
+}
+
+/// The link `id` if the caller may see it; 404 otherwise.
+pub async fn visible(ctx: &HttpContext, caller: &Caller, id: &str) -> Result<Link, ApiError> {
+    let link = ctx.service.find(id).await?;
+    if link.owner != caller.name() && !caller.admin() {
+        // The same answer as for a link that does not exist.
+        return Err(ApiError::not_found(format!("no link with id {id:?}")));
+    }
+    Ok(link)
+}
+
+pub async fn show(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let link = visible(ctx, caller, id).await?;
+    let files = ctx.service.files(&link).await?;
+    Ok(ok(view::link_with_files(&link, &files, now_ms())))
+}
+
+pub async fn extend(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let req: Extend = json::read_json(body).await?;
+        visible(ctx, caller, id).await?;
+        let link = ctx.service.extend(id, &req.expires).await?;
+        let files = ctx.service.files(&link).await?;
+        Ok::<_, ApiError>(view::link_with_files(&link, &files, now_ms()))
+    }
+    .await;
+    let v = record(ctx, caller, "link_extend", Some(id), "", res).await?;
+    Ok(ok(v))
+}
+
+pub async fn revoke(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let NoOptions {} = json::read_optional_json(body).await?;
+        visible(ctx, caller, id).await?;
+        ctx.service.revoke(id).await?;
+        let link = ctx.service.find(id).await?;
+        let files = ctx.service.files(&link).await?;
+        Ok::<_, ApiError>(view::link_with_files(&link, &files, now_ms()))
+    }
+    .await;
+    let v = record(ctx, caller, "link_revoke", Some(id), "", res).await?;
+    Ok(ok(v))
+}
+
+pub async fn regenerate(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let NoOptions {} = json::read_optional_json(body).await?;
+        visible(ctx, caller, id).await?;
+        Ok::<_, ApiError>(ctx.service.regenerate(id).await?)
+    }
+    .await;
+    let url = record(ctx, caller, "link_regenerate", Some(id), "", res).await?;
+    // With link creation, the only answer that carries a URL.
+    Ok(ok(json!({ "url": url })))
+}
+
+pub async fn resend(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let NoOptions {} = json::read_optional_json(body).await?;
+        let link = visible(ctx, caller, id).await?;
+        // The new URL goes to the recipients only, never into the response.
+        let (_url, mail_error) = ctx.service.resend_mail(id).await?;
+        match mail_error {
+            None => Ok::<_, ApiError>(link.recipients),
+            Some(e) => Err(ApiError::new(
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "the mail to {} was not sent ({e}); the old URL no longer works: \
+                     resend again, or regenerate and pass the URL on yourself",
+                    link.recipients.join(", ")
+                ),
+            )),
+        }
+    }
+    .await;
+    let to = record(ctx, caller, "link_resend", Some(id), "", res).await?;
+    Ok(ok(json!({ "mailed_to": to })))
+}
+
+pub async fn delete(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        visible(ctx, caller, id).await?;
+        Ok::<_, ApiError>(ctx.service.delete(id).await?)
+    }
+    .await;
+    record(ctx, caller, "link_delete", Some(id), "", res).await?;
+    Ok(json::no_content())
+}

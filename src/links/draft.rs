@@ -1,0 +1,205 @@
+//! A send link while its copies are being made. The record is a draft (visitors
+//! get "not ready"), files stream into the transfer store one by one, hashed on
+//! the way, and only `finish` activates the link. Every other ending — an error,
+//! `abandon`, or the draft simply being dropped because the client that was
+//! uploading went away — removes the record and every copy made so far.
+
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
+use sha2::{Digest, Sha256};
+use tokio_util::io::ReaderStream;
+
+use super::{entry_name, remove_copies, Created, LinkService, Source};
+use crate::error::{Error, Result};
+use crate::session::Session;
+use crate::store::{Link, LinkChange, LinkFile};
+use crate::vfs::VPath;
+
+pub struct Draft<'a> {
+    service: &'a LinkService,
+    session: Session,
+    link: Link,
+    /// The URL's token, known in clear only until the link is finished.
+    token: String,
+    /// `/<public id>` in the transfer store.
+    dir: VPath,
+    names: Vec<String>,
+    /// Finished or abandoned: nothing is left for the drop to clean up.
+    settled: bool,
+}
+
+impl<'a> Draft<'a> {
+    pub(super) async fn start(
+        service: &'a LinkService,
+        session: Session,
+        link: Link,
+        token: String,
+    ) -> Result<Draft<'a>> {
+        let dir = VPath::root().join(&link.public_id)?;
+        let draft = Draft {
+            service,
+            session,
+            link,
+            token,
+            dir,
+            names: Vec::new(),
+            settled: false,
+        };
+        if let Err(e) = service.transfers.mkdir(&draft.dir).await {
+            draft.abandon().await;
+            return Err(e);
+        }
+        Ok(draft)
+    }
+
+    /// The draft record (its public id names the link in audit rows).
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// Copies a local file or a file of the creator's into the link.
+    pub async fn add(&mut self, source: &Source) -> Result<()> {
+        match source {
+            Source::Local(p) => {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| Error::invalid(format!("{} is not a file", p.display())))?;
+                let f = tokio::fs::File::open(p)
+                    .await
+                    .map_err(|e| Error::from(e).context(format!("reading {}", p.display())))?;
+                if f.metadata().await?.is_dir() {
+                    return Err(Error::invalid(format!("{} is a directory", p.display())));
+                }
+                let chunks = ReaderStream::with_capacity(f, self.service.transfers.buffer_size())
+                    .map_err(Error::from);
+                self.add_stream(&name, chunks).await.map(drop)
+            }
+            Source::Stored(p) => {
+                let view = VPath::parse(p)?;
+                let name = entry_name(&view);
+                self.check_name(&name)?;
+                let download = self.session.open_read(&view).await?;
+                let chunks = download
+                    .stream(0..download.size())
+                    .await?
+                    .inspect_ok(|chunk| download.add_sent(chunk.len() as u64));
+                self.add_stream(&name, chunks).await?;
+                download.finish(true).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Streams one file named `name` into the link. Memory stays bounded by the
+    /// stream's chunks and one storage buffer, whatever the size. On error the
+    /// partial copy is discarded (the draft itself stays until abandoned).
+    pub async fn add_stream<S>(&mut self, name: &str, chunks: S) -> Result<LinkFile>
+    where
+        S: Stream<Item = Result<Bytes>>,
+    {
+        self.check_name(name)?;
+        let target = self.dir.join(name)?;
+        let mut writer = self.service.transfers.create(&target).await?;
+        let mut hasher = Sha256::new();
+        let mut chunks = std::pin::pin!(chunks);
+        // On any error below the writer is dropped, which discards what it staged.
+        while let Some(chunk) = chunks.try_next().await? {
+            hasher.update(&chunk);
+            writer.write(chunk).await?;
+        }
+        let size = writer.close().await?;
+        let file = LinkFile {
+            id: 0,
+            name: name.to_string(),
+            path: target.to_string(),
+            is_dir: false,
+            size,
+            sha256: Some(hex::encode(hasher.finalize())),
+        };
+        let (id, row) = (self.link.id, file.clone());
+        self.service
+            .db
+            .run(move |s| s.link_add_file(id, &row))
+            .await?;
+        self.names.push(name.to_string());
+        Ok(file)
+    }
+
+    /// A file name is one plain path segment, not used yet in this link.
+    fn check_name(&self, name: &str) -> Result<()> {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+            return Err(Error::invalid(format!("{name:?} is not a file name")));
+        }
+        if self.names.iter().any(|n| n == name) {
+            return Err(Error::invalid(format!("two files are named {name:?}")));
+        }
+        Ok(())
+    }
+
+    /// Activates the link (it needs at least one file) and mails its recipients.
+    pub async fn finish(mut self) -> Result<Created> {
+        if self.names.is_empty() {
+            self.abandon().await;
+            return Err(Error::invalid("name at least one file to send"));
+        }
+        let id = self.link.id;
+        if let Err(e) = self
+            .service
+            .db
+            .run(move |s| s.link_change(id, &LinkChange::Activate))
+            .await
+        {
+            self.abandon().await;
+            return Err(e);
+        }
+        self.settled = true;
+        let service = self.service;
+        let link = service.find(&self.link.public_id).await?;
+        let url = service.url(&self.token);
+        let mail_error = service.mail_recipients(&link, &url).await;
+        Ok(Created {
+            link,
+            url,
+            mail_error,
+        })
+    }
+
+    /// Removes the draft record and every copy made so far.
+    pub async fn abandon(mut self) {
+        self.settled = true;
+        discard(
+            self.service.db.clone(),
+            self.service.transfers.clone(),
+            self.link.clone(),
+        )
+        .await;
+    }
+}
+
+impl Drop for Draft<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // Dropped mid-way (the uploading client went away): clean up in the
+        // background, since a drop cannot wait.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(discard(
+                self.service.db.clone(),
+                self.service.transfers.clone(),
+                self.link.clone(),
+            ));
+        }
+    }
+}
+
+async fn discard(db: crate::store::Db, transfers: std::sync::Arc<crate::vfs::Vfs>, link: Link) {
+    if let Err(e) = remove_copies(&db, &transfers, &link).await {
+        tracing::warn!(link = %link.public_id, error = %e, "removing the copies of an unfinished link failed");
+    }
+    let id = link.id;
+    if let Err(e) = db.run(move |s| s.link_delete(id)).await {
+        tracing::warn!(link = %link.public_id, error = %e, "removing an unfinished link failed");
+    }
+}
