@@ -1164,3 +1164,60 @@ async fn apikey_cli_creates_once_lists_and_revokes_and_stores_only_a_hash() {
     let alice = api.key("alice");
     assert_eq!(api.get("/api/v1/links?all=true", &alice).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_midway_leaves_no_link_and_no_copy() {
+    use std::io::Write;
+
+    let api = Api::start("").await;
+    let alice = api.key("alice");
+    let boundary = "wharf-test-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"link\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"big.bin\"\r\n\r\n",
+        json!({"kind": "send"})
+    );
+    let announced = head.len() + 10_000_000;
+    let mut tcp = std::net::TcpStream::connect(api.gw.http_addr()).unwrap();
+    write!(
+        tcp,
+        "POST /api/v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {announced}\r\n\r\n{head}"
+    )
+    .unwrap();
+    tcp.write_all(&pattern(2_000_000, 3)).unwrap();
+    tcp.flush().unwrap();
+    // While the bytes stream in, the link is a draft.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = api.get("/api/v1/links", &alice).await;
+        if r.json["items"][0]["status"] == "draft" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no draft: {}", r.json);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(tcp);
+
+    let transfers = api.gw.config.data_dir.join("transfers");
+    let left = || -> Vec<String> {
+        std::fs::read_dir(&transfers)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    };
+    loop {
+        let r = api.get("/api/v1/links", &alice).await;
+        if r.json["items"] == json!([]) && left().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {} {:?}",
+            r.json,
+            left()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
