@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::json::{self, respond};
 use super::{record, upload, view};
 use crate::http::{Body, HttpContext};
-use crate::links::{Created, Draft, LinkOptions, Origin, Source};
+use crate::links::{Created, Draft, LinkOptions, Origin, RequestOptions, Source};
 use crate::policy::Protocol;
 use crate::store::now_ms;
 
@@ -177,9 +177,23 @@ async fn from_json(
             }
             Ok(("send", draft.finish().await?))
         }
-        Kind::Request => Err(unsupported(
-            "upload requests are not available in this version of wharf",
-        )),
+        Kind::Request => {
+            let folder = spec.folder.as_deref().ok_or_else(|| {
+                ApiError::invalid("a request link needs the folder uploads go into")
+            })?;
+            let r = RequestOptions {
+                max_files: spec.max_files,
+                max_size: spec.max_size,
+                notify: spec
+                    .notify
+                    .unwrap_or_else(|| ctx.service.notify_uploads_default()),
+            };
+            let created = ctx
+                .service
+                .request(caller.name(), folder, &r, &spec.options())
+                .await?;
+            Ok(("request", created))
+        }
     }
 }
 

@@ -25,6 +25,10 @@ pub fn link(l: &Link, now: Millis) -> Value {
         "max_uses": l.max_uses,
         "has_password": l.password_hash.is_some(),
         "allowed_emails": l.allowed_emails,
+        // Upload requests: where files go (full path) and what is accepted.
+        "folder": l.inbound.as_ref().map(|i| &i.folder),
+        "max_size": l.inbound.as_ref().and_then(|i| i.max_size),
+        "notify": l.inbound.as_ref().map(|i| i.notify),
     })
 }
 
