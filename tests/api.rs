@@ -1221,3 +1221,64 @@ async fn an_upload_cut_off_midway_leaves_no_link_and_no_copy() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_links_ask_for_uploads_into_a_folder() {
+    let api = Api::start("").await;
+    let alice = api.key("alice");
+    let r = api
+        .post(
+            "/api/v1/links",
+            &alice,
+            json!({
+                "kind": "request", "folder": "/incoming/acme", "max_files": 3,
+                "max_size": 1000000, "notify": false, "title": "Your invoices"
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let link = &r.json["link"];
+    assert_eq!(link["kind"], "request");
+    assert_eq!(link["folder"], "/alice/incoming/acme");
+    assert_eq!(link["max_uses"], 3);
+    assert_eq!(link["max_size"], 1000000);
+    assert_eq!(link["notify"], false);
+    assert!(
+        api.gw
+            .config
+            .data_dir
+            .join("files/alice/incoming/acme")
+            .is_dir(),
+        "the folder is made"
+    );
+    assert_eq!(status_of(&api.gw.url(&token_of(&r.json["url"]))).await, 200);
+    let id = link["id"].as_str().unwrap();
+    let shown = api.get(&format!("/api/v1/links/{id}"), &alice).await;
+    assert_eq!(shown.json["folder"], "/alice/incoming/acme");
+    assert_eq!(shown.json["files"], json!([]));
+    // Other kinds show no request fields.
+    let (share, _) = api
+        .create(&alice, json!({"kind": "share", "paths": ["/notes.txt"]}))
+        .await;
+    let shown = api.get(&format!("/api/v1/links/{share}"), &alice).await;
+    assert_eq!(shown.json["folder"], Value::Null);
+
+    for bad in [
+        json!({"kind": "request"}),
+        json!({"kind": "request", "folder": "/in", "paths": ["/notes.txt"]}),
+        json!({"kind": "request", "folder": "/in", "max_files": 2, "max_uses": 2}),
+        json!({"kind": "request", "folder": "/notes.txt"}),
+    ] {
+        let r = api.post("/api/v1/links", &alice, bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.json);
+    }
+    api.gw.cli(&["user", "perms", "alice", "list,read"]);
+    let r = api
+        .post(
+            "/api/v1/links",
+            &alice,
+            json!({"kind": "request", "folder": "/in"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "a request needs write: {}", r.json);
+}

@@ -75,9 +75,11 @@ impl LinkService {
     pub async fn sweep_drafts(&self, before: Millis) -> Result<usize> {
         let mut n = 0;
         for link in self.list(None).await? {
+            // Send links this process is still copying into are not abandoned.
             let stale = link.kind == LinkKind::Send
                 && link.state == LinkState::Draft
-                && link.created_at < before;
+                && link.created_at < before
+                && !self.copying.contains(link.id);
             if !stale {
                 continue;
             }

@@ -15,6 +15,26 @@ use crate::session::Session;
 use crate::store::{Link, LinkChange, LinkFile};
 use crate::vfs::VPath;
 
+/// Drafts being filled by this process. The sweep of abandoned browser drafts
+/// skips them, however long their copies take.
+#[derive(Default)]
+pub(super) struct Copying(std::sync::Mutex<std::collections::HashSet<i64>>);
+
+impl Copying {
+    fn set(&self, id: i64, on: bool) {
+        let mut ids = self.0.lock().expect("copying lock");
+        if on {
+            ids.insert(id);
+        } else {
+            ids.remove(&id);
+        }
+    }
+
+    pub(super) fn contains(&self, id: i64) -> bool {
+        self.0.lock().expect("copying lock").contains(&id)
+    }
+}
+
 pub struct Draft<'a> {
     service: &'a LinkService,
     session: Session,
@@ -36,6 +56,7 @@ impl<'a> Draft<'a> {
         token: String,
     ) -> Result<Draft<'a>> {
         let dir = VPath::root().join(&link.public_id)?;
+        service.copying.set(link.id, true);
         let draft = Draft {
             service,
             session,
@@ -179,6 +200,7 @@ impl<'a> Draft<'a> {
 
 impl Drop for Draft<'_> {
     fn drop(&mut self) {
+        self.service.copying.set(self.link.id, false);
         if self.settled {
             return;
         }

@@ -96,6 +96,8 @@ pub struct LinkService {
     /// Browser uploads in progress (upload requests, staff drafts).
     uploads: crate::uploads::Uploads,
     folder_locks: inbound::FolderLocks,
+    /// Send links this process is copying files into (kept from the draft sweep).
+    copying: draft::Copying,
 }
 
 /// The rule facts of a stored link.
@@ -142,6 +144,7 @@ impl LinkService {
             product,
             uploads,
             folder_locks: Default::default(),
+            copying: Default::default(),
         }
     }
 
