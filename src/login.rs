@@ -189,8 +189,9 @@ impl Authenticator {
     }
 }
 
-/// Why an account that proved its identity still may not log in.
-fn refusal(user: &User, protocol: Protocol) -> Option<&'static str> {
+/// Why an account that proved its identity still may not log in (also asked
+/// again at every request of a staff web session).
+pub fn refusal(user: &User, protocol: Protocol) -> Option<&'static str> {
     if !user.enabled {
         Some("account disabled")
     } else if !user.protocols.has(protocol) {

@@ -14,6 +14,7 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ("copy.js", JS, include_str!("static/copy.js")),
     ("upload.js", JS, include_str!("static/upload.js")),
     ("send.js", JS, include_str!("static/send.js")),
+    ("countdown.js", JS, include_str!("static/countdown.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

@@ -102,9 +102,20 @@ pub fn csrf_token(headers: &HeaderMap) -> (String, bool) {
 /// Whether a POST carries the same CSRF token in its cookie and its form.
 pub fn csrf_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
     match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
-        (Some(c), Some(f)) if !c.is_empty() => bool::from(c.as_bytes().ct_eq(f.as_bytes())),
+        (Some(c), Some(f)) => same_secret(c, f),
         _ => false,
     }
+}
+
+/// Compares a secret with what a request brought, in constant time; an empty
+/// secret never matches.
+pub fn same_secret(expected: &str, given: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+}
+
+/// Removes a cookie set by [`set_cookie`] with the same name and path.
+pub fn clear_cookie(headers: &mut HeaderMap, name: &str, path: &str, secure: bool) {
+    set_cookie(headers, name, "", path, 0, secure);
 }
 
 #[cfg(test)]

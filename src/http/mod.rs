@@ -11,7 +11,9 @@
 //! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
 //! - `assets.rs`: embedded scripts (`static/`) and the logo;
 //! - `upload.rs`: the upload page of upload requests and their endpoints;
-//!   `tus.rs`: the resumable upload protocol (tus 1.0) they speak.
+//!   `tus.rs`: the resumable upload protocol (tus 1.0) they speak;
+//! - `staff/`: the staff pages under `/app` (login sessions, dashboard, link
+//!   details and actions).
 
 mod assets;
 mod download;
@@ -19,6 +21,7 @@ pub(crate) mod forms;
 mod meter;
 pub mod pages;
 mod routes;
+mod staff;
 mod target;
 mod tus;
 mod upload;

@@ -10,7 +10,7 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::pages::{self, Brand};
-use super::{assets, download, upload, visit, zip, Body, HttpContext};
+use super::{assets, download, staff, upload, visit, zip, Body, HttpContext};
 use crate::audit::{AuditEvent, Outcome};
 use crate::policy::links::Status;
 use crate::policy::Protocol;
@@ -24,6 +24,7 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
     let mut resp = match segs.as_slice() {
         ["static", name] if get => assets::serve(ctx, name).await,
         ["api", "v1", ..] => crate::api::handle(ctx, peer, req).await,
+        ["app", ..] => staff::handle(ctx, peer, req).await,
         _ => link_pages(ctx, peer, &segs, req).await,
     };
     protect(resp.headers_mut());

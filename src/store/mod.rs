@@ -6,12 +6,14 @@
 //! work off the runtime, so no connection is held across network I/O.
 
 mod links;
+mod sessions;
 pub mod sqlite;
 mod types;
 
 use std::sync::Arc;
 
 pub use links::*;
+pub use sessions::*;
 pub use types::*;
 
 use crate::audit::AuditEvent;
@@ -115,6 +117,22 @@ pub trait Store: Send + Sync + 'static {
     fn upload_cancel(&self, id: i64, now: Millis) -> Result<bool>;
     /// Open uploads untouched since `before`.
     fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>>;
+
+    /// Starts a staff web session.
+    fn web_session_insert(&self, session: &NewWebSession) -> Result<()>;
+    /// The session whose token hashes to `token_hash` if it is before its absolute
+    /// end at `now` and was last seen after `seen_since` (the idle limit); it is
+    /// then marked seen at `now`. A session past either limit is deleted.
+    fn web_session_touch(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        seen_since: Millis,
+    ) -> Result<Option<WebSession>>;
+    /// Ends a session (logout); nothing happens for an unknown hash.
+    fn web_session_delete(&self, token_hash: &str) -> Result<()>;
+    /// Deletes every session past either limit; returns how many.
+    fn web_session_purge(&self, now: Millis, seen_since: Millis) -> Result<usize>;
 
     /// Appends events in one transaction.
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;

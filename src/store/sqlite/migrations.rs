@@ -146,6 +146,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_keys_user ON api_keys(user_id);
     "#,
+    // 7: staff web sessions. Only a hash of each session's cookie is stored; a
+    // session ends with its user.
+    r#"
+    CREATE TABLE web_sessions (
+        id           INTEGER PRIMARY KEY,
+        token_hash   TEXT NOT NULL UNIQUE,
+        user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(user_id);
+    "#,
 ];
 
 /// The schema version this build writes.

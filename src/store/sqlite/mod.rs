@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod links;
 mod migrations;
+mod sessions;
 mod uploads;
 mod users;
 mod visits;
@@ -17,7 +18,8 @@ use rusqlite::Connection;
 
 use super::{
     ApiKey, AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewApiKey,
-    NewKey, NewLink, NewUpload, NewUser, SshKey, Store, Ticket, Upload, User,
+    NewKey, NewLink, NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload, User,
+    WebSession,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
@@ -228,6 +230,23 @@ impl Store for SqliteStore {
     }
     fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>> {
         self.with(|c| uploads::stale(c, before))
+    }
+    fn web_session_insert(&self, session: &NewWebSession) -> Result<()> {
+        self.with(|c| sessions::insert(c, session))
+    }
+    fn web_session_touch(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        seen_since: Millis,
+    ) -> Result<Option<WebSession>> {
+        self.with(|c| sessions::touch(c, token_hash, now, seen_since))
+    }
+    fn web_session_delete(&self, token_hash: &str) -> Result<()> {
+        self.with(|c| sessions::delete(c, token_hash))
+    }
+    fn web_session_purge(&self, now: Millis, seen_since: Millis) -> Result<usize> {
+        self.with(|c| sessions::purge(c, now, seen_since))
     }
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {
         self.with(|c| audit::append(c, events))

@@ -68,6 +68,15 @@ pub fn get(c: &mut Connection, name: &str) -> Result<Option<User>> {
     .optional()?)
 }
 
+pub fn get_by_id(c: &Connection, id: i64) -> Result<Option<User>> {
+    Ok(c.query_row(
+        &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+        [id],
+        user_row,
+    )
+    .optional()?)
+}
+
 pub fn list(c: &mut Connection) -> Result<Vec<User>> {
     let mut stmt = c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))?;
     let rows = stmt.query_map([], user_row)?;
@@ -79,25 +88,29 @@ pub fn count(c: &mut Connection) -> Result<u64> {
     Ok(n as u64)
 }
 
-fn update_one(
-    c: &mut Connection,
-    name: &str,
-    sql: &str,
-    value: &dyn rusqlite::ToSql,
-) -> Result<()> {
+fn update_one(c: &Connection, name: &str, sql: &str, value: &dyn rusqlite::ToSql) -> Result<()> {
     match c.execute(sql, params![value, name])? {
         0 => Err(no_user(name)),
         _ => Ok(()),
     }
 }
 
+/// A new (or no) password also ends the user's web sessions: whoever knew the
+/// old one must not stay logged in.
 pub fn set_password(c: &mut Connection, name: &str, hash: Option<&str>) -> Result<()> {
+    let tx = c.transaction()?;
     update_one(
-        c,
+        &tx,
         name,
         "UPDATE users SET password_hash = ?1 WHERE name = ?2",
         &hash,
-    )
+    )?;
+    tx.execute(
+        "DELETE FROM web_sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
+        [name],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 pub fn set_key_and_password(c: &mut Connection, name: &str, on: bool) -> Result<()> {

@@ -1,0 +1,130 @@
+//! The staff pages under `/app`: a logged-in user's links, their details and
+//! audit trail, and the actions on them. Server-rendered like the link pages,
+//! with two small scripts served as files (countdowns, copy buttons).
+//!
+//! - `mod.rs`: routing, and the answers every staff page shares;
+//! - `session.rs`: login sessions (cookie, lifetimes, re-checks);
+//! - `login.rs`: signing in and out;
+//! - `views.rs`: the dashboard and a link's page; `pages.rs`: their HTML;
+//! - `actions.rs`: extend, revoke, regenerate, resend, delete;
+//! - `flash.rs`: the message shown after an action.
+
+mod actions;
+mod flash;
+mod login;
+mod pages;
+mod session;
+mod views;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::routes::{page, redirect};
+use super::{forms, Body, HttpContext};
+
+/// Routes a request whose path starts with `/app`.
+pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let post = req.method() == Method::POST;
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').skip(1).collect();
+    let h = &parts.headers;
+    if !get && !post {
+        return page(
+            ctx,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not allowed",
+            "This request is not allowed here.",
+        );
+    }
+    match segs.as_slice() {
+        ["login"] if get => return login::show(ctx, h, &parts.uri).await,
+        ["login"] if post => return login::submit(ctx, peer, h, body).await,
+        _ => {}
+    }
+    let Some(staff) = session::current(ctx, h).await else {
+        return if get {
+            login::to_login(ctx, h, &parts.uri)
+        } else {
+            // A form of a session that has ended; its cookie goes too.
+            let mut r = redirect("/app/login");
+            forms::clear_cookie(
+                r.headers_mut(),
+                session::COOKIE,
+                session::PATH,
+                ctx.secure(),
+            );
+            r
+        };
+    };
+    // `/app/send` and `/app/uploads...` are not built here; they answer 404 too.
+    match segs.as_slice() {
+        [] | [""] if get => views::dashboard(ctx, &staff, h).await,
+        ["links", id] if get => views::detail(ctx, &staff, id, h).await,
+        ["logout"] | ["links", _, _] if post => {
+            let form = match read_form(ctx, body).await {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            match segs.as_slice() {
+                ["links", id, action] => actions::act(ctx, peer, &staff, id, action, &form).await,
+                _ => login::logout(ctx, peer, &staff, &form).await,
+            }
+        }
+        _ => not_found(ctx),
+    }
+}
+
+/// Reads a form body, or answers why it could not be read.
+async fn read_form(
+    ctx: &HttpContext,
+    body: Incoming,
+) -> Result<HashMap<String, String>, Response<Body>> {
+    forms::read_form(body).await.map_err(|e| match e {
+        forms::FormError::TooLarge => page(
+            ctx,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "That form was too large.",
+        ),
+        forms::FormError::Unreadable => page(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "That form could not be read.",
+        ),
+    })
+}
+
+/// Unknown pages, and links that are not the user's: the same answer.
+fn not_found(ctx: &HttpContext) -> Response<Body> {
+    page(
+        ctx,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such page here. Go back to your links at /app.",
+    )
+}
+
+/// A form without this session's CSRF token (old, or from another site).
+fn expired(ctx: &HttpContext) -> Response<Body> {
+    page(
+        ctx,
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or came from another site. Go back, reload the page and try again.",
+    )
+}
+
+fn failed(ctx: &HttpContext) -> Response<Body> {
+    page(
+        ctx,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server could not do this; the details are in its log. Try again in a moment.",
+    )
+}

@@ -1,0 +1,406 @@
+//! The HTML of the staff pages, in the look of the link pages (`pages::layout`).
+//! Every value from a link, a user or the audit log goes through `esc`; forms
+//! carry the session's CSRF token; scripts are files (`/static/...`).
+
+use super::super::pages::{esc, human_size, layout, Brand};
+use super::flash::{Flash, Kind};
+use super::session::Staff;
+use crate::links::rules_of;
+use crate::policy::links::{status, Status};
+use crate::store::{format_ms, AuditRecord, Link, LinkFile, Millis};
+
+/// Wider than the visitors' pages (tables), and the few staff-only styles.
+const STYLE: &str = "<style>main{max-width:68rem}\
+nav{display:flex;gap:1rem;align-items:center;justify-content:flex-end;margin-bottom:1rem;font-size:.9rem}\
+nav form{margin:0}nav button{padding:.3rem .8rem;font-size:.9rem}\
+th{text-align:left;font-size:.8rem;color:#5b6270;padding:.25rem}\
+.st{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-size:.8rem;background:#e3e5e9}\
+.st-active{background:#d3f0dc;color:#12602b}.st-draft{background:#fff3c4;color:#6b5200}\
+.st-expired,.st-exhausted,.st-revoked{background:#fbdada;color:#8a1111}\
+.flash{padding:.75rem;border-radius:.4rem;background:#d3f0dc;color:#12602b}\
+.flash.err{background:#fbdada;color:#8a1111}\
+.actions form{display:inline-block;margin:0 1rem 1rem 0;vertical-align:top}\
+.actions label{font-weight:400;display:inline}.actions input[type=checkbox]{width:auto}\
+select{font-size:1rem;padding:.45rem;border:1px solid #9aa1ad;border-radius:.4rem}\
+button.danger{background:#a4161a}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
+dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}</style>";
+
+fn script(name: &str) -> String {
+    format!("<script src=\"/static/{name}\" defer></script>")
+}
+
+/// A hidden CSRF field and a submit button, posting to `action`.
+fn form(action: &str, csrf: &str, fields: &str, button: &str, class: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         {fields}<button type=\"submit\"{class}>{button}</button></form>",
+        action = esc(action),
+        csrf = esc(csrf),
+        class = if class.is_empty() {
+            String::new()
+        } else {
+            format!(" class=\"{class}\"")
+        },
+    )
+}
+
+/// A page of a logged-in user: who, a way home and out, the message of the
+/// last action.
+fn frame(brand: &Brand, staff: &Staff, title: &str, flash: Option<&Flash>, body: &str) -> String {
+    let nav = format!(
+        "<nav><span class=\"muted\">Signed in as <strong>{user}</strong></span>\
+         <a href=\"/app\">Your links</a>{logout}</nav>",
+        user = esc(&staff.user.name),
+        logout = form("/app/logout", &staff.csrf, "", "Log out", ""),
+    );
+    let flash = flash
+        .map(|f| {
+            format!(
+                "<p class=\"flash{}\" role=\"status\">{}</p>",
+                if f.kind == Kind::Error { " err" } else { "" },
+                esc(&f.text)
+            )
+        })
+        .unwrap_or_default();
+    layout(brand, title, &format!("{STYLE}{nav}{flash}{body}"))
+}
+
+/// Time left until `at`, as the countdown script also writes it.
+pub fn remaining(at: Millis, now: Millis) -> String {
+    let left = at - now;
+    if left <= 0 {
+        return "expired".into();
+    }
+    let s = left / 1000;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("in {d} d {h} h")
+    } else if h > 0 {
+        format!("in {h} h {m} min")
+    } else {
+        format!("in {m} min {} s", s % 60)
+    }
+}
+
+fn expiry(link: &Link, now: Millis) -> String {
+    match link.expires_at {
+        None => "never".into(),
+        Some(at) => format!(
+            "<span data-expires=\"{at}\">{}</span><div class=\"muted small\">{}</div>",
+            remaining(at, now),
+            format_ms(at)
+        ),
+    }
+}
+
+fn badge(s: Status) -> String {
+    format!("<span class=\"st st-{0}\">{0}</span>", s.as_str())
+}
+
+fn uses(link: &Link) -> String {
+    match link.max_uses {
+        Some(m) => format!("{} / {m}", link.uses),
+        None => format!("{} / unlimited", link.uses),
+    }
+}
+
+/// What staff call a link: its name, else its title, else its id.
+fn label(link: &Link) -> &str {
+    [&link.name, &link.title, &link.public_id]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(String::as_str)
+        .unwrap_or_default()
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "<span class=\"muted\">none</span>".into()
+    } else {
+        items
+            .iter()
+            .map(|s| esc(s))
+            .collect::<Vec<_>>()
+            .join("<br>")
+    }
+}
+
+pub fn login(brand: &Brand, csrf: &str, next: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let fields = format!(
+        "<input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label for=\"name\">User name</label>\
+         <input id=\"name\" name=\"name\" autocomplete=\"username\" required autofocus>\
+         <label for=\"pw\">Password</label>\
+         <input id=\"pw\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <p></p>",
+        next = esc(next)
+    );
+    let body = format!(
+        "<h1>Sign in</h1><p class=\"muted\">Staff of {product}: manage the links you have shared.</p>{error}{}",
+        form("/app/login", csrf, &fields, "Sign in", ""),
+        product = esc(&brand.product),
+    );
+    layout(brand, "Sign in", &body)
+}
+
+/// A link on the dashboard, with its file count.
+pub struct Row {
+    pub link: Link,
+    pub files: usize,
+}
+
+pub fn dashboard(
+    brand: &Brand,
+    staff: &Staff,
+    flash: Option<&Flash>,
+    rows: &[Row],
+    now: Millis,
+) -> String {
+    let mut t = String::new();
+    for Row { link, files } in rows {
+        let sub = if !link.name.is_empty() && !link.title.is_empty() {
+            format!("<div class=\"muted small\">{}</div>", esc(&link.title))
+        } else {
+            String::new()
+        };
+        t.push_str(&format!(
+            "<tr><td><a href=\"/app/links/{id}\">{label}</a>{sub}<div class=\"muted small\">{id}</div></td>\
+             <td>{kind}</td><td>{status}</td><td>{expiry}</td><td>{recipients}</td>\
+             <td>{files}</td><td>{uses}</td></tr>",
+            id = esc(&link.public_id),
+            label = esc(label(link)),
+            kind = link.kind.as_str(),
+            status = badge(status(&rules_of(link), now)),
+            expiry = expiry(link, now),
+            recipients = list(&link.recipients),
+            uses = uses(link),
+        ));
+    }
+    let table = if rows.is_empty() {
+        "<p class=\"muted\">You have no links yet. Create them with <code>wharf link send</code> or <code>wharf link share</code>.</p>".to_string()
+    } else {
+        format!(
+            "<table><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
+             <th>Recipients</th><th>Files</th><th>Uses</th></tr></thead><tbody>{t}</tbody></table>"
+        )
+    };
+    let body = format!("<h1>Your links</h1>{table}{}", script("countdown.js"));
+    frame(brand, staff, "Your links", flash, &body)
+}
+
+/// What the detail page shows and offers.
+pub struct Detail<'a> {
+    pub link: &'a Link,
+    pub files: &'a [LinkFile],
+    pub trail: &'a [AuditRecord],
+    /// The expiry presets the policy allows: (value, label).
+    pub presets: &'a [(&'static str, &'static str)],
+    pub now: Millis,
+}
+
+fn facts(link: &Link, now: Millis) -> String {
+    let mut dl = vec![
+        ("Id", esc(&link.public_id)),
+        ("Name", esc(&link.name)),
+        ("Title", esc(&link.title)),
+        ("Kind", link.kind.as_str().to_string()),
+        ("Status", badge(status(&rules_of(link), now))),
+        ("Created", format_ms(link.created_at)),
+        ("Expires", expiry(link, now)),
+        ("Uses", uses(link)),
+        ("Recipients", list(&link.recipients)),
+        (
+            "Password",
+            if link.password_hash.is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_string(),
+        ),
+        ("Allowed e-mails", list(&link.allowed_emails)),
+    ];
+    if !link.message.is_empty() {
+        dl.push((
+            "Message",
+            format!(
+                "<span style=\"white-space:pre-wrap\">{}</span>",
+                esc(&link.message)
+            ),
+        ));
+    }
+    if let Some(t) = link.last_used_at {
+        dl.push(("Last used", format_ms(t)));
+    }
+    if let Some(t) = link.ended_at {
+        dl.push(("Revoked", format_ms(t)));
+    }
+    let items: String = dl
+        .into_iter()
+        .map(|(k, v)| format!("<dt>{k}</dt><dd>{v}</dd>"))
+        .collect();
+    format!("<dl>{items}</dl>")
+}
+
+fn files_table(files: &[LinkFile]) -> String {
+    if files.is_empty() {
+        return "<p class=\"muted\">No files (the copies may have been purged).</p>".into();
+    }
+    let rows: String = files
+        .iter()
+        .map(|f| {
+            let size = if f.is_dir {
+                "folder".to_string()
+            } else {
+                human_size(f.size)
+            };
+            format!(
+                "<tr><td>{name}</td><td>{size}</td><td class=\"sha\">{sha}</td></tr>",
+                name = esc(&f.name),
+                sha = f.sha256.as_deref().map(esc).unwrap_or_default(),
+            )
+        })
+        .collect();
+    format!("<table><thead><tr><th>Name</th><th>Size</th><th>SHA-256</th></tr></thead><tbody>{rows}</tbody></table>")
+}
+
+fn trail_table(trail: &[AuditRecord]) -> String {
+    if trail.is_empty() {
+        return "<p class=\"muted\">Nothing recorded yet.</p>".into();
+    }
+    let opt = |s: &Option<String>| s.as_deref().map(esc).unwrap_or_default();
+    let rows: String = trail
+        .iter()
+        .map(|r| {
+            let e = &r.event;
+            format!(
+                "<tr class=\"small\"><td>{time}</td><td>{remote}</td><td>{actor}</td><td>{action}</td>\
+                 <td>{outcome}</td><td>{bytes}</td><td>{detail}</td></tr>",
+                time = format_ms(e.ts),
+                remote = opt(&e.remote),
+                actor = opt(&e.actor),
+                action = esc(&e.action),
+                outcome = e.outcome.as_str(),
+                bytes = e.bytes.map(human_size).unwrap_or_default(),
+                detail = opt(&e.detail),
+            )
+        })
+        .collect();
+    format!(
+        "<table><thead><tr><th>Time</th><th>Address</th><th>By</th><th>Action</th><th>Outcome</th>\
+         <th>Bytes</th><th>Detail</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
+fn actions(d: &Detail, csrf: &str) -> String {
+    let link = d.link;
+    let base = format!("/app/links/{}", link.public_id);
+    let revoked = status(&rules_of(link), d.now) == Status::Revoked;
+    let mut out = String::new();
+    if !revoked && !d.presets.is_empty() {
+        let options: String = d
+            .presets
+            .iter()
+            .map(|(v, l)| format!("<option value=\"{v}\">{l}</option>"))
+            .collect();
+        let fields = format!(
+            "<label for=\"expires\">New expiry</label> <select id=\"expires\" name=\"expires\">{options}</select> "
+        );
+        out.push_str(&form(
+            &format!("{base}/extend"),
+            csrf,
+            &fields,
+            "Extend",
+            "",
+        ));
+        out.push_str(&form(
+            &format!("{base}/revoke"),
+            csrf,
+            "",
+            "Revoke",
+            "danger",
+        ));
+    }
+    out.push_str(&form(
+        &format!("{base}/regenerate"),
+        csrf,
+        "",
+        "Regenerate URL",
+        "",
+    ));
+    if !link.recipients.is_empty() {
+        out.push_str(&form(
+            &format!("{base}/resend"),
+            csrf,
+            "",
+            "Resend to recipients",
+            "",
+        ));
+    }
+    out.push_str(&form(
+        &format!("{base}/delete"),
+        csrf,
+        "<input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required> \
+         <label for=\"confirm\">Delete this link and its copies</label> ",
+        "Delete",
+        "danger",
+    ));
+    format!(
+        "<div class=\"actions\">{out}</div><p class=\"muted small\">Regenerating (and resending, \
+         which mails a new URL) makes the current URL stop working.</p>"
+    )
+}
+
+pub fn detail(brand: &Brand, staff: &Staff, flash: Option<&Flash>, d: &Detail) -> String {
+    let body = format!(
+        "<h1>{title}</h1>{facts}<h2>Actions</h2>{actions}<h2>Files</h2>{files}\
+         <h2>Activity</h2><p class=\"muted small\">Newest first, at most 200 entries.</p>{trail}{script}",
+        title = esc(label(d.link)),
+        facts = facts(d.link, d.now),
+        actions = actions(d, &staff.csrf),
+        files = files_table(d.files),
+        trail = trail_table(d.trail),
+        script = script("countdown.js"),
+    );
+    frame(brand, staff, label(d.link), flash, &body)
+}
+
+/// The answer to an action that made a new URL: shown here once, never again.
+pub fn new_url(brand: &Brand, staff: &Staff, link: &Link, text: &str, url: &str) -> String {
+    let body = format!(
+        "<h1>{title}</h1><p>{text}</p>\
+         <p><label for=\"url\">New URL</label><input id=\"url\" value=\"{url}\" readonly></p>\
+         <p><button type=\"button\" data-copy=\"url\">Copy</button></p>\
+         <p class=\"muted\">This URL is shown only now: it is not stored and cannot be shown again.</p>\
+         <p><a href=\"/app/links/{id}\">Back to the link</a></p>{script}",
+        title = esc(label(link)),
+        text = esc(text),
+        url = esc(url),
+        id = esc(&link.public_id),
+        script = script("copy.js"),
+    );
+    frame(brand, staff, label(link), None, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdowns_read_like_the_script() {
+        let now = 1_000_000;
+        assert_eq!(remaining(now, now), "expired");
+        assert_eq!(remaining(now + 61_000, now), "in 1 min 1 s");
+        assert_eq!(
+            remaining(now + 3 * 3_600_000 + 120_000, now),
+            "in 3 h 2 min"
+        );
+        assert_eq!(
+            remaining(now + 2 * 86_400_000 + 3_600_000, now),
+            "in 2 d 1 h"
+        );
+    }
+}

@@ -1,0 +1,586 @@
+//! The staff pages under `/app` through the real link server and a real HTTP
+//! client with a cookie store: login (refusals, lock-out, audit), sessions
+//! (cookie attributes, logout, a disabled user), the dashboard and a link's page
+//! (own links only, escaping), and every action with and without its CSRF token.
+
+mod common;
+
+use common::gateway::Gateway;
+use wharf::store::{AuditQuery, NewUser};
+use wharf::vfs::VPath;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A client that keeps no cookies: it sends only what a test gives it.
+fn bare() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The first hidden CSRF field of a page.
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field")
+        + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    cookies: Vec<String>,
+    body: String,
+}
+
+async fn reply(r: reqwest::Response) -> Reply {
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let cookies = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    Reply {
+        status,
+        location,
+        cookies,
+        body: r.text().await.unwrap(),
+    }
+}
+
+struct Staff {
+    base: String,
+    c: reqwest::Client,
+}
+
+impl Staff {
+    fn new(gw: &Gateway) -> Staff {
+        Staff {
+            base: format!("http://{}", gw.http_addr()),
+            c: client(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        reply(
+            self.c
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        reply(
+            self.c
+                .post(format!("{}{path}", self.base))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Fills the login form as a browser would.
+    async fn login(&self, name: &str, password: &str, next: &str) -> Reply {
+        let form = self.get("/app/login").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let token = csrf(&form.body);
+        self.post(
+            "/app/login",
+            &[
+                ("csrf", &token),
+                ("name", name),
+                ("password", password),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+
+    /// Logs in and returns the session's CSRF token (from the dashboard).
+    async fn session(&self, name: &str, password: &str) -> String {
+        let r = self.login(name, password, "").await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = self.get("/app").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        csrf(&page.body)
+    }
+}
+
+fn add_user(gw: &Gateway, name: &str, password: Option<&str>, protocols: &str) {
+    gw.db
+        .blocking()
+        .user_insert(&NewUser {
+            name: name.into(),
+            password_hash: password.map(|p| wharf::secret::hash_password(p).unwrap()),
+            home: VPath::parse(&format!("/home/{name}")).unwrap(),
+            perms: "all".parse().unwrap(),
+            protocols: protocols.parse().unwrap(),
+            key_and_password: false,
+        })
+        .unwrap();
+}
+
+/// A send link of `owner` for a new local file; returns (public id, token).
+fn send(gw: &Gateway, owner: &str, file: &str, args: &[&str]) -> (String, String) {
+    let local = gw.path(file);
+    std::fs::write(&local, format!("contents of {file}")).unwrap();
+    let mut all = vec!["send", local.to_str().unwrap(), "--as", owner];
+    all.extend_from_slice(args);
+    gw.link(&all)
+}
+
+fn audit(rows: &[wharf::audit::AuditEvent], action: &str) -> Vec<wharf::audit::AuditEvent> {
+    rows.iter()
+        .filter(|e| e.action == action)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_refusals_read_alike_are_audited_and_lock_the_address_out() {
+    let mut gw = Gateway::start("fs", "[defender]\nmax_failures = 5\n").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "keyonly", None, "all");
+    add_user(&gw, "sftponly", Some("sftp secret"), "sftp");
+    let s = Staff::new(&gw);
+
+    // Without a session every page leads to the login, remembering where to go.
+    let r = s.get("/app").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/app/login")));
+    let r = s.get("/app/links/abc").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/app/login?next=%2Fapp%2Flinks%2Fabc")
+    );
+    let r = s.get("/app/login?next=%2Fapp%2Flinks%2Fabc").await;
+    assert!(r.body.contains("value=\"/app/links/abc\""), "{}", r.body);
+
+    // A form without the CSRF cookie's value is refused before any password check.
+    let r = s
+        .post(
+            "/app/login",
+            &[("name", "alice"), ("password", "alice secret")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    for (name, password) in [
+        ("alice", "wrong"),
+        ("nobody", "whatever"),
+        ("keyonly", "whatever"),
+        ("sftponly", "sftp secret"),
+    ] {
+        let r = s.login(name, password, "/app").await;
+        assert_eq!(r.status, 403, "{name}");
+        assert!(r.body.contains("Wrong name or password."), "{name}");
+        assert!(!r.cookies.iter().any(|c| c.starts_with("wharf_staff=")));
+    }
+
+    let r = s
+        .login("alice", "alice secret", "https://evil.example/")
+        .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/app")));
+    let cookie = r
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("wharf_staff="))
+        .expect("a session cookie");
+    let value = cookie["wharf_staff=".len()..].split(';').next().unwrap();
+    assert!(value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()));
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/app;"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http base URL: {cookie}");
+    // Logged in, the login page sends the user on.
+    let r = s.get("/app/login?next=%2Fapp%2Flinks%2Fabc").await;
+    assert_eq!(r.location.as_deref(), Some("/app/links/abc"));
+
+    // The fifth failure locks the address out; then even the right password waits.
+    let other = Staff::new(&gw);
+    let r = other.login("alice", "wrong again", "").await;
+    assert_eq!(r.status, 429);
+    assert!(r.body.contains("Try again in"), "{}", r.body);
+    let r = other.login("alice", "alice secret", "").await;
+    assert_eq!(r.status, 429);
+    assert!(!r.cookies.iter().any(|c| c.starts_with("wharf_staff=")));
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await;
+    let failed: Vec<String> = audit(&rows, "login_failed")
+        .into_iter()
+        .filter(|e| e.protocol == "http")
+        .map(|e| format!("{}: {}", e.actor.unwrap(), e.detail.unwrap()))
+        .collect();
+    for expected in [
+        "alice: password: wrong password",
+        "nobody: password: unknown user",
+        "keyonly: password: no password set",
+        "sftponly: password: protocol not allowed for this account",
+    ] {
+        assert!(
+            failed.iter().any(|f| f == expected),
+            "{expected} in {failed:?}"
+        );
+    }
+    assert!(
+        failed.iter().any(|f| f.contains("locked out")),
+        "{failed:?}"
+    );
+    let logins = audit(&rows, "login");
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0].actor.as_deref(), Some("alice"));
+    assert_eq!(logins[0].protocol, "http");
+    assert_eq!(audit(&rows, "address_banned").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_own_links_escaped_and_others_are_not_found() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "bob", Some("bob secret"), "all");
+    let (first, _) = send(
+        &gw,
+        "alice",
+        "report.pdf",
+        &[
+            "--title",
+            "<script>alert(1)</script>",
+            "--to",
+            "carol@example.com",
+            "--max-downloads",
+            "3",
+        ],
+    );
+    let (second, _) = send(&gw, "alice", "second.txt", &["--name", "Second & last"]);
+    let (bobs, _) = send(&gw, "bob", "bob.txt", &["--name", "Bob's"]);
+    let s = Staff::new(&gw);
+    let token = s.session("alice", "alice secret").await;
+
+    let page = s.get("/app").await.body;
+    assert!(page.contains(&first) && page.contains(&second));
+    assert!(
+        !page.contains(&bobs) && !page.contains("Bob&#39;s"),
+        "only alice's links"
+    );
+    assert!(
+        page.find(&second).unwrap() < page.find(&first).unwrap(),
+        "newest first"
+    );
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script>alert"), "titles are escaped");
+    assert!(page.contains("Second &amp; last"));
+    assert!(page.contains("carol@example.com"));
+    assert!(page.contains("0 / 3"), "uses of max uses");
+    assert!(page.contains("data-expires=\""), "a live countdown");
+    assert!(page.contains("src=\"/static/countdown.js\""));
+    let js = s.get("/static/countdown.js").await;
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("data-expires") || js.body.contains("dataset.expires"));
+
+    let detail = s.get(&format!("/app/links/{first}")).await;
+    assert_eq!(detail.status, 200);
+    let file_sha = common::sha256(b"contents of report.pdf");
+    assert!(detail.body.contains("report.pdf") && detail.body.contains(&file_sha));
+    assert!(detail.body.contains("link_create"), "the audit trail");
+    assert!(detail.body.contains("&lt;script&gt;"));
+    assert!(!detail.body.contains("<script>alert"));
+    for action in ["extend", "revoke", "regenerate", "resend", "delete"] {
+        assert!(
+            detail
+                .body
+                .contains(&format!("action=\"/app/links/{first}/{action}\"")),
+            "{action}"
+        );
+    }
+    // No recipients, no resend.
+    let detail = s.get(&format!("/app/links/{second}")).await.body;
+    assert!(!detail.contains(&format!("/app/links/{second}/resend")));
+
+    // Bob's link does not exist for alice, whether she reads it or acts on it.
+    let r = s.get(&format!("/app/links/{bobs}")).await;
+    assert_eq!(r.status, 404);
+    assert!(!r.body.contains("bob.txt"));
+    assert_eq!(s.get("/app/links/nosuchlink").await.status, 404);
+    let r = s
+        .post(&format!("/app/links/{bobs}/revoke"), &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 404);
+    let bob_link = gw.db.blocking().link_by_public_id(&bobs).unwrap().unwrap();
+    assert_eq!(bob_link.state, wharf::store::LinkState::Active);
+    // Pages not built here answer 404 too.
+    assert_eq!(s.get("/app/send").await.status, 404);
+    assert_eq!(s.get("/app/uploads").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_needs_the_session_token_and_works_with_it() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, token) = send(&gw, "alice", "q3.csv", &["--to", "carol@example.com"]);
+    let s = Staff::new(&gw);
+    let csrf_token = s.session("alice", "alice secret").await;
+    let page = format!("/app/links/{id}");
+    let link_now = || gw.db.blocking().link_by_public_id(&id).unwrap();
+    let before = link_now().unwrap();
+
+    for action in ["extend", "revoke", "regenerate", "resend", "delete"] {
+        let path = format!("{page}/{action}");
+        let wrong = "0".repeat(64);
+        for form in [
+            vec![("expires", "2w"), ("confirm", "yes")],
+            vec![
+                ("csrf", wrong.as_str()),
+                ("expires", "2w"),
+                ("confirm", "yes"),
+            ],
+            vec![("csrf", ""), ("expires", "2w"), ("confirm", "yes")],
+        ] {
+            let r = s.post(&path, &form).await;
+            assert_eq!(r.status, 403, "{action} {form:?}");
+        }
+    }
+    assert_eq!(link_now().unwrap(), before, "nothing changed");
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        200
+    );
+
+    // Extend: back to the page, which says what happened (once).
+    let r = s
+        .post(
+            &format!("{page}/extend"),
+            &[("csrf", &csrf_token), ("expires", "2w")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some(page.as_str()))
+    );
+    let shown = s.get(&page).await.body;
+    assert!(shown.contains("The link now expires"), "{shown}");
+    assert!(!s.get(&page).await.body.contains("The link now expires"));
+    let expires = link_now().unwrap().expires_at.unwrap();
+    let two_weeks = 14 * 86_400_000;
+    assert!((expires - wharf::store::now_ms() - two_weeks).abs() < 600_000);
+
+    // Regenerate: the new URL is on the answer, once; the old URL is gone.
+    let r = s
+        .post(&format!("{page}/regenerate"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("data-copy=\"url\"") && r.body.contains("/static/copy.js"));
+    let at = r.body.find("/l/").unwrap() + 3;
+    let new_token: String = r.body[at..].chars().take(64).collect();
+    assert_ne!(new_token, token);
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        bare()
+            .get(gw.url(&new_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(!s.get(&page).await.body.contains(&new_token), "shown once");
+
+    // Resend: mailed (to the outbox) with yet another URL.
+    let r = s
+        .post(&format!("{page}/resend"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some(page.as_str()))
+    );
+    assert!(s
+        .get(&page)
+        .await
+        .body
+        .contains("Mailed a new URL to carol@example.com"));
+    assert_eq!(
+        bare()
+            .get(gw.url(&new_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let outbox = gw.config.data_dir.join("outbox");
+    let mails = std::fs::read_dir(&outbox).unwrap().count();
+    assert!(mails >= 2, "the creation mail and the resent one");
+
+    // Revoke: visitors are told the link was withdrawn; it cannot be extended.
+    let r = s
+        .post(&format!("{page}/revoke"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("is revoked"));
+    assert_eq!(link_now().unwrap().state, wharf::store::LinkState::Revoked);
+    let r = s
+        .post(
+            &format!("{page}/extend"),
+            &[("csrf", &csrf_token), ("expires", "1w")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("cannot be extended"));
+
+    // Delete: only when confirmed; then the link is gone.
+    let r = s
+        .post(&format!("{page}/delete"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("Tick the box"));
+    assert!(link_now().is_some());
+    let r = s
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf_token), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/app")));
+    assert!(s.get("/app").await.body.contains("is deleted"));
+    assert!(link_now().is_none());
+    assert_eq!(s.get(&page).await.status, 404);
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            path: Some(format!("link:{id}")),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await;
+    for action in [
+        "link_extend",
+        "link_regenerate",
+        "link_resend",
+        "link_revoke",
+        "link_delete",
+    ] {
+        let ok: Vec<_> = audit(&rows, action)
+            .into_iter()
+            .filter(|e| e.outcome == wharf::audit::Outcome::Ok)
+            .collect();
+        assert_eq!(ok.len(), 1, "{action}: {rows:?}");
+        assert_eq!(ok[0].actor.as_deref(), Some("alice"), "{action}");
+        assert_eq!(ok[0].protocol, "http");
+        assert!(ok[0].remote.as_deref().unwrap().starts_with("127.0.0.1"));
+    }
+    let refused = audit(&rows, "link_extend");
+    assert!(refused
+        .iter()
+        .any(|e| e.outcome == wharf::audit::Outcome::Denied));
+    // No URL (token) is ever written to the audit log.
+    assert!(!format!("{rows:?}").contains(&new_token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_at_logout_and_when_the_user_may_no_longer_log_in() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let base = format!("http://{}", gw.http_addr());
+    let with_cookie = |value: String| {
+        let url = format!("{base}/app");
+        async move {
+            bare()
+                .get(url)
+                .header("cookie", format!("wharf_staff={value}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let session_cookie = |r: &Reply| -> String {
+        let c = r
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("wharf_staff="))
+            .unwrap();
+        c["wharf_staff=".len()..]
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+
+    // Logout ends the session itself, not only the browser's cookie.
+    let s = Staff::new(&gw);
+    let r = s.login("alice", "alice secret", "").await;
+    let value = session_cookie(&r);
+    assert_eq!(with_cookie(value.clone()).await, 200);
+    let token = csrf(&s.get("/app").await.body);
+    assert_eq!(s.post("/app/logout", &[]).await.status, 403, "CSRF");
+    let r = s.post("/app/logout", &[("csrf", &token)]).await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/app/login")));
+    assert!(r
+        .cookies
+        .iter()
+        .any(|c| c.starts_with("wharf_staff=;") && c.contains("Max-Age=0")));
+    assert_eq!(with_cookie(value).await, 303);
+    assert_eq!(s.get("/app").await.status, 303);
+
+    // A disabled user's session stops at once, and stays ended.
+    let s = Staff::new(&gw);
+    s.session("alice", "alice secret").await;
+    gw.db.blocking().user_set_enabled("alice", false).unwrap();
+    assert_eq!(s.get("/app").await.status, 303);
+    gw.db.blocking().user_set_enabled("alice", true).unwrap();
+    assert_eq!(s.get("/app").await.status, 303);
+
+    // So does one whose password changed, or whose account was deleted.
+    let s = Staff::new(&gw);
+    s.session("alice", "alice secret").await;
+    let hash = wharf::secret::hash_password("new secret").unwrap();
+    gw.db
+        .blocking()
+        .user_set_password("alice", Some(&hash))
+        .unwrap();
+    assert_eq!(s.get("/app").await.status, 303);
+    let s = Staff::new(&gw);
+    s.session("alice", "new secret").await;
+    gw.db.blocking().user_delete("alice").unwrap();
+    assert_eq!(s.get("/app").await.status, 303);
+
+    // Made-up cookies open nothing.
+    assert_eq!(with_cookie("0".repeat(64)).await, 303);
+    assert_eq!(with_cookie("not-a-token".into()).await, 303);
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("logout".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].actor.as_deref(), Some("alice"));
+}
