@@ -15,7 +15,8 @@
 //! - [`login`], [`defender`]: logins for every protocol, audited, with a per-address
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
-//! - [`http`]: the link server (hyper): pages, forms and downloads of shared links.
+//! - [`http`]: the link server (hyper): pages, forms and downloads of shared links,
+//!   and the staff pages under `/app`.
 //! - [`api`]: the admin HTTP API (`/api/v1` on the link server), JSON with API
 //!   keys ([`apikeys`]) acting as their user.
 //! - [`mail`]: outgoing mail (SMTP through lettre, or an outbox of .eml files).

@@ -216,12 +216,30 @@ async fn login_refusals_read_alike_are_audited_and_lock_the_address_out() {
 
     // The fifth failure locks the address out; then even the right password waits.
     let other = Staff::new(&gw);
-    let r = other.login("alice", "wrong again", "").await;
+    let token = csrf(&other.get("/app/login").await.body);
+    let attempt = |password: &'static str| {
+        let token = token.clone();
+        let other = &other;
+        async move {
+            other
+                .post(
+                    "/app/login",
+                    &[("csrf", &token), ("name", "alice"), ("password", password)],
+                )
+                .await
+        }
+    };
+    let r = attempt("wrong again").await;
     assert_eq!(r.status, 429);
     assert!(r.body.contains("Try again in"), "{}", r.body);
-    let r = other.login("alice", "alice secret", "").await;
+    let r = attempt("alice secret").await;
     assert_eq!(r.status, 429);
+    assert!(r.body.contains("too many failed sign-ins"));
     assert!(!r.cookies.iter().any(|c| c.starts_with("wharf_staff=")));
+    let r = other.get("/app/login").await;
+    assert_eq!(r.status, 429, "the form says so at once");
+    // A session opened before the lock-out goes on.
+    assert_eq!(s.get("/app").await.status, 200);
 
     let rows = gw
         .stop_and_audit(AuditQuery {

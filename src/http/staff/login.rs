@@ -83,11 +83,19 @@ fn form(
 }
 
 /// `GET /app/login`.
-pub async fn show(ctx: &HttpContext, headers: &HeaderMap, uri: &Uri) -> Response<Body> {
+pub async fn show(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Response<Body> {
     let query = forms::parse_urlencoded(uri.query().unwrap_or("").as_bytes());
     let next = local_next(query.get("next").map(String::as_str));
     if session::current(ctx, headers).await.is_some() {
         return redirect(next);
+    }
+    if let Some(wait) = ctx.auth.defender().banned(peer.ip()) {
+        return locked_out(ctx, wait);
     }
     form(ctx, headers, StatusCode::OK, next, None)
 }

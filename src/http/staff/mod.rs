@@ -42,7 +42,7 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         );
     }
     match segs.as_slice() {
-        ["login"] if get => return login::show(ctx, h, &parts.uri).await,
+        ["login"] if get => return login::show(ctx, peer, h, &parts.uri).await,
         ["login"] if post => return login::submit(ctx, peer, h, body).await,
         _ => {}
     }

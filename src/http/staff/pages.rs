@@ -113,6 +113,14 @@ fn label(link: &Link) -> &str {
         .unwrap_or_default()
 }
 
+fn text_or_none(text: &str) -> String {
+    if text.is_empty() {
+        "<span class=\"muted\">none</span>".into()
+    } else {
+        esc(text)
+    }
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "<span class=\"muted\">none</span>".into()
@@ -204,8 +212,8 @@ pub struct Detail<'a> {
 fn facts(link: &Link, now: Millis) -> String {
     let mut dl = vec![
         ("Id", esc(&link.public_id)),
-        ("Name", esc(&link.name)),
-        ("Title", esc(&link.title)),
+        ("Name", text_or_none(&link.name)),
+        ("Title", text_or_none(&link.title)),
         ("Kind", link.kind.as_str().to_string()),
         ("Status", badge(status(&rules_of(link), now))),
         ("Created", format_ms(link.created_at)),
@@ -304,7 +312,11 @@ fn actions(d: &Detail, csrf: &str) -> String {
         let options: String = d
             .presets
             .iter()
-            .map(|(v, l)| format!("<option value=\"{v}\">{l}</option>"))
+            .map(|(v, l)| {
+                // The usual lifetime of a new link is the likely choice.
+                let selected = if *v == "1w" { " selected" } else { "" };
+                format!("<option value=\"{v}\"{selected}>{l}</option>")
+            })
             .collect();
         let fields = format!(
             "<label for=\"expires\">New expiry</label> <select id=\"expires\" name=\"expires\">{options}</select> "

@@ -31,7 +31,13 @@ const TRAIL: usize = 200;
 pub async fn own_link(ctx: &HttpContext, staff: &Staff, public_id: &str) -> Option<Link> {
     match ctx.service.find(public_id).await {
         Ok(link) if link.owner == staff.user.name => Some(link),
-        _ => None,
+        Ok(_) => None,
+        Err(e) => {
+            if e.kind() != crate::error::ErrorKind::NotFound {
+                tracing::error!(error = %e, "reading a link");
+            }
+            None
+        }
     }
 }
 
