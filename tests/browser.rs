@@ -6,7 +6,9 @@
 //!   sees each reach 100%, and the stored files have the same SHA-256;
 //! - the connection is cut in the middle of an upload (a proxy between browser
 //!   and server drops every connection once) and the page resumes on its own;
-//! - a recipient opens a password link, enters the password and downloads.
+//! - a recipient opens a password link, enters the password and downloads;
+//! - a staff member signs in, sends two files from the browser, gets the link,
+//!   and the link serves both files.
 
 mod common;
 
@@ -278,4 +280,91 @@ async fn a_recipient_opens_a_password_link_and_downloads() {
     assert_eq!(report["suggested"], "Quarterly report.pdf");
     let saved = PathBuf::from(report["saved"].as_str().unwrap());
     assert_eq!(sha_file(&saved), sha_file(&file));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_sends_two_files_from_the_browser() {
+    let mut gw = Gateway::start("fs", "").await;
+    gw.add_user("dana", "/dana", "all", Some("dana-pw-12345"), None);
+    let files = [
+        ("budget 2027.xlsx", 1_500_000, 11),
+        ("cover letter.pdf", 40_000, 12),
+    ];
+    let mut paths = Vec::new();
+    for (name, len, seed) in files {
+        let p = gw.path(name);
+        write_pattern(&p, len, seed);
+        paths.push(p);
+    }
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-send",
+        serde_json::json!({
+            "base": base,
+            "user": "dana",
+            "password": "dana-pw-12345",
+            "files": paths,
+            "title": "Budget 2027",
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    let url = report["url"].as_str().unwrap().to_string();
+    assert!(url.contains("/l/"), "{report}");
+    for item in report["items"].as_array().unwrap() {
+        assert_eq!(item["state"], "complete", "{item}");
+    }
+    // The link works for anyone: its page lists both files, each downloads whole.
+    let token = url.rsplit('/').next().unwrap();
+    let page = reqwest::get(gw.url(token))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Budget 2027"), "{page}");
+    let mut got = Vec::new();
+    for path in &paths {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(page.contains(name), "{name} missing: {page}");
+        got.push(sha_file(path));
+    }
+    let mut served = Vec::new();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let mut rest = page.as_str();
+    while let Some(at) = rest.find("/f/") {
+        let id: String = rest[at + 3..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        rest = &rest[at + 3..];
+        let body = client
+            .get(format!("{}/f/{id}", gw.url(token)))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        served.push(common::sha256(&body));
+    }
+    served.sort();
+    got.sort();
+    assert_eq!(served, got);
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("link_create".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        rows.iter().any(|r| r.actor.as_deref() == Some("dana")
+            && r.detail.as_deref() == Some("send from the browser")),
+        "{rows:?}"
+    );
 }

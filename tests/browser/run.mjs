@@ -72,6 +72,27 @@ try {
     out.suggested = download.suggestedFilename();
     out.saved = path.join(opts.downloadDir, out.suggested);
     await download.saveAs(out.saved);
+  } else if (scenario === "staff-send") {
+    await page.goto(opts.base + "/app");
+    await page.fill("#name", opts.user);
+    await page.fill("#pw", opts.password);
+    await shot(page, "staff-login.png");
+    await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+    await shot(page, "staff-dashboard.png");
+    await Promise.all([page.waitForNavigation(), page.click("a.btn[href='/app/send']")]);
+    await page.setInputFiles("#pick", opts.files);
+    await page.fill("#title", opts.title);
+    await page.fill("#message", "Here are the files we discussed.");
+    await page.selectOption("#expires", "3d");
+    await shot(page, "staff-send.png");
+    await page.click("#create");
+    await page.waitForSelector("#result:not([hidden])", { timeout: opts.timeoutMs || 120000 });
+    out.url = await page.inputValue("#link-url");
+    out.items = await page.$$eval("#queue .item", (rows) =>
+      rows.map((r) => ({ name: r.querySelector(".name").textContent, state: r.dataset.state, sha256: r.dataset.sha256 })));
+    await shot(page, "staff-send-done.png");
+    await page.goto(opts.base + "/app");
+    await shot(page, "staff-dashboard-after.png");
   } else {
     throw new Error("unknown scenario " + scenario);
   }

@@ -7,12 +7,14 @@
 //! - `login.rs`: signing in and out;
 //! - `views.rs`: the dashboard and a link's page; `pages.rs`: their HTML;
 //! - `actions.rs`: extend, revoke, regenerate, resend, delete;
-//! - `flash.rs`: the message shown after an action.
+//! - `flash.rs`: the message shown after an action;
+//! - `send.rs`: sending files from the browser (page, draft, uploads, finish).
 
 mod actions;
 mod flash;
 mod login;
 mod pages;
+mod send;
 mod session;
 mod views;
 
@@ -33,6 +35,22 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
     let path = parts.uri.path();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').skip(1).collect();
     let h = &parts.headers;
+    // Uploads speak tus (HEAD, PATCH, DELETE, OPTIONS too); the session decides.
+    if let ["send", id, "uploads", rest @ ..] = segs.as_slice() {
+        if rest.len() > 1 {
+            return not_found(ctx);
+        }
+        let Some(staff) = session::current(ctx, h).await else {
+            return page(
+                ctx,
+                StatusCode::UNAUTHORIZED,
+                "Signed out",
+                "Your session has ended; sign in again.",
+            );
+        };
+        let key = rest.first().copied();
+        return send::uploads(ctx, peer, &staff, id, key, &parts, body).await;
+    }
     if !get && !post {
         return page(
             ctx,
@@ -61,9 +79,17 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
             r
         };
     };
-    // `/app/send` and `/app/uploads...` are not built here; they answer 404 too.
     match segs.as_slice() {
         [] | [""] if get => views::dashboard(ctx, &staff, h).await,
+        ["send"] if get => send::page(ctx, &staff),
+        ["send", "draft"] if post => match read_form(ctx, body).await {
+            Ok(form) => send::draft(ctx, &staff, &form).await,
+            Err(r) => r,
+        },
+        ["send", id, "finish"] if post => match read_form(ctx, body).await {
+            Ok(form) => send::finish(ctx, peer, &staff, id, &form).await,
+            Err(r) => r,
+        },
         ["links", id] if get => views::detail(ctx, &staff, id, h).await,
         ["logout"] | ["links", _, _] if post => {
             let form = match read_form(ctx, body).await {

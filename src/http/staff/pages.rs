@@ -25,7 +25,7 @@ select{font-size:1rem;padding:.45rem;border:1px solid #9aa1ad;border-radius:.4re
 button.danger{background:#a4161a}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
 dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}</style>";
 
-fn script(name: &str) -> String {
+pub(super) fn script(name: &str) -> String {
     format!("<script src=\"/static/{name}\" defer></script>")
 }
 
@@ -46,7 +46,13 @@ fn form(action: &str, csrf: &str, fields: &str, button: &str, class: &str) -> St
 
 /// A page of a logged-in user: who, a way home and out, the message of the
 /// last action.
-fn frame(brand: &Brand, staff: &Staff, title: &str, flash: Option<&Flash>, body: &str) -> String {
+pub(super) fn frame(
+    brand: &Brand,
+    staff: &Staff,
+    title: &str,
+    flash: Option<&Flash>,
+    body: &str,
+) -> String {
     let nav = format!(
         "<nav><span class=\"muted\">Signed in as <strong>{user}</strong></span>\
          <a href=\"/app\">Your links</a>{logout}</nav>",
@@ -188,14 +194,17 @@ pub fn dashboard(
         ));
     }
     let table = if rows.is_empty() {
-        "<p class=\"muted\">You have no links yet. Create them with <code>wharf link send</code> or <code>wharf link share</code>.</p>".to_string()
+        "<p class=\"muted\">You have no links yet. Send files from here, or create links with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
     } else {
         format!(
             "<table><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
              <th>Recipients</th><th>Files</th><th>Uses</th></tr></thead><tbody>{t}</tbody></table>"
         )
     };
-    let body = format!("<h1>Your links</h1>{table}{}", script("countdown.js"));
+    let body = format!(
+        "<h1>Your links</h1><p><a class=\"btn\" href=\"/app/send\">Send files</a></p>{table}{}",
+        script("countdown.js")
+    );
     frame(brand, staff, "Your links", flash, &body)
 }
 
