@@ -122,19 +122,6 @@ async fn cutter(upstream: std::net::SocketAddr, cut_after: u64) -> Cutter {
     Cutter { addr, cut }
 }
 
-async fn stored_sha(gw: &Gateway, path: &str) -> String {
-    use futures::TryStreamExt;
-    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
-    let vfs = wharf::app::build_vfs(&gw.config, &connectors).unwrap();
-    let reader = vfs.open(&VPath::parse(path).unwrap()).await.unwrap();
-    let mut stream = reader.stream(0..reader.size()).await.unwrap();
-    let mut h = <sha2::Sha256 as sha2::Digest>::new();
-    while let Some(chunk) = stream.try_next().await.unwrap() {
-        sha2::Digest::update(&mut h, &chunk);
-    }
-    hex::encode(sha2::Digest::finalize(h))
-}
-
 fn sha_file(p: &Path) -> String {
     common::sha256(&std::fs::read(p).unwrap())
 }
@@ -154,9 +141,10 @@ fn write_pattern(path: &Path, len: usize, seed: u64) {
 
 async fn request_link(gw: &Gateway, folder: &str) -> (String, String) {
     gw.add_user("carol", "/carol", "all", Some("carol-pw-1"), None);
-    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
-    let vfs = wharf::app::build_vfs(&gw.config, &connectors).unwrap();
-    vfs.mkdir(&VPath::parse("/carol").unwrap()).await.unwrap();
+    gw.vfs()
+        .mkdir(&VPath::parse("/carol").unwrap())
+        .await
+        .unwrap();
     gw.link(&[
         "request",
         "--as",
@@ -208,7 +196,12 @@ async fn a_recipient_uploads_three_files_one_of_200_mb() {
         assert_eq!(item["bar"], 100, "{item}");
         let sha = sha_file(path);
         assert_eq!(item["sha256"], sha.as_str(), "the page shows the SHA-256");
-        assert_eq!(stored_sha(&gw, &format!("/carol/audit/{name}")).await, sha);
+        assert_eq!(
+            gw.stored_sha(&format!("/carol/audit/{name}"))
+                .await
+                .unwrap(),
+            sha
+        );
     }
     let rows = gw
         .stop_and_audit(AuditQuery {
@@ -243,7 +236,7 @@ async fn a_cut_connection_resumes_in_the_page() {
     let item = &report["items"][0];
     assert_eq!(item["state"], "complete", "{item}");
     assert_eq!(
-        stored_sha(&gw, "/carol/resume/big.bin").await,
+        gw.stored_sha("/carol/resume/big.bin").await.unwrap(),
         sha_file(&file)
     );
 }

@@ -12,11 +12,6 @@ use bytes::Bytes;
 use common::gateway::Gateway;
 use wharf::vfs::{VPath, Vfs};
 
-fn vfs_of(gw: &Gateway) -> Vfs {
-    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
-    wharf::app::build_vfs(&gw.config, &connectors).unwrap()
-}
-
 async fn put(vfs: &Vfs, path: &str, data: &[u8]) {
     let p = VPath::parse(path).unwrap();
     let mut dir = VPath::root();
@@ -66,7 +61,7 @@ fn item_path(page: &str, name: &str) -> String {
 async fn shares(storage: &str) {
     let gw = Gateway::start(storage, "").await;
     gw.add_user("alice", "/alice", "all", Some("pw"), None);
-    let vfs = vfs_of(&gw);
+    let vfs = gw.vfs();
     let a = common::pattern(300_000, 1);
     put(&vfs, "/alice/proj/a.bin", &a).await;
     put(&vfs, "/alice/proj/sub/b.txt", b"inner b").await;

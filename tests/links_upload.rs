@@ -166,22 +166,6 @@ fn cut_patch(url: &str, cookie: &str, offset: u64, data: &[u8], sent: usize) {
     tcp.shutdown(std::net::Shutdown::Both).unwrap();
 }
 
-/// Reads a file through the gateway's own storage configuration (fs or S3).
-async fn stored_sha(gw: &Gateway, path: &str) -> Option<String> {
-    use futures::TryStreamExt;
-    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
-    let vfs = wharf::app::build_vfs(&gw.config, &connectors).unwrap();
-    let reader = vfs.open(&VPath::parse(path).unwrap()).await.ok()?;
-    let bytes: Vec<bytes::Bytes> = reader
-        .stream(0..reader.size())
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    Some(common::sha256(&bytes.concat()))
-}
-
 /// The user `alice` (home `/alice`, made in the gateway's storage) with an
 /// address for notifications.
 async fn add_alice(gw: &Gateway) {
@@ -190,9 +174,10 @@ async fn add_alice(gw: &Gateway) {
         .blocking()
         .user_set_email("alice", Some("alice@example.com"))
         .unwrap();
-    let connectors = wharf::app::build_connectors(&gw.config).unwrap();
-    let vfs = wharf::app::build_vfs(&gw.config, &connectors).unwrap();
-    vfs.mkdir(&VPath::parse("/alice").unwrap()).await.unwrap();
+    gw.vfs()
+        .mkdir(&VPath::parse("/alice").unwrap())
+        .await
+        .unwrap();
 }
 
 fn staged_parts(gw: &Gateway) -> usize {
@@ -269,7 +254,7 @@ async fn resumes_after_a_cut_and_publishes(storage: &str) {
         "more bytes than were sent: {resumed_at}"
     );
     assert_eq!(
-        stored_sha(&gw, "/alice/inbox/Q3 report.bin").await,
+        gw.stored_sha("/alice/inbox/Q3 report.bin").await,
         Some(common::sha256(&data))
     );
     assert_eq!(staged_parts(&gw), 0, "the staged bytes are removed");
@@ -280,7 +265,7 @@ async fn resumes_after_a_cut_and_publishes(storage: &str) {
     assert_eq!((status, name.as_str()), (204, "Q3 report (1).bin"));
     assert_eq!(sha, common::sha256(&small));
     assert_eq!(
-        stored_sha(&gw, "/alice/inbox/Q3 report.bin").await,
+        gw.stored_sha("/alice/inbox/Q3 report.bin").await,
         Some(common::sha256(&data)),
         "the first file is intact"
     );
@@ -556,7 +541,7 @@ print(u.offset)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3500000");
     assert_eq!(
-        stored_sha(&gw, "/alice/tus/from python.bin").await,
+        gw.stored_sha("/alice/tus/from python.bin").await,
         Some(common::sha256(&data))
     );
 }

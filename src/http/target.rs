@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::policy::{self, Op};
+use crate::policy::Op;
 use crate::store::{Link, LinkFile, LinkKind};
 use crate::vfs::{VPath, Vfs};
 
@@ -61,7 +61,10 @@ pub async fn resolve(
     let vfs = match link.kind {
         LinkKind::Send => ctx.transfers.clone(),
         LinkKind::Share => {
-            check_share(ctx, link, &root, op).await?;
+            ctx.service
+                .creator_allows(link, &root, &[Op::Read, op])
+                .await
+                .map_err(Refusal::Gone)?;
             ctx.vfs.clone()
         }
         // What outside parties upload is for the creator, not for other visitors.
@@ -80,27 +83,6 @@ pub async fn resolve(
         root,
         inner,
     })
-}
-
-/// The share checks against the creator as they are now.
-async fn check_share(ctx: &HttpContext, link: &Link, root: &VPath, op: Op) -> Result<(), Refusal> {
-    let owner = link.owner.clone();
-    let user = ctx
-        .db
-        .run(move |s| s.user_get(&owner))
-        .await
-        .map_err(|_| Refusal::Gone("user lookup failed"))?
-        .ok_or(Refusal::Gone("creator no longer exists"))?;
-    if !user.enabled {
-        return Err(Refusal::Gone("creator is disabled"));
-    }
-    if policy::check(user.perms, Op::Read).is_err() || policy::check(user.perms, op).is_err() {
-        return Err(Refusal::Gone("creator may no longer read it"));
-    }
-    if !root.starts_with(&user.home) {
-        return Err(Refusal::Gone("outside the creator's home"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

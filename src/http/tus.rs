@@ -25,7 +25,6 @@ use hyper::{Response, StatusCode};
 use percent_encoding::utf8_percent_encode;
 
 use super::download::SEGMENT;
-use super::pages::human_size;
 use super::routes::text;
 use super::{Body, HttpContext};
 use crate::error::{Error, ErrorKind};
@@ -127,16 +126,9 @@ pub async fn create(ctx: &HttpContext, scope: &Scope, headers: &HeaderMap) -> Re
             "Upload-Metadata must carry the file name (filename, base64)",
         );
     };
-    let max = scope.link.inbound.as_ref().and_then(|i| i.max_size);
-    if let Some(max) = max.filter(|m| size > *m) {
-        return reply(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "{name} is {}; this link accepts files up to {}.",
-                human_size(size),
-                human_size(max)
-            ),
-        );
+    // Refused before any byte moves, with the status that says so.
+    if let Some(why) = crate::links::too_large(&scope.link, &name, size) {
+        return reply(StatusCode::PAYLOAD_TOO_LARGE, &why);
     }
     let up = match ctx
         .service
@@ -167,6 +159,11 @@ pub async fn create(ctx: &HttpContext, scope: &Scope, headers: &HeaderMap) -> Re
     r
 }
 
+/// Another visitor of the same link cannot see or continue an upload.
+fn owned_by(up: &Upload, link: &Link, grant: &str) -> bool {
+    up.link_id == link.id && crate::secret::constant_time_eq(up.grant.as_bytes(), grant.as_bytes())
+}
+
 /// The upload named by `key`, if it belongs to this link and uploader.
 async fn find(ctx: &HttpContext, scope: &Scope, key: &str) -> Result<Upload, Response<Body>> {
     let gone = || reply(StatusCode::NOT_FOUND, "No such upload.");
@@ -181,10 +178,7 @@ async fn find(ctx: &HttpContext, scope: &Scope, key: &str) -> Result<Upload, Res
         .ok()
         .flatten()
         .ok_or_else(gone)?;
-    // Another visitor of the same link cannot see or continue this upload.
-    let mine = up.link_id == scope.link.id
-        && crate::secret::constant_time_eq(up.grant.as_bytes(), scope.uploader.grant.as_bytes());
-    if !mine {
+    if !owned_by(&up, &scope.link, &scope.uploader.grant) {
         return Err(gone());
     }
     Ok(up)
@@ -324,10 +318,6 @@ pub async fn cancel(ctx: &HttpContext, scope: &Scope, key: &str) -> Response<Bod
 /// uses (so a request used up by uploads in flight still takes their bytes).
 pub async fn holds_use(ctx: &HttpContext, link: &Link, grant: &str, key: &str) -> bool {
     let up = ctx.service.uploads().get(key).await.ok().flatten();
-    up.is_some_and(|u| {
-        u.link_id == link.id
-            && u.state == UploadState::Open
-            && u.counted
-            && crate::secret::constant_time_eq(u.grant.as_bytes(), grant.as_bytes())
-    }) && LinkService::accepts_uploads(link, now_ms(), true)
+    up.is_some_and(|u| owned_by(&u, link, grant) && u.state == UploadState::Open && u.counted)
+        && LinkService::accepts_uploads(link, now_ms(), true)
 }

@@ -20,6 +20,7 @@ use super::{pump, Created, LinkOptions, LinkService};
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::UploadConflict;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::pages::human_size;
 use crate::mail::messages;
 use crate::policy::links::{self as rules, Status};
 use crate::policy::{self, Op, Protocol};
@@ -141,14 +142,8 @@ impl LinkService {
         let name = names::sanitise(raw_name);
         let count_use = match (link.kind, &link.inbound) {
             (LinkKind::Request, Some(inbound)) => {
-                if let Some(max) = inbound.max_size.filter(|m| size > *m) {
-                    return Err(Error::new(
-                        ErrorKind::InvalidInput,
-                        format!(
-                            "{name} is {} bytes; this link accepts files up to {max} bytes",
-                            size
-                        ),
-                    ));
+                if let Some(why) = too_large(link, &name, size) {
+                    return Err(Error::invalid(why));
                 }
                 if self.config.upload_conflict == UploadConflict::Refuse {
                     let target = VPath::parse(&inbound.folder)?.join(&name)?;
@@ -209,7 +204,15 @@ impl LinkService {
         let (vfs, folder) = match (link.kind, &link.inbound) {
             (LinkKind::Request, Some(inbound)) => {
                 let folder = VPath::parse(&inbound.folder)?;
-                self.check_creator(link, &folder).await?;
+                // The folder must still be the creator's to write.
+                self.creator_allows(link, &folder, &[Op::Write])
+                    .await
+                    .map_err(|why| {
+                        Error::new(
+                            ErrorKind::PermissionDenied,
+                            format!("this link no longer accepts files ({why})"),
+                        )
+                    })?;
                 (self.vfs.clone(), folder)
             }
             (LinkKind::Send, None) => {
@@ -289,33 +292,6 @@ impl LinkService {
         Err(taken(name))
     }
 
-    /// The request's creator as they are now: the folder must still be theirs
-    /// to write.
-    async fn check_creator(&self, link: &Link, folder: &VPath) -> Result<()> {
-        let gone = |why: &str| {
-            Error::new(
-                ErrorKind::PermissionDenied,
-                format!("this link no longer accepts files ({why})"),
-            )
-        };
-        let owner = link.owner.clone();
-        let user = self
-            .db
-            .run(move |s| s.user_get(&owner))
-            .await?
-            .ok_or_else(|| gone("creator no longer exists"))?;
-        if !user.enabled {
-            return Err(gone("creator is disabled"));
-        }
-        if policy::check(user.perms, Op::Write).is_err() {
-            return Err(gone("creator may no longer write"));
-        }
-        if !folder.starts_with(&user.home) {
-            return Err(gone("folder outside the creator's home"));
-        }
-        Ok(())
-    }
-
     async fn record_upload(&self, link: &Link, file: &LinkFile, who: &Uploader) {
         let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
             .path(format!("link:{}", link.public_id))
@@ -363,6 +339,16 @@ impl LinkService {
             LinkKind::Share => false,
         }
     }
+}
+
+/// Why a file of `size` bytes is more than the request accepts (`None`: it is not).
+pub fn too_large(link: &Link, name: &str, size: u64) -> Option<String> {
+    let max = link.inbound.as_ref()?.max_size.filter(|m| size > *m)?;
+    Some(format!(
+        "{name} is {}; this link accepts files up to {}.",
+        human_size(size),
+        human_size(max)
+    ))
 }
 
 fn taken(name: &str) -> Error {

@@ -16,7 +16,7 @@ mod inbound;
 pub mod token;
 
 pub use draft::Draft;
-pub use inbound::{RequestOptions, Uploader};
+pub use inbound::{too_large, RequestOptions, Uploader};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -447,6 +447,37 @@ impl LinkService {
     /// Removes a send link's copies (and their rows); nothing for a share.
     async fn remove_copies(&self, link: &Link) -> Result<()> {
         remove_copies(&self.db, &self.transfers, link).await
+    }
+}
+
+impl LinkService {
+    /// Whether the link's creator, as they are now, may still do `ops` on `path`
+    /// (a share's target, a request's folder): they exist, are enabled, hold
+    /// every permission, and `path` is inside their home. `Err` says why not
+    /// (for the audit log; visitors get a generic answer).
+    pub async fn creator_allows(
+        &self,
+        link: &Link,
+        path: &VPath,
+        ops: &[Op],
+    ) -> std::result::Result<(), &'static str> {
+        let owner = link.owner.clone();
+        let user = self
+            .db
+            .run(move |s| s.user_get(&owner))
+            .await
+            .map_err(|_| "user lookup failed")?
+            .ok_or("creator no longer exists")?;
+        if !user.enabled {
+            return Err("creator is disabled");
+        }
+        if ops.iter().any(|op| policy::check(user.perms, *op).is_err()) {
+            return Err("creator lost a permission it needs");
+        }
+        if !path.starts_with(&user.home) {
+            return Err("outside the creator's home");
+        }
+        Ok(())
     }
 }
 

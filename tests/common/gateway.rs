@@ -188,6 +188,26 @@ impl Gateway {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The gateway's storage as its configuration builds it: the same folder or
+    /// S3 bucket (a memory connector would be a new, empty instance).
+    pub fn vfs(&self) -> wharf::vfs::Vfs {
+        let connectors = wharf::app::build_connectors(&self.config).unwrap();
+        wharf::app::build_vfs(&self.config, &connectors).unwrap()
+    }
+
+    /// SHA-256 of a stored file, read through [`Gateway::vfs`]; `None` if absent.
+    pub async fn stored_sha(&self, path: &str) -> Option<String> {
+        use futures::TryStreamExt;
+        use sha2::Digest;
+        let reader = self.vfs().open(&VPath::parse(path).unwrap()).await.ok()?;
+        let mut stream = reader.stream(0..reader.size()).await.unwrap();
+        let mut h = sha2::Sha256::new();
+        while let Some(chunk) = stream.try_next().await.unwrap() {
+            h.update(&chunk);
+        }
+        Some(hex::encode(h.finalize()))
+    }
+
     /// The link server's URL for a token.
     pub fn url(&self, token: &str) -> String {
         format!("http://{}/l/{token}", self.http_addr())
