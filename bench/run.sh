@@ -5,6 +5,7 @@
 #
 #   bash bench/run.sh                 # 1 GiB files, 5 repetitions
 #   bash bench/run.sh --size 256M --reps 3
+#   bash bench/run.sh --cases small,s3 --reps 5    # some cases only (printed, not written)
 #
 # Results (medians and wharf ÷ peer ratios) go to docs/benchmarks.md.
 set -euo pipefail
@@ -19,5 +20,13 @@ export DEBIAN_FRONTEND=noninteractive
 # with sendfile; wrk: HTTP load; openssh-client, curl, lftp: the clients.
 apt-get install -y -qq --no-install-recommends \
     openssh-server openssh-client vsftpd nginx-light wrk curl lftp openssl procps util-linux >/dev/null
+# s3s-fs: a small S3-compatible server over a folder (Rust, fast enough not to be
+# the bottleneck, unlike moto), for the S3-connector case. 0.14.1 builds with
+# this toolchain; later versions need a newer rustc.
+if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+    cargo install --locked s3s-fs --version 0.14.1 --features binary
+fi
+# boto3 signs the URLs with which curl reaches the S3 server directly.
+python3 -c "import boto3" 2>/dev/null || python3 -m pip install -q boto3
 cargo build --release --locked
 exec python3 bench/run.py "$@"

@@ -62,6 +62,11 @@ pub struct Connector {
     /// Canonical root directory for the `fs` service: the Vfs uses it to refuse
     /// symlinks that lead out of the root, which OpenDAL itself would follow.
     pub local_root: Option<PathBuf>,
+    /// Whether each request crosses a network (anything but `fs` and `memory`): the
+    /// Vfs then reads a range as one streamed request and uploads parts
+    /// concurrently, since a round trip per chunk would cap throughput at
+    /// chunk size ÷ latency.
+    pub remote: bool,
 }
 
 /// Why a connector could not be built.
@@ -159,6 +164,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
             .with_timeout(tuning.timeout)
             .with_io_timeout(tuning.io_timeout),
     );
+    let remote = !matches!(spec.scheme.as_str(), "fs" | "memory");
     // OpenDAL marks every unrecognised local I/O error as temporary, so on a local
     // disk a permanent error (ENAMETOOLONG, ENOSPC) would be retried with back-off
     // while the client waits. Retries are for services across a network.
@@ -177,6 +183,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
         scheme: spec.scheme.clone(),
         operator,
         local_root,
+        remote,
     })
 }
 
@@ -236,6 +243,7 @@ mod tests {
         )
         .unwrap();
         assert!(dir.join(PARTIAL_DIR).is_dir());
+        assert!(!c.remote);
         assert_eq!(c.local_root.unwrap(), dir.canonicalize().unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -245,5 +253,23 @@ mod tests {
         let c = build(&spec("memory", &[]), &Tuning::default()).unwrap();
         let caps = capability_summary(&c.operator.info().capability());
         assert!(caps.contains(&("write", true)));
+    }
+
+    #[test]
+    fn only_network_services_are_remote() {
+        assert!(
+            !build(&spec("memory", &[]), &Tuning::default())
+                .unwrap()
+                .remote
+        );
+        let s3 = spec(
+            "s3",
+            &[
+                ("bucket", "b"),
+                ("region", "us-east-1"),
+                ("endpoint", "http://127.0.0.1:9"),
+            ],
+        );
+        assert!(build(&s3, &Tuning::default()).unwrap().remote);
     }
 }

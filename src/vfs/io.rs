@@ -2,7 +2,8 @@
 //! uploads that become visible only when closed.
 //!
 //! Neither ever holds a whole file: a read returns at most the asked range, and a
-//! write buffers at most one storage chunk (the service's multipart size).
+//! write buffers at most one storage chunk (the service's multipart size), or a
+//! few of them in flight on a network service.
 
 use std::ops::Range;
 use wharf_connectors::opendal;

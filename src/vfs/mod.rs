@@ -28,6 +28,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// Default size of one read or write chunk: the memory one transfer holds.
 pub const DEFAULT_BUFFER: usize = 256 * 1024;
 
+/// Multipart upload parts sent concurrently to a network service.
+const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
+
 pub struct Vfs {
     table: MountTable,
     buffer_size: usize,
@@ -161,12 +164,15 @@ impl Vfs {
             ));
         }
         let r = self.resolve(path)?;
-        let reader = r
-            .mount
-            .connector
-            .operator
-            .reader_with(r.file_key())
-            .chunk(self.buffer_size)
+        let connector = &r.mount.connector;
+        let mut builder = connector.operator.reader_with(r.file_key());
+        if !connector.remote {
+            // Locally a chunk is one read call; across a network one request per
+            // chunk would wait a round trip each, so there a range is one request
+            // whose body streams (TCP bounds what it buffers).
+            builder = builder.chunk(self.buffer_size);
+        }
+        let reader = builder
             .await
             .map_err(|e| Error::from(e).context(format!("open {path}")))?;
         Ok(FileReader {
@@ -196,6 +202,11 @@ impl Vfs {
             // this bounds what one upload buffers.
             let min = cap.write_multi_min_size.unwrap_or(0);
             builder = builder.chunk(self.buffer_size.max(min));
+            if r.mount.connector.remote {
+                // Parts in flight at once, so one part's round trip does not stall
+                // the next; memory held is this many parts.
+                builder = builder.concurrent(UPLOAD_PARTS_IN_FLIGHT);
+            }
         }
         let writer = builder
             .await
