@@ -202,7 +202,9 @@ connector = "s3"
         os.chmod(f"{self.files}/landing.html", 0o644)
 
     def start_wharf_process(self):
-        self.wharf = self.spawn([WHARF] + self.cfg + ["serve"])
+        # --no-fsync: an experiment only, to measure what durability costs.
+        nosync = ["eatmydata"] if self.args.no_fsync else []
+        self.wharf = self.spawn(nosync + [WHARF] + self.cfg + ["serve"])
         wait_port(PORTS["wharf_http"], "wharf")
         wait_port(PORTS["wharf_sftp"], "wharf")
         wait_port(PORTS["wharf_ftps"], "wharf")
@@ -609,6 +611,9 @@ def main():
     ap.add_argument("--rss-size", default="4G", help="size of the one upload per protocol in the rss case")
     ap.add_argument("--cases", default=",".join(CASES),
                     help="comma-separated: " + "; ".join(f"{k}: {v}" for k, v in CASES.items()))
+    ap.add_argument("--no-fsync", action="store_true",
+                    help="run wharf under eatmydata (fsync turned into a no-op): an experiment that shows "
+                         "what wharf's durable uploads cost; never how to run wharf")
     ap.add_argument("--out", help="report file (default docs/benchmarks.md when every case runs, "
                                   "else only printed)")
     args = ap.parse_args()

@@ -17,11 +17,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # openssh-server: sshd with internal-sftp; vsftpd: FTPS; nginx-light: static files
-# with sendfile; wrk: HTTP load; openssh-client, curl, lftp: the clients.
+# with sendfile; wrk: HTTP load; openssh-client, curl, lftp: the clients; eatmydata:
+# the --no-fsync experiment.
 apt-get install -y -qq --no-install-recommends \
-    openssh-server openssh-client vsftpd nginx-light wrk curl lftp openssl procps util-linux >/dev/null
-# s3s-fs: a small S3-compatible server over a folder (Rust, fast enough not to be
-# the bottleneck, unlike moto), for the S3-connector case. 0.14.1 builds with
+    openssh-server openssh-client vsftpd nginx-light wrk curl lftp openssl procps util-linux eatmydata >/dev/null
+# s3s-fs: a small S3-compatible server over a folder (Rust; far faster than moto,
+# though it still bounds the S3 case, see docs/benchmarks.md). 0.14.1 builds with
 # this toolchain; later versions need a newer rustc.
 if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
     cargo install --locked s3s-fs --version 0.14.1 --features binary
