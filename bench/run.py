@@ -406,16 +406,22 @@ http {{
                                self.sftp(peer, f"put -f {big} up.bin\n", cipher), self.rm_remote("up.bin"))
 
     def sftp_small(self, order):
+        # Each upload goes to a new folder and nothing is deleted until the run
+        # ends: on ext4, creating files just after thousands were deleted makes
+        # inode allocation scan the recently freed ones (recently_deleted() in the
+        # kernel profile), which would measure the previous repetition's cleanup.
+        self.small_runs = getattr(self, "small_runs", 0) + 1
+        n = self.small_runs
         for peer in order:
             dl = f"{self.work}/dl-{peer}"
             self.timed("SFTP 2,000 x 4 KiB get -r", peer, self.sftp(peer, f"get -r small {dl}\n"),
                        lambda: shutil.rmtree(dl, ignore_errors=True))
             self.timed("SFTP 2,000 x 4 KiB put -r", peer,
-                       self.sftp(peer, f"put -r {self.local}/small smallup\n"), self.rm_remote("smallup"))
+                       self.sftp(peer, f"put -r {self.local}/small smallup-{peer}-{n}\n"))
             # -f: the client asks for fsync after each file, which sshd then does;
             # wharf syncs every upload before publishing it anyway.
             self.timed("SFTP 2,000 x 4 KiB put -r -f", peer,
-                       self.sftp(peer, f"put -r -f {self.local}/small smallup\n"), self.rm_remote("smallup"))
+                       self.sftp(peer, f"put -r -f {self.local}/small smallupf-{peer}-{n}\n"))
 
     def sftp_s3(self, order):
         """wharf through the S3 connector against sshd on its disk (what object
