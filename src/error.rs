@@ -178,13 +178,18 @@ impl From<rusqlite::Error> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
         let kind = match e.kind() {
-            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-            std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
-                ErrorKind::InvalidInput
+            K::InvalidFilename => return Error::invalid("the name is too long for this storage"),
+            K::StorageFull | K::QuotaExceeded => {
+                return Error::new(ErrorKind::Unavailable, "the storage is full").with_source(e)
             }
+            K::NotFound => ErrorKind::NotFound,
+            K::PermissionDenied => ErrorKind::PermissionDenied,
+            K::AlreadyExists => ErrorKind::AlreadyExists,
+            K::IsADirectory => ErrorKind::IsADirectory,
+            K::NotADirectory => ErrorKind::NotADirectory,
+            K::InvalidInput | K::InvalidData => ErrorKind::InvalidInput,
             _ => ErrorKind::Internal,
         };
         Error::new(kind, "i/o").with_source(e)

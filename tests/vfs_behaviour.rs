@@ -311,3 +311,78 @@ async fn a_mount_under_an_unused_prefix_is_a_directory_on_s3() {
         .unwrap();
     assert_eq!(read_all(&vfs, "/x/a").await, b"a");
 }
+
+/// Files in the fs connector's staging directory (uploads not yet published).
+fn staged_files(b: &Backend) -> Vec<String> {
+    let staging = b.connector.staging_dir.as_ref().unwrap();
+    std::fs::read_dir(staging)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// wharf writes local-disk uploads itself: whatever way an upload ends, nothing is
+/// left in the staging directory, and a finished one is fully on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_uploads_leave_nothing_staged() {
+    let b = backend("fs");
+    let vfs = vfs_on(&b);
+    let big = pattern(300_000, 7);
+
+    // In progress: past one buffer, so the staged file exists and is hidden.
+    let mut w = vfs.create(&p("/a.bin")).await.unwrap();
+    w.write(Bytes::from(big.clone())).await.unwrap();
+    assert_eq!(staged_files(&b).len(), 1);
+    assert!(names(&vfs, "/").await.is_empty());
+    assert_eq!(w.close().await.unwrap(), big.len() as u64);
+    assert!(staged_files(&b).is_empty());
+    let on_disk = std::fs::read(b.connector.local_root.as_ref().unwrap().join("a.bin")).unwrap();
+    assert_eq!(sha256(&on_disk), sha256(&big));
+
+    // Aborted and dropped, each after data reached the disk and before.
+    for (size, how) in [
+        (300_000, "abort"),
+        (300_000, "drop"),
+        (10, "abort"),
+        (10, "drop"),
+    ] {
+        let mut w = vfs.create(&p("/b.bin")).await.unwrap();
+        w.write(Bytes::from(pattern(size, 8))).await.unwrap();
+        match how {
+            "abort" => w.abort().await.unwrap(),
+            _ => drop(w),
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(staged_files(&b).is_empty(), "{:?}", staged_files(&b));
+    assert_eq!(
+        vfs.stat(&p("/b.bin")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+
+    // A small file is published by its close alone.
+    vfs.write_all(&p("/small.txt"), Bytes::from_static(b"tiny"))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&vfs, "/small.txt").await, b"tiny");
+    assert!(staged_files(&b).is_empty());
+}
+
+/// An upload whose folder is removed meanwhile fails at close; the folder is not
+/// brought back and nothing stays staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_upload_into_a_vanished_folder_fails_without_recreating_it() {
+    let b = backend("fs");
+    let vfs = vfs_on(&b);
+    vfs.mkdir(&p("/inbox")).await.unwrap();
+    let mut w = vfs.create(&p("/inbox/f.bin")).await.unwrap();
+    w.write(Bytes::from(pattern(300_000, 9))).await.unwrap();
+    vfs.rmdir(&p("/inbox")).await.unwrap();
+    let err = w.close().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(
+        vfs.stat(&p("/inbox")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(staged_files(&b).is_empty());
+}

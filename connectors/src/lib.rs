@@ -62,6 +62,9 @@ pub struct Connector {
     /// Canonical root directory for the `fs` service: the Vfs uses it to refuse
     /// symlinks that lead out of the root, which OpenDAL itself would follow.
     pub local_root: Option<PathBuf>,
+    /// Where uploads to the `fs` service are staged until complete (canonical; on
+    /// the same filesystem as the root, so publishing is a rename).
+    pub staging_dir: Option<PathBuf>,
     /// Whether each request crosses a network (anything but `fs` and `memory`): the
     /// Vfs then reads a range as one streamed request and uploads parts
     /// concurrently, since a round trip per chunk would cap throughput at
@@ -130,6 +133,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
     }
     let mut options = spec.options.clone();
     let mut local_root = None;
+    let mut staging_dir = None;
     if spec.scheme == "fs" {
         let root = options
             .get("root")
@@ -139,9 +143,10 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
                 scheme: spec.scheme.clone(),
                 option: "root",
             })?;
-        options
+        let staging = options
             .entry("atomic_write_dir".into())
             .or_insert_with(|| Path::new(&root).join(PARTIAL_DIR).display().to_string());
+        staging_dir = Some(PathBuf::from(staging.as_str()));
         local_root = Some(PathBuf::from(root));
     }
     let build_err = |source| ConnectorError::Build {
@@ -149,16 +154,15 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
         source,
     };
     let operator = Operator::via_iter(&spec.scheme, options).map_err(build_err)?;
-    if let Some(root) = &local_root {
-        // OpenDAL created and canonicalised the root while building; do the same here so
-        // symlink checks compare like with like.
-        local_root = Some(root.canonicalize().map_err(|e| {
-            build_err(
-                opendal::Error::new(opendal::ErrorKind::Unexpected, "cannot resolve fs root")
-                    .set_source(e),
-            )
-        })?);
-    }
+    // OpenDAL created the root and the staging directory while building; resolve
+    // them the same way so symlink checks compare like with like.
+    let canonical = |dir: Option<PathBuf>, what: &'static str| {
+        dir.map(|d| d.canonicalize()).transpose().map_err(|e| {
+            build_err(opendal::Error::new(opendal::ErrorKind::Unexpected, what).set_source(e))
+        })
+    };
+    let local_root = canonical(local_root, "cannot resolve fs root")?;
+    let staging_dir = canonical(staging_dir, "cannot resolve fs atomic_write_dir")?;
     let mut operator = operator.layer(
         TimeoutLayer::new()
             .with_timeout(tuning.timeout)
@@ -183,6 +187,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
         scheme: spec.scheme.clone(),
         operator,
         local_root,
+        staging_dir,
         remote,
     })
 }
@@ -245,6 +250,10 @@ mod tests {
         assert!(dir.join(PARTIAL_DIR).is_dir());
         assert!(!c.remote);
         assert_eq!(c.local_root.unwrap(), dir.canonicalize().unwrap());
+        assert_eq!(
+            c.staging_dir.unwrap(),
+            dir.join(PARTIAL_DIR).canonicalize().unwrap()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

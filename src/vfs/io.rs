@@ -2,8 +2,9 @@
 //! uploads that become visible only when closed.
 //!
 //! Neither ever holds a whole file: a read returns at most the asked range, and a
-//! write buffers at most one storage chunk (the service's multipart size), or a
-//! few of them in flight on a network service.
+//! write buffers at most one chunk (the Vfs buffer on local disk, the service's
+//! multipart size elsewhere), or a few of them in flight on a network service.
+//! Local-disk uploads are written by [`super::local`], all others by OpenDAL.
 
 use std::ops::Range;
 use wharf_connectors::opendal;
@@ -11,6 +12,7 @@ use wharf_connectors::opendal;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
+use super::local::LocalWriter;
 use super::VPath;
 use crate::error::{Error, Result};
 
@@ -76,9 +78,44 @@ fn clamp(range: Range<u64>, size: u64) -> Range<u64> {
 /// succeeds; an error, an [`FileWriter::abort`] or a drop leaves the old file (if any)
 /// untouched and no partial file behind.
 pub struct FileWriter {
-    pub(super) inner: Option<opendal::Writer>,
+    pub(super) inner: Option<Upload>,
     pub(super) path: VPath,
     pub(super) written: u64,
+}
+
+/// Who writes the bytes: wharf itself on local disk, OpenDAL everywhere else.
+pub(super) enum Upload {
+    Local(LocalWriter),
+    Storage(opendal::Writer),
+}
+
+impl Upload {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        match self {
+            Upload::Local(w) => w.write(data).await,
+            Upload::Storage(w) => Ok(w.write(data).await?),
+        }
+    }
+
+    async fn close(self) -> Result<()> {
+        match self {
+            Upload::Local(w) => w.close().await,
+            Upload::Storage(mut w) => match w.close().await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let _ = w.abort().await;
+                    Err(e.into())
+                }
+            },
+        }
+    }
+
+    async fn abort(self) -> Result<()> {
+        match self {
+            Upload::Local(w) => w.abort().await,
+            Upload::Storage(mut w) => Ok(w.abort().await?),
+        }
+    }
 }
 
 impl FileWriter {
@@ -99,7 +136,7 @@ impl FileWriter {
             .ok_or_else(|| Error::internal("write after close"))?;
         if let Err(e) = writer.write(data).await {
             self.abort_quietly().await;
-            return Err(Error::from(e).context(format!("writing {}", self.path)));
+            return Err(e.context(format!("writing {}", self.path)));
         }
         self.written += len;
         Ok(())
@@ -107,30 +144,30 @@ impl FileWriter {
 
     /// Commits the upload; returns the number of bytes written.
     pub async fn close(mut self) -> Result<u64> {
-        let mut writer = self
+        let writer = self
             .inner
             .take()
             .ok_or_else(|| Error::internal("close after close"))?;
-        if let Err(e) = writer.close().await {
-            let _ = writer.abort().await;
-            return Err(Error::from(e).context(format!("completing {}", self.path)));
-        }
+        writer
+            .close()
+            .await
+            .map_err(|e| e.context(format!("completing {}", self.path)))?;
         Ok(self.written)
     }
 
     /// Drops the upload; the target is left as it was.
     pub async fn abort(mut self) -> Result<()> {
-        if let Some(mut writer) = self.inner.take() {
+        if let Some(writer) = self.inner.take() {
             writer
                 .abort()
                 .await
-                .map_err(|e| Error::from(e).context(format!("aborting {}", self.path)))?;
+                .map_err(|e| e.context(format!("aborting {}", self.path)))?;
         }
         Ok(())
     }
 
     async fn abort_quietly(&mut self) {
-        if let Some(mut writer) = self.inner.take() {
+        if let Some(writer) = self.inner.take() {
             if let Err(e) = writer.abort().await {
                 tracing::warn!(path = %self.path, error = %e, "abort of a failed upload failed");
             }
@@ -141,8 +178,9 @@ impl FileWriter {
 impl Drop for FileWriter {
     fn drop(&mut self) {
         // A dropped connection drops its writer: clean up the staged data in the
-        // background so the caller's drop stays synchronous.
-        if let Some(mut writer) = self.inner.take() {
+        // background so the caller's drop stays synchronous. A local writer cleans
+        // up after itself when dropped.
+        if let Some(Upload::Storage(mut writer)) = self.inner.take() {
             let path = self.path.clone();
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {

@@ -9,6 +9,7 @@ use wharf_connectors::opendal;
 mod entry;
 mod guard;
 mod io;
+mod local;
 mod mount;
 mod path;
 
@@ -19,7 +20,9 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use wharf_connectors::{Connector, PARTIAL_DIR};
 
 pub use entry::{Entry, EntryKind};
+use io::Upload;
 pub use io::{ByteStream, FileReader, FileWriter};
+use local::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
 pub use path::{VPath, MAX_NAME, MAX_PATH};
 
@@ -194,7 +197,20 @@ impl Vfs {
     /// anyway, and each skipped lookup is a round trip per small file.
     pub async fn create_checked(&self, path: &VPath) -> Result<FileWriter> {
         let r = self.resolve(path)?;
-        let op = &r.mount.connector.operator;
+        let connector = &r.mount.connector;
+        if let (Some(root), Some(staging)) = (&connector.local_root, &connector.staging_dir) {
+            let target = root.join(r.file_key());
+            return Ok(FileWriter {
+                inner: Some(Upload::Local(LocalWriter::new(
+                    staging,
+                    target,
+                    self.buffer_size,
+                ))),
+                path: path.clone(),
+                written: 0,
+            });
+        }
+        let op = &connector.operator;
         let cap = op.info().capability();
         let mut builder = op.writer_with(r.file_key());
         if cap.write_can_multi {
@@ -202,7 +218,7 @@ impl Vfs {
             // this bounds what one upload buffers.
             let min = cap.write_multi_min_size.unwrap_or(0);
             builder = builder.chunk(self.buffer_size.max(min));
-            if r.mount.connector.remote {
+            if connector.remote {
                 // Parts in flight at once, so one part's round trip does not stall
                 // the next; memory held is this many parts.
                 builder = builder.concurrent(UPLOAD_PARTS_IN_FLIGHT);
@@ -212,7 +228,7 @@ impl Vfs {
             .await
             .map_err(|e| Error::from(e).context(format!("upload to {path}")))?;
         Ok(FileWriter {
-            inner: Some(writer),
+            inner: Some(Upload::Storage(writer)),
             path: path.clone(),
             written: 0,
         })
