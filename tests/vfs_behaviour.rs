@@ -386,3 +386,68 @@ async fn fs_upload_into_a_vanished_folder_fails_without_recreating_it() {
     );
     assert!(staged_files(&b).is_empty());
 }
+
+/// wharf reads local-disk files itself, on the descriptor it opened: a download
+/// keeps reading the file it started with when a new upload replaces it, small
+/// files (read whole at open) and large ones alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_open_download_reads_the_file_it_opened() {
+    let b = backend("fs");
+    let vfs = vfs_on(&b);
+    for (name, size) in [("/small.bin", 5_000), ("/large.bin", 700_000)] {
+        let old = pattern(size, 10);
+        vfs.write_all(&p(name), Bytes::from(old.clone()))
+            .await
+            .unwrap();
+        let r = vfs.open(&p(name)).await.unwrap();
+        assert_eq!(r.size(), size as u64);
+        let new = pattern(size * 2, 11);
+        vfs.write_all(&p(name), Bytes::from(new.clone()))
+            .await
+            .unwrap();
+        let chunks: Vec<Bytes> = r
+            .stream(0..r.size())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(sha256(&chunks.concat()), sha256(&old), "{name}");
+        assert_eq!(r.read_at(1000, 10).await.unwrap(), &old[1000..1010]);
+        assert_eq!(sha256(&read_all(&vfs, name).await), sha256(&new));
+    }
+}
+
+/// Opening what is not a regular file gives the answer a client expects, and a
+/// FIFO placed in the root (not something wharf can create) does not hang the open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_open_refuses_directories_missing_files_and_fifos() {
+    let b = backend("fs");
+    let vfs = vfs_on(&b);
+    vfs.mkdir(&p("/d")).await.unwrap();
+    let kind = |r: wharf::Result<wharf::vfs::FileReader>| r.err().map(|e| e.kind());
+    assert_eq!(
+        kind(vfs.open(&p("/d")).await),
+        Some(ErrorKind::IsADirectory)
+    );
+    assert_eq!(kind(vfs.open(&p("/")).await), Some(ErrorKind::IsADirectory));
+    assert_eq!(kind(vfs.open(&p("/nope")).await), Some(ErrorKind::NotFound));
+    vfs.write_all(&p("/f"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(vfs.open(&p("/f/under")).await),
+        Some(ErrorKind::NotFound)
+    );
+
+    let fifo = b.connector.local_root.as_ref().unwrap().join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(5), vfs.open(&p("/pipe")))
+        .await
+        .expect("opening a FIFO must not wait for a writer");
+    assert_eq!(kind(opened), Some(ErrorKind::NotFound));
+}

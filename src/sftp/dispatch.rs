@@ -315,7 +315,9 @@ impl Channel {
     async fn open(&self, path: &VPath, flags: OpenFlags) -> Result<Handle> {
         let s = &self.session;
         if !flags.intersects(OpenFlags::WRITE | OpenFlags::APPEND) {
-            return Ok(Handle::Read(ReadHandle::new(s.open_read(path).await?)));
+            return Ok(Handle::Read(Box::new(ReadHandle::new(
+                s.open_read(path).await?,
+            ))));
         }
         let current = match s.stat(path).await {
             Ok(e) => Some(e),

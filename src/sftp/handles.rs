@@ -58,7 +58,8 @@ pub enum HandleReq {
 
 /// What was opened.
 pub enum Handle {
-    Read(ReadHandle),
+    /// Boxed, like uploads: a download carries its reader and read-ahead state.
+    Read(Box<ReadHandle>),
     /// Boxed: an upload carries its reorder window and hashing state.
     Write(Box<WriteHandle>),
     Dir(DirHandle),

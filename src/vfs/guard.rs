@@ -17,7 +17,13 @@ pub fn check_inside(root: &Path, key: &str) -> Result<()> {
         match std::fs::canonicalize(&path) {
             Ok(real) if real.starts_with(root) => return Ok(()),
             Ok(_) => return Err(escape(key)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // ENOTDIR (a file used as a folder) means the path does not exist either.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 let is_link = std::fs::symlink_metadata(&path)
                     .map(|m| m.file_type().is_symlink())
                     .unwrap_or(false);

@@ -4,7 +4,7 @@
 //! Neither ever holds a whole file: a read returns at most the asked range, and a
 //! write buffers at most one chunk (the Vfs buffer on local disk, the service's
 //! multipart size elsewhere), or a few of them in flight on a network service.
-//! Local-disk uploads are written by [`super::local`], all others by OpenDAL.
+//! Local-disk uploads are written by [`super::local_write`], all others by OpenDAL.
 
 use std::ops::Range;
 use wharf_connectors::opendal;
@@ -12,18 +12,26 @@ use wharf_connectors::opendal;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
-use super::local::LocalWriter;
+use super::local_read::LocalReader;
+use super::local_write::LocalWriter;
 use super::VPath;
 use crate::error::{Error, Result};
 
 /// A stream of file bytes, in chunks of at most the Vfs buffer size.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
-/// An open file for reading. Cheap to keep open; each read is a ranged request.
+/// An open file for reading. Cheap to keep open; each read is a ranged request
+/// (or, on local disk, a read on the descriptor opened with it).
 pub struct FileReader {
-    pub(super) reader: opendal::Reader,
+    pub(super) source: Source,
     pub(super) size: u64,
     pub(super) path: VPath,
+}
+
+/// Who reads the bytes: wharf itself on local disk, OpenDAL everywhere else.
+pub(super) enum Source {
+    Local(LocalReader),
+    Storage(opendal::Reader),
 }
 
 impl FileReader {
@@ -43,12 +51,15 @@ impl FileReader {
         if range.is_empty() {
             return Ok(Bytes::new());
         }
-        let buf = self
-            .reader
-            .read(range)
-            .await
-            .map_err(|e| Error::from(e).context(format!("reading {}", self.path)))?;
-        Ok(buf.to_bytes())
+        let read = match &self.source {
+            Source::Local(r) => r.read(range).await,
+            Source::Storage(r) => r
+                .read(range)
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(Error::from),
+        };
+        read.map_err(|e| e.context(format!("reading {}", self.path)))
     }
 
     /// Streams `range` (clamped to the file) in buffer-sized chunks.
@@ -58,14 +69,18 @@ impl FileReader {
             return Ok(futures::stream::empty().boxed());
         }
         let path = self.path.clone();
-        let stream = self
-            .reader
-            .clone()
-            .into_bytes_stream(range)
-            .await
-            .map_err(|e| Error::from(e).context(format!("reading {path}")))?;
+        let stream = match &self.source {
+            Source::Local(r) => r.stream(range),
+            Source::Storage(r) => r
+                .clone()
+                .into_bytes_stream(range)
+                .await
+                .map_err(|e| Error::from(e).context(format!("reading {path}")))?
+                .map_err(Error::from)
+                .boxed(),
+        };
         Ok(stream
-            .map_err(move |e| Error::from(e).context(format!("reading {path}")))
+            .map_err(move |e| e.context(format!("reading {path}")))
             .boxed())
     }
 }

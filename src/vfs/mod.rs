@@ -9,7 +9,8 @@ use wharf_connectors::opendal;
 mod entry;
 mod guard;
 mod io;
-mod local;
+mod local_read;
+mod local_write;
 mod mount;
 mod path;
 
@@ -20,9 +21,10 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use wharf_connectors::{Connector, PARTIAL_DIR};
 
 pub use entry::{Entry, EntryKind};
-use io::Upload;
 pub use io::{ByteStream, FileReader, FileWriter};
-use local::LocalWriter;
+use io::{Source, Upload};
+use local_read::LocalReader;
+use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
 pub use path::{VPath, MAX_NAME, MAX_PATH};
 
@@ -159,8 +161,7 @@ impl Vfs {
 
     /// Opens a file for ranged reads.
     pub async fn open(&self, path: &VPath) -> Result<FileReader> {
-        let entry = self.stat(path).await?;
-        if entry.is_dir() {
+        if self.table.is_virtual_dir(path) {
             return Err(Error::new(
                 ErrorKind::IsADirectory,
                 format!("{path} is a directory"),
@@ -168,6 +169,22 @@ impl Vfs {
         }
         let r = self.resolve(path)?;
         let connector = &r.mount.connector;
+        if let Some(root) = &connector.local_root {
+            let target = root.join(r.file_key());
+            let (reader, size) = LocalReader::open(target, path, self.buffer_size).await?;
+            return Ok(FileReader {
+                source: Source::Local(reader),
+                size,
+                path: path.clone(),
+            });
+        }
+        let entry = self.stat(path).await?;
+        if entry.is_dir() {
+            return Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{path} is a directory"),
+            ));
+        }
         let mut builder = connector.operator.reader_with(r.file_key());
         if !connector.remote {
             // Locally a chunk is one read call; across a network one request per
@@ -179,7 +196,7 @@ impl Vfs {
             .await
             .map_err(|e| Error::from(e).context(format!("open {path}")))?;
         Ok(FileReader {
-            reader,
+            source: Source::Storage(reader),
             size: entry.size,
             path: path.clone(),
         })
@@ -492,5 +509,15 @@ async fn list_entry(
         Ok(_) => Ok(Some(Entry::dir(path))),
         Err(e) if is_absent(&e) => Ok(None),
         Err(e) => Err(Error::from(e).context(format!("stat {path}"))),
+    }
+}
+
+/// Runs local-disk work on the blocking pool, as one task.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(Error::from),
+        Err(e) => Err(Error::internal("a disk task failed").with_source(e)),
     }
 }

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::error::{Error, ErrorKind, Result};
+use super::on_blocking_pool as blocking;
+use crate::error::Result;
 
 /// An upload staged on local disk.
 pub(super) struct LocalWriter {
@@ -187,13 +188,4 @@ impl Staged {
 fn lock(disk: &Mutex<Staged>) -> MutexGuard<'_, Staged> {
     // A panic in another step leaves nothing half-updated that matters here.
     disk.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(Error::from),
-        Err(e) => Err(Error::new(ErrorKind::Internal, "upload task failed").with_source(e)),
-    }
 }
