@@ -9,7 +9,7 @@ use std::path::Path;
 use bytes::Bytes;
 use common::*;
 use futures::TryStreamExt;
-use wharf::vfs::{VPath, Vfs};
+use wharf::vfs::{EntryKind, VPath, Vfs};
 use wharf::ErrorKind;
 
 struct Jail {
@@ -174,20 +174,31 @@ async fn symlinks_out_of_the_root_are_never_followed() {
         b"outside"
     );
 
-    // A link that stays inside works; links out are left out of listings.
+    // A link that stays inside works and is listed as what it points to; links
+    // out and dangling links are left out of listings.
     let r = j.vfs.open(&v("/inlink")).await.unwrap();
     assert_eq!(r.read_at(0, 100).await.unwrap(), &b"inside"[..]);
-    let mut names: Vec<String> = j
+    let root = j.base.path().join("root");
+    std::os::unix::fs::symlink(root.join("sub"), root.join("subdirlink")).unwrap();
+    std::os::unix::fs::symlink(root.join("nothing"), root.join("dangling")).unwrap();
+    let mut names: Vec<(String, EntryKind, u64)> = j
         .vfs
         .list(&v("/"))
         .await
         .unwrap()
-        .map_ok(|e| e.name().to_string())
+        .map_ok(|e| (e.name().to_string(), e.kind, e.size))
         .try_collect()
         .await
         .unwrap();
-    names.sort();
-    assert_eq!(names, ["inlink", "sub"]);
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        names,
+        [
+            ("inlink".to_string(), EntryKind::File, 6),
+            ("sub".to_string(), EntryKind::Dir, 0),
+            ("subdirlink".to_string(), EntryKind::Dir, 0)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use wharf_connectors::opendal;
 mod entry;
 mod guard;
 mod io;
+mod local_list;
 mod local_read;
 mod local_write;
 mod mount;
@@ -129,13 +130,23 @@ impl Vfs {
         let r = self.resolve(dir)?;
         let dir_key = r.dir_key();
         let connector = r.mount.connector.clone();
+        let shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
+        if let Some(root) = &connector.local_root {
+            let mut hidden = shadowed;
+            if r.key.is_empty() {
+                hidden.push(PARTIAL_DIR.to_string());
+            }
+            let dir_path = root.join(dir_key.trim_matches('/'));
+            let stored = local_list::list(root.clone(), dir_path, dir.clone(), hidden).await?;
+            return Ok(stored
+                .chain(stream::iter(mounts.into_iter().map(Ok)))
+                .boxed());
+        }
         let lister = connector
             .operator
             .lister(&dir_key)
             .await
             .map_err(|e| Error::from(e).context(format!("list {dir}")))?;
-        let shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
-        let hide_partial = connector.local_root.is_some() && r.key.is_empty();
         let dir = dir.clone();
         let stored = lister.map_err(Error::from).try_filter_map(move |item| {
             let connector = connector.clone();
@@ -145,8 +156,7 @@ impl Vfs {
                 || item.path() == dir_key.trim_start_matches('/')
                 || shadowed
                     .iter()
-                    .any(|s| s == item.name().trim_end_matches('/'))
-                || (hide_partial && item.name().trim_end_matches('/') == PARTIAL_DIR);
+                    .any(|s| s == item.name().trim_end_matches('/'));
             async move {
                 if skip {
                     return Ok(None);
@@ -472,8 +482,8 @@ fn is_absent(e: &opendal::Error) -> bool {
     )
 }
 
-/// Turns one storage listing item into an entry of `dir`, or skips it: names that
-/// are not valid virtual names, and fs symlinks leading out of the root.
+/// Turns one storage listing item into an entry of `dir`, or skips names that are
+/// not valid virtual names. (fs listings are read by `local_list`.)
 async fn list_entry(
     connector: &Connector,
     dir: &VPath,
@@ -489,13 +499,6 @@ async fn list_entry(
     };
     if path.file_name() != Some(name) {
         return Ok(None);
-    }
-    // OpenDAL has already followed fs symlinks to fill in their mode, so every fs
-    // entry is checked against the root, not only those that look like links.
-    if let Some(root) = &connector.local_root {
-        if guard::check_inside(root, item.path()).is_err() {
-            return Ok(None);
-        }
     }
     let meta = item.metadata();
     let complete = meta.is_dir() || (meta.is_file() && meta.last_modified().is_some());
