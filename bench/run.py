@@ -124,6 +124,11 @@ class Bench:
         sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{w}/client_key"])
         shutil.copy(f"{w}/client_key.pub", f"{w}/authorized_keys")
         os.chmod(f"{w}/authorized_keys", 0o644)
+        # Gigabytes were just written (and the last run's removed): let writeback
+        # finish now rather than during the first repetitions, where it would slow
+        # whichever peer it met.
+        os.sync()
+        time.sleep(10)
         if "s3" in self.cases:
             self.start_s3()
         self.start_wharf()
@@ -407,17 +412,17 @@ http {{
                                self.sftp(peer, f"put -f {big} up.bin\n", cipher), self.rm_remote("up.bin"))
 
     def sftp_small(self, order):
-        # Each upload goes to a new folder and nothing is deleted (the next run's
-        # setup clears the work directory): on ext4, creating files just after
-        # thousands were deleted makes inode allocation scan the recently freed
-        # ones (recently_deleted() in the kernel profile), which would measure the
-        # previous repetition's cleanup.
+        # Each transfer writes into a new folder and nothing is deleted (the next
+        # run's setup clears the work directory): on ext4, creating files just
+        # after thousands were deleted makes inode allocation scan the recently
+        # freed ones (recently_deleted() in the kernel profile), which would
+        # measure the previous repetition's cleanup, on the server's side for
+        # uploads and on the client's for downloads.
         self.small_runs += 1
         n = self.small_runs
         for peer in order:
-            dl = f"{self.work}/dl-{peer}"
-            self.timed("SFTP 2,000 x 4 KiB get -r", peer, self.sftp(peer, f"get -r small {dl}\n"),
-                       lambda: shutil.rmtree(dl, ignore_errors=True))
+            self.timed("SFTP 2,000 x 4 KiB get -r", peer,
+                       self.sftp(peer, f"get -r small {self.work}/dl-{peer}-{n}\n"))
             self.timed("SFTP 2,000 x 4 KiB put -r", peer,
                        self.sftp(peer, f"put -r {self.local}/small smallup-{peer}-{n}\n"))
             # -f: the client asks for fsync after each file, which sshd then does;
