@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::json::{self, respond};
+use super::json;
 use super::{record, upload, view};
 use crate::http::{Body, HttpContext};
 use crate::links::{Created, Draft, LinkOptions, Origin, RequestOptions, Source};
@@ -137,7 +137,7 @@ pub async fn create(
         "url": created.url,
         "mail_error": created.mail_error,
     });
-    let mut r = respond(StatusCode::CREATED, &body);
+    let mut r = crate::http::json(StatusCode::CREATED, &body);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/links/{id}")) {
         r.headers_mut().insert(LOCATION, v);
     }

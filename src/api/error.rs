@@ -5,7 +5,6 @@
 use hyper::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
-use super::json::respond;
 use crate::error::{Error, ErrorKind};
 use crate::http::Body;
 
@@ -93,7 +92,7 @@ impl ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message }
         });
-        let mut r = respond(self.status, &body);
+        let mut r = crate::http::json(self.status, &body);
         let h = r.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -8,7 +8,6 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -23,20 +22,8 @@ pub const MAX_JSON: usize = 64 * 1024;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
-pub fn respond(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(value.to_string()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
 pub fn ok(value: serde_json::Value) -> Response<Body> {
-    respond(StatusCode::OK, &value)
+    crate::http::json(StatusCode::OK, &value)
 }
 
 pub fn no_content() -> Response<Body> {

@@ -28,6 +28,8 @@ mod upload;
 mod visit;
 mod zip;
 
+pub(crate) use routes::json;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -98,33 +98,31 @@ pub(super) fn brand(ctx: &HttpContext) -> Brand {
     }
 }
 
-pub(super) fn html(status: StatusCode, body: String) -> Response<Body> {
+/// A complete answer of `content_type`.
+fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(
-        Full::new(Bytes::from(body))
+        Full::new(body.into())
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
+}
+
+pub(super) fn html(status: StatusCode, body: String) -> Response<Body> {
+    full(status, "text/html; charset=utf-8", body)
 }
 
 /// A short plain-text answer (for scripts and API clients).
 pub(super) fn text(status: StatusCode, message: &str) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(message.to_string()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
+    full(status, "text/plain; charset=utf-8", message.to_string())
+}
+
+/// A JSON answer: the API's, and the staff pages' script endpoints'.
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    full(status, "application/json", value.to_string())
 }
 
 pub(super) fn page(

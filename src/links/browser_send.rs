@@ -61,13 +61,7 @@ impl LinkService {
             return Err(Error::not_found(format!("no draft with id {public_id:?}")));
         }
         let link = self.find(public_id).await?;
-        let url = self.url(&token);
-        let mail_error = self.mail_recipients(&link, &url).await;
-        Ok(Created {
-            link,
-            url,
-            mail_error,
-        })
+        Ok(self.announce(link, &token).await)
     }
 
     /// Deletes drafts (with their copies) begun before `before`, never finished

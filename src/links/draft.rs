@@ -175,15 +175,8 @@ impl<'a> Draft<'a> {
             return Err(e);
         }
         self.settled = true;
-        let service = self.service;
-        let link = service.find(&self.link.public_id).await?;
-        let url = service.url(&self.token);
-        let mail_error = service.mail_recipients(&link, &url).await;
-        Ok(Created {
-            link,
-            url,
-            mail_error,
-        })
+        let link = self.service.find(&self.link.public_id).await?;
+        Ok(self.service.announce(link, &self.token).await)
     }
 
     /// Removes the draft record and every copy made so far.

@@ -120,13 +120,7 @@ impl LinkService {
             notify: r.notify,
         });
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
-        let url = self.url(&token);
-        let mail_error = self.mail_recipients(&link, &url).await;
-        Ok(Created {
-            link,
-            url,
-            mail_error,
-        })
+        Ok(self.announce(link, &token).await)
     }
 
     /// Declares an upload of `size` bytes named `raw_name` into `link`. An upload

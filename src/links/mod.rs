@@ -148,6 +148,17 @@ impl LinkService {
         }
     }
 
+    /// A link just created or finished: its URL, mailed to its recipients.
+    async fn announce(&self, link: Link, token: &str) -> Created {
+        let url = self.url(token);
+        let mail_error = self.mail_recipients(&link, &url).await;
+        Created {
+            link,
+            url,
+            mail_error,
+        }
+    }
+
     /// Mails the link to its recipients. Errors are returned, not raised: the
     /// link exists either way and its URL is printed.
     async fn mail_recipients(&self, link: &Link, url: &str) -> Option<String> {
@@ -307,13 +318,7 @@ impl LinkService {
         let (mut new, token) = self.prepare(owner, LinkKind::Share, o)?;
         new.state = LinkState::Active;
         let link = self.db.run(move |s| s.link_insert(&new, &files)).await?;
-        let url = self.url(&token);
-        let mail_error = self.mail_recipients(&link, &url).await;
-        Ok(Created {
-            url,
-            link,
-            mail_error,
-        })
+        Ok(self.announce(link, &token).await)
     }
 
     /// Copies files into the transfer store and creates a send link for them.

@@ -36,77 +36,80 @@ pub(super) async fn list(
     let entries = blocking(move || std::fs::read_dir(dir_path))
         .await
         .map_err(|e| e.context(format!("list {shown}")))?;
-    let ctx = Arc::new((root, dir, hidden));
+    let listing = Arc::new(Listing { root, dir, hidden });
     let pages = stream::try_unfold(Some(entries), move |entries| {
-        let ctx = ctx.clone();
+        let listing = listing.clone();
         async move {
             let Some(entries) = entries else {
                 return Ok::<_, crate::Error>(None);
             };
-            let shown = ctx.1.clone();
-            let (page, rest) = blocking(move || Ok(read_page(entries, &ctx.0, &ctx.1, &ctx.2)))
+            let shown = listing.dir.clone();
+            let (page, rest) = blocking(move || listing.read_page(entries))
                 .await
                 .map_err(|e| e.context(format!("list {shown}")))?;
-            let page = page.map_err(|e| crate::Error::from(e).context(format!("list {shown}")))?;
             Ok(Some((stream::iter(page.into_iter().map(Ok)), rest)))
         }
     });
     Ok(pages.try_flatten().boxed())
 }
 
-/// Reads up to [`PAGE`] entries; the directory handle comes back unless the
-/// listing is complete.
-fn read_page(
-    mut entries: ReadDir,
-    root: &Path,
-    dir: &VPath,
-    hidden: &[String],
-) -> (std::io::Result<Vec<Entry>>, Option<ReadDir>) {
-    let mut page = Vec::new();
-    while page.len() < PAGE {
-        let entry = match entries.next() {
-            None => return (Ok(page), None),
-            Some(Err(e)) => return (Err(e), None),
-            Some(Ok(entry)) => entry,
-        };
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            tracing::warn!(dir = %dir, "skipping a stored name that is not UTF-8");
-            continue;
-        };
-        if hidden.contains(&name) {
-            continue;
-        }
-        let Ok(path) = dir.join(&name) else {
-            tracing::warn!(dir = %dir, name, "skipping a stored name that is not a valid path");
-            continue;
-        };
-        // Gone since readdir, or a link out of the root or to nothing: left out.
-        let Some(meta) = entry
-            .metadata()
-            .ok()
-            .and_then(|m| describe(root, &entry.path(), m))
-        else {
-            continue;
-        };
-        let kind = if meta.is_dir() {
-            EntryKind::Dir
-        } else if meta.is_file() {
-            EntryKind::File
-        } else {
-            continue;
-        };
-        page.push(Entry {
-            path,
-            kind,
-            size: if kind == EntryKind::File {
-                meta.len()
+/// One listing in progress: what its pages are read against.
+struct Listing {
+    root: PathBuf,
+    dir: VPath,
+    hidden: Vec<String>,
+}
+
+impl Listing {
+    /// Reads up to [`PAGE`] entries; the directory handle comes back unless the
+    /// listing is complete.
+    fn read_page(&self, mut entries: ReadDir) -> std::io::Result<(Vec<Entry>, Option<ReadDir>)> {
+        let dir = &self.dir;
+        let mut page = Vec::new();
+        while page.len() < PAGE {
+            let Some(entry) = entries.next() else {
+                return Ok((page, None));
+            };
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                tracing::warn!(dir = %dir, "skipping a stored name that is not UTF-8");
+                continue;
+            };
+            if self.hidden.contains(&name) {
+                continue;
+            }
+            let Ok(path) = dir.join(&name) else {
+                tracing::warn!(dir = %dir, name, "skipping a stored name that is not a valid path");
+                continue;
+            };
+            // Gone since readdir, or a link out of the root or to nothing: left out.
+            let Some(meta) = entry
+                .metadata()
+                .ok()
+                .and_then(|m| describe(&self.root, &entry.path(), m))
+            else {
+                continue;
+            };
+            let kind = if meta.is_dir() {
+                EntryKind::Dir
+            } else if meta.is_file() {
+                EntryKind::File
             } else {
-                0
-            },
-            modified: meta.modified().ok(),
-        });
+                continue;
+            };
+            page.push(Entry {
+                path,
+                kind,
+                size: if kind == EntryKind::File {
+                    meta.len()
+                } else {
+                    0
+                },
+                modified: meta.modified().ok(),
+            });
+        }
+        Ok((page, Some(entries)))
     }
-    (Ok(page), Some(entries))
 }
 
 /// What listed `path` is, from its `lstat` result: followed only if it is a

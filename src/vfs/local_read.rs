@@ -39,8 +39,7 @@ impl LocalReader {
     /// Opens `target` (already checked to lie inside the root) for `path`; returns
     /// the reader and the file size.
     pub(super) async fn open(target: PathBuf, path: &VPath, buffer: usize) -> Result<(Self, u64)> {
-        let shown = path.clone();
-        let opened = blocking(move || {
+        let (file, head, size) = blocking(move || {
             // O_NONBLOCK: opening a FIFO must not wait for a writer; it has no
             // effect on the regular files that are served.
             let file = OpenOptions::new()
@@ -48,8 +47,12 @@ impl LocalReader {
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&target)?;
             let meta = file.metadata()?;
+            if meta.is_dir() {
+                return Err(std::io::ErrorKind::IsADirectory.into());
+            }
             if !meta.is_file() {
-                return Ok(Err(meta.is_dir()));
+                // A FIFO, socket or device: nothing wharf serves.
+                return Err(std::io::ErrorKind::NotFound.into());
             }
             let size = meta.len();
             let head = if size <= READ_WHOLE_MAX {
@@ -57,30 +60,24 @@ impl LocalReader {
             } else {
                 Bytes::new()
             };
-            Ok(Ok((file, head, size)))
+            Ok((file, head, size))
         })
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::NotFound | ErrorKind::NotADirectory => {
-                Error::not_found(format!("{shown}: no such file or directory"))
+                Error::not_found(format!("{path}: no such file or directory"))
             }
-            _ => e.context(format!("open {shown}")),
+            ErrorKind::IsADirectory => {
+                Error::new(ErrorKind::IsADirectory, format!("{path} is a directory"))
+            }
+            _ => e.context(format!("open {path}")),
         })?;
-        match opened {
-            Ok((file, head, size)) => Ok((
-                LocalReader {
-                    file: Arc::new(file),
-                    head,
-                    buffer,
-                },
-                size,
-            )),
-            Err(true) => Err(Error::new(
-                ErrorKind::IsADirectory,
-                format!("{path} is a directory"),
-            )),
-            Err(false) => Err(Error::not_found(format!("{path}: no such file"))),
-        }
+        let reader = LocalReader {
+            file: Arc::new(file),
+            head,
+            buffer,
+        };
+        Ok((reader, size))
     }
 
     /// `range` (already clamped to the size at open, not empty) as one read.

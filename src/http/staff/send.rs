@@ -8,14 +8,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
 
 use super::super::pages::esc;
-use super::super::routes::brand;
+use super::super::routes::{brand, json};
 use super::super::tus::{self, Scope};
 use super::super::upload::widget;
 use super::super::{Body, HttpContext};
@@ -76,20 +73,8 @@ pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
     )
 }
 
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(value.to_string()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
 fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json(status, serde_json::json!({ "error": message }))
+    json(status, &serde_json::json!({ "error": message }))
 }
 
 async fn audit(
@@ -124,7 +109,7 @@ pub async fn draft(
     match ctx.service.draft(&staff.user.name).await {
         Ok(link) => json(
             StatusCode::CREATED,
-            serde_json::json!({
+            &serde_json::json!({
                 "id": link.public_id,
                 "uploads": format!("/app/send/{}/uploads", link.public_id),
                 "finish": format!("/app/send/{}/finish", link.public_id),
@@ -204,7 +189,7 @@ pub async fn finish(
             if let Some(e) = created.mail_error {
                 answer["mail_error"] = e.into();
             }
-            json(StatusCode::OK, answer)
+            json(StatusCode::OK, &answer)
         }
         Err(e) => match e.kind() {
             ErrorKind::InvalidInput | ErrorKind::PermissionDenied => {
