@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Unsupported,
     /// Storage or database temporarily unreachable; the client may retry.
     Unavailable,
+    /// The storage has no room left (disk full, quota reached).
+    StorageFull,
     /// Authentication failed or the account may not use this protocol.
     AuthFailed,
     /// A bug or an unexpected state; details go to the log, not to the client.
@@ -36,6 +38,7 @@ impl ErrorKind {
             ErrorKind::DirectoryNotEmpty => "directory not empty",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Unavailable => "temporarily unavailable",
+            ErrorKind::StorageFull => "no space left",
             ErrorKind::AuthFailed => "authentication failed",
             ErrorKind::Internal => "internal error",
         }
@@ -44,12 +47,15 @@ impl ErrorKind {
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An error with a kind (decides the reply), a context (says what was being done) and
-/// an optional source (says why, for the log).
+/// An error with a kind (decides the reply), a context (says what was being done),
+/// an optional source (says why, for the log) and an optional public text: words
+/// written for the client (a validation message), the only text besides the kind's
+/// own that may reach one (see [`crate::reply`]).
 pub struct Error {
     kind: ErrorKind,
     context: String,
     source: Option<Source>,
+    public: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -60,7 +66,27 @@ impl Error {
             kind,
             context: context.into(),
             source: None,
+            public: None,
         }
+    }
+
+    /// Sets the text a client may see instead of the kind's own.
+    pub fn with_public(mut self, text: impl Into<String>) -> Self {
+        self.public = Some(text.into());
+        self
+    }
+
+    /// The client-safe text set by [`Error::with_public`], if any.
+    pub fn public_text(&self) -> Option<&str> {
+        self.public.as_deref()
+    }
+
+    /// Rewrites the context and public text (e.g. to drop a home prefix), keeping
+    /// the kind and source.
+    pub fn map_text(mut self, f: impl Fn(&str) -> String) -> Self {
+        self.context = f(&self.context);
+        self.public = self.public.as_deref().map(&f);
+        self
     }
 
     pub fn with_source(mut self, source: impl Into<Source>) -> Self {
@@ -78,16 +104,22 @@ impl Error {
         self.kind
     }
 
+    /// Not found, with a message written for the client (it is shown to them).
     pub fn not_found(context: impl Into<String>) -> Self {
-        Error::new(ErrorKind::NotFound, context)
+        let text = context.into();
+        Error::new(ErrorKind::NotFound, text.clone()).with_public(text)
     }
 
+    /// Invalid input, with a message written for the client (it is shown to them).
     pub fn invalid(context: impl Into<String>) -> Self {
-        Error::new(ErrorKind::InvalidInput, context)
+        let text = context.into();
+        Error::new(ErrorKind::InvalidInput, text.clone()).with_public(text)
     }
 
+    /// Refused, with a message written for the client (it is shown to them).
     pub fn denied(context: impl Into<String>) -> Self {
-        Error::new(ErrorKind::PermissionDenied, context)
+        let text = context.into();
+        Error::new(ErrorKind::PermissionDenied, text.clone()).with_public(text)
     }
 
     pub fn internal(context: impl Into<String>) -> Self {
@@ -127,6 +159,12 @@ impl From<opendal::Error> for Error {
                 // ENAMETOOLONG: the name (or the fs staging name built from it) is too
                 // long for this storage; the client should pick a shorter one.
                 return Error::invalid("the name is too long for this storage");
+            }
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                return Error::new(ErrorKind::StorageFull, "storage").with_source(e);
             }
         }
         let kind = match e.kind() {
@@ -182,7 +220,7 @@ impl From<std::io::Error> for Error {
         let kind = match e.kind() {
             K::InvalidFilename => return Error::invalid("the name is too long for this storage"),
             K::StorageFull | K::QuotaExceeded => {
-                return Error::new(ErrorKind::Unavailable, "the storage is full").with_source(e)
+                return Error::new(ErrorKind::StorageFull, "the storage is full").with_source(e)
             }
             K::NotFound => ErrorKind::NotFound,
             K::PermissionDenied => ErrorKind::PermissionDenied,

@@ -44,6 +44,7 @@ pub mod login;
 pub mod mail;
 pub mod net;
 pub mod policy;
+pub mod reply;
 pub mod secret;
 pub mod session;
 pub mod sftp;

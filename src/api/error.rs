@@ -80,14 +80,6 @@ impl ApiError {
         }
     }
 
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred; the server log has the details",
-        )
-    }
-
     pub fn response(self) -> Response<Body> {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message }
@@ -108,31 +100,30 @@ impl ApiError {
 }
 
 impl From<Error> for ApiError {
+    /// Status and text from the one public-reply table; the stable code by kind.
     fn from(e: Error) -> Self {
-        let message = e.to_string();
-        match e.kind() {
-            ErrorKind::NotFound => ApiError::not_found(message),
-            ErrorKind::PermissionDenied => ApiError::forbidden(message),
-            ErrorKind::AuthFailed => ApiError::unauthorized(message),
-            ErrorKind::InvalidInput
-            | ErrorKind::NotADirectory
-            | ErrorKind::IsADirectory
-            | ErrorKind::DirectoryNotEmpty
-            | ErrorKind::Unsupported => ApiError::invalid(message),
-            ErrorKind::AlreadyExists => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            ErrorKind::Unavailable => {
-                // Storage and database errors name server paths: log them only.
-                tracing::warn!(error = %e, "API request failed for now");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "storage or the database is unavailable for now; try again later",
-                )
+        crate::reply::log("api", &e);
+        let code = match e.kind() {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PermissionDenied => "forbidden",
+            ErrorKind::AuthFailed => "unauthorized",
+            ErrorKind::InvalidInput | ErrorKind::Unsupported => "invalid_request",
+            ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => {
+                "invalid_request"
             }
-            ErrorKind::Internal => {
-                tracing::error!(error = %e, "API request failed");
-                ApiError::internal()
+            ErrorKind::AlreadyExists => "conflict",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::StorageFull => "storage_full",
+            ErrorKind::Internal => "internal",
+        };
+        let status = match e.kind() {
+            // Kept as the API has answered them since its first version.
+            ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => {
+                StatusCode::BAD_REQUEST
             }
-        }
+            k => StatusCode::from_u16(crate::reply::of(k).http)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        ApiError::new(status, code, crate::reply::text(&e).to_string())
     }
 }

@@ -643,12 +643,15 @@ impl Control {
         match outcome {
             Ok(text) => self.reply(226, &text).await,
             Err(e) => {
+                crate::reply::log("ftps", &e);
                 let code = match e.kind() {
                     ErrorKind::Unavailable => 425,
                     ErrorKind::PermissionDenied | ErrorKind::NotFound => 550,
+                    ErrorKind::StorageFull => 452,
                     _ => 426,
                 };
-                self.reply(code, &format!("Transfer failed: {e}")).await
+                let text = crate::reply::text(&e);
+                self.reply(code, &format!("Transfer failed: {text}")).await
             }
         }
     }
@@ -786,21 +789,11 @@ async fn send<W: AsyncWrite + Unpin + ?Sized>(
     Ok(n)
 }
 
-/// The FTP reply for an error.
+/// The FTP reply for an error, from the one public-reply table.
 fn reply_for(e: &Error) -> (u16, String) {
-    match e.kind() {
-        ErrorKind::NotFound => (550, e.to_string()),
-        ErrorKind::PermissionDenied | ErrorKind::AuthFailed => (550, e.to_string()),
-        ErrorKind::AlreadyExists
-        | ErrorKind::IsADirectory
-        | ErrorKind::NotADirectory
-        | ErrorKind::DirectoryNotEmpty => (550, e.to_string()),
-        ErrorKind::InvalidInput => (553, e.to_string()),
-        ErrorKind::Unsupported => (504, e.to_string()),
-        ErrorKind::Unavailable => (451, e.to_string()),
-        ErrorKind::Internal => {
-            tracing::warn!(error = %e, "FTP request failed");
-            (451, "Local error in processing".into())
-        }
-    }
+    crate::reply::log("ftps", e);
+    (
+        crate::reply::of(e.kind()).ftp,
+        crate::reply::text(e).to_string(),
+    )
 }

@@ -17,7 +17,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::meter::{begin, Metered, Usage};
 use super::pages::{self, FolderRow};
-use super::routes::{audit, brand, html, not_found, page, redirect, refused};
+use super::routes::{audit, brand, html, not_found, page, redirect, refused, try_again};
 use super::target::{self, Refusal, Target};
 use super::visit::{self, Visit};
 use super::{Body, HttpContext};
@@ -165,8 +165,10 @@ pub async fn item(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(file) = find_file(ctx, &v, rest.first().copied()).await else {
-        return not_found(ctx);
+    let file = match find_file(ctx, &v, rest.first().copied()).await {
+        Ok(Some(file)) => file,
+        Ok(None) => return not_found(ctx),
+        Err(r) => return r,
     };
     let t = match target::resolve(ctx, &v.link, &file, &rest[1..], Op::Read).await {
         Ok(t) => t,
@@ -179,15 +181,7 @@ pub async fn item(
             return unavailable(ctx, peer, &v, "the file was removed").await
         }
         Err(e) if e.kind() == crate::error::ErrorKind::NotFound => return not_found(ctx),
-        Err(e) => {
-            tracing::error!(error = %e, "stat of a link item");
-            return page(
-                ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The storage did not answer. Try again in a moment.",
-            );
-        }
+        Err(e) => return try_again(ctx, &e),
     };
     if entry.is_dir() {
         if !file.is_dir {
@@ -199,11 +193,22 @@ pub async fn item(
     send_file(ctx, peer, &v, t, &name, entry.size, headers, head).await
 }
 
-async fn find_file(ctx: &HttpContext, v: &Visit, id: Option<&str>) -> Option<LinkFile> {
-    let id: i64 = id?.parse().ok()?;
+/// The link's file named by `id`; a store failure is a "try again" page.
+async fn find_file(
+    ctx: &HttpContext,
+    v: &Visit,
+    id: Option<&str>,
+) -> Result<Option<LinkFile>, Response<Body>> {
+    let Some(id) = id.and_then(|i| i.parse::<i64>().ok()) else {
+        return Ok(None);
+    };
     let link_id = v.link.id;
-    let files = ctx.db.run(move |s| s.link_files(link_id)).await.ok()?;
-    files.into_iter().find(|f| f.id == id)
+    let files = ctx
+        .db
+        .run(move |s| s.link_files(link_id))
+        .await
+        .map_err(|e| try_again(ctx, &e))?;
+    Ok(files.into_iter().find(|f| f.id == id))
 }
 
 #[allow(clippy::too_many_arguments)]

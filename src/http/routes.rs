@@ -143,6 +143,22 @@ pub(super) fn not_found(ctx: &HttpContext) -> Response<Body> {
     )
 }
 
+/// The answer when the database or storage fails: the link may be fine, so the
+/// visitor is told to come back, never that the link does not exist. The error
+/// goes to the log only.
+pub(super) fn try_again(ctx: &HttpContext, e: &crate::error::Error) -> Response<Body> {
+    crate::reply::log("link", e);
+    let mut r = page(
+        ctx,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again later",
+        "This page cannot be shown right now. Please try again in a few minutes.",
+    );
+    r.headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("30"));
+    r
+}
+
 /// The answer for a link that has ended (audited unless it is a HEAD request).
 pub(super) async fn refused(
     ctx: &HttpContext,

@@ -27,7 +27,7 @@ use percent_encoding::utf8_percent_encode;
 use super::download::SEGMENT;
 use super::routes::text;
 use super::{Body, HttpContext};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::links::{LinkService, Uploader};
 use crate::store::{now_ms, Link, Upload, UploadState};
 use crate::uploads::AppendError;
@@ -58,21 +58,12 @@ fn set(r: &mut Response<Body>, name: &'static str, value: impl ToString) {
     }
 }
 
-/// The answer for a refused operation, by the kind of error.
+/// The answer for a refused operation, from the one public-reply table.
 fn refusal(e: &Error) -> Response<Body> {
-    let status = match e.kind() {
-        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
-        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
-        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::warn!(error = %e, "upload failed");
-        return reply(status, "The upload could not be stored. Try again later.");
-    }
-    reply(status, &e.to_string())
+    crate::reply::log("tus", e);
+    let status = StatusCode::from_u16(crate::reply::of(e.kind()).http)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    reply(status, crate::reply::text(e))
 }
 
 /// Requests must speak tus 1.0 (and so cannot come from another site's form).

@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 
 use super::forms::{self, GRANT_COOKIE};
 use super::pages;
-use super::routes::{audit, brand, html, not_found, page, redirect, refused};
+use super::routes::{audit, brand, html, not_found, page, redirect, refused, try_again};
 use super::{Body, HttpContext};
 use crate::audit::Outcome;
 use crate::defender::Verdict;
@@ -91,8 +91,7 @@ pub async fn visit(
         .db
         .run(move |s| s.link_by_token_hash(&h))
         .await
-        .ok()
-        .flatten()
+        .map_err(|e| try_again(ctx, &e))?
         .ok_or_else(|| not_found(ctx))?;
     let now = now_ms();
     let grant = forms::cookie(headers, GRANT_COOKIE)
@@ -104,7 +103,7 @@ pub async fn visit(
             ctx.db
                 .run(move |s| s.link_grant_holds(id, &gid))
                 .await
-                .unwrap_or(false)
+                .map_err(|e| try_again(ctx, &e))?
         }
         _ => false,
     };

@@ -65,7 +65,17 @@ pub async fn all(
                         ctx,
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "Too many files",
-                        &e.to_string(),
+                        crate::reply::text(&e),
+                    );
+                }
+                if e.kind() != crate::error::ErrorKind::NotFound {
+                    // Storage that does not answer is not a link that has ended.
+                    crate::reply::log("link", &e);
+                    return page(
+                        ctx,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Try again later",
+                        "The files cannot be read right now. Please try again in a few minutes.",
                     );
                 }
                 return unavailable(ctx, peer, &v, "a shared folder could not be read").await;

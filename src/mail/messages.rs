@@ -42,6 +42,7 @@ pub fn link(product: &str, link: &Link, files: &[LinkFile], url: &str, sender: &
         body.push_str(&format!("It can be downloaded {n} times.\n"));
     }
     Mail {
+        kind: "link",
         to: link.recipients.clone(),
         reply_to: None,
         subject,
@@ -71,6 +72,7 @@ fn request(product: &str, link: &Link, url: &str, sender: &str) -> Mail {
         body.push_str("The sender will give you the password separately.\n");
     }
     Mail {
+        kind: "request",
         to: link.recipients.clone(),
         reply_to: None,
         subject,
@@ -86,6 +88,7 @@ pub fn uploaded(to: &str, link: &Link, file: &LinkFile, who: &str) -> Mail {
         format!("{} ({})", link.title, link.public_id)
     };
     Mail {
+        kind: "uploaded",
         to: vec![to.to_string()],
         reply_to: None,
         subject: format!("Uploaded: {}", file.name),
@@ -107,9 +110,10 @@ pub fn uploaded(to: &str, link: &Link, file: &LinkFile, who: &str) -> Mail {
 /// The 6-digit code that unlocks a link for one address.
 pub fn code(product: &str, to: &str, code: &str, minutes: u64) -> Mail {
     Mail {
+        kind: "code",
         to: vec![to.to_string()],
         reply_to: None,
-        subject: format!("Your {product} code: {code}"),
+        subject: format!("Your {product} code"),
         body: format!(
             "Your code to open the shared files is:\n\n    {code}\n\nIt is valid for {minutes} minutes. \
              If you did not ask for it, ignore this message.\n"
@@ -125,6 +129,7 @@ pub fn downloaded(to: &str, link: &Link, file: &str, bytes: u64, who: &str) -> M
         format!("{} ({})", link.title, link.public_id)
     };
     Mail {
+        kind: "downloaded",
         to: vec![to.to_string()],
         reply_to: None,
         subject: format!("Downloaded: {file}"),

@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 /// One plain-text message.
 #[derive(Debug, Clone)]
 pub struct Mail {
+    /// What the mail is ("link", "code", ...): what the log says of it. Subjects
+    /// and bodies can hold codes and URLs, so they are never logged.
+    pub kind: &'static str,
     pub to: Vec<String>,
     pub reply_to: Option<String>,
     pub subject: String,
@@ -116,7 +119,7 @@ impl Mailer {
                         format!("sending mail: {e}"),
                     )
                 })?;
-                tracing::info!(to = %mail.to.join(","), subject = %mail.subject, "mail sent");
+                tracing::info!(to = %mail.to.join(","), kind = mail.kind, "mail sent");
             }
             Transport::Outbox(dir) => {
                 let dir = dir.clone();
@@ -124,8 +127,7 @@ impl Mailer {
                 let path = tokio::task::spawn_blocking(move || write_eml(&dir, &bytes))
                     .await
                     .map_err(|e| Error::internal("outbox task failed").with_source(e))??;
-                // The body may hold a code or a URL: the log names the file only.
-                tracing::info!(to = %mail.to.join(","), subject = %mail.subject, file = %path.display(), "mail written to the outbox");
+                tracing::info!(to = %mail.to.join(","), kind = mail.kind, file = %path.display(), "mail written to the outbox");
             }
         }
         Ok(())
@@ -136,9 +138,9 @@ impl Mailer {
     pub fn send_later(&self, mail: Mail) {
         let me = self.clone();
         tokio::spawn(async move {
-            let subject = mail.subject.clone();
+            let kind = mail.kind;
             if let Err(e) = me.send(mail).await {
-                tracing::warn!(%subject, error = %e, "mail not sent");
+                tracing::warn!(kind, error = %e, "mail not sent");
             }
         });
     }

@@ -184,6 +184,9 @@ pub fn parse_expiry(
         Some(t) => Some(parse_time_or_duration(t, now)?),
     };
     match at {
+        Some(t) if t - now > LONGEST_EXPIRY_MS => {
+            Err("an expiry may be at most 100 years away (use never for no expiry)".into())
+        }
         None if !policy.allow_never => Err("links that never expire are not allowed here".into()),
         Some(t) if t <= now => Err("the expiry is in the past".into()),
         Some(t)
@@ -200,9 +203,14 @@ pub fn parse_expiry(
     }
 }
 
+/// The furthest expiry accepted (100 years): beyond it dates stop being
+/// writable and arithmetic on them overflows.
+const LONGEST_EXPIRY_MS: Millis = 36_525 * 86_400_000;
+
 fn parse_time_or_duration(t: &str, now: Millis) -> Result<Millis, String> {
     if let Ok(d) = humantime::parse_duration(t) {
-        return Ok(now + d.as_millis() as i64);
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        return Ok(now.saturating_add(ms));
     }
     let stamp = if t.len() == 10 {
         format!("{t}T23:59:59Z")
@@ -336,6 +344,10 @@ mod tests {
             .unwrap_err()
             .contains("past"));
         assert!(parse_expiry(Some("soon"), &p, NOW).is_err());
+        assert!(parse_expiry(Some("300000y"), &p, NOW).is_err());
+        assert!(parse_expiry(Some("9999999999999999y"), &p, NOW).is_err());
+        assert!(parse_expiry(Some("99999-01-01"), &p, NOW).is_err());
+        assert!(parse_expiry(Some("50y"), &p, NOW).is_ok());
         let strict = LinkPolicy {
             max_expiry: Some(Duration::from_secs(14 * 86_400)),
             allow_never: false,

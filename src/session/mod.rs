@@ -127,7 +127,8 @@ impl Session {
                             .detail(why.clone()),
                     )
                     .await;
-                Err(Error::denied(format!("{path}: permission denied ({why})")))
+                Err(Error::denied(format!("{path}: permission denied ({why})"))
+                    .with_public(format!("Permission denied ({why})")))
             }
         }
     }
@@ -153,8 +154,7 @@ impl Session {
         if home == "/" {
             return e;
         }
-        let msg = e.to_string().replace(home, "");
-        Error::new(e.kind(), msg)
+        e.map_text(|t| t.replace(home, ""))
     }
 
     pub async fn stat(&self, path: &VPath) -> Result<Entry> {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use russh_sftp::protocol::{File, FileAttributes, Packet, Status, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::vfs::{Entry, EntryKind};
 
 /// Largest data in one READ reply or WRITE request we accept (announced to clients
@@ -59,24 +59,24 @@ pub fn ok(id: u32) -> Packet {
     status(id, StatusCode::Ok, "OK")
 }
 
-/// The reply for an error: SFTP v3 has few codes, so the message carries the detail
-/// (clients show it). Internal errors say only that something failed.
+/// The reply for an error, from the one public-reply table; the details go to the
+/// log only. Codes that clients map to errno get OpenSSH's own words (libraries
+/// match on them); a bad request or an unsupported one may say why.
 pub fn error(id: u32, e: &Error) -> Packet {
-    let code = match e.kind() {
-        ErrorKind::NotFound => StatusCode::NoSuchFile,
-        ErrorKind::PermissionDenied | ErrorKind::AuthFailed => StatusCode::PermissionDenied,
-        ErrorKind::Unsupported => StatusCode::OpUnsupported,
-        ErrorKind::InvalidInput => StatusCode::BadMessage,
-        _ => StatusCode::Failure,
+    use crate::reply::SftpCode;
+    crate::reply::log("sftp", e);
+    let code = match crate::reply::of(e.kind()).sftp {
+        SftpCode::NoSuchFile => StatusCode::NoSuchFile,
+        SftpCode::PermissionDenied => StatusCode::PermissionDenied,
+        SftpCode::Failure => StatusCode::Failure,
+        SftpCode::BadMessage => StatusCode::BadMessage,
+        SftpCode::OpUnsupported => StatusCode::OpUnsupported,
     };
-    let message = match e.kind() {
-        ErrorKind::Internal | ErrorKind::Unavailable => {
-            tracing::warn!(error = %e, "SFTP request failed");
-            e.kind().as_str().to_string()
-        }
-        _ => e.to_string(),
+    let text = match code {
+        StatusCode::BadMessage | StatusCode::OpUnsupported => crate::reply::text(e),
+        _ => crate::reply::of(e.kind()).text,
     };
-    status(id, code, &message)
+    status(id, code, text)
 }
 
 const S_IFDIR: u32 = 0o040000;

@@ -22,9 +22,14 @@ pub fn from_ms(ms: Millis) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
-/// RFC 3339 in UTC with seconds, for people and JSON.
+/// The last instant RFC 3339 can write (9999-12-31T23:59:59Z).
+const LAST_WRITABLE: Millis = 253_402_300_799_000;
+
+/// RFC 3339 in UTC with seconds, for people and JSON. Total: a time past year
+/// 9999 (which no input check lets in any more, but an old row may hold) is
+/// written as the last second of 9999 instead of panicking.
 pub fn format_ms(ms: Millis) -> String {
-    humantime::format_rfc3339_seconds(from_ms(ms)).to_string()
+    humantime::format_rfc3339_seconds(from_ms(ms.min(LAST_WRITABLE))).to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,4 +127,15 @@ pub struct AuditQuery {
 pub struct AuditRecord {
     pub id: i64,
     pub event: crate::audit::AuditEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_is_total() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_ms(i64::MAX), "9999-12-31T23:59:59Z");
+    }
 }

@@ -58,7 +58,7 @@ impl Act<'_> {
     async fn failed(&self, action: &str, e: Error) -> Response<Body> {
         let (outcome, text) = match e.kind() {
             ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::PermissionDenied => {
-                (Outcome::Denied, e.to_string())
+                (Outcome::Denied, crate::reply::text(&e).to_string())
             }
             _ => {
                 tracing::error!(link = %self.link.public_id, action, error = %e, "staff action failed");

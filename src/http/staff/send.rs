@@ -193,7 +193,7 @@ pub async fn finish(
         }
         Err(e) => match e.kind() {
             ErrorKind::InvalidInput | ErrorKind::PermissionDenied => {
-                error(StatusCode::BAD_REQUEST, &e.to_string())
+                error(StatusCode::BAD_REQUEST, crate::reply::text(&e))
             }
             ErrorKind::NotFound => error(StatusCode::NOT_FOUND, "No such draft."),
             _ => {
