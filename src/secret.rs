@@ -45,6 +45,14 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::internal("hashing the password failed").with_source(e.to_string()))
 }
 
+/// [`hash_password`] on a blocking thread: argon2 takes tens of milliseconds of
+/// CPU and must not stall the async workers that serve every other session.
+pub async fn hash_password_off_thread(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| Error::internal("the hashing task failed").with_source(e))?
+}
+
 /// Checks a password against a stored PHC string. The comparison inside argon2 is
 /// constant-time; a malformed hash simply fails.
 pub fn verify_password(password: &str, phc: &str) -> bool {

@@ -92,7 +92,7 @@ pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
         return Ok(None);
     }
     let password = secret::generate_password();
-    let hash = secret::hash_password(&password)?;
+    let hash = secret::hash_password_off_thread(password.clone()).await?;
     let user = NewUser {
         name: "admin".into(),
         password_hash: Some(hash),

@@ -13,7 +13,9 @@ impl LinkService {
     /// A new, empty draft send link owned by `owner`.
     pub async fn draft(&self, owner: &str) -> Result<Link> {
         self.owner(owner).await?;
-        let (new, _unused_token) = self.prepare(owner, LinkKind::Send, &LinkOptions::default())?;
+        let (new, _unused_token) = self
+            .prepare(owner, LinkKind::Send, &LinkOptions::default())
+            .await?;
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
         let dir = crate::vfs::VPath::root().join(&link.public_id)?;
         self.transfers.mkdir(&dir).await?;
@@ -53,7 +55,7 @@ impl LinkService {
         if self.files(&link).await?.is_empty() {
             return Err(Error::invalid("add at least one file"));
         }
-        let (mut new, token) = self.prepare(owner, LinkKind::Send, o)?;
+        let (mut new, token) = self.prepare(owner, LinkKind::Send, o).await?;
         new.public_id = link.public_id.clone();
         new.state = LinkState::Active;
         let done = self.db.run(move |s| s.link_finish_draft(id, &new)).await?;

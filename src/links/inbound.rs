@@ -112,7 +112,7 @@ impl LinkService {
         }
         let mut o = o.clone();
         o.max_uses = r.max_files.or(o.max_uses);
-        let (mut new, token) = self.prepare(owner, LinkKind::Request, &o)?;
+        let (mut new, token) = self.prepare(owner, LinkKind::Request, &o).await?;
         new.state = LinkState::Active;
         new.inbound = Some(Inbound {
             folder: home.nest(&view).to_string(),

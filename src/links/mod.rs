@@ -238,7 +238,12 @@ impl LinkService {
     }
 
     /// Validates the options and builds the record (without files).
-    fn prepare(&self, owner: &str, kind: LinkKind, o: &LinkOptions) -> Result<(NewLink, String)> {
+    async fn prepare(
+        &self,
+        owner: &str,
+        kind: LinkKind,
+        o: &LinkOptions,
+    ) -> Result<(NewLink, String)> {
         let now = now_ms();
         let expires_at = rules::parse_expiry(o.expires.as_deref(), &self.config.policy, now)
             .map_err(Error::invalid)?;
@@ -259,11 +264,10 @@ impl LinkService {
         if o.max_uses == Some(0) {
             return Err(Error::invalid("a download limit must be at least 1"));
         }
-        let password_hash = o
-            .password
-            .as_deref()
-            .map(crate::secret::hash_password)
-            .transpose()?;
+        let password_hash = match o.password.clone() {
+            Some(p) => Some(crate::secret::hash_password_off_thread(p).await?),
+            None => None,
+        };
         let (token, token_hash) = token::new_token();
         Ok((
             NewLink {
@@ -315,7 +319,7 @@ impl LinkService {
                 sha256: None,
             });
         }
-        let (mut new, token) = self.prepare(owner, LinkKind::Share, o)?;
+        let (mut new, token) = self.prepare(owner, LinkKind::Share, o).await?;
         new.state = LinkState::Active;
         let link = self.db.run(move |s| s.link_insert(&new, &files)).await?;
         Ok(self.announce(link, &token).await)
@@ -348,7 +352,7 @@ impl LinkService {
     ) -> Result<Draft<'_>> {
         let user = self.owner(owner).await?;
         let session = self.session_from(user, origin);
-        let (new, token) = self.prepare(owner, LinkKind::Send, o)?;
+        let (new, token) = self.prepare(owner, LinkKind::Send, o).await?;
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
         Draft::start(self, session, link, token).await
     }
