@@ -116,6 +116,25 @@ pub fn build_transfers(
 }
 
 impl App {
+    /// Where uploads are staged, with how long a file there may sit untouched
+    /// before it is a crash's leftover: fs connectors' staging folders, and the
+    /// browser upload staging (whose uploads may pause up to `upload_abandon`).
+    fn staging_dirs(&self) -> Vec<(std::path::PathBuf, Duration)> {
+        let mut dirs: Vec<(std::path::PathBuf, Duration)> = Vec::new();
+        for vfs in [&self.vfs, &self.transfers] {
+            for m in vfs.mounts() {
+                if let Some(d) = &m.connector.staging_dir {
+                    if !dirs.iter().any(|(x, _)| x == d) {
+                        dirs.push((d.clone(), crate::sweep::STAGED_IDLE));
+                    }
+                }
+            }
+        }
+        let tus_idle = self.config.links.upload_abandon + crate::sweep::STAGED_IDLE;
+        dirs.push((self.config.links.upload_staging.clone(), tus_idle));
+        dirs
+    }
+
     /// Opens everything; must run inside the tokio runtime (the audit writer starts).
     pub fn open(config: Config) -> Result<App> {
         let db = open_db(&config)?;
@@ -150,7 +169,16 @@ impl App {
             self.mailer.clone(),
             self.config.http.product_name.clone(),
         ));
-        tasks.spawn(retention(links.clone(), stopped.clone()));
+        tasks.spawn(retention(
+            links.clone(),
+            self.staging_dirs(),
+            stopped.clone(),
+        ));
+        tasks.spawn(reservations(
+            self.db.clone(),
+            self.config.links.reservation_timeout,
+            stopped.clone(),
+        ));
         let mut sftp_addr = None;
         let mut sftp_fingerprint = None;
         if self.config.sftp.enabled {
@@ -255,6 +283,7 @@ impl App {
             stop,
             tasks,
             audit: self.audit,
+            mailer: self.mailer,
         })
     }
 
@@ -322,6 +351,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     audit: AuditLog,
+    mailer: Mailer,
 }
 
 impl Running {
@@ -330,6 +360,7 @@ impl Running {
         tracing::info!("shutting down");
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.mailer.drain(Duration::from_secs(15)).await;
         self.audit.shutdown().await;
         if self.audit.dropped() > 0 {
             tracing::error!(
@@ -341,10 +372,24 @@ impl Running {
     }
 }
 
-/// Deletes the copies of ended send links past their retention: at start, then
-/// every [`RETENTION_INTERVAL`], until shutdown.
-async fn retention(links: Arc<LinkService>, mut stop: watch::Receiver<bool>) {
+/// Deletes the copies of ended send links past their retention, drops abandoned
+/// uploads and removes staged files left by a crash: at start, then every
+/// [`RETENTION_INTERVAL`], until shutdown.
+async fn retention(
+    links: Arc<LinkService>,
+    staging: Vec<(std::path::PathBuf, Duration)>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
+        for (dir, idle) in &staging {
+            match crate::sweep::staged_leftovers(vec![dir.clone()], *idle).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(files = n, dir = %dir.display(), "removed staged files left by a crash")
+                }
+                Err(e) => tracing::warn!(error = %e, "sweeping staged files failed"),
+            }
+        }
         match links.purge(crate::store::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -361,6 +406,25 @@ async fn retention(links: Arc<LinkService>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
+        }
+    }
+}
+
+/// Gives back the uses of downloads that never settled, every
+/// [`crate::sweep::reservation_period`], until shutdown.
+async fn reservations(db: Db, timeout: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(crate::sweep::reservation_period(timeout)) => {}
+        }
+        match crate::sweep::stale_reservations(&db, timeout).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                uses = n,
+                "gave back the uses of downloads that never settled"
+            ),
+            Err(e) => tracing::warn!(error = %e, "sweeping stale download reservations failed"),
         }
     }
 }

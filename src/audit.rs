@@ -115,6 +115,9 @@ pub fn parse_since(s: &str, now: Millis) -> Result<Millis, String> {
         .map_err(|_| format!("{s:?}: expected a duration such as 1h or 2days, or a time such as 2026-11-01T00:00:00Z"))
 }
 
+/// How long shutdown waits for tracked background tasks.
+const TASKS_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Sizing of the audit pipeline.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditTuning {
@@ -125,9 +128,15 @@ pub struct AuditTuning {
 }
 
 /// The producer side, cheap to clone into every session.
+///
+/// It also tracks the background tasks that finish work whose outcome it
+/// records (download settlement, zip writers, clean-up of abandoned uploads):
+/// shutdown waits for them before it closes the queue, so their events are
+/// written, not dropped.
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<AuditEvent>,
+    tasks: tokio_util::task::TaskTracker,
     dropped: Arc<AtomicU64>,
     stop: Arc<Mutex<Option<oneshot::Sender<()>>>>,
     done: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -148,9 +157,21 @@ impl AuditLog {
         ));
         AuditLog {
             tx,
+            tasks: tokio_util::task::TaskTracker::new(),
             dropped,
             stop: Arc::new(Mutex::new(Some(stop_tx))),
             done: Arc::new(Mutex::new(Some(writer))),
+        }
+    }
+
+    /// Runs `work` on a task that shutdown waits for (see the type's doc).
+    pub fn spawn<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // A drop after the runtime is gone has nowhere to run the work.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.tasks.spawn(work);
         }
     }
 
@@ -187,6 +208,16 @@ impl AuditLog {
 
     /// Stops accepting events, writes everything queued, and waits for the writer.
     pub async fn shutdown(&self) {
+        self.tasks.close();
+        if tokio::time::timeout(TASKS_GRACE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "background tasks still running at shutdown; their audit events may be lost"
+            );
+        }
         if let Some(stop) = self.stop.lock().await.take() {
             let _ = stop.send(());
         }

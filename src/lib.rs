@@ -49,6 +49,7 @@ pub mod secret;
 pub mod session;
 pub mod sftp;
 pub mod store;
+pub mod sweep;
 pub mod uploads;
 pub mod users;
 pub mod vfs;

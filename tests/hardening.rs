@@ -399,3 +399,102 @@ async fn an_absurd_expiry_is_refused_and_listings_survive_one_in_the_store() {
     let out = gw.cli(&["link", "list"]);
     assert!(out.contains("9999-12-31"), "{out}");
 }
+
+/// `wharf serve` as a child process on `data` with `config`, waited for until
+/// its link server at `port` accepts.
+fn serve(data: &std::path::Path, config: &std::path::Path, port: u16) -> std::process::Child {
+    let log = std::fs::File::create(data.with_extension("log")).unwrap();
+    let child = common::wharf_cmd(data, Some(config))
+        .arg("serve")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_by_kill_9_gives_its_one_time_use_back_after_the_timeout() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = common::free_port();
+    let config = dir.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[links]\nbase_url = \"http://127.0.0.1:{port}\"\nreservation_timeout = \"2s\"\n\
+             [sftp]\nenabled = false\n[ftps]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    let file = dir.path().join("big.bin");
+    let bytes = pattern(20 << 20, 9);
+    std::fs::write(&file, &bytes).unwrap();
+    let mut server = serve(&data, &config, port); // makes the first admin
+    let out = common::wharf_cmd(&data, Some(&config))
+        .args(["link", "send", file.to_str().unwrap(), "--one-time"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+
+    let page = get(&url).await.text().await.unwrap();
+    let file_url = format!("{url}{}", common::file_path(&page));
+    // Start the download, read a little, and kill the server under it.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let path = file_url.trim_start_matches(&format!("http://127.0.0.1:{port}"));
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = vec![0u8; 64 * 1024];
+    let n = tcp.read(&mut head).unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+    server.kill().unwrap(); // SIGKILL: nothing settles the use
+    server.wait().unwrap();
+    drop(tcp);
+
+    let mut server = serve(&data, &config, port);
+    assert_eq!(
+        get(&url).await.status(),
+        410,
+        "the cut download still holds the use"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        let r = get(&url).await;
+        if r.status() == 200 {
+            break r.text().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the use never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let got = get(&format!("{url}{}", common::file_path(&page)))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(common::sha256(&got), common::sha256(&bytes));
+    assert_eq!(get(&url).await.status(), 410, "one use, now taken");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.unwrap()
+}

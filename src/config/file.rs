@@ -230,6 +230,9 @@ pub struct LinksSection {
     pub upload_staging: Option<EnvString>,
     /// An unfinished upload untouched this long is dropped and its use given back.
     pub upload_abandon: HumanDuration,
+    /// A download whose use was reserved but that was not seen alive this long
+    /// (the server died under it) gives its use back.
+    pub reservation_timeout: HumanDuration,
 }
 
 /// What an upload whose name is taken becomes.
@@ -257,6 +260,7 @@ impl Default for LinksSection {
             upload_conflict: UploadConflict::Rename,
             upload_staging: None,
             upload_abandon: HumanDuration(std::time::Duration::from_secs(24 * 3600)),
+            reservation_timeout: HumanDuration(std::time::Duration::from_secs(15 * 60)),
         }
     }
 }

@@ -81,6 +81,7 @@ pub struct LinksConfig {
     /// Absolute.
     pub upload_staging: PathBuf,
     pub upload_abandon: Duration,
+    pub reservation_timeout: Duration,
 }
 
 /// `[mail]`: SMTP, or an outbox folder of .eml files (the embedded default).
@@ -378,6 +379,7 @@ impl Resolver<'_> {
                 upload_conflict: f.links.upload_conflict,
                 upload_staging,
                 upload_abandon: nonzero(f.links.upload_abandon.0),
+                reservation_timeout: nonzero(f.links.reservation_timeout.0),
             },
             http: HttpConfig {
                 enabled: f.http.enabled,

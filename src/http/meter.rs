@@ -44,6 +44,9 @@ pub struct Charge {
     pub to_end: bool,
     /// The whole file's size, for the notification.
     pub file_size: u64,
+    /// How often a download holding a reservation marks itself alive (see
+    /// `crate::sweep`).
+    pub alive_every: std::time::Duration,
 }
 
 /// What a download is, for its audit row and notification.
@@ -98,6 +101,7 @@ pub async fn begin(
         what: usage.what,
         to_end: usage.to_end,
         file_size: usage.file_size,
+        alive_every: crate::sweep::alive_period(ctx.links.reservation_timeout),
     };
     Ok((charge, new_cookie))
 }
@@ -106,10 +110,8 @@ impl Charge {
     /// Settles the use (charge or refund), writes the audit row and, for a whole
     /// file, notifies the creator. Runs on a task; never blocks the caller.
     pub fn settle(self, sent: u64, complete: bool) {
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
+        let audit = self.audit.clone();
+        audit.spawn(async move {
             let c = self;
             if matches!(c.ticket, Ticket::Reserved | Ticket::Shared) {
                 let (id, grant) = (c.link.id, c.grant.clone());
@@ -171,6 +173,8 @@ pub struct Metered {
     /// Bytes the response promised; `None` for a streamed zip.
     expected: Option<u64>,
     charge: Option<Charge>,
+    /// When the reservation was last marked alive.
+    alive_at: std::time::Instant,
 }
 
 impl Metered {
@@ -180,7 +184,29 @@ impl Metered {
             sent: 0,
             expected,
             charge: Some(charge),
+            alive_at: std::time::Instant::now(),
         }
+    }
+
+    /// Marks a reservation alive now and then, so the sweep of downloads that
+    /// never settled leaves a long one alone.
+    fn keep_alive(&mut self) {
+        let Some(c) = &self.charge else { return };
+        if !matches!(c.ticket, Ticket::Reserved | Ticket::Shared)
+            || self.alive_at.elapsed() < c.alive_every
+        {
+            return;
+        }
+        self.alive_at = std::time::Instant::now();
+        let (db, id, grant) = (c.db.clone(), c.link.id, c.grant.clone());
+        c.audit.spawn(async move {
+            if let Err(e) = db
+                .run(move |s| s.link_touch_download(id, &grant, now_ms()))
+                .await
+            {
+                tracing::warn!(error = %e, "marking a download alive");
+            }
+        });
     }
 
     fn settle(&mut self, complete: bool) {
@@ -198,6 +224,7 @@ impl Stream for Metered {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
                 self.sent += chunk.len() as u64;
+                self.keep_alive();
                 // hyper may stop polling once Content-Length bytes are out.
                 if self.expected == Some(self.sent) {
                     self.settle(true);

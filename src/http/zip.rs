@@ -119,7 +119,7 @@ pub async fn all(
     };
     let (reader, writer) = tokio::io::duplex(256 * 1024);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
+    ctx.audit.spawn(async move {
         let res = write_zip(writer, items).await;
         if let Err(e) = &res {
             tracing::warn!(error = %e, "writing a link zip");

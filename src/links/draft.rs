@@ -199,13 +199,11 @@ impl Drop for Draft<'_> {
         }
         // Dropped mid-way (the uploading client went away): clean up in the
         // background, since a drop cannot wait.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(discard(
-                self.service.db.clone(),
-                self.service.transfers.clone(),
-                self.link.clone(),
-            ));
-        }
+        self.service.audit.spawn(discard(
+            self.service.db.clone(),
+            self.service.transfers.clone(),
+            self.link.clone(),
+        ));
     }
 }
 

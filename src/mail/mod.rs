@@ -41,6 +41,8 @@ enum Transport {
 pub struct Mailer {
     transport: Arc<Transport>,
     from: Mailbox,
+    /// Mails handed to [`Mailer::send_later`]; shutdown waits for them.
+    pending: tokio_util::task::TaskTracker,
 }
 
 impl Mailer {
@@ -73,6 +75,7 @@ impl Mailer {
         Ok(Mailer {
             transport: Arc::new(transport),
             from,
+            pending: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -137,12 +140,28 @@ impl Mailer {
     /// not depend on the mail server (or on whether a mail was sent at all).
     pub fn send_later(&self, mail: Mail) {
         let me = self.clone();
-        tokio::spawn(async move {
+        self.pending.spawn(async move {
             let kind = mail.kind;
             if let Err(e) = me.send(mail).await {
                 tracing::warn!(kind, error = %e, "mail not sent");
             }
         });
+    }
+}
+
+impl Mailer {
+    /// Waits (at most `grace`) for mails handed to [`Mailer::send_later`].
+    pub async fn drain(&self, grace: std::time::Duration) {
+        self.pending.close();
+        if tokio::time::timeout(grace, self.pending.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.pending.len(),
+                "mails still being sent at shutdown"
+            );
+        }
     }
 }
 

@@ -80,6 +80,10 @@ pub trait Store: Send + Sync + 'static {
     fn link_begin_download(&self, link_id: i64, grant: &str, now: Millis) -> Result<Ticket>;
     /// Ends a download begun with a `Shared` or `Reserved` ticket.
     fn link_end_download(&self, link_id: i64, grant: &str, complete: bool) -> Result<()>;
+    /// Marks the grant's downloads in flight as alive at `now`.
+    fn link_touch_download(&self, link_id: i64, grant: &str, now: Millis) -> Result<()>;
+    /// Gives back the uses of downloads not seen alive since `before`.
+    fn link_refund_stale(&self, before: Millis) -> Result<u64>;
     /// Whether the grant holds a use (charged or in flight).
     fn link_grant_holds(&self, link_id: i64, grant: &str) -> Result<bool>;
     /// Stores a pending e-mail code (hashed), replacing an older one.

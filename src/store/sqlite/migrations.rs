@@ -160,6 +160,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX web_sessions_user ON web_sessions(user_id);
     "#,
+    // 8: when a download's reservation was taken or last seen alive, so a sweep
+    // can give back the uses of downloads that never settled (a crash, kill -9).
+    r#"
+    ALTER TABLE link_grants ADD COLUMN reserved_at INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -183,6 +183,12 @@ impl Store for SqliteStore {
     fn link_end_download(&self, link_id: i64, grant: &str, complete: bool) -> Result<()> {
         self.with(|c| visits::end_download(c, link_id, grant, complete))
     }
+    fn link_touch_download(&self, link_id: i64, grant: &str, now: Millis) -> Result<()> {
+        self.with(|c| visits::touch_download(c, link_id, grant, now))
+    }
+    fn link_refund_stale(&self, before: Millis) -> Result<u64> {
+        self.with(|c| visits::refund_stale(c, before))
+    }
     fn link_grant_holds(&self, link_id: i64, grant: &str) -> Result<bool> {
         self.with(|c| visits::grant_holds(c, link_id, grant))
     }

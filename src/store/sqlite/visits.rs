@@ -28,17 +28,18 @@ pub fn begin_download(
         Some((true, _)) => Ticket::Free,
         Some((false, n)) if n > 0 => {
             tx.execute(
-                "UPDATE link_grants SET inflight = inflight + 1 WHERE link_id = ?1 AND grant_id = ?2",
-                params![link_id, grant],
+                "UPDATE link_grants SET inflight = inflight + 1, reserved_at = ?3
+                 WHERE link_id = ?1 AND grant_id = ?2",
+                params![link_id, grant, now],
             )?;
             Ticket::Shared
         }
         _ => {
             if super::links::reserve_use(&tx, link_id, now)? {
                 tx.execute(
-                    "INSERT INTO link_grants (link_id, grant_id, charged, inflight, created_at)
-                     VALUES (?1, ?2, 0, 1, ?3)
-                     ON CONFLICT (link_id, grant_id) DO UPDATE SET inflight = 1, charged = 0",
+                    "INSERT INTO link_grants (link_id, grant_id, charged, inflight, created_at, reserved_at)
+                     VALUES (?1, ?2, 0, 1, ?3, ?3)
+                     ON CONFLICT (link_id, grant_id) DO UPDATE SET inflight = 1, charged = 0, reserved_at = ?3",
                     params![link_id, grant, now],
                 )?;
                 Ticket::Reserved
@@ -70,6 +71,48 @@ pub fn end_download(c: &mut Connection, link_id: i64, grant: &str, complete: boo
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Marks the downloads of `grant` as alive at `now` (a long download calls it
+/// now and then, so the sweep below leaves it alone).
+pub fn touch_download(c: &mut Connection, link_id: i64, grant: &str, now: Millis) -> Result<()> {
+    c.execute(
+        "UPDATE link_grants SET reserved_at = ?3 WHERE link_id = ?1 AND grant_id = ?2 AND inflight > 0",
+        params![link_id, grant, now],
+    )?;
+    Ok(())
+}
+
+/// Downloads in flight not seen alive since `before` never settled (the process
+/// died under them): their grants stop counting them, and a grant left with no
+/// charged download gives its use back. Returns the uses given back.
+pub fn refund_stale(c: &mut Connection, before: Millis) -> Result<u64> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stale: Vec<(i64, String, bool)> = {
+        let mut q = tx.prepare(
+            "SELECT link_id, grant_id, charged FROM link_grants WHERE inflight > 0 AND reserved_at < ?1",
+        )?;
+        let rows = q.query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut refunded = 0;
+    for (link_id, grant, charged) in stale {
+        if charged {
+            tx.execute(
+                "UPDATE link_grants SET inflight = 0 WHERE link_id = ?1 AND grant_id = ?2",
+                params![link_id, grant],
+            )?;
+        } else {
+            tx.execute(
+                "DELETE FROM link_grants WHERE link_id = ?1 AND grant_id = ?2",
+                params![link_id, grant],
+            )?;
+            super::links::refund_use(&tx, link_id)?;
+            refunded += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(refunded)
 }
 
 /// Whether `grant` holds a use of the link (charged or in flight): such a visitor
