@@ -221,6 +221,7 @@ impl Control {
             self.reply(530, "Please log in with USER and PASS").await;
             return true;
         }
+        let cmd_verb = command.verb();
         match command {
             Auth(mech) if mech == "TLS" || mech == "SSL" || mech == "TLS-C" => {
                 if self.tls() {
@@ -322,23 +323,30 @@ impl Control {
                 self.reply(350, &format!("Restarting at {n}; send RETR or STOR"))
                     .await;
             }
-            List(p) => {
-                self.start(Job::List(self.path(p.as_deref()), Style::Ls))
-                    .await
+            List(p) | Nlst(p) | Mlsd(p) => {
+                let style = match cmd_verb {
+                    "NLST" => Style::Names,
+                    "MLSD" => Style::Mlsd,
+                    _ => Style::Ls,
+                };
+                if let Some(path) = self.path_or_reply(p.as_deref()).await {
+                    self.start(Job::List(path, style)).await
+                }
             }
-            Nlst(p) => {
-                self.start(Job::List(self.path(p.as_deref()), Style::Names))
-                    .await
+            Retr(p) => {
+                if let Some(path) = self.path_or_reply(Some(&p)).await {
+                    self.start(Job::Retr(path)).await
+                }
             }
-            Mlsd(p) => {
-                self.start(Job::List(self.path(p.as_deref()), Style::Mlsd))
-                    .await
+            Stor(p) | Appe(p) => {
+                if let Some(path) = self.path_or_reply(Some(&p)).await {
+                    self.start(Job::Stor(path, cmd_verb == "APPE")).await
+                }
             }
-            Retr(p) => self.start(Job::Retr(self.path(Some(&p)))).await,
-            Stor(p) => self.start(Job::Stor(self.path(Some(&p)), false)).await,
-            Appe(p) => self.start(Job::Stor(self.path(Some(&p)), true)).await,
             Mlst(p) => {
-                let path = self.path(p.as_deref());
+                let Some(path) = self.path_or_reply(p.as_deref()).await else {
+                    return self.open();
+                };
                 match self.session().stat(&path).await {
                     Ok(e) => {
                         let line = listing::mlsx_line(&e, path.as_str());
@@ -348,7 +356,9 @@ impl Control {
                 }
             }
             Size(p) => {
-                let path = self.path(Some(&p));
+                let Some(path) = self.path_or_reply(Some(&p)).await else {
+                    return self.open();
+                };
                 match self.session().stat(&path).await {
                     Ok(e) if e.is_dir() => self.reply(550, "Not a file").await,
                     Ok(e) => self.reply(213, &e.size.to_string()).await,
@@ -356,7 +366,9 @@ impl Control {
                 }
             }
             Mdtm(p) => {
-                let path = self.path(Some(&p));
+                let Some(path) = self.path_or_reply(Some(&p)).await else {
+                    return self.open();
+                };
                 match self.session().stat(&path).await {
                     Ok(e) => {
                         let t = listing::compact(e.modified.unwrap_or(SystemTime::UNIX_EPOCH));
@@ -366,21 +378,31 @@ impl Control {
                 }
             }
             Dele(p) => {
-                let res = self.session().delete(&self.path(Some(&p))).await;
-                self.done(res, 250, "File deleted").await
+                if let Some(path) = self.path_or_reply(Some(&p)).await {
+                    let res = self.session().delete(&path).await;
+                    self.done(res, 250, "File deleted").await
+                }
             }
             Mkd(p) => {
-                let path = self.path(Some(&p));
+                let Some(path) = self.path_or_reply(Some(&p)).await else {
+                    return self.open();
+                };
                 let res = self.session().mkdir(&path).await;
                 let text = format!("\"{}\" created", path.as_str().replace('"', "\"\""));
                 self.done(res, 257, &text).await
             }
             Rmd(p) => {
-                let res = self.session().rmdir(&self.path(Some(&p))).await;
-                self.done(res, 250, "Directory removed").await
+                if let Some(path) = self.path_or_reply(Some(&p)).await {
+                    let res = self.session().rmdir(&path).await;
+                    self.done(res, 250, "Directory removed").await
+                }
             }
             Rnfr(p) => {
-                let path = self.path(Some(&p));
+                // A new RNFR forgets the old one, even when its own path is refused.
+                self.rename_from = None;
+                let Some(path) = self.path_or_reply(Some(&p)).await else {
+                    return self.open();
+                };
                 match self.session().stat(&path).await {
                     Ok(_) => {
                         self.rename_from = Some(path);
@@ -392,11 +414,10 @@ impl Control {
             Rnto(p) => match self.rename_from.take() {
                 None => self.reply(503, "RNFR first").await,
                 Some(from) => {
-                    let res = self
-                        .session()
-                        .rename(&from, &self.path(Some(&p)), true)
-                        .await;
-                    self.done(res, 250, "Renamed").await
+                    if let Some(to) = self.path_or_reply(Some(&p)).await {
+                        let res = self.session().rename(&from, &to, true).await;
+                        self.done(res, 250, "Renamed").await
+                    }
                 }
             },
             Abor => match self.transfer.take() {
@@ -424,7 +445,9 @@ impl Control {
                     .await
             }
             Stat(Some(p)) => {
-                let path = self.path(Some(&p));
+                let Some(path) = self.path_or_reply(Some(&p)).await else {
+                    return self.open();
+                };
                 match self.listing_lines(&path, Style::Ls).await {
                     Ok(lines) => {
                         self.reply_lines(213, "Status follows", &lines, "End of status")
@@ -506,12 +529,26 @@ impl Control {
         self.session.as_ref().expect("checked by the login gate")
     }
 
-    /// A client path resolved against the current directory (inside the home).
-    fn path(&self, p: Option<&str>) -> VPath {
-        match p {
-            None => self.cwd.clone(),
-            Some(p) => self.cwd.join(p).unwrap_or_else(|_| self.cwd.clone()),
+    /// A client path resolved against the current directory (inside the home);
+    /// no path means the current directory. An invalid path (a NUL or another
+    /// control character, an overlong name) is answered with 553 and gives
+    /// `None`: it never stands for the current directory.
+    async fn path_or_reply(&mut self, p: Option<&str>) -> Option<VPath> {
+        let Some(p) = p else {
+            return Some(self.cwd.clone());
+        };
+        match self.cwd.join(p) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                self.error(&e).await;
+                None
+            }
         }
+    }
+
+    /// Whether the control connection is still open (the command loop goes on).
+    fn open(&self) -> bool {
+        !matches!(self.conn, Transport::Closed)
     }
 
     async fn cwd(&mut self, p: &str) {

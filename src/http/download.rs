@@ -181,6 +181,9 @@ pub async fn item(
             return unavailable(ctx, peer, &v, "the file was removed").await
         }
         Err(e) if e.kind() == crate::error::ErrorKind::NotFound => return not_found(ctx),
+        Err(e) if e.kind() == crate::error::ErrorKind::PermissionDenied => {
+            return outside(ctx, peer, &v, &t).await
+        }
         Err(e) => return try_again(ctx, &e),
     };
     if entry.is_dir() {
@@ -297,6 +300,24 @@ async fn send_file(
     resp
 }
 
+/// A path that leads out of the share (a symlink on disk): audited as denied,
+/// answered like a missing file.
+async fn outside(ctx: &HttpContext, peer: SocketAddr, v: &Visit, t: &Target) -> Response<Body> {
+    audit(
+        ctx,
+        peer,
+        &v.link,
+        "link_download",
+        Outcome::Denied,
+        Some(format!(
+            "{}: leads outside the shared item",
+            display_path(t)
+        )),
+    )
+    .await;
+    not_found(ctx)
+}
+
 /// The item and the path inside it, for audit rows and mails.
 fn display_path(t: &Target) -> String {
     let base = t.root.file_name().unwrap_or("").to_string();
@@ -343,6 +364,9 @@ async fn folder(
                 }
             }
         },
+        Err(e) if e.kind() == crate::error::ErrorKind::PermissionDenied => {
+            return outside(ctx, peer, v, &t).await
+        }
         Err(e) => {
             tracing::error!(error = %e, "listing a shared folder");
             return page(

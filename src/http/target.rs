@@ -4,7 +4,9 @@
 //! be inside their home. Inside a shared folder, URL segments are taken one by
 //! one: `..`, `.`, empty and separator-bearing segments are refused, and the
 //! result must still lie below the shared folder, segment by segment
-//! (`/a/share` never reaches `/a/share2`).
+//! (`/a/share` never reaches `/a/share2`). The storage is reached through a Vfs
+//! jailed to the creator's home and, for a folder, to the folder itself, so on
+//! fs a symlink leading out of it is refused like a `..`.
 
 use std::sync::Arc;
 
@@ -61,11 +63,15 @@ pub async fn resolve(
     let vfs = match link.kind {
         LinkKind::Send => ctx.transfers.clone(),
         LinkKind::Share => {
-            ctx.service
+            let home = ctx
+                .service
                 .creator_allows(link, &root, &[Op::Read, op])
                 .await
                 .map_err(Refusal::Gone)?;
-            ctx.vfs.clone()
+            // Jailed to the creator's home, and a shared folder to itself: on fs
+            // no symlink inside leads anywhere else.
+            let vfs = ctx.vfs.jailed(&home);
+            Arc::new(if file.is_dir { vfs.jailed(&root) } else { vfs })
         }
         // What outside parties upload is for the creator, not for other visitors.
         LinkKind::Request => return Err(Refusal::NotFound),

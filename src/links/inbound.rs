@@ -140,8 +140,9 @@ impl LinkService {
                     return Err(Error::invalid(why));
                 }
                 if self.config.upload_conflict == UploadConflict::Refuse {
-                    let target = VPath::parse(&inbound.folder)?.join(&name)?;
-                    if self.vfs.stat(&target).await.is_ok() {
+                    let folder = VPath::parse(&inbound.folder)?;
+                    let target = folder.join(&name)?;
+                    if self.vfs.jailed(&folder).stat(&target).await.is_ok() {
                         return Err(taken(&name));
                     }
                 }
@@ -185,21 +186,45 @@ impl LinkService {
     }
 
     /// Publishes a fully staged upload and records it. Returns the file as
-    /// published (its final name, path and SHA-256).
+    /// published (its final name, path and SHA-256). A refused publication (the
+    /// folder now leads out of the creator's home, a permission lost) is
+    /// audited as denied, another failure as failed.
     pub async fn upload_complete(
         &self,
         link: &Link,
         up: &Upload,
         who: &Uploader,
     ) -> Result<LinkFile> {
+        let res = self.publish(link, up, who).await;
+        if let Err(e) = &res {
+            let outcome = match e.kind() {
+                ErrorKind::PermissionDenied => Outcome::Denied,
+                _ => Outcome::Failed,
+            };
+            let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
+                .path(format!("link:{}", link.public_id))
+                .outcome(outcome)
+                .detail(format!("{}: {}", up.name, e.kind().as_str()));
+            if let Some(r) = who.remote {
+                ev = ev.remote(r);
+            }
+            self.audit.record(ev).await;
+        }
+        res
+    }
+
+    async fn publish(&self, link: &Link, up: &Upload, who: &Uploader) -> Result<LinkFile> {
         if up.state != UploadState::Open {
             return Err(Error::invalid("the upload is no longer open"));
         }
         let (vfs, folder) = match (link.kind, &link.inbound) {
             (LinkKind::Request, Some(inbound)) => {
                 let folder = VPath::parse(&inbound.folder)?;
-                // The folder must still be the creator's to write.
-                self.creator_allows(link, &folder, &[Op::Write])
+                // The folder must still be the creator's to write; files land
+                // in it through a Vfs jailed to the creator's home and to the
+                // folder, so no symlink there leads elsewhere.
+                let home = self
+                    .creator_allows(link, &folder, &[Op::Write])
                     .await
                     .map_err(|why| {
                         Error::new(
@@ -207,7 +232,7 @@ impl LinkService {
                             format!("this link no longer accepts files ({why})"),
                         )
                     })?;
-                (self.vfs.clone(), folder)
+                (Arc::new(self.vfs.jailed(&home).jailed(&folder)), folder)
             }
             (LinkKind::Send, None) => {
                 let dir = VPath::root().join(&link.public_id)?;

@@ -463,13 +463,14 @@ impl LinkService {
     /// Whether the link's creator, as they are now, may still do `ops` on `path`
     /// (a share's target, a request's folder): they exist, are enabled, hold
     /// every permission, and `path` is inside their home. `Err` says why not
-    /// (for the audit log; visitors get a generic answer).
+    /// (for the audit log; visitors get a generic answer). `Ok` is the creator's
+    /// home: the jail the link's files are reached through.
     pub async fn creator_allows(
         &self,
         link: &Link,
         path: &VPath,
         ops: &[Op],
-    ) -> std::result::Result<(), &'static str> {
+    ) -> std::result::Result<VPath, &'static str> {
         let owner = link.owner.clone();
         let user = self
             .db
@@ -486,7 +487,7 @@ impl LinkService {
         if !path.starts_with(&user.home) {
             return Err("outside the creator's home");
         }
-        Ok(())
+        Ok(user.home)
     }
 }
 

@@ -50,7 +50,10 @@ impl Actor {
 
 pub struct Session {
     actor: Actor,
+    /// The storage jailed to the user's home: every call below goes through it.
     vfs: Arc<Vfs>,
+    /// The whole storage, only to create the home itself.
+    whole: Arc<Vfs>,
 }
 
 impl Session {
@@ -62,13 +65,14 @@ impl Session {
         audit: AuditLog,
     ) -> Self {
         Session {
+            vfs: Arc::new(vfs.jailed(&user.home)),
+            whole: vfs,
             actor: Actor {
                 user: Arc::new(user),
                 protocol,
                 remote,
                 audit,
             },
-            vfs,
         }
     }
 
@@ -79,7 +83,7 @@ impl Session {
         let mut dir = VPath::root();
         for seg in home.segments() {
             dir = dir.join(seg)?;
-            match self.vfs.stat(&dir).await {
+            match self.whole.stat(&dir).await {
                 Ok(e) if e.is_dir() => continue,
                 Ok(_) => {
                     return Err(Error::new(
@@ -90,7 +94,7 @@ impl Session {
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            match self.vfs.mkdir(&dir).await {
+            match self.whole.mkdir(&dir).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.context(format!("creating home {home}"))),
@@ -147,6 +151,17 @@ impl Session {
         res.map_err(|e| self.hide_home(e))
     }
 
+    /// Lookups are not audited, but a refusal is (a path leading out of the
+    /// home through a symlink): it is recorded as `denied`.
+    async fn refusal_audited<T>(&self, action: &str, path: &VPath, res: Result<T>) -> Result<T> {
+        if let Err(e) = &res {
+            if e.kind() == ErrorKind::PermissionDenied {
+                return self.audited(action, path, res).await;
+            }
+        }
+        res.map_err(|e| self.hide_home(e))
+    }
+
     /// Errors reach clients: make sure they speak of the user's paths, not the full
     /// virtual path of their home.
     fn hide_home(&self, e: Error) -> Error {
@@ -159,11 +174,8 @@ impl Session {
 
     pub async fn stat(&self, path: &VPath) -> Result<Entry> {
         self.allow(Op::Stat, "stat", path).await?;
-        let mut entry = self
-            .vfs
-            .stat(&self.full(path))
-            .await
-            .map_err(|e| self.hide_home(e))?;
+        let res = self.vfs.stat(&self.full(path)).await;
+        let mut entry = self.refusal_audited("stat", path, res).await?;
         entry.path = path.clone();
         Ok(entry)
     }
@@ -172,11 +184,8 @@ impl Session {
     pub async fn list(&self, dir: &VPath) -> Result<EntryStream> {
         self.allow(Op::List, "list", dir).await?;
         let home = self.actor.user.home.clone();
-        let stream = self
-            .vfs
-            .list(&self.full(dir))
-            .await
-            .map_err(|e| self.hide_home(e))?;
+        let res = self.vfs.list(&self.full(dir)).await;
+        let stream = self.refusal_audited("list", dir, res).await?;
         Ok(stream
             .map_ok(move |mut e| {
                 e.path = e.path.relative_to(&home).unwrap_or_else(VPath::root);
@@ -218,10 +227,8 @@ impl Session {
     /// what the caller's own lookup of `path` found (`None`: nothing there).
     pub async fn check_create(&self, path: &VPath, current: Option<&Entry>) -> Result<()> {
         self.allow(Op::Write, "upload", path).await?;
-        self.vfs
-            .check_create_known(&self.full(path), current)
-            .await
-            .map_err(|e| self.hide_home(e))
+        let res = self.vfs.check_create_known(&self.full(path), current).await;
+        self.refusal_audited("upload", path, res).await
     }
 
     /// Starts an upload that keeps the first `keep` bytes of the existing file (a

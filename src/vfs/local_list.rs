@@ -6,37 +6,49 @@
 //! thread hand-offs before the first download began. Here one blocking task reads a
 //! page of entries with their `lstat` results.
 //!
-//! The type comes from `lstat`, so a symlink is seen as one: only symlinks are
-//! resolved, checked against the root (links leading out are left out of the
-//! listing) and then described by what they point to. Other entries lie in a
-//! directory already checked, so they need no check of their own.
+//! The directory is opened inside its jail (`guard::Place`) and read through that
+//! descriptor; each name is `lstat`ed relative to it. So only symlinks need more:
+//! they are resolved inside the jail (links leading out, dangling or looping are
+//! left out of the listing) and then described by what they point to.
 
-use std::fs::{Metadata, ReadDir};
-use std::path::{Path, PathBuf};
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::on_blocking_pool as blocking;
-use super::{guard, Entry, EntryKind, EntryStream, VPath};
+use super::guard::{self, Place};
+use super::local_ops::on_disk;
+use super::{Entry, EntryStream, VPath};
 
 /// Entries read per blocking task.
 const PAGE: usize = 256;
 
-/// Lists `dir_path` (the directory of virtual `dir`, already checked to lie inside
-/// `root`) page by page, leaving out `hidden` names (mount points shadowing stored
-/// names, the staging directory at the connector root).
+/// Lists the directory at `place` (virtual `dir`) page by page, leaving out
+/// `hidden` names (mount points shadowing stored names, the staging directory at
+/// the connector root).
 pub(super) async fn list(
-    root: PathBuf,
-    dir_path: PathBuf,
+    place: Place,
     dir: VPath,
     hidden: Vec<String>,
 ) -> crate::Result<EntryStream> {
     let shown = dir.clone();
-    let entries = blocking(move || std::fs::read_dir(dir_path))
-        .await
-        .map_err(|e| e.context(format!("list {shown}")))?;
-    let listing = Arc::new(Listing { root, dir, hidden });
+    let (jail, entries) = on_disk(move || {
+        let jail = place.jail()?;
+        let fd = guard::beneath(jail.as_fd(), &place.rel, libc::O_RDONLY | libc::O_DIRECTORY)?;
+        Ok((jail, (Dir::new(fd)?, place.rel)))
+    })
+    .await
+    .map_err(|e| guard::error(e, &shown, "list"))?;
+    let (entries, rel) = entries;
+    let listing = Arc::new(Listing {
+        jail,
+        rel,
+        dir,
+        hidden,
+    });
     let pages = stream::try_unfold(Some(entries), move |entries| {
         let listing = listing.clone();
         async move {
@@ -44,9 +56,9 @@ pub(super) async fn list(
                 return Ok::<_, crate::Error>(None);
             };
             let shown = listing.dir.clone();
-            let (page, rest) = blocking(move || listing.read_page(entries))
+            let (page, rest) = on_disk(move || listing.read_page(entries))
                 .await
-                .map_err(|e| e.context(format!("list {shown}")))?;
+                .map_err(|e| guard::error(e, &shown, "list"))?;
             Ok(Some((stream::iter(page.into_iter().map(Ok)), rest)))
         }
     });
@@ -55,23 +67,24 @@ pub(super) async fn list(
 
 /// One listing in progress: what its pages are read against.
 struct Listing {
-    root: PathBuf,
+    /// The innermost jail, and the listed directory below it.
+    jail: OwnedFd,
+    rel: String,
     dir: VPath,
     hidden: Vec<String>,
 }
 
 impl Listing {
-    /// Reads up to [`PAGE`] entries; the directory handle comes back unless the
+    /// Reads up to [`PAGE`] entries; the directory comes back unless the
     /// listing is complete.
-    fn read_page(&self, mut entries: ReadDir) -> std::io::Result<(Vec<Entry>, Option<ReadDir>)> {
+    fn read_page(&self, mut entries: Dir) -> io::Result<(Vec<Entry>, Option<Dir>)> {
         let dir = &self.dir;
         let mut page = Vec::new();
         while page.len() < PAGE {
-            let Some(entry) = entries.next() else {
+            let Some(name) = entries.next_name()? else {
                 return Ok((page, None));
             };
-            let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            let Ok(name) = name.into_string() else {
                 tracing::warn!(dir = %dir, "skipping a stored name that is not UTF-8");
                 continue;
             };
@@ -82,43 +95,90 @@ impl Listing {
                 tracing::warn!(dir = %dir, name, "skipping a stored name that is not a valid path");
                 continue;
             };
-            // Gone since readdir, or a link out of the root or to nothing: left out.
-            let Some(meta) = entry
-                .metadata()
-                .ok()
-                .and_then(|m| describe(&self.root, &entry.path(), m))
+            // Gone since readdir, or a link out of the jail or to nothing: left out.
+            let Some(entry) = self
+                .describe(entries.fd(), &name)
+                .and_then(|st| guard::entry(path, &st))
             else {
                 continue;
             };
-            let kind = if meta.is_dir() {
-                EntryKind::Dir
-            } else if meta.is_file() {
-                EntryKind::File
-            } else {
-                continue;
-            };
-            page.push(Entry {
-                path,
-                kind,
-                size: if kind == EntryKind::File {
-                    meta.len()
-                } else {
-                    0
-                },
-                modified: meta.modified().ok(),
-            });
+            page.push(entry);
         }
         Ok((page, Some(entries)))
     }
+
+    /// What listed `name` is, from its `lstat`: a symlink is followed only
+    /// inside the jail.
+    fn describe(&self, dir: BorrowedFd<'_>, name: &str) -> Option<libc::stat> {
+        let st = guard::lstat_at(dir, &CString::new(name).ok()?).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            return Some(st);
+        }
+        let rel = if self.rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.rel)
+        };
+        let fd = guard::beneath(self.jail.as_fd(), &rel, libc::O_PATH).ok()?;
+        guard::fstat(fd.as_fd()).ok()
+    }
 }
 
-/// What listed `path` is, from its `lstat` result: followed only if it is a
-/// symlink that stays inside `root`.
-fn describe(root: &Path, path: &Path, meta: Metadata) -> Option<Metadata> {
-    if !meta.file_type().is_symlink() {
-        return Some(meta);
+/// An open directory stream (`fdopendir`), read a name at a time.
+struct Dir(NonNull<libc::DIR>);
+
+// SAFETY: the stream is used by one blocking task at a time (it moves between
+// them, never shared).
+unsafe impl Send for Dir {}
+
+impl Dir {
+    fn new(fd: OwnedFd) -> io::Result<Dir> {
+        let raw = fd.into_raw_fd();
+        // SAFETY: fdopendir takes over `raw` on success; on failure it is closed here.
+        match NonNull::new(unsafe { libc::fdopendir(raw) }) {
+            Some(dir) => Ok(Dir(dir)),
+            None => {
+                let e = io::Error::last_os_error();
+                unsafe { libc::close(raw) };
+                Err(e)
+            }
+        }
     }
-    let key = path.strip_prefix(root).ok()?.to_str()?;
-    guard::check_inside(root, key).ok()?;
-    std::fs::metadata(path).ok()
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor lives as long as the stream, which `self` owns.
+        unsafe { BorrowedFd::borrow_raw(libc::dirfd(self.0.as_ptr())) }
+    }
+
+    /// The next name other than `.` and `..`; `None` at the end.
+    fn next_name(&mut self) -> io::Result<Option<std::ffi::OsString>> {
+        use std::os::unix::ffi::OsStrExt;
+        loop {
+            // SAFETY: errno is reset so that the end can be told from an error;
+            // the entry is read before the next readdir call.
+            unsafe { *libc::__errno_location() = 0 };
+            let ent = unsafe { libc::readdir64(self.0.as_ptr()) };
+            if ent.is_null() {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(0) | None => Ok(None),
+                    _ => Err(e),
+                };
+            }
+            let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+            if matches!(name.to_bytes(), b"." | b"..") {
+                continue;
+            }
+            return Ok(Some(
+                std::ffi::OsStr::from_bytes(name.to_bytes()).to_os_string(),
+            ));
+        }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: the stream is open and dropped once.
+        unsafe { libc::closedir(self.0.as_ptr()) };
+    }
 }

@@ -10,19 +10,20 @@
 //! Holding the descriptor also gives POSIX meaning to an open download: a file
 //! replaced meanwhile (a new upload renamed over it) keeps being read as it was.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt};
 
+use super::guard::{self, Place};
 use super::io::ByteStream;
+use super::local_ops::on_disk;
 use super::on_blocking_pool as blocking;
 use super::VPath;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 
 /// Files up to this size are read whole when opened; it bounds what an idle open
 /// handle holds.
@@ -36,23 +37,20 @@ pub(super) struct LocalReader {
 }
 
 impl LocalReader {
-    /// Opens `target` (already checked to lie inside the root) for `path`; returns
-    /// the reader and the file size.
-    pub(super) async fn open(target: PathBuf, path: &VPath, buffer: usize) -> Result<(Self, u64)> {
-        let (file, head, size) = blocking(move || {
+    /// Opens the file at `place` (resolved inside its jail in the same blocking
+    /// task) for `path`; returns the reader and the file size.
+    pub(super) async fn open(place: Place, path: &VPath, buffer: usize) -> Result<(Self, u64)> {
+        let (file, head, size) = on_disk(move || {
             // O_NONBLOCK: opening a FIFO must not wait for a writer; it has no
             // effect on the regular files that are served.
-            let file = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&target)?;
+            let file = File::from(place.open(libc::O_RDONLY | libc::O_NONBLOCK)?);
             let meta = file.metadata()?;
             if meta.is_dir() {
-                return Err(std::io::ErrorKind::IsADirectory.into());
+                return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
             }
             if !meta.is_file() {
                 // A FIFO, socket or device: nothing wharf serves.
-                return Err(std::io::ErrorKind::NotFound.into());
+                return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
             }
             let size = meta.len();
             let head = if size <= READ_WHOLE_MAX {
@@ -63,15 +61,7 @@ impl LocalReader {
             Ok((file, head, size))
         })
         .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory => {
-                Error::not_found(format!("{path}: no such file or directory"))
-            }
-            ErrorKind::IsADirectory => {
-                Error::new(ErrorKind::IsADirectory, format!("{path} is a directory"))
-            }
-            _ => e.context(format!("open {path}")),
-        })?;
+        .map_err(|e| guard::error(e, path, "open"))?;
         let reader = LocalReader {
             file: Arc::new(file),
             head,

@@ -15,18 +15,22 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use super::guard::{self, Place};
 use super::on_blocking_pool as blocking;
 use crate::error::Result;
 
 /// An upload staged on local disk.
 pub(super) struct LocalWriter {
     disk: Arc<Mutex<Staged>>,
-    target: PathBuf,
+    /// Where the file is published, resolved inside its jail at close.
+    target: Place,
     pending: Vec<Bytes>,
     pending_len: usize,
     buffer: usize,
@@ -45,7 +49,7 @@ struct Staged {
 }
 
 impl LocalWriter {
-    pub(super) fn new(staging_dir: &Path, target: PathBuf, buffer: usize) -> Self {
+    pub(super) fn new(staging_dir: &Path, target: Place, buffer: usize) -> Self {
         let name = format!("{:032x}", rand::random::<u128>());
         LocalWriter {
             disk: Arc::new(Mutex::new(Staged {
@@ -76,7 +80,7 @@ impl LocalWriter {
     /// Writes what is queued, syncs it to disk and renames it over the target.
     pub(super) async fn close(mut self) -> Result<()> {
         let pending = self.take_pending();
-        let target = std::mem::take(&mut self.target);
+        let target = self.target.clone();
         let result = self
             .on_disk(move |staged| {
                 staged.append(&pending)?;
@@ -85,7 +89,7 @@ impl LocalWriter {
                 // or the whole new one.
                 file.sync_all()?;
                 drop(file);
-                std::fs::rename(&staged.path, &target)?;
+                publish(&staged.path, &target)?;
                 staged.finished = true;
                 Ok(())
             })
@@ -183,6 +187,48 @@ impl Staged {
             _ => Ok(()),
         }
     }
+}
+
+/// Renames the staged file over `target`: its folder is resolved inside the
+/// jail and the last name replaced with `renameat` (a symlink there is replaced,
+/// never followed), in the same task, so no link swapped in can redirect it.
+fn publish(staged: &Path, target: &Place) -> std::io::Result<()> {
+    let (dir, name) = target.parent().map_err(|e| match e.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ELOOP) | Some(libc::EPERM) => outside(),
+        _ => e,
+    })?;
+    // A symlink at the target that leads out of the jail is not replaced either:
+    // writing to it is refused like writing through it (one inside is replaced).
+    let is_link = guard::lstat_at(dir.as_fd(), &name)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+    if is_link {
+        if let Err(e) = target.open(libc::O_PATH) {
+            if matches!(e.raw_os_error(), Some(libc::EXDEV) | Some(libc::ELOOP)) {
+                return Err(outside());
+            }
+        }
+    }
+    let from = std::ffi::CString::new(staged.as_os_str().as_bytes())?;
+    // SAFETY: renameat of NUL-terminated names; `dir` is a descriptor we hold.
+    let rc = unsafe {
+        libc::renameat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn outside() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        "the target leads outside the permitted folder",
+    )
 }
 
 fn lock(disk: &Mutex<Staged>) -> MutexGuard<'_, Staged> {

@@ -4,12 +4,17 @@
 //! exist to be deleted, `mkdir` needs its parent, `rmdir` needs an empty directory,
 //! a rename works across services (native where possible, copy-then-delete where
 //! not), and uploads appear only when complete.
+//!
+//! A Vfs may be jailed ([`Vfs::jailed`]): it then serves only paths inside its
+//! jails, and on fs every resolution stays inside each jail's real directory
+//! (symlinks leading out are refused), see `guard`.
 
 use wharf_connectors::opendal;
 mod entry;
 mod guard;
 mod io;
 mod local_list;
+mod local_ops;
 mod local_read;
 mod local_write;
 mod mount;
@@ -38,8 +43,11 @@ pub const DEFAULT_BUFFER: usize = 256 * 1024;
 const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
 
 pub struct Vfs {
-    table: MountTable,
+    table: Arc<MountTable>,
     buffer_size: usize,
+    /// Folders every path must lie in, outer first (a home, then a share's
+    /// folder); empty: the whole tree, each mount inside its own root.
+    jails: Vec<VPath>,
 }
 
 /// A stream of directory entries, produced page by page from storage.
@@ -48,8 +56,22 @@ pub type EntryStream = BoxStream<'static, Result<Entry>>;
 impl Vfs {
     pub fn new(table: MountTable, buffer_size: usize) -> Self {
         Vfs {
-            table,
+            table: Arc::new(table),
             buffer_size: buffer_size.max(4096),
+            jails: Vec::new(),
+        }
+    }
+
+    /// The same storage, confined to `jail` (inside this Vfs's own jails): a
+    /// path outside it is refused, and on fs no symlink leads out of its real
+    /// directory.
+    pub fn jailed(&self, jail: &VPath) -> Vfs {
+        let mut jails = self.jails.clone();
+        jails.push(jail.clone());
+        Vfs {
+            table: self.table.clone(),
+            buffer_size: self.buffer_size,
+            jails,
         }
     }
 
@@ -62,11 +84,34 @@ impl Vfs {
     }
 
     fn resolve(&self, path: &VPath) -> Result<Resolved<'_>> {
-        let r = self.table.resolve(path)?;
-        if let Some(root) = &r.mount.connector.local_root {
-            guard::check_inside(root, &r.key)?;
+        if !self.jails.iter().all(|j| path.starts_with(j)) {
+            return Err(Error::denied(format!(
+                "{path} is outside the permitted folder"
+            )));
         }
-        Ok(r)
+        self.table.resolve(path)
+    }
+
+    /// Where `path` (resolved as `r`) lies on a local disk, with the jails that
+    /// confine it there; `None` off fs.
+    fn place(&self, path: &VPath, r: &Resolved<'_>) -> Option<guard::Place> {
+        let root = r.mount.connector.local_root.clone()?;
+        let mut jails = Vec::new();
+        let mount_root = r.mount.root.trim_end_matches('/');
+        if !mount_root.is_empty() {
+            jails.push(mount_root.to_string());
+        }
+        // Jails below the mount point become directories to resolve inside; a
+        // jail above it already holds the whole mount.
+        let mut anchor = &r.mount.at;
+        for jail in &self.jails {
+            if let Some(rest) = jail.strip_prefix(anchor).filter(|r| !r.is_empty()) {
+                jails.push(rest.to_string());
+                anchor = jail;
+            }
+        }
+        let rel = path.strip_prefix(anchor)?.to_string();
+        Some(guard::Place { root, jails, rel })
     }
 
     pub async fn stat(&self, path: &VPath) -> Result<Entry> {
@@ -78,6 +123,9 @@ impl Vfs {
             // A mount root exists by configuration, even on an empty bucket or
             // under a prefix nothing was written to yet.
             return Ok(Entry::dir(path.clone()));
+        }
+        if let Some(place) = self.place(path, &r) {
+            return local_ops::stat(place, path).await;
         }
         let op = &r.mount.connector.operator;
         match op.stat(r.file_key()).await {
@@ -131,13 +179,12 @@ impl Vfs {
         let dir_key = r.dir_key();
         let connector = r.mount.connector.clone();
         let shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
-        if let Some(root) = &connector.local_root {
+        if let Some(place) = self.place(dir, &r) {
             let mut hidden = shadowed;
             if r.key.is_empty() {
                 hidden.push(PARTIAL_DIR.to_string());
             }
-            let dir_path = root.join(dir_key.trim_matches('/'));
-            let stored = local_list::list(root.clone(), dir_path, dir.clone(), hidden).await?;
+            let stored = local_list::list(place, dir.clone(), hidden).await?;
             return Ok(stored
                 .chain(stream::iter(mounts.into_iter().map(Ok)))
                 .boxed());
@@ -179,9 +226,8 @@ impl Vfs {
         }
         let r = self.resolve(path)?;
         let connector = &r.mount.connector;
-        if let Some(root) = &connector.local_root {
-            let target = root.join(r.file_key());
-            let (reader, size) = LocalReader::open(target, path, self.buffer_size).await?;
+        if let Some(place) = self.place(path, &r) {
+            let (reader, size) = LocalReader::open(place, path, self.buffer_size).await?;
             return Ok(FileReader {
                 source: Source::Local(reader),
                 size,
@@ -225,8 +271,7 @@ impl Vfs {
     pub async fn create_checked(&self, path: &VPath) -> Result<FileWriter> {
         let r = self.resolve(path)?;
         let connector = &r.mount.connector;
-        if let (Some(root), Some(staging)) = (&connector.local_root, &connector.staging_dir) {
-            let target = root.join(r.file_key());
+        if let (Some(target), Some(staging)) = (self.place(path, &r), &connector.staging_dir) {
             return Ok(FileWriter {
                 inner: Some(Upload::Local(LocalWriter::new(
                     staging,
@@ -304,6 +349,9 @@ impl Vfs {
             ));
         }
         let r = self.resolve(path)?;
+        if let Some(place) = self.place(path, &r) {
+            return local_ops::delete(place, path).await;
+        }
         r.mount
             .connector
             .operator
@@ -330,6 +378,9 @@ impl Vfs {
             Err(e) => return Err(e),
         }
         let r = self.resolve(path)?;
+        if let Some(place) = self.place(path, &r) {
+            return local_ops::mkdir(place, path).await;
+        }
         r.mount
             .connector
             .operator
@@ -350,6 +401,9 @@ impl Vfs {
                 ErrorKind::DirectoryNotEmpty,
                 format!("{path} is not empty"),
             ));
+        }
+        if let Some(place) = self.place(path, &r) {
+            return local_ops::rmdir(place, path).await;
         }
         r.mount
             .connector
@@ -395,6 +449,11 @@ impl Vfs {
         let same = Arc::ptr_eq(&rf.mount.connector, &rt.mount.connector);
         let op = &rf.mount.connector.operator;
         let ctx = |e: opendal::Error| Error::from(e).context(format!("rename {from} to {to}"));
+        if same {
+            if let (Some(a), Some(b)) = (self.place(from, &rf), self.place(to, &rt)) {
+                return local_ops::rename(a, b, from).await;
+            }
+        }
         match (src.kind, same) {
             (EntryKind::File, true) if op.info().capability().rename => {
                 op.rename(rf.file_key(), rt.file_key()).await.map_err(ctx)
@@ -406,12 +465,6 @@ impl Vfs {
             (EntryKind::File, _) => {
                 self.copy(from, to).await?;
                 self.delete(from).await
-            }
-            (EntryKind::Dir, true) if rf.mount.connector.local_root.is_some() => {
-                let root = rf.mount.connector.local_root.as_ref().expect("checked");
-                tokio::fs::rename(root.join(rf.file_key()), root.join(rt.file_key()))
-                    .await
-                    .map_err(|e| Error::from(e).context(format!("rename {from} to {to}")))
             }
             (EntryKind::Dir, _) => self.move_tree(from, to).await,
         }
