@@ -98,7 +98,24 @@ pub fn build_vfs(config: &Config, connectors: &BTreeMap<String, Arc<Connector>>)
             root: m.root.clone(),
         })
         .collect();
-    Ok(Vfs::new(MountTable::new(mounts)?, config.buffer_size))
+    let vfs = Vfs::new(MountTable::new(mounts)?, config.buffer_size);
+    create_fs_mount_roots(&vfs)?;
+    Ok(vfs)
+}
+
+/// Creates the folder of each fs mount whose root is a folder inside its
+/// connector (`root = "/sent"`): the jail opens every path from the mount's
+/// folder, so it must exist (OpenDAL used to create it on first write).
+fn create_fs_mount_roots(vfs: &Vfs) -> Result<()> {
+    for m in vfs.mounts() {
+        if let (Some(base), false) = (&m.connector.local_root, m.root.is_empty()) {
+            let dir = base.join(m.root.trim_matches('/'));
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Error::from(e).context(format!("creating the mount folder {}", dir.display()))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The transfer store (where send links keep their copies) as a Vfs of its own.
@@ -112,7 +129,9 @@ pub fn build_transfers(
         connector: connectors[&t.connector].clone(),
         root: t.root.clone(),
     };
-    Ok(Vfs::new(MountTable::new(vec![mount])?, config.buffer_size))
+    let vfs = Vfs::new(MountTable::new(vec![mount])?, config.buffer_size);
+    create_fs_mount_roots(&vfs)?;
+    Ok(vfs)
 }
 
 impl App {
