@@ -17,6 +17,8 @@ use futures::{StreamExt, TryStreamExt};
 use russh_sftp::protocol::{Attrs, Data, Name, Packet, StatusCode};
 use tokio::sync::mpsc;
 
+use super::dispatch::Queued;
+use super::flow::Replies;
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Download, Session, Upload};
@@ -65,17 +67,29 @@ pub enum Handle {
     Dir(DirHandle),
 }
 
-/// Runs a handle until it is closed or the session ends. Replies go to `out`.
+/// Runs a handle until it is closed or the session ends. Replies go to `out`; a
+/// READ first waits for room in the reply queue, so a client that reads its
+/// replies slowly slows the storage reads instead of filling memory.
 pub async fn serve(
     mut handle: Handle,
     session: std::sync::Arc<Session>,
-    mut rx: mpsc::Receiver<HandleReq>,
-    out: mpsc::Sender<Packet>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    out: Replies,
 ) {
-    while let Some(req) = rx.recv().await {
+    while let Some((req, charge)) = rx.recv().await {
         let closing = matches!(req, HandleReq::Close { .. });
-        let reply = handle.handle(req, &session).await;
-        if out.send(reply).await.is_err() || closing {
+        let sent = match req {
+            HandleReq::Read { len, .. } if matches!(handle, Handle::Read(_)) => {
+                match out.flow().data_room(len.min(wire::MAX_DATA) as usize).await {
+                    Some(room) => out.send_data(handle.handle(req, &session).await, room),
+                    // The channel is closing: nothing more is sent.
+                    None => false,
+                }
+            }
+            req => out.send(handle.handle(req, &session).await),
+        };
+        drop(charge);
+        if !sent || closing {
             break;
         }
     }
