@@ -98,7 +98,8 @@ pub fn build_vfs(config: &Config, connectors: &BTreeMap<String, Arc<Connector>>)
             root: m.root.clone(),
         })
         .collect();
-    Ok(Vfs::new(MountTable::new(mounts)?, config.buffer_size))
+    Ok(Vfs::new(MountTable::new(mounts)?, config.buffer_size)
+        .with_setstat_mode(config.setstat_mode))
 }
 
 /// The transfer store (where send links keep their copies) as a Vfs of its own.

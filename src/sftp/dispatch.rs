@@ -22,7 +22,9 @@ use tokio::sync::{mpsc, watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::flow::{Charge, Flow, Replies};
-use super::handles::{self, DirHandle, Existing, Handle, HandleReq, ReadHandle, WriteHandle};
+use super::handles::{
+    self, Deferred, DirHandle, Existing, Handle, HandleReq, ReadHandle, WriteHandle,
+};
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::Session;
@@ -44,6 +46,8 @@ struct Channel {
     next_handle: AtomicU64,
     max_handles: usize,
     out: Replies,
+    /// Open uploads of this channel, by path, with SETSTATs waiting for them.
+    uploads: Deferred,
 }
 
 /// Serves one SFTP subsystem until the client closes it, and hands the stream back
@@ -90,6 +94,7 @@ where
         next_handle: AtomicU64::new(1),
         max_handles,
         out,
+        uploads: Deferred::default(),
     });
     let (paths, path_rx) = mpsc::unbounded_channel();
     tokio::spawn(run_paths(chan.clone(), path_rx));
@@ -226,7 +231,13 @@ fn route(packet: Packet) -> Route {
         ),
         Packet::ReadDir(r) => (r.handle, HandleReq::ReadDir { id: r.id }),
         Packet::Fstat(f) => (f.handle, HandleReq::Fstat { id: f.id }),
-        Packet::FSetStat(f) => (f.handle, HandleReq::Ack { id: f.id }),
+        Packet::FSetStat(f) => (
+            f.handle,
+            HandleReq::SetStat {
+                id: f.id,
+                attrs: f.attrs,
+            },
+        ),
         Packet::Close(c) => (c.handle, HandleReq::Close { id: c.id }),
         Packet::Extended(e) if e.request == "fsync@openssh.com" => {
             match ssh_string(&mut Bytes::from(e.data.clone())) {
@@ -329,8 +340,25 @@ impl Channel {
                 attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::SetStat(r) => {
-                // Modes and times cannot be stored on most services; accept them.
-                s.stat(&VPath::parse(&r.path)?).await?;
+                let path = VPath::parse(&r.path)?;
+                let attrs = wire::set_attrs(&r.attrs)?;
+                let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(&path));
+                if uploading {
+                    // Not published yet: the upload applies it when it closes.
+                    if s.check_set_attrs(&path, &attrs).await? {
+                        if let Some(p) = self
+                            .uploads
+                            .lock()
+                            .ok()
+                            .as_mut()
+                            .and_then(|u| u.get_mut(&path))
+                        {
+                            p.merge(attrs);
+                        }
+                    }
+                } else {
+                    s.set_attrs(&path, &attrs).await?;
+                }
                 wire::ok(r.id)
             }
             Packet::OpenDir(r) => {
@@ -409,6 +437,7 @@ impl Channel {
         Ok(Handle::Write(Box::new(WriteHandle::new(
             path.clone(),
             existing,
+            self.uploads.clone(),
         ))))
     }
 

@@ -106,6 +106,7 @@ impl Listing {
                     0
                 },
                 modified: meta.modified().ok(),
+                mode: Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777),
             });
         }
         Ok((page, Some(entries)))

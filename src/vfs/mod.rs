@@ -9,6 +9,7 @@ use wharf_connectors::opendal;
 mod entry;
 mod guard;
 mod io;
+mod local_attrs;
 mod local_list;
 mod local_read;
 mod local_write;
@@ -24,6 +25,7 @@ use wharf_connectors::{Connector, PARTIAL_DIR};
 pub use entry::{Entry, EntryKind};
 pub use io::{ByteStream, FileReader, FileWriter};
 use io::{Source, Upload};
+pub use local_attrs::SetAttrs;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
@@ -40,6 +42,19 @@ const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
 pub struct Vfs {
     table: MountTable,
     buffer_size: usize,
+    setstat_mode: SetstatMode,
+}
+
+/// What an attribute change (SFTP SETSTAT) gets where storage cannot keep it
+/// (object stores): `[storage] setstat_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetstatMode {
+    /// Answered "unsupported": the client knows nothing changed.
+    #[default]
+    Refuse,
+    /// Answered OK and changes nothing, for clients that abort on a refusal.
+    Ignore,
 }
 
 /// A stream of directory entries, produced page by page from storage.
@@ -50,7 +65,14 @@ impl Vfs {
         Vfs {
             table,
             buffer_size: buffer_size.max(4096),
+            setstat_mode: SetstatMode::default(),
         }
+    }
+
+    /// Sets what attribute changes get on storage that cannot keep them.
+    pub fn with_setstat_mode(mut self, mode: SetstatMode) -> Self {
+        self.setstat_mode = mode;
+        self
     }
 
     pub fn mounts(&self) -> &[Mount] {
@@ -78,6 +100,10 @@ impl Vfs {
             // A mount root exists by configuration, even on an empty bucket or
             // under a prefix nothing was written to yet.
             return Ok(Entry::dir(path.clone()));
+        }
+        if let Some(root) = &r.mount.connector.local_root {
+            // One lstat-free metadata call that also reports the permission bits.
+            return local_attrs::stat(root.join(r.file_key()), path).await;
         }
         let op = &r.mount.connector.operator;
         match op.stat(r.file_key()).await {
@@ -111,6 +137,43 @@ impl Vfs {
             ));
         }
         Ok(entry)
+    }
+
+    /// Whether attribute changes at `path` are applied (`Ok(true)`) or answered
+    /// OK and ignored (`Ok(false)`, `setstat_mode = "ignore"`); refused with
+    /// `Unsupported` where storage keeps no attributes (object stores).
+    pub fn attrs_supported(&self, path: &VPath) -> Result<bool> {
+        if self.table.is_virtual_dir(path) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{path} is a mount point: its attributes cannot be set"),
+            ));
+        }
+        let r = self.resolve(path)?;
+        if r.mount.connector.local_root.is_some() {
+            return Ok(true);
+        }
+        match self.setstat_mode {
+            SetstatMode::Ignore => Ok(false),
+            SetstatMode::Refuse => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{path}: this storage keeps no permissions or times"),
+            )),
+        }
+    }
+
+    /// Applies attribute changes (SFTP SETSTAT) where storage keeps them; returns
+    /// whether anything was applied (see [`Vfs::attrs_supported`]).
+    pub async fn set_attrs(&self, path: &VPath, attrs: &SetAttrs) -> Result<bool> {
+        if !self.attrs_supported(path)? {
+            // Still an error for a name that does not exist.
+            self.stat(path).await?;
+            return Ok(false);
+        }
+        let r = self.resolve(path)?;
+        let root = r.mount.connector.local_root.as_ref().expect("checked");
+        local_attrs::set(root.join(r.file_key()), path, attrs.clone()).await?;
+        Ok(true)
     }
 
     /// Lists `dir` as a stream: entries arrive as storage returns its pages, so a
