@@ -98,7 +98,8 @@ pub fn build_vfs(config: &Config, connectors: &BTreeMap<String, Arc<Connector>>)
             root: m.root.clone(),
         })
         .collect();
-    let vfs = Vfs::new(MountTable::new(mounts)?, config.buffer_size);
+    let vfs = Vfs::new(MountTable::new(mounts)?, config.buffer_size)
+        .with_setstat_mode(config.setstat_mode);
     create_fs_mount_roots(&vfs)?;
     Ok(vfs)
 }

@@ -8,17 +8,27 @@ use crate::vfs::Entry;
 
 /// One `ls -l` line, as clients parse it.
 pub fn ls_line(entry: &Entry, owner: &str, now: SystemTime) -> String {
-    let kind = if entry.is_dir() {
-        "drwxr-xr-x"
-    } else {
-        "-rw-r--r--"
-    };
+    let default = if entry.is_dir() { 0o755 } else { 0o644 };
+    let kind = mode_string(entry.is_dir(), entry.mode.unwrap_or(default));
     let when = ls_time(entry.modified.unwrap_or(UNIX_EPOCH), now);
     format!(
         "{kind}    1 {owner:<8} {owner:<8} {size:>12} {when} {name}",
         size = entry.size,
         name = entry.name()
     )
+}
+
+/// `drwxr-x---` for a directory of mode 0750 (special bits are not shown).
+fn mode_string(dir: bool, mode: u32) -> String {
+    let mut out = String::with_capacity(10);
+    out.push(if dir { 'd' } else { '-' });
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        out.push(if bits & 4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 2 != 0 { 'w' } else { '-' });
+        out.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    out
 }
 
 /// MLSD/MLST facts (RFC 3659) followed by a space and the name.

@@ -92,6 +92,8 @@ pub struct StorageSection {
     pub timeout: HumanDuration,
     pub io_timeout: HumanDuration,
     pub max_retries: usize,
+    /// SFTP SETSTAT where storage keeps no attributes: "refuse" or "ignore".
+    pub setstat_mode: crate::vfs::SetstatMode,
 }
 
 impl Default for StorageSection {
@@ -102,6 +104,7 @@ impl Default for StorageSection {
             timeout: HumanDuration(t.timeout),
             io_timeout: HumanDuration(t.io_timeout),
             max_retries: t.max_retries,
+            setstat_mode: crate::vfs::SetstatMode::default(),
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct Config {
     /// Connector and root where link copies are kept.
     pub transfers: MountSpec,
     pub buffer_size: usize,
+    /// `[storage] setstat_mode`: attribute changes where storage keeps none.
+    pub setstat_mode: crate::vfs::SetstatMode,
     pub tuning: Tuning,
     pub audit: AuditTuning,
     pub sftp: SftpConfig,
@@ -335,6 +337,7 @@ impl Resolver<'_> {
             mounts,
             transfers,
             buffer_size: buffer as usize,
+            setstat_mode: f.storage.setstat_mode,
             tuning: Tuning {
                 timeout: nonzero(f.storage.timeout.0),
                 io_timeout: nonzero(f.storage.io_timeout.0),

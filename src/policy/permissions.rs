@@ -196,6 +196,8 @@ pub enum Op {
     Mkdir,
     Rmdir,
     Rename,
+    /// Change a file's permissions, times or size (SFTP SETSTAT).
+    SetAttrs,
 }
 
 impl Op {
@@ -203,7 +205,7 @@ impl Op {
         match self {
             Op::Stat | Op::List => Perm::List,
             Op::Read => Perm::Read,
-            Op::Write => Perm::Write,
+            Op::Write | Op::SetAttrs => Perm::Write,
             Op::Delete | Op::Rmdir => Perm::Delete,
             Op::Mkdir => Perm::Mkdir,
             Op::Rename => Perm::Rename,

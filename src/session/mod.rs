@@ -18,7 +18,7 @@ use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{self, Op, Protocol};
 use crate::store::User;
-use crate::vfs::{Entry, EntryStream, VPath, Vfs};
+use crate::vfs::{Entry, EntryStream, SetAttrs, VPath, Vfs};
 
 /// Who acts, from where, over which protocol: stamped on every audit record.
 #[derive(Clone)]
@@ -290,6 +290,54 @@ impl Session {
         }
         let res = self.vfs.rmdir(&self.full(path)).await;
         self.audited("rmdir", path, res).await
+    }
+
+    /// Changes a file's permissions, times or size (SFTP SETSTAT); needs the
+    /// `write` permission; audited as `setstat` with what changed. Where storage
+    /// keeps no attributes this is refused, or answered OK and ignored, as
+    /// `[storage] setstat_mode` says.
+    pub async fn set_attrs(&self, path: &VPath, attrs: &SetAttrs) -> Result<()> {
+        if attrs.is_empty() {
+            return self.stat(path).await.map(drop);
+        }
+        self.allow(Op::SetAttrs, "setstat", path).await?;
+        let res = self.vfs.set_attrs(&self.full(path), attrs).await;
+        self.record_setstat(path, attrs, &res).await;
+        res.map(drop).map_err(|e| self.hide_home(e))
+    }
+
+    /// Checks, before an upload is published, whether attribute changes asked on
+    /// its open handle will apply: `Ok(true)` to apply them after publication
+    /// (see [`Session::set_attrs`]), `Ok(false)` when they are ignored (audited
+    /// now), or the refusal.
+    pub async fn check_set_attrs(&self, path: &VPath, attrs: &SetAttrs) -> Result<bool> {
+        if attrs.is_empty() {
+            return Ok(false);
+        }
+        self.allow(Op::SetAttrs, "setstat", path).await?;
+        let res = self.vfs.attrs_supported(&self.full(path));
+        if !matches!(res, Ok(true)) {
+            self.record_setstat(path, attrs, &res).await;
+        }
+        res.map_err(|e| self.hide_home(e))
+    }
+
+    async fn record_setstat(&self, path: &VPath, attrs: &SetAttrs, res: &Result<bool>) {
+        let ev = self.actor.event("setstat").path(path);
+        let ev = match res {
+            Ok(true) => ev.detail(attrs.describe()),
+            Ok(false) => ev.detail(format!(
+                "ignored (storage keeps none): {}",
+                attrs.describe()
+            )),
+            Err(e) => ev
+                .outcome(match e.kind() {
+                    ErrorKind::PermissionDenied => Outcome::Denied,
+                    _ => Outcome::Failed,
+                })
+                .detail(format!("{}: {}", attrs.describe(), e.kind().as_str())),
+        };
+        self.actor.record(ev).await;
     }
 
     /// Renames within the user's home. With `overwrite`, an existing file is replaced.

@@ -4,10 +4,13 @@
 //! itself so that many requests are in flight at once: requests on a handle go to
 //! that handle's task (in order), path requests run concurrently (bounded), and one
 //! writer task sends the replies in whatever order they complete, as SFTP allows.
+//! The reader never waits for the network (see `flow.rs`): however many requests
+//! a client keeps in flight, they are served or flow-controlled by their bytes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use russh_sftp::protocol::{
@@ -15,9 +18,13 @@ use russh_sftp::protocol::{
     StatusCode, Version,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::sync::{mpsc, watch, Mutex, Semaphore};
+use tokio::task::JoinHandle;
 
-use super::handles::{self, DirHandle, Existing, Handle, HandleReq, ReadHandle, WriteHandle};
+use super::flow::{Charge, Flow, Replies};
+use super::handles::{
+    self, Deferred, DirHandle, Existing, Handle, HandleReq, ReadHandle, WriteHandle,
+};
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::Session;
@@ -25,40 +32,61 @@ use crate::vfs::VPath;
 
 /// Path requests of one channel running at the same time.
 const MAX_PARALLEL: usize = 32;
-/// Replies waiting for the network before request handling waits too.
-const REPLY_QUEUE: usize = 256;
-/// Requests waiting for one handle.
-const HANDLE_QUEUE: usize = 128;
+/// After the client ended its side, how long queued replies may still take.
+const GRACE: Duration = Duration::from_secs(5);
+/// The type byte of SSH_FXP_WRITE: its data is charged to the write budget.
+const FXP_WRITE: u8 = 6;
+
+/// A request for one handle with what it costs until answered.
+pub type Queued = (HandleReq, Charge);
 
 struct Channel {
     session: Arc<Session>,
-    handles: Mutex<HashMap<String, mpsc::Sender<HandleReq>>>,
+    handles: Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
     next_handle: AtomicU64,
     max_handles: usize,
-    out: mpsc::Sender<Packet>,
+    out: Replies,
+    /// Open uploads of this channel, by path, with SETSTATs waiting for them.
+    uploads: Deferred,
 }
 
 /// Serves one SFTP subsystem until the client closes it, and hands the stream back
-/// so the caller can end the channel in order. Open uploads that were not closed
-/// are discarded (never committed) when this returns.
-pub async fn run<S>(stream: S, session: Arc<Session>, max_handles: usize) -> Option<S>
+/// so the caller can end the channel in order (`None` when the connection is gone
+/// or the client stopped reading). `gone` turns true when the SSH connection
+/// ended. Open uploads that were not closed are discarded (never committed) and
+/// audited as interrupted when this returns.
+pub async fn run<S>(
+    stream: S,
+    session: Arc<Session>,
+    max_handles: usize,
+    mut gone: watch::Receiver<bool>,
+) -> Option<S>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     // The write half is never shut down here: that would send EOF, and clients may
     // close the channel on EOF before the exit status (sent by the caller) arrives.
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let (out, mut replies) = mpsc::channel::<Packet>(REPLY_QUEUE);
+    let flow = Flow::new();
+    let (out, mut queued) = Replies::new(flow.clone());
+    let writer_flow = flow.clone();
+    let (stop, mut stopped) = watch::channel(false);
     let writer = tokio::spawn(async move {
-        while let Some(packet) = replies.recv().await {
-            let Some(bytes) = wire::encode(packet) else {
-                continue;
+        while let Some(reply) = queued.recv().await {
+            let written = tokio::select! {
+                r = wr.write_all(&reply.bytes) => r.is_ok(),
+                _ = stopped.wait_for(|s| *s) => false,
             };
-            if wr.write_all(&bytes).await.is_err() {
-                break;
+            if !written {
+                // Nobody takes replies any more: drop them until every task that
+                // could send one has ended, so their outcomes are audited first.
+                writer_flow.close();
+                while queued.recv().await.is_some() {}
+                return None;
             }
+            writer_flow.sent(reply);
         }
-        wr
+        Some(wr)
     });
     let chan = Arc::new(Channel {
         session,
@@ -66,8 +94,10 @@ where
         next_handle: AtomicU64::new(1),
         max_handles,
         out,
+        uploads: Deferred::default(),
     });
-    let parallel = Arc::new(Semaphore::new(MAX_PARALLEL));
+    let (paths, path_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run_paths(chan.clone(), path_rx));
     loop {
         let body = match wire::read_packet(&mut rd).await {
             Ok(Some(body)) => body,
@@ -77,46 +107,89 @@ where
                 break;
             }
         };
+        let write = body.first() == Some(&FXP_WRITE);
+        let charge = tokio::select! {
+            c = flow.admit(body.len() + 4, write) => c,
+            _ = gone.wait_for(|g| *g) => None,
+        };
+        let Some(charge) = charge else {
+            tracing::warn!(
+                user = %chan.session.user().name,
+                "SFTP client stopped reading its replies; ending the channel"
+            );
+            break;
+        };
         let mut raw = body.clone();
         let packet = match Packet::try_from(&mut raw) {
             Ok(p) => p,
             Err(_) => {
                 // Unknown or malformed: answer by id when there is one (RFC draft 02, 7).
                 if let Some(id) = request_id(&body) {
-                    let _ = chan
-                        .out
-                        .send(wire::status(
-                            id,
-                            StatusCode::OpUnsupported,
-                            "unsupported request",
-                        ))
-                        .await;
+                    chan.out.send(wire::status(
+                        id,
+                        StatusCode::OpUnsupported,
+                        "unsupported request",
+                    ));
                 }
                 continue;
             }
         };
         let id = packet.get_request_id();
-        let packet = match route(packet) {
-            Route::Handle(handle, req) => {
-                chan.to_handle(&handle, req, id).await;
-                continue;
+        match route(packet) {
+            Route::Handle(handle, req) => chan.to_handle(&handle, req, id, charge).await,
+            Route::Path(packet) => {
+                if paths.send((packet, charge)).is_err() {
+                    break;
+                }
             }
-            Route::Path(packet) => packet,
-        };
+        }
+    }
+    // Dropping the senders ends the handle tasks once their queued requests are
+    // answered; their uploads are discarded.
+    drop(paths);
+    chan.handles.lock().await.clear();
+    drop(chan);
+    finish(writer, flow, stop, gone)
+        .await
+        .map(|wr| rd.unsplit(wr))
+}
+
+/// Lets the replies still queued go out, unless the connection is gone or the
+/// client does not take them within [`GRACE`]: then every wait of the channel ends
+/// at once, so handle tasks finish (and audit) instead of waiting forever. Returns
+/// when every task of the channel has ended.
+async fn finish<W>(
+    mut writer: JoinHandle<Option<W>>,
+    flow: Arc<Flow>,
+    stop: watch::Sender<bool>,
+    mut gone: watch::Receiver<bool>,
+) -> Option<W> {
+    tokio::select! {
+        w = &mut writer => return w.ok().flatten(),
+        _ = gone.wait_for(|g| *g) => {}
+        _ = tokio::time::sleep(GRACE) => {}
+    }
+    flow.close();
+    let _ = stop.send(true);
+    writer.await.ok().flatten()
+}
+
+/// Runs path requests, [`MAX_PARALLEL`] at a time, in arrival order; the reader
+/// only queues them, so a slow storage call never stops it.
+async fn run_paths(chan: Arc<Channel>, mut rx: mpsc::UnboundedReceiver<(Packet, Charge)>) {
+    let parallel = Arc::new(Semaphore::new(MAX_PARALLEL));
+    while let Some((packet, charge)) = rx.recv().await {
         let Ok(permit) = parallel.clone().acquire_owned().await else {
             break;
         };
         let chan = chan.clone();
         tokio::spawn(async move {
             let reply = chan.request(packet).await;
-            let _ = chan.out.send(reply).await;
+            chan.out.send(reply);
+            drop(charge);
             drop(permit);
         });
     }
-    // Dropping the senders ends the handle tasks; their uploads are discarded.
-    chan.handles.lock().await.clear();
-    drop(chan);
-    writer.await.ok().map(|wr| rd.unsplit(wr))
 }
 
 /// The request id of a raw packet body (type byte, then the id).
@@ -158,7 +231,13 @@ fn route(packet: Packet) -> Route {
         ),
         Packet::ReadDir(r) => (r.handle, HandleReq::ReadDir { id: r.id }),
         Packet::Fstat(f) => (f.handle, HandleReq::Fstat { id: f.id }),
-        Packet::FSetStat(f) => (f.handle, HandleReq::Ack { id: f.id }),
+        Packet::FSetStat(f) => (
+            f.handle,
+            HandleReq::SetStat {
+                id: f.id,
+                attrs: f.attrs,
+            },
+        ),
         Packet::Close(c) => (c.handle, HandleReq::Close { id: c.id }),
         Packet::Extended(e) if e.request == "fsync@openssh.com" => {
             match ssh_string(&mut Bytes::from(e.data.clone())) {
@@ -184,7 +263,7 @@ fn ssh_string(b: &mut Bytes) -> Option<String> {
 }
 
 impl Channel {
-    async fn to_handle(&self, handle: &str, req: HandleReq, id: u32) {
+    async fn to_handle(&self, handle: &str, req: HandleReq, id: u32, charge: Charge) {
         let closing = matches!(req, HandleReq::Close { .. });
         let tx = {
             let mut handles = self.handles.lock().await;
@@ -196,18 +275,14 @@ impl Channel {
         };
         match tx {
             Some(tx) => {
-                if tx.send(req).await.is_err() {
-                    let _ = self
-                        .out
-                        .send(wire::status(id, StatusCode::Failure, "handle is gone"))
-                        .await;
+                if tx.send((req, charge)).is_err() {
+                    self.out
+                        .send(wire::status(id, StatusCode::Failure, "handle is gone"));
                 }
             }
             None => {
-                let _ = self
-                    .out
-                    .send(wire::status(id, StatusCode::Failure, "invalid handle"))
-                    .await;
+                self.out
+                    .send(wire::status(id, StatusCode::Failure, "invalid handle"));
             }
         }
     }
@@ -221,7 +296,7 @@ impl Channel {
             ));
         }
         let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
-        let (tx, rx) = mpsc::channel(HANDLE_QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         handles.insert(name.clone(), tx);
         tokio::spawn(handles::serve(
             handle,
@@ -265,8 +340,25 @@ impl Channel {
                 attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::SetStat(r) => {
-                // Modes and times cannot be stored on most services; accept them.
-                s.stat(&VPath::parse(&r.path)?).await?;
+                let path = VPath::parse(&r.path)?;
+                let attrs = wire::set_attrs(&r.attrs)?;
+                let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(&path));
+                if uploading {
+                    // Not published yet: the upload applies it when it closes.
+                    if s.check_set_attrs(&path, &attrs).await? {
+                        if let Some(p) = self
+                            .uploads
+                            .lock()
+                            .ok()
+                            .as_mut()
+                            .and_then(|u| u.get_mut(&path))
+                        {
+                            p.merge(attrs);
+                        }
+                    }
+                } else {
+                    s.set_attrs(&path, &attrs).await?;
+                }
                 wire::ok(r.id)
             }
             Packet::OpenDir(r) => {
@@ -345,6 +437,7 @@ impl Channel {
         Ok(Handle::Write(Box::new(WriteHandle::new(
             path.clone(),
             existing,
+            self.uploads.clone(),
         ))))
     }
 

@@ -10,17 +10,25 @@
 //!   `Session::create_keeping`, which streams the kept bytes of the old file into
 //!   the new version, so the file is replaced atomically on close on every service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use russh_sftp::protocol::{Attrs, Data, Name, Packet, StatusCode};
+use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet, StatusCode};
 use tokio::sync::mpsc;
 
+use super::dispatch::Queued;
+use super::flow::Replies;
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Download, Session, Upload};
-use crate::vfs::{ByteStream, EntryKind, EntryStream, VPath};
+use crate::vfs::{ByteStream, EntryKind, EntryStream, SetAttrs, VPath};
+
+/// Attribute changes asked by path (SETSTAT) for files this channel is still
+/// uploading: the upload applies them once it is published. A path is present
+/// while an upload of it is open.
+pub type Deferred = Arc<Mutex<HashMap<VPath, SetAttrs>>>;
 
 /// Most bytes held for writes that arrived ahead of a gap (per handle). OpenSSH
 /// keeps at most 64 requests of 32 KiB in flight; 8 MiB leaves room for clients
@@ -47,9 +55,14 @@ pub enum HandleReq {
     Fstat {
         id: u32,
     },
-    /// FSETSTAT and fsync: accepted; storage keeps no modes, and data is durable on close.
+    /// fsync: accepted; data is durable on close.
     Ack {
         id: u32,
+    },
+    /// FSETSTAT: applied now, or for an upload once it is published.
+    SetStat {
+        id: u32,
+        attrs: FileAttributes,
     },
     Close {
         id: u32,
@@ -65,17 +78,29 @@ pub enum Handle {
     Dir(DirHandle),
 }
 
-/// Runs a handle until it is closed or the session ends. Replies go to `out`.
+/// Runs a handle until it is closed or the session ends. Replies go to `out`; a
+/// READ first waits for room in the reply queue, so a client that reads its
+/// replies slowly slows the storage reads instead of filling memory.
 pub async fn serve(
     mut handle: Handle,
     session: std::sync::Arc<Session>,
-    mut rx: mpsc::Receiver<HandleReq>,
-    out: mpsc::Sender<Packet>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    out: Replies,
 ) {
-    while let Some(req) = rx.recv().await {
+    while let Some((req, charge)) = rx.recv().await {
         let closing = matches!(req, HandleReq::Close { .. });
-        let reply = handle.handle(req, &session).await;
-        if out.send(reply).await.is_err() || closing {
+        let sent = match req {
+            HandleReq::Read { len, .. } if matches!(handle, Handle::Read(_)) => {
+                match out.flow().data_room(len.min(wire::MAX_DATA) as usize).await {
+                    Some(room) => out.send_data(handle.handle(req, &session).await, room),
+                    // The channel is closing: nothing more is sent.
+                    None => false,
+                }
+            }
+            req => out.send(handle.handle(req, &session).await),
+        };
+        drop(charge);
+        if !sent || closing {
             break;
         }
     }
@@ -109,16 +134,18 @@ impl Handle {
                 _ => not_for(id, "listing"),
             },
             HandleReq::Fstat { id } => {
-                let (kind, size) = match self {
-                    Handle::Read(r) => (EntryKind::File, r.download.size()),
-                    Handle::Write(w) => (EntryKind::File, w.visible_size()),
-                    Handle::Dir(_) => (EntryKind::Dir, 0),
-                };
-                let entry = crate::vfs::Entry {
-                    path: self.path().clone(),
-                    kind,
-                    size,
-                    modified: Some(std::time::SystemTime::now()),
+                let entry = match self {
+                    Handle::Write(w) => crate::vfs::Entry {
+                        path: w.path.clone(),
+                        kind: EntryKind::File,
+                        size: w.visible_size(),
+                        modified: Some(w.pending.mtime.unwrap_or_else(std::time::SystemTime::now)),
+                        mode: w.pending.mode,
+                    },
+                    other => match session.stat(other.path()).await {
+                        Ok(e) => e,
+                        Err(e) => return wire::error(id, &e),
+                    },
                 };
                 Packet::Attrs(Attrs {
                     id,
@@ -126,6 +153,19 @@ impl Handle {
                 })
             }
             HandleReq::Ack { id } => wire::ok(id),
+            HandleReq::SetStat { id, attrs } => {
+                let res = match wire::set_attrs(&attrs) {
+                    Ok(attrs) => match self {
+                        Handle::Write(w) => w.defer_attrs(session, attrs).await,
+                        other => session.set_attrs(other.path(), &attrs).await,
+                    },
+                    Err(e) => Err(e),
+                };
+                match res {
+                    Ok(()) => wire::ok(id),
+                    Err(e) => wire::error(id, &e),
+                }
+            }
             HandleReq::Close { id } => {
                 let res = match std::mem::replace(self, Handle::Dir(DirHandle::closed())) {
                     Handle::Read(r) => {
@@ -244,10 +284,25 @@ pub struct WriteHandle {
     early_bytes: usize,
     /// The first failure; every later request on the handle reports it.
     failed: Option<Error>,
+    /// Attribute changes asked on this handle (FSETSTAT), applied once published.
+    pending: SetAttrs,
+    /// Those asked by path (SETSTAT) while this upload is open.
+    deferred: Deferred,
+}
+
+impl Drop for WriteHandle {
+    fn drop(&mut self) {
+        if let Ok(mut d) = self.deferred.lock() {
+            d.remove(&self.path);
+        }
+    }
 }
 
 impl WriteHandle {
-    pub fn new(path: VPath, existing: Existing) -> Self {
+    pub fn new(path: VPath, existing: Existing, deferred: Deferred) -> Self {
+        if let Ok(mut d) = deferred.lock() {
+            d.insert(path.clone(), SetAttrs::default());
+        }
         WriteHandle {
             path,
             upload: None,
@@ -256,7 +311,18 @@ impl WriteHandle {
             early: BTreeMap::new(),
             early_bytes: 0,
             failed: None,
+            pending: SetAttrs::default(),
+            deferred,
         }
+    }
+
+    /// FSETSTAT before CLOSE (`sftp put -p`, `scp -p`): checked now, applied to
+    /// the published file.
+    async fn defer_attrs(&mut self, session: &Session, attrs: SetAttrs) -> Result<()> {
+        if session.check_set_attrs(&self.path, &attrs).await? {
+            self.pending.merge(attrs);
+        }
+        Ok(())
     }
 
     /// The size a client sees with FSTAT: where a resume would continue.
@@ -351,6 +417,29 @@ impl WriteHandle {
     }
 
     async fn close(mut self, session: &Session) -> Result<()> {
+        self.publish(session).await?;
+        let mut attrs = self
+            .deferred
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(&self.path))
+            .unwrap_or_default();
+        attrs.merge(std::mem::take(&mut self.pending));
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        session.set_attrs(&self.path, &attrs).await.map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{} was uploaded, but its attributes were not set: {e}",
+                    self.path
+                ),
+            )
+        })
+    }
+
+    async fn publish(&mut self, session: &Session) -> Result<()> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }

@@ -3,11 +3,13 @@
 //!
 //! - `ssh.rs`: authentication and channels (no shell, no exec, no forwarding);
 //! - `dispatch.rs`: the request loop (many requests in flight per channel);
+//! - `flow.rs`: its flow control (bounded by bytes, never stalling a client);
 //! - `handles.rs`: open files and directories;
 //! - `wire.rs`: framing, status codes, attributes;
 //! - `hostkey.rs`: the host key.
 
 mod dispatch;
+mod flow;
 mod handles;
 pub mod hostkey;
 mod ssh;
@@ -21,7 +23,7 @@ use russh::keys::PrivateKey;
 use russh::server::Config;
 use russh::MethodKind;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::audit::AuditLog;
 use crate::config::SftpConfig;
@@ -61,6 +63,9 @@ fn ssh_config(key: PrivateKey, c: &SftpConfig) -> Config {
     }
 }
 
+/// How long a closed connection waits for its SFTP tasks to end.
+const WIND_DOWN: Duration = Duration::from_secs(3);
+
 /// russh's default list without aes128-gcm, which OpenSSH offers second and many
 /// clients are configured to ask for; AEAD ciphers first, CTR for old clients.
 const CIPHERS: &[russh::cipher::Name] = &[
@@ -83,7 +88,11 @@ pub async fn serve(
     let config = Arc::new(ssh_config(key, &ctx.config));
     let slots = Arc::new(Semaphore::new(ctx.config.max_sessions));
     let handle = |socket, remote, mut force: watch::Receiver<bool>| {
-        let handler = ssh::SshHandler::new(ctx.clone(), remote);
+        // `gone` tells the connection's SFTP tasks that the connection ended; they
+        // each hold a clone of `alive`, so `running` ends when they all have.
+        let (gone_tx, gone) = watch::channel(false);
+        let (alive, mut running) = mpsc::channel::<()>(1);
+        let handler = ssh::SshHandler::new(ctx.clone(), remote, gone, alive);
         let config = config.clone();
         async move {
             let session = match russh::server::run_stream(config, socket, handler).await {
@@ -106,6 +115,10 @@ pub async fn serve(
                         .await;
                 }
             }
+            // The connection counts as open (for the shutdown drain) until its SFTP
+            // tasks have ended and audited what they left unfinished.
+            let _ = gone_tx.send(true);
+            let _ = tokio::time::timeout(WIND_DOWN, running.recv()).await;
         }
     };
     // SSH has no way to explain a refusal before its handshake: just close.

@@ -11,6 +11,7 @@ use russh::server::{
     Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
 };
 use russh::{Channel, ChannelId, MethodKind};
+use tokio::sync::{mpsc, watch};
 
 use super::SftpContext;
 use crate::policy::Protocol;
@@ -27,6 +28,10 @@ pub struct SshHandler {
     key_passed: Option<String>,
     password_passed: Option<String>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Turns true when the connection ended.
+    gone: watch::Receiver<bool>,
+    /// Held by every SFTP task of the connection (see `sftp::serve`).
+    alive: mpsc::Sender<()>,
 }
 
 /// One proof of identity.
@@ -37,7 +42,12 @@ enum Factor {
 }
 
 impl SshHandler {
-    pub fn new(ctx: Arc<SftpContext>, remote: SocketAddr) -> Self {
+    pub fn new(
+        ctx: Arc<SftpContext>,
+        remote: SocketAddr,
+        gone: watch::Receiver<bool>,
+        alive: mpsc::Sender<()>,
+    ) -> Self {
         SshHandler {
             ctx,
             remote,
@@ -45,6 +55,8 @@ impl SshHandler {
             key_passed: None,
             password_passed: None,
             channels: HashMap::new(),
+            gone,
+            alive,
         }
     }
 
@@ -204,11 +216,14 @@ impl russh::server::Handler for SshHandler {
             self.ctx.audit.clone(),
         ));
         let max_handles = self.ctx.config.max_handles;
+        let (gone, alive) = (self.gone.clone(), self.alive.clone());
         tokio::spawn(async move {
+            let _alive = alive;
             if let Err(e) = files.ensure_home().await {
                 tracing::error!(user = %files.user().name, error = %e, "cannot prepare the home directory");
             }
-            let stream = super::dispatch::run(channel.into_stream(), files, max_handles).await;
+            let stream =
+                super::dispatch::run(channel.into_stream(), files, max_handles, gone).await;
             // russh-sftp's loop never closes the channel and some clients (JSch,
             // Cyberduck) wait for it: end it explicitly, in sshd's order. The exit
             // status must come before EOF: OpenSSH may close on EOF, and scp then
@@ -217,6 +232,9 @@ impl russh::server::Handler for SshHandler {
             let _ = handle.eof(id).await;
             // Dropping the stream sends CLOSE (russh closes a dropped channel
             // stream), queued after the two messages above.
+            if stream.is_none() {
+                let _ = handle.close(id).await;
+            }
             drop(stream);
         });
         Ok(())

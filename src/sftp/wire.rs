@@ -2,14 +2,14 @@
 //! to SFTP status codes, and entries to SFTP attributes and `ls -l` lines.
 //! Packet bodies are parsed and serialised by russh-sftp's `protocol` module.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use russh_sftp::protocol::{File, FileAttributes, Packet, Status, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::error::Error;
-use crate::vfs::{Entry, EntryKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::vfs::{Entry, EntryKind, SetAttrs};
 
 /// Largest data in one READ reply or WRITE request we accept (announced to clients
 /// through `limits@openssh.com`).
@@ -89,8 +89,8 @@ pub fn attrs(entry: &Entry, owner: &str) -> FileAttributes {
         .map(|d| d.as_secs().min(u32::MAX as u64) as u32)
         .unwrap_or(0);
     let mode = match entry.kind {
-        EntryKind::Dir => S_IFDIR | 0o755,
-        EntryKind::File => S_IFREG | 0o644,
+        EntryKind::Dir => S_IFDIR | entry.mode.unwrap_or(0o755),
+        EntryKind::File => S_IFREG | entry.mode.unwrap_or(0o644),
     };
     FileAttributes {
         size: Some(entry.size),
@@ -113,4 +113,22 @@ pub fn file(entry: &Entry, owner: &str) -> File {
         longname,
         attrs,
     }
+}
+
+/// The changes a SETSTAT or FSETSTAT asks for. Owners cannot change: wharf reports
+/// uid and gid 0, so only a client echoing them back is not refused.
+pub fn set_attrs(a: &FileAttributes) -> Result<SetAttrs> {
+    if a.uid.is_some_and(|u| u != 0) || a.gid.is_some_and(|g| g != 0) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "changing a file's owner is not supported",
+        ));
+    }
+    let time = |secs: u32| UNIX_EPOCH + Duration::from_secs(secs.into());
+    Ok(SetAttrs {
+        size: a.size,
+        mode: a.permissions.map(|p| p & 0o7777),
+        atime: a.atime.map(time),
+        mtime: a.mtime.map(time),
+    })
 }

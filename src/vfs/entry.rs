@@ -19,6 +19,8 @@ pub struct Entry {
     pub size: u64,
     /// Last modification, when the storage service reports one.
     pub modified: Option<SystemTime>,
+    /// Permission bits (`0o7777` and less), where storage keeps them (fs).
+    pub mode: Option<u32>,
 }
 
 impl Entry {
@@ -28,6 +30,7 @@ impl Entry {
             kind: EntryKind::Dir,
             size: 0,
             modified: None,
+            mode: None,
         }
     }
 
@@ -48,6 +51,7 @@ impl Entry {
                 0
             },
             modified: meta.last_modified().map(SystemTime::from),
+            mode: None,
         })
     }
 

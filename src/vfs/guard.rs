@@ -308,6 +308,7 @@ pub(super) fn entry(path: VPath, st: &libc::stat) -> Option<Entry> {
             0
         },
         modified,
+        mode: Some(st.st_mode & 0o7777),
     })
 }
 

@@ -13,6 +13,7 @@ use wharf_connectors::opendal;
 mod entry;
 mod guard;
 mod io;
+mod local_attrs;
 mod local_list;
 mod local_ops;
 mod local_read;
@@ -29,6 +30,7 @@ use wharf_connectors::{Connector, PARTIAL_DIR};
 pub use entry::{Entry, EntryKind};
 pub use io::{ByteStream, FileReader, FileWriter};
 use io::{Source, Upload};
+pub use local_attrs::SetAttrs;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
@@ -48,6 +50,19 @@ pub struct Vfs {
     /// Folders every path must lie in, outer first (a home, then a share's
     /// folder); empty: the whole tree, each mount inside its own root.
     jails: Vec<VPath>,
+    setstat_mode: SetstatMode,
+}
+
+/// What an attribute change (SFTP SETSTAT) gets where storage cannot keep it
+/// (object stores): `[storage] setstat_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetstatMode {
+    /// Answered "unsupported": the client knows nothing changed.
+    #[default]
+    Refuse,
+    /// Answered OK and changes nothing, for clients that abort on a refusal.
+    Ignore,
 }
 
 /// A stream of directory entries, produced page by page from storage.
@@ -59,6 +74,7 @@ impl Vfs {
             table: Arc::new(table),
             buffer_size: buffer_size.max(4096),
             jails: Vec::new(),
+            setstat_mode: SetstatMode::default(),
         }
     }
 
@@ -72,7 +88,14 @@ impl Vfs {
             table: self.table.clone(),
             buffer_size: self.buffer_size,
             jails,
+            setstat_mode: self.setstat_mode,
         }
+    }
+
+    /// Sets what attribute changes get on storage that cannot keep them.
+    pub fn with_setstat_mode(mut self, mode: SetstatMode) -> Self {
+        self.setstat_mode = mode;
+        self
     }
 
     pub fn mounts(&self) -> &[Mount] {
@@ -159,6 +182,45 @@ impl Vfs {
             ));
         }
         Ok(entry)
+    }
+
+    /// Whether attribute changes at `path` are applied (`Ok(true)`) or answered
+    /// OK and ignored (`Ok(false)`, `setstat_mode = "ignore"`); refused with
+    /// `Unsupported` where storage keeps no attributes (object stores).
+    pub fn attrs_supported(&self, path: &VPath) -> Result<bool> {
+        if self.table.is_virtual_dir(path) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{path} is a mount point: its attributes cannot be set"),
+            ));
+        }
+        let r = self.resolve(path)?;
+        if r.mount.connector.local_root.is_some() {
+            return Ok(true);
+        }
+        match self.setstat_mode {
+            SetstatMode::Ignore => Ok(false),
+            SetstatMode::Refuse => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{path}: this storage keeps no permissions or times"),
+            )),
+        }
+    }
+
+    /// Applies attribute changes (SFTP SETSTAT) where storage keeps them; returns
+    /// whether anything was applied (see [`Vfs::attrs_supported`]).
+    pub async fn set_attrs(&self, path: &VPath, attrs: &SetAttrs) -> Result<bool> {
+        if !self.attrs_supported(path)? {
+            // Still an error for a name that does not exist.
+            self.stat(path).await?;
+            return Ok(false);
+        }
+        let r = self.resolve(path)?;
+        let place = self.place(path, &r).ok_or_else(|| {
+            Error::denied(format!("{path} is outside the permitted folder"))
+        })?;
+        local_attrs::set(place, path, attrs.clone()).await?;
+        Ok(true)
     }
 
     /// Lists `dir` as a stream: entries arrive as storage returns its pages, so a

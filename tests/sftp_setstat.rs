@@ -1,0 +1,208 @@
+//! SETSTAT and FSETSTAT with real clients: `rclone sync` twice (the second run
+//! must transfer nothing, which needs the modification times kept), `sftp put -p`
+//! and `scp -p` (mtime preserved), `chmod` (shown by `ls -l`), on fs; and honest
+//! answers on storage that keeps no attributes (`[storage] setstat_mode`).
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use common::gateway::{Gateway, SSH_OPTS};
+use common::pattern;
+use tokio::process::Command;
+use wharf::store::AuditQuery;
+
+/// A source file's mtime: 2021-03-04, far from now, so "preserved" is unmistakable.
+const OLD_MTIME: i64 = 1_614_816_000;
+
+async fn run(cmd: &mut Command, secs: u64) -> (bool, String) {
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(secs), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{cmd:?} did not finish in {secs} s"))
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn set_mtime(p: &Path, secs: i64) {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(secs as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+async fn sftp_batch(gw: &Gateway, key: &Path, batch: &str) -> (bool, String) {
+    let file = gw.path("batch.txt");
+    std::fs::write(&file, batch).unwrap();
+    let mut cmd = Command::new("sftp");
+    cmd.current_dir(gw.dir.path())
+        .args(SSH_OPTS)
+        .arg("-P")
+        .arg(gw.sftp_addr().port().to_string())
+        .arg("-i")
+        .arg(key)
+        .arg("-b")
+        .arg(&file)
+        .arg("acme@127.0.0.1");
+    run(&mut cmd, 120).await
+}
+
+/// The stored file of `name` in acme's home on the fs storage.
+fn stored(gw: &Gateway, name: &str) -> std::path::PathBuf {
+    gw.config.data_dir.join("files/acme").join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_p_scp_p_and_chmod_on_fs() {
+    let mut gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let src = gw.path("src.bin");
+    std::fs::write(&src, pattern(100_000, 1)).unwrap();
+    set_mtime(&src, OLD_MTIME);
+
+    let (ok, out) = sftp_batch(
+        &gw,
+        &key,
+        "put -p src.bin kept.bin\nput src.bin plain.bin\nchmod 640 kept.bin\nls -l\n",
+    )
+    .await;
+    assert!(ok, "{out}");
+    let kept = std::fs::metadata(stored(&gw, "kept.bin")).unwrap();
+    assert_eq!(kept.mtime(), OLD_MTIME, "put -p keeps the mtime");
+    assert_eq!(kept.permissions().mode() & 0o777, 0o640, "chmod 640");
+    assert!(out.contains("-rw-r-----"), "ls -l shows mode 640:\n{out}");
+    let plain = std::fs::metadata(stored(&gw, "plain.bin")).unwrap();
+    assert!(plain.mtime() > OLD_MTIME + 86_400, "put without -p: now");
+
+    // scp -p (the SFTP protocol in OpenSSH 9) preserves it too.
+    let mut scp = Command::new("scp");
+    scp.args(SSH_OPTS)
+        .args(["-p", "-P", &gw.sftp_addr().port().to_string(), "-i"])
+        .arg(&key)
+        .arg(&src)
+        .arg("acme@127.0.0.1:/via-scp.bin");
+    let (ok, out) = run(&mut scp, 60).await;
+    assert!(ok, "scp -p: {out}");
+    let via = std::fs::metadata(stored(&gw, "via-scp.bin")).unwrap();
+    assert_eq!(via.mtime(), OLD_MTIME, "scp -p keeps the mtime");
+
+    // setuid is never set; the owner keeps read and write.
+    let (ok, out) = sftp_batch(&gw, &key, "chmod 4000 plain.bin\n").await;
+    assert!(ok, "{out}");
+    let plain = std::fs::metadata(stored(&gw, "plain.bin")).unwrap();
+    assert_eq!(plain.permissions().mode() & 0o7777, 0o600);
+
+    let events = gw
+        .stop_and_audit(AuditQuery {
+            actor: Some("acme".into()),
+            action: Some("setstat".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        events.iter().any(|e| e.path.as_deref() == Some("/kept.bin")
+            && e.detail.as_deref().is_some_and(|d| d.contains("mode 0640"))),
+        "{events:?}"
+    );
+}
+
+/// Setting attributes through a symlink that leads out of the storage root is
+/// refused, and the outside file keeps its mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setstat_through_a_link_out_of_the_root_is_refused() {
+    let gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let outside = gw.path("outside.txt");
+    std::fs::write(&outside, b"secret").unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir_all(stored(&gw, "")).unwrap();
+    std::os::unix::fs::symlink(&outside, stored(&gw, "link")).unwrap();
+    let (_, out) = sftp_batch(&gw, &key, "-chmod 777 link\n").await;
+    assert!(
+        out.to_lowercase().contains("permission denied"),
+        "refused: {out}"
+    );
+    let mode = std::fs::metadata(&outside).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the file outside the root is untouched");
+}
+
+async fn rclone_sync(gw: &Gateway, src: &Path) -> (bool, String) {
+    let obscured = std::process::Command::new("rclone")
+        .args(["obscure", "rclone-secret"])
+        .output()
+        .unwrap();
+    let pass = String::from_utf8_lossy(&obscured.stdout).trim().to_string();
+    let mut cmd = Command::new("rclone");
+    cmd.env("RCLONE_CONFIG", gw.path("rclone.conf"))
+        .args(["sync", "-v", "--stats", "0", "--sftp-host", "127.0.0.1"])
+        .args(["--sftp-port", &gw.sftp_addr().port().to_string()])
+        .args(["--sftp-user", "acme", "--sftp-pass", &pass])
+        .args(["--sftp-set-modtime", "--sftp-disable-hashcheck"])
+        .arg(src)
+        .arg(":sftp:/tree");
+    run(&mut cmd, 300).await
+}
+
+/// rclone's second sync transfers nothing: it sees the times it set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_sync_twice_transfers_nothing_the_second_time() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("acme", "/acme", "all", Some("rclone-secret"), None);
+    let src = gw.path("tree");
+    for d in 0..4 {
+        let dir = src.join(format!("d{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..50 {
+            let p = dir.join(format!("f{f}.txt"));
+            std::fs::write(&p, pattern(200 + f, (d * 50 + f) as u64)).unwrap();
+            set_mtime(&p, OLD_MTIME + (d * 50 + f) as i64);
+        }
+    }
+    let copied = |out: &str| out.matches(": Copied (").count();
+    let (ok, out) = rclone_sync(&gw, &src).await;
+    assert!(ok, "first sync: {out}");
+    assert_eq!(copied(&out), 200, "first sync copies all:\n{out}");
+    let (ok, out) = rclone_sync(&gw, &src).await;
+    assert!(ok, "second sync: {out}");
+    assert_eq!(copied(&out), 0, "second sync copies nothing:\n{out}");
+}
+
+/// Storage without attributes: refused by default, OK with "ignore".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_refuses_or_ignores() {
+    for (mode, refused) in [
+        ("", true),
+        ("[storage]\nsetstat_mode = \"ignore\"\n", false),
+    ] {
+        let gw = Gateway::start("memory", mode).await;
+        let key = gw.keygen("k");
+        gw.add_user("acme", "/acme", "all", None, Some(&key));
+        std::fs::write(gw.path("a.bin"), b"abc").unwrap();
+        let (ok, out) = sftp_batch(&gw, &key, "put a.bin a.bin\nchmod 600 a.bin\n").await;
+        if refused {
+            assert!(!ok, "chmod must fail on memory by default: {out}");
+            assert!(
+                out.to_lowercase().contains("unsupported"),
+                "OP_UNSUPPORTED: {out}"
+            );
+        } else {
+            assert!(ok, "ignored on memory with setstat_mode=ignore: {out}");
+        }
+        // put -p sends FSETSTAT before CLOSE: the upload itself still lands.
+        let (_, out) = sftp_batch(&gw, &key, "put -p a.bin b.bin\n").await;
+        let (ok, ls) = sftp_batch(&gw, &key, "ls\n").await;
+        assert!(ok && ls.contains("b.bin"), "{out}\n{ls}");
+    }
+}
