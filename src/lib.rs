@@ -26,11 +26,14 @@
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
 //! - [`error`]: the one error type with a [`error::ErrorKind`] front-ends map to replies.
+//! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
+//!   [`reload`]: what SIGHUP re-reads.
 
 pub mod api;
 pub mod apikeys;
 pub mod app;
 pub mod audit;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod defender;
@@ -44,6 +47,7 @@ pub mod login;
 pub mod mail;
 pub mod net;
 pub mod policy;
+pub mod reload;
 pub mod secret;
 pub mod session;
 pub mod sftp;

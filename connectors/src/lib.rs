@@ -148,6 +148,17 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
             .or_insert_with(|| Path::new(&root).join(PARTIAL_DIR).display().to_string());
         staging_dir = Some(PathBuf::from(staging.as_str()));
         local_root = Some(PathBuf::from(root));
+        // Partial uploads are nobody else's business: an existing root gets its
+        // staging directory owner-only (OpenDAL would create it with the umask).
+        if let (Some(root), Some(staging)) = (&local_root, &staging_dir) {
+            if root.is_dir() && !staging.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                let _ = std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(staging);
+            }
+        }
     }
     let build_err = |source| ConnectorError::Build {
         name: spec.name.clone(),

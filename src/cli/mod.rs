@@ -69,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         &config.log_level,
         cli.log_format.unwrap_or(config.log_format),
     );
+    // Whichever command runs first creates the data directory, owner-only.
+    crate::app::prepare_data_dir(&config)?;
     match cli.command {
         Command::Serve => serve(config),
         Command::User(cmd) => user::run(&config, cmd),
@@ -83,9 +85,10 @@ pub fn run(cli: Cli) -> Result<()> {
 fn serve(config: Config) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let signal = crate::app::ShutdownSignal::install()?;
+        let mut signal = crate::app::ShutdownSignal::install()?;
+        let hangup = signal.take_hangup();
         let app = crate::app::App::open(config)?;
-        app.serve(signal.wait()).await
+        app.serve_with_reload(signal.wait(), hangup).await
     })
 }
 
