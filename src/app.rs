@@ -294,11 +294,37 @@ impl App {
                 stopped.clone(),
             ));
         }
+        let mut metrics_addr = None;
+        if let Some(addr) = self.config.metrics.listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::from(e).context(format!("metrics cannot listen on {addr}")))?;
+            metrics_addr = Some(listener.local_addr()?);
+            let mut connectors: Vec<Arc<Connector>> = Vec::new();
+            for m in self
+                .vfs
+                .mounts()
+                .iter()
+                .chain(self.transfers.mounts().iter())
+            {
+                if !connectors.iter().any(|c| c.name == m.connector.name) {
+                    connectors.push(m.connector.clone());
+                }
+            }
+            let health = Arc::new(crate::metrics::Health {
+                handle: crate::metrics::install(),
+                db: self.db.clone(),
+                audit: self.audit.clone(),
+                connectors,
+            });
+            tasks.spawn(crate::metrics::serve(listener, health, stopped.clone()));
+        }
         let reloader = Arc::new(crate::reload::Reloader::new(self.config.clone(), certs));
         Ok(Running {
             http: http_addr,
             https: self.config.http.enabled && self.config.http.tls_cert.is_some(),
             redirect: redirect_addr,
+            metrics: metrics_addr,
             reloader,
             ftps_explicit,
             ftps_implicit,
@@ -363,6 +389,9 @@ impl App {
         }
         if let Some(addr) = running.redirect {
             println!("Plain HTTP on {addr} redirects to HTTPS ({base_url})");
+        }
+        if let Some(addr) = running.metrics {
+            println!("Metrics listening on http://{addr} (/metrics, /healthz, /readyz)");
         }
         println!("Mail goes to {mail}");
         let (reload_stop, reload_stopped) = watch::channel(false);
@@ -437,6 +466,8 @@ pub struct Running {
     pub https: bool,
     /// The plain-HTTP listener that redirects to HTTPS.
     pub redirect: Option<SocketAddr>,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<SocketAddr>,
     /// What SIGHUP calls (tests may call it directly).
     pub reloader: Arc<crate::reload::Reloader>,
     stop: watch::Sender<bool>,

@@ -28,6 +28,7 @@
 //! - [`error`]: the one error type with a [`error::ErrorKind`] front-ends map to replies.
 //! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
 //!   [`reload`]: what SIGHUP re-reads.
+//! - [`metrics`]: Prometheus metrics, `/healthz`, `/readyz`, `wharf ping`.
 
 pub mod api;
 pub mod apikeys;
@@ -45,6 +46,7 @@ pub mod listing;
 pub mod logging;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod reload;

@@ -53,6 +53,13 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Ask a running node whether it is ready (its `/readyz` on `[metrics] listen`);
+    /// exit status 0 when it is.
+    Ping {
+        /// The metrics listener to ask [default: `[metrics] listen` of the config]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,9 +76,13 @@ pub fn run(cli: Cli) -> Result<()> {
         &config.log_level,
         cli.log_format.unwrap_or(config.log_format),
     );
+    if let Command::Ping { addr } = cli.command {
+        return ping(&config, addr);
+    }
     // Whichever command runs first creates the data directory, owner-only.
     crate::app::prepare_data_dir(&config)?;
     match cli.command {
+        Command::Ping { .. } => Ok(()),
         Command::Serve => serve(config),
         Command::User(cmd) => user::run(&config, cmd),
         Command::Apikey(cmd) => apikey::run(&config, cmd),
@@ -79,6 +90,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Link(cmd) => link::run(&config, cmd),
         Command::Connector(cmd) => connector::run(&config, cmd),
         Command::Config(ConfigCmd::Check) => connector::config_check(&config),
+    }
+}
+
+fn ping(config: &Config, addr: Option<std::net::SocketAddr>) -> Result<()> {
+    let addr = addr.or(config.metrics.listen).ok_or_else(|| {
+        crate::Error::invalid("no [metrics] listen in the configuration; give --addr")
+    })?;
+    match crate::metrics::ping(addr) {
+        Ok(body) => {
+            println!("ready {body}");
+            Ok(())
+        }
+        Err(why) => Err(crate::Error::invalid(format!("{addr} is not ready: {why}"))),
     }
 }
 

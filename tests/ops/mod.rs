@@ -153,6 +153,8 @@ impl Node {
             transcript: Arc::default(),
         };
         node.wait_for("wharf is running", |l| l.contains("wharf is running"));
+        // stdout and stderr arrive on separate threads: wait for the last address line.
+        node.wait_for("where mail goes", |l| l.starts_with("out: Mail goes to"));
         let mut a = Addrs::default();
         for l in node.transcript.lock().unwrap().iter() {
             if l.contains("SFTP listening on") {
