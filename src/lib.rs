@@ -29,11 +29,13 @@
 //! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
 //!   [`reload`]: what SIGHUP re-reads.
 //! - [`metrics`]: Prometheus metrics, `/healthz`, `/readyz`, `wharf ping`.
+//! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 
 pub mod api;
 pub mod apikeys;
 pub mod app;
 pub mod audit;
+pub mod backup;
 pub mod certs;
 pub mod cli;
 pub mod config;

@@ -674,3 +674,138 @@ fn readyz_and_ping_follow_an_s3_connector_going_away_and_back() {
     assert!(ping().status.success());
     node.stop();
 }
+
+fn count(db: &Path, table: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn backup_during_uploads_restores_into_a_new_directory_that_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(
+        tmp.path(),
+        &ops::base_config("[http]\nlisten = \"127.0.0.1:0\"\n"),
+    );
+    let sftp = node.addrs.sftp.unwrap();
+    let password = node.admin_password();
+    let src = tmp.path().join("part.bin");
+    std::fs::write(&src, vec![42u8; 600_000]).unwrap();
+    ok(wharf_cmd(
+        &node.dir,
+        Some(&node.config),
+        &[
+            "link",
+            "send",
+            src.to_str().unwrap(),
+            "--to",
+            "bob@example.com",
+            "--as",
+            "admin",
+        ],
+    ));
+
+    // 20 uploads at once, slowed down so the backup runs in the middle of them.
+    let uploads: Vec<_> = (0..20)
+        .map(|i| {
+            std::process::Command::new("curl")
+                .args(["-sS", "--insecure", "--limit-rate", "400K", "-u"])
+                .arg(format!("admin:{password}"))
+                .arg("-T")
+                .arg(&src)
+                .arg(format!("sftp://{sftp}/up-{i}.bin"))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Back up once every upload has logged in (argon2 takes a while), while
+    // their bytes still flow.
+    let live = node.dir.join("wharf.db");
+    let deadline = std::time::Instant::now() + ops::DEADLINE;
+    while rusqlite::Connection::open(&live)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE action = 'login'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        < 20
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the uploads did not log in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let archive = tmp.path().join("wharf-backup.tar");
+    let out = ok(wharf_cmd(
+        &node.dir,
+        Some(&node.config),
+        &["backup", "--to", archive.to_str().unwrap()],
+    ));
+    assert!(out.contains("wharf.db"), "{out}");
+    assert_eq!(mode(&archive), 0o600);
+    for mut u in uploads {
+        assert!(u.wait().unwrap().success());
+    }
+    node.stop();
+
+    // The archive is an ordinary tar.
+    let listing = ok({
+        let mut c = std::process::Command::new("tar");
+        c.args(["tf", archive.to_str().unwrap()]);
+        c
+    });
+    assert!(
+        listing.starts_with("wharf-backup.json\nwharf.db\n"),
+        "{listing}"
+    );
+    assert!(listing.contains("link-signing.key"), "{listing}");
+
+    let restored = tempfile::tempdir().unwrap();
+    let data = restored.path().join("data");
+    let out = ok(wharf_cmd(
+        &data,
+        None,
+        &["restore", "--from", archive.to_str().unwrap()],
+    ));
+    assert!(out.contains("integrity ok"), "{out}");
+    assert_owner_only(&data, &["files", "transfers", "uploads"]);
+    let db = data.join("wharf.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(count(&db, "users"), 1);
+    assert_eq!(count(&db, "links"), 1);
+    let audited = count(&db, "audit");
+    assert!(audited >= 21, "logins and the link are audited: {audited}");
+    // A second restore into the same directory is refused: nothing is overwritten.
+    let again = ops::run(wharf_cmd(
+        &data,
+        None,
+        &["restore", "--from", archive.to_str().unwrap()],
+    ));
+    assert!(!again.status.success());
+
+    // The restored directory serves: the same admin password and keys.
+    let node = Node::start(
+        restored.path(),
+        &ops::base_config("[http]\nlisten = \"127.0.0.1:0\"\n"),
+    );
+    assert!(
+        !node.dir.join("initial-admin-password").exists(),
+        "no new admin"
+    );
+    assert!(ops::sftp_login(
+        node.addrs.sftp.unwrap(),
+        "admin",
+        &password
+    ));
+    let links = ok(wharf_cmd(&node.dir, Some(&node.config), &["link", "list"]));
+    assert!(links.lines().count() >= 2, "{links}");
+    node.stop();
+}

@@ -60,6 +60,17 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         addr: Option<std::net::SocketAddr>,
     },
+    /// Copy the database (consistently, while serve runs) and the keys and
+    /// certificates of the data directory into one file (a tar; see docs/operations.md).
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Bring a backup back into a new data directory (--data-dir).
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +94,24 @@ pub fn run(cli: Cli) -> Result<()> {
     crate::app::prepare_data_dir(&config)?;
     match cli.command {
         Command::Ping { .. } => Ok(()),
+        Command::Backup { to } => {
+            let m = crate::backup::backup(&config.data_dir, &to)?;
+            println!("backup written to {}", to.display());
+            for f in m.files {
+                println!("  {:<24} {:>12} bytes  sha256 {}", f.name, f.size, f.sha256);
+            }
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let m = crate::backup::restore(&from, &config.data_dir)?;
+            println!(
+                "restored the backup of {} (wharf {}) into {}; database integrity ok",
+                m.created,
+                m.wharf_version,
+                config.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Serve => serve(config),
         Command::User(cmd) => user::run(&config, cmd),
         Command::Apikey(cmd) => apikey::run(&config, cmd),
