@@ -809,3 +809,44 @@ fn backup_during_uploads_restores_into_a_new_directory_that_serves() {
     assert!(links.lines().count() >= 2, "{links}");
     node.stop();
 }
+
+/// The systemd unit passes `systemd-analyze verify` (with ExecStart pointed at
+/// the binary under test, since verify checks that it exists), keeps its
+/// hardening, reloads with SIGHUP; the container's config file loads.
+#[test]
+fn packaging_files_check_out() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("packaging/wharf.service")).unwrap();
+    for line in [
+        "User=wharf",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/wharf",
+        "NoNewPrivileges=yes",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "missing {line}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("wharf.service");
+    std::fs::write(
+        &local,
+        unit.replace("/usr/local/bin/wharf", env!("CARGO_BIN_EXE_wharf")),
+    )
+    .unwrap();
+    let out = ops::run({
+        let mut c = std::process::Command::new("systemd-analyze");
+        c.args(["verify", local.to_str().unwrap()]);
+        c
+    });
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ok(wharf_cmd(
+        &tmp.path().join("data"),
+        Some(&root.join("packaging/container.toml")),
+        &["config", "check"],
+    ));
+    assert!(out.contains("config OK"), "{out}");
+}
