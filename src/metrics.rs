@@ -4,13 +4,14 @@
 //!
 //! Counters are derived in few places: every login, transfer and link visit from
 //! the audit event when it is recorded (`audit.rs` calls [`observe`]), sessions in
-//! the shared accept loop (`net.rs` holds a [`SessionGuard`]). Recording through
+//! the shared accept loop (`net.rs` holds a [`SessionGuard`]), storage calls in
+//! the connectors' timing layer (stat, create_dir, rename, presign). Recording through
 //! the `metrics` macros costs nothing when no recorder is installed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -49,6 +50,7 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!("another metrics recorder is installed; /metrics stays empty");
             }
             gauge!("wharf_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            wharf_connectors::set_timing_hook(storage_operation);
             handle
         })
         .clone()
@@ -99,7 +101,7 @@ impl Drop for SessionGuard {
     }
 }
 
-/// Times one storage call.
+/// Times one storage call (the connectors' timing layer calls this).
 pub fn storage_operation(connector: &str, operation: &'static str, took: Duration) {
     histogram!("wharf_storage_operation_seconds", "connector" => connector.to_string(), "operation" => operation)
         .record(took.as_secs_f64());
@@ -133,12 +135,10 @@ impl Health {
             checks.push((
                 format!("connector {}", c.name),
                 tokio::spawn(async move {
-                    let started = Instant::now();
-                    // A key that never exists: "not found" is an answer.
+                    // A key that never exists: "not found" is an answer. (Timed by
+                    // the connector's own layer, like every stat.)
                     let probe = c.operator.stat(".wharf-ready-probe");
-                    let res = tokio::time::timeout(READY_DEADLINE, probe).await;
-                    storage_operation(&c.name, "stat", started.elapsed());
-                    match res {
+                    match tokio::time::timeout(READY_DEADLINE, probe).await {
                         Ok(Ok(_)) => Ok(()),
                         Ok(Err(e))
                             if e.kind() == wharf_connectors::opendal::ErrorKind::NotFound =>

@@ -542,6 +542,14 @@ fn metrics_count_what_moved_and_parse_as_prometheus_text() {
         ),
         1.0
     );
+    // Storage calls of the transfers above are timed by the connector's layer.
+    assert!(
+        samples
+            .iter()
+            .any(|l| l.starts_with("wharf_storage_operation_seconds_count{connector=files,")),
+        "{}",
+        samples.join("\n")
+    );
     // /readyz times a stat on every connector: the histogram has buckets.
     let out = ops::curl(&["-w", " %{http_code}", &format!("http://{m}/readyz")]);
     assert!(String::from_utf8_lossy(&out.stdout).ends_with(" 200"));

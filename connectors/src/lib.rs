@@ -7,6 +7,9 @@
 //! returned operator and never names a service.
 
 mod logging;
+mod timing;
+
+pub use timing::set_timing_hook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,7 +195,12 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
                 .with_jitter(),
         );
     }
-    let operator = operator.layer(LoggingLayer::new(logging::StorageLog));
+    let operator = operator
+        .layer(LoggingLayer::new(logging::StorageLog))
+        // Outermost: the time a caller waits, retries included.
+        .layer(timing::TimingLayer {
+            connector: spec.name.as_str().into(),
+        });
     Ok(Connector {
         name: spec.name.clone(),
         scheme: spec.scheme.clone(),
