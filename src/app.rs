@@ -46,12 +46,22 @@ const GUESSES_PER_LINK: u32 = 5;
 /// How often the retention job deletes the copies of ended send links.
 pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Creates the data directory (owner-only: it holds the database and keys) and its
-/// `outbox/` folder.
+/// Creates the data directory (owner-only: it holds the database and keys) and the
+/// folders wharf keeps inside it (`outbox/`, fs connector roots such as `files/`),
+/// owner-only too, whichever command runs first.
 pub fn prepare_data_dir(config: &Config) -> Result<()> {
     create_private_dir(&config.data_dir)?;
-    std::fs::create_dir_all(config.outbox_dir())
-        .map_err(|e| Error::from(e).context(format!("creating {}", config.outbox_dir().display())))
+    create_private_dir(&config.outbox_dir())?;
+    let data = std::path::absolute(&config.data_dir)?;
+    for spec in config.connectors.iter().filter(|c| c.scheme == "fs") {
+        if let Some(root) = spec.options.get("root") {
+            let root = std::path::absolute(root)?;
+            if root.starts_with(&data) {
+                create_private_dir(&root)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
@@ -63,14 +73,29 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| {
-            Error::from(e).context(format!("creating the data directory {}", dir.display()))
-        })
+        .map_err(|e| Error::from(e).context(format!("creating {}", dir.display())))
+}
+
+/// Creates `path` empty and owner-only if it does not exist yet, so SQLite (which
+/// gives its -wal and -shm files the database's mode) never makes it world-readable.
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::from(e).context(format!("creating {}", path.display()))),
+    }
 }
 
 /// Opens the store in the data directory (creating and migrating it as needed).
 pub fn open_db(config: &Config) -> Result<Db> {
     prepare_data_dir(config)?;
+    create_private_file(&config.database_path())?;
     Ok(Db::new(SqliteStore::open(&config.database_path())?))
 }
 
@@ -180,6 +205,8 @@ impl App {
         let defender = Arc::new(Defender::new(self.config.defender));
         let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         let mut tasks = JoinSet::new();
+        // Certificates SIGHUP re-reads (FTPS, HTTPS).
+        let mut certs = Vec::new();
         let links = Arc::new(LinkService::new(
             self.db.clone(),
             self.vfs.clone(),
@@ -234,7 +261,8 @@ impl App {
                     true,
                 ),
             };
-            let tls = ftps::tls::server_config(&cert, &key, generate)?;
+            let (tls, ftps_cert) = ftps::tls::server_config(&cert, &key, generate)?;
+            certs.push(ftps_cert);
             let ctx = Arc::new(FtpsContext {
                 vfs: self.vfs.clone(),
                 audit: self.audit.clone(),
@@ -271,6 +299,14 @@ impl App {
                 Error::from(e).context(format!("the link server cannot listen on {addr}"))
             })?;
             http_addr = Some(listener.local_addr()?);
+            let https = match (&self.config.http.tls_cert, &self.config.http.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let c = crate::certs::ReloadableCert::load("HTTPS", cert, key)?;
+                    certs.push(c.clone());
+                    Some(crate::http::tls::Https::new(c)?)
+                }
+                _ => None,
+            };
             let throttle = crate::config::DefenderConfig {
                 max_failures: GUESSES_PER_LINK,
                 window: Duration::from_secs(15 * 60),
@@ -290,11 +326,54 @@ impl App {
                 code_requests: Defender::new(throttle),
                 service: links.clone(),
                 auth: auth.clone(),
+                tls: https,
             });
             tasks.spawn(crate::http::serve(listener, ctx, stopped.clone()));
         }
+        let mut redirect_addr = None;
+        if let Some(addr) = self.config.http.redirect_listen {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Error::from(e).context(format!("the HTTP redirect cannot listen on {addr}"))
+            })?;
+            redirect_addr = Some(listener.local_addr()?);
+            tasks.spawn(crate::http::tls::serve_redirect(
+                listener,
+                self.config.links.base_url.clone(),
+                stopped.clone(),
+            ));
+        }
+        let mut metrics_addr = None;
+        if let Some(addr) = self.config.metrics.listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::from(e).context(format!("metrics cannot listen on {addr}")))?;
+            metrics_addr = Some(listener.local_addr()?);
+            let mut connectors: Vec<Arc<Connector>> = Vec::new();
+            for m in self
+                .vfs
+                .mounts()
+                .iter()
+                .chain(self.transfers.mounts().iter())
+            {
+                if !connectors.iter().any(|c| c.name == m.connector.name) {
+                    connectors.push(m.connector.clone());
+                }
+            }
+            let health = Arc::new(crate::metrics::Health {
+                handle: crate::metrics::install(),
+                db: self.db.clone(),
+                audit: self.audit.clone(),
+                connectors,
+            });
+            tasks.spawn(crate::metrics::serve(listener, health, stopped.clone()));
+        }
+        let reloader = Arc::new(crate::reload::Reloader::new(self.config.clone(), certs));
         Ok(Running {
             http: http_addr,
+            https: self.config.http.enabled && self.config.http.tls_cert.is_some(),
+            redirect: redirect_addr,
+            metrics: metrics_addr,
+            reloader,
             ftps_explicit,
             ftps_implicit,
             sftp: sftp_addr,
@@ -310,6 +389,16 @@ impl App {
     /// Runs until `shutdown` resolves, then drains and flushes. Prints where it
     /// listens (and, on the very first start, the admin password) on stdout.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        self.serve_with_reload(shutdown, None).await
+    }
+
+    /// [`App::serve`], re-reading certificates and settings at every `hangup`
+    /// (SIGHUP) signal instead of dying of it.
+    pub async fn serve_with_reload(
+        self,
+        shutdown: impl Future<Output = ()>,
+        hangup: Option<tokio::signal::unix::Signal>,
+    ) -> Result<()> {
         let data_dir = self.config.data_dir.clone();
         let mounts: Vec<String> = self
             .vfs
@@ -326,10 +415,7 @@ impl App {
         let mail = self.mailer.describe();
         let running = self.start().await?;
         if let Some(password) = &running.first_admin_password {
-            // Shown once on the terminal, never logged.
-            println!(
-                "First start: created user \"admin\" (home /, all permissions) with password:\n\n    {password}\n\nKeep it now; it is not stored in clear and will not be shown again.\nChange it with: wharf user passwd admin --password-stdin"
-            );
+            announce_first_admin(&data_dir, password)?;
         }
         println!("wharf data directory: {}", data_dir.display());
         for m in mounts {
@@ -347,14 +433,71 @@ impl App {
             println!("FTPS (implicit TLS) listening on {addr}");
         }
         if let Some(addr) = running.http {
-            println!("Link server listening on http://{addr} (public address {base_url})");
+            let scheme = if running.https { "https" } else { "http" };
+            println!("Link server listening on {scheme}://{addr} (public address {base_url})");
+        }
+        if let Some(addr) = running.redirect {
+            println!("Plain HTTP on {addr} redirects to HTTPS ({base_url})");
+        }
+        if let Some(addr) = running.metrics {
+            println!("Metrics listening on http://{addr} (/metrics, /healthz, /readyz)");
         }
         println!("Mail goes to {mail}");
+        let (reload_stop, reload_stopped) = watch::channel(false);
+        let reload_task = hangup.map(|hup| {
+            tokio::spawn(crate::reload::on_hangup(
+                hup,
+                running.reloader.clone(),
+                reload_stopped,
+            ))
+        });
         tracing::info!("wharf is running; press Ctrl-C to stop");
         shutdown.await;
+        let _ = reload_stop.send(true);
+        if let Some(t) = reload_task {
+            let _ = t.await;
+        }
         running.shutdown().await;
         Ok(())
     }
+}
+
+/// Where the first-start password goes when no terminal is attached.
+pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Shows the first admin's password once: on an interactive terminal it is
+/// printed; otherwise (systemd, a container) stdout ends up in a journal or a log
+/// collector, so it is written owner-only to `data_dir/initial-admin-password` and
+/// only that path is printed and logged.
+fn announce_first_admin(data_dir: &Path, password: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!(
+            "First start: created user \"admin\" (home /, all permissions) with password:\n\n    {password}\n\nKeep it now; it is not stored in clear and will not be shown again.\nChange it with: wharf user passwd admin --password-stdin"
+        );
+        return Ok(());
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(INITIAL_PASSWORD_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::from(e).context(format!("writing {}", path.display())))?;
+    f.write_all(format!("{password}\n").as_bytes())?;
+    f.sync_all()?;
+    println!(
+        "First start: created user \"admin\" (home /, all permissions); its password is in {}",
+        path.display()
+    );
+    tracing::warn!(
+        path = %path.display(),
+        "first start: the password of user admin was written to this file (owner-only); read it, then change the password with `wharf user passwd admin` and delete the file"
+    );
+    Ok(())
 }
 
 /// A started gateway: where it listens, and how to stop it.
@@ -368,6 +511,14 @@ pub struct Running {
     pub sftp_fingerprint: Option<String>,
     /// Set on the very first start only; shown once, never logged.
     pub first_admin_password: Option<String>,
+    /// Whether the link server speaks HTTPS.
+    pub https: bool,
+    /// The plain-HTTP listener that redirects to HTTPS.
+    pub redirect: Option<SocketAddr>,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<SocketAddr>,
+    /// What SIGHUP calls (tests may call it directly).
+    pub reloader: Arc<crate::reload::Reloader>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     audit: AuditLog,
@@ -456,10 +607,13 @@ pub async fn stopped(flag: &mut watch::Receiver<bool>) {
 }
 
 /// SIGINT/SIGTERM handlers, installed as early as possible: a signal that arrives
-/// while wharf is still starting must stop it cleanly, not kill it.
+/// while wharf is still starting must stop it cleanly, not kill it. SIGHUP is
+/// caught at the same moment (its default action would end the process); it
+/// reloads (`crate::reload`).
 pub struct ShutdownSignal {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl ShutdownSignal {
@@ -469,7 +623,13 @@ impl ShutdownSignal {
         Ok(ShutdownSignal {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: Some(signal(SignalKind::hangup())?),
         })
+    }
+
+    /// The SIGHUP stream, for [`App::serve_with_reload`] (once).
+    pub fn take_hangup(&mut self) -> Option<tokio::signal::unix::Signal> {
+        self.hup.take()
     }
 
     /// Resolves on the first SIGINT or SIGTERM (also one that came before the call).

@@ -177,6 +177,7 @@ impl AuditLog {
 
     /// Queues an event, waiting for room if the writer is behind.
     pub async fn record(&self, event: AuditEvent) {
+        crate::metrics::observe(&event);
         if let Err(e) = self.tx.send(event).await {
             self.count_drop(&e.0, "the audit log is closed");
         }
@@ -185,6 +186,7 @@ impl AuditLog {
     /// Queues an event without waiting (for synchronous callers such as `Drop`);
     /// a full queue drops the event, counted and logged.
     pub fn record_now(&self, event: AuditEvent) {
+        crate::metrics::observe(&event);
         match self.tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(ev)) => {
@@ -199,6 +201,11 @@ impl AuditLog {
     fn count_drop(&self, ev: &AuditEvent, why: &str) {
         let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::error!(action = %ev.action, actor = ?ev.actor, dropped_total = n, "audit event dropped: {why}");
+    }
+
+    /// Events waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Events lost so far (queue full at a non-waiting call, or database failures).

@@ -26,11 +26,17 @@
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
 //! - [`error`]: the one error type with a [`error::ErrorKind`] front-ends map to replies.
+//! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
+//!   [`reload`]: what SIGHUP re-reads.
+//! - [`metrics`]: Prometheus metrics, `/healthz`, `/readyz`, `wharf ping`.
+//! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 
 pub mod api;
 pub mod apikeys;
 pub mod app;
 pub mod audit;
+pub mod backup;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod defender;
@@ -42,8 +48,10 @@ pub mod listing;
 pub mod logging;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod net;
 pub mod policy;
+pub mod reload;
 pub mod reply;
 pub mod secret;
 pub mod session;

@@ -54,8 +54,10 @@ pub async fn serve<H, F, R, RF>(
         };
         let _ = tcp.set_nodelay(true);
         let session = handle(tcp, peer, force_rx.clone());
+        let counted = crate::metrics::session(name);
         sessions.spawn(async move {
             let _slot = slot;
+            let _counted = counted;
             session.await;
         });
         // Reap finished sessions so the set does not grow.

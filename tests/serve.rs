@@ -1,5 +1,6 @@
-//! `wharf serve` as a real process: the first start creates `admin` and prints its
-//! password once (on stdout, never in the log or the database in clear), the CLI
+//! `wharf serve` as a real process: the first start creates `admin` and hands its
+//! password over once (without a terminal: in an owner-only file, never in the
+//! output, the log or the database in clear), the CLI
 //! works beside a running server on the same data directory, a second start creates
 //! nothing, and SIGTERM stops the server cleanly with exit status 0.
 
@@ -247,20 +248,26 @@ impl Drop for Server {
     }
 }
 
-/// Reads the first-start banner: waits for `created user "admin"`, then returns the
-/// password, which must be the next non-empty line, indented.
+/// Reads the first-start banner: waits for `created user "admin"`; without a
+/// terminal the password is not printed but written, owner-only, to
+/// `initial-admin-password` in the data directory, which the banner names.
 fn first_start_password(server: &mut Server) -> String {
     let created = server.wait_for(Stream::Out, "created user \"admin\"", |l| {
         l.contains("created user \"admin\"")
     });
     assert!(created.contains("home /, all permissions"), "{created}");
-    let line = server.wait_for(Stream::Out, "the password", |l| !l.trim().is_empty());
-    assert!(line.starts_with("    "), "indented: {line:?}");
-    let password = line.trim().to_string();
-    assert_eq!(password.len(), 24, "{line:?}");
+    let file = created
+        .split("its password is in ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no file named: {created}"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{file}");
+    let password = std::fs::read_to_string(file).unwrap().trim().to_string();
+    assert_eq!(password.len(), 24, "{password:?}");
     assert!(
         password.chars().all(|c| c.is_ascii_alphanumeric()),
-        "{line:?}"
+        "{password:?}"
     );
     password
 }
@@ -377,19 +384,15 @@ fn the_admin_password_is_not_logged_or_stored_in_clear() {
         "the password is in the log:\n{}",
         server.stderr.join("\n")
     );
-    assert_eq!(
-        server
-            .stdout
-            .iter()
-            .filter(|l| l.contains(&password))
-            .count(),
-        1,
-        "printed exactly once"
+    assert!(
+        !server.stdout.iter().any(|l| l.contains(&password)),
+        "without a terminal the password is not printed either"
     );
 
     for entry in std::fs::read_dir(d).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_file() {
+        // The one place it is meant to be (owner-only, checked above).
+        if path.is_file() && !path.ends_with("initial-admin-password") {
             let bytes = std::fs::read(&path).unwrap();
             assert!(
                 !bytes

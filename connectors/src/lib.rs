@@ -7,6 +7,9 @@
 //! returned operator and never names a service.
 
 mod logging;
+mod timing;
+
+pub use timing::set_timing_hook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -148,6 +151,17 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
             .or_insert_with(|| Path::new(&root).join(PARTIAL_DIR).display().to_string());
         staging_dir = Some(PathBuf::from(staging.as_str()));
         local_root = Some(PathBuf::from(root));
+        // Partial uploads are nobody else's business: an existing root gets its
+        // staging directory owner-only (OpenDAL would create it with the umask).
+        if let (Some(root), Some(staging)) = (&local_root, &staging_dir) {
+            if root.is_dir() && !staging.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                let _ = std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(staging);
+            }
+        }
     }
     let build_err = |source| ConnectorError::Build {
         name: spec.name.clone(),
@@ -181,7 +195,12 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
                 .with_jitter(),
         );
     }
-    let operator = operator.layer(LoggingLayer::new(logging::StorageLog));
+    let operator = operator
+        .layer(LoggingLayer::new(logging::StorageLog))
+        // Outermost: the time a caller waits, retries included.
+        .layer(timing::TimingLayer {
+            connector: spec.name.as_str().into(),
+        });
     Ok(Connector {
         name: spec.name.clone(),
         scheme: spec.scheme.clone(),

@@ -53,6 +53,24 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Ask a running node whether it is ready (its `/readyz` on `[metrics] listen`);
+    /// exit status 0 when it is.
+    Ping {
+        /// The metrics listener to ask [default: `[metrics] listen` of the config]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
+    /// Copy the database (consistently, while serve runs) and the keys and
+    /// certificates of the data directory into one file (a tar; see docs/operations.md).
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Bring a backup back into a new data directory (--data-dir).
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,7 +87,31 @@ pub fn run(cli: Cli) -> Result<()> {
         &config.log_level,
         cli.log_format.unwrap_or(config.log_format),
     );
+    if let Command::Ping { addr } = cli.command {
+        return ping(&config, addr);
+    }
+    // Whichever command runs first creates the data directory, owner-only.
+    crate::app::prepare_data_dir(&config)?;
     match cli.command {
+        Command::Ping { .. } => Ok(()),
+        Command::Backup { to } => {
+            let m = crate::backup::backup(&config.data_dir, &to)?;
+            println!("backup written to {}", to.display());
+            for f in m.files {
+                println!("  {:<24} {:>12} bytes  sha256 {}", f.name, f.size, f.sha256);
+            }
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let m = crate::backup::restore(&from, &config.data_dir)?;
+            println!(
+                "restored the backup of {} (wharf {}) into {}; database integrity ok",
+                m.created,
+                m.wharf_version,
+                config.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Serve => serve(config),
         Command::User(cmd) => user::run(&config, cmd),
         Command::Apikey(cmd) => apikey::run(&config, cmd),
@@ -80,12 +122,26 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn ping(config: &Config, addr: Option<std::net::SocketAddr>) -> Result<()> {
+    let addr = addr.or(config.metrics.listen).ok_or_else(|| {
+        crate::Error::invalid("no [metrics] listen in the configuration; give --addr")
+    })?;
+    match crate::metrics::ping(addr) {
+        Ok(body) => {
+            println!("ready {body}");
+            Ok(())
+        }
+        Err(why) => Err(crate::Error::invalid(format!("{addr} is not ready: {why}"))),
+    }
+}
+
 fn serve(config: Config) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let signal = crate::app::ShutdownSignal::install()?;
+        let mut signal = crate::app::ShutdownSignal::install()?;
+        let hangup = signal.take_hangup();
         let app = crate::app::App::open(config)?;
-        app.serve(signal.wait()).await
+        app.serve_with_reload(signal.wait(), hangup).await
     })
 }
 

@@ -321,6 +321,13 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
                 "{} password of {name}",
                 if remove { "removed the" } else { "changed the" }
             );
+            if name == "admin" {
+                // The first-start password is no longer valid: drop its file.
+                let file = config.data_dir.join(crate::app::INITIAL_PASSWORD_FILE);
+                if std::fs::remove_file(&file).is_ok() {
+                    println!("deleted {}", file.display());
+                }
+            }
             Ok(())
         }
         UserCmd::Key(KeyCmd::Add { name, file }) => {

@@ -35,6 +35,15 @@ pub struct FileConfig {
     pub http: HttpSection,
     #[serde(default)]
     pub mail: MailSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: Prometheus metrics and health checks; off without `listen`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub listen: EnvString,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +288,12 @@ pub struct HttpSection {
     /// A PNG, JPEG or SVG file shown on every page; empty: none.
     pub logo: EnvString,
     pub max_connections: usize,
+    /// PEM certificate chain and key: serve HTTPS (HTTP/1.1 and HTTP/2); empty: HTTP.
+    pub tls_cert: EnvString,
+    pub tls_key: EnvString,
+    /// A plain HTTP listener that answers every request with a redirect to
+    /// `[links] base_url`; empty: none.
+    pub redirect_listen: EnvString,
 }
 
 impl Default for HttpSection {
@@ -290,6 +305,9 @@ impl Default for HttpSection {
             accent: EnvString("#0b6e4f".into()),
             logo: EnvString(String::new()),
             max_connections: 256,
+            tls_cert: EnvString::default(),
+            tls_key: EnvString::default(),
+            redirect_listen: EnvString::default(),
         }
     }
 }

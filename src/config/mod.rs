@@ -56,6 +56,7 @@ pub struct Config {
     pub links: LinksConfig,
     pub http: HttpConfig,
     pub mail: MailConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// `[http]`: the link server.
@@ -67,6 +68,17 @@ pub struct HttpConfig {
     pub accent: String,
     pub logo: Option<PathBuf>,
     pub max_connections: usize,
+    /// HTTPS: PEM certificate chain and key (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP listener that redirects to `base_url`.
+    pub redirect_listen: Option<SocketAddr>,
+}
+
+/// `[metrics]`: `/metrics`, `/healthz`, `/readyz` on their own listener.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[links]`: shared links.
@@ -392,9 +404,46 @@ impl Resolver<'_> {
                 logo: (!f.http.logo.is_empty())
                     .then(|| self.relative_to_file(Path::new(&*f.http.logo))),
                 max_connections: f.http.max_connections.max(1),
+                tls_cert: self.optional_path(&f.http.tls_cert),
+                tls_key: self.optional_path(&f.http.tls_key),
+                redirect_listen: self
+                    .optional_listen(&f.http.redirect_listen, "http.redirect_listen")?,
             },
             mail,
+            metrics: MetricsConfig {
+                listen: self.optional_listen(&f.metrics.listen, "metrics.listen")?,
+            },
         })
+        .and_then(|c| self.check_ops(c))
+    }
+
+    /// `[http]` TLS keys go together; a redirect only makes sense to HTTPS.
+    fn check_ops(&self, c: Config) -> Result<Config, ConfigError> {
+        if c.http.tls_cert.is_some() != c.http.tls_key.is_some() {
+            return Err(ConfigError::plain(
+                self.file,
+                "keys `http.tls_cert` and `http.tls_key` go together".into(),
+            ));
+        }
+        if c.http.redirect_listen.is_some() && !c.links.base_url.starts_with("https://") {
+            return Err(ConfigError::plain(
+                self.file,
+                "key `http.redirect_listen`: redirects go to `links.base_url`, which must start with https://".into(),
+            ));
+        }
+        Ok(c)
+    }
+
+    fn optional_path(&self, p: &str) -> Option<PathBuf> {
+        (!p.is_empty()).then(|| self.relative_to_file(Path::new(p)))
+    }
+
+    fn optional_listen(&self, v: &str, key: &str) -> Result<Option<SocketAddr>, ConfigError> {
+        if v.is_empty() {
+            Ok(None)
+        } else {
+            parse_listen(v, self.file, key).map(Some)
+        }
     }
 
     fn mail(&self, f: &file::MailSection, data_dir: &Path) -> Result<MailConfig, ConfigError> {

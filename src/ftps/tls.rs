@@ -2,7 +2,7 @@
 //! generated into the data directory on first start) and the rustls server
 //! configuration shared by control and data connections.
 //!
-//! TLS 1.2 and 1.3 only. Sessions are cached so clients that resume the control
+//! TLS 1.2 and 1.3 only. The pair is re-read on SIGHUP (`crate::certs`). Sessions are cached so clients that resume the control
 //! connection's TLS session on data connections (FileZilla, lftp) can, while those
 //! that do not (Python's ftplib) still connect: resumption is accepted, never required.
 
@@ -11,46 +11,34 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ServerSessionMemoryCache;
 use rustls::ServerConfig;
 
+use crate::certs::ReloadableCert;
 use crate::error::{Error, Result};
 
 pub const CERT_FILE: &str = "ftps_cert.pem";
 pub const KEY_FILE: &str = "ftps_key.pem";
 
 /// Loads `cert` and `key` (PEM), generating a self-signed pair there if both are
-/// missing and `generate` is set.
-pub fn server_config(cert: &Path, key: &Path, generate: bool) -> Result<Arc<ServerConfig>> {
+/// missing and `generate` is set. The certificate is served through a
+/// [`ReloadableCert`], returned too, so SIGHUP can replace it for new sessions.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    generate: bool,
+) -> Result<(Arc<ServerConfig>, Arc<ReloadableCert>)> {
     if generate && !cert.exists() && !key.exists() {
         self_signed(cert, key)?;
     }
-    let bad = |what: &str, path: &Path, e: String| {
-        Error::invalid(format!("FTPS {what} {}: {e}", path.display()))
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad("certificate", cert, e.to_string()))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad("certificate", cert, e.to_string()))?;
-    if chain.is_empty() {
-        return Err(bad(
-            "certificate",
-            cert,
-            "no certificate in the file".into(),
-        ));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("key", key, e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let certs = ReloadableCert::load("FTPS", cert, key)?;
+    let mut config = ServerConfig::builder_with_provider(crate::certs::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::internal("TLS versions").with_source(e))?
         .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .map_err(|e| bad("certificate and key", cert, e.to_string()))?;
+        .with_cert_resolver(certs.clone());
     config.session_storage = ServerSessionMemoryCache::new(4096);
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), certs))
 }
 
 fn self_signed(cert: &Path, key: &Path) -> Result<()> {
@@ -58,7 +46,7 @@ fn self_signed(cert: &Path, key: &Path) -> Result<()> {
     let generated = rcgen::generate_simple_self_signed(names)
         .map_err(|e| Error::internal("generating the FTPS certificate").with_source(e))?;
     write_new(key, generated.signing_key.serialize_pem().as_bytes(), 0o600)?;
-    write_new(cert, generated.cert.pem().as_bytes(), 0o644)?;
+    write_new(cert, generated.cert.pem().as_bytes(), 0o600)?;
     tracing::info!(cert = %cert.display(), "generated a self-signed FTPS certificate");
     Ok(())
 }

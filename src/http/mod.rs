@@ -1,5 +1,5 @@
-//! The link server: what outside parties open in a browser. hyper (HTTP/1.1) on
-//! the shared accept loop. Link rules come from `policy::links` only.
+//! The link server: what outside parties open in a browser. hyper (HTTP/1.1, and
+//! HTTP/2 over TLS: `tls.rs`) on the shared accept loop. Link rules come from `policy::links` only.
 //!
 //! - `routes.rs`: routing, protective headers, small responses;
 //! - `visit.rs`: a request's link and grant, the landing page, the password,
@@ -23,6 +23,7 @@ pub mod pages;
 mod routes;
 mod staff;
 mod target;
+pub mod tls;
 mod tus;
 mod upload;
 mod visit;
@@ -31,11 +32,9 @@ mod zip;
 pub(crate) use routes::json;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -73,12 +72,15 @@ pub struct HttpContext {
     pub service: Arc<LinkService>,
     /// Staff logins (same checks and lock-out as SFTP and FTPS).
     pub auth: Authenticator,
+    /// HTTPS (`[http] tls_cert`); `None`: plain HTTP.
+    pub tls: Option<tls::Https>,
 }
 
 impl HttpContext {
-    /// Cookies get `Secure` when visitors come over HTTPS.
+    /// Cookies get `Secure` when visitors come over HTTPS: this server's TLS, or a
+    /// proxy's in front of it.
     pub fn secure(&self) -> bool {
-        self.links.base_url.starts_with("https://")
+        self.tls.is_some() || self.links.base_url.starts_with("https://")
     }
 }
 
@@ -88,16 +90,19 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
     let handle = |tcp, peer, mut force: watch::Receiver<bool>| {
         let ctx = ctx.clone();
         async move {
+            let Some(io) = tls::accept(ctx.tls.as_ref(), tcp).await else {
+                return;
+            };
+            let builder = tls::builder(&io);
             let service = hyper::service::service_fn(move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(&ctx, peer, req).await) }
+                async move {
+                    let mut resp = routes::handle(&ctx, peer, req).await;
+                    tls::headers(ctx.tls.is_some(), resp.headers_mut());
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
             });
-            let conn = http1::Builder::new()
-                // A client must send its headers promptly (slow-loris).
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(20))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(tcp), service);
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

@@ -138,7 +138,13 @@ impl GrantKeys {
         let public = dir.join(PUBLIC_FILE);
         let text = hex::encode(keys.verifying.to_bytes());
         if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
-            std::fs::write(&public, text)
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&public)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
                 .map_err(|e| Error::from(e).context(format!("writing {}", public.display())))?;
         }
         Ok(keys)

@@ -176,7 +176,16 @@ fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf> {
     );
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
-    let mut f = std::fs::File::create(&tmp)?;
+    // Mails hold link URLs and codes: owner-only, like the rest of the data directory.
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?
+    };
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, &path)?;
