@@ -63,7 +63,8 @@ pub struct HttpContext {
     pub config: HttpConfig,
     pub keys: GrantKeys,
     pub mailer: Mailer,
-    /// Per address, shared with SFTP and FTPS logins.
+    /// Per address: the login lock-out shared with SFTP, FTPS and staff logins
+    /// (bad API keys count too; link guesses do not).
     pub defender: Arc<Defender>,
     /// Per (link, address): wrong passwords and codes.
     pub guesses: Defender<(i64, std::net::IpAddr)>,
