@@ -195,7 +195,7 @@ impl App {
                 acceptor: tokio_rustls::TlsAcceptor::from(tls),
                 require_tls: !c.allow_plain,
             });
-            let slots = Arc::new(tokio::sync::Semaphore::new(c.max_sessions));
+            let gate = ftps::gate(c, auth.known());
             for (addr, implicit) in [(c.explicit_listen, false), (c.implicit_listen, true)] {
                 let Some(addr) = addr else { continue };
                 let listener = ftps::bind(addr)
@@ -211,7 +211,7 @@ impl App {
                     listener,
                     implicit,
                     ctx.clone(),
-                    slots.clone(),
+                    gate.clone(),
                     stopped.clone(),
                 ));
             }

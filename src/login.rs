@@ -13,6 +13,7 @@ use russh::keys::PublicKey;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::defender::{Attempt, Defender, Refused, Verdict};
 use crate::error::{Error, ErrorKind, Result};
+use crate::net::KnownAddresses;
 use crate::policy::Protocol;
 use crate::secret;
 use crate::store::{Db, User};
@@ -22,6 +23,8 @@ pub struct Authenticator {
     db: Db,
     defender: Arc<Defender>,
     audit: AuditLog,
+    /// Addresses that logged in; the listeners keep slots for them.
+    known: Arc<KnownAddresses>,
 }
 
 fn refused() -> Error {
@@ -34,7 +37,13 @@ impl Authenticator {
             db,
             defender,
             audit,
+            known: Arc::new(KnownAddresses::default()),
         }
+    }
+
+    /// Addresses with a successful login lately.
+    pub fn known(&self) -> Arc<KnownAddresses> {
+        self.known.clone()
     }
 
     pub fn defender(&self) -> &Defender {
@@ -140,6 +149,7 @@ impl Authenticator {
         name: &str,
         method: &str,
     ) {
+        self.known.remember(remote.ip());
         self.audit
             .record(Self::event(protocol, remote, name, "login").detail(method.to_string()))
             .await;

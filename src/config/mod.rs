@@ -65,6 +65,12 @@ pub struct HttpConfig {
     pub accent: String,
     pub logo: Option<PathBuf>,
     pub max_connections: usize,
+    pub max_per_address: usize,
+    /// Connections that have not yet sent a whole request.
+    pub max_unauthenticated_per_address: usize,
+    /// A total deadline for a request's head (slow-loris cannot stretch it).
+    pub header_timeout: Duration,
+    pub keepalive_timeout: Duration,
 }
 
 /// `[links]`: shared links.
@@ -136,6 +142,9 @@ pub struct FtpsConfig {
     pub allow_plain: bool,
     pub max_sessions: usize,
     pub idle_timeout: Duration,
+    pub login_grace_time: Duration,
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// `[sftp]`: the SSH/SFTP listener.
@@ -149,6 +158,9 @@ pub struct SftpConfig {
     pub idle_timeout: Duration,
     pub max_handles: usize,
     pub auth_delay: Duration,
+    pub login_grace_time: Duration,
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// `[defender]`: per-address lock-out after repeated failed logins.
@@ -356,6 +368,12 @@ impl Resolver<'_> {
                 idle_timeout: nonzero(f.sftp.idle_timeout.0),
                 max_handles: f.sftp.max_handles.max(1),
                 auth_delay: f.sftp.auth_delay.0,
+                login_grace_time: nonzero(f.sftp.login_grace_time.0),
+                max_per_address: f.sftp.max_per_address.max(1),
+                max_unauthenticated_per_address: f
+                    .sftp
+                    .max_unauthenticated_per_address
+                    .clamp(1, f.sftp.max_per_address.max(1)),
             },
             defender: DefenderConfig {
                 max_failures: f.defender.max_failures,
@@ -387,6 +405,13 @@ impl Resolver<'_> {
                 logo: (!f.http.logo.is_empty())
                     .then(|| self.relative_to_file(Path::new(&*f.http.logo))),
                 max_connections: f.http.max_connections.max(1),
+                max_per_address: f.http.max_per_address.max(1),
+                max_unauthenticated_per_address: f
+                    .http
+                    .max_unauthenticated_per_address
+                    .clamp(1, f.http.max_per_address.max(1)),
+                header_timeout: nonzero(f.http.header_timeout.0),
+                keepalive_timeout: nonzero(f.http.keepalive_timeout.0),
             },
             mail,
         })
@@ -485,6 +510,11 @@ impl Resolver<'_> {
             allow_plain: f.allow_plain,
             max_sessions: f.max_sessions.max(1),
             idle_timeout: nonzero(f.idle_timeout.0),
+            login_grace_time: nonzero(f.login_grace_time.0),
+            max_per_address: f.max_per_address.max(1),
+            max_unauthenticated_per_address: f
+                .max_unauthenticated_per_address
+                .clamp(1, f.max_per_address.max(1)),
         })
     }
 

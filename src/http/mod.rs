@@ -38,7 +38,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::config::{HttpConfig, LinksConfig};
@@ -84,31 +84,129 @@ impl HttpContext {
 }
 
 /// Serves the link server on `listener` until `shutdown` turns true.
+///
+/// Slow clients cannot hold connections: a request's head must arrive whole
+/// within `header_timeout` of when the server starts waiting for it (hyper's
+/// timer is a total deadline, so trickling bytes does not stretch it), and a
+/// connection idle between requests for `keepalive_timeout` is closed. The gate
+/// caps connections per address; one that has not yet sent a whole request counts
+/// as unauthenticated.
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
-    let handle = |tcp, peer, mut force: watch::Receiver<bool>| {
+    let c = &ctx.config;
+    let gate = crate::net::Gate::new(
+        crate::net::Limits {
+            max_sessions: c.max_connections,
+            max_per_address: c.max_per_address,
+            max_unauthenticated_per_address: c.max_unauthenticated_per_address,
+            login_grace: None,
+        },
+        ctx.auth.known(),
+    );
+    let handle = |tcp, peer, ticket: crate::net::Ticket, mut force: watch::Receiver<bool>| {
         let ctx = ctx.clone();
+        let activity = Arc::new(Activity::new());
+        let (header_timeout, keepalive) = (ctx.config.header_timeout, ctx.config.keepalive_timeout);
         async move {
+            let tracker = activity.clone();
             let service = hyper::service::service_fn(move |req| {
+                ticket.authenticated();
+                let busy = tracker.begin();
                 let ctx = ctx.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(&ctx, peer, req).await) }
+                async move {
+                    let response = routes::handle(&ctx, peer, req).await;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        http_body_util::BodyExt::boxed_unsync(Tracked { body, _busy: busy })
+                    }))
+                }
             });
             let conn = http1::Builder::new()
-                // A client must send its headers promptly (slow-loris).
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(20))
+                .header_read_timeout(header_timeout)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(tcp), service);
             tokio::pin!(conn);
             tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = crate::app::stopped(&mut force) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+                _ = conn.as_mut() => return,
+                _ = activity.idle_for(keepalive) => {}
+                _ = crate::app::stopped(&mut force) => {}
             }
+            // Closes at once when idle, else after the response in flight.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
         }
     };
     let refuse = |_tcp| async {};
-    crate::net::serve("http", listener, slots, shutdown, handle, refuse).await;
+    crate::net::serve("http", listener, gate, shutdown, handle, refuse).await;
+}
+
+/// When a connection last finished a response, and how many are in flight.
+struct Activity {
+    state: std::sync::Mutex<(usize, tokio::time::Instant)>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            state: std::sync::Mutex::new((0, tokio::time::Instant::now())),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.state.lock().expect("activity lock").0 += 1;
+        Busy(self.clone())
+    }
+
+    /// Resolves once no request has been in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let (busy, since) = *self.state.lock().expect("activity lock");
+            if busy == 0 && since.elapsed() >= limit {
+                return;
+            }
+            // A response in flight: look again later; else when the limit ends.
+            let wake = if busy > 0 {
+                tokio::time::Instant::now() + limit
+            } else {
+                since + limit
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+}
+
+/// A request in flight, until its response body is done or dropped.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().expect("activity lock");
+        state.0 = state.0.saturating_sub(1);
+        state.1 = tokio::time::Instant::now();
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+struct Tracked {
+    body: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -21,7 +21,7 @@ use russh::keys::PrivateKey;
 use russh::server::Config;
 use russh::MethodKind;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::config::SftpConfig;
@@ -81,9 +81,18 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let config = Arc::new(ssh_config(key, &ctx.config));
-    let slots = Arc::new(Semaphore::new(ctx.config.max_sessions));
-    let handle = |socket, remote, mut force: watch::Receiver<bool>| {
-        let handler = ssh::SshHandler::new(ctx.clone(), remote);
+    let c = &ctx.config;
+    let gate = crate::net::Gate::new(
+        crate::net::Limits {
+            max_sessions: c.max_sessions,
+            max_per_address: c.max_per_address,
+            max_unauthenticated_per_address: c.max_unauthenticated_per_address,
+            login_grace: Some(c.login_grace_time),
+        },
+        ctx.auth.known(),
+    );
+    let handle = |socket, remote, ticket, mut force: watch::Receiver<bool>| {
+        let handler = ssh::SshHandler::new(ctx.clone(), remote, ticket);
         let config = config.clone();
         async move {
             let session = match russh::server::run_stream(config, socket, handler).await {
@@ -110,7 +119,7 @@ pub async fn serve(
     };
     // SSH has no way to explain a refusal before its handshake: just close.
     let refuse = |_socket| async {};
-    crate::net::serve("sftp", listener, slots, shutdown, handle, refuse).await;
+    crate::net::serve("sftp", listener, gate, shutdown, handle, refuse).await;
 }
 
 /// Binds the configured address. Separate from [`serve`] so callers (and tests,

@@ -13,6 +13,7 @@ use russh::server::{
 use russh::{Channel, ChannelId, MethodKind};
 
 use super::SftpContext;
+use crate::net::Ticket;
 use crate::policy::Protocol;
 use crate::store::User;
 
@@ -27,6 +28,8 @@ pub struct SshHandler {
     key_passed: Option<String>,
     password_passed: Option<String>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// This connection at the listener's gate: told when the login completes.
+    ticket: Ticket,
 }
 
 /// One proof of identity.
@@ -37,8 +40,9 @@ enum Factor {
 }
 
 impl SshHandler {
-    pub fn new(ctx: Arc<SftpContext>, remote: SocketAddr) -> Self {
+    pub fn new(ctx: Arc<SftpContext>, remote: SocketAddr, ticket: Ticket) -> Self {
         SshHandler {
+            ticket,
             ctx,
             remote,
             user: None,
@@ -79,6 +83,7 @@ impl SshHandler {
                 .await;
         }
         self.user = Some(user);
+        self.ticket.authenticated();
         Auth::Accept
     }
 
