@@ -307,8 +307,8 @@ impl Default for HttpSection {
             accent: EnvString("#0b6e4f".into()),
             logo: EnvString(String::new()),
             max_connections: 256,
-            max_per_address: 64,
-            max_unauthenticated_per_address: 32,
+            max_per_address: 128,
+            max_unauthenticated_per_address: 64,
             header_timeout: HumanDuration(std::time::Duration::from_secs(20)),
             keepalive_timeout: HumanDuration(std::time::Duration::from_secs(15)),
         }
