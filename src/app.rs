@@ -138,9 +138,16 @@ impl App {
     pub async fn start(self) -> Result<Running> {
         let first_admin_password = crate::users::ensure_first_admin(&self.db).await?;
         let (stop, stopped) = watch::channel(false);
-        let defender = Arc::new(Defender::new(self.config.defender));
-        let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         let mut tasks = JoinSet::new();
+        let (defender, ban_writer) = crate::defender::with_stored_bans(
+            self.config.defender,
+            self.db.clone(),
+            stopped.clone(),
+        )
+        .await?;
+        tasks.spawn(ban_writer);
+        let defender = Arc::new(defender);
+        let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         let links = Arc::new(LinkService::new(
             self.db.clone(),
             self.vfs.clone(),

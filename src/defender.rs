@@ -14,6 +14,10 @@
 //! soon as the ban falls.
 //! Memory is bounded: at most [`MAX_TRACKED`] keys are remembered, the oldest
 //! forgotten first.
+//!
+//! The login defender keeps its bans in the store ([`with_stored_bans`]): checks
+//! stay in memory, each new ban is written through by a small writer task, and the
+//! bans still running are loaded at start, so a restart lifts none.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -21,14 +25,18 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::config::DefenderConfig;
+use crate::error::Result;
+use crate::store::{now_ms, Db, Millis};
 
 pub const MAX_TRACKED: usize = 100_000;
 
 /// How long a try may wait for a slot while others from its key are checked.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// New bans queued for the store; beyond this (a flood) they stay in memory only.
+const BAN_QUEUE: usize = 1024;
 
 #[derive(Default)]
 struct Record {
@@ -247,6 +255,60 @@ impl<K: Hash + Eq + Copy> Drop for Attempt<'_, K> {
             self.defender.settle(self.key, false);
         }
     }
+}
+
+/// The login defender with its bans kept in `db`: the running ones are loaded
+/// now, and new ones are written by the returned task, which runs until `stop`
+/// turns true and then writes what is still queued.
+pub async fn with_stored_bans(
+    config: DefenderConfig,
+    db: Db,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(
+    Defender,
+    impl std::future::Future<Output = ()> + Send + 'static,
+)> {
+    let now = now_ms();
+    let bans = db.run(move |s| s.bans_active(now)).await?;
+    let (tx, mut rx) = mpsc::channel::<(IpAddr, Millis)>(BAN_QUEUE);
+    let defender = Defender::new(config).with_on_ban(Box::new(move |ip, ban| {
+        let until = now_ms().saturating_add(ban.as_millis() as Millis);
+        if tx.try_send((ip, until)).is_err() {
+            tracing::warn!(remote = %ip, "ban queue full; this ban is kept in memory only");
+        }
+    }));
+    for ban in bans {
+        match ban.address.parse::<IpAddr>() {
+            Ok(ip) => defender.restore_ban(ip, Duration::from_millis((ban.until - now) as u64)),
+            Err(_) => {
+                tracing::warn!(address = %ban.address, "ignoring a stored ban of a malformed address")
+            }
+        }
+    }
+    let writer = async move {
+        let save = |(ip, until): (IpAddr, Millis)| {
+            let db = db.clone();
+            async move {
+                let address = ip.to_string();
+                if let Err(e) = db.run(move |s| s.ban_put(&address, until, now_ms())).await {
+                    tracing::warn!(remote = %ip, error = %e, "could not store a ban; it holds until restart only");
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                ban = rx.recv() => match ban {
+                    Some(ban) => save(ban).await,
+                    None => return,
+                },
+                _ = crate::app::stopped(&mut stop) => break,
+            }
+        }
+        while let Ok(ban) = rx.try_recv() {
+            save(ban).await;
+        }
+    };
+    Ok((defender, writer))
 }
 
 /// The record of `key`, made room for if new.

@@ -457,3 +457,42 @@ async fn http_head_and_keep_alive_deadlines_cannot_be_stretched() {
         "closed after {idle:?} idle"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_out_survives_a_restart() {
+    let _serial = SERIAL.lock().await;
+    let text =
+        config("", "", "") + "[defender]\nmax_failures = 2\nwindow = \"5m\"\nban = \"10m\"\n";
+    let mut gw = start_on(tempfile::tempdir().unwrap(), &text).await;
+    gw.add_user("acme", "/acme", "all", Some("right"), None);
+    for _ in 0..2 {
+        assert!(sftp_login(gw.sftp_addr(), "acme", "wrong").await.is_err());
+    }
+    assert!(
+        sftp_login(gw.sftp_addr(), "acme", "right").await.is_err(),
+        "locked out"
+    );
+    gw.running.take().unwrap().shutdown().await;
+    let Gateway { dir, db, .. } = gw;
+    drop(db);
+
+    // The same data directory, a new process state: still locked out.
+    let mut gw = start_on(dir, &text).await;
+    assert!(
+        sftp_login(gw.sftp_addr(), "acme", "right").await.is_err(),
+        "the lock-out outlives the restart"
+    );
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("login_failed".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await;
+    let details = details(&rows);
+    assert_eq!(
+        details.iter().filter(|d| d.contains("locked out")).count(),
+        2,
+        "once before and once after the restart: {details:?}"
+    );
+}

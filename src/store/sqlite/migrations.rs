@@ -160,6 +160,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX web_sessions_user ON web_sessions(user_id);
     "#,
+    // Login lock-outs (the defender's bans), so a restart does not lift them.
+    r#"
+    CREATE TABLE bans (
+        address    TEXT PRIMARY KEY,
+        until      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
