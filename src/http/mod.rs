@@ -88,7 +88,8 @@ impl HttpContext {
 /// Slow clients cannot hold connections: a request's head must arrive whole
 /// within `header_timeout` of when the server starts waiting for it (hyper's
 /// timer is a total deadline, so trickling bytes does not stretch it), and a
-/// connection idle between requests for `keepalive_timeout` is closed. The gate
+/// connection with no request in flight and no byte of a next one for
+/// `keepalive_timeout` is closed. The gate
 /// caps connections per address; one that has not yet sent a whole request counts
 /// as unauthenticated.
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch::Receiver<bool>) {
@@ -123,7 +124,13 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(tcp), service);
+                .serve_connection(
+                    TokioIo::new(Watched {
+                        tcp,
+                        activity: activity.clone(),
+                    }),
+                    service,
+                );
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => return,
@@ -139,15 +146,18 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
     crate::net::serve("http", listener, gate, shutdown, handle, refuse).await;
 }
 
-/// When a connection last finished a response, and how many are in flight.
+/// When a connection last finished a response, how many are in flight, and
+/// whether bytes of a next request came since (then the head deadline rules).
 struct Activity {
     state: std::sync::Mutex<(usize, tokio::time::Instant)>,
+    heard: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
     fn new() -> Self {
         Activity {
             state: std::sync::Mutex::new((0, tokio::time::Instant::now())),
+            heard: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -160,11 +170,12 @@ impl Activity {
     async fn idle_for(&self, limit: Duration) {
         loop {
             let (busy, since) = *self.state.lock().expect("activity lock");
-            if busy == 0 && since.elapsed() >= limit {
+            let heard = self.heard.load(std::sync::atomic::Ordering::Relaxed);
+            if busy == 0 && !heard && since.elapsed() >= limit {
                 return;
             }
-            // A response in flight: look again later; else when the limit ends.
-            let wake = if busy > 0 {
+            // Busy: look again later; else when the limit ends.
+            let wake = if busy > 0 || heard {
                 tokio::time::Instant::now() + limit
             } else {
                 since + limit
@@ -182,6 +193,68 @@ impl Drop for Busy {
         let mut state = self.0.state.lock().expect("activity lock");
         state.0 = state.0.saturating_sub(1);
         state.1 = tokio::time::Instant::now();
+        self.0
+            .heard
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The connection's socket, telling [`Activity`] when request bytes arrive.
+struct Watched {
+    tcp: tokio::net::TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity
+                .heard
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        res
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 
