@@ -480,6 +480,8 @@ impl Control {
             .await
         {
             Ok(user) => {
+                // Logged in: the grace time stops, even if the home is slow to make.
+                self.ticket.authenticated();
                 let session = Session::new(
                     user,
                     Protocol::Ftps,
@@ -491,7 +493,6 @@ impl Control {
                     tracing::error!(user = %name, error = %e, "cannot prepare the home directory");
                 }
                 self.session = Some(Arc::new(session));
-                self.ticket.authenticated();
                 self.user = Some(name);
                 self.reply(230, "Logged in").await;
                 true
