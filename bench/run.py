@@ -164,6 +164,9 @@ connector = "files"
 [sftp]
 listen = "127.0.0.1:{PORTS['wharf_sftp']}"
 max_sessions = 256
+# Every benchmark client connects from 127.0.0.1, up to 32 sessions at once.
+max_per_address = 256
+max_unauthenticated_per_address = 256
 [defender]
 max_failures = 0
 [ftps]

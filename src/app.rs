@@ -202,9 +202,16 @@ impl App {
     pub async fn start(self) -> Result<Running> {
         let first_admin_password = crate::users::ensure_first_admin(&self.db).await?;
         let (stop, stopped) = watch::channel(false);
-        let defender = Arc::new(Defender::new(self.config.defender));
-        let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         let mut tasks = JoinSet::new();
+        let (defender, ban_writer) = crate::defender::with_stored_bans(
+            self.config.defender,
+            self.db.clone(),
+            stopped.clone(),
+        )
+        .await?;
+        tasks.spawn(ban_writer);
+        let defender = Arc::new(defender);
+        let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         // Certificates SIGHUP re-reads (FTPS, HTTPS).
         let mut certs = Vec::new();
         let links = Arc::new(LinkService::new(
@@ -271,7 +278,7 @@ impl App {
                 acceptor: tokio_rustls::TlsAcceptor::from(tls),
                 require_tls: !c.allow_plain,
             });
-            let slots = Arc::new(tokio::sync::Semaphore::new(c.max_sessions));
+            let gate = ftps::gate(c, auth.known());
             for (addr, implicit) in [(c.explicit_listen, false), (c.implicit_listen, true)] {
                 let Some(addr) = addr else { continue };
                 let listener = ftps::bind(addr)
@@ -287,7 +294,7 @@ impl App {
                     listener,
                     implicit,
                     ctx.clone(),
-                    slots.clone(),
+                    gate.clone(),
                     stopped.clone(),
                 ));
             }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use russh::keys::PublicKey;
 
 use crate::audit::{AuditEvent, AuditLog, Outcome};
-use crate::defender::{Defender, Verdict};
+use crate::defender::{Attempt, Defender, Refused, Verdict};
 use crate::error::{Error, ErrorKind, Result};
+use crate::net::KnownAddresses;
 use crate::policy::Protocol;
 use crate::secret;
 use crate::store::{Db, User};
@@ -22,6 +23,8 @@ pub struct Authenticator {
     db: Db,
     defender: Arc<Defender>,
     audit: AuditLog,
+    /// Addresses that logged in; the listeners keep slots for them.
+    known: Arc<KnownAddresses>,
 }
 
 fn refused() -> Error {
@@ -34,7 +37,13 @@ impl Authenticator {
             db,
             defender,
             audit,
+            known: Arc::new(KnownAddresses::default()),
         }
+    }
+
+    /// Addresses with a successful login lately.
+    pub fn known(&self) -> Arc<KnownAddresses> {
+        self.known.clone()
     }
 
     pub fn defender(&self) -> &Defender {
@@ -67,6 +76,35 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Reserves a try for the address before any credential is checked (see
+    /// [`Defender::attempt`]); a banned address is refused and audited.
+    async fn reserve(
+        &self,
+        protocol: Protocol,
+        remote: SocketAddr,
+        name: &str,
+    ) -> Result<Attempt<'_>> {
+        match self.defender.attempt(remote.ip()).await {
+            Ok(attempt) => Ok(attempt),
+            Err(why) => {
+                let detail = match why {
+                    Refused::Banned(left) => {
+                        format!("address locked out for {}s more", left.as_secs())
+                    }
+                    Refused::Busy => "too many logins at once from this address".to_string(),
+                };
+                self.audit
+                    .record(
+                        Self::event(protocol, remote, name, "login_failed")
+                            .outcome(Outcome::Denied)
+                            .detail(detail),
+                    )
+                    .await;
+                Err(refused())
+            }
+        }
+    }
+
     async fn load(&self, name: &str) -> Result<Option<User>> {
         let n = name.to_string();
         self.db.run(move |s| s.user_get(&n)).await
@@ -80,7 +118,7 @@ impl Authenticator {
         name: &str,
         password: &str,
     ) -> Result<User> {
-        self.check_address(protocol, remote, name).await?;
+        let attempt = self.reserve(protocol, remote, name).await?;
         let user = self.load(name).await?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let pw = password.to_string();
@@ -99,7 +137,7 @@ impl Authenticator {
             Some(_) if !matched => Some("wrong password"),
             Some(u) => refusal(u, protocol),
         };
-        self.conclude(protocol, remote, name, user, why, "password")
+        self.conclude(attempt, protocol, remote, name, user, why, "password")
             .await
     }
 
@@ -111,6 +149,7 @@ impl Authenticator {
         name: &str,
         method: &str,
     ) {
+        self.known.remember(remote.ip());
         self.audit
             .record(Self::event(protocol, remote, name, "login").detail(method.to_string()))
             .await;
@@ -134,19 +173,21 @@ impl Authenticator {
         name: &str,
         key: &PublicKey,
     ) -> Result<User> {
-        self.check_address(protocol, remote, name).await?;
+        let attempt = self.reserve(protocol, remote, name).await?;
         let user = self.load(name).await?;
         let why = match &user {
             None => Some("unknown user"),
             Some(_) if !self.accepts_key(name, key).await => Some("key not allowed"),
             Some(u) => refusal(u, protocol),
         };
-        self.conclude(protocol, remote, name, user, why, "publickey")
+        self.conclude(attempt, protocol, remote, name, user, why, "publickey")
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
+        attempt: Attempt<'_>,
         protocol: Protocol,
         remote: SocketAddr,
         name: &str,
@@ -156,6 +197,7 @@ impl Authenticator {
     ) -> Result<User> {
         match (user, why) {
             (Some(user), None) => {
+                attempt.succeeded();
                 // A two-factor account is logged in only once both factors passed;
                 // the front-end records it with `record_login`.
                 if !user.key_and_password {
@@ -165,6 +207,7 @@ impl Authenticator {
             }
             (_, why) => {
                 let why = why.unwrap_or("refused");
+                let verdict = attempt.failed();
                 self.audit
                     .record(
                         Self::event(protocol, remote, name, "login_failed")
@@ -172,7 +215,7 @@ impl Authenticator {
                             .detail(format!("{method}: {why}")),
                     )
                     .await;
-                if let Verdict::Banned(for_) = self.defender.failure(remote.ip()) {
+                if let Verdict::Banned(for_) = verdict {
                     tracing::warn!(remote = %remote.ip(), ban_secs = for_.as_secs(), "address locked out after repeated login failures");
                     self.audit
                         .record(

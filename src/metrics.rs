@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use wharf_connectors::Connector;
 
 use crate::audit::{AuditEvent, AuditLog};
@@ -213,30 +213,39 @@ async fn route(health: &Health, req: Request<hyper::body::Incoming>) -> Response
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until shutdown.
 pub async fn serve(listener: TcpListener, health: Arc<Health>, shutdown: watch::Receiver<bool>) {
-    let handle = |tcp, _peer: SocketAddr, mut force: watch::Receiver<bool>| {
-        let health = health.clone();
-        async move {
-            let service = hyper::service::service_fn(move |req| {
-                let health = health.clone();
-                async move { Ok::<_, Infallible>(route(&health, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(20))
-                .serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = crate::app::stopped(&mut force) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+    let handle =
+        |tcp, _peer: SocketAddr, ticket: crate::net::Ticket, mut force: watch::Receiver<bool>| {
+            let health = health.clone();
+            async move {
+                let service = hyper::service::service_fn(move |req| {
+                    ticket.authenticated();
+                    let health = health.clone();
+                    async move { Ok::<_, Infallible>(route(&health, req).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(20))
+                    .serve_connection(TokioIo::new(tcp), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = crate::app::stopped(&mut force) => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
-        }
-    };
+        };
     let refuse = |_tcp| async {};
-    let slots = Arc::new(Semaphore::new(32));
-    crate::net::serve("metrics", listener, slots, shutdown, handle, refuse).await;
+    crate::net::serve(
+        "metrics",
+        listener,
+        crate::net::Gate::service(32),
+        shutdown,
+        handle,
+        refuse,
+    )
+    .await;
 }
 
 /// `wharf ping`: asks a node's `/readyz` on `addr`; `Ok(body)` when ready.

@@ -146,6 +146,11 @@ pub struct SftpSection {
     pub max_handles: usize,
     /// Delay before answering a failed authentication (slows guessing).
     pub auth_delay: HumanDuration,
+    /// A connection not logged in after this long is closed.
+    pub login_grace_time: HumanDuration,
+    /// Most connections from one address, and those not yet logged in.
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
 }
 
 impl Default for SftpSection {
@@ -158,6 +163,9 @@ impl Default for SftpSection {
             idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
             max_handles: 64,
             auth_delay: HumanDuration(std::time::Duration::from_secs(1)),
+            login_grace_time: HumanDuration(std::time::Duration::from_secs(30)),
+            max_per_address: 32,
+            max_unauthenticated_per_address: 24,
         }
     }
 }
@@ -197,6 +205,11 @@ pub struct FtpsSection {
     pub allow_plain: bool,
     pub max_sessions: usize,
     pub idle_timeout: HumanDuration,
+    /// A connection not logged in after this long is closed.
+    pub login_grace_time: HumanDuration,
+    /// Most control connections from one address, and those not yet logged in.
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
 }
 
 impl Default for FtpsSection {
@@ -212,6 +225,9 @@ impl Default for FtpsSection {
             allow_plain: false,
             max_sessions: 64,
             idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
+            login_grace_time: HumanDuration(std::time::Duration::from_secs(30)),
+            max_per_address: 32,
+            max_unauthenticated_per_address: 24,
         }
     }
 }
@@ -294,6 +310,14 @@ pub struct HttpSection {
     /// A plain HTTP listener that answers every request with a redirect to
     /// `[links] base_url`; empty: none.
     pub redirect_listen: EnvString,
+    /// Most connections from one address, and those that have not yet sent a
+    /// whole request.
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
+    /// A request's line and headers must arrive within this long.
+    pub header_timeout: HumanDuration,
+    /// A connection idle between requests is closed after this long.
+    pub keepalive_timeout: HumanDuration,
 }
 
 impl Default for HttpSection {
@@ -308,6 +332,10 @@ impl Default for HttpSection {
             tls_cert: EnvString::default(),
             tls_key: EnvString::default(),
             redirect_listen: EnvString::default(),
+            max_per_address: 128,
+            max_unauthenticated_per_address: 64,
+            header_timeout: HumanDuration(std::time::Duration::from_secs(20)),
+            keepalive_timeout: HumanDuration(std::time::Duration::from_secs(15)),
         }
     }
 }

@@ -68,6 +68,12 @@ pub struct HttpConfig {
     pub accent: String,
     pub logo: Option<PathBuf>,
     pub max_connections: usize,
+    pub max_per_address: usize,
+    /// Connections that have not yet sent a whole request.
+    pub max_unauthenticated_per_address: usize,
+    /// A total deadline for a request's head (slow-loris cannot stretch it).
+    pub header_timeout: Duration,
+    pub keepalive_timeout: Duration,
     /// HTTPS: PEM certificate chain and key (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -151,6 +157,9 @@ pub struct FtpsConfig {
     pub allow_plain: bool,
     pub max_sessions: usize,
     pub idle_timeout: Duration,
+    pub login_grace_time: Duration,
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// `[sftp]`: the SSH/SFTP listener.
@@ -164,6 +173,9 @@ pub struct SftpConfig {
     pub idle_timeout: Duration,
     pub max_handles: usize,
     pub auth_delay: Duration,
+    pub login_grace_time: Duration,
+    pub max_per_address: usize,
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// `[defender]`: per-address lock-out after repeated failed logins.
@@ -372,6 +384,12 @@ impl Resolver<'_> {
                 idle_timeout: nonzero(f.sftp.idle_timeout.0),
                 max_handles: f.sftp.max_handles.max(1),
                 auth_delay: f.sftp.auth_delay.0,
+                login_grace_time: nonzero(f.sftp.login_grace_time.0),
+                max_per_address: f.sftp.max_per_address.max(1),
+                max_unauthenticated_per_address: f
+                    .sftp
+                    .max_unauthenticated_per_address
+                    .clamp(1, f.sftp.max_per_address.max(1)),
             },
             defender: DefenderConfig {
                 max_failures: f.defender.max_failures,
@@ -408,6 +426,13 @@ impl Resolver<'_> {
                 tls_key: self.optional_path(&f.http.tls_key),
                 redirect_listen: self
                     .optional_listen(&f.http.redirect_listen, "http.redirect_listen")?,
+                max_per_address: f.http.max_per_address.max(1),
+                max_unauthenticated_per_address: f
+                    .http
+                    .max_unauthenticated_per_address
+                    .clamp(1, f.http.max_per_address.max(1)),
+                header_timeout: nonzero(f.http.header_timeout.0),
+                keepalive_timeout: nonzero(f.http.keepalive_timeout.0),
             },
             mail,
             metrics: MetricsConfig {
@@ -539,6 +564,11 @@ impl Resolver<'_> {
             allow_plain: f.allow_plain,
             max_sessions: f.max_sessions.max(1),
             idle_timeout: nonzero(f.idle_timeout.0),
+            login_grace_time: nonzero(f.login_grace_time.0),
+            max_per_address: f.max_per_address.max(1),
+            max_unauthenticated_per_address: f
+                .max_unauthenticated_per_address
+                .clamp(1, f.max_per_address.max(1)),
         })
     }
 

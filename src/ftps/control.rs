@@ -20,6 +20,7 @@ use super::data::{self, DataStream, Plan};
 use super::FtpsContext;
 use crate::error::{Error, ErrorKind, Result};
 use crate::listing;
+use crate::net::Ticket;
 use crate::policy::Protocol;
 use crate::session::Session;
 use crate::vfs::VPath;
@@ -54,12 +55,15 @@ pub struct Control {
     rename_from: Option<VPath>,
     plan: Plan,
     transfer: Option<JoinHandle<Outcome>>,
+    /// This connection at the listeners' gate: told when the login succeeds.
+    ticket: Ticket,
 }
 
 impl Control {
-    pub fn new(ctx: Arc<FtpsContext>, tcp: TcpStream, peer: SocketAddr) -> Self {
+    pub fn new(ctx: Arc<FtpsContext>, tcp: TcpStream, peer: SocketAddr, ticket: Ticket) -> Self {
         let local = tcp.local_addr().unwrap_or(peer);
         Control {
+            ticket,
             ctx,
             peer,
             local,
@@ -499,6 +503,8 @@ impl Control {
             .await
         {
             Ok(user) => {
+                // Logged in: the grace time stops, even if the home is slow to make.
+                self.ticket.authenticated();
                 let session = Session::new(
                     user,
                     Protocol::Ftps,

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
@@ -37,17 +37,31 @@ pub struct FtpsContext {
     pub require_tls: bool,
 }
 
+/// The gate both listeners share, so the limits count them together.
+pub fn gate(c: &FtpsConfig, known: Arc<crate::net::KnownAddresses>) -> Arc<crate::net::Gate> {
+    crate::net::Gate::new(
+        crate::net::Limits {
+            max_sessions: c.max_sessions,
+            max_per_address: c.max_per_address,
+            max_unauthenticated_per_address: c.max_unauthenticated_per_address,
+            login_grace: Some(c.login_grace_time),
+        },
+        known,
+    )
+}
+
 /// Serves one listener until `shutdown` turns true (see [`crate::net::serve`]).
-/// Both listeners share `slots`, so `max_sessions` counts them together.
 pub async fn serve(
     listener: TcpListener,
     implicit: bool,
     ctx: Arc<FtpsContext>,
-    slots: Arc<Semaphore>,
+    gate: Arc<crate::net::Gate>,
     shutdown: watch::Receiver<bool>,
 ) {
     let name = if implicit { "ftps-implicit" } else { "ftps" };
-    let handle = |tcp, peer, _force| control::Control::new(ctx.clone(), tcp, peer).run(implicit);
+    let handle = |tcp, peer, ticket, _force| {
+        control::Control::new(ctx.clone(), tcp, peer, ticket).run(implicit)
+    };
     let refuse = move |mut tcp: tokio::net::TcpStream| async move {
         if !implicit {
             use tokio::io::AsyncWriteExt;
@@ -56,7 +70,7 @@ pub async fn serve(
                 .await;
         }
     };
-    crate::net::serve(name, listener, slots, shutdown, handle, refuse).await;
+    crate::net::serve(name, listener, gate, shutdown, handle, refuse).await;
 }
 
 /// Binds a listener; callers learn the real address (port 0 in tests) from it.

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -53,12 +53,12 @@ impl Https {
 }
 
 /// An accepted connection, plain or TLS.
-pub enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+pub enum Conn<S = TcpStream> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
 }
 
-impl Conn {
+impl<S> Conn<S> {
     /// Whether the client chose HTTP/2 by ALPN.
     fn h2(&self) -> bool {
         match self {
@@ -70,7 +70,10 @@ impl Conn {
 
 /// Completes the TLS handshake if `https` is set; `None` when it fails or times
 /// out (logged at debug: scanners and bad clients are routine).
-pub async fn accept(https: Option<&Https>, tcp: TcpStream) -> Option<Conn> {
+pub async fn accept<S>(https: Option<&Https>, tcp: S) -> Option<Conn<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let Some(https) = https else {
         return Some(Conn::Plain(tcp));
     };
@@ -89,12 +92,12 @@ pub async fn accept(https: Option<&Https>, tcp: TcpStream) -> Option<Conn> {
 
 /// The connection builder for `conn`: HTTP/2 when ALPN chose it, else HTTP/1.1
 /// (never guessed from the first bytes, so the header timeout holds from the start).
-pub fn builder(conn: &Conn) -> auto::Builder<TokioExecutor> {
+pub fn builder<S>(conn: &Conn<S>, header_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
         // A client must send its headers promptly (slow-loris).
-        .header_read_timeout(Duration::from_secs(20))
+        .header_read_timeout(header_timeout)
         .max_buf_size(64 * 1024);
     b.http2()
         .timer(TokioTimer::new())
@@ -117,7 +120,7 @@ pub fn headers(https: bool, h: &mut hyper::HeaderMap) {
     }
 }
 
-impl AsyncRead for Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -130,7 +133,7 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -183,31 +186,34 @@ pub async fn serve_redirect(
     shutdown: watch::Receiver<bool>,
 ) {
     let base = Arc::new(base_url);
-    let handle = |tcp: TcpStream, _peer, mut force: watch::Receiver<bool>| {
-        let base = base.clone();
-        async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let base = base.clone();
-                async move { Ok::<_, std::convert::Infallible>(redirect(&base, &req)) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(20))
-                .max_buf_size(16 * 1024)
-                .serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = crate::app::stopped(&mut force) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+    let handle =
+        |tcp: TcpStream, _peer, ticket: crate::net::Ticket, mut force: watch::Receiver<bool>| {
+            let base = base.clone();
+            async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        ticket.authenticated();
+                        let base = base.clone();
+                        async move { Ok::<_, std::convert::Infallible>(redirect(&base, &req)) }
+                    });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(20))
+                    .max_buf_size(16 * 1024)
+                    .serve_connection(TokioIo::new(tcp), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = crate::app::stopped(&mut force) => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
-        }
-    };
+        };
     let refuse = |_tcp| async {};
-    let slots = Arc::new(Semaphore::new(256));
-    crate::net::serve("http-redirect", listener, slots, shutdown, handle, refuse).await;
+    let gate = crate::net::Gate::service(256);
+    crate::net::serve("http-redirect", listener, gate, shutdown, handle, refuse).await;
 }
 
 fn redirect<B>(

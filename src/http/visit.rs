@@ -3,7 +3,7 @@
 //! page and the three forms: password, e-mail address, code.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
@@ -13,7 +13,7 @@ use super::pages;
 use super::routes::{audit, brand, html, not_found, page, redirect, refused, try_again};
 use super::{Body, HttpContext};
 use crate::audit::Outcome;
-use crate::defender::Verdict;
+use crate::defender::{Attempt, Verdict};
 use crate::links::grant::Grant;
 use crate::links::{rules_of, token};
 use crate::mail::messages;
@@ -252,19 +252,31 @@ fn throttled(ctx: &HttpContext, wait: std::time::Duration) -> Response<Body> {
     r
 }
 
-/// The longer wait of the per-address and the per-(link, address) throttles.
+/// How long this address must wait before guessing at this link again. Link
+/// guesses are throttled per (link, address) only: they never lock the address
+/// out of SFTP, FTPS or the staff pages (one NAT can hide many partners).
 fn banned(ctx: &HttpContext, link: &Link, peer: SocketAddr) -> Option<std::time::Duration> {
-    let a = ctx.defender.banned(peer.ip());
-    let b = ctx.guesses.banned((link.id, peer.ip()));
-    a.max(b)
+    ctx.guesses.banned((link.id, peer.ip()))
 }
 
-/// Counts a wrong password or code against the address and the (link, address).
-fn count_failure(ctx: &HttpContext, link: &Link, peer: SocketAddr) {
-    if let Verdict::Banned(d) = ctx.guesses.failure((link.id, peer.ip())) {
+/// Reserves a guess at this link's password or code before it is checked, so
+/// parallel guesses cannot get more checked than the limit.
+async fn reserve_guess<'a>(
+    ctx: &'a HttpContext,
+    link: &Link,
+    peer: SocketAddr,
+) -> Result<Attempt<'a, (i64, IpAddr)>, std::time::Duration> {
+    ctx.guesses
+        .attempt((link.id, peer.ip()))
+        .await
+        .map_err(|r| r.wait())
+}
+
+/// Counts a wrong password or code against the (link, address).
+fn count_failure(guess: Attempt<'_, (i64, IpAddr)>, link: &Link, peer: SocketAddr) {
+    if let Verdict::Banned(d) = guess.failed() {
         tracing::warn!(link = %link.public_id, remote = %peer.ip(), ban = ?d, "link guesses throttled");
     }
-    ctx.defender.failure(peer.ip());
 }
 
 /// `POST /l/<token>/password`.
@@ -279,18 +291,21 @@ pub async fn password(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(wait) = banned(ctx, &v.link, peer) {
-        audit(
-            ctx,
-            peer,
-            &v.link,
-            "link_password_throttled",
-            Outcome::Denied,
-            None,
-        )
-        .await;
-        return throttled(ctx, wait);
-    }
+    let guess = match reserve_guess(ctx, &v.link, peer).await {
+        Ok(g) => g,
+        Err(wait) => {
+            audit(
+                ctx,
+                peer,
+                &v.link,
+                "link_password_throttled",
+                Outcome::Denied,
+                None,
+            )
+            .await;
+            return throttled(ctx, wait);
+        }
+    };
     let given = form.get("password").cloned().unwrap_or_default();
     let hash = v.link.password_hash.clone().unwrap_or_default();
     // argon2 takes tens of milliseconds of CPU: off the async threads.
@@ -298,7 +313,7 @@ pub async fn password(
         .await
         .unwrap_or(false);
     if !ok {
-        count_failure(ctx, &v.link, peer);
+        count_failure(guess, &v.link, peer);
         audit(
             ctx,
             peer,
@@ -319,6 +334,7 @@ pub async fn password(
             )
         });
     }
+    guess.succeeded();
     audit(ctx, peer, &v.link, "link_password_ok", Outcome::Ok, None).await;
     let mut g = v.grant.clone().unwrap_or_else(|| v.new_grant(ctx));
     g.password = true;
@@ -438,18 +454,21 @@ pub async fn code(
     };
     let base = v.base();
     let address = normalise_email(form.get("email").map(String::as_str).unwrap_or(""));
-    if let Some(wait) = banned(ctx, &v.link, peer) {
-        audit(
-            ctx,
-            peer,
-            &v.link,
-            "link_code_throttled",
-            Outcome::Denied,
-            Some(address),
-        )
-        .await;
-        return throttled(ctx, wait);
-    }
+    let guess = match reserve_guess(ctx, &v.link, peer).await {
+        Ok(g) => g,
+        Err(wait) => {
+            audit(
+                ctx,
+                peer,
+                &v.link,
+                "link_code_throttled",
+                Outcome::Denied,
+                Some(address),
+            )
+            .await;
+            return throttled(ctx, wait);
+        }
+    };
     let entered: String = form
         .get("code")
         .map(|c| c.chars().filter(|c| !c.is_whitespace()).collect())
@@ -465,7 +484,7 @@ pub async fn code(
         CodeCheck::Wrong
     };
     if answer != CodeCheck::Valid {
-        count_failure(ctx, &v.link, peer);
+        count_failure(guess, &v.link, peer);
         audit(
             ctx,
             peer,
@@ -487,6 +506,7 @@ pub async fn code(
             )
         });
     }
+    guess.succeeded();
     audit(
         ctx,
         peer,

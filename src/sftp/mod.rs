@@ -23,7 +23,7 @@ use russh::keys::PrivateKey;
 use russh::server::Config;
 use russh::MethodKind;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use crate::audit::AuditLog;
 use crate::config::SftpConfig;
@@ -86,13 +86,22 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let config = Arc::new(ssh_config(key, &ctx.config));
-    let slots = Arc::new(Semaphore::new(ctx.config.max_sessions));
-    let handle = |socket, remote, mut force: watch::Receiver<bool>| {
+    let c = &ctx.config;
+    let gate = crate::net::Gate::new(
+        crate::net::Limits {
+            max_sessions: c.max_sessions,
+            max_per_address: c.max_per_address,
+            max_unauthenticated_per_address: c.max_unauthenticated_per_address,
+            login_grace: Some(c.login_grace_time),
+        },
+        ctx.auth.known(),
+    );
+    let handle = |socket, remote, ticket, mut force: watch::Receiver<bool>| {
         // `gone` tells the connection's SFTP tasks that the connection ended; they
         // each hold a clone of `alive`, so `running` ends when they all have.
         let (gone_tx, gone) = watch::channel(false);
         let (alive, mut running) = mpsc::channel::<()>(1);
-        let handler = ssh::SshHandler::new(ctx.clone(), remote, gone, alive);
+        let handler = ssh::SshHandler::new(ctx.clone(), remote, ticket, gone, alive);
         let config = config.clone();
         async move {
             let session = match russh::server::run_stream(config, socket, handler).await {
@@ -123,7 +132,7 @@ pub async fn serve(
     };
     // SSH has no way to explain a refusal before its handshake: just close.
     let refuse = |_socket| async {};
-    crate::net::serve("sftp", listener, slots, shutdown, handle, refuse).await;
+    crate::net::serve("sftp", listener, gate, shutdown, handle, refuse).await;
 }
 
 /// Binds the configured address. Separate from [`serve`] so callers (and tests,

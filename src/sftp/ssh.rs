@@ -14,6 +14,7 @@ use russh::{Channel, ChannelId, MethodKind};
 use tokio::sync::{mpsc, watch};
 
 use super::SftpContext;
+use crate::net::Ticket;
 use crate::policy::Protocol;
 use crate::store::User;
 
@@ -32,6 +33,8 @@ pub struct SshHandler {
     gone: watch::Receiver<bool>,
     /// Held by every SFTP task of the connection (see `sftp::serve`).
     alive: mpsc::Sender<()>,
+    /// This connection at the listener's gate: told when the login completes.
+    ticket: Ticket,
 }
 
 /// One proof of identity.
@@ -45,10 +48,12 @@ impl SshHandler {
     pub fn new(
         ctx: Arc<SftpContext>,
         remote: SocketAddr,
+        ticket: Ticket,
         gone: watch::Receiver<bool>,
         alive: mpsc::Sender<()>,
     ) -> Self {
         SshHandler {
+            ticket,
             ctx,
             remote,
             user: None,
@@ -91,6 +96,7 @@ impl SshHandler {
                 .await;
         }
         self.user = Some(user);
+        self.ticket.authenticated();
         Auth::Accept
     }
 

@@ -142,6 +142,19 @@ pub trait Store: Send + Sync + 'static {
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()>;
     /// Newest first.
     fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+
+    /// Records a login lock-out of `address` until `until` (a longer one stays).
+    fn ban_put(&self, address: &str, until: Millis, now: Millis) -> Result<()>;
+    /// The lock-outs still running at `now` (ended ones are forgotten).
+    fn bans_active(&self, now: Millis) -> Result<Vec<Ban>>;
+}
+
+/// A login lock-out kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// An IP address, as text.
+    pub address: String,
+    pub until: Millis,
 }
 
 /// The async handle to the store, cheap to clone.

@@ -216,9 +216,9 @@ impl Vfs {
             return Ok(false);
         }
         let r = self.resolve(path)?;
-        let place = self.place(path, &r).ok_or_else(|| {
-            Error::denied(format!("{path} is outside the permitted folder"))
-        })?;
+        let place = self
+            .place(path, &r)
+            .ok_or_else(|| Error::denied(format!("{path} is outside the permitted folder")))?;
         local_attrs::set(place, path, attrs.clone()).await?;
         Ok(true)
     }

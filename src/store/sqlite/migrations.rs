@@ -165,6 +165,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE link_grants ADD COLUMN reserved_at INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 9: login lock-outs (the defender's bans), so a restart does not lift them.
+    r#"
+    CREATE TABLE bans (
+        address    TEXT PRIMARY KEY,
+        until      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod audit;
+mod bans;
 mod links;
 mod migrations;
 mod sessions;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{
-    ApiKey, AuditQuery, AuditRecord, CodeCheck, Link, LinkChange, LinkFile, Millis, NewApiKey,
+    ApiKey, AuditQuery, AuditRecord, Ban, CodeCheck, Link, LinkChange, LinkFile, Millis, NewApiKey,
     NewKey, NewLink, NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload, User,
     WebSession,
 };
@@ -256,6 +257,12 @@ impl Store for SqliteStore {
     }
     fn audit_append(&self, events: &[AuditEvent]) -> Result<()> {
         self.with(|c| audit::append(c, events))
+    }
+    fn ban_put(&self, address: &str, until: Millis, now: Millis) -> Result<()> {
+        self.with(|c| bans::put(c, address, until, now))
+    }
+    fn bans_active(&self, now: Millis) -> Result<Vec<Ban>> {
+        self.with(|c| bans::active(c, now))
     }
     fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         self.with(|c| audit::query(c, query))
