@@ -194,7 +194,7 @@ pub fn dashboard(
         ));
     }
     let table = if rows.is_empty() {
-        "<p class=\"muted\">You have no links yet. Send files from here, or create links with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
+        "<p class=\"muted\">You have no links yet. Create one with “+ Create”, or with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
     } else {
         format!(
             "<table><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
@@ -202,10 +202,32 @@ pub fn dashboard(
         )
     };
     let body = format!(
-        "<h1>Your links</h1><p><a class=\"btn\" href=\"/app/send\">Send files</a></p>{table}{}",
-        script("countdown.js")
+        "<div class=\"head\"><h1>Your links</h1>{menu}</div>{table}{}",
+        script("countdown.js"),
+        menu = create_menu(&brand.accent)
     );
     frame(brand, staff, "Your links", flash, &body)
+}
+
+/// The dashboard's "+ Create" menu (a `<details>`: works without script).
+fn create_menu(accent: &str) -> String {
+    const STYLE: &str = "<style>.head{display:flex;justify-content:space-between;align-items:center;gap:1rem;flex-wrap:wrap}\
+.head h1{margin:0}details.create{position:relative}details.create summary{list-style:none;cursor:pointer;\
+display:inline-block;padding:.5rem 1rem;border-radius:.4rem;color:#fff;font-weight:600}\
+details.create summary::-webkit-details-marker{display:none}\
+details.create ul{position:absolute;right:0;z-index:2;list-style:none;margin:.3rem 0 0;padding:.3rem 0;background:#fff;\
+border:1px solid #d3d7de;border-radius:.5rem;box-shadow:0 4px 14px #0002;min-width:15rem}\
+details.create li a{display:block;padding:.55rem 1rem;color:inherit;text-decoration:none}\
+details.create li a:hover,details.create li a:focus{background:#eef1f6}\
+details.create li small{display:block;color:#5b6270}</style>";
+    format!(
+        "{STYLE}<details class=\"create\"><summary style=\"background:{accent}\">+ Create</summary><ul>\
+         <li><a href=\"/app/send\">Send files<small>Upload files from this computer</small></a></li>\
+         <li><a href=\"/app/files\">Share from storage<small>Files already in your folders</small></a></li>\
+         <li><a href=\"/app/request\">Request files<small>Someone uploads into your folder</small></a></li>\
+         </ul></details>",
+        accent = esc(accent)
+    )
 }
 
 /// What the detail page shows and offers.

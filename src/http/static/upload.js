@@ -165,6 +165,7 @@
     it.savedAs = name ? decodeURIComponent(name) : it.file.name;
     it.sha256 = xhr.getResponseHeader("Wharf-Sha256");
     it.row.dataset.sha256 = it.sha256 || "";
+    it.row.dataset.name = it.savedAs;
   }
 
   async function run(it) {
