@@ -743,7 +743,12 @@ async fn share_from_storage_browses_the_own_view_and_the_recipient_downloads() {
         .await;
     assert_eq!(r.status, 404, "no such file in her view: {}", r.body);
     assert!(!r.body.contains("/home/alice"), "{}", r.body);
-    assert!(gw.db.blocking().link_list(Some("alice")).unwrap().is_empty());
+    assert!(gw
+        .db
+        .blocking()
+        .link_list(Some("alice"))
+        .unwrap()
+        .is_empty());
 
     // Without the session's token nothing is made.
     let r = s.post("/app/share", &[("paths", "/q3/report.pdf")]).await;

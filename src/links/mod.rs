@@ -303,7 +303,10 @@ impl LinkService {
         let mut files = Vec::new();
         for p in paths {
             let view = VPath::parse(p)?;
-            let entry = session.stat(&view).await?;
+            let entry = session
+                .stat(&view)
+                .await
+                .map_err(|e| own_view_hint(e, &home, &view))?;
             let name = entry_name(&view);
             if files.iter().any(|f: &LinkFile| f.name == name) {
                 return Err(Error::invalid(format!(
@@ -541,6 +544,20 @@ async fn remove_copies(db: &Db, transfers: &Vfs, link: &Link) -> Result<()> {
         Ok(())
     })
     .await
+}
+
+/// A path not found that begins with the creator's home was most likely typed
+/// as the storage holds it: paths are in the creator's own view (their home
+/// is their `/`), so say that, with the path as typed (nothing else of the
+/// storage's layout).
+fn own_view_hint(e: Error, home: &VPath, view: &VPath) -> Error {
+    if e.kind() != ErrorKind::NotFound || home.is_root() || !view.starts_with(home) {
+        return e;
+    }
+    Error::not_found(format!(
+        "{view}: no such file or folder among your files (paths are as you see them: \
+         your home folder is /)"
+    ))
 }
 
 fn entry_name(p: &VPath) -> String {
