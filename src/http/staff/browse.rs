@@ -209,7 +209,7 @@ pub fn render(mode: Mode, l: &Listing) -> String {
         let (shown, size) = if e.is_dir() {
             (
                 format!(
-                    "<a href=\"{}\">📁 {name}</a>",
+                    "<a class=\"dir\" href=\"{}\">{name}/</a>",
                     esc(&href(mode, &e.path, "", 1))
                 ),
                 "folder".to_string(),
@@ -327,7 +327,8 @@ pub fn with_style(body: &str) -> String {
          .filter .row input{{flex:1}}table.files td{{vertical-align:middle}}\
          td.pick{{width:1.5rem}}td.pick input{{width:auto}}td.name{{overflow-wrap:anywhere}}\
          td.size{{white-space:nowrap;color:#5b6270;font-size:.85rem}}td.act{{text-align:right;white-space:nowrap}}\
-         a.btn.small{{padding:.25rem .6rem;font-size:.85rem}}.pages a{{margin:0 .5rem}}</style>{body}"
+         a.btn.small{{padding:.25rem .6rem;font-size:.85rem}}a.dir{{font-weight:600}}\
+         label .muted{{font-weight:400}}.buttons{{display:flex;gap:.75rem;flex-wrap:wrap;align-items:center}}.pages a{{margin:0 .5rem}}</style>{body}"
     )
 }
 

@@ -217,7 +217,7 @@ pub async fn shown(
         Some(url) => format!(
             "<h1>Your link is ready</h1>{mail}\
              <p><label for=\"link-url\">Link</label><input id=\"link-url\" value=\"{url}\" readonly></p>\
-             <p><button type=\"button\" data-copy=\"link-url\">Copy link</button> \
+             <p class=\"buttons\"><button type=\"button\" data-copy=\"link-url\">Copy link</button> \
              <a class=\"btn\" href=\"/app/links/{id}\">See the link</a> <a href=\"/app\">Back to your links</a></p>\
              <p class=\"muted\">This URL is shown only now: it is not stored and cannot be shown again.</p>{script}",
             mail = if mail_failed {
@@ -290,8 +290,7 @@ async fn share_form(
         };
         match entry {
             Ok(e) => items.push_str(&format!(
-                "<li>{icon}{name} <span class=\"muted\">{size} · {path}</span></li>",
-                icon = if e.is_dir() { "📁 " } else { "" },
+                "<li>{name} <span class=\"muted\">{size} · {path}</span></li>",
                 name = esc(e.name()),
                 size = if e.is_dir() {
                     "folder".into()
@@ -328,7 +327,7 @@ async fn share_form(
          <label class=\"inline\"><input type=\"checkbox\" name=\"one_time\" value=\"1\"{one}> One-time link (a single download)</label>\
          <label for=\"allow_email\">Only these addresses may open it <span class=\"muted\">(optional; they get a code by mail)</span></label>\
          <input id=\"allow_email\" name=\"allow_email\" autocomplete=\"off\" value=\"{allow}\">\
-         <p><button type=\"submit\">Create link</button> <a href=\"/app\">Cancel</a></p></form>",
+         <p class=\"buttons\"><button type=\"submit\">Create link</button> <a href=\"/app\">Cancel</a></p></form>",
         csrf = esc(&staff.csrf),
         paths = esc(&paths.join("\n")),
         title = value(form, "title"),
@@ -518,7 +517,7 @@ async fn request_form(
          {password}\
          <label for=\"allow_email\">Only these addresses may upload <span class=\"muted\">(optional; they get a code by mail)</span></label>\
          <input id=\"allow_email\" name=\"allow_email\" autocomplete=\"off\" value=\"{allow}\">\
-         <p><button type=\"submit\">Create request link</button> <a href=\"/app\">Cancel</a></p></form>\
+         <p class=\"buttons\"><button type=\"submit\">Create request link</button> <a href=\"/app\">Cancel</a></p></form>\
          <h2>Pick the folder</h2>{picker}",
         csrf = esc(&staff.csrf),
         folder = esc(folder),
