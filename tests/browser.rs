@@ -445,3 +445,61 @@ async fn a_staff_member_requests_files_and_the_customer_uploads() {
         sha_file(&upload)
     );
 }
+
+/// The fs storage at `/` and an S3 bucket (moto) mounted at `/s3`.
+fn fs_and_s3() -> String {
+    let bucket = common::new_bucket();
+    let opts: Vec<String> = common::s3_options(&bucket)
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    format!(
+        "[[connector]]\nname = \"files\"\nscheme = \"fs\"\noptions = {{ root = \"files\" }}\n\n\
+         [[connector]]\nname = \"s3\"\nscheme = \"s3\"\n[connector.options]\n{}\n\n\
+         [[mount]]\npath = \"/\"\nconnector = \"files\"\n\n[[mount]]\npath = \"/s3\"\nconnector = \"s3\"\n",
+        opts.join("\n")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_shares_a_file_from_an_s3_mount() {
+    let gw = Gateway::start("fs", &fs_and_s3()).await;
+    gw.add_user("gina", "/", "all", Some("gina-pw-12345"), None);
+    let data = common::pattern(900_000, 41);
+    let vfs = gw.vfs();
+    vfs.mkdir(&VPath::parse("/s3/Reports 2026").unwrap())
+        .await
+        .unwrap();
+    vfs.write_all(
+        &VPath::parse("/s3/Reports 2026/Q3 report.pdf").unwrap(),
+        bytes::Bytes::from(data.clone()),
+    )
+    .await
+    .unwrap();
+    std::fs::create_dir_all(gw.config.data_dir.join("files/local")).unwrap();
+    let downloads = gw.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-share",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "gina",
+            "password": "gina-pw-12345",
+            "folder": ["s3", "Reports 2026"],
+            "file": "/s3/Reports 2026/Q3 report.pdf",
+            "title": "Q3 report from S3",
+            "downloadDir": downloads,
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["suggested"], "Q3 report.pdf");
+    let saved = PathBuf::from(report["saved"].as_str().unwrap());
+    assert_eq!(
+        common::sha256(&std::fs::read(saved).unwrap()),
+        common::sha256(&data)
+    );
+}

@@ -137,7 +137,9 @@ try {
     await signIn();
     await create("/app/files", null);
     await shots(page, "staff-files");
-    await Promise.all([page.waitForNavigation(), page.click("td.name a:text('" + opts.folder + "')")]);
+    for (const folder of [].concat(opts.folder)) {
+      await Promise.all([page.waitForNavigation(), page.click("td.name a:text('" + folder + "')")]);
+    }
     await page.check("input[type=checkbox][value='" + opts.file + "']");
     await shots(page, "staff-files-folder");
     await Promise.all([page.waitForNavigation(), page.click("#share-pick button[type=submit]")]);
