@@ -944,7 +944,7 @@ async fn the_request_form_makes_a_request_whose_upload_page_works() {
     );
 }
 
-/// A staff upload into a draft: (draft id, finish URL).
+/// Staff uploads into a new draft: (draft id, each upload's URL path).
 async fn staff_upload(s: &Staff, token: &str, files: &[(&str, &[u8])]) -> (String, Vec<String>) {
     let r = s.post("/app/send/draft", &[("csrf", token)]).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -977,7 +977,7 @@ async fn staff_upload(s: &Staff, token: &str, files: &[(&str, &[u8])]) -> (Strin
                 .await
                 .unwrap();
         assert_eq!(r.status(), 204);
-        names.push(name.to_string());
+        names.push(loc);
     }
     (j["id"].as_str().unwrap().to_string(), names)
 }
@@ -1006,12 +1006,48 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
 
     // The draft is made under this policy (it used to fail with a 500).
     let keep = common::pattern(40_000, 1);
-    let (id, _) = staff_upload(
+    let (id, uploads) = staff_upload(
         &s,
         &token,
-        &[("keep.bin", &keep), ("oops.bin", b"not for them")],
+        &[
+            ("keep.bin", &keep),
+            ("oops.bin", b"not for them"),
+            ("late.bin", b"removed as it finished"),
+        ],
     )
     .await;
+    // A file removed while still uploading (declared, no bytes yet).
+    let meta = {
+        use base64::Engine;
+        format!(
+            "filename {}",
+            base64::engine::general_purpose::STANDARD.encode("half.bin")
+        )
+    };
+    let r =
+        s.c.post(format!(
+            "{}{}",
+            s.base,
+            uploads[0].rsplit_once('/').unwrap().0
+        ))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1000")
+        .header("Upload-Metadata", meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let half = r.headers()["location"].to_str().unwrap().to_string();
+    for up in [&uploads[2], &half] {
+        let r = s
+            .post(
+                &format!("/app/send/{id}/withdraw"),
+                &[("csrf", &token), ("upload", up)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("true"), "{}", r.body);
+    }
 
     // The removed file leaves the draft.
     let r = s

@@ -94,20 +94,42 @@ impl LinkService {
         })
     }
 
-    /// Takes the file `name` out of `owner`'s draft `public_id` (a file removed
-    /// from the send page after it finished uploading): its copy and its row
-    /// go, so it never reaches the recipients. Unknown names are not an error
-    /// (the page may ask twice).
+    /// Takes a file out of `owner`'s draft `public_id` (a file removed from
+    /// the send page): `key` is its upload, `name` the file's name in the
+    /// draft (either may be given). An upload still open is cancelled; a
+    /// complete one loses its copy and its row, so it never reaches the
+    /// recipients. Returns whether anything was withdrawn (asking twice is
+    /// not an error).
     pub async fn withdraw_draft_file(
         &self,
         owner: &str,
         public_id: &str,
-        name: &str,
+        key: Option<&str>,
+        name: Option<&str>,
     ) -> Result<bool> {
         let link = self.own_draft(owner, public_id).await?;
+        let mut path = None;
+        if let Some(key) = key {
+            match self.uploads.get(key).await? {
+                Some(up) if up.link_id == link.id => match up.state {
+                    UploadState::Open => return self.uploads.cancel(&up).await,
+                    UploadState::Complete => path = up.path.clone(),
+                    UploadState::Cancelled => return Ok(false),
+                },
+                _ => return Err(Error::not_found(format!("no upload {key:?} in this draft"))),
+            }
+        }
         let id = link.id;
         let files = self.files(&link).await?;
-        let Some(gone) = files.iter().find(|f| f.name == name).cloned() else {
+        let Some(gone) = files
+            .iter()
+            .find(|f| match (&path, name) {
+                (Some(p), _) => &f.path == p,
+                (None, Some(n)) => f.name == n,
+                (None, None) => false,
+            })
+            .cloned()
+        else {
             return Ok(false);
         };
         match self
@@ -119,7 +141,7 @@ impl LinkService {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let keep: Vec<_> = files.into_iter().filter(|f| f.name != name).collect();
+        let keep: Vec<_> = files.into_iter().filter(|f| f.path != gone.path).collect();
         self.db
             .run(move |s| {
                 s.link_delete_files(id)?;

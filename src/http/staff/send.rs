@@ -246,23 +246,28 @@ pub async fn withdraw(
     if !staff.csrf_ok(form.get("csrf")) {
         return error(StatusCode::FORBIDDEN, "This page has expired; reload it.");
     }
-    let Some(name) = form.get("name").filter(|n| !n.is_empty()) else {
+    let given = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // The upload's key is the last segment of its tus URL.
+    let key = given("upload").map(|u| u.rsplit('/').next().unwrap_or(u));
+    let name = given("name");
+    if key.is_none() && name.is_none() {
         return error(StatusCode::BAD_REQUEST, "Name the file to remove.");
-    };
+    }
     match ctx
         .service
-        .withdraw_draft_file(&staff.user.name, id, name)
+        .withdraw_draft_file(&staff.user.name, id, key, name)
         .await
     {
         Ok(removed) => {
             if removed {
+                let what = name.or(key).unwrap_or_default();
                 audit(
                     ctx,
                     peer,
                     staff,
                     "link_withdraw",
                     id,
-                    format!("removed {name} from the draft"),
+                    format!("removed {what} from the draft"),
                 )
                 .await;
             }

@@ -6,8 +6,9 @@
 // answers {uploads, finish}) and a hidden csrf field; the upload widget
 // (#uploader, static/upload.js) inside; #send-status; #result with
 // input#link-url; #recipients with .recipient rows (to_name_<n>, to_email_<n>)
-// and #add-recipient. A finished file removed from the list is withdrawn
-// from the draft (POST <draft>/withdraw) before the link is created.
+// and #add-recipient. A file removed from the list after it reached the
+// server is withdrawn from the draft (POST <draft>/withdraw, by its upload)
+// before the link is created.
 (() => {
   "use strict";
   const form = document.getElementById("send-form");
@@ -26,9 +27,15 @@
   new MutationObserver((changes) => {
     for (const c of changes) {
       for (const n of c.removedNodes) {
-        if (n.dataset && n.dataset.state === "complete" && n.dataset.name && finishUrl) {
+        // Any file that reached the server (complete, or finishing as it was
+        // removed) is withdrawn by its upload; the server sorts out which.
+        if (n.dataset && n.dataset.upload && finishUrl) {
           const url = finishUrl.replace(/finish$/, "withdraw");
-          withdrawals.push(post(url, new URLSearchParams({ csrf, name: n.dataset.name })));
+          const body = { csrf, upload: n.dataset.upload };
+          if (n.dataset.state === "complete" && n.dataset.name) body.name = n.dataset.name;
+          const w = { url, body, done: false };
+          w.sent = post(url, new URLSearchParams(body)).then(() => { w.done = true; }, () => {});
+          withdrawals.push(w);
         }
       }
     }
@@ -85,7 +92,14 @@
     finishing = true;
     say("Creating the link…");
     try {
-      await Promise.all(withdrawals);
+      // A withdrawal that failed is tried again; the link waits for them all.
+      for (const w of withdrawals) {
+        await w.sent;
+        if (!w.done) {
+          await post(w.url, new URLSearchParams(w.body));
+          w.done = true;
+        }
+      }
       const body = new URLSearchParams(new FormData(form));
       const j = await post(finishUrl, body);
       const result = document.getElementById("result");

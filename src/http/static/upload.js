@@ -142,6 +142,7 @@
     }).done;
     if (xhr.status !== 201) throw refusal(xhr);
     it.url = new URL(xhr.getResponseHeader("Location"), location.href).href;
+    it.row.dataset.upload = it.url;
     if (it.file.size === 0) finish(it, xhr);
   }
 
