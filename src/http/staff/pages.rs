@@ -182,8 +182,9 @@ pub fn dashboard(
         };
         t.push_str(&format!(
             "<tr><td><a href=\"/app/links/{id}\">{label}</a>{sub}<div class=\"muted small\">{id}</div></td>\
-             <td>{kind}</td><td>{status}</td><td>{expiry}</td><td>{recipients}</td>\
-             <td>{files}</td><td>{uses}</td></tr>",
+             <td data-label=\"Kind\">{kind}</td><td data-label=\"Status\">{status}</td>\
+             <td data-label=\"Expires\">{expiry}</td><td data-label=\"Recipients\">{recipients}</td>\
+             <td data-label=\"Files\">{files}</td><td data-label=\"Uses\">{uses}</td></tr>",
             id = esc(&link.public_id),
             label = esc(label(link)),
             kind = link.kind.as_str(),
@@ -197,7 +198,7 @@ pub fn dashboard(
         "<p class=\"muted\">You have no links yet. Create one with “+ Create”, or with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
     } else {
         format!(
-            "<table><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
+            "<table class=\"links\"><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
              <th>Recipients</th><th>Files</th><th>Uses</th></tr></thead><tbody>{t}</tbody></table>"
         )
     };
@@ -219,7 +220,11 @@ details.create ul{position:absolute;right:0;z-index:2;list-style:none;margin:.3r
 border:1px solid #d3d7de;border-radius:.5rem;box-shadow:0 4px 14px #0002;min-width:15rem}\
 details.create li a{display:block;padding:.55rem 1rem;color:inherit;text-decoration:none}\
 details.create li a:hover,details.create li a:focus{background:#eef1f6}\
-details.create li small{display:block;color:#5b6270}</style>";
+details.create li small{display:block;color:#5b6270}\
+@media (max-width:40rem){table.links thead{display:none}table.links tr{display:block;border-top:1px solid #e3e5e9;padding:.5rem 0}\
+table.links td{display:grid;grid-template-columns:6rem 1fr;column-gap:1rem;border:0;padding:.15rem 0;overflow-wrap:anywhere}\
+table.links td>*{grid-column:2;justify-self:start}table.links td:first-child{display:block;padding-bottom:.3rem}\
+table.links td[data-label]::before{content:attr(data-label);grid-column:1;color:#5b6270;font-size:.85rem}}</style>";
     format!(
         "{STYLE}<details class=\"create\"><summary style=\"background:{accent}\">+ Create</summary><ul>\
          <li><a href=\"/app/send\">Send files<small>Upload files from this computer</small></a></li>\

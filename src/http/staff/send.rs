@@ -63,7 +63,8 @@ pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
     );
     let style = "<style>fieldset{border:1px solid #d3d7de;border-radius:.5rem;margin:1rem 0;padding:.25rem .75rem}\
         legend{font-weight:600}.recipient{display:flex;gap:.5rem;flex-wrap:wrap}.recipient span{flex:1 1 12rem}\
-        .recipient label{font-weight:400}button.secondary{background:#5b6270}</style>";
+        .recipient label{font-weight:400}legend .muted{font-weight:400}\
+        .recipient+.recipient{border-top:1px dashed #d3d7de;margin-top:.75rem}button.secondary{background:#5b6270}</style>";
     super::super::routes::html(
         StatusCode::OK,
         frame(
