@@ -750,6 +750,18 @@ async fn share_from_storage_browses_the_own_view_and_the_recipient_downloads() {
         .unwrap()
         .is_empty());
 
+    // A new account whose home does not exist yet sees an empty folder.
+    add_user(&gw, "carol", Some("carol secret"), "all");
+    let c = Staff::new(&gw);
+    c.session("carol", "carol secret").await;
+    let empty = c.get("/app/files").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert!(
+        empty.body.contains("This folder is empty."),
+        "{}",
+        empty.body
+    );
+
     // Without the session's token nothing is made.
     let r = s.post("/app/share", &[("paths", "/q3/report.pdf")]).await;
     assert_eq!(r.status, 403);

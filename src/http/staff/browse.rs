@@ -84,6 +84,13 @@ pub struct Listing {
 /// Reads page `page` of `dir` (folders first, then by name), keeping the
 /// names that contain `filter` (case-insensitive).
 pub async fn list(session: &Session, dir: &VPath, filter: &str, page: usize) -> Result<Listing> {
+    if dir.is_root() {
+        // A new account's home is made at its first visit, as at its first
+        // SFTP or FTPS login; if that fails, the listing says why.
+        if let Err(e) = session.ensure_home().await {
+            tracing::debug!(error = %e, "making a home for the file browser");
+        }
+    }
     let needle = filter.trim().to_lowercase();
     let mut stream = session.list(dir).await?;
     let mut all = Vec::new();
