@@ -292,6 +292,18 @@ impl LinkService {
 
     /// Shares files or folders where they live, as `owner` sees them.
     pub async fn share(&self, owner: &str, paths: &[String], o: &LinkOptions) -> Result<Created> {
+        self.share_from(owner, paths, o, Origin::CLI).await
+    }
+
+    /// [`LinkService::share`] for a door that names who asks (the staff
+    /// pages): the lookups of the shared paths are audited with it.
+    pub async fn share_from(
+        &self,
+        owner: &str,
+        paths: &[String],
+        o: &LinkOptions,
+        origin: Origin,
+    ) -> Result<Created> {
         if paths.is_empty() {
             return Err(Error::invalid("name at least one path to share"));
         }
@@ -299,7 +311,7 @@ impl LinkService {
         policy::check(user.perms, Op::Read)
             .map_err(|p| Error::denied(format!("{owner} lacks the {} permission", p.name())))?;
         let home = user.home.clone();
-        let session = self.session(user);
+        let session = self.session_from(user, origin);
         let mut files = Vec::new();
         for p in paths {
             let view = VPath::parse(p)?;

@@ -24,7 +24,7 @@ use super::session::Staff;
 use super::{expired, not_found};
 use crate::audit::{AuditEvent, Outcome};
 use crate::error::{Error, ErrorKind};
-use crate::links::{Created, LinkOptions, RequestOptions};
+use crate::links::{Created, LinkOptions, Origin, RequestOptions};
 use crate::policy::links::{parse_expiry, LinkPolicy};
 use crate::policy::Protocol;
 use crate::store::now_ms;
@@ -428,7 +428,15 @@ pub async fn share(
         Ok(o) => o,
         Err(t) => return again(t).await,
     };
-    match ctx.service.share(&staff.user.name, paths, &o).await {
+    let origin = Origin {
+        protocol: Protocol::Http,
+        remote: Some(peer),
+    };
+    match ctx
+        .service
+        .share_from(&staff.user.name, paths, &o, origin)
+        .await
+    {
         Ok(c) => {
             audit(
                 ctx,
