@@ -168,6 +168,7 @@ try {
     await signIn();
     await create("/app/request", null);
     await Promise.all([page.waitForNavigation(), page.click("td.name a:text('" + opts.folder + "')")]);
+    await shots(page, "staff-request-pick");
     await Promise.all([page.waitForNavigation(), page.click("a.btn:text('Use this folder')")]);
     out.folder = await page.inputValue("#folder");
     await page.fill("#customer", "ACME Ltd");

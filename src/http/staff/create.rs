@@ -356,7 +356,9 @@ pub fn form_style(body: &str) -> String {
     format!(
         "<style>textarea{{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}}\
          label.inline{{font-weight:400;display:flex;gap:.5rem;align-items:center}}label.inline input{{width:auto}}\
-         .req{{color:#a4161a}}ul.picked{{padding-left:1.2rem;overflow-wrap:anywhere}}</style>{}",
+         .req{{color:#a4161a}}ul.picked{{padding-left:1.2rem;overflow-wrap:anywhere}}\
+         details.picker{{border:1px solid #d3d7de;border-radius:.5rem;padding:.5rem .75rem}}\
+         details.picker summary{{cursor:pointer;font-weight:600}}</style>{}",
         browse::with_style(body)
     )
 }
@@ -463,7 +465,8 @@ pub async fn request_page(
 ) -> Response<Body> {
     let q = query_pairs(query);
     let mut form = HashMap::new();
-    if let Some(f) = first(&q, "folder") {
+    // The folder chosen, else the one being browsed.
+    if let Some(f) = first(&q, "folder").or(first(&q, "path")) {
         form.insert("folder".to_string(), f.to_string());
     }
     request_form(ctx, staff, peer, &q, &form, None, StatusCode::OK).await
@@ -505,10 +508,12 @@ async fn request_form(
         .unwrap_or_default();
     let body = format!(
         "<h1>Request files</h1><p class=\"muted\">Someone outside uploads files into a folder of yours \
-         through a link; nothing they send can be read back through it.</p>{error}\
+         through a link; nothing they send can be read back through it.</p>\
+         <h2>1. The folder</h2><details class=\"picker\"{open}><summary>Browse your folders</summary>{picker}</details>\
+         <h2>2. The request</h2>{error}\
          <form method=\"post\" action=\"/app/request\" id=\"request-form\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"folder\">Folder the files go into <span class=\"muted\">(made if missing; pick it below)</span></label>\
+         <label for=\"folder\">Folder the files go into <span class=\"muted\">(made if missing; or browse above)</span></label>\
          <input id=\"folder\" name=\"folder\" value=\"{folder}\" required>\
          <label for=\"customer\">Customer's name</label>\
          <input id=\"customer\" name=\"customer\" maxlength=\"200\" value=\"{customer}\">\
@@ -525,8 +530,13 @@ async fn request_form(
          {password}\
          <label for=\"allow_email\">Only these addresses may upload <span class=\"muted\">(optional; they get a code by mail)</span></label>\
          <input id=\"allow_email\" name=\"allow_email\" autocomplete=\"off\" value=\"{allow}\">\
-         <p class=\"buttons\"><button type=\"submit\">Create request link</button> <a href=\"/app\">Cancel</a></p></form>\
-         <h2>Pick the folder</h2>{picker}",
+         <p class=\"buttons\"><button type=\"submit\">Create request link</button> <a href=\"/app\">Cancel</a></p></form>",
+        // The picker stays open while browsing, closed once a folder is chosen.
+        open = if first(q, "path").is_some() || !form.contains_key("folder") {
+            " open"
+        } else {
+            ""
+        },
         csrf = esc(&staff.csrf),
         folder = esc(folder),
         customer = value(form, "customer"),
