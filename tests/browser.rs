@@ -7,8 +7,14 @@
 //! - the connection is cut in the middle of an upload (a proxy between browser
 //!   and server drops every connection once) and the page resumes on its own;
 //! - a recipient opens a password link, enters the password and downloads;
-//! - a staff member signs in, sends two files from the browser, gets the link,
-//!   and the link serves both files.
+//! - a staff member signs in, sends two files from the browser (a third,
+//!   removed after it finished uploading, is not sent), gets the link, and the
+//!   link serves both files;
+//! - a staff member shares a file picked in the file browser (`/app/files`) and
+//!   the recipient downloads it whole;
+//! - a staff member creates an upload request in `/app` and the customer fills it.
+//!
+//! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
 mod common;
 
@@ -289,6 +295,8 @@ async fn a_staff_member_sends_two_files_from_the_browser() {
         write_pattern(&p, len, seed);
         paths.push(p);
     }
+    let mistake = gw.path("wrong-file.txt");
+    write_pattern(&mistake, 30_000, 13);
     let base = format!("http://{}", gw.http_addr());
     let report = browse(
         "staff-send",
@@ -297,6 +305,7 @@ async fn a_staff_member_sends_two_files_from_the_browser() {
             "user": "dana",
             "password": "dana-pw-12345",
             "files": paths,
+            "mistake": mistake,
             "title": "Budget 2027",
             "shots": screenshots(),
         }),
@@ -317,6 +326,10 @@ async fn a_staff_member_sends_two_files_from_the_browser() {
         .await
         .unwrap();
     assert!(page.contains("Budget 2027"), "{page}");
+    assert!(
+        !page.contains("wrong-file.txt"),
+        "the removed file is not sent: {page}"
+    );
     let mut got = Vec::new();
     for path in &paths {
         let name = path.file_name().unwrap().to_str().unwrap();
@@ -359,5 +372,134 @@ async fn a_staff_member_sends_two_files_from_the_browser() {
         rows.iter().any(|r| r.actor.as_deref() == Some("dana")
             && r.detail.as_deref() == Some("send from the browser")),
         "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_shares_a_file_picked_in_the_browser() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("erin", "/erin", "all", Some("erin-pw-12345"), None);
+    let home = gw.config.data_dir.join("files/erin");
+    std::fs::create_dir_all(home.join("Reports 2026")).unwrap();
+    std::fs::create_dir_all(home.join("Contracts")).unwrap();
+    std::fs::write(home.join("readme.txt"), b"hello").unwrap();
+    let report_file = home.join("Reports 2026/Q3 report.pdf");
+    write_pattern(&report_file, 1_200_000, 21);
+    for i in 0..3 {
+        std::fs::write(home.join(format!("Reports 2026/draft-{i}.docx")), b"d").unwrap();
+    }
+    let downloads = gw.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-share",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "erin",
+            "password": "erin-pw-12345",
+            "folder": "Reports 2026",
+            "file": "/Reports 2026/Q3 report.pdf",
+            "title": "Q3 report",
+            "downloadDir": downloads,
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["suggested"], "Q3 report.pdf");
+    let saved = PathBuf::from(report["saved"].as_str().unwrap());
+    assert_eq!(sha_file(&saved), sha_file(&report_file));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_requests_files_and_the_customer_uploads() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("fred", "/fred", "all", Some("fred-pw-12345"), None);
+    let home = gw.config.data_dir.join("files/fred");
+    std::fs::create_dir_all(home.join("Clients/ACME")).unwrap();
+    let upload = gw.path("signed contract.pdf");
+    write_pattern(&upload, 700_000, 31);
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-request",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "fred",
+            "password": "fred-pw-12345",
+            "folder": "Clients",
+            "files": [upload],
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["folder"], "/Clients");
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(
+        gw.stored_sha("/fred/Clients/signed contract.pdf")
+            .await
+            .unwrap(),
+        sha_file(&upload)
+    );
+}
+
+/// The fs storage at `/` and an S3 bucket (moto) mounted at `/s3`.
+fn fs_and_s3() -> String {
+    let bucket = common::new_bucket();
+    let opts: Vec<String> = common::s3_options(&bucket)
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    format!(
+        "[[connector]]\nname = \"files\"\nscheme = \"fs\"\noptions = {{ root = \"files\" }}\n\n\
+         [[connector]]\nname = \"s3\"\nscheme = \"s3\"\n[connector.options]\n{}\n\n\
+         [[mount]]\npath = \"/\"\nconnector = \"files\"\n\n[[mount]]\npath = \"/s3\"\nconnector = \"s3\"\n",
+        opts.join("\n")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_shares_a_file_from_an_s3_mount() {
+    let gw = Gateway::start("fs", &fs_and_s3()).await;
+    gw.add_user("gina", "/", "all", Some("gina-pw-12345"), None);
+    let data = common::pattern(900_000, 41);
+    let vfs = gw.vfs();
+    vfs.mkdir(&VPath::parse("/s3/Reports 2026").unwrap())
+        .await
+        .unwrap();
+    vfs.write_all(
+        &VPath::parse("/s3/Reports 2026/Q3 report.pdf").unwrap(),
+        bytes::Bytes::from(data.clone()),
+    )
+    .await
+    .unwrap();
+    std::fs::create_dir_all(gw.config.data_dir.join("files/local")).unwrap();
+    let downloads = gw.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-share",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "gina",
+            "password": "gina-pw-12345",
+            "folder": ["s3", "Reports 2026"],
+            "file": "/s3/Reports 2026/Q3 report.pdf",
+            "title": "Q3 report from S3",
+            "downloadDir": downloads,
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["suggested"], "Q3 report.pdf");
+    let saved = PathBuf::from(report["saved"].as_str().unwrap());
+    assert_eq!(
+        common::sha256(&std::fs::read(saved).unwrap()),
+        common::sha256(&data)
     );
 }

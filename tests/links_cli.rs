@@ -375,3 +375,43 @@ fn admin_policy_applies() {
         "yes"
     );
 }
+
+/// A user whose home is not `/` shares with paths as they see them (their
+/// home is their `/`); a path typed as the storage holds it is refused with
+/// words that say so, naming the path as typed.
+#[test]
+fn share_takes_paths_in_the_users_own_view() {
+    let tmp = setup();
+    let d = tmp.path().join("data");
+    ok(wharf(
+        &d,
+        None,
+        &[
+            "user",
+            "add",
+            "dave",
+            "--home",
+            "/partners/dave",
+            "--password-stdin",
+        ],
+        Some("pw\n"),
+    ));
+    std::fs::create_dir_all(d.join("files/partners/dave/q3")).unwrap();
+    std::fs::write(d.join("files/partners/dave/q3/a.txt"), b"a").unwrap();
+    let (id, _) = created(&ok(wharf(
+        &d,
+        None,
+        &["link", "share", "/q3/a.txt", "q3", "--as", "dave"],
+        None,
+    )));
+    let show = ok(wharf(&d, None, &["link", "show", &id], None));
+    assert!(show.contains("a.txt") && show.contains("q3"), "{show}");
+    let out = wharf(
+        &d,
+        None,
+        &["link", "share", "/partners/dave/q3/a.txt", "--as", "dave"],
+        None,
+    );
+    fails(out.clone(), "/partners/dave/q3/a.txt: no such file");
+    fails(out, "your home folder is /");
+}

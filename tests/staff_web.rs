@@ -604,3 +604,573 @@ async fn sessions_end_at_logout_and_when_the_user_may_no_longer_log_in() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].actor.as_deref(), Some("alice"));
 }
+
+// ---- Creating links from /app: share from storage, request files, send ----
+
+/// The files of `user` (home /home/<user>) on the fs storage.
+fn home_dir(gw: &Gateway, user: &str) -> std::path::PathBuf {
+    let d = gw.config.data_dir.join("files/home").join(user);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Follows the redirect of a create form to the once-shown URL; returns
+/// (public id, link URL).
+async fn created_url(s: &Staff, r: &Reply) -> (String, String) {
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.location.clone().unwrap();
+    let id = to
+        .strip_prefix("/app/created/")
+        .expect("a redirect to the created page")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = s.get(&to).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let at = page.body.find("id=\"link-url\" value=\"").expect("the URL") + 21;
+    let url = page.body[at..].split('"').next().unwrap().to_string();
+    // Shown once: a reload neither shows it again nor makes another link.
+    let again = s.get(&to).await;
+    assert_eq!(again.status, 200);
+    assert!(!again.body.contains(&url), "the URL is shown once");
+    (id, url)
+}
+
+/// A link URL as the test reaches it (the configured base URL is not served).
+fn reach(gw: &Gateway, url: &str) -> String {
+    gw.url(url.rsplit('/').next().unwrap())
+}
+
+fn sha(data: &[u8]) -> String {
+    common::sha256(data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_from_storage_browses_the_own_view_and_the_recipient_downloads() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "bob", Some("bob secret"), "all");
+    let home = home_dir(&gw, "alice");
+    let report = common::pattern(300_000, 7);
+    std::fs::create_dir_all(home.join("q3")).unwrap();
+    std::fs::write(home.join("q3/report.pdf"), &report).unwrap();
+    std::fs::write(home.join("q3/<b>notes.txt"), b"notes").unwrap();
+    std::fs::create_dir_all(home.join("big")).unwrap();
+    for i in 0..1200 {
+        std::fs::write(home.join(format!("big/f{i:04}.txt")), b"x").unwrap();
+    }
+    std::fs::write(home_dir(&gw, "bob").join("secret.txt"), b"BOB").unwrap();
+    let s = Staff::new(&gw);
+    let token = s.session("alice", "alice secret").await;
+
+    // The dashboard offers the three ways to create a link.
+    let dash = s.get("/app").await.body;
+    for (href, label) in [
+        ("/app/send", "Send files"),
+        ("/app/files", "Share from storage"),
+        ("/app/request", "Request files"),
+    ] {
+        assert!(dash.contains(&format!("href=\"{href}\">{label}")), "{dash}");
+    }
+
+    // The browser lists alice's own view: her home is her "/".
+    let root = s.get("/app/files").await;
+    assert_eq!(root.status, 200, "{}", root.body);
+    assert!(
+        root.body.contains("q3") && root.body.contains("big"),
+        "{}",
+        root.body
+    );
+    assert!(!root.body.contains("/home/alice"), "no full storage path");
+    let q3 = s.get("/app/files?path=%2Fq3").await.body;
+    assert!(q3.contains("report.pdf"), "{q3}");
+    assert!(
+        q3.contains("&lt;b&gt;notes.txt") && !q3.contains("<b>notes"),
+        "names are escaped"
+    );
+    assert!(
+        q3.contains("/app/share?path=%2Fq3%2Freport%2Epdf"),
+        "a Share link per file: {q3}"
+    );
+
+    // 1,200 files: page 1 of 12 with a next link; the filter narrows.
+    let big = s.get("/app/files?path=%2Fbig").await.body;
+    assert!(
+        big.contains("f0000.txt") && big.contains("f0099.txt"),
+        "{big}"
+    );
+    assert!(!big.contains("f0100.txt"), "a page holds 100 entries");
+    assert!(
+        big.contains("Page 1 of 12") && big.contains("rel=\"next\""),
+        "{big}"
+    );
+    let p2 = s.get("/app/files?path=%2Fbig&page=2").await.body;
+    assert!(
+        p2.contains("f0100.txt") && !p2.contains("f0099.txt"),
+        "{p2}"
+    );
+    let filtered = s.get("/app/files?path=%2Fbig&q=f011").await.body;
+    assert!(filtered.contains("f0110.txt") && filtered.contains("f0119.txt"));
+    assert!(
+        !filtered.contains("f0120.txt") && filtered.contains("10 item(s)"),
+        "{filtered}"
+    );
+
+    // Another user's files are not in alice's view, by path or by climbing.
+    for p in [
+        "/app/files?path=%2Fhome%2Fbob",
+        "/app/files?path=..%2F..%2Fbob",
+        "/app/share?path=%2F..%2Fbob%2Fsecret.txt",
+    ] {
+        let r = s.get(p).await;
+        assert_eq!(r.status, 404, "{p}: {}", r.body);
+        assert!(
+            !r.body.contains("BOB") && !r.body.contains("/home/alice"),
+            "{}",
+            r.body
+        );
+    }
+    let r = s
+        .post(
+            "/app/share",
+            &[
+                ("csrf", &token),
+                ("paths", "/home/bob/secret.txt"),
+                ("title", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 404, "no such file in her view: {}", r.body);
+    assert!(!r.body.contains("/home/alice"), "{}", r.body);
+    assert!(gw
+        .db
+        .blocking()
+        .link_list(Some("alice"))
+        .unwrap()
+        .is_empty());
+
+    // A new account whose home does not exist yet sees an empty folder.
+    add_user(&gw, "carol", Some("carol secret"), "all");
+    let c = Staff::new(&gw);
+    c.session("carol", "carol secret").await;
+    let empty = c.get("/app/files").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert!(
+        empty.body.contains("This folder is empty."),
+        "{}",
+        empty.body
+    );
+
+    // Without the session's token nothing is made.
+    let r = s.post("/app/share", &[("paths", "/q3/report.pdf")]).await;
+    assert_eq!(r.status, 403);
+    assert!(gw
+        .db
+        .blocking()
+        .link_list(Some("alice"))
+        .unwrap()
+        .is_empty());
+
+    // The rules page for a picked file, then the link.
+    let form = s.get("/app/share?path=%2Fq3%2Freport.pdf").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("report.pdf") && form.body.contains("name=\"expires\""));
+    let r = s
+        .post(
+            "/app/share",
+            &[
+                ("csrf", &token),
+                ("paths", "/q3/report.pdf"),
+                ("title", "Q3 report"),
+                ("expires", "3d"),
+                ("max_uses", "5"),
+            ],
+        )
+        .await;
+    let (id, url) = created_url(&s, &r).await;
+    let url = reach(&gw, &url);
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.owner, "alice");
+    assert_eq!(link.max_uses, Some(5));
+    let visitor = client();
+    let page = visitor
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Q3 report"), "{page}");
+    let got = visitor
+        .get(format!("{url}{}", common::file_path(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(
+        sha(&got.bytes().await.unwrap()),
+        sha(&report),
+        "the recipient gets the bytes"
+    );
+
+    // A folder picked by path, one-time.
+    let r = s
+        .post(
+            "/app/share",
+            &[
+                ("csrf", &token),
+                ("paths", "/q3"),
+                ("title", "Folder"),
+                ("one_time", "1"),
+            ],
+        )
+        .await;
+    let (id, url) = created_url(&s, &r).await;
+    let url = reach(&gw, &url);
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.max_uses, Some(1));
+    let page = visitor
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let folder = format!("{url}{}", common::file_path(&page));
+    let listing = visitor
+        .get(&folder)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listing.contains("report.pdf"), "{listing}");
+    let got = visitor
+        .get(format!("{folder}/report.pdf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(sha(&got.bytes().await.unwrap()), sha(&report));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_form_makes_a_request_whose_upload_page_works() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let home = home_dir(&gw, "alice");
+    std::fs::create_dir_all(home.join("clients/acme")).unwrap();
+    let s = Staff::new(&gw);
+    let token = s.session("alice", "alice secret").await;
+
+    let page = s.get("/app/request").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("clients"),
+        "the folder picker lists her folders"
+    );
+    let picked = s.get("/app/request?folder=%2Fclients%2Facme").await.body;
+    assert!(picked.contains("value=\"/clients/acme\""), "{picked}");
+
+    let r = s
+        .post(
+            "/app/request",
+            &[
+                ("csrf", &token),
+                ("folder", "/clients/acme"),
+                ("customer", "ACME <Ltd>"),
+                ("message", "Please upload the contracts."),
+                ("expires", "1w"),
+                ("max_files", "3"),
+                ("max_size", "1MB"),
+            ],
+        )
+        .await;
+    let (id, url) = created_url(&s, &r).await;
+    let url = reach(&gw, &url);
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.max_uses, Some(3));
+    assert_eq!(link.title, "Files from ACME <Ltd>");
+    let dash = s.get("/app").await.body;
+    assert!(
+        dash.contains("Request: ACME &lt;Ltd&gt;"),
+        "escaped on the dashboard"
+    );
+
+    // The customer uploads through the link's page.
+    let visitor = client();
+    let landing = visitor.get(&url).send().await.unwrap();
+    assert_eq!(landing.status(), 200);
+    assert!(landing
+        .text()
+        .await
+        .unwrap()
+        .contains("Please upload the contracts."));
+    let data = common::pattern(50_000, 3);
+    use base64::Engine;
+    let meta = format!(
+        "filename {}",
+        base64::engine::general_purpose::STANDARD.encode("contract.pdf")
+    );
+    let r = visitor
+        .post(format!("{url}/uploads"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let origin = url.split("/l/").next().unwrap();
+    let r = visitor
+        .patch(format!("{origin}{loc}"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let stored = std::fs::read(home.join("clients/acme/contract.pdf")).unwrap();
+    assert_eq!(sha(&stored), sha(&data));
+
+    // Bad input is said clearly and makes nothing.
+    let before = gw.db.blocking().link_list(Some("alice")).unwrap().len();
+    let r = s
+        .post(
+            "/app/request",
+            &[("csrf", &token), ("folder", "/x"), ("max_size", "lots")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("500MB or 2GB"), "{}", r.body);
+    assert_eq!(
+        gw.db.blocking().link_list(Some("alice")).unwrap().len(),
+        before
+    );
+}
+
+/// Staff uploads into a new draft: (draft id, each upload's URL path).
+async fn staff_upload(s: &Staff, token: &str, files: &[(&str, &[u8])]) -> (String, Vec<String>) {
+    let r = s.post("/app/send/draft", &[("csrf", token)]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let j: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let uploads = j["uploads"].as_str().unwrap().to_string();
+    let mut names = Vec::new();
+    for (name, data) in files {
+        use base64::Engine;
+        let meta = format!(
+            "filename {}",
+            base64::engine::general_purpose::STANDARD.encode(name)
+        );
+        let r =
+            s.c.post(format!("{}{uploads}", s.base))
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Length", data.len().to_string())
+                .header("Upload-Metadata", meta)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), 201);
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        let r =
+            s.c.patch(format!("{}{loc}", s.base))
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", "0")
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(data.to_vec())
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), 204);
+        names.push(loc);
+    }
+    (j["id"].as_str().unwrap().to_string(), names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
+    let gw = Gateway::start(
+        "fs",
+        "[links]\nrequire_password = true\nmax_expiry = \"3d\"\nallow_never = false\n",
+    )
+    .await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let s = Staff::new(&gw);
+    let token = s.session("alice", "alice secret").await;
+
+    // The page shows the policy: a required password, no choice past 3 days.
+    let page = s.get("/app/send").await.body;
+    assert!(
+        page.contains("value=\"3d\"") && !page.contains("value=\"1w\""),
+        "{page}"
+    );
+    assert!(!page.contains("value=\"never\""));
+    assert!(
+        page.contains("name=\"password\" type=\"password\" autocomplete=\"new-password\" required")
+    );
+
+    // The draft is made under this policy (it used to fail with a 500).
+    let keep = common::pattern(40_000, 1);
+    let (id, uploads) = staff_upload(
+        &s,
+        &token,
+        &[
+            ("keep.bin", &keep),
+            ("oops.bin", b"not for them"),
+            ("late.bin", b"removed as it finished"),
+        ],
+    )
+    .await;
+    // A file removed while still uploading (declared, no bytes yet).
+    let meta = {
+        use base64::Engine;
+        format!(
+            "filename {}",
+            base64::engine::general_purpose::STANDARD.encode("half.bin")
+        )
+    };
+    let r =
+        s.c.post(format!(
+            "{}{}",
+            s.base,
+            uploads[0].rsplit_once('/').unwrap().0
+        ))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1000")
+        .header("Upload-Metadata", meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let half = r.headers()["location"].to_str().unwrap().to_string();
+    for up in [&uploads[2], &half] {
+        let r = s
+            .post(
+                &format!("/app/send/{id}/withdraw"),
+                &[("csrf", &token), ("upload", up)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("true"), "{}", r.body);
+    }
+
+    // The removed file leaves the draft.
+    let r = s
+        .post(
+            &format!("/app/send/{id}/withdraw"),
+            &[("csrf", &token), ("name", "oops.bin")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(&format!("/app/send/{id}/withdraw"), &[("name", "keep.bin")])
+        .await;
+    assert_eq!(r.status, 403, "the token is needed");
+
+    let finish = format!("/app/send/{id}/finish");
+    // No title, no password: refused with a clear word, the draft stays.
+    let r = s
+        .post(&finish, &[("csrf", &token), ("password", "pw")])
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("title"), "{}", r.body);
+    let r = s
+        .post(
+            &finish,
+            &[("csrf", &token), ("title", "T"), ("expires", "3d")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("password is required"), "{}", r.body);
+    let r = s
+        .post(
+            &finish,
+            &[
+                ("csrf", &token),
+                ("title", "T"),
+                ("expires", "1w"),
+                ("password", "pw"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("at most"), "{}", r.body);
+
+    let r = s
+        .post(
+            &finish,
+            &[
+                ("csrf", &token),
+                ("title", "Contracts"),
+                ("to_name_0", "Bob"),
+                ("to_email_0", "bob@example.com"),
+                ("to_name_1", "Carol"),
+                ("to_email_1", "carol@example.com"),
+                ("expires", "3d"),
+                ("password", "open sesame"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let url = reach(&gw, j["url"].as_str().unwrap());
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(
+        link.recipients,
+        vec!["bob@example.com", "carol@example.com"]
+    );
+    assert!(link.password_hash.is_some());
+    let files = gw.db.blocking().link_files(link.id).unwrap();
+    let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["keep.bin"],
+        "the removed file is not in the link"
+    );
+    assert_eq!(files[0].sha256.as_deref(), Some(sha(&keep).as_str()));
+    assert!(
+        !gw.config
+            .data_dir
+            .join("transfers")
+            .join(&id)
+            .join("oops.bin")
+            .exists(),
+        "its copy is gone"
+    );
+
+    // The recipient, with the password, sees only the kept file.
+    let visitor = client();
+    let page = visitor
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf_v = csrf(&page);
+    let r = visitor
+        .post(format!("{url}/password"))
+        .form(&[("csrf", csrf_v.as_str()), ("password", "open sesame")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = visitor
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("keep.bin"), "{page}");
+    assert!(!page.contains("oops.bin"), "{page}");
+}

@@ -7,15 +7,16 @@
 
 use super::{Created, LinkOptions, LinkService};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{Link, LinkKind, LinkState, Millis, UploadState};
+use crate::store::{now_ms, Link, LinkKind, LinkState, Millis, NewLink, UploadState};
 
 impl LinkService {
     /// A new, empty draft send link owned by `owner`.
     pub async fn draft(&self, owner: &str) -> Result<Link> {
         self.owner(owner).await?;
-        let (new, _unused_token) = self
-            .prepare(owner, LinkKind::Send, &LinkOptions::default())
-            .await?;
+        // The rules are applied at finish: a draft must not fail because the
+        // policy wants a password or caps the expiry under its default. Its
+        // expiry (capped like any) only shows; drafts are swept by age.
+        let new = self.draft_record(owner)?;
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
         let dir = crate::vfs::VPath::root().join(&link.public_id)?;
         self.transfers.mkdir(&dir).await?;
@@ -64,6 +65,93 @@ impl LinkService {
         }
         let link = self.find(public_id).await?;
         Ok(self.announce(link, &token).await)
+    }
+
+    /// A draft's record: no rules yet (they come with [`Self::finish_draft`]),
+    /// the default expiry capped by the policy, a token nobody will know.
+    fn draft_record(&self, owner: &str) -> Result<NewLink> {
+        let p = &self.config.policy;
+        let life = match p.max_expiry {
+            Some(m) if m < p.default_expiry => m,
+            _ => p.default_expiry,
+        };
+        let (_unused_token, token_hash) = super::token::new_token();
+        Ok(NewLink {
+            public_id: super::token::new_public_id(),
+            token_hash,
+            kind: LinkKind::Send,
+            owner: owner.to_string(),
+            title: String::new(),
+            message: String::new(),
+            recipients: Vec::new(),
+            expires_at: Some(now_ms() + life.as_millis() as i64),
+            max_uses: None,
+            password_hash: None,
+            allowed_emails: Vec::new(),
+            state: LinkState::Draft,
+            name: String::new(),
+            inbound: None,
+        })
+    }
+
+    /// Takes a file out of `owner`'s draft `public_id` (a file removed from
+    /// the send page): `key` is its upload, `name` the file's name in the
+    /// draft (either may be given). An upload still open is cancelled; a
+    /// complete one loses its copy and its row, so it never reaches the
+    /// recipients. Returns whether anything was withdrawn (asking twice is
+    /// not an error).
+    pub async fn withdraw_draft_file(
+        &self,
+        owner: &str,
+        public_id: &str,
+        key: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<bool> {
+        let link = self.own_draft(owner, public_id).await?;
+        let mut path = None;
+        if let Some(key) = key {
+            match self.uploads.get(key).await? {
+                Some(up) if up.link_id == link.id => match up.state {
+                    UploadState::Open => return self.uploads.cancel(&up).await,
+                    UploadState::Complete => path = up.path.clone(),
+                    UploadState::Cancelled => return Ok(false),
+                },
+                _ => return Err(Error::not_found(format!("no upload {key:?} in this draft"))),
+            }
+        }
+        let id = link.id;
+        let files = self.files(&link).await?;
+        let Some(gone) = files
+            .iter()
+            .find(|f| match (&path, name) {
+                (Some(p), _) => &f.path == p,
+                (None, Some(n)) => f.name == n,
+                (None, None) => false,
+            })
+            .cloned()
+        else {
+            return Ok(false);
+        };
+        match self
+            .transfers
+            .delete(&crate::vfs::VPath::parse(&gone.path)?)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let keep: Vec<_> = files.into_iter().filter(|f| f.path != gone.path).collect();
+        self.db
+            .run(move |s| {
+                s.link_delete_files(id)?;
+                for f in &keep {
+                    s.link_add_file(id, f)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(true)
     }
 
     /// Deletes drafts (with their copies) begun before `before`, never finished

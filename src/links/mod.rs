@@ -292,6 +292,18 @@ impl LinkService {
 
     /// Shares files or folders where they live, as `owner` sees them.
     pub async fn share(&self, owner: &str, paths: &[String], o: &LinkOptions) -> Result<Created> {
+        self.share_from(owner, paths, o, Origin::CLI).await
+    }
+
+    /// [`LinkService::share`] for a door that names who asks (the staff
+    /// pages): the lookups of the shared paths are audited with it.
+    pub async fn share_from(
+        &self,
+        owner: &str,
+        paths: &[String],
+        o: &LinkOptions,
+        origin: Origin,
+    ) -> Result<Created> {
         if paths.is_empty() {
             return Err(Error::invalid("name at least one path to share"));
         }
@@ -299,11 +311,14 @@ impl LinkService {
         policy::check(user.perms, Op::Read)
             .map_err(|p| Error::denied(format!("{owner} lacks the {} permission", p.name())))?;
         let home = user.home.clone();
-        let session = self.session(user);
+        let session = self.session_from(user, origin);
         let mut files = Vec::new();
         for p in paths {
             let view = VPath::parse(p)?;
-            let entry = session.stat(&view).await?;
+            let entry = session
+                .stat(&view)
+                .await
+                .map_err(|e| own_view_hint(e, &home, &view))?;
             let name = entry_name(&view);
             if files.iter().any(|f: &LinkFile| f.name == name) {
                 return Err(Error::invalid(format!(
@@ -541,6 +556,20 @@ async fn remove_copies(db: &Db, transfers: &Vfs, link: &Link) -> Result<()> {
         Ok(())
     })
     .await
+}
+
+/// A path not found that begins with the creator's home was most likely typed
+/// as the storage holds it: paths are in the creator's own view (their home
+/// is their `/`), so say that, with the path as typed (nothing else of the
+/// storage's layout).
+fn own_view_hint(e: Error, home: &VPath, view: &VPath) -> Error {
+    if e.kind() != ErrorKind::NotFound || home.is_root() || !view.starts_with(home) {
+        return e;
+    }
+    Error::not_found(format!(
+        "{view}: no such file or folder among your files (paths are as you see them: \
+         your home folder is /)"
+    ))
 }
 
 fn entry_name(p: &VPath) -> String {

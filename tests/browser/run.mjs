@@ -9,12 +9,41 @@ const opts = JSON.parse(raw || "{}");
 const shot = (page, name) =>
   opts.shots ? page.screenshot({ path: path.join(opts.shots, name), fullPage: true }) : null;
 
+// A page at desktop (1280) and phone (390) width: NAME.png and NAME-phone.png.
+async function shots(page, name) {
+  if (!opts.shots) return;
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: path.join(opts.shots, name + ".png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(opts.shots, name + "-phone.png"), fullPage: true });
+  await page.setViewportSize(size);
+}
+
+// A link URL as this test reaches it (the configured base URL is not served).
+const reach = (u) => (opts.linkBase ? opts.linkBase + u.slice(u.indexOf("/l/")) : u);
+
+async function signIn() {
+  await page.goto(opts.base + "/app");
+  await page.fill("#name", opts.user);
+  await page.fill("#pw", opts.password);
+  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+}
+
+// Opens the dashboard's "+ Create" menu and follows one of its entries.
+async function create(href, shotName) {
+  await page.goto(opts.base + "/app");
+  await page.click("details.create summary");
+  if (shotName) await shots(page, shotName);
+  await Promise.all([page.waitForNavigation(), page.click("details.create a[href='" + href + "']")]);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   // Root in CI containers: Chromium's sandbox needs user namespaces.
   args: ["--no-sandbox", "--disable-dev-shm-usage"],
 });
-const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 800 } });
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
 const page = await context.newPage();
 // Messages the browser logs as errors (failed requests among them), and
 // uncaught exceptions of the page's scripts.
@@ -78,21 +107,81 @@ try {
     await page.fill("#pw", opts.password);
     await shot(page, "staff-login.png");
     await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
-    await shot(page, "staff-dashboard.png");
-    await Promise.all([page.waitForNavigation(), page.click("a.btn[href='/app/send']")]);
-    await page.setInputFiles("#pick", opts.files);
+    await shots(page, "staff-dashboard");
+    await create("/app/send", "staff-create-menu");
     await page.fill("#title", opts.title);
+    await page.fill("#to_name_0", "Bob Buyer");
+    await page.fill("#to_email_0", "bob@example.com");
+    await page.click("#add-recipient");
+    await page.fill("#to_name_1", "Carol Counsel");
+    await page.fill("#to_email_1", "carol@example.com");
     await page.fill("#message", "Here are the files we discussed.");
     await page.selectOption("#expires", "3d");
-    await shot(page, "staff-send.png");
+    // A file picked by mistake: it finishes uploading, then is removed.
+    if (opts.mistake) {
+      const items = await uploadAll([opts.mistake], null);
+      if (items[0].state !== "complete") throw new Error("the mistaken file did not upload");
+      await page.click("#queue .item .remove");
+    }
+    await page.setInputFiles("#pick", opts.files);
+    await shots(page, "staff-send");
     await page.click("#create");
     await page.waitForSelector("#result:not([hidden])", { timeout: opts.timeoutMs || 120000 });
     out.url = await page.inputValue("#link-url");
     out.items = await page.$$eval("#queue .item", (rows) =>
       rows.map((r) => ({ name: r.querySelector(".name").textContent, state: r.dataset.state, sha256: r.dataset.sha256 })));
-    await shot(page, "staff-send-done.png");
+    await shots(page, "staff-send-done");
     await page.goto(opts.base + "/app");
-    await shot(page, "staff-dashboard-after.png");
+    await shots(page, "staff-dashboard-after");
+  } else if (scenario === "staff-share") {
+    await signIn();
+    await create("/app/files", null);
+    await shots(page, "staff-files");
+    for (const folder of [].concat(opts.folder)) {
+      await Promise.all([page.waitForNavigation(), page.click("td.name a:text('" + folder + "')")]);
+    }
+    await page.check("input[type=checkbox][value='" + opts.file + "']");
+    await shots(page, "staff-files-folder");
+    await Promise.all([page.waitForNavigation(), page.click("#share-pick button[type=submit]")]);
+    await page.fill("#title", opts.title);
+    await page.fill("#to", "bob@example.com");
+    await page.fill("#message", "The report, as promised.");
+    await page.selectOption("#expires", "1w");
+    await shots(page, "staff-share");
+    await Promise.all([page.waitForNavigation(), page.click("form[action='/app/share'] button[type=submit]")]);
+    out.url = await page.inputValue("#link-url");
+    await shots(page, "staff-created");
+    // The recipient, in a browser of their own.
+    const visitor = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
+    const vpage = await visitor.newPage();
+    vpage.on("pageerror", (e) => pageErrors.push(String(e)));
+    await vpage.goto(reach(out.url));
+    const [download] = await Promise.all([
+      vpage.waitForEvent("download"),
+      vpage.click("a.btn[aria-label^='Download ']"),
+    ]);
+    out.suggested = download.suggestedFilename();
+    out.saved = path.join(opts.downloadDir, out.suggested);
+    await download.saveAs(out.saved);
+    await visitor.close();
+  } else if (scenario === "staff-request") {
+    await signIn();
+    await create("/app/request", null);
+    await Promise.all([page.waitForNavigation(), page.click("td.name a:text('" + opts.folder + "')")]);
+    await shots(page, "staff-request-pick");
+    await Promise.all([page.waitForNavigation(), page.click("a.btn:text('Use this folder')")]);
+    out.folder = await page.inputValue("#folder");
+    await page.fill("#customer", "ACME Ltd");
+    await page.fill("#to", "buyer@acme.example");
+    await page.fill("#message", "Please upload the signed contracts.");
+    await page.fill("#max_files", "3");
+    await shots(page, "staff-request");
+    await Promise.all([page.waitForNavigation(), page.click("form#request-form button[type=submit]")]);
+    out.url = await page.inputValue("#link-url");
+    // The customer fills the request.
+    await page.goto(reach(out.url));
+    await shots(page, "request-visitor");
+    out.items = await uploadAll(opts.files, null);
   } else {
     throw new Error("unknown scenario " + scenario);
   }

@@ -8,9 +8,13 @@
 //! - `views.rs`: the dashboard and a link's page; `pages.rs`: their HTML;
 //! - `actions.rs`: extend, revoke, regenerate, resend, delete;
 //! - `flash.rs`: the message shown after an action;
-//! - `send.rs`: sending files from the browser (page, draft, uploads, finish).
+//! - `send.rs`: sending files from the browser (page, draft, uploads, finish);
+//! - `browse.rs`: the file browser over the user's own view (`/app/files`);
+//! - `create.rs`: share from storage and request files (`/app/share`, `/app/request`).
 
 mod actions;
+mod browse;
+mod create;
 mod flash;
 mod login;
 mod pages;
@@ -82,6 +86,22 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
     match segs.as_slice() {
         [] | [""] if get => views::dashboard(ctx, &staff, h).await,
         ["send"] if get => send::page(ctx, &staff),
+        ["files"] if get => browse::page(ctx, &staff, peer, parts.uri.query()).await,
+        ["share"] if get => create::share_page(ctx, &staff, peer, parts.uri.query()).await,
+        ["request"] if get => create::request_page(ctx, &staff, peer, parts.uri.query()).await,
+        ["created", id] if get => create::shown(ctx, &staff, id, parts.uri.query()).await,
+        ["share"] if post => match read_form(ctx, body).await {
+            Ok(form) => create::share(ctx, peer, &staff, &form).await,
+            Err(r) => r,
+        },
+        ["request"] if post => match read_form(ctx, body).await {
+            Ok(form) => create::request(ctx, peer, &staff, &form).await,
+            Err(r) => r,
+        },
+        ["send", id, "withdraw"] if post => match read_form(ctx, body).await {
+            Ok(form) => send::withdraw(ctx, peer, &staff, id, &form).await,
+            Err(r) => r,
+        },
         ["send", "draft"] if post => match read_form(ctx, body).await {
             Ok(form) => send::draft(ctx, &staff, &form).await,
             Err(r) => r,

@@ -182,8 +182,9 @@ pub fn dashboard(
         };
         t.push_str(&format!(
             "<tr><td><a href=\"/app/links/{id}\">{label}</a>{sub}<div class=\"muted small\">{id}</div></td>\
-             <td>{kind}</td><td>{status}</td><td>{expiry}</td><td>{recipients}</td>\
-             <td>{files}</td><td>{uses}</td></tr>",
+             <td data-label=\"Kind\">{kind}</td><td data-label=\"Status\">{status}</td>\
+             <td data-label=\"Expires\">{expiry}</td><td data-label=\"Recipients\">{recipients}</td>\
+             <td data-label=\"Files\">{files}</td><td data-label=\"Uses\">{uses}</td></tr>",
             id = esc(&link.public_id),
             label = esc(label(link)),
             kind = link.kind.as_str(),
@@ -194,18 +195,44 @@ pub fn dashboard(
         ));
     }
     let table = if rows.is_empty() {
-        "<p class=\"muted\">You have no links yet. Send files from here, or create links with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
+        "<p class=\"muted\">You have no links yet. Create one with “+ Create”, or with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
     } else {
         format!(
-            "<table><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
+            "<table class=\"links\"><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
              <th>Recipients</th><th>Files</th><th>Uses</th></tr></thead><tbody>{t}</tbody></table>"
         )
     };
     let body = format!(
-        "<h1>Your links</h1><p><a class=\"btn\" href=\"/app/send\">Send files</a></p>{table}{}",
-        script("countdown.js")
+        "<div class=\"head\"><h1>Your links</h1>{menu}</div>{table}{}",
+        script("countdown.js"),
+        menu = create_menu(&brand.accent)
     );
     frame(brand, staff, "Your links", flash, &body)
+}
+
+/// The dashboard's "+ Create" menu (a `<details>`: works without script).
+fn create_menu(accent: &str) -> String {
+    const STYLE: &str = "<style>.head{display:flex;justify-content:space-between;align-items:center;gap:1rem;flex-wrap:wrap}\
+.head h1{margin:0}details.create{position:relative}details.create summary{list-style:none;cursor:pointer;\
+display:inline-block;padding:.5rem 1rem;border-radius:.4rem;color:#fff;font-weight:600}\
+details.create summary::-webkit-details-marker{display:none}\
+details.create ul{position:absolute;right:0;z-index:2;list-style:none;margin:.3rem 0 0;padding:.3rem 0;background:#fff;\
+border:1px solid #d3d7de;border-radius:.5rem;box-shadow:0 4px 14px #0002;min-width:15rem}\
+details.create li a{display:block;padding:.55rem 1rem;color:inherit;text-decoration:none}\
+details.create li a:hover,details.create li a:focus{background:#eef1f6}\
+details.create li small{display:block;color:#5b6270}\
+@media (max-width:40rem){table.links thead{display:none}table.links tr{display:block;border-top:1px solid #e3e5e9;padding:.5rem 0}\
+table.links td{display:grid;grid-template-columns:6rem 1fr;column-gap:1rem;border:0;padding:.15rem 0;overflow-wrap:anywhere}\
+table.links td>*{grid-column:2;justify-self:start}table.links td:first-child{display:block;padding-bottom:.3rem}\
+table.links td[data-label]::before{content:attr(data-label);grid-column:1;color:#5b6270;font-size:.85rem}}</style>";
+    format!(
+        "{STYLE}<details class=\"create\"><summary style=\"background:{accent}\">+ Create</summary><ul>\
+         <li><a href=\"/app/send\">Send files<small>Upload files from this computer</small></a></li>\
+         <li><a href=\"/app/files\">Share from storage<small>Files already in your folders</small></a></li>\
+         <li><a href=\"/app/request\">Request files<small>Someone uploads into your folder</small></a></li>\
+         </ul></details>",
+        accent = esc(accent)
+    )
 }
 
 /// What the detail page shows and offers.

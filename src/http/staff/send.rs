@@ -16,6 +16,7 @@ use super::super::routes::{brand, json};
 use super::super::tus::{self, Scope};
 use super::super::upload::widget;
 use super::super::{Body, HttpContext};
+use super::create;
 use super::pages::{frame, script};
 use super::session::Staff;
 use crate::audit::{AuditEvent, Outcome};
@@ -23,35 +24,26 @@ use crate::error::ErrorKind;
 use crate::links::{LinkOptions, Uploader};
 use crate::policy::Protocol;
 
-/// The send page.
+/// The send page. Its rules form follows the administrator's `[links]`
+/// policy: the expiry choices stop at `max_expiry` ("never" only when
+/// allowed), and a required password is marked so.
 pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
-    let presets = [
-        ("1d", "1 day"),
-        ("3d", "3 days"),
-        ("1w", "1 week"),
-        ("2w", "2 weeks"),
-        ("1m", "1 month"),
-        ("never", "never"),
-    ];
-    let options: String = presets
-        .iter()
-        .map(|(v, label)| {
-            let selected = if *v == "1w" { " selected" } else { "" };
-            format!("<option value=\"{v}\"{selected}>{label}</option>")
-        })
-        .collect();
+    let policy = &ctx.links.policy;
     let body = format!(
         "<h1>Send files</h1>\
          <form id=\"send-form\" data-draft=\"/app/send/draft\" novalidate>\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          {widget}\
-         <label for=\"title\">Title</label><input id=\"title\" name=\"title\" maxlength=\"200\">\
-         <label for=\"to\">Recipients <span class=\"muted\">(e-mail addresses, comma separated; they get the link by mail)</span></label>\
-         <input id=\"to\" name=\"to\" autocomplete=\"off\">\
-         <label for=\"message\">Message</label><textarea id=\"message\" name=\"message\" rows=\"3\" style=\"width:100%;box-sizing:border-box;font:inherit;padding:.5rem\"></textarea>\
-         <label for=\"expires\">Expires after</label><select id=\"expires\" name=\"expires\">{options}</select>\
-         <label for=\"password\">Password <span class=\"muted\">(optional; give it to the recipients yourself)</span></label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\">\
+         <label for=\"title\">Title <span class=\"req\">(required)</span></label>\
+         <input id=\"title\" name=\"title\" maxlength=\"200\" required>\
+         <fieldset id=\"recipients\"><legend>Recipients <span class=\"muted\">(optional; they get the link by mail)</span></legend>\
+         <div class=\"recipient\"><span><label for=\"to_name_0\">Name</label>\
+         <input id=\"to_name_0\" name=\"to_name_0\" autocomplete=\"off\"></span>\
+         <span><label for=\"to_email_0\">E-mail</label>\
+         <input id=\"to_email_0\" name=\"to_email_0\" type=\"email\" autocomplete=\"off\"></span></div>\
+         <p><button type=\"button\" id=\"add-recipient\" class=\"secondary\">+ Add a recipient</button></p></fieldset>\
+         <label for=\"message\">Message</label><textarea id=\"message\" name=\"message\" rows=\"3\"></textarea>\
+         {expiry}{password}\
          <label for=\"max_uses\">Download limit <span class=\"muted\">(optional; 1 = one-time)</span></label>\
          <input id=\"max_uses\" name=\"max_uses\" type=\"number\" min=\"1\" inputmode=\"numeric\">\
          <label for=\"allow_email\">Only these addresses may open it <span class=\"muted\">(optional; they get a code by mail)</span></label>\
@@ -65,11 +57,23 @@ pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
          {scripts}",
         csrf = esc(&staff.csrf),
         widget = widget("", None, None),
+        expiry = create::expiry_select(policy, None),
+        password = create::password_field(policy, "recipients"),
         scripts = [script("upload.js"), script("send.js"), script("copy.js")].concat(),
     );
+    let style = "<style>fieldset{border:1px solid #d3d7de;border-radius:.5rem;margin:1rem 0;padding:.25rem .75rem}\
+        legend{font-weight:600}.recipient{display:flex;gap:.5rem;flex-wrap:wrap}.recipient span{flex:1 1 12rem}\
+        .recipient label{font-weight:400}legend .muted{font-weight:400}\
+        .recipient+.recipient{border-top:1px dashed #d3d7de;margin-top:.75rem}button.secondary{background:#5b6270}</style>";
     super::super::routes::html(
         StatusCode::OK,
-        frame(&brand(ctx), staff, "Send files", None, &body),
+        frame(
+            &brand(ctx),
+            staff,
+            "Send files",
+            None,
+            &create::form_style(&format!("{style}{body}")),
+        ),
     )
 }
 
@@ -125,6 +129,24 @@ pub async fn draft(
     }
 }
 
+/// The recipients' addresses: the rows `to_email_<n>` of the page (their
+/// names, `to_name_<n>`, are for the one sending: links store addresses),
+/// and a plain `to` list (comma separated) as older pages sent it.
+fn recipients(form: &HashMap<String, String>) -> Vec<String> {
+    let mut rows: Vec<(u32, String)> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            let n = k.strip_prefix("to_email_")?.parse().ok()?;
+            let v = v.trim();
+            (!v.is_empty()).then(|| (n, v.to_string()))
+        })
+        .collect();
+    rows.sort();
+    let mut all: Vec<String> = rows.into_iter().map(|(_, v)| v).collect();
+    all.extend(list(form, "to"));
+    all
+}
+
 fn list(form: &HashMap<String, String>, key: &str) -> Vec<String> {
     form.get(key)
         .map(|v| {
@@ -163,11 +185,17 @@ pub async fn finish(
             )
         }
     };
+    let Some(title) = field("title") else {
+        return error(StatusCode::BAD_REQUEST, "Give the link a title.");
+    };
+    if let Err(t) = create::check_policy(&ctx.links.policy, form.get("password")) {
+        return error(StatusCode::BAD_REQUEST, &t);
+    }
     let o = LinkOptions {
         name: String::new(),
-        title: field("title").unwrap_or_default(),
+        title,
         message: form.get("message").cloned().unwrap_or_default(),
-        recipients: list(form, "to"),
+        recipients: recipients(form),
         expires: field("expires"),
         // Passwords are taken as typed (spaces included).
         password: form.get("password").filter(|p| !p.is_empty()).cloned(),
@@ -204,6 +232,56 @@ pub async fn finish(
                 )
             }
         },
+    }
+}
+
+/// `POST /app/send/<id>/withdraw`: a file removed from the page after it
+/// finished uploading leaves the draft (copy and row), so it is never sent.
+pub async fn withdraw(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    staff: &Staff,
+    id: &str,
+    form: &HashMap<String, String>,
+) -> Response<Body> {
+    if !staff.csrf_ok(form.get("csrf")) {
+        return error(StatusCode::FORBIDDEN, "This page has expired; reload it.");
+    }
+    let given = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // The upload's key is the last segment of its tus URL.
+    let key = given("upload").map(|u| u.rsplit('/').next().unwrap_or(u));
+    let name = given("name");
+    if key.is_none() && name.is_none() {
+        return error(StatusCode::BAD_REQUEST, "Name the file to remove.");
+    }
+    match ctx
+        .service
+        .withdraw_draft_file(&staff.user.name, id, key, name)
+        .await
+    {
+        Ok(removed) => {
+            if removed {
+                let what = name.or(key).unwrap_or_default();
+                audit(
+                    ctx,
+                    peer,
+                    staff,
+                    "link_withdraw",
+                    id,
+                    format!("removed {what} from the draft"),
+                )
+                .await;
+            }
+            json(StatusCode::OK, &serde_json::json!({ "removed": removed }))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => error(StatusCode::NOT_FOUND, "No such draft."),
+        Err(e) => {
+            tracing::warn!(error = %e, "withdrawing a draft file");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The file could not be removed; try again.",
+            )
+        }
     }
 }
 

@@ -142,6 +142,7 @@
     }).done;
     if (xhr.status !== 201) throw refusal(xhr);
     it.url = new URL(xhr.getResponseHeader("Location"), location.href).href;
+    it.row.dataset.upload = it.url;
     if (it.file.size === 0) finish(it, xhr);
   }
 
@@ -165,6 +166,7 @@
     it.savedAs = name ? decodeURIComponent(name) : it.file.name;
     it.sha256 = xhr.getResponseHeader("Wharf-Sha256");
     it.row.dataset.sha256 = it.sha256 || "";
+    it.row.dataset.name = it.savedAs;
   }
 
   async function run(it) {
