@@ -325,13 +325,19 @@ async fn the_dashboard_shows_own_links_escaped_and_others_are_not_found() {
     assert!(detail.body.contains("link_create"), "the audit trail");
     assert!(detail.body.contains("&lt;script&gt;"));
     assert!(!detail.body.contains("<script>alert"));
-    for action in ["extend", "revoke", "regenerate", "resend", "delete"] {
+    for action in ["extend", "revoke", "regenerate", "resend", "edit"] {
         assert!(
             detail
                 .body
                 .contains(&format!("action=\"/app/links/{first}/{action}\"")),
             "{action}"
         );
+    }
+    // Delete and restore are for administrators.
+    for action in ["delete", "restore"] {
+        assert!(!detail
+            .body
+            .contains(&format!("action=\"/app/links/{first}/{action}\"")));
     }
     // No recipients, no resend.
     let detail = s.get(&format!("/app/links/{second}")).await.body;
@@ -428,9 +434,12 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
             .status(),
         200
     );
-    assert!(!s.get(&page).await.body.contains(&new_token), "shown once");
+    assert!(
+        s.get(&page).await.body.contains(&new_token),
+        "the link's page shows the current URL"
+    );
 
-    // Resend: mailed (to the outbox) with yet another URL.
+    // Resend: the same URL mailed (to the outbox) again; it keeps working.
     let r = s
         .post(&format!("{page}/resend"), &[("csrf", &csrf_token)])
         .await;
@@ -442,7 +451,7 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
         .get(&page)
         .await
         .body
-        .contains("Mailed a new URL to carol@example.com"));
+        .contains("Mailed the link again to carol@example.com"));
     assert_eq!(
         bare()
             .get(gw.url(&new_token))
@@ -450,11 +459,19 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
             .await
             .unwrap()
             .status(),
-        404
+        200
     );
     let outbox = gw.config.data_dir.join("outbox");
-    let mails = std::fs::read_dir(&outbox).unwrap().count();
-    assert!(mails >= 2, "the creation mail and the resent one");
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    assert!(mails.len() >= 2, "the creation mail and the resent one");
+    assert!(
+        mails.iter().any(|m| m.contains(&new_token)),
+        "the resent mail carries the current URL"
+    );
 
     // Revoke: visitors are told the link was withdrawn; it cannot be extended.
     let r = s
@@ -472,7 +489,22 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
     assert_eq!(r.status, 303);
     assert!(s.get(&page).await.body.contains("cannot be extended"));
 
-    // Delete: only when confirmed; then the link is gone.
+    // Delete: refused to alice (not an administrator), even confirmed.
+    let r = s
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf_token), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s
+        .get(&page)
+        .await
+        .body
+        .contains("only an administrator may delete"));
+    assert!(link_now().is_some());
+    // An administrator: only when confirmed; then the link is gone.
+    gw.db.blocking().user_set_admin("alice", true).unwrap();
     let r = s
         .post(&format!("{page}/delete"), &[("csrf", &csrf_token)])
         .await;
@@ -513,10 +545,14 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
         assert_eq!(ok[0].protocol, "http");
         assert!(ok[0].remote.as_deref().unwrap().starts_with("127.0.0.1"));
     }
-    let refused = audit(&rows, "link_extend");
-    assert!(refused
-        .iter()
-        .any(|e| e.outcome == wharf::audit::Outcome::Denied));
+    for action in ["link_extend", "link_delete"] {
+        assert!(
+            audit(&rows, action)
+                .iter()
+                .any(|e| e.outcome == wharf::audit::Outcome::Denied),
+            "{action}"
+        );
+    }
     // No URL (token) is ever written to the audit log.
     assert!(!format!("{rows:?}").contains(&new_token));
 }

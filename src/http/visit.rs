@@ -169,7 +169,7 @@ pub async fn landing(
     match &v.gate {
         Gate::Closed(status) => refused(ctx, peer, &v.link, *status, head).await,
         Gate::Password => form_page(ctx, headers, StatusCode::OK, |csrf| {
-            pages::password_form(&brand(ctx), &v.link, &base, csrf, None)
+            pages::password_form(&brand(ctx), &base, csrf, None)
         }),
         Gate::Email => form_page(ctx, headers, StatusCode::OK, |csrf| {
             pages::email_form(&brand(ctx), &v.link, &base, csrf, None)
@@ -312,7 +312,6 @@ pub async fn password(
         return form_page(ctx, headers, StatusCode::FORBIDDEN, |csrf| {
             pages::password_form(
                 &brand(ctx),
-                &v.link,
                 &base,
                 csrf,
                 Some("That password is not right."),

@@ -230,6 +230,27 @@ pub fn check_new(has_password: bool, policy: &LinkPolicy) -> Result<(), String> 
     Ok(())
 }
 
+/// Whether a link may be changed to these rules: the same policy as a new
+/// link (a password stays required under `require_password`).
+pub fn check_edit(has_password: bool, policy: &LinkPolicy) -> Result<(), String> {
+    if policy.require_password && !has_password {
+        return Err("every link needs a password here: it cannot be removed".into());
+    }
+    Ok(())
+}
+
+/// Deleting a link (record and copies) and restoring a cancelled one are for
+/// administrators; other staff cancel (revoke).
+pub fn check_admin_action(action: &str, admin: bool) -> Result<(), String> {
+    if admin {
+        Ok(())
+    } else {
+        Err(format!(
+            "only an administrator may {action} a link; cancel (revoke) it instead"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

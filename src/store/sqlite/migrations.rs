@@ -165,6 +165,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE link_grants ADD COLUMN reserved_at INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 9: the generation a link's token is derived at (links/token.rs), so staff
+    // can be shown the URL again; NULL for older links, whose tokens were random.
+    r#"
+    ALTER TABLE links ADD COLUMN generation INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.
