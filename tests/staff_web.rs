@@ -640,3 +640,280 @@ async fn sessions_end_at_logout_and_when_the_user_may_no_longer_log_in() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].actor.as_deref(), Some("alice"));
 }
+
+/// The link's URL as its page shows it (the copy field).
+fn shown_url(page: &str) -> String {
+    let at = page
+        .find("id=\"url\" value=\"")
+        .unwrap_or_else(|| panic!("no URL on {page}"))
+        + 16;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_is_copied_from_its_page_and_edits_change_the_recipients_gate() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, token) = send(
+        &gw,
+        "alice",
+        "plan.txt",
+        &["--title", "Old title", "--message", "Old message"],
+    );
+    let s = Staff::new(&gw);
+    let csrf_token = s.session("alice", "alice secret").await;
+    let page = format!("/app/links/{id}");
+
+    // Copy the link from the page at any time: it is the URL and it opens.
+    let detail = s.get(&page).await.body;
+    let url = shown_url(&detail);
+    assert!(url.ends_with(&format!("/l/{token}")), "{url}");
+    assert!(detail.contains("data-copy=\"url\""));
+    let visitor = bare();
+    let r = visitor.get(gw.url(&token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Old title"));
+
+    // Edit: a password, an allowed address, a new title, a usage limit.
+    let edit = |fields: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![("csrf", csrf_token.clone())];
+        form.extend(fields);
+        form
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let s = &s;
+        let path = format!("{page}/edit");
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.post(&path, &f).await
+        }
+    };
+    let r = post(edit(vec![
+        ("title", "New title".into()),
+        ("message", "Old message".into()),
+        ("recipients", String::new()),
+        ("password", "first pass".into()),
+        ("allowed_emails", "Bob@Example.com".into()),
+        ("max_uses", "5".into()),
+        ("expires", String::new()),
+    ]))
+    .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some(page.as_str())),
+        "{}",
+        r.body
+    );
+    let shown = s.get(&page).await.body;
+    assert!(shown.contains("Saved:"), "{shown}");
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.title, "New title");
+    assert_eq!(link.allowed_emails, ["bob@example.com"]);
+    assert_eq!(link.max_uses, Some(5));
+    assert!(link.password_hash.is_some());
+    assert_eq!(shown_url(&shown), url, "editing keeps the URL");
+
+    // The recipient now meets the password, then the e-mail check.
+    let v = client();
+    let landing = v.get(gw.url(&token)).send().await.unwrap();
+    assert_eq!(landing.status(), 200);
+    let body = landing.text().await.unwrap();
+    assert!(body.contains("name=\"password\""), "{body}");
+    assert!(!body.contains("New title") && !body.contains("plan.txt"));
+    let r = v
+        .post(format!("{}/password", gw.url(&token)))
+        .form(&[("csrf", csrf(&body).as_str()), ("password", "first pass")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let body = v
+        .get(gw.url(&token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("name=\"email\""), "{body}");
+
+    // A changed password: the grant of the old one no longer opens the link.
+    let r = post(edit(vec![("password", "second pass".into())])).await;
+    assert_eq!(r.status, 303);
+    let body = v
+        .get(gw.url(&token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("name=\"password\""), "{body}");
+
+    // Password and address list removed: the files show to anyone again.
+    let r = post(edit(vec![
+        ("no_password", "yes".into()),
+        ("allowed_emails", String::new()),
+        ("max_uses", String::new()),
+    ]))
+    .await;
+    assert_eq!(r.status, 303);
+    let body = bare()
+        .get(gw.url(&token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("plan.txt") && body.contains("New title"),
+        "{body}"
+    );
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(
+        (link.password_hash, link.max_uses, link.allowed_emails.len()),
+        (None, None, 0)
+    );
+
+    // Bad input changes nothing and says why.
+    let r = post(edit(vec![("allowed_emails", "not an address".into())])).await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("is not an e-mail address"));
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            path: Some(format!("link:{id}")),
+            action: Some("link_edit".into()),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await;
+    let details: Vec<String> = rows
+        .iter()
+        .filter(|e| e.outcome == wharf::audit::Outcome::Ok)
+        .map(|e| e.detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(details.len(), 3, "{rows:?}");
+    assert!(details[2].contains("title") && details[2].contains("password set"));
+    assert!(details[2].contains("allowed e-mails bob@example.com"));
+    assert!(details[2].contains("usage limit 5"));
+    assert!(details[1].contains("password changed"), "{details:?}");
+    assert!(details[0].contains("password removed"), "{details:?}");
+    let all = format!("{rows:?}");
+    assert!(!all.contains("first pass") && !all.contains("second pass"));
+    assert!(rows.iter().all(|e| e.actor.as_deref() == Some("alice")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_link_is_restored_by_an_administrator_only() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "root2", Some("root secret"), "all");
+    gw.db.blocking().user_set_admin("root2", true).unwrap();
+    let (id, token) = send(&gw, "alice", "keep.txt", &[]);
+    let page = format!("/app/links/{id}");
+    let alice = Staff::new(&gw);
+    let a_csrf = alice.session("alice", "alice secret").await;
+
+    // Cancel: visitors are turned away; the copy stays.
+    let r = alice
+        .post(&format!("{page}/revoke"), &[("csrf", &a_csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        410
+    );
+    let copy = gw
+        .config
+        .data_dir
+        .join("transfers")
+        .join(&id)
+        .join("keep.txt");
+    assert!(copy.exists(), "cancelling keeps the files");
+
+    // Alice may neither restore nor delete, and is not offered to.
+    let shown = alice.get(&page).await.body;
+    assert!(!shown.contains(&format!("{page}/restore")));
+    assert!(!shown.contains(&format!("{page}/delete")));
+    for action in ["restore", "delete"] {
+        let r = alice
+            .post(
+                &format!("{page}/{action}"),
+                &[("csrf", &a_csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        assert!(alice
+            .get(&page)
+            .await
+            .body
+            .contains(&format!("only an administrator may {action}")));
+    }
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        410
+    );
+
+    // An administrator opens alice's link and restores it: the same URL works.
+    let admin = Staff::new(&gw);
+    let r_csrf = admin.session("root2", "root secret").await;
+    let shown = admin.get(&page).await.body;
+    assert!(
+        shown.contains(&format!("action=\"{page}/restore\"")),
+        "{shown}"
+    );
+    let r = admin
+        .post(&format!("{page}/restore"), &[("csrf", &r_csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(admin.get(&page).await.body.contains("active again"));
+    let r = bare().get(gw.url(&token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("keep.txt"));
+
+    // Once retention purged the copies, there is nothing to restore.
+    alice
+        .post(&format!("{page}/revoke"), &[("csrf", &a_csrf)])
+        .await;
+    let n = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap().id;
+    gw.db.blocking().link_delete_files(n).unwrap();
+    let r = admin
+        .post(&format!("{page}/restore"), &[("csrf", &r_csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(admin.get(&page).await.body.contains("already purged"));
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            path: Some(format!("link:{id}")),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await;
+    let outcomes: Vec<(String, String, &str)> = rows
+        .iter()
+        .filter(|e| e.action == "link_restore" || e.action == "link_delete")
+        .map(|e| {
+            (
+                e.action.clone(),
+                e.actor.clone().unwrap_or_default(),
+                e.outcome.as_str(),
+            )
+        })
+        .collect();
+    for want in [
+        ("link_restore", "alice", "denied"),
+        ("link_delete", "alice", "denied"),
+        ("link_restore", "root2", "ok"),
+        ("link_restore", "root2", "denied"),
+    ] {
+        assert!(
+            outcomes
+                .iter()
+                .any(|(a, u, o)| (a.as_str(), u.as_str(), *o) == want),
+            "{want:?} in {outcomes:?}"
+        );
+    }
+}
