@@ -917,3 +917,60 @@ async fn a_cancelled_link_is_restored_by_an_administrator_only() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_database_alone_opens_no_link() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, token) = send(&gw, "alice", "secret.txt", &[]);
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        200
+    );
+    gw.stop_and_audit(AuditQuery::default()).await;
+
+    // The database moved to a fresh data directory: new keys are made there.
+    let other = tempfile::tempdir().unwrap();
+    let data = other.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // The database with its write-ahead log (what is not checkpointed yet).
+    for ext in ["", "-wal"] {
+        let from = format!("{}{ext}", gw.config.database_path().display());
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, data.join(format!("wharf.db{ext}"))).unwrap();
+        }
+    }
+    let file = other.path().join("wharf.toml");
+    std::fs::write(
+        &file,
+        "[http]\nlisten = \"127.0.0.1:0\"\n[ftps]\nenabled = false\n[sftp]\nenabled = false\n",
+    )
+    .unwrap();
+    let config = wharf::config::Config::load(Some(&file), Some(&data)).unwrap();
+    let app = wharf::app::App::open(config.clone()).unwrap();
+    let running = app.start().await.unwrap();
+    let base = format!("http://{}", running.http.unwrap());
+
+    // What that server would make of the link (its URL, derived with its key)
+    // opens nothing, and its staff page shows no URL.
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    let key = wharf::links::token::TokenKey::load_or_create(&data).unwrap();
+    let derived = key.token(&id, link.generation.unwrap());
+    assert_ne!(derived, token);
+    let r = bare()
+        .get(format!("{base}/l/{derived}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let s = Staff {
+        base: base.clone(),
+        c: client(),
+    };
+    s.session("alice", "alice secret").await;
+    let page = s.get(&format!("/app/links/{id}")).await.body;
+    assert!(!page.contains("id=\"url\""), "{page}");
+    assert!(!page.contains(&derived) && !page.contains(&token));
+    assert!(page.contains("cannot be shown"));
+    running.shutdown().await;
+}
