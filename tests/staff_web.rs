@@ -974,3 +974,59 @@ async fn a_copy_of_the_database_alone_opens_no_link() {
     assert!(page.contains("cannot be shown"));
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_made_before_derived_tokens_works_but_cannot_be_shown() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, _) = send(&gw, "alice", "old.txt", &["--to", "carol@example.com"]);
+    // As an older wharf left it: a random token, no generation.
+    let old_token = "ab".repeat(32);
+    let conn = rusqlite::Connection::open(gw.config.database_path()).unwrap();
+    conn.execute(
+        "UPDATE links SET token_hash = ?1, generation = NULL WHERE public_id = ?2",
+        rusqlite::params![wharf::links::token::hash(&old_token), id],
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(
+        bare()
+            .get(gw.url(&old_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let s = Staff::new(&gw);
+    let csrf_token = s.session("alice", "alice secret").await;
+    let page = format!("/app/links/{id}");
+    let shown = s.get(&page).await.body;
+    assert!(!shown.contains("id=\"url\""));
+    assert!(shown.contains("cannot be shown"), "{shown}");
+    // Resending cannot mail the same URL; regenerating gives a showable one.
+    let r = s
+        .post(&format!("{page}/resend"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("regenerate it"));
+    let r = s
+        .post(&format!("{page}/regenerate"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 200);
+    let url = shown_url(&s.get(&page).await.body);
+    let token = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        bare().get(gw.url(token)).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        bare()
+            .get(gw.url(&old_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
