@@ -343,6 +343,20 @@ async fn email_codes_end_to_end_through_a_real_smtp_listener() {
     assert!(has("link_code_failed", "bob-e2e@example.org"));
     assert!(has("link_verified", "bob-e2e@example.org"));
     assert!(has("link_download", "plans.pdf"));
+    // Every download row names the address the visitor verified.
+    let downloads: Vec<_> = rows
+        .iter()
+        .filter(|e| e.action == "link_download")
+        .collect();
+    assert!(!downloads.is_empty());
+    for d in downloads {
+        assert!(
+            d.detail
+                .as_deref()
+                .is_some_and(|x| x.contains("verified e-mail bob-e2e@example.org")),
+            "{d:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
