@@ -1030,3 +1030,78 @@ async fn a_link_made_before_derived_tokens_works_but_cannot_be_shown() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_download_their_links_files_from_the_page_audited() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "bob", Some("bob secret"), "all");
+    let (id, _) = send(&gw, "alice", "report.bin", &["--one-time"]);
+    let (bobs, _) = send(&gw, "bob", "bob.bin", &[]);
+    let home = gw.config.data_dir.join("files/home/alice");
+    std::fs::create_dir_all(&home).unwrap();
+    let shared = common::pattern(300_000, 5);
+    std::fs::write(home.join("shared.bin"), &shared).unwrap();
+    let (share, _) = gw.link(&["share", "/shared.bin", "--as", "alice"]);
+    let s = Staff::new(&gw);
+    s.session("alice", "alice secret").await;
+
+    for (link, want) in [
+        (&id, b"contents of report.bin".to_vec()),
+        (&share, shared.clone()),
+    ] {
+        let page = s.get(&format!("/app/links/{link}")).await.body;
+        let at = page
+            .find(&format!("/app/links/{link}/files/"))
+            .unwrap_or_else(|| panic!("no download on {page}"));
+        let href: String = page[at..].chars().take_while(|c| *c != '"').collect();
+        let r = s.c.get(format!("{}{href}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{href}");
+        assert_eq!(
+            common::sha256(&r.bytes().await.unwrap()),
+            common::sha256(&want)
+        );
+    }
+    // The one-time link is still unused: staff downloads are not the recipient's.
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.uses, 0);
+    // Someone else's link, an unknown file: 404.
+    let other = gw.db.blocking().link_by_public_id(&bobs).unwrap().unwrap();
+    let fid = gw.db.blocking().link_files(other.id).unwrap()[0].id;
+    assert_eq!(
+        s.get(&format!("/app/links/{bobs}/files/{fid}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/app/links/{id}/files/999999")).await.status,
+        404
+    );
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            limit: 200,
+            ..AuditQuery::default()
+        })
+        .await;
+    let staff_rows: Vec<_> = rows
+        .iter()
+        .filter(|e| e.action == "link_staff_download")
+        .collect();
+    assert_eq!(staff_rows.len(), 2, "{rows:?}");
+    assert!(staff_rows
+        .iter()
+        .all(|e| e.actor.as_deref() == Some("alice") && e.outcome == wharf::audit::Outcome::Ok));
+    let downloads: Vec<_> = rows
+        .iter()
+        .filter(|e| e.action == "download" && e.actor.as_deref() == Some("alice"))
+        .collect();
+    assert_eq!(downloads.len(), 2, "{rows:?}");
+    let mut bytes: Vec<u64> = downloads.iter().map(|e| e.bytes.unwrap_or(0)).collect();
+    bytes.sort();
+    assert_eq!(bytes, [22, 300_000]);
+    assert!(downloads
+        .iter()
+        .all(|e| e.outcome == wharf::audit::Outcome::Ok));
+}

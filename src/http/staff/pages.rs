@@ -326,7 +326,7 @@ fn facts(link: &Link, now: Millis) -> String {
     format!("<dl>{items}</dl>")
 }
 
-fn files_table(files: &[LinkFile]) -> String {
+fn files_table(link: &Link, files: &[LinkFile]) -> String {
     if files.is_empty() {
         return "<p class=\"muted\">No files (the copies may have been purged).</p>".into();
     }
@@ -338,9 +338,20 @@ fn files_table(files: &[LinkFile]) -> String {
             } else {
                 human_size(f.size)
             };
+            // Files (not folders) of send and share links: the staff member
+            // downloads them through their own session.
+            let name = if f.is_dir || link.kind == crate::store::LinkKind::Request {
+                esc(&f.name)
+            } else {
+                format!(
+                    "<a href=\"/app/links/{id}/files/{fid}\" download>{name}</a>",
+                    id = esc(&link.public_id),
+                    fid = f.id,
+                    name = esc(&f.name)
+                )
+            };
             format!(
                 "<tr><td>{name}</td><td>{size}</td><td class=\"sha\">{sha}</td></tr>",
-                name = esc(&f.name),
                 sha = f.sha256.as_deref().map(esc).unwrap_or_default(),
             )
         })
@@ -458,7 +469,7 @@ pub fn detail(brand: &Brand, staff: &Staff, flash: Option<&Flash>, d: &Detail) -
         } else {
             format!("<h2>Edit</h2>{}", edit_form(d, &staff.csrf))
         },
-        files = files_table(d.files),
+        files = files_table(d.link, d.files),
         trail = trail_table(d.trail),
         script = script("countdown.js"),
         copy = script("copy.js"),
