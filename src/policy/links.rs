@@ -338,6 +338,23 @@ mod tests {
     }
 
     #[test]
+    fn edits_keep_a_required_password_and_admins_alone_delete() {
+        let open = LinkPolicy::default();
+        let strict = LinkPolicy {
+            require_password: true,
+            ..LinkPolicy::default()
+        };
+        assert!(check_edit(false, &open).is_ok());
+        assert!(check_edit(true, &strict).is_ok());
+        assert!(check_edit(false, &strict)
+            .unwrap_err()
+            .contains("cannot be removed"));
+        assert!(check_admin_action("delete", true).is_ok());
+        let e = check_admin_action("delete", false).unwrap_err();
+        assert!(e.contains("only an administrator may delete"), "{e}");
+    }
+
+    #[test]
     fn codes_go_only_to_listed_addresses() {
         let mut r = rules();
         r.allowed_emails = vec!["a@example.com".into()];

@@ -425,6 +425,48 @@ mod tests {
     }
 
     #[test]
+    fn edits_change_only_what_they_name_and_restore_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let mut l = new_link("ed", Some(3), None);
+        l.password_hash = Some("$argon2id$x".into());
+        let l = store.link_insert(&l, &[]).unwrap();
+        assert_eq!(l.generation, Some(1));
+        store.link_edit(l.id, &LinkEdit::default()).unwrap();
+        assert_eq!(store.link_by_public_id("ed").unwrap().unwrap(), l);
+        store
+            .link_edit(
+                l.id,
+                &LinkEdit {
+                    title: Some("New".into()),
+                    password_hash: Some(None),
+                    max_uses: Some(None),
+                    allowed_emails: Some(vec!["a@b.c".into(), "d@e.f".into()]),
+                    ..LinkEdit::default()
+                },
+            )
+            .unwrap();
+        let e = store.link_by_public_id("ed").unwrap().unwrap();
+        assert_eq!(e.title, "New");
+        assert_eq!(e.password_hash, None);
+        assert_eq!(e.max_uses, None);
+        assert_eq!(e.allowed_emails, ["a@b.c", "d@e.f"]);
+        assert_eq!(e.recipients, l.recipients, "not named, not changed");
+        assert_eq!(e.message, l.message);
+        let now = now_ms();
+        store.link_change(l.id, &LinkChange::Revoke(now)).unwrap();
+        assert!(!store.link_reserve_use(l.id, now).unwrap());
+        store.link_change(l.id, &LinkChange::Restore).unwrap();
+        let r = store.link_by_public_id("ed").unwrap().unwrap();
+        assert_eq!((r.state, r.ended_at), (LinkState::Active, None));
+        assert!(store.link_reserve_use(l.id, now).unwrap());
+        assert!(
+            store.link_change(l.id, &LinkChange::Restore).is_err(),
+            "only a revoked link is restored"
+        );
+    }
+
+    #[test]
     fn pages_walk_the_list_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
