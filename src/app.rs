@@ -222,6 +222,7 @@ impl App {
             self.config.links.clone(),
             self.mailer.clone(),
             self.config.http.product_name.clone(),
+            crate::links::token::TokenKey::load_or_create(&self.config.data_dir)?,
         ));
         tasks.spawn(retention(
             links.clone(),

@@ -338,7 +338,11 @@ async fn links_are_created_shown_changed_and_deleted_without_answering_secrets()
     let r = api.get(&format!("/api/v1/links/{send_id}"), &alice).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["name"], "notes for dan");
-    assert!(r.json.get("url").is_none(), "a URL only at creation");
+    assert_eq!(
+        token_of(&r.json["url"]),
+        send_token,
+        "the owner can copy the URL again"
+    );
     let r = api.get("/api/v1/links", &alice).await;
     let ids: Vec<&str> = r.json["items"]
         .as_array()
@@ -383,7 +387,7 @@ async fn links_are_created_shown_changed_and_deleted_without_answering_secrets()
     assert_eq!(status_of(&api.gw.url(&share_token)).await, 404);
     assert_eq!(download_first(&api.gw, &new_token).await, b"third quarter");
 
-    // Resend: mails a new URL to the recipients, answers none.
+    // Resend: mails the same URL to the recipients again.
     let outbox = api.gw.config.data_dir.join("outbox");
     let mails_before = std::fs::read_dir(&outbox).unwrap().count();
     let r = api
@@ -409,14 +413,16 @@ async fn links_are_created_shown_changed_and_deleted_without_answering_secrets()
         .map(|t| t.chars().take(64).collect())
         .collect();
     assert!(mailed_tokens.contains(&send_token), "the creation mail");
-    let resent: Vec<&String> = mailed_tokens.iter().filter(|t| **t != send_token).collect();
-    assert_eq!(resent.len(), 1, "{mailed_tokens:?}");
-    assert!(
-        !api.bodies().contains(resent[0].as_str()),
-        "the resent URL is not answered"
+    assert_eq!(
+        mailed_tokens.iter().filter(|t| **t == send_token).count(),
+        2,
+        "the same URL mailed twice: {mailed_tokens:?}"
     );
-    assert_eq!(status_of(&api.gw.url(&send_token)).await, 404);
-    assert_eq!(status_of(&api.gw.url(resent[0])).await, 200);
+    assert_eq!(
+        status_of(&api.gw.url(&send_token)).await,
+        200,
+        "still works"
+    );
     // A link without recipients has nobody to mail.
     let r = api
         .post(&format!("/api/v1/links/{share}/resend"), &alice, json!({}))
@@ -449,12 +455,23 @@ async fn links_are_created_shown_changed_and_deleted_without_answering_secrets()
         .await;
     assert_eq!(r.status, 400, "a revoked link cannot be extended");
 
-    // Delete: gone, and its copies too.
+    // Delete: for administrators only; then gone, and its copies too.
     let r = api
         .call(
             Method::DELETE,
             &format!("/api/v1/links/{send_id}"),
             &alice,
+            None,
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    assert_eq!(status_of(&api.gw.url(&send_token)).await, 200);
+    let admin = api.key("admin");
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/links/{send_id}"),
+            &admin,
             None,
         )
         .await;
@@ -732,7 +749,7 @@ async fn bad_json_unknown_fields_and_bad_requests_get_400_with_a_message() {
         .call(Method::PUT, &format!("/api/v1/links/{id}"), &alice, None)
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (405, "method_not_allowed"));
-    assert_eq!(r.headers["allow"], "GET, DELETE");
+    assert_eq!(r.headers["allow"], "GET, PATCH, DELETE");
     let r = api.get("/api/v1/nothing", &alice).await;
     assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"));
 }
@@ -1281,4 +1298,186 @@ async fn request_links_ask_for_uploads_into_a_folder() {
         )
         .await;
     assert_eq!(r.status, 403, "a request needs write: {}", r.json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_are_edited_with_patch_under_the_policy_and_audited() {
+    let mut api = Api::start("[links]\nrequire_password = true\n").await;
+    let alice = api.key("alice");
+    let bob = api.key("bob");
+    let r = api
+        .post(
+            "/api/v1/links",
+            &alice,
+            json!({"kind": "share", "paths": ["/notes.txt"], "title": "Notes", "password": "one two"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.json["link"]["id"].as_str().unwrap().to_string();
+    let token = token_of(&r.json["url"]);
+    let path = format!("/api/v1/links/{id}");
+
+    // The owner sees the URL again; another user does not see the link.
+    let r = api.get(&path, &alice).await;
+    assert_eq!(token_of(&r.json["url"]), token);
+    assert_eq!(api.get(&path, &bob).await.status, 404);
+    let r = api
+        .call(Method::PATCH, &path, &bob, Some(json!({"title": "x"})))
+        .await;
+    assert_eq!(r.status, 404);
+
+    let r = api
+        .call(
+            Method::PATCH,
+            &path,
+            &alice,
+            Some(json!({
+                "title": "Notes v2", "message": "read me", "recipients": ["Dan@Example.org"],
+                "password": "three four", "allowed_emails": ["dan@example.org"],
+                "max_uses": 3, "expires": "2w"
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["title"], "Notes v2");
+    assert_eq!(r.json["recipients"], json!(["dan@example.org"]));
+    assert_eq!(r.json["allowed_emails"], json!(["dan@example.org"]));
+    assert_eq!(r.json["max_uses"], 3);
+    assert_eq!(r.json["has_password"], true);
+    assert!(r.json["expires_at"].is_string());
+    // The new password opens it; the old one no longer does.
+    let c = cookie_client();
+    let url = api.gw.url(&token);
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let csrf = |p: &str| {
+        let at = p.find("name=\"csrf\" value=\"").unwrap() + 19;
+        p[at..].split('"').next().unwrap().to_string()
+    };
+    let r = c
+        .post(format!("{url}/password"))
+        .form(&[("csrf", csrf(&page).as_str()), ("password", "one two")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "the old password");
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(format!("{url}/password"))
+        .form(&[("csrf", csrf(&page).as_str()), ("password", "three four")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    // null removes; left out keeps. The policy keeps the password.
+    let r = api
+        .call(
+            Method::PATCH,
+            &path,
+            &alice,
+            Some(json!({"max_uses": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["max_uses"], Value::Null);
+    assert_eq!(r.json["title"], "Notes v2");
+    let r = api
+        .call(
+            Method::PATCH,
+            &path,
+            &alice,
+            Some(json!({"password": null})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_request"));
+    assert!(r.message().contains("password"), "{}", r.message());
+    for bad in [
+        json!({"max_uses": 0}),
+        json!({"allowed_emails": ["nope"]}),
+        json!({"expires": "yesterday"}),
+        json!({"colour": "blue"}),
+    ] {
+        let r = api
+            .call(Method::PATCH, &path, &alice, Some(bad.clone()))
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.json);
+    }
+    let link = api
+        .gw
+        .db
+        .blocking()
+        .link_by_public_id(&id)
+        .unwrap()
+        .unwrap();
+    assert!(link.password_hash.is_some());
+    assert_eq!(link.max_uses, None);
+
+    let all = api.bodies();
+    assert!(!all.contains("three four") && !all.contains("$argon2"));
+    let rows = api
+        .gw
+        .stop_and_audit(wharf::store::AuditQuery {
+            action: Some("link_edit".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await;
+    let ok: Vec<String> = rows
+        .iter()
+        .filter(|e| e.outcome == wharf::audit::Outcome::Ok)
+        .map(|e| e.detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(ok.len(), 2, "{rows:?}");
+    assert!(ok[1].contains("password changed") && ok[1].contains("usage limit 3"));
+    assert!(ok[0].contains("usage limit removed"), "{ok:?}");
+    assert!(!format!("{rows:?}").contains("three four"));
+    assert!(rows.iter().any(|e| e.outcome != wharf::audit::Outcome::Ok
+        && e.detail.as_deref().unwrap_or_default().contains("password")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_links_are_restored_and_deleted_by_administrators_only() {
+    let api = Api::start("").await;
+    let alice = api.key("alice");
+    let admin = api.key("admin");
+    let (id, token) = api
+        .create(&alice, json!({"kind": "send", "paths": ["/notes.txt"]}))
+        .await;
+    let r = api
+        .post(&format!("/api/v1/links/{id}/revoke"), &alice, json!({}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(status_of(&api.gw.url(&token)).await, 410);
+    let copy = api
+        .gw
+        .config
+        .data_dir
+        .join("transfers")
+        .join(&id)
+        .join("notes.txt");
+    assert!(copy.exists(), "cancelling keeps the copy");
+
+    let restore = format!("/api/v1/links/{id}/restore");
+    let r = api.post(&restore, &alice, json!({})).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    let r = api
+        .call(Method::DELETE, &format!("/api/v1/links/{id}"), &alice, None)
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
+    assert!(copy.exists());
+
+    let r = api.call(Method::POST, &restore, &admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["status"], "active");
+    assert_eq!(r.json["ended_at"], Value::Null);
+    assert_eq!(download_first(&api.gw, &token).await, b"notes of alice");
+    // Only a cancelled link can be restored.
+    let r = api.post(&restore, &admin, json!({})).await;
+    assert_eq!(r.status, 400);
+
+    let r = api
+        .call(Method::DELETE, &format!("/api/v1/links/{id}"), &admin, None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(!copy.exists());
 }

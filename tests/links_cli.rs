@@ -79,6 +79,7 @@ fn setup() -> tempfile::TempDir {
         &["user", "add", "admin", "--home", "/", "--password-stdin"],
         Some("pw\n"),
     ));
+    ok(wharf(&d, None, &["user", "admin", "admin", "on"], None));
     ok(wharf(
         &d,
         None,
@@ -133,10 +134,7 @@ fn send_copies_files_with_their_sha256() {
     assert_eq!(field(&show, "status"), "active");
     assert_eq!(field(&show, "uses"), "0/1");
     assert!(show.contains(&sha256(&data)), "{show}");
-    assert!(
-        !show.contains(url.rsplit('/').next().unwrap()),
-        "the token is never shown again"
-    );
+    assert_eq!(field(&show, "url"), url, "the URL can be shown again");
     let db = std::fs::read(d.join("wharf.db")).unwrap();
     assert!(
         !db.windows(64)
@@ -414,4 +412,139 @@ fn share_takes_paths_in_the_users_own_view() {
     );
     fails(out.clone(), "/partners/dave/q3/a.txt: no such file");
     fails(out, "your home folder is /");
+}
+
+#[test]
+fn edit_resend_restore_and_a_database_copied_elsewhere() {
+    let tmp = setup();
+    let d = tmp.path().join("data");
+    let f = tmp.path().join("plan.txt");
+    std::fs::write(&f, b"the plan").unwrap();
+    let out = ok(wharf(
+        &d,
+        None,
+        &[
+            "link",
+            "send",
+            f.to_str().unwrap(),
+            "--as",
+            "carol",
+            "--to",
+            "dan@example.com",
+        ],
+        None,
+    ));
+    let (id, url) = created(&out);
+    let token = url.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        field(&ok(wharf(&d, None, &["link", "show", &id], None)), "url"),
+        url
+    );
+
+    // Resend mails the same URL again.
+    let resent = ok(wharf(&d, None, &["link", "resend", &id], None));
+    assert_eq!(resent.lines().last().unwrap(), url, "{resent}");
+    let mails: Vec<String> = std::fs::read_dir(d.join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    assert_eq!(mails.len(), 2);
+    assert!(mails.iter().all(|m| m.contains(&token)), "{mails:?}");
+
+    // Edit: password from stdin, allowed e-mails, usage limit, expiry, title.
+    let out = ok(wharf(
+        &d,
+        None,
+        &[
+            "link",
+            "edit",
+            &id,
+            "--title",
+            "Plan B",
+            "--password-stdin",
+            "--allow-email",
+            "Dan@Example.com",
+            "--max-uses",
+            "2",
+            "--expires",
+            "2d",
+        ],
+        Some("s3cret pass\n"),
+    ));
+    assert!(
+        out.contains("password set") && out.contains("usage limit 2"),
+        "{out}"
+    );
+    let show = ok(wharf(&d, None, &["link", "show", &id], None));
+    assert_eq!(field(&show, "title"), "Plan B");
+    assert_eq!(field(&show, "password"), "yes");
+    assert_eq!(field(&show, "allowed"), "dan@example.com");
+    assert_eq!(field(&show, "uses"), "0/2");
+    assert_eq!(field(&show, "url"), url, "editing keeps the URL");
+    let out = ok(wharf(
+        &d,
+        None,
+        &["link", "edit", &id, "--no-password", "--unlimited"],
+        None,
+    ));
+    assert!(out.contains("password removed"), "{out}");
+    assert_eq!(
+        field(
+            &ok(wharf(&d, None, &["link", "show", &id], None)),
+            "password"
+        ),
+        "no"
+    );
+    fails(
+        wharf(&d, None, &["link", "edit", &id, "--max-uses", "0"], None),
+        "at least 1",
+    );
+    let audit = ok(wharf(
+        &d,
+        None,
+        &["audit", "--action", "link_edit", "--json"],
+        None,
+    ));
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(!audit.contains("s3cret"), "{audit}");
+
+    // Cancel; carol may not restore or delete; the admin restores.
+    ok(wharf(&d, None, &["link", "revoke", &id], None));
+    fails(
+        wharf(&d, None, &["link", "restore", &id, "--as", "carol"], None),
+        "only an administrator",
+    );
+    fails(
+        wharf(&d, None, &["link", "delete", &id, "--as", "carol"], None),
+        "only an administrator",
+    );
+    ok(wharf(&d, None, &["link", "restore", &id], None));
+    let show = ok(wharf(&d, None, &["link", "show", &id], None));
+    assert_eq!(field(&show, "status"), "active");
+    assert_eq!(field(&show, "url"), url);
+
+    // Regenerate: a new URL, shown from then on.
+    let new = ok(wharf(&d, None, &["link", "regenerate", &id], None));
+    let new_url = new.lines().last().unwrap().to_string();
+    assert_ne!(new_url, url);
+    assert_eq!(
+        field(&ok(wharf(&d, None, &["link", "show", &id], None)), "url"),
+        new_url
+    );
+
+    // The database alone, in a fresh data directory (new keys): no URL.
+    let other = tmp.path().join("copy");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(d.join("wharf.db"), other.join("wharf.db")).unwrap();
+    let show = ok(wharf(&other, None, &["link", "show", &id], None));
+    let shown = field(&show, "url");
+    assert!(shown.contains("regenerate"), "{shown}");
+    let new_token = new_url.rsplit('/').next().unwrap();
+    assert!(!show.contains(new_token), "{show}");
+    let db = std::fs::read(other.join("wharf.db")).unwrap();
+    assert!(
+        !db.windows(64).any(|w| w == new_token.as_bytes()),
+        "no token in the database"
+    );
 }

@@ -325,13 +325,19 @@ async fn the_dashboard_shows_own_links_escaped_and_others_are_not_found() {
     assert!(detail.body.contains("link_create"), "the audit trail");
     assert!(detail.body.contains("&lt;script&gt;"));
     assert!(!detail.body.contains("<script>alert"));
-    for action in ["extend", "revoke", "regenerate", "resend", "delete"] {
+    for action in ["extend", "revoke", "regenerate", "resend", "edit"] {
         assert!(
             detail
                 .body
                 .contains(&format!("action=\"/app/links/{first}/{action}\"")),
             "{action}"
         );
+    }
+    // Delete and restore are for administrators.
+    for action in ["delete", "restore"] {
+        assert!(!detail
+            .body
+            .contains(&format!("action=\"/app/links/{first}/{action}\"")));
     }
     // No recipients, no resend.
     let detail = s.get(&format!("/app/links/{second}")).await.body;
@@ -428,9 +434,12 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
             .status(),
         200
     );
-    assert!(!s.get(&page).await.body.contains(&new_token), "shown once");
+    assert!(
+        s.get(&page).await.body.contains(&new_token),
+        "the link's page shows the current URL"
+    );
 
-    // Resend: mailed (to the outbox) with yet another URL.
+    // Resend: the same URL mailed (to the outbox) again; it keeps working.
     let r = s
         .post(&format!("{page}/resend"), &[("csrf", &csrf_token)])
         .await;
@@ -442,7 +451,7 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
         .get(&page)
         .await
         .body
-        .contains("Mailed a new URL to carol@example.com"));
+        .contains("Mailed the link again to carol@example.com"));
     assert_eq!(
         bare()
             .get(gw.url(&new_token))
@@ -450,11 +459,19 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
             .await
             .unwrap()
             .status(),
-        404
+        200
     );
     let outbox = gw.config.data_dir.join("outbox");
-    let mails = std::fs::read_dir(&outbox).unwrap().count();
-    assert!(mails >= 2, "the creation mail and the resent one");
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    assert!(mails.len() >= 2, "the creation mail and the resent one");
+    assert!(
+        mails.iter().any(|m| m.contains(&new_token)),
+        "the resent mail carries the current URL"
+    );
 
     // Revoke: visitors are told the link was withdrawn; it cannot be extended.
     let r = s
@@ -472,7 +489,22 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
     assert_eq!(r.status, 303);
     assert!(s.get(&page).await.body.contains("cannot be extended"));
 
-    // Delete: only when confirmed; then the link is gone.
+    // Delete: refused to alice (not an administrator), even confirmed.
+    let r = s
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf_token), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s
+        .get(&page)
+        .await
+        .body
+        .contains("only an administrator may delete"));
+    assert!(link_now().is_some());
+    // An administrator: only when confirmed; then the link is gone.
+    gw.db.blocking().user_set_admin("alice", true).unwrap();
     let r = s
         .post(&format!("{page}/delete"), &[("csrf", &csrf_token)])
         .await;
@@ -513,10 +545,14 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
         assert_eq!(ok[0].protocol, "http");
         assert!(ok[0].remote.as_deref().unwrap().starts_with("127.0.0.1"));
     }
-    let refused = audit(&rows, "link_extend");
-    assert!(refused
-        .iter()
-        .any(|e| e.outcome == wharf::audit::Outcome::Denied));
+    for action in ["link_extend", "link_delete"] {
+        assert!(
+            audit(&rows, action)
+                .iter()
+                .any(|e| e.outcome == wharf::audit::Outcome::Denied),
+            "{action}"
+        );
+    }
     // No URL (token) is ever written to the audit log.
     assert!(!format!("{rows:?}").contains(&new_token));
 }
@@ -1173,4 +1209,469 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
         .unwrap();
     assert!(page.contains("keep.bin"), "{page}");
     assert!(!page.contains("oops.bin"), "{page}");
+}
+
+/// The link's URL as its page shows it (the copy field).
+fn shown_url(page: &str) -> String {
+    let at = page
+        .find("id=\"url\" value=\"")
+        .unwrap_or_else(|| panic!("no URL on {page}"))
+        + 16;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_is_copied_from_its_page_and_edits_change_the_recipients_gate() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, token) = send(
+        &gw,
+        "alice",
+        "plan.txt",
+        &["--title", "Old title", "--message", "Old message"],
+    );
+    let s = Staff::new(&gw);
+    let csrf_token = s.session("alice", "alice secret").await;
+    let page = format!("/app/links/{id}");
+
+    // Copy the link from the page at any time: it is the URL and it opens.
+    let detail = s.get(&page).await.body;
+    let url = shown_url(&detail);
+    assert!(url.ends_with(&format!("/l/{token}")), "{url}");
+    assert!(detail.contains("data-copy=\"url\""));
+    let visitor = bare();
+    let r = visitor.get(gw.url(&token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Old title"));
+
+    // Edit: a password, an allowed address, a new title, a usage limit.
+    let edit = |fields: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![("csrf", csrf_token.clone())];
+        form.extend(fields);
+        form
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let s = &s;
+        let path = format!("{page}/edit");
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.post(&path, &f).await
+        }
+    };
+    let r = post(edit(vec![
+        ("title", "New title".into()),
+        ("message", "Old message".into()),
+        ("recipients", String::new()),
+        ("password", "first pass".into()),
+        ("allowed_emails", "Bob@Example.com".into()),
+        ("max_uses", "5".into()),
+        ("expires", String::new()),
+    ]))
+    .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some(page.as_str())),
+        "{}",
+        r.body
+    );
+    let shown = s.get(&page).await.body;
+    assert!(shown.contains("Saved:"), "{shown}");
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.title, "New title");
+    assert_eq!(link.allowed_emails, ["bob@example.com"]);
+    assert_eq!(link.max_uses, Some(5));
+    assert!(link.password_hash.is_some());
+    assert_eq!(shown_url(&shown), url, "editing keeps the URL");
+
+    // The recipient now meets the password, then the e-mail check.
+    let v = client();
+    let landing = v.get(gw.url(&token)).send().await.unwrap();
+    assert_eq!(landing.status(), 200);
+    let body = landing.text().await.unwrap();
+    assert!(body.contains("name=\"password\""), "{body}");
+    assert!(!body.contains("New title") && !body.contains("plan.txt"));
+    let r = v
+        .post(format!("{}/password", gw.url(&token)))
+        .form(&[("csrf", csrf(&body).as_str()), ("password", "first pass")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let body = v
+        .get(gw.url(&token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("name=\"email\""), "{body}");
+
+    // A changed password: the grant of the old one no longer opens the link.
+    let r = post(edit(vec![("password", "second pass".into())])).await;
+    assert_eq!(r.status, 303);
+    let body = v
+        .get(gw.url(&token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("name=\"password\""), "{body}");
+
+    // Password and address list removed: the files show to anyone again.
+    let r = post(edit(vec![
+        ("no_password", "yes".into()),
+        ("allowed_emails", String::new()),
+        ("max_uses", String::new()),
+    ]))
+    .await;
+    assert_eq!(r.status, 303);
+    let body = bare()
+        .get(gw.url(&token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("plan.txt") && body.contains("New title"),
+        "{body}"
+    );
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(
+        (link.password_hash, link.max_uses, link.allowed_emails.len()),
+        (None, None, 0)
+    );
+
+    // Bad input changes nothing and says why.
+    let r = post(edit(vec![("allowed_emails", "not an address".into())])).await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("is not an e-mail address"));
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            path: Some(format!("link:{id}")),
+            action: Some("link_edit".into()),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await;
+    let details: Vec<String> = rows
+        .iter()
+        .filter(|e| e.outcome == wharf::audit::Outcome::Ok)
+        .map(|e| e.detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(details.len(), 3, "{rows:?}");
+    assert!(details[2].contains("title") && details[2].contains("password set"));
+    assert!(details[2].contains("allowed e-mails bob@example.com"));
+    assert!(details[2].contains("usage limit 5"));
+    assert!(details[1].contains("password changed"), "{details:?}");
+    assert!(details[0].contains("password removed"), "{details:?}");
+    let all = format!("{rows:?}");
+    assert!(!all.contains("first pass") && !all.contains("second pass"));
+    assert!(rows.iter().all(|e| e.actor.as_deref() == Some("alice")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_link_is_restored_by_an_administrator_only() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "root2", Some("root secret"), "all");
+    gw.db.blocking().user_set_admin("root2", true).unwrap();
+    let (id, token) = send(&gw, "alice", "keep.txt", &[]);
+    let page = format!("/app/links/{id}");
+    let alice = Staff::new(&gw);
+    let a_csrf = alice.session("alice", "alice secret").await;
+
+    // Cancel: visitors are turned away; the copy stays.
+    let r = alice
+        .post(&format!("{page}/revoke"), &[("csrf", &a_csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        410
+    );
+    let copy = gw
+        .config
+        .data_dir
+        .join("transfers")
+        .join(&id)
+        .join("keep.txt");
+    assert!(copy.exists(), "cancelling keeps the files");
+
+    // Alice may neither restore nor delete, and is not offered to.
+    let shown = alice.get(&page).await.body;
+    assert!(!shown.contains(&format!("{page}/restore")));
+    assert!(!shown.contains(&format!("{page}/delete")));
+    for action in ["restore", "delete"] {
+        let r = alice
+            .post(
+                &format!("{page}/{action}"),
+                &[("csrf", &a_csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        assert!(alice
+            .get(&page)
+            .await
+            .body
+            .contains(&format!("only an administrator may {action}")));
+    }
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        410
+    );
+
+    // An administrator opens alice's link and restores it: the same URL works.
+    let admin = Staff::new(&gw);
+    let r_csrf = admin.session("root2", "root secret").await;
+    let shown = admin.get(&page).await.body;
+    assert!(
+        shown.contains(&format!("action=\"{page}/restore\"")),
+        "{shown}"
+    );
+    let r = admin
+        .post(&format!("{page}/restore"), &[("csrf", &r_csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(admin.get(&page).await.body.contains("active again"));
+    let r = bare().get(gw.url(&token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("keep.txt"));
+
+    // Once retention purged the copies, there is nothing to restore.
+    alice
+        .post(&format!("{page}/revoke"), &[("csrf", &a_csrf)])
+        .await;
+    let n = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap().id;
+    gw.db.blocking().link_delete_files(n).unwrap();
+    let r = admin
+        .post(&format!("{page}/restore"), &[("csrf", &r_csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(admin.get(&page).await.body.contains("already purged"));
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            path: Some(format!("link:{id}")),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await;
+    let outcomes: Vec<(String, String, &str)> = rows
+        .iter()
+        .filter(|e| e.action == "link_restore" || e.action == "link_delete")
+        .map(|e| {
+            (
+                e.action.clone(),
+                e.actor.clone().unwrap_or_default(),
+                e.outcome.as_str(),
+            )
+        })
+        .collect();
+    for want in [
+        ("link_restore", "alice", "denied"),
+        ("link_delete", "alice", "denied"),
+        ("link_restore", "root2", "ok"),
+        ("link_restore", "root2", "denied"),
+    ] {
+        assert!(
+            outcomes
+                .iter()
+                .any(|(a, u, o)| (a.as_str(), u.as_str(), *o) == want),
+            "{want:?} in {outcomes:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_database_alone_opens_no_link() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, token) = send(&gw, "alice", "secret.txt", &[]);
+    assert_eq!(
+        bare().get(gw.url(&token)).send().await.unwrap().status(),
+        200
+    );
+    gw.stop_and_audit(AuditQuery::default()).await;
+
+    // The database moved to a fresh data directory: new keys are made there.
+    let other = tempfile::tempdir().unwrap();
+    let data = other.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // The database with its write-ahead log (what is not checkpointed yet).
+    for ext in ["", "-wal"] {
+        let from = format!("{}{ext}", gw.config.database_path().display());
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, data.join(format!("wharf.db{ext}"))).unwrap();
+        }
+    }
+    let file = other.path().join("wharf.toml");
+    std::fs::write(
+        &file,
+        "[http]\nlisten = \"127.0.0.1:0\"\n[ftps]\nenabled = false\n[sftp]\nenabled = false\n",
+    )
+    .unwrap();
+    let config = wharf::config::Config::load(Some(&file), Some(&data)).unwrap();
+    let app = wharf::app::App::open(config.clone()).unwrap();
+    let running = app.start().await.unwrap();
+    let base = format!("http://{}", running.http.unwrap());
+
+    // What that server would make of the link (its URL, derived with its key)
+    // opens nothing, and its staff page shows no URL.
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    let key = wharf::links::token::TokenKey::load_or_create(&data).unwrap();
+    let derived = key.token(&id, link.generation.unwrap());
+    assert_ne!(derived, token);
+    let r = bare()
+        .get(format!("{base}/l/{derived}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let s = Staff {
+        base: base.clone(),
+        c: client(),
+    };
+    s.session("alice", "alice secret").await;
+    let page = s.get(&format!("/app/links/{id}")).await.body;
+    assert!(!page.contains("id=\"url\""), "{page}");
+    assert!(!page.contains(&derived) && !page.contains(&token));
+    assert!(page.contains("cannot be shown"));
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_made_before_derived_tokens_works_but_cannot_be_shown() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    let (id, _) = send(&gw, "alice", "old.txt", &["--to", "carol@example.com"]);
+    // As an older wharf left it: a random token, no generation.
+    let old_token = "ab".repeat(32);
+    let conn = rusqlite::Connection::open(gw.config.database_path()).unwrap();
+    conn.execute(
+        "UPDATE links SET token_hash = ?1, generation = NULL WHERE public_id = ?2",
+        rusqlite::params![wharf::links::token::hash(&old_token), id],
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(
+        bare()
+            .get(gw.url(&old_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let s = Staff::new(&gw);
+    let csrf_token = s.session("alice", "alice secret").await;
+    let page = format!("/app/links/{id}");
+    let shown = s.get(&page).await.body;
+    assert!(!shown.contains("id=\"url\""));
+    assert!(shown.contains("cannot be shown"), "{shown}");
+    // Resending cannot mail the same URL; regenerating gives a showable one.
+    let r = s
+        .post(&format!("{page}/resend"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s.get(&page).await.body.contains("regenerate it"));
+    let r = s
+        .post(&format!("{page}/regenerate"), &[("csrf", &csrf_token)])
+        .await;
+    assert_eq!(r.status, 200);
+    let url = shown_url(&s.get(&page).await.body);
+    let token = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        bare().get(gw.url(token)).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        bare()
+            .get(gw.url(&old_token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_download_their_links_files_from_the_page_audited() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "bob", Some("bob secret"), "all");
+    let (id, _) = send(&gw, "alice", "report.bin", &["--one-time"]);
+    let (bobs, _) = send(&gw, "bob", "bob.bin", &[]);
+    let home = gw.config.data_dir.join("files/home/alice");
+    std::fs::create_dir_all(&home).unwrap();
+    let shared = common::pattern(300_000, 5);
+    std::fs::write(home.join("shared.bin"), &shared).unwrap();
+    let (share, _) = gw.link(&["share", "/shared.bin", "--as", "alice"]);
+    let s = Staff::new(&gw);
+    s.session("alice", "alice secret").await;
+
+    for (link, want) in [
+        (&id, b"contents of report.bin".to_vec()),
+        (&share, shared.clone()),
+    ] {
+        let page = s.get(&format!("/app/links/{link}")).await.body;
+        let at = page
+            .find(&format!("/app/links/{link}/files/"))
+            .unwrap_or_else(|| panic!("no download on {page}"));
+        let href: String = page[at..].chars().take_while(|c| *c != '"').collect();
+        let r = s.c.get(format!("{}{href}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{href}");
+        assert_eq!(
+            common::sha256(&r.bytes().await.unwrap()),
+            common::sha256(&want)
+        );
+    }
+    // The one-time link is still unused: staff downloads are not the recipient's.
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert_eq!(link.uses, 0);
+    // Someone else's link, an unknown file: 404.
+    let other = gw.db.blocking().link_by_public_id(&bobs).unwrap().unwrap();
+    let fid = gw.db.blocking().link_files(other.id).unwrap()[0].id;
+    assert_eq!(
+        s.get(&format!("/app/links/{bobs}/files/{fid}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/app/links/{id}/files/999999")).await.status,
+        404
+    );
+
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            limit: 200,
+            ..AuditQuery::default()
+        })
+        .await;
+    let staff_rows: Vec<_> = rows
+        .iter()
+        .filter(|e| e.action == "link_staff_download")
+        .collect();
+    assert_eq!(staff_rows.len(), 2, "{rows:?}");
+    assert!(staff_rows
+        .iter()
+        .all(|e| e.actor.as_deref() == Some("alice") && e.outcome == wharf::audit::Outcome::Ok));
+    let downloads: Vec<_> = rows
+        .iter()
+        .filter(|e| e.action == "download" && e.actor.as_deref() == Some("alice"))
+        .collect();
+    assert_eq!(downloads.len(), 2, "{rows:?}");
+    let mut bytes: Vec<u64> = downloads.iter().map(|e| e.bytes.unwrap_or(0)).collect();
+    bytes.sort();
+    assert_eq!(bytes, [22, 300_000]);
+    assert!(downloads
+        .iter()
+        .all(|e| e.outcome == wharf::audit::Outcome::Ok));
 }

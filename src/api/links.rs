@@ -1,11 +1,12 @@
-//! Link endpoints other than creation: list (paginated), show, extend, revoke,
-//! regenerate, resend, delete. A caller sees and manages their own links; an
-//! administrator anyone's. Another user's link answers 404, as a missing one
-//! does, so ids of other users' links cannot be probed.
+//! Link endpoints other than creation: list (paginated), show (with the URL),
+//! edit, extend, revoke, regenerate, resend; restore and delete for
+//! administrators. A caller sees and manages their own links; an administrator
+//! anyone's. Another user's link answers 404, as a missing one does, so ids of
+//! other users' links cannot be probed.
 
 use hyper::body::Incoming;
 use hyper::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::auth::Caller;
@@ -13,6 +14,7 @@ use super::error::ApiError;
 use super::json::{self, cursor, ok};
 use super::{record, view};
 use crate::http::{Body, HttpContext};
+use crate::policy::links::check_admin_action;
 use crate::store::{now_ms, Link};
 
 /// A body with nothing in it (`{}` or empty): actions that take no options.
@@ -25,6 +27,27 @@ pub struct NoOptions {}
 pub struct Extend {
     /// As `wharf link extend --expires` takes it: `7d`, `never`, a date...
     expires: String,
+}
+
+/// `PATCH` body: the rules to change. `password` and `max_uses` tell "left
+/// out" (unchanged) from `null` (removed).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    title: Option<String>,
+    message: Option<String>,
+    recipients: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
+    allowed_emails: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    max_uses: Option<Option<u32>>,
+    expires: Option<String>,
+}
+
+/// A field that is present, `null` included.
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 pub async fn list(
@@ -79,7 +102,61 @@ pub async fn show(
 ) -> Result<Response<Body>, ApiError> {
     let link = visible(ctx, caller, id).await?;
     let files = ctx.service.files(&link).await?;
-    Ok(ok(view::link_with_files(&link, &files, now_ms())))
+    let mut v = view::link_with_files(&link, &files, now_ms());
+    // Only the owner and administrators get here (`visible`).
+    v["url"] = json!(ctx.service.url_of(&link));
+    Ok(ok(v))
+}
+
+pub async fn edit(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let req: Edit = json::read_json(body).await?;
+        visible(ctx, caller, id).await?;
+        let update = crate::links::LinkUpdate {
+            title: req.title,
+            message: req.message,
+            recipients: req.recipients,
+            password: req.password,
+            allowed_emails: req.allowed_emails,
+            max_uses: req.max_uses,
+            expires: req.expires,
+        };
+        let (link, changed) = ctx.service.edit(id, &update).await?;
+        let files = ctx.service.files(&link).await?;
+        Ok::<_, ApiError>((view::link_with_files(&link, &files, now_ms()), changed))
+    }
+    .await;
+    // What changed goes to the audit row (never the password itself).
+    let (v, note) = match res {
+        Ok((v, changed)) => (Ok(v), changed),
+        Err(e) => (Err(e), String::new()),
+    };
+    let v = record(ctx, caller, "link_edit", Some(id), &note, v).await?;
+    Ok(ok(v))
+}
+
+pub async fn restore(
+    ctx: &HttpContext,
+    caller: &Caller,
+    id: &str,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let NoOptions {} = json::read_optional_json(body).await?;
+        visible(ctx, caller, id).await?;
+        check_admin_action("restore", caller.admin()).map_err(ApiError::forbidden)?;
+        let link = ctx.service.restore(id).await?;
+        let files = ctx.service.files(&link).await?;
+        Ok::<_, ApiError>(view::link_with_files(&link, &files, now_ms()))
+    }
+    .await;
+    let v = record(ctx, caller, "link_restore", Some(id), "", res).await?;
+    Ok(ok(v))
 }
 
 pub async fn extend(
@@ -145,7 +222,7 @@ pub async fn resend(
     let res = async {
         let NoOptions {} = json::read_optional_json(body).await?;
         let link = visible(ctx, caller, id).await?;
-        // The new URL goes to the recipients only, never into the response.
+        // The same URL is mailed again; the answer names who got it.
         let (_url, mail_error) = ctx.service.resend_mail(id).await?;
         match mail_error {
             None => Ok::<_, ApiError>(link.recipients),
@@ -153,8 +230,8 @@ pub async fn resend(
                 hyper::StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 format!(
-                    "the mail to {} was not sent ({e}); the old URL no longer works: \
-                     resend again, or regenerate and pass the URL on yourself",
+                    "the mail to {} was not sent ({e}); the link still works: resend \
+                     again later, or pass its URL on yourself",
                     link.recipients.join(", ")
                 ),
             )),
@@ -172,6 +249,7 @@ pub async fn delete(
 ) -> Result<Response<Body>, ApiError> {
     let res = async {
         visible(ctx, caller, id).await?;
+        check_admin_action("delete", caller.admin()).map_err(ApiError::forbidden)?;
         Ok::<_, ApiError>(ctx.service.delete(id).await?)
     }
     .await;

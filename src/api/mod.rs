@@ -6,7 +6,7 @@
 //! - `auth.rs`: bearer keys, the defender, the caller;
 //! - `error.rs`: JSON errors with stable codes; `json.rs`: bodies, query
 //!   strings, cursors;
-//! - `links.rs`: list, show and manage links; `create.rs`: new links from JSON;
+//! - `links.rs`: list, show, edit and manage links; `create.rs`: new links from JSON;
 //!   `upload.rs`: new send links from uploaded files (multipart);
 //! - `audit.rs`, `users.rs`: reading the audit log and the accounts;
 //! - `view.rs`: what a response shows of a link or an audit row;
@@ -64,6 +64,8 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         Route::RevokeLink => links::revoke(ctx, &caller, id, req.into_body()).await,
         Route::RegenerateLink => links::regenerate(ctx, &caller, id, req.into_body()).await,
         Route::ResendLink => links::resend(ctx, &caller, id, req.into_body()).await,
+        Route::EditLink => links::edit(ctx, &caller, id, req.into_body()).await,
+        Route::RestoreLink => links::restore(ctx, &caller, id, req.into_body()).await,
         Route::Audit => audit::query(ctx, &caller, query).await,
         Route::Users => users::list(ctx, &caller, query).await,
         Route::OpenApi => Ok(openapi::serve()),

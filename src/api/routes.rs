@@ -15,6 +15,8 @@ pub enum Route {
     RevokeLink,
     RegenerateLink,
     ResendLink,
+    EditLink,
+    RestoreLink,
     Audit,
     Users,
     OpenApi,
@@ -25,6 +27,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/links", Route::ListLinks),
     ("POST", "/api/v1/links", Route::CreateLink),
     ("GET", "/api/v1/links/{id}", Route::GetLink),
+    ("PATCH", "/api/v1/links/{id}", Route::EditLink),
     ("DELETE", "/api/v1/links/{id}", Route::DeleteLink),
     ("POST", "/api/v1/links/{id}/extend", Route::ExtendLink),
     ("POST", "/api/v1/links/{id}/revoke", Route::RevokeLink),
@@ -34,6 +37,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         Route::RegenerateLink,
     ),
     ("POST", "/api/v1/links/{id}/resend", Route::ResendLink),
+    ("POST", "/api/v1/links/{id}/restore", Route::RestoreLink),
     ("GET", "/api/v1/audit", Route::Audit),
     ("GET", "/api/v1/users", Route::Users),
     ("GET", "/api/v1/openapi.json", Route::OpenApi),
@@ -117,6 +121,6 @@ mod tests {
         }
         let e = find(&Method::PUT, "/api/v1/links/abc").unwrap_err();
         assert_eq!(e.code, "method_not_allowed");
-        assert!(e.message.contains("GET, DELETE"), "{}", e.message);
+        assert!(e.message.contains("GET, PATCH, DELETE"), "{}", e.message);
     }
 }

@@ -63,22 +63,65 @@ pub enum LinkCmd {
         #[arg(long = "as")]
         owner: Option<String>,
     },
-    /// Show a link: status, files with size and SHA-256, uses, recent audit.
+    /// Show a link: its URL, status, files with size and SHA-256, uses, recent audit.
     Show { id: String },
+    /// Change a link's rules: title, message, recipients, password, allowed
+    /// e-mails, usage limit, expiry. Options left out stay as they are.
+    Edit {
+        id: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        message: Option<String>,
+        /// Recipients (comma list; an empty value removes them all).
+        #[arg(long, value_delimiter = ',')]
+        to: Option<Vec<String>>,
+        /// Read a new password from the first line of standard input.
+        #[arg(long, conflicts_with = "no_password")]
+        password_stdin: bool,
+        /// Remove the password.
+        #[arg(long)]
+        no_password: bool,
+        /// Only these addresses can open it (comma list; empty: anyone with the URL).
+        #[arg(long, value_delimiter = ',')]
+        allow_email: Option<Vec<String>>,
+        /// The usage limit (downloads, or files for a request).
+        #[arg(long, conflicts_with = "unlimited")]
+        max_uses: Option<u32>,
+        /// Remove the usage limit.
+        #[arg(long)]
+        unlimited: bool,
+        /// 1d, 3d, 1w, 2w, 1m, never, a duration (36h) or a date (2026-12-31).
+        #[arg(long)]
+        expires: Option<String>,
+    },
     /// Give a link a new expiry.
     Extend {
         id: String,
         #[arg(long)]
         expires: String,
     },
-    /// End a link now.
+    /// Cancel a link now (its files stay until retention purges them).
     Revoke { id: String },
+    /// Make a cancelled link active again while its files exist (administrators).
+    Restore {
+        id: String,
+        /// Who asks: an administrator.
+        #[arg(long = "as", default_value = "admin")]
+        actor: String,
+    },
     /// Replace a link's token: the old URL stops working.
     Regenerate { id: String },
-    /// Mail the link to its recipients again, with a new URL (the old one stops working).
+    /// Mail the same link to its recipients again (the URL does not change).
     Resend { id: String },
     /// Delete a link's record and its send copies (share targets stay).
-    Delete { id: String },
+    /// Administrators only; others cancel (revoke).
+    Delete {
+        id: String,
+        /// Who asks: an administrator.
+        #[arg(long = "as", default_value = "admin")]
+        actor: String,
+    },
     /// Delete the copies of send links that ended longer ago than the retention.
     Purge,
 }
@@ -114,16 +157,32 @@ pub struct RuleArgs {
     allow_email: Vec<String>,
 }
 
+/// The first line of standard input, as a password.
+fn password_from_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return Err(Error::invalid("no password on standard input"));
+    }
+    Ok(pw)
+}
+
+/// Refuses `action` unless `actor` is an enabled administrator.
+async fn admin_only(db: &crate::store::Db, actor: &str, action: &str) -> Result<()> {
+    let name = actor.to_string();
+    let user = db
+        .run(move |s| s.user_get(&name))
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user named {actor:?}")))?;
+    crate::policy::links::check_admin_action(action, user.admin && user.enabled)
+        .map_err(Error::denied)
+}
+
 impl RuleArgs {
     fn options(&self) -> Result<LinkOptions> {
         let password = if self.password_stdin {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            let pw = line.trim_end_matches(['\r', '\n']).to_string();
-            if pw.is_empty() {
-                return Err(Error::invalid("no password on standard input"));
-            }
-            Some(pw)
+            Some(password_from_stdin()?)
         } else {
             None
         };
@@ -160,6 +219,7 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
             config.links.clone(),
             crate::mail::Mailer::new(&config.mail)?,
             config.http.product_name.clone(),
+            links::token::TokenKey::load_or_create(&config.data_dir)?,
         );
         let res = dispatch(&service, &db, cmd).await;
         audit.shutdown().await;
@@ -279,6 +339,49 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
             println!("link {id} now expires {}", expiry(&link));
             Ok(())
         }
+        LinkCmd::Edit {
+            id,
+            title,
+            message,
+            to,
+            password_stdin,
+            no_password,
+            allow_email,
+            max_uses,
+            unlimited,
+            expires,
+        } => {
+            let update = links::LinkUpdate {
+                title,
+                message,
+                recipients: to,
+                password: if no_password {
+                    Some(None)
+                } else if password_stdin {
+                    Some(Some(password_from_stdin()?))
+                } else {
+                    None
+                },
+                allowed_emails: allow_email,
+                max_uses: if unlimited {
+                    Some(None)
+                } else {
+                    max_uses.map(Some)
+                },
+                expires,
+            };
+            let (_, changed) = service.edit(&id, &update).await?;
+            record("link_edit", &id, Some(changed.clone()))?;
+            println!("link {id}: {changed}");
+            Ok(())
+        }
+        LinkCmd::Restore { id, actor } => {
+            admin_only(db, &actor, "restore").await?;
+            service.restore(&id).await?;
+            record("link_restore", &id, Some(format!("by {actor}")))?;
+            println!("restored link {id}");
+            Ok(())
+        }
         LinkCmd::Revoke { id } => {
             service.revoke(&id).await?;
             record("link_revoke", &id, None)?;
@@ -294,12 +397,13 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
         LinkCmd::Resend { id } => {
             let url = service.resend(&id).await?;
             record("link_resend", &id, None)?;
-            println!("mailed link {id} again with a new URL (the old one no longer works):\n{url}");
+            println!("mailed link {id} again (the same URL):\n{url}");
             Ok(())
         }
-        LinkCmd::Delete { id } => {
+        LinkCmd::Delete { id, actor } => {
+            admin_only(db, &actor, "delete").await?;
             service.delete(&id).await?;
-            record("link_delete", &id, None)?;
+            record("link_delete", &id, Some(format!("by {actor}")))?;
             println!("deleted link {id}");
             Ok(())
         }
@@ -334,7 +438,7 @@ async fn print_created(service: &LinkService, created: &links::Created) -> Resul
         files.len(),
         expiry(link)
     );
-    // The token is in this URL only: it is not stored and cannot be shown again.
+    // `wharf link show` prints it again (derived from the data directory's key).
     println!("{}", created.url);
     if !link.recipients.is_empty() {
         match &created.mail_error {
@@ -351,6 +455,12 @@ async fn print_created(service: &LinkService, created: &links::Created) -> Resul
 async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Result<()> {
     let s = status(&links::rules_of(link), now_ms());
     println!("id:          {}", link.public_id);
+    println!(
+        "url:         {}",
+        service.url_of(link).unwrap_or_else(|| {
+            "(made before URLs could be shown again; regenerate it for a new one)".into()
+        })
+    );
     println!("kind:        {}", link.kind.as_str());
     println!("status:      {}", s.as_str());
     println!("owner:       {}", link.owner);

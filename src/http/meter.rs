@@ -36,6 +36,9 @@ pub struct Charge {
     pub peer: SocketAddr,
     /// Who downloaded, for the notification: the verified address or the IP.
     pub who: String,
+    /// The address the visitor verified with a code, if the link asked for one:
+    /// every download row of the link's trail names it.
+    pub email: Option<String>,
     pub action: &'static str,
     /// The file (or "N files" for a zip), for the audit row and the mail.
     pub what: String,
@@ -96,6 +99,7 @@ pub async fn begin(
         grant: grant.id,
         ticket,
         peer,
+        email: grant.email.clone(),
         who: grant.email.unwrap_or_else(|| peer.ip().to_string()),
         action: usage.action,
         what: usage.what,
@@ -132,9 +136,13 @@ impl Charge {
                     Outcome::Failed
                 })
                 .detail(format!(
-                    "{}{}",
+                    "{}{}{}",
                     c.what,
-                    if complete { "" } else { " (aborted)" }
+                    if complete { "" } else { " (aborted)" },
+                    c.email
+                        .as_deref()
+                        .map(|e| format!("; verified e-mail {e}"))
+                        .unwrap_or_default()
                 ));
             c.audit.record(ev).await;
             if complete && c.to_end && c.notify {

@@ -208,23 +208,21 @@ fn error_line(error: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The heading of a link whose password has not been given yet.
+const LOCKED: &str = "Protected files";
+
 /// Asks for the link's password.
-pub fn password_form(
-    brand: &Brand,
-    link: &Link,
-    base: &str,
-    csrf: &str,
-    error: Option<&str>,
-) -> String {
+pub fn password_form(brand: &Brand, base: &str, csrf: &str, error: Option<&str>) -> String {
     let fields = "<label for=\"pw\">Password</label>\
                   <input id=\"pw\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>";
+    // Neither the title nor the message before the password: they are part of
+    // what the password protects (a forwarded URL tells nothing).
     let body = format!(
-        "{}<p>This link is protected by a password.</p>{}{}",
-        intro(link),
+        "<h1>{LOCKED}</h1><p>This link is protected by a password.</p>{}{}",
         error_line(error),
         form(&format!("{base}/password"), csrf, fields, "Open")
     );
-    layout(brand, heading(link), &body)
+    layout(brand, LOCKED, &body)
 }
 
 /// Asks for an e-mail address to send a code to.

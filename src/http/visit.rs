@@ -28,6 +28,7 @@ pub const CODE_ATTEMPTS: u32 = 5;
 pub struct Visit {
     pub link: Link,
     pub token: String,
+    /// What grants of this link are bound to ([`grant_binding`]).
     pub token_hash: String,
     /// A valid grant for this link, if the visitor has one.
     pub grant: Option<Grant>,
@@ -76,6 +77,23 @@ impl Visit {
     }
 }
 
+/// What a grant is bound to: the token's hash, and the password's hash when
+/// the link has one, so a grant made before the password was set, changed or
+/// removed (staff edited the link) no longer counts.
+fn grant_binding(token_hash: &str, password_hash: Option<&str>) -> String {
+    match password_hash {
+        None => token_hash.to_string(),
+        Some(p) => {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(token_hash.as_bytes());
+            h.update(b"\0");
+            h.update(p.as_bytes());
+            hex::encode(h.finalize())
+        }
+    }
+}
+
 /// Resolves the token and the grant cookie; unknown or malformed tokens get 404.
 pub async fn visit(
     ctx: &HttpContext,
@@ -94,6 +112,7 @@ pub async fn visit(
         .map_err(|e| try_again(ctx, &e))?
         .ok_or_else(|| not_found(ctx))?;
     let now = now_ms();
+    let hash = grant_binding(&hash, link.password_hash.as_deref());
     let grant = forms::cookie(headers, GRANT_COOKIE)
         .and_then(|v| ctx.keys.check(v, now))
         .filter(|g| g.is_for(&link.public_id, &hash));
@@ -169,7 +188,7 @@ pub async fn landing(
     match &v.gate {
         Gate::Closed(status) => refused(ctx, peer, &v.link, *status, head).await,
         Gate::Password => form_page(ctx, headers, StatusCode::OK, |csrf| {
-            pages::password_form(&brand(ctx), &v.link, &base, csrf, None)
+            pages::password_form(&brand(ctx), &base, csrf, None)
         }),
         Gate::Email => form_page(ctx, headers, StatusCode::OK, |csrf| {
             pages::email_form(&brand(ctx), &v.link, &base, csrf, None)
@@ -327,7 +346,6 @@ pub async fn password(
         return form_page(ctx, headers, StatusCode::FORBIDDEN, |csrf| {
             pages::password_form(
                 &brand(ctx),
-                &v.link,
                 &base,
                 csrf,
                 Some("That password is not right."),

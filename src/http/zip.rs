@@ -2,12 +2,17 @@
 //! written (stored entries with data descriptors, zip64 when needed), so no file
 //! or archive is ever held in memory or on disk. Shared folders are walked, up
 //! to [`MAX_ENTRIES`] files. The zip is one download under the grant.
+//!
+//! Each entry carries Unix mode 0644 (a regular file anyone may read: without it
+//! `unzip` restores mode 000) and the file's modification time, written in UTC
+//! (a server does not know the visitor's zone; MS-DOS time has 2 s steps).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_zip::base::write::ZipFileWriter;
-use async_zip::{Compression, ZipEntryBuilder};
+use async_zip::{Compression, ZipDateTime, ZipDateTimeBuilder, ZipEntryBuilder};
 use futures::{AsyncWriteExt, StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -28,7 +33,12 @@ struct Item {
     name: String,
     vfs: Arc<Vfs>,
     path: VPath,
+    /// Last modification, when the storage reports one.
+    modified: Option<SystemTime>,
 }
+
+/// A regular file, read-write for its owner and readable by everyone.
+const ENTRY_MODE: u16 = 0o100644;
 
 pub async fn all(
     ctx: &HttpContext,
@@ -81,10 +91,15 @@ pub async fn all(
                 return unavailable(ctx, peer, &v, "a shared folder could not be read").await;
             }
         } else {
+            let modified = match t.vfs.stat(&t.path).await {
+                Ok(e) => e.modified,
+                Err(_) => None,
+            };
             items.push(Item {
                 name: f.name.clone(),
                 vfs: t.vfs,
                 path: t.path,
+                modified,
             });
         }
     }
@@ -171,6 +186,7 @@ async fn walk(vfs: &Arc<Vfs>, dir: &VPath, prefix: &str, items: &mut Vec<Item>) 
                     name: inner,
                     vfs: vfs.clone(),
                     path: e.path.clone(),
+                    modified: e.modified,
                 });
             }
         }
@@ -184,7 +200,11 @@ async fn write_zip(out: tokio::io::DuplexStream, items: Vec<Item>) -> Result<()>
     for item in items {
         let reader = item.vfs.open(&item.path).await?;
         let mut chunks = reader.stream(0..reader.size()).await?;
-        let entry = ZipEntryBuilder::new(item.name.into(), Compression::Stored);
+        let mut entry = ZipEntryBuilder::new(item.name.into(), Compression::Stored)
+            .unix_permissions(ENTRY_MODE);
+        if let Some(date) = item.modified.and_then(dos_time) {
+            entry = entry.last_modification_date(date);
+        }
         let mut w = zip.write_entry_stream(entry).await.map_err(zip_err)?;
         while let Some(chunk) = chunks.try_next().await? {
             w.write_all(&chunk).await?;
@@ -193,4 +213,49 @@ async fn write_zip(out: tokio::io::DuplexStream, items: Vec<Item>) -> Result<()>
     }
     zip.close().await.map_err(zip_err)?;
     Ok(())
+}
+
+/// `t` in UTC as an MS-DOS date and time, which only holds 1980 to 2107.
+fn dos_time(t: SystemTime) -> Option<ZipDateTime> {
+    // RFC 3339 spells out the civil date: `YYYY-MM-DDTHH:MM:SSZ`.
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let year = n(0..4)?;
+    if !(1980..=2107).contains(&year) {
+        return None;
+    }
+    Some(
+        ZipDateTimeBuilder::new()
+            .year(year as i32)
+            .month(n(5..7)?)
+            .day(n(8..10)?)
+            .hour(n(11..13)?)
+            .minute(n(14..16)?)
+            .second(n(17..19)?)
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dos_times_are_utc_civil_dates_in_range() {
+        // 2026-11-29T06:30:42Z
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_933_842);
+        let d = dos_time(t).unwrap();
+        assert_eq!(
+            (
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            ),
+            (2026, 11, 29, 6, 30, 42)
+        );
+        assert!(dos_time(std::time::UNIX_EPOCH).is_none(), "before 1980");
+    }
 }

@@ -56,8 +56,11 @@ impl LinkService {
         if self.files(&link).await?.is_empty() {
             return Err(Error::invalid("add at least one file"));
         }
-        let (mut new, token) = self.prepare(owner, LinkKind::Send, o).await?;
+        let (mut new, _) = self.prepare(owner, LinkKind::Send, o).await?;
+        // The draft keeps its id: the token is derived from it.
+        let (token, hash) = self.derive(&link.public_id, super::token::FIRST_GENERATION);
         new.public_id = link.public_id.clone();
+        new.token_hash = hash;
         new.state = LinkState::Active;
         let done = self.db.run(move |s| s.link_finish_draft(id, &new)).await?;
         if !done {
@@ -91,6 +94,8 @@ impl LinkService {
             state: LinkState::Draft,
             name: String::new(),
             inbound: None,
+            // Random until the draft is finished: its URL never exists.
+            generation: None,
         })
     }
 

@@ -150,6 +150,12 @@ impl GrantKeys {
         Ok(keys)
     }
 
+    /// The key link tokens are derived with (`links::token`), labelled apart
+    /// from the signing and e-mail code keys.
+    pub fn token_key(&self) -> super::token::TokenKey {
+        super::token::TokenKey::from_seed(&self.signing.to_bytes())
+    }
+
     /// The cookie value for a grant.
     pub fn issue(&self, grant: &Grant) -> String {
         let payload = grant.encode();

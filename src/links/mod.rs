@@ -75,7 +75,22 @@ impl Origin {
     };
 }
 
-/// A new link and its URL: the only moment the token is known in clear.
+/// New rules for an existing link; `None`: left as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LinkUpdate {
+    pub title: Option<String>,
+    pub message: Option<String>,
+    pub recipients: Option<Vec<String>>,
+    /// `Some(None)` removes the password; `Some(Some(p))` sets or changes it.
+    pub password: Option<Option<String>>,
+    pub allowed_emails: Option<Vec<String>>,
+    /// `Some(None)`: unlimited.
+    pub max_uses: Option<Option<u32>>,
+    /// As `extend` takes it (`never` for no expiry).
+    pub expires: Option<String>,
+}
+
+/// A new link and its URL.
 pub struct Created {
     pub link: Link,
     pub url: String,
@@ -98,6 +113,8 @@ pub struct LinkService {
     folder_locks: inbound::FolderLocks,
     /// Send links this process is copying files into (kept from the draft sweep).
     copying: draft::Copying,
+    /// Link tokens are derived with it (`token.rs`); it is not in the database.
+    token_key: token::TokenKey,
 }
 
 /// The rule facts of a stored link.
@@ -124,6 +141,9 @@ pub fn ended_at(link: &Link, now: i64) -> Option<i64> {
 }
 
 impl LinkService {
+    // Each is one independent piece of the running server; a struct would only
+    // rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         vfs: Arc<Vfs>,
@@ -132,6 +152,7 @@ impl LinkService {
         config: LinksConfig,
         mailer: Mailer,
         product: String,
+        token_key: token::TokenKey,
     ) -> Self {
         let uploads = crate::uploads::Uploads::new(db.clone(), config.upload_staging.clone());
         LinkService {
@@ -145,6 +166,7 @@ impl LinkService {
             uploads,
             folder_locks: Default::default(),
             copying: Default::default(),
+            token_key,
         }
     }
 
@@ -173,22 +195,22 @@ impl LinkService {
         self.mailer.send(mail).await.err().map(|e| e.to_string())
     }
 
-    /// Mails the link again, with a new token (only token hashes are stored, so
-    /// the old URL cannot be re-sent; it stops working). Returns the new URL.
+    /// Mails the same link to its recipients again (the URL does not change).
+    /// Returns the URL.
     pub async fn resend(&self, public_id: &str) -> Result<String> {
         let (url, mail_error) = self.resend_mail(public_id).await?;
         match mail_error {
             None => Ok(url),
             Some(e) => Err(Error::new(
                 ErrorKind::Unavailable,
-                format!("{e} (the new URL is {url})"),
+                format!("{e} (the URL is {url})"),
             )),
         }
     }
 
-    /// [`LinkService::resend`] for callers that must not show the new URL (the
-    /// API): the URL and why the mail failed, if it did. The token is replaced
-    /// either way.
+    /// [`LinkService::resend`] that reports a failed mail instead of raising
+    /// it: the URL and why the mail failed, if it did. A link made before URLs
+    /// could be shown again cannot be re-sent (regenerate it instead).
     pub async fn resend_mail(&self, public_id: &str) -> Result<(String, Option<String>)> {
         let link = self.find(public_id).await?;
         if link.recipients.is_empty() {
@@ -201,13 +223,34 @@ impl LinkService {
                 s.as_str()
             )));
         }
-        let url = self.regenerate(public_id).await?;
+        let url = self.url_of(&link).ok_or_else(|| {
+            Error::invalid(
+                "this link was made before its URL could be shown again, so the same URL \
+                 cannot be re-sent; regenerate it to mail a new one (the old one stops working)",
+            )
+        })?;
         let mail_error = self.mail_recipients(&link, &url).await;
         Ok((url, mail_error))
     }
 
     pub fn url(&self, token: &str) -> String {
         format!("{}/l/{token}", self.config.base_url)
+    }
+
+    /// The link's current URL, derived again from the token key. `None` for a
+    /// link made before tokens were derived (or a database from another data
+    /// directory): its URL cannot be shown, only regenerated.
+    pub fn url_of(&self, link: &Link) -> Option<String> {
+        self.token_key
+            .shown(&link.public_id, link.generation, &link.token_hash)
+            .map(|t| self.url(&t))
+    }
+
+    /// The token of `public_id` at `generation`, and its hash to store.
+    fn derive(&self, public_id: &str, generation: u32) -> (String, String) {
+        let t = self.token_key.token(public_id, generation);
+        let h = token::hash(&t);
+        (t, h)
     }
 
     async fn owner(&self, name: &str) -> Result<User> {
@@ -248,19 +291,6 @@ impl LinkService {
         let expires_at = rules::parse_expiry(o.expires.as_deref(), &self.config.policy, now)
             .map_err(Error::invalid)?;
         rules::check_new(o.password.is_some(), &self.config.policy).map_err(Error::invalid)?;
-        let emails = |list: &[String], what: &str| -> Result<Vec<String>> {
-            list.iter()
-                .map(|e| {
-                    if rules::valid_email(e) {
-                        Ok(rules::normalise_email(e))
-                    } else {
-                        Err(Error::invalid(format!(
-                            "{what} {e:?} is not an e-mail address"
-                        )))
-                    }
-                })
-                .collect()
-        };
         if o.max_uses == Some(0) {
             return Err(Error::invalid("a download limit must be at least 1"));
         }
@@ -268,11 +298,13 @@ impl LinkService {
             Some(p) => Some(crate::secret::hash_password_off_thread(p).await?),
             None => None,
         };
-        let (token, token_hash) = token::new_token();
+        let public_id = token::new_public_id();
+        let (token, token_hash) = self.derive(&public_id, token::FIRST_GENERATION);
         Ok((
             NewLink {
-                public_id: token::new_public_id(),
+                public_id,
                 token_hash,
+                generation: Some(token::FIRST_GENERATION),
                 kind,
                 owner: owner.to_string(),
                 title: o.title.clone(),
@@ -428,15 +460,140 @@ impl LinkService {
             .await
     }
 
-    /// A new token; the old URL stops working. Returns the new URL.
+    /// The next generation's token; the old URL stops working (and every grant
+    /// made under it). Returns the new URL.
     pub async fn regenerate(&self, public_id: &str) -> Result<String> {
         let link = self.find(public_id).await?;
-        let (token, hash) = token::new_token();
+        let generation = link
+            .generation
+            .map_or(token::FIRST_GENERATION, |g| g.saturating_add(1));
+        let (token, hash) = self.derive(&link.public_id, generation);
         let id = link.id;
         self.db
-            .run(move |s| s.link_change(id, &LinkChange::Token(hash)))
+            .run(move |s| s.link_change(id, &LinkChange::Token { hash, generation }))
             .await?;
         Ok(self.url(&token))
+    }
+
+    /// Makes a revoked (cancelled) link active again, while its files are kept
+    /// (retention has not purged a send link's copies). Administrators only:
+    /// callers check who asks.
+    pub async fn restore(&self, public_id: &str) -> Result<Link> {
+        let link = self.find(public_id).await?;
+        if link.state != LinkState::Revoked {
+            return Err(Error::invalid(
+                "only a cancelled (revoked) link can be restored",
+            ));
+        }
+        if link.kind == LinkKind::Send && self.files(&link).await?.is_empty() {
+            return Err(Error::invalid(
+                "the files of this link were already purged; it cannot be restored",
+            ));
+        }
+        let id = link.id;
+        self.db
+            .run(move |s| s.link_change(id, &LinkChange::Restore))
+            .await?;
+        self.find(public_id).await
+    }
+
+    /// Changes a link's rules. The checks of a new link apply (the admin
+    /// `[links]` policy among them); the password is hashed off the async
+    /// threads. Returns the link and what changed, in words for the audit log
+    /// (never the password).
+    pub async fn edit(&self, public_id: &str, u: &LinkUpdate) -> Result<(Link, String)> {
+        let link = self.find(public_id).await?;
+        match link.state {
+            LinkState::Draft => return Err(Error::invalid("a draft cannot be edited")),
+            LinkState::Revoked => {
+                return Err(Error::invalid(
+                    "a cancelled link cannot be edited; an administrator may restore it first",
+                ))
+            }
+            LinkState::Active => {}
+        }
+        let now = now_ms();
+        let has_password = match &u.password {
+            Some(p) => p.is_some(),
+            None => link.password_hash.is_some(),
+        };
+        rules::check_edit(has_password, &self.config.policy).map_err(Error::invalid)?;
+        let mut e = crate::store::LinkEdit::default();
+        let mut said: Vec<String> = Vec::new();
+        if let Some(t) = &u.title {
+            if *t != link.title {
+                e.title = Some(t.clone());
+                said.push("title".into());
+            }
+        }
+        if let Some(m) = &u.message {
+            if *m != link.message {
+                e.message = Some(m.clone());
+                said.push("message".into());
+            }
+        }
+        if let Some(r) = &u.recipients {
+            let r = emails(r, "recipient")?;
+            if r != link.recipients {
+                said.push(format!("recipients {}", or_none(&r)));
+                e.recipients = Some(r);
+            }
+        }
+        if let Some(a) = &u.allowed_emails {
+            let a = emails(a, "allowed e-mail")?;
+            if a != link.allowed_emails {
+                said.push(format!("allowed e-mails {}", or_none(&a)));
+                e.allowed_emails = Some(a);
+            }
+        }
+        if let Some(m) = u.max_uses {
+            if m == Some(0) {
+                return Err(Error::invalid("a usage limit must be at least 1"));
+            }
+            if m != link.max_uses {
+                e.max_uses = Some(m);
+                said.push(match m {
+                    Some(n) => format!("usage limit {n}"),
+                    None => "usage limit removed".into(),
+                });
+            }
+        }
+        if let Some(x) = &u.expires {
+            let at =
+                rules::parse_expiry(Some(x), &self.config.policy, now).map_err(Error::invalid)?;
+            if at != link.expires_at {
+                e.expires_at = Some(at);
+                said.push(match at {
+                    Some(t) => format!("expires {}", crate::store::format_ms(t)),
+                    None => "never expires".into(),
+                });
+            }
+        }
+        match &u.password {
+            Some(Some(p)) => {
+                if p.is_empty() {
+                    return Err(Error::invalid("a password cannot be empty"));
+                }
+                let hash = crate::secret::hash_password_off_thread(p.clone()).await?;
+                e.password_hash = Some(Some(hash));
+                said.push(if link.password_hash.is_some() {
+                    "password changed".into()
+                } else {
+                    "password set".into()
+                });
+            }
+            Some(None) if link.password_hash.is_some() => {
+                e.password_hash = Some(None);
+                said.push("password removed".into());
+            }
+            _ => {}
+        }
+        if said.is_empty() {
+            return Ok((link, "nothing changed".into()));
+        }
+        let id = link.id;
+        self.db.run(move |s| s.link_edit(id, &e)).await?;
+        Ok((self.find(public_id).await?, said.join("; ")))
     }
 
     /// Deletes the record and, for send links, the copies. Share targets stay.
@@ -570,6 +727,31 @@ fn own_view_hint(e: Error, home: &VPath, view: &VPath) -> Error {
         "{view}: no such file or folder among your files (paths are as you see them: \
          your home folder is /)"
     ))
+}
+
+/// Checked, normalised e-mail addresses (`what` names them in errors).
+fn emails(list: &[String], what: &str) -> Result<Vec<String>> {
+    list.iter()
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            if rules::valid_email(e) {
+                Ok(rules::normalise_email(e))
+            } else {
+                Err(Error::invalid(format!(
+                    "{what} {e:?} is not an e-mail address"
+                )))
+            }
+        })
+        .collect()
+}
+
+fn or_none(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
 }
 
 fn entry_name(p: &VPath) -> String {

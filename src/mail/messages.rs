@@ -165,6 +165,8 @@ mod tests {
             uses: 0,
             password_hash: Some("x".into()),
             allowed_emails: vec![],
+            token_hash: String::new(),
+            generation: Some(1),
             state: LinkState::Active,
             created_at: 0,
             ended_at: None,

@@ -230,6 +230,27 @@ pub fn check_new(has_password: bool, policy: &LinkPolicy) -> Result<(), String> 
     Ok(())
 }
 
+/// Whether a link may be changed to these rules: the same policy as a new
+/// link (a password stays required under `require_password`).
+pub fn check_edit(has_password: bool, policy: &LinkPolicy) -> Result<(), String> {
+    if policy.require_password && !has_password {
+        return Err("every link needs a password here: it cannot be removed".into());
+    }
+    Ok(())
+}
+
+/// Deleting a link (record and copies) and restoring a cancelled one are for
+/// administrators; other staff cancel (revoke).
+pub fn check_admin_action(action: &str, admin: bool) -> Result<(), String> {
+    if admin {
+        Ok(())
+    } else {
+        Err(format!(
+            "only an administrator may {action} a link; cancel (revoke) it instead"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +335,23 @@ mod tests {
         r.revoked = false;
         r.has_password = true;
         assert_eq!(gate(&r, &holder, NOW), Gate::Password);
+    }
+
+    #[test]
+    fn edits_keep_a_required_password_and_admins_alone_delete() {
+        let open = LinkPolicy::default();
+        let strict = LinkPolicy {
+            require_password: true,
+            ..LinkPolicy::default()
+        };
+        assert!(check_edit(false, &open).is_ok());
+        assert!(check_edit(true, &strict).is_ok());
+        assert!(check_edit(false, &strict)
+            .unwrap_err()
+            .contains("cannot be removed"));
+        assert!(check_admin_action("delete", true).is_ok());
+        let e = check_admin_action("delete", false).unwrap_err();
+        assert!(e.contains("only an administrator may delete"), "{e}");
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub struct Link {
     pub name: String,
     /// Upload requests only: where uploads go and their limits.
     pub inbound: Option<Inbound>,
+    /// The SHA-256 of its token (lookups are by it); never shown.
+    pub token_hash: String,
+    /// The generation its token is derived at (`links::token`); `None` for a
+    /// link made before tokens were derived (a random token, never shown again).
+    pub generation: Option<u32>,
 }
 
 /// What an upload request accepts. Its usage limit (`max_uses`) counts files.
@@ -113,6 +118,8 @@ pub struct NewLink {
     pub state: LinkState,
     pub name: String,
     pub inbound: Option<Inbound>,
+    /// The generation `token_hash` was derived at.
+    pub generation: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,8 +141,28 @@ pub enum LinkChange {
     Expiry(Option<Millis>),
     Revoke(Millis),
     /// A new token: the old URL stops working.
-    Token(String),
+    Token {
+        hash: String,
+        generation: u32,
+    },
     Activate,
+    /// A revoked link becomes active again (an administrator's restore).
+    Restore,
+}
+
+/// New rules for a link (staff edit it); `None`: left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkEdit {
+    pub title: Option<String>,
+    pub message: Option<String>,
+    pub recipients: Option<Vec<String>>,
+    /// `Some(None)` removes the password.
+    pub password_hash: Option<Option<String>>,
+    pub allowed_emails: Option<Vec<String>>,
+    /// `Some(None)`: unlimited.
+    pub max_uses: Option<Option<u32>>,
+    /// `Some(None)`: never expires.
+    pub expires_at: Option<Option<Millis>>,
 }
 
 /// What a download under a grant costs (docs/links.md, "Counting uses").

@@ -65,6 +65,8 @@ pub trait Store: Send + Sync + 'static {
     fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>>;
     fn link_add_file(&self, link_id: i64, file: &LinkFile) -> Result<()>;
     fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()>;
+    /// Applies staff's new rules to a link.
+    fn link_edit(&self, link_id: i64, edit: &LinkEdit) -> Result<()>;
     /// Gives a draft its rules and token (from `link`) and activates it; false
     /// if it is not a draft.
     fn link_finish_draft(&self, link_id: i64, link: &NewLink) -> Result<bool>;

@@ -1,8 +1,8 @@
-//! What staff do to their links: extend, revoke, regenerate, resend, delete.
-//! Each is a POST carrying the session's CSRF token, acts through the
-//! `LinkService` (the same rules as the CLI), writes an audit row naming the
-//! user, and answers with a redirect and a one-line message — except a new URL,
-//! which is shown once on the answer itself.
+//! What staff do to their links: extend, edit, revoke (cancel), regenerate,
+//! resend; administrators also restore and delete. Each is a POST carrying the
+//! session's CSRF token, acts through the `LinkService` (the same rules as the
+//! CLI), writes an audit row naming the user, and answers with a redirect and a
+//! one-line message — a regenerated URL is also shown on the answer itself.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +18,8 @@ use super::views::own_link;
 use super::{expired, not_found};
 use crate::audit::{AuditEvent, Outcome};
 use crate::error::{Error, ErrorKind};
+use crate::links::LinkUpdate;
+use crate::policy::links::check_admin_action;
 use crate::policy::Protocol;
 use crate::store::{format_ms, Link};
 
@@ -99,6 +101,8 @@ pub async fn act(
         "revoke" => revoke(&a).await,
         "regenerate" => regenerate(&a).await,
         "resend" => resend(&a).await,
+        "edit" => edit(&a, form).await,
+        "restore" => restore(&a).await,
         "delete" => delete(&a, form.get("confirm").is_some_and(|c| !c.is_empty())).await,
         _ => not_found(ctx),
     }
@@ -170,12 +174,10 @@ async fn resend(a: &Act<'_>) -> Response<Body> {
             a.back(
                 &a.page(),
                 Kind::Done,
-                &format!("Mailed a new URL to {to}. The old URL no longer works."),
+                &format!("Mailed the link again to {to}."),
             )
         }
-        // The token changed but the mail did not go out: the new URL exists only
-        // on this page now.
-        Ok((url, Some(mail_error))) => {
+        Ok((_, Some(mail_error))) => {
             a.audit(
                 "link_resend",
                 Outcome::Failed,
@@ -183,19 +185,87 @@ async fn resend(a: &Act<'_>) -> Response<Body> {
             )
             .await;
             let text = format!(
-                "The mail could not be sent ({mail_error}). The link has a new URL; the old one \
-                 no longer works. Pass it on yourself or try again later."
+                "The mail could not be sent ({mail_error}). Copy the link from this page and \
+                 pass it on yourself, or try again later."
             );
-            html(
-                StatusCode::OK,
-                pages::new_url(&brand(a.ctx), a.staff, &a.link, &text, &url),
-            )
+            a.back(&a.page(), Kind::Error, &text)
         }
         Err(e) => a.failed("link_resend", e).await,
     }
 }
 
+/// What the edit form asks for, as the service takes it: fields left as they
+/// were change nothing; an empty password keeps the password.
+fn update_of(form: &HashMap<String, String>) -> Result<LinkUpdate, Error> {
+    let list = |k: &str| {
+        form.get(k).map(|v| {
+            v.split([',', '\n', ' '])
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+    };
+    let password = if form.get("no_password").is_some_and(|v| !v.is_empty()) {
+        Some(None)
+    } else {
+        form.get("password")
+            .filter(|p| !p.is_empty())
+            .map(|p| Some(p.clone()))
+    };
+    let max_uses = match form.get("max_uses").map(|m| m.trim()) {
+        None => None,
+        Some("") => Some(None),
+        Some(m) => Some(Some(m.parse::<u32>().map_err(|_| {
+            Error::invalid(format!("the usage limit {m:?} is not a whole number"))
+        })?)),
+    };
+    Ok(LinkUpdate {
+        title: form.get("title").map(|t| t.trim().to_string()),
+        message: form.get("message").map(|m| m.replace("\r\n", "\n")),
+        recipients: list("recipients"),
+        password,
+        allowed_emails: list("allowed_emails"),
+        max_uses,
+        expires: form
+            .get("expires")
+            .filter(|e| !e.trim().is_empty())
+            .cloned(),
+    })
+}
+
+async fn edit(a: &Act<'_>, form: &HashMap<String, String>) -> Response<Body> {
+    let update = match update_of(form) {
+        Ok(u) => u,
+        Err(e) => return a.failed("link_edit", e).await,
+    };
+    match a.ctx.service.edit(&a.link.public_id, &update).await {
+        Ok((_, changed)) => {
+            a.audit("link_edit", Outcome::Ok, Some(changed.clone()))
+                .await;
+            a.back(&a.page(), Kind::Done, &format!("Saved: {changed}."))
+        }
+        Err(e) => a.failed("link_edit", e).await,
+    }
+}
+
+async fn restore(a: &Act<'_>) -> Response<Body> {
+    if let Err(why) = check_admin_action("restore", a.staff.user.admin) {
+        return a.failed("link_restore", Error::denied(why)).await;
+    }
+    match a.ctx.service.restore(&a.link.public_id).await {
+        Ok(_) => {
+            a.audit("link_restore", Outcome::Ok, None).await;
+            a.back(&a.page(), Kind::Done, "The link is active again.")
+        }
+        Err(e) => a.failed("link_restore", e).await,
+    }
+}
+
 async fn delete(a: &Act<'_>, confirmed: bool) -> Response<Body> {
+    if let Err(why) = check_admin_action("delete", a.staff.user.admin) {
+        return a.failed("link_delete", Error::denied(why)).await;
+    }
     if !confirmed {
         return a.back(
             &a.page(),

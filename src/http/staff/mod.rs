@@ -6,7 +6,8 @@
 //! - `session.rs`: login sessions (cookie, lifetimes, re-checks);
 //! - `login.rs`: signing in and out;
 //! - `views.rs`: the dashboard and a link's page; `pages.rs`: their HTML;
-//! - `actions.rs`: extend, revoke, regenerate, resend, delete;
+//! - `actions.rs`: extend, edit, revoke, regenerate, resend, restore, delete;
+//! - `files.rs`: staff download their link's files from its page;
 //! - `flash.rs`: the message shown after an action;
 //! - `send.rs`: sending files from the browser (page, draft, uploads, finish);
 //! - `browse.rs`: the file browser over the user's own view (`/app/files`);
@@ -15,6 +16,7 @@
 mod actions;
 mod browse;
 mod create;
+mod files;
 mod flash;
 mod login;
 mod pages;
@@ -111,6 +113,7 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
             Err(r) => r,
         },
         ["links", id] if get => views::detail(ctx, &staff, id, h).await,
+        ["links", id, "files", file] if get => files::download(ctx, peer, &staff, id, file).await,
         ["logout"] | ["links", _, _] if post => {
             let form = match read_form(ctx, body).await {
                 Ok(f) => f,

@@ -243,6 +243,70 @@ pub struct Detail<'a> {
     /// The expiry presets the policy allows: (value, label).
     pub presets: &'a [(&'static str, &'static str)],
     pub now: Millis,
+    /// The link's URL, when it can be shown again (not for links made before
+    /// tokens were derived).
+    pub url: Option<&'a str>,
+    /// The viewer is an administrator (restore, delete).
+    pub admin: bool,
+}
+
+/// The link's URL with a copy button, or why it cannot be shown.
+fn url_box(d: &Detail) -> String {
+    if d.link.state == crate::store::LinkState::Draft {
+        return String::new();
+    }
+    match d.url {
+        Some(url) => format!(
+            "<p><label for=\"url\">Link</label><input id=\"url\" value=\"{url}\" readonly></p>\
+             <p><button type=\"button\" data-copy=\"url\">Copy the link</button></p>",
+            url = esc(url)
+        ),
+        None => "<p class=\"muted\">This link was made before links could be shown again: its URL \
+                 cannot be shown. Regenerate it to get a URL you can copy (the old one stops working).</p>"
+            .into(),
+    }
+}
+
+/// Changing the rules: every field holds the current value; only what differs
+/// is changed. An empty password field keeps the password.
+fn edit_form(d: &Detail, csrf: &str) -> String {
+    let link = d.link;
+    let expiry_options: String = std::iter::once(("", "keep as it is"))
+        .chain(d.presets.iter().copied())
+        .map(|(v, l)| format!("<option value=\"{v}\">{l}</option>"))
+        .collect();
+    let password = if link.password_hash.is_some() {
+        "<label for=\"e-pw\">New password (empty: keep it)</label>\
+         <input id=\"e-pw\" name=\"password\" type=\"password\" autocomplete=\"new-password\">\
+         <p><input type=\"checkbox\" id=\"e-nopw\" name=\"no_password\" value=\"yes\" style=\"width:auto\"> \
+         <label for=\"e-nopw\" style=\"display:inline\">Remove the password</label></p>"
+    } else {
+        "<label for=\"e-pw\">Password (empty: none)</label>\
+         <input id=\"e-pw\" name=\"password\" type=\"password\" autocomplete=\"new-password\">"
+    };
+    let fields = format!(
+        "<label for=\"e-title\">Title</label><input id=\"e-title\" name=\"title\" value=\"{title}\">\
+         <label for=\"e-msg\">Message</label><textarea id=\"e-msg\" name=\"message\" rows=\"3\">{message}</textarea>\
+         <label for=\"e-to\">Recipients (comma separated)</label><input id=\"e-to\" name=\"recipients\" value=\"{to}\">\
+         {password}\
+         <label for=\"e-allow\">Allowed e-mails (comma separated; empty: anyone with the link)</label>\
+         <input id=\"e-allow\" name=\"allowed_emails\" value=\"{allow}\">\
+         <label for=\"e-max\">Usage limit (empty: unlimited)</label>\
+         <input id=\"e-max\" name=\"max_uses\" inputmode=\"numeric\" value=\"{max}\">\
+         <label for=\"e-exp\">Expiry</label><select id=\"e-exp\" name=\"expires\">{expiry_options}</select><p></p>",
+        title = esc(&link.title),
+        message = esc(&link.message),
+        to = esc(&link.recipients.join(", ")),
+        allow = esc(&link.allowed_emails.join(", ")),
+        max = link.max_uses.map(|m| m.to_string()).unwrap_or_default(),
+    );
+    form(
+        &format!("/app/links/{}/edit", link.public_id),
+        csrf,
+        &fields,
+        "Save changes",
+        "",
+    )
 }
 
 fn facts(link: &Link, now: Millis) -> String {
@@ -289,7 +353,7 @@ fn facts(link: &Link, now: Millis) -> String {
     format!("<dl>{items}</dl>")
 }
 
-fn files_table(files: &[LinkFile]) -> String {
+fn files_table(link: &Link, files: &[LinkFile]) -> String {
     if files.is_empty() {
         return "<p class=\"muted\">No files (the copies may have been purged).</p>".into();
     }
@@ -301,9 +365,20 @@ fn files_table(files: &[LinkFile]) -> String {
             } else {
                 human_size(f.size)
             };
+            // Files (not folders) of send and share links: the staff member
+            // downloads them through their own session.
+            let name = if f.is_dir || link.kind == crate::store::LinkKind::Request {
+                esc(&f.name)
+            } else {
+                format!(
+                    "<a href=\"/app/links/{id}/files/{fid}\" download>{name}</a>",
+                    id = esc(&link.public_id),
+                    fid = f.id,
+                    name = esc(&f.name)
+                )
+            };
             format!(
                 "<tr><td>{name}</td><td>{size}</td><td class=\"sha\">{sha}</td></tr>",
-                name = esc(&f.name),
                 sha = f.sha256.as_deref().map(esc).unwrap_or_default(),
             )
         })
@@ -344,6 +419,9 @@ fn actions(d: &Detail, csrf: &str) -> String {
     let base = format!("/app/links/{}", link.public_id);
     let revoked = status(&rules_of(link), d.now) == Status::Revoked;
     let mut out = String::new();
+    if revoked && d.admin {
+        out.push_str(&form(&format!("{base}/restore"), csrf, "", "Restore", ""));
+    }
     if !revoked && !d.presets.is_empty() {
         let options: String = d
             .presets
@@ -368,7 +446,7 @@ fn actions(d: &Detail, csrf: &str) -> String {
             &format!("{base}/revoke"),
             csrf,
             "",
-            "Revoke",
+            "Cancel (revoke)",
             "danger",
         ));
     }
@@ -388,41 +466,51 @@ fn actions(d: &Detail, csrf: &str) -> String {
             "",
         ));
     }
-    out.push_str(&form(
-        &format!("{base}/delete"),
-        csrf,
-        "<input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required> \
-         <label for=\"confirm\">Delete this link and its copies</label> ",
-        "Delete",
-        "danger",
-    ));
+    if d.admin {
+        out.push_str(&form(
+            &format!("{base}/delete"),
+            csrf,
+            "<input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required> \
+             <label for=\"confirm\">Delete this link and its copies</label> ",
+            "Delete",
+            "danger",
+        ));
+    }
     format!(
-        "<div class=\"actions\">{out}</div><p class=\"muted small\">Regenerating (and resending, \
-         which mails a new URL) makes the current URL stop working.</p>"
+        "<div class=\"actions\">{out}</div><p class=\"muted small\">Resending mails the same link \
+         again. Regenerating makes the current URL stop working. A cancelled link keeps its files \
+         until retention removes them; an administrator can restore it until then.</p>"
     )
 }
 
 pub fn detail(brand: &Brand, staff: &Staff, flash: Option<&Flash>, d: &Detail) -> String {
     let body = format!(
-        "<h1>{title}</h1>{facts}<h2>Actions</h2>{actions}<h2>Files</h2>{files}\
-         <h2>Activity</h2><p class=\"muted small\">Newest first, at most 200 entries.</p>{trail}{script}",
+        "<h1>{title}</h1>{url}{facts}<h2>Actions</h2>{actions}{edit}<h2>Files</h2>{files}\
+         <h2>Activity</h2><p class=\"muted small\">Newest first, at most 200 entries.</p>{trail}{script}{copy}",
         title = esc(label(d.link)),
+        url = url_box(d),
         facts = facts(d.link, d.now),
         actions = actions(d, &staff.csrf),
-        files = files_table(d.files),
+        edit = if status(&rules_of(d.link), d.now) == Status::Revoked {
+            String::new()
+        } else {
+            format!("<h2>Edit</h2>{}", edit_form(d, &staff.csrf))
+        },
+        files = files_table(d.link, d.files),
         trail = trail_table(d.trail),
         script = script("countdown.js"),
+        copy = script("copy.js"),
     );
     frame(brand, staff, label(d.link), flash, &body)
 }
 
-/// The answer to an action that made a new URL: shown here once, never again.
+/// The answer to an action that made a new URL (it stays on the link's page).
 pub fn new_url(brand: &Brand, staff: &Staff, link: &Link, text: &str, url: &str) -> String {
     let body = format!(
         "<h1>{title}</h1><p>{text}</p>\
          <p><label for=\"url\">New URL</label><input id=\"url\" value=\"{url}\" readonly></p>\
          <p><button type=\"button\" data-copy=\"url\">Copy</button></p>\
-         <p class=\"muted\">This URL is shown only now: it is not stored and cannot be shown again.</p>\
+         <p class=\"muted\">You can copy it again from the link's page.</p>\
          <p><a href=\"/app/links/{id}\">Back to the link</a></p>{script}",
         title = esc(label(link)),
         text = esc(text),

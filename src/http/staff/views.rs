@@ -1,5 +1,6 @@
 //! The pages a logged-in user reads: the dashboard of their links and a link's
-//! detail page. Only the user's own links exist here; another user's link is
+//! detail page. Only the user's own links exist here (an administrator may
+//! open any link's page, to restore or delete it); another user's link is
 //! answered like an unknown one.
 
 use hyper::header::HeaderMap;
@@ -27,10 +28,11 @@ const PRESETS: [(&str, &str); 6] = [
 /// How much of a link's trail its page shows.
 const TRAIL: usize = 200;
 
-/// The user's link `public_id`, or `None` (unknown, or someone else's).
+/// The user's link `public_id`, or `None` (unknown, or someone else's; an
+/// administrator reaches every link).
 pub async fn own_link(ctx: &HttpContext, staff: &Staff, public_id: &str) -> Option<Link> {
     match ctx.service.find(public_id).await {
-        Ok(link) if link.owner == staff.user.name => Some(link),
+        Ok(link) if link.owner == staff.user.name || staff.user.admin => Some(link),
         Ok(_) => None,
         Err(e) => {
             if e.kind() != crate::error::ErrorKind::NotFound {
@@ -109,7 +111,10 @@ pub async fn detail(
         .into_iter()
         .filter(|(v, _)| parse_expiry(Some(v), &ctx.links.policy, now).is_ok())
         .collect();
+    let url = ctx.service.url_of(&link);
     let d = Detail {
+        url: url.as_deref(),
+        admin: staff.user.admin,
         link: &link,
         files: &files,
         trail: &trail,

@@ -113,6 +113,7 @@ mod tests {
                     password_hash: None,
                     allowed_emails: vec![],
                     state: LinkState::Active,
+                    generation: None,
                     name: String::new(),
                     inbound: None,
                 },

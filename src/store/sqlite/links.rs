@@ -4,12 +4,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    now_ms, Inbound, Link, LinkChange, LinkFile, LinkKind, LinkState, Millis, NewLink,
+    now_ms, Inbound, Link, LinkChange, LinkEdit, LinkFile, LinkKind, LinkState, Millis, NewLink,
 };
 
 const COLS: &str = "id, public_id, kind, owner, title, message, recipients, expires_at, \
                     max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at, name, \
-                    folder, max_size, notify_uploads";
+                    folder, max_size, notify_uploads, generation, token_hash";
 
 fn list_of(s: String) -> Vec<String> {
     s.split(',')
@@ -54,6 +54,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
             }),
             None => None,
         },
+        generation: r.get(20)?,
+        token_hash: r.get(21)?,
     })
 }
 
@@ -71,8 +73,8 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
     tx.execute(
         "INSERT INTO links (public_id, token_hash, kind, owner, title, message, recipients, expires_at,
                             max_uses, password_hash, allowed_emails, state, created_at, name,
-                            folder, max_size, notify_uploads)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                            folder, max_size, notify_uploads, generation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             l.public_id,
             l.token_hash,
@@ -91,6 +93,7 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
             l.inbound.as_ref().map(|i| i.folder.clone()),
             l.inbound.as_ref().and_then(|i| i.max_size).map(|n| n as i64),
             l.inbound.as_ref().is_some_and(|i| i.notify),
+            l.generation,
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -180,13 +183,66 @@ pub fn change(c: &mut Connection, id: i64, ch: &LinkChange) -> Result<()> {
             "UPDATE links SET state = 'revoked', ended_at = ?1 WHERE id = ?2 AND state != 'revoked'",
             params![at, id],
         )?,
-        LinkChange::Token(hash) => c.execute("UPDATE links SET token_hash = ?1 WHERE id = ?2", params![hash, id])?,
+        LinkChange::Token { hash, generation } => c.execute(
+            "UPDATE links SET token_hash = ?1, generation = ?2 WHERE id = ?3",
+            params![hash, generation, id],
+        )?,
         LinkChange::Activate => c.execute(
             "UPDATE links SET state = 'active' WHERE id = ?1 AND state = 'draft'",
             params![id],
         )?,
+        LinkChange::Restore => c.execute(
+            "UPDATE links SET state = 'active', ended_at = NULL WHERE id = ?1 AND state = 'revoked'",
+            params![id],
+        )?,
     };
     changed(n)
+}
+
+/// Applies staff's new rules in one statement (nothing if nothing changes).
+pub fn edit(c: &mut Connection, id: i64, e: &LinkEdit) -> Result<()> {
+    let mut sets: Vec<&str> = Vec::new();
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut put = |col: &'static str, v: Box<dyn rusqlite::ToSql>| {
+        sets.push(col);
+        values.push(v);
+    };
+    if let Some(v) = &e.title {
+        put("title", Box::new(v.clone()));
+    }
+    if let Some(v) = &e.message {
+        put("message", Box::new(v.clone()));
+    }
+    if let Some(v) = &e.recipients {
+        put("recipients", Box::new(v.join(",")));
+    }
+    if let Some(v) = &e.password_hash {
+        put("password_hash", Box::new(v.clone()));
+    }
+    if let Some(v) = &e.allowed_emails {
+        put("allowed_emails", Box::new(v.join(",")));
+    }
+    if let Some(v) = e.max_uses {
+        put("max_uses", Box::new(v));
+    }
+    if let Some(v) = e.expires_at {
+        put("expires_at", Box::new(v));
+    }
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let assignments: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, col)| format!("{col} = ?{}", i + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE links SET {} WHERE id = ?{}",
+        assignments.join(", "),
+        sets.len() + 1
+    );
+    values.push(Box::new(id));
+    changed(c.execute(&sql, rusqlite::params_from_iter(values.iter()))?)
 }
 
 /// Gives a draft its rules and token and makes it active; false if it was not
@@ -195,7 +251,7 @@ pub fn finish_draft(c: &mut Connection, id: i64, l: &NewLink) -> Result<bool> {
     let n = c.execute(
         "UPDATE links SET token_hash = ?2, title = ?3, message = ?4, recipients = ?5,
                           expires_at = ?6, max_uses = ?7, password_hash = ?8,
-                          allowed_emails = ?9, name = ?10, state = 'active'
+                          allowed_emails = ?9, name = ?10, state = 'active', generation = ?11
          WHERE id = ?1 AND state = 'draft'",
         params![
             id,
@@ -207,7 +263,8 @@ pub fn finish_draft(c: &mut Connection, id: i64, l: &NewLink) -> Result<bool> {
             l.max_uses,
             l.password_hash,
             l.allowed_emails.join(","),
-            l.name
+            l.name,
+            l.generation
         ],
     )?;
     Ok(n == 1)
@@ -266,6 +323,7 @@ mod tests {
             allowed_emails: vec![],
             state: LinkState::Active,
             name: String::new(),
+            generation: Some(1),
         }
     }
 
@@ -338,7 +396,13 @@ mod tests {
             .collect();
         assert_eq!(names, ["a", "b"]);
         store
-            .link_change(l.id, &LinkChange::Token("new-hash".into()))
+            .link_change(
+                l.id,
+                &LinkChange::Token {
+                    hash: "new-hash".into(),
+                    generation: 2,
+                },
+            )
             .unwrap();
         assert!(
             store.link_by_token_hash("hash-rev").unwrap().is_none(),
@@ -358,6 +422,48 @@ mod tests {
             "files go with the link"
         );
         assert_eq!(store.link_list(Some("alice")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn edits_change_only_what_they_name_and_restore_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let mut l = new_link("ed", Some(3), None);
+        l.password_hash = Some("$argon2id$x".into());
+        let l = store.link_insert(&l, &[]).unwrap();
+        assert_eq!(l.generation, Some(1));
+        store.link_edit(l.id, &LinkEdit::default()).unwrap();
+        assert_eq!(store.link_by_public_id("ed").unwrap().unwrap(), l);
+        store
+            .link_edit(
+                l.id,
+                &LinkEdit {
+                    title: Some("New".into()),
+                    password_hash: Some(None),
+                    max_uses: Some(None),
+                    allowed_emails: Some(vec!["a@b.c".into(), "d@e.f".into()]),
+                    ..LinkEdit::default()
+                },
+            )
+            .unwrap();
+        let e = store.link_by_public_id("ed").unwrap().unwrap();
+        assert_eq!(e.title, "New");
+        assert_eq!(e.password_hash, None);
+        assert_eq!(e.max_uses, None);
+        assert_eq!(e.allowed_emails, ["a@b.c", "d@e.f"]);
+        assert_eq!(e.recipients, l.recipients, "not named, not changed");
+        assert_eq!(e.message, l.message);
+        let now = now_ms();
+        store.link_change(l.id, &LinkChange::Revoke(now)).unwrap();
+        assert!(!store.link_reserve_use(l.id, now).unwrap());
+        store.link_change(l.id, &LinkChange::Restore).unwrap();
+        let r = store.link_by_public_id("ed").unwrap().unwrap();
+        assert_eq!((r.state, r.ended_at), (LinkState::Active, None));
+        assert!(store.link_reserve_use(l.id, now).unwrap());
+        assert!(
+            store.link_change(l.id, &LinkChange::Restore).is_err(),
+            "only a revoked link is restored"
+        );
     }
 
     #[test]

@@ -173,6 +173,11 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 10: the generation a link's token is derived at (links/token.rs), so staff
+    // can be shown the URL again; NULL for older links, whose tokens were random.
+    r#"
+    ALTER TABLE links ADD COLUMN generation INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -18,9 +18,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{
-    ApiKey, AuditQuery, AuditRecord, Ban, CodeCheck, Link, LinkChange, LinkFile, Millis, NewApiKey,
-    NewKey, NewLink, NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload, User,
-    WebSession,
+    ApiKey, AuditQuery, AuditRecord, Ban, CodeCheck, Link, LinkChange, LinkEdit, LinkFile, Millis,
+    NewApiKey, NewKey, NewLink, NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload,
+    User, WebSession,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
@@ -162,6 +162,9 @@ impl Store for SqliteStore {
     }
     fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()> {
         self.with(|c| links::change(c, link_id, change))
+    }
+    fn link_edit(&self, link_id: i64, edit: &LinkEdit) -> Result<()> {
+        self.with(|c| links::edit(c, link_id, edit))
     }
     fn link_finish_draft(&self, link_id: i64, link: &NewLink) -> Result<bool> {
         self.with(|c| links::finish_draft(c, link_id, link))

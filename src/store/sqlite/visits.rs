@@ -207,6 +207,7 @@ mod tests {
                     password_hash: None,
                     allowed_emails: vec![],
                     state: LinkState::Active,
+                    generation: None,
                     name: String::new(),
                 },
                 &[],
