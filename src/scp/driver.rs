@@ -1,0 +1,432 @@
+//! The SCP session driver: the sink (`scp -t`, the client uploads) and the source
+//! (`scp -f`, it downloads) of the legacy protocol, over the Session layer, so
+//! permissions, the home jail, atomic uploads and audit rows are SFTP's own.
+//!
+//! Files stream in chunks both ways; memory stays bounded whatever their size.
+//! Errors reach the client as SCP error records with the public-reply text only.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
+};
+
+use super::proto::{self, Mode, Record, Scp, Times};
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::{Session, Upload};
+use crate::vfs::{Entry, VPath};
+
+/// Bytes read from the client per storage write.
+const CHUNK: usize = 256 * 1024;
+
+/// The channel: buffered reads, writes passed through.
+pub type Io<S> = tokio::io::BufReader<S>;
+
+/// Runs one scp command; returns the exit status (0: everything went through).
+pub async fn run<S>(scp: &Scp, files: &Session, io: &mut Io<S>) -> u32
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut t = Transfer {
+        files,
+        io,
+        scp,
+        failed: false,
+    };
+    let res = match &scp.mode {
+        Mode::Sink(target) => t.sink(target).await,
+        Mode::Source(paths) => t.source(paths).await,
+    };
+    if let Err(e) = res {
+        // A fatal error: told to the client if the channel still carries it.
+        crate::reply::log("scp", &e);
+        let _ = t
+            .send(&proto::error_record(crate::reply::text(&e), true))
+            .await;
+        t.failed = true;
+    }
+    let _ = t.io.flush().await;
+    u32::from(t.failed)
+}
+
+struct Transfer<'a, S> {
+    files: &'a Session,
+    io: &'a mut Io<S>,
+    scp: &'a Scp,
+    /// Some item failed: the exit status is 1.
+    failed: bool,
+}
+
+/// What the other side answered to a header or a file's end.
+enum Answer {
+    Ok,
+    /// It reported a problem and skips this item.
+    Skip,
+}
+
+impl<S> Transfer<'_, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.io.write_all(data).await?;
+        Ok(())
+    }
+
+    /// Tells the client about a failed item (it goes on with the next one).
+    async fn warn(&mut self, name: &str, e: &Error) -> Result<()> {
+        crate::reply::log("scp", e);
+        self.failed = true;
+        let text = format!("{name}: {}", crate::reply::text(e));
+        self.send(&proto::error_record(&text, false)).await?;
+        self.io.flush().await?;
+        Ok(())
+    }
+
+    async fn ack(&mut self) -> Result<()> {
+        self.send(&[0]).await?;
+        self.io.flush().await?;
+        Ok(())
+    }
+
+    /// Reads the other side's answer: `\0`, or a warning / fatal record.
+    async fn answer(&mut self) -> Result<Answer> {
+        self.io.flush().await?;
+        let mut b = [0u8; 1];
+        self.io.read_exact(&mut b).await?;
+        match b[0] {
+            0 => Ok(Answer::Ok),
+            code @ (1 | 2) => {
+                let msg = read_line(self.io).await?.unwrap_or_default();
+                tracing::debug!(message = %String::from_utf8_lossy(&msg), "scp client reported an error");
+                self.failed = true;
+                if code == 2 {
+                    return Err(Error::new(ErrorKind::InvalidInput, "scp client gave up")
+                        .with_public("transfer stopped by the client"));
+                }
+                Ok(Answer::Skip)
+            }
+            _ => Err(Error::invalid("protocol error: unexpected answer")),
+        }
+    }
+
+    // ---- sink: the client uploads -------------------------------------------------
+
+    async fn sink(&mut self, target_raw: &str) -> Result<()> {
+        let target = proto::resolve(target_raw)?;
+        let target_is_dir = match self.files.stat(&target).await {
+            Ok(e) => e.is_dir(),
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if self.scp.target_is_dir && !target_is_dir {
+            return Err(Error::new(ErrorKind::NotADirectory, "scp -d target"));
+        }
+        self.ack().await?;
+        // The directories entered with `D` records; the target itself at depth 0.
+        let mut dirs: Vec<VPath> = Vec::new();
+        let mut times: Option<Times> = None;
+        while let Some(line) = read_line(self.io).await? {
+            let record = proto::parse_record(&line)?;
+            let dest = |name: &str| -> Result<VPath> {
+                match dirs.last() {
+                    Some(d) => d.join(name),
+                    None if target_is_dir => target.join(name),
+                    None => Ok(target.clone()),
+                }
+            };
+            match record {
+                Record::Times(t) => {
+                    times = Some(t);
+                    self.ack().await?;
+                }
+                Record::End => {
+                    if dirs.pop().is_none() {
+                        return Err(Error::invalid("protocol error: unbalanced directory end"));
+                    }
+                    self.ack().await?;
+                }
+                Record::Warning(msg) => {
+                    // The client could not read one of its files: it is skipped.
+                    tracing::debug!(%msg, "scp client skipped an item");
+                    self.failed = true;
+                }
+                Record::Fatal(msg) => {
+                    tracing::debug!(%msg, "scp client stopped");
+                    self.failed = true;
+                    return Ok(());
+                }
+                Record::Dir { name, .. } => {
+                    if !self.scp.recursive {
+                        return Err(Error::invalid("protocol error: directory without -r"));
+                    }
+                    let path = dest(&name)?;
+                    match self.enter_dir(&path).await {
+                        Ok(()) => {
+                            dirs.push(path);
+                            self.ack().await?;
+                        }
+                        Err(e) => self.warn(&name, &e).await?,
+                    }
+                    times = None;
+                }
+                Record::File { size, name, .. } => {
+                    let path = dest(&name)?;
+                    self.receive_file(&path, &name, size).await?;
+                    // Times are parsed but not applied yet (see the module notes).
+                    let _ = times.take();
+                }
+            }
+        }
+        if !dirs.is_empty() {
+            return Err(Error::invalid(
+                "protocol error: connection closed inside a directory",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Makes sure `path` is a directory, creating it if it does not exist.
+    async fn enter_dir(&self, path: &VPath) -> Result<()> {
+        match self.files.stat(path).await {
+            Ok(e) if e.is_dir() => Ok(()),
+            Ok(_) => Err(Error::new(ErrorKind::NotADirectory, format!("{path}"))),
+            Err(e) if e.kind() == ErrorKind::NotFound => self.files.mkdir(path).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One `C` record: the upload starts only if it may (else the client skips the
+    /// file), the bytes stream in, and it is committed once the client says the
+    /// file was read whole.
+    async fn receive_file(&mut self, path: &VPath, name: &str, size: u64) -> Result<()> {
+        let upload = match self.start_upload(path).await {
+            Ok(u) => u,
+            Err(e) => return self.warn(name, &e).await,
+        };
+        self.ack().await?;
+        let mut upload = Some(upload);
+        let mut write_error: Option<Error> = None;
+        let mut left = size;
+        while left > 0 {
+            let want = left.min(CHUNK as u64) as usize;
+            let mut buf = vec![0u8; want];
+            let n = self.io.read(&mut buf).await?;
+            if n == 0 {
+                // The connection ended mid-file: the dropped upload is discarded
+                // and audited as interrupted.
+                return Err(Error::invalid("connection closed in the middle of a file"));
+            }
+            buf.truncate(n);
+            left -= n as u64;
+            if let Some(u) = upload.as_mut() {
+                if let Err(e) = u.write(Bytes::from(buf)).await {
+                    // The upload is already discarded; the rest is read and dropped
+                    // so the stream stays in step.
+                    upload = None;
+                    write_error = Some(e);
+                }
+            }
+        }
+        let client_ok = matches!(self.answer().await?, Answer::Ok);
+        let Some(upload) = upload else {
+            let e = write_error.unwrap_or_else(|| Error::internal("upload lost"));
+            return self.warn(name, &e).await;
+        };
+        if !client_ok {
+            upload.abort("the client could not read the file").await?;
+            return Ok(());
+        }
+        match upload.close().await {
+            Ok(_) => self.ack().await,
+            Err(e) => self.warn(name, &e).await,
+        }
+    }
+
+    async fn start_upload(&self, path: &VPath) -> Result<Upload> {
+        match self.files.stat(path).await {
+            Ok(e) if e.is_dir() => {
+                return Err(Error::new(ErrorKind::IsADirectory, format!("{path}")))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.files.create(path).await
+    }
+
+    // ---- source: the client downloads ----------------------------------------------
+
+    async fn source(&mut self, paths: &[String]) -> Result<()> {
+        // The client (sink) speaks first: it is ready.
+        if let Answer::Skip = self.answer().await? {
+            return Ok(());
+        }
+        for raw in paths {
+            let found = match proto::resolve(raw) {
+                Ok(path) => self.files.stat(&path).await,
+                Err(e) => Err(e),
+            };
+            match found {
+                Ok(entry) => self.send_tree(entry).await?,
+                Err(e) => self.warn(raw, &e).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a file, or a directory with everything below it (with `-r`), walking
+    /// with a stack rather than recursion.
+    async fn send_tree(&mut self, top: Entry) -> Result<()> {
+        enum Step {
+            Item(Entry),
+            Leave,
+        }
+        let mut todo = vec![Step::Item(top)];
+        while let Some(step) = todo.pop() {
+            let entry = match step {
+                Step::Leave => {
+                    self.send(b"E\n").await?;
+                    self.answer().await?;
+                    continue;
+                }
+                Step::Item(e) => e,
+            };
+            let name = entry.name().to_string();
+            if !entry.is_dir() {
+                self.send_file(&entry).await?;
+                continue;
+            }
+            if !self.scp.recursive {
+                let e = Error::new(ErrorKind::IsADirectory, format!("{}", entry.path))
+                    .with_public("not a regular file");
+                self.warn(&name, &e).await?;
+                continue;
+            }
+            let children = match self.children(&entry.path).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.warn(&name, &e).await?;
+                    continue;
+                }
+            };
+            if self.scp.preserve {
+                if let Some(m) = entry.modified {
+                    self.send(&proto::times_header(m)).await?;
+                    if let Answer::Skip = self.answer().await? {
+                        continue;
+                    }
+                }
+            }
+            self.send(&proto::dir_header(&name)).await?;
+            if let Answer::Skip = self.answer().await? {
+                continue;
+            }
+            todo.push(Step::Leave);
+            todo.extend(children.into_iter().rev().map(Step::Item));
+        }
+        Ok(())
+    }
+
+    /// A directory's entries, sorted by name (names only are kept per level).
+    async fn children(&self, dir: &VPath) -> Result<Vec<Entry>> {
+        let mut list: Vec<Entry> = self.files.list(dir).await?.try_collect().await?;
+        list.sort_by(|a, b| a.name().cmp(b.name()));
+        Ok(list)
+    }
+
+    async fn send_file(&mut self, entry: &Entry) -> Result<()> {
+        let name = entry.name().to_string();
+        let download = match self.files.open_read(&entry.path).await {
+            Ok(d) => d,
+            Err(e) => return self.warn(&name, &e).await,
+        };
+        if self.scp.preserve {
+            if let Some(m) = entry.modified {
+                self.send(&proto::times_header(m)).await?;
+                if let Answer::Skip = self.answer().await? {
+                    download.finish(false).await;
+                    return Ok(());
+                }
+            }
+        }
+        let size = download.size();
+        self.send(&proto::file_header(size, &name)).await?;
+        if let Answer::Skip = self.answer().await? {
+            download.finish(false).await;
+            return Ok(());
+        }
+        let mut sent = 0u64;
+        let mut read_error = None;
+        match download.stream(0..size).await {
+            Ok(mut chunks) => loop {
+                match chunks.try_next().await {
+                    Ok(Some(chunk)) => {
+                        let chunk = &chunk[..chunk.len().min((size - sent) as usize)];
+                        self.send(chunk).await?;
+                        sent += chunk.len() as u64;
+                        download.add_sent(chunk.len() as u64);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_error = Some(e);
+                        break;
+                    }
+                }
+            },
+            Err(e) => read_error = Some(e),
+        }
+        if read_error.is_none() && sent < size {
+            read_error = Some(Error::internal(format!(
+                "{}: shorter than announced",
+                entry.path
+            )));
+        }
+        if let Some(e) = read_error {
+            // The header promised `size` bytes: pad, then report in place of the
+            // final `\0`, as OpenSSH's scp does when a read fails.
+            let zeros = vec![0u8; CHUNK];
+            while sent < size {
+                let n = (size - sent).min(CHUNK as u64) as usize;
+                self.send(&zeros[..n]).await?;
+                sent += n as u64;
+            }
+            download.finish(false).await;
+            self.warn(&name, &e).await?;
+            self.answer().await?;
+            return Ok(());
+        }
+        self.send(&[0]).await?;
+        let complete = matches!(self.answer().await?, Answer::Ok);
+        download.finish(complete).await;
+        Ok(())
+    }
+}
+
+/// Reads one line without its `\n`; `None` at a clean end of stream. Bounded by
+/// [`proto::MAX_LINE`].
+async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            if line.is_empty() {
+                return Ok(None);
+            }
+            return Err(Error::invalid(
+                "protocol error: connection closed mid-record",
+            ));
+        }
+        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&buf[..i]);
+            r.consume(i + 1);
+            return Ok(Some(line));
+        }
+        let n = buf.len();
+        line.extend_from_slice(buf);
+        r.consume(n);
+        if line.len() > proto::MAX_LINE {
+            return Err(Error::invalid("protocol error: record too long"));
+        }
+    }
+}

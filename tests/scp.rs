@@ -1,0 +1,310 @@
+//! Legacy SCP (`scp -O`, what every OpenSSH scp before 9.0 speaks) and the exec
+//! checksum commands, with the real OpenSSH client against the real server on
+//! 127.0.0.1 port 0, on fs and S3 (moto). Bytes are compared by SHA-256; refusals
+//! are checked by exit status and by the file's absence; audit rows are checked.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::gateway::{Gateway, SSH_OPTS};
+use common::{pattern, sha256};
+use tokio::process::Command;
+use wharf::audit::Outcome;
+use wharf::store::AuditQuery;
+
+const BIG: usize = 20 * 1024 * 1024;
+
+fn file_sha(p: &Path) -> String {
+    sha256(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+}
+
+/// Runs a command with a deadline; returns (success, stdout, stderr).
+async fn run(cmd: &mut Command, secs: u64) -> (bool, String, String) {
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(secs), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{cmd:?} did not finish in {secs} s"))
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `scp -O` (the legacy protocol) with the key, options first.
+fn scp(gw: &Gateway, key: &Path) -> Command {
+    let mut cmd = Command::new("scp");
+    cmd.current_dir(gw.dir.path())
+        .arg("-O")
+        .args(SSH_OPTS)
+        .args(["-P", &gw.sftp_addr().port().to_string(), "-i"])
+        .arg(key);
+    cmd
+}
+
+fn ssh(gw: &Gateway, key: &Path, user: &str) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(SSH_OPTS)
+        .args(["-p", &gw.sftp_addr().port().to_string(), "-i"])
+        .arg(key)
+        .arg(format!("{user}@127.0.0.1"));
+    cmd
+}
+
+/// A tree of 3 directories (one nested, names with spaces) and 50 files.
+fn make_tree(root: &Path) -> Vec<PathBuf> {
+    let dirs = ["a dir", "b", "b/nested dir"];
+    let mut files = Vec::new();
+    for (i, n) in (0..50).enumerate() {
+        let dir = root.join(dirs[i % dirs.len()]);
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = if n % 2 == 0 {
+            format!("file {n}.txt")
+        } else {
+            format!("f{n}.bin")
+        };
+        std::fs::write(dir.join(&name), pattern(500 + n * 37, n as u64)).unwrap();
+        files.push(dir.join(name).strip_prefix(root).unwrap().to_path_buf());
+    }
+    files
+}
+
+async fn scp_round_trip(storage: &str) {
+    let mut gw = Gateway::start(storage, "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/partners/acme", "all", None, Some(&key));
+    let big = pattern(BIG, 21);
+    std::fs::write(gw.path("big.bin"), &big).unwrap();
+
+    // A 20 MB file up and down.
+    let (ok, _, err) = run(
+        scp(&gw, &key).arg("big.bin").arg("acme@127.0.0.1:up.bin"),
+        300,
+    )
+    .await;
+    assert!(ok, "scp -O upload on {storage}: {err}");
+    assert_eq!(
+        gw.stored_sha("/partners/acme/up.bin").await.as_deref(),
+        Some(sha256(&big).as_str())
+    );
+    let (ok, _, err) = run(
+        scp(&gw, &key).arg("acme@127.0.0.1:/up.bin").arg("down.bin"),
+        300,
+    )
+    .await;
+    assert!(ok, "scp -O download on {storage}: {err}");
+    assert_eq!(file_sha(&gw.path("down.bin")), sha256(&big));
+
+    // A tree up (-r) into a new folder, then down again.
+    let files = make_tree(&gw.path("tree"));
+    let (ok, _, err) = run(
+        scp(&gw, &key)
+            .arg("-r")
+            .arg("tree")
+            .arg("acme@127.0.0.1:in"),
+        300,
+    )
+    .await;
+    assert!(ok, "scp -O -r upload on {storage}: {err}");
+    let (ok, _, err) = run(
+        scp(&gw, &key)
+            .arg("-r")
+            .arg("acme@127.0.0.1:in")
+            .arg("back"),
+        300,
+    )
+    .await;
+    assert!(ok, "scp -O -r download on {storage}: {err}");
+    for f in &files {
+        assert_eq!(
+            file_sha(&gw.path("back").join(f)),
+            file_sha(&gw.path("tree").join(f)),
+            "{} on {storage}",
+            f.display()
+        );
+    }
+    let count = walk(&gw.path("back"));
+    assert_eq!(count, files.len(), "nothing more came back");
+
+    let uploads = gw
+        .stop_and_audit(AuditQuery {
+            actor: Some("acme".into()),
+            action: Some("upload".into()),
+            ..Default::default()
+        })
+        .await;
+    let up = uploads
+        .iter()
+        .find(|e| e.path.as_deref() == Some("/up.bin"))
+        .expect("the scp upload is audited");
+    assert_eq!(up.outcome, Outcome::Ok);
+    assert_eq!(up.bytes, Some(BIG as u64));
+    assert_eq!(
+        up.detail.as_deref(),
+        Some(format!("sha256 {}", sha256(&big)).as_str())
+    );
+    assert!(up.remote.as_deref().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(
+        uploads
+            .iter()
+            .filter(|e| e.outcome == Outcome::Ok
+                && e.path.as_deref().is_some_and(|p| p.starts_with("/in/")))
+            .count(),
+        50
+    );
+    assert!(
+        uploads
+            .iter()
+            .any(|e| e.path.as_deref() == Some("/in/b/nested dir/file 2.txt")),
+        "names with spaces keep them"
+    );
+}
+
+fn walk(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            n += walk(&e.path());
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_legacy_on_fs() {
+    scp_round_trip("fs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_legacy_on_s3() {
+    scp_round_trip("s3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_refusals() {
+    let mut gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/partners/acme", "all", None, Some(&key));
+    gw.add_user("reader", "/partners/acme", "list,read", None, Some(&key));
+    std::fs::write(gw.path("f.txt"), b"hello").unwrap();
+    let files = gw.config.data_dir.join("files");
+
+    // A user who may not write: non-zero exit, nothing written.
+    let (ok, _, err) = run(
+        scp(&gw, &key).arg("f.txt").arg("reader@127.0.0.1:/ro.txt"),
+        60,
+    )
+    .await;
+    assert!(!ok, "an upload without the write permission must fail");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(!files.join("partners/acme/ro.txt").exists());
+
+    // Out of the home: refused, neither clamped into the home nor written beside it.
+    for target in ["../x", "/../x", "sub/../../x"] {
+        let (ok, _, err) = run(
+            scp(&gw, &key)
+                .arg("f.txt")
+                .arg(format!("acme@127.0.0.1:{target}")),
+            60,
+        )
+        .await;
+        assert!(!ok, "{target} must be refused");
+        assert!(err.contains("Permission denied"), "{target}: {err}");
+        assert!(!err.contains("partners"), "no home path in {err}");
+        for p in ["partners/acme/x", "partners/x", "x"] {
+            assert!(!files.join(p).exists(), "{target} wrote {p}");
+        }
+        let (ok, _, _) = run(
+            scp(&gw, &key)
+                .arg(format!("acme@127.0.0.1:{target}"))
+                .arg("got-x"),
+            60,
+        )
+        .await;
+        assert!(!ok, "download of {target} must be refused");
+    }
+    // A missing file to download: non-zero exit, a clear message.
+    let (ok, _, err) = run(scp(&gw, &key).arg("acme@127.0.0.1:/missing").arg("m"), 60).await;
+    assert!(!ok);
+    assert!(err.to_lowercase().contains("no such file"), "{err}");
+
+    // A shell command is refused; the refusal names SFTP.
+    let (ok, out, err) = run(ssh(&gw, &key, "acme").arg("ls"), 60).await;
+    assert!(!ok, "ls must be refused: {out}");
+    assert!(err.contains("SFTP only"), "{err}");
+    let (ok, _, _) = run(ssh(&gw, &key, "acme").arg("scp -t x; ls"), 60).await;
+    assert!(!ok);
+
+    let denied = gw
+        .stop_and_audit(AuditQuery {
+            actor: Some("reader".into()),
+            action: Some("upload".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        denied.iter().any(|e| e.outcome == Outcome::Denied),
+        "the refused upload is audited: {denied:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_commands() {
+    let gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let dir = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a file.bin"), pattern(3 << 20, 5)).unwrap();
+    std::fs::write(dir.join("b.txt"), b"bee\n").unwrap();
+
+    for tool in ["md5sum", "sha1sum", "sha256sum"] {
+        let local = std::process::Command::new(tool)
+            .current_dir(&dir)
+            .args(["a file.bin", "b.txt"])
+            .output()
+            .unwrap();
+        assert!(local.status.success());
+        let (ok, out, err) = run(
+            ssh(&gw, &key, "acme").arg(format!("{tool} 'a file.bin' /b.txt")),
+            60,
+        )
+        .await;
+        assert!(ok, "{tool}: {err}");
+        let want = String::from_utf8_lossy(&local.stdout).replace("  b.txt", "  /b.txt");
+        assert_eq!(out, want, "{tool}");
+    }
+    // rclone's probe: md5sum of an empty standard input.
+    let (ok, out, _) = run(
+        ssh(&gw, &key, "acme")
+            .arg("md5sum")
+            .stdin(std::process::Stdio::null()),
+        60,
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(out, "d41d8cd98f00b204e9800998ecf8427e  -\n");
+    // A missing file or a path out of the home: exit status 1, coreutils' shape.
+    let (ok, out, err) = run(
+        ssh(&gw, &key, "acme").arg("md5sum nope ../../etc/passwd"),
+        60,
+    )
+    .await;
+    assert!(!ok);
+    assert_eq!(out, "");
+    assert!(
+        err.to_lowercase()
+            .contains("md5sum: nope: /nope: no such file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("md5sum: ../../etc/passwd: Permission denied"),
+        "{err}"
+    );
+}
