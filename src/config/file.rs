@@ -127,8 +127,9 @@ impl Default for AuditSection {
 pub struct SftpSection {
     pub enabled: bool,
     pub listen: EnvString,
-    /// An existing OpenSSH private host key; empty: generated in the data directory.
-    pub host_key: Option<EnvString>,
+    /// Existing OpenSSH private host keys (one path or an array); none: Ed25519,
+    /// ECDSA and RSA keys generated in the data directory.
+    pub host_key: EnvStrings,
     pub max_sessions: usize,
     pub idle_timeout: HumanDuration,
     pub max_handles: usize,
@@ -136,12 +137,39 @@ pub struct SftpSection {
     pub auth_delay: HumanDuration,
 }
 
+/// One string or an array of strings, each with `${ENV}` expanded.
+#[derive(Debug, Default)]
+pub struct EnvStrings(pub Vec<EnvString>);
+
+impl<'de> Deserialize<'de> for EnvStrings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let raw = match Raw::deserialize(d)? {
+            Raw::One(s) => vec![s],
+            Raw::Many(v) => v,
+        };
+        raw.iter()
+            .map(|s| {
+                super::values::expand_env(s, |name| std::env::var(name).ok())
+                    .map(EnvString)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect::<Result<_, _>>()
+            .map(EnvStrings)
+    }
+}
+
 impl Default for SftpSection {
     fn default() -> Self {
         SftpSection {
             enabled: true,
             listen: EnvString("127.0.0.1:2022".into()),
-            host_key: None,
+            host_key: EnvStrings::default(),
             max_sessions: 64,
             idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
             max_handles: 64,
