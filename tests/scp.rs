@@ -308,3 +308,122 @@ async fn checksum_commands() {
         "{err}"
     );
 }
+
+/// `scp -O -p`: the `T` records flow both ways. Downloads keep the stored mtime;
+/// uploads succeed, with the mtime kept only where the Session can set times
+/// (not on this branch: see `keep_attrs` in src/scp/driver.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_preserve_times() {
+    let gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let home = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(home.join("d")).unwrap();
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_612_345_678); // Feb 2021
+    for f in ["old.txt", "d/inner.txt"] {
+        std::fs::write(home.join(f), f.as_bytes()).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(home.join(f))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+
+    let (ok, _, err) = run(
+        scp(&gw, &key)
+            .args(["-p", "acme@127.0.0.1:old.txt"])
+            .arg("got.txt"),
+        60,
+    )
+    .await;
+    assert!(ok, "scp -O -p download: {err}");
+    assert_eq!(mtime(&gw.path("got.txt")), when);
+    let (ok, _, err) = run(
+        scp(&gw, &key)
+            .args(["-r", "-p", "acme@127.0.0.1:d"])
+            .arg("gotd"),
+        60,
+    )
+    .await;
+    assert!(ok, "scp -O -r -p download: {err}");
+    assert_eq!(mtime(&gw.path("gotd/inner.txt")), when);
+    assert_eq!(
+        std::fs::read(gw.path("gotd/inner.txt")).unwrap(),
+        b"d/inner.txt"
+    );
+
+    // Upload with -p into the home (empty target: ".", a directory).
+    let (ok, _, err) = run(
+        scp(&gw, &key).args(["-p", "got.txt", "acme@127.0.0.1:"]),
+        60,
+    )
+    .await;
+    assert!(ok, "scp -O -p upload: {err}");
+    assert_eq!(std::fs::read(home.join("got.txt")).unwrap(), b"old.txt");
+}
+
+/// rclone (SFTP backend) runs `md5sum <escaped path>` and `rclone md5sum`
+/// prints the stored files' MD5s, computed on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_md5sum() {
+    if std::process::Command::new("rclone")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: rclone is not installed");
+        return;
+    }
+    let gw = Gateway::start("fs", "").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let home = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(home.join("sub dir")).unwrap();
+    std::fs::write(home.join("sub dir/a b.txt"), b"alpha").unwrap();
+    std::fs::write(home.join("c.bin"), pattern(100_000, 9)).unwrap();
+    let local = std::process::Command::new("md5sum")
+        .current_dir(&home)
+        .args(["c.bin", "sub dir/a b.txt"])
+        .output()
+        .unwrap();
+    let mut want: Vec<String> = String::from_utf8_lossy(&local.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    want.sort();
+    let (ok, out, err) = run(
+        Command::new("rclone")
+            .args([
+                "md5sum",
+                "-vv",
+                "--config",
+                "/dev/null",
+                "--sftp-host",
+                "127.0.0.1",
+            ])
+            // As rclone config saves them after its first probe (which runs
+            // while the first files are hashed, and fails those).
+            .args([
+                "--sftp-shell-type",
+                "unix",
+                "--sftp-md5sum-command",
+                "md5sum",
+            ])
+            .args(["--sftp-port", &gw.sftp_addr().port().to_string()])
+            .args(["--sftp-user", "acme", "--sftp-key-file"])
+            .arg(&key)
+            .arg(":sftp:"),
+        120,
+    )
+    .await;
+    assert!(ok, "rclone md5sum: {err}");
+    let mut got: Vec<String> = out.lines().map(String::from).collect();
+    got.sort();
+    assert_eq!(got, want, "{err}");
+    assert!(
+        err.contains("Running remote command: md5sum"),
+        "rclone used the server's md5sum: {err}"
+    );
+}

@@ -163,6 +163,7 @@ where
                     let path = dest(&name)?;
                     match self.enter_dir(&path).await {
                         Ok(()) => {
+                            keep_attrs(&path, times.take());
                             dirs.push(path);
                             self.ack().await?;
                         }
@@ -172,9 +173,10 @@ where
                 }
                 Record::File { size, name, .. } => {
                     let path = dest(&name)?;
-                    self.receive_file(&path, &name, size).await?;
-                    // Times are parsed but not applied yet (see the module notes).
-                    let _ = times.take();
+                    if self.receive_file(&path, &name, size).await? {
+                        keep_attrs(&path, times.take());
+                    }
+                    times = None;
                 }
             }
         }
@@ -198,11 +200,11 @@ where
 
     /// One `C` record: the upload starts only if it may (else the client skips the
     /// file), the bytes stream in, and it is committed once the client says the
-    /// file was read whole.
-    async fn receive_file(&mut self, path: &VPath, name: &str, size: u64) -> Result<()> {
+    /// file was read whole. `Ok(true)`: the file is in place.
+    async fn receive_file(&mut self, path: &VPath, name: &str, size: u64) -> Result<bool> {
         let upload = match self.start_upload(path).await {
             Ok(u) => u,
-            Err(e) => return self.warn(name, &e).await,
+            Err(e) => return self.warn(name, &e).await.map(|()| false),
         };
         self.ack().await?;
         let mut upload = Some(upload);
@@ -231,15 +233,15 @@ where
         let client_ok = matches!(self.answer().await?, Answer::Ok);
         let Some(upload) = upload else {
             let e = write_error.unwrap_or_else(|| Error::internal("upload lost"));
-            return self.warn(name, &e).await;
+            return self.warn(name, &e).await.map(|()| false);
         };
         if !client_ok {
             upload.abort("the client could not read the file").await?;
-            return Ok(());
+            return Ok(false);
         }
         match upload.close().await {
-            Ok(_) => self.ack().await,
-            Err(e) => self.warn(name, &e).await,
+            Ok(_) => self.ack().await.map(|()| true),
+            Err(e) => self.warn(name, &e).await.map(|()| false),
         }
     }
 
@@ -400,6 +402,16 @@ where
         let complete = matches!(self.answer().await?, Answer::Ok);
         download.finish(complete).await;
         Ok(())
+    }
+}
+
+/// `-p` on upload: the times of a `T` record for what was just written. Not
+/// applied on this branch: the Session has no attribute setter yet (the SFTP
+/// SETSTAT work adds `Session::set_attrs`; call it here with the `T` record's
+/// mtime and atime). Until then the upload succeeds and keeps the server's time.
+fn keep_attrs(path: &VPath, times: Option<Times>) {
+    if let Some(t) = times {
+        tracing::debug!(%path, mtime = ?t.mtime, "scp -p: times not kept (no attribute setter)");
     }
 }
 
