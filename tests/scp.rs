@@ -311,7 +311,8 @@ async fn checksum_commands() {
 
 /// `scp -O -p`: the `T` records flow both ways. Downloads keep the stored mtime;
 /// uploads succeed, with the mtime kept only where the Session can set times
-/// (not on this branch: see `keep_attrs` in src/scp/driver.rs).
+/// (not on this branch: see `keep_attrs` in src/scp/driver.rs). Remote patterns
+/// (`host:dir/*.txt`) expand as a shell would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scp_preserve_times() {
     let gw = Gateway::start("fs", "").await;
@@ -362,6 +363,32 @@ async fn scp_preserve_times() {
     .await;
     assert!(ok, "scp -O -p upload: {err}");
     assert_eq!(std::fs::read(home.join("got.txt")).unwrap(), b"old.txt");
+
+    // A remote pattern, as a shell on the server would expand it; quoted, literal.
+    std::fs::create_dir_all(home.join("g")).unwrap();
+    for f in ["x1.txt", "x 2.txt", "y.bin", ".h.txt"] {
+        std::fs::write(home.join("g").join(f), f.as_bytes()).unwrap();
+    }
+    std::fs::create_dir_all(gw.path("gotg")).unwrap();
+    let (ok, _, err) = run(
+        scp(&gw, &key).arg("acme@127.0.0.1:g/*.txt").arg("gotg/"),
+        60,
+    )
+    .await;
+    assert!(ok, "scp -O of g/*.txt: {err}");
+    let mut got: Vec<String> = std::fs::read_dir(gw.path("gotg"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["x 2.txt", "x1.txt"]);
+    assert_eq!(std::fs::read(gw.path("gotg/x 2.txt")).unwrap(), b"x 2.txt");
+    let (ok, _, _) = run(
+        scp(&gw, &key).arg("acme@127.0.0.1:'g/*.txt'").arg("gotq/"),
+        60,
+    )
+    .await;
+    assert!(!ok, "a quoted pattern is a literal name");
 }
 
 /// rclone (SFTP backend) runs `md5sum <escaped path>` and `rclone md5sum`

@@ -11,7 +11,7 @@ use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
 };
 
-use super::proto::{self, Mode, Record, Scp, Times};
+use super::proto::{self, Mode, Record, Scp, Times, Word};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Session, Upload};
 use crate::vfs::{Entry, VPath};
@@ -259,22 +259,70 @@ where
 
     // ---- source: the client downloads ----------------------------------------------
 
-    async fn source(&mut self, paths: &[String]) -> Result<()> {
+    async fn source(&mut self, paths: &[Word]) -> Result<()> {
         // The client (sink) speaks first: it is ready.
         if let Answer::Skip = self.answer().await? {
             return Ok(());
         }
-        for raw in paths {
+        for word in paths {
+            let raw = &word.text;
             let found = match proto::resolve(raw) {
-                Ok(path) => self.files.stat(&path).await,
+                Ok(path) => match self.expand(word).await {
+                    Ok(Some(matches)) => Ok(matches),
+                    Ok(None) => self.files.stat(&path).await.map(|e| vec![e]),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match found {
-                Ok(entry) => self.send_tree(entry).await?,
+                Ok(entries) => {
+                    for entry in entries {
+                        self.send_tree(entry).await?;
+                    }
+                }
                 Err(e) => self.warn(raw, &e).await?,
             }
         }
         Ok(())
+    }
+
+    /// A pattern in the last segment (`dir/*.txt`), expanded as a shell would,
+    /// sorted; `None` when the word is no pattern or nothing matches (then it
+    /// is taken literally, as bash does). Patterns in directory parts are not
+    /// expanded.
+    async fn expand(&self, word: &Word) -> Result<Option<Vec<Entry>>> {
+        let Some(pattern) = &word.pattern else {
+            return Ok(None);
+        };
+        let (dir_pattern, name_pattern) = match pattern.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", pattern.as_str()),
+        };
+        if dir_pattern.contains(['*', '?', '[']) || word.text.ends_with('/') {
+            return Ok(None);
+        }
+        let dir_text = match word.text.rsplit_once('/') {
+            Some(("", _)) => "/",
+            Some((d, _)) => d,
+            None => ".",
+        };
+        let dir = proto::resolve(dir_text)?;
+        let mut matches: Vec<Entry> = match self.files.list(&dir).await {
+            Ok(list) => {
+                list.try_filter(|e| {
+                    futures::future::ready(proto::glob_match(name_pattern, e.name()))
+                })
+                .try_collect()
+                .await?
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if matches.is_empty() {
+            return Ok(None);
+        }
+        matches.sort_by(|a, b| a.name().cmp(b.name()));
+        Ok(Some(matches))
     }
 
     /// Sends a file, or a directory with everything below it (with `-r`), walking

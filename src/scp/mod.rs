@@ -6,9 +6,10 @@
 //! - `driver.rs`: the sink and the source over the Session layer;
 //! - `checksum.rs`: the checksum commands.
 //!
-//! No shell ever runs: the command line is split into words here and anything a
-//! shell would expand is refused. `-p` times are parsed; they are not applied yet
-//! (the Session has no way to set a file's times).
+//! No shell ever runs: the command line is split into words here, anything a
+//! shell would expand is refused, except a download's glob in its last segment,
+//! which is matched against the listing. `-p` times are sent on download; on
+//! upload they are parsed but not applied yet (the Session cannot set times).
 
 mod checksum;
 mod driver;

@@ -52,7 +52,8 @@ pub struct Scp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Sink(String),
-    Source(Vec<String>),
+    /// Paths, patterns (a shell's glob) among them.
+    Source(Vec<Word>),
 }
 
 /// Parses an exec request. `None`: not a command this server runs (the caller
@@ -67,7 +68,7 @@ pub fn parse_command(raw: &[u8]) -> Option<Result<Command>> {
         "sha256sum" => Some(Algo::Sha256),
         _ => return None,
     };
-    let words = match split_words(text) {
+    let words = match split(text) {
         Ok(w) => w,
         Err(e) => return Some(Err(e)),
     };
@@ -77,10 +78,10 @@ pub fn parse_command(raw: &[u8]) -> Option<Result<Command>> {
     })
 }
 
-fn parse_checksum(algo: Algo, args: &[String]) -> Result<Command> {
+fn parse_checksum(algo: Algo, args: &[Word]) -> Result<Command> {
     let mut files = Vec::new();
     let mut options_done = false;
-    for a in args {
+    for a in args.iter().map(|w| &w.text) {
         if !options_done && a == "--" {
             options_done = true;
         } else if !options_done && a.starts_with('-') && a != "-" {
@@ -95,7 +96,7 @@ fn parse_checksum(algo: Algo, args: &[String]) -> Result<Command> {
     Ok(Command::Checksum { algo, files })
 }
 
-fn parse_scp(args: &[String]) -> Result<Scp> {
+fn parse_scp(args: &[Word]) -> Result<Scp> {
     let (mut sink, mut source) = (false, false);
     let mut scp = Scp {
         mode: Mode::Source(Vec::new()),
@@ -105,9 +106,10 @@ fn parse_scp(args: &[String]) -> Result<Scp> {
     };
     let mut paths = Vec::new();
     let mut options_done = false;
-    for a in args {
+    for word in args {
+        let a = &word.text;
         if options_done || !a.starts_with('-') || a == "-" {
-            paths.push(a.clone());
+            paths.push(word.clone());
             continue;
         }
         if a == "--" {
@@ -132,8 +134,10 @@ fn parse_scp(args: &[String]) -> Result<Scp> {
         }
     }
     scp.mode = match (sink, source) {
-        (true, false) => match <[String; 1]>::try_from(paths) {
-            Ok([target]) => Mode::Sink(target),
+        (true, false) => match <[Word; 1]>::try_from(paths) {
+            // The target is a name, never a pattern (OpenSSH's sink sees it after
+            // a shell that finds nothing to expand in a new name).
+            Ok([target]) => Mode::Sink(target.text),
             Err(_) => return Err(Error::invalid("scp: -t takes exactly one target")),
         },
         (false, true) if !paths.is_empty() => Mode::Source(paths),
@@ -147,22 +151,153 @@ fn parse_scp(args: &[String]) -> Result<Scp> {
     Ok(scp)
 }
 
+/// One word of the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The word as a shell passes it on (quotes removed).
+    pub text: String,
+    /// With an unquoted `*`, `?` or `[`: the pattern a shell would expand, with
+    /// quoted special characters escaped by `\\`.
+    pub pattern: Option<String>,
+}
+
+impl From<&str> for Word {
+    fn from(s: &str) -> Self {
+        Word {
+            text: s.into(),
+            pattern: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct WordBuf {
+    text: String,
+    pattern: String,
+    glob: bool,
+}
+
+impl WordBuf {
+    /// A quoted or escaped character: itself, even in a pattern.
+    fn lit(&mut self, c: char) {
+        self.text.push(c);
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            self.pattern.push('\\');
+        }
+        self.pattern.push(c);
+    }
+
+    /// An unquoted character: a wildcard if it is one.
+    fn wild(&mut self, c: char) {
+        self.text.push(c);
+        self.pattern.push(c);
+        self.glob |= matches!(c, '*' | '?' | '[');
+    }
+
+    fn take(&mut self) -> Word {
+        let w = std::mem::take(self);
+        Word {
+            text: w.text,
+            pattern: w.glob.then_some(w.pattern),
+        }
+    }
+}
+
+/// The words' texts (quotes removed).
+pub fn split_words(line: &str) -> Result<Vec<String>> {
+    Ok(split(line)?.into_iter().map(|w| w.text).collect())
+}
+
+/// Shell pattern matching of one name: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`, and
+/// `\\` escapes. As in a shell, a leading `.` is matched only explicitly.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') && !pattern.starts_with("\\.") {
+        return false;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    matches_from(&p, &n)
+}
+
+fn matches_from(p: &[char], n: &[char]) -> bool {
+    // Iterative with one backtrack point for the last `*` (linear enough for
+    // names of at most 255 bytes).
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(1),
+            Some('[') => class(&p[pi..], n[ni]),
+            Some('\\') if pi + 1 < p.len() => (p[pi + 1] == n[ni]).then_some(2),
+            Some(&c) => (c == n[ni]).then_some(1),
+            None => None,
+        };
+        match step {
+            Some(len) => {
+                pi += len;
+                ni += 1;
+            }
+            None => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the class at the start of `p` (`[...]`); returns the
+/// class's length in the pattern if it matches. An unclosed `[` is literal.
+fn class(p: &[char], c: char) -> Option<usize> {
+    let mut i = 1;
+    let negate = matches!(p.get(i), Some('!' | '^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while let Some(&x) = p.get(i) {
+        if x == ']' && !first {
+            return (hit != negate).then_some(i + 1);
+        }
+        first = false;
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&e| e != ']') {
+            hit |= (x..=p[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= x == c;
+            i += 1;
+        }
+    }
+    (c == '[').then_some(1)
+}
+
 /// Splits a command line into words as a POSIX shell would for simple commands:
 /// blanks separate words; `'...'` is literal; `"..."` is literal but for `\"`,
 /// `\\`, `\$`, `` \` ``; a backslash outside quotes takes the next character
 /// literally. Anything that would make a shell do more than run one command
 /// (`;`, `|`, `&`, redirections, `$`, backquotes, parentheses, newlines) is
-/// refused rather than taken literally, since no shell runs here.
-pub fn split_words(line: &str) -> Result<Vec<String>> {
+/// refused rather than taken literally, since no shell runs here. An unquoted
+/// `*`, `?` or `[` makes the word a pattern (see [`glob_match`]).
+pub fn split(line: &str) -> Result<Vec<Word>> {
     let mut words = Vec::new();
-    let mut word = String::new();
+    let mut word = WordBuf::default();
     let mut in_word = false;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
             ' ' | '\t' => {
                 if in_word {
-                    words.push(std::mem::take(&mut word));
+                    words.push(word.take());
                     in_word = false;
                 }
             }
@@ -171,7 +306,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
                 loop {
                     match chars.next() {
                         Some('\'') => break,
-                        Some(c) => word.push(c),
+                        Some(c) => word.lit(c),
                         None => return Err(Error::invalid("unterminated quote in the command")),
                     }
                 }
@@ -182,11 +317,11 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
                     match chars.next() {
                         Some('"') => break,
                         Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.lit(c),
                             Some('\n') => {}
                             Some(c) => {
-                                word.push('\\');
-                                word.push(c);
+                                word.lit('\\');
+                                word.lit(c);
                             }
                             None => {
                                 return Err(Error::invalid("unterminated quote in the command"))
@@ -197,7 +332,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
                                 "shell expansions are not supported (no shell runs here)",
                             ))
                         }
-                        Some(c) => word.push(c),
+                        Some(c) => word.lit(c),
                         None => return Err(Error::invalid("unterminated quote in the command")),
                     }
                 }
@@ -206,7 +341,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
                 in_word = true;
                 match chars.next() {
                     Some('\n') => {}
-                    Some(c) => word.push(c),
+                    Some(c) => word.lit(c),
                     None => return Err(Error::invalid("trailing backslash in the command")),
                 }
             }
@@ -218,12 +353,12 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
             }
             c => {
                 in_word = true;
-                word.push(c);
+                word.wild(c);
             }
         }
     }
     if in_word {
-        words.push(word);
+        words.push(word.take());
     }
     Ok(words)
 }
@@ -461,6 +596,37 @@ mod tests {
             parse_command(b"sha1sum -").unwrap().unwrap(),
             Command::Checksum { algo: Algo::Sha1, files } if files == ["-"]
         ));
+    }
+
+    #[test]
+    fn globs_like_a_shell() {
+        let s = scp(r"scp -f /d/*.txt '/d/*.bin' /d/a\*b /d/x'*'*");
+        let Mode::Source(w) = s.mode else { panic!() };
+        assert_eq!(w[0].pattern.as_deref(), Some("/d/*.txt"));
+        assert_eq!(w[1], Word::from("/d/*.bin"), "quoted: literal");
+        assert_eq!(w[2], Word::from("/d/a*b"), "escaped: literal");
+        assert_eq!(w[3].text, "/d/x**");
+        assert_eq!(w[3].pattern.as_deref(), Some("/d/x\\**"));
+        for (p, n, want) in [
+            ("*.txt", "a b.txt", true),
+            ("*.txt", "a.txt.bak", false),
+            ("*.txt", ".hidden.txt", false),
+            (".*", ".hidden", true),
+            ("f?.bin", "f1.bin", true),
+            ("f?.bin", "f10.bin", false),
+            ("f[0-4]*", "f3x", true),
+            ("f[!0-4]*", "f3x", false),
+            ("f[!0-4]*", "f9", true),
+            ("[]a]", "]", true),
+            ("a[", "a[", true),
+            ("x\\**", "x*yz", true),
+            ("x\\**", "xyz", false),
+            ("*a*b*c*", "zzazzbzzczz", true),
+            ("*a*b*c*", "zzazzczzbzz", false),
+            ("*", "", true),
+        ] {
+            assert_eq!(glob_match(p, n), want, "{p} ~ {n}");
+        }
     }
 
     #[test]
