@@ -241,17 +241,54 @@ async fn scp_refusals() {
     let (ok, _, _) = run(ssh(&gw, &key, "acme").arg("scp -t x; ls"), 60).await;
     assert!(!ok);
 
-    let denied = gw
+    // A client that promises 1000 bytes and sends 10: nothing is published, the
+    // upload is audited as failed. A record naming another folder: refused.
+    for (input, name) in [
+        (&b"C0644 1000 cut.bin\n0123456789"[..], "cut.bin"),
+        (&b"C0644 5 ../evil.bin\nevil!\0"[..], "evil.bin"),
+        (&b"C0644 5 a/evil.bin\nevil!\0"[..], "a/evil.bin"),
+    ] {
+        let (ok, out) = ssh_with_input(ssh(&gw, &key, "acme").arg("scp -t /"), input).await;
+        assert!(!ok, "{name}: must fail");
+        assert!(!files.join("partners/acme").join(name).exists(), "{name}");
+        assert!(!files.join("partners").join(name).exists(), "{name}");
+        assert!(out.starts_with(b"\0"), "the sink is ready first: {out:?}");
+    }
+
+    let rows = gw
         .stop_and_audit(AuditQuery {
-            actor: Some("reader".into()),
             action: Some("upload".into()),
             ..Default::default()
         })
         .await;
     assert!(
-        denied.iter().any(|e| e.outcome == Outcome::Denied),
-        "the refused upload is audited: {denied:?}"
+        rows.iter()
+            .any(|e| e.actor.as_deref() == Some("reader") && e.outcome == Outcome::Denied),
+        "the refused upload is audited: {rows:?}"
     );
+    let cut = rows
+        .iter()
+        .find(|e| e.path.as_deref() == Some("/cut.bin"))
+        .expect("the cut upload is audited");
+    assert_eq!(cut.outcome, Outcome::Failed);
+}
+
+/// Runs an ssh command with `input` on its standard input; (success, stdout).
+async fn ssh_with_input(cmd: &mut Command, input: &[u8]) -> (bool, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("ssh did not finish in 60 s")
+        .unwrap();
+    (out.status.success(), out.stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

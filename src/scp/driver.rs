@@ -211,16 +211,16 @@ where
         let mut write_error: Option<Error> = None;
         let mut left = size;
         while left > 0 {
+            // Whole chunks: a short read's buffer would keep its full capacity
+            // alive in the storage writer's part buffer.
             let want = left.min(CHUNK as u64) as usize;
             let mut buf = vec![0u8; want];
-            let n = self.io.read(&mut buf).await?;
-            if n == 0 {
+            if self.io.read_exact(&mut buf).await.is_err() {
                 // The connection ended mid-file: the dropped upload is discarded
                 // and audited as interrupted.
                 return Err(Error::invalid("connection closed in the middle of a file"));
             }
-            buf.truncate(n);
-            left -= n as u64;
+            left -= want as u64;
             if let Some(u) = upload.as_mut() {
                 if let Err(e) = u.write(Bytes::from(buf)).await {
                     // The upload is already discarded; the rest is read and dropped
