@@ -229,6 +229,26 @@ async fn scp_refusals() {
         .await;
         assert!(!ok, "download of {target} must be refused");
     }
+    // Into a folder that does not exist (trailing slash) or onto a file as a
+    // folder: refused, nothing created.
+    for target in ["newdir/", "f-as-dir/"] {
+        std::fs::create_dir_all(files.join("partners/acme")).unwrap();
+        std::fs::write(files.join("partners/acme/f-as-dir"), b"file").unwrap();
+        let (ok, _, err) = run(
+            scp(&gw, &key)
+                .arg("f.txt")
+                .arg(format!("acme@127.0.0.1:{target}")),
+            60,
+        )
+        .await;
+        assert!(!ok, "{target} must be refused");
+        assert!(err.contains(target), "{err}");
+        assert!(!files.join("partners/acme/newdir").exists());
+        assert_eq!(
+            std::fs::read(files.join("partners/acme/f-as-dir")).unwrap(),
+            b"file"
+        );
+    }
     // A missing file to download: non-zero exit, a clear message.
     let (ok, _, err) = run(scp(&gw, &key).arg("acme@127.0.0.1:/missing").arg("m"), 60).await;
     assert!(!ok);

@@ -113,15 +113,18 @@ where
     // ---- sink: the client uploads -------------------------------------------------
 
     async fn sink(&mut self, target_raw: &str) -> Result<()> {
-        let target = proto::resolve(target_raw)?;
-        let target_is_dir = match self.files.stat(&target).await {
-            Ok(e) => e.is_dir(),
-            Err(e) if e.kind() == ErrorKind::NotFound => false,
-            Err(e) => return Err(e),
+        let target = match self.sink_target(target_raw).await {
+            Ok(t) => t,
+            Err(e) => {
+                // Before the first `\0`: the client stops with this message.
+                crate::reply::log("scp", &e);
+                self.failed = true;
+                let text = format!("{target_raw}: {}", crate::reply::text(&e));
+                return self.send(&proto::error_record(&text, true)).await;
+            }
         };
-        if self.scp.target_is_dir && !target_is_dir {
-            return Err(Error::new(ErrorKind::NotADirectory, "scp -d target"));
-        }
+        let target_is_dir = target.1;
+        let target = target.0;
         self.ack().await?;
         // The directories entered with `D` records; the target itself at depth 0.
         let mut dirs: Vec<VPath> = Vec::new();
@@ -186,6 +189,26 @@ where
             ));
         }
         Ok(())
+    }
+
+    /// The sink's target and whether it is a directory. With `-d` (several
+    /// sources) or a trailing `/`, it must be one.
+    async fn sink_target(&self, raw: &str) -> Result<(VPath, bool)> {
+        let target = proto::resolve(raw)?;
+        let found = match self.files.stat(&target).await {
+            Ok(e) => Some(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let is_dir = found.as_ref().is_some_and(Entry::is_dir);
+        if (self.scp.target_is_dir || raw.ends_with('/')) && !is_dir {
+            let kind = match found {
+                None => ErrorKind::NotFound,
+                Some(_) => ErrorKind::NotADirectory,
+            };
+            return Err(Error::new(kind, format!("scp target {target}")));
+        }
+        Ok((target, is_dir))
     }
 
     /// Makes sure `path` is a directory, creating it if it does not exist.
