@@ -143,24 +143,29 @@ pub struct EnvStrings(pub Vec<EnvString>);
 
 impl<'de> Deserialize<'de> for EnvStrings {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(String),
-            Many(Vec<String>),
-        }
-        let raw = match Raw::deserialize(d)? {
-            Raw::One(s) => vec![s],
-            Raw::Many(v) => v,
-        };
-        raw.iter()
-            .map(|s| {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<EnvString>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path or an array of paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 super::values::expand_env(s, |name| std::env::var(name).ok())
-                    .map(EnvString)
-                    .map_err(serde::de::Error::custom)
-            })
-            .collect::<Result<_, _>>()
-            .map(EnvStrings)
+                    .map(|s| vec![EnvString(s)])
+                    .map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<EnvString>()? {
+                    out.push(s);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V).map(EnvStrings)
     }
 }
 
