@@ -1,7 +1,8 @@
-//! The SFTP front-end: an SSH server (russh) whose only service is the SFTP
+//! The SFTP front-end: an SSH server (russh) whose main service is the SFTP
 //! subsystem, served by wharf's own request loop over the Session layer.
 //!
-//! - `ssh.rs`: authentication and channels (no shell, no exec, no forwarding);
+//! - `ssh.rs`: authentication and channels (no shell, no forwarding; exec runs
+//!   only scp and checksums, see [`crate::scp`]);
 //! - `dispatch.rs`: the request loop (many requests in flight per channel);
 //! - `handles.rs`: open files and directories;
 //! - `wire.rs`: framing, status codes, attributes;
