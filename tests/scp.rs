@@ -364,6 +364,15 @@ async fn checksum_commands() {
         err.contains("md5sum: ../../etc/passwd: Permission denied"),
         "{err}"
     );
+    // A folder is no file to hash.
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let (ok, out, err) = run(ssh(&gw, &key, "acme").arg("sha1sum sub"), 60).await;
+    assert!(!ok, "{out}");
+    assert!(err.starts_with("sha1sum: sub: "), "{err}");
+    // scp of a folder without -r: refused by name, as OpenSSH's scp does.
+    let (ok, _, err) = run(scp(&gw, &key).arg("acme@127.0.0.1:sub").arg("x"), 60).await;
+    assert!(!ok);
+    assert!(err.contains("sub: not a regular file"), "{err}");
 }
 
 /// `scp -O -p`: the `T` records flow both ways. Downloads keep the stored mtime;
