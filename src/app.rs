@@ -237,14 +237,9 @@ impl App {
         let mut sftp_addr = None;
         let mut sftp_fingerprint = None;
         if self.config.sftp.enabled {
-            let key = match &self.config.sftp.host_key {
-                Some(path) => hostkey::load_or_generate(path, false)?,
-                None => hostkey::load_or_generate(
-                    &self.config.data_dir.join(hostkey::DEFAULT_FILE),
-                    true,
-                )?,
-            };
-            sftp_fingerprint = Some(hostkey::fingerprint(&key));
+            let keys = hostkey::load_all(&self.config.sftp.host_key, &self.config.data_dir)?;
+            let described: Vec<String> = keys.iter().map(hostkey::describe).collect();
+            sftp_fingerprint = Some(described.join(", "));
             let listener = sftp::bind(self.config.sftp.listen).await.map_err(|e| {
                 Error::from(e).context(format!("SFTP cannot listen on {}", self.config.sftp.listen))
             })?;
@@ -255,7 +250,7 @@ impl App {
                 auth: auth.clone(),
                 config: self.config.sftp.clone(),
             });
-            tasks.spawn(sftp::serve(listener, ctx, key, stopped.clone()));
+            tasks.spawn(sftp::serve(listener, ctx, keys, stopped.clone()));
         }
         let mut ftps_explicit = None;
         let mut ftps_implicit = None;
@@ -430,7 +425,7 @@ impl App {
             println!("{m}");
         }
         match (running.sftp, &running.sftp_fingerprint) {
-            (Some(addr), Some(fp)) => println!("SFTP listening on {addr} (host key {fp})"),
+            (Some(addr), Some(fp)) => println!("SFTP listening on {addr} (host keys {fp})"),
             _ => println!("SFTP disabled"),
         }
         match running.ftps_explicit {

@@ -15,6 +15,7 @@
 //! - [`login`], [`defender`]: logins for every protocol, audited, with a per-address
 //!   lock-out after repeated failures.
 //! - [`sftp`]: the SFTP front-end (russh; wharf's own request loop).
+//! - [`scp`]: SCP (`scp -t`/`-f`) and checksum commands over SSH exec.
 //! - [`http`]: the link server (hyper): pages, forms and downloads of shared links,
 //!   and the staff pages under `/app`.
 //! - [`api`]: the admin HTTP API (`/api/v1` on the link server), JSON with API
@@ -53,6 +54,7 @@ pub mod net;
 pub mod policy;
 pub mod reload;
 pub mod reply;
+pub mod scp;
 pub mod secret;
 pub mod session;
 pub mod sftp;

@@ -139,8 +139,9 @@ impl Default for AuditSection {
 pub struct SftpSection {
     pub enabled: bool,
     pub listen: EnvString,
-    /// An existing OpenSSH private host key; empty: generated in the data directory.
-    pub host_key: Option<EnvString>,
+    /// Existing OpenSSH private host keys (one path or an array); none: Ed25519,
+    /// ECDSA and RSA keys generated in the data directory.
+    pub host_key: EnvStrings,
     pub max_sessions: usize,
     pub idle_timeout: HumanDuration,
     pub max_handles: usize,
@@ -153,12 +154,44 @@ pub struct SftpSection {
     pub max_unauthenticated_per_address: usize,
 }
 
+/// One string or an array of strings, each with `${ENV}` expanded.
+#[derive(Debug, Default)]
+pub struct EnvStrings(pub Vec<EnvString>);
+
+impl<'de> Deserialize<'de> for EnvStrings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<EnvString>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path or an array of paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                super::values::expand_env(s, |name| std::env::var(name).ok())
+                    .map(|s| vec![EnvString(s)])
+                    .map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<EnvString>()? {
+                    out.push(s);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V).map(EnvStrings)
+    }
+}
+
 impl Default for SftpSection {
     fn default() -> Self {
         SftpSection {
             enabled: true,
             listen: EnvString("127.0.0.1:2022".into()),
-            host_key: None,
+            host_key: EnvStrings::default(),
             max_sessions: 64,
             idle_timeout: HumanDuration(std::time::Duration::from_secs(600)),
             max_handles: 64,

@@ -167,8 +167,8 @@ pub struct FtpsConfig {
 pub struct SftpConfig {
     pub enabled: bool,
     pub listen: SocketAddr,
-    /// `None`: `<data_dir>/ssh_host_ed25519_key`, generated on first start.
-    pub host_key: Option<PathBuf>,
+    /// Empty: `<data_dir>/ssh_host_{ed25519,ecdsa,rsa}_key`, generated on first start.
+    pub host_key: Vec<PathBuf>,
     pub max_sessions: usize,
     pub idle_timeout: Duration,
     pub max_handles: usize,
@@ -377,9 +377,11 @@ impl Resolver<'_> {
                 host_key: f
                     .sftp
                     .host_key
-                    .as_ref()
+                    .0
+                    .iter()
                     .filter(|k| !k.is_empty())
-                    .map(|k| self.relative_to_file(Path::new(&**k))),
+                    .map(|k| self.relative_to_file(Path::new(&**k)))
+                    .collect(),
                 max_sessions: f.sftp.max_sessions.max(1),
                 idle_timeout: nonzero(f.sftp.idle_timeout.0),
                 max_handles: f.sftp.max_handles.max(1),

@@ -149,3 +149,19 @@ fn mail_defaults_to_the_outbox_and_smtp_hides_its_password() {
         .to_string();
     assert!(err.contains("mail.security"), "{err}");
 }
+
+#[test]
+fn host_key_is_one_path_or_an_array() {
+    let c = load("[sftp]\nhost_key = \"/k/ed\"\n").unwrap();
+    assert_eq!(c.sftp.host_key, [PathBuf::from("/k/ed")]);
+    std::env::set_var("WHARF_TEST_KEY_DIR", "/keys");
+    let c = load("[sftp]\nhost_key = [\"/k/ed\", \"${WHARF_TEST_KEY_DIR}/rsa\"]\n").unwrap();
+    assert_eq!(
+        c.sftp.host_key,
+        [PathBuf::from("/k/ed"), PathBuf::from("/keys/rsa")]
+    );
+    assert!(load("").unwrap().sftp.host_key.is_empty());
+    let err = load("[sftp]\n\nhost_key = 5\n").unwrap_err();
+    assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("host_key")));
+    assert!(err.message.contains("a path or an array of paths"), "{err}");
+}

@@ -1,12 +1,13 @@
-//! The SFTP front-end: an SSH server (russh) whose only service is the SFTP
+//! The SFTP front-end: an SSH server (russh) whose main service is the SFTP
 //! subsystem, served by wharf's own request loop over the Session layer.
 //!
-//! - `ssh.rs`: authentication and channels (no shell, no exec, no forwarding);
+//! - `ssh.rs`: authentication and channels (no shell, no forwarding; exec runs
+//!   only scp and checksums, see [`crate::scp`]);
 //! - `dispatch.rs`: the request loop (many requests in flight per channel);
 //! - `flow.rs`: its flow control (bounded by bytes, never stalling a client);
 //! - `handles.rs`: open files and directories;
 //! - `wire.rs`: framing, status codes, attributes;
-//! - `hostkey.rs`: the host key.
+//! - `hostkey.rs`: the host keys (Ed25519, ECDSA, RSA).
 
 mod dispatch;
 mod flow;
@@ -38,9 +39,9 @@ pub struct SftpContext {
     pub config: SftpConfig,
 }
 
-fn ssh_config(key: PrivateKey, c: &SftpConfig) -> Config {
+fn ssh_config(keys: Vec<PrivateKey>, c: &SftpConfig) -> Config {
     Config {
-        keys: vec![key],
+        keys,
         methods: (&[
             MethodKind::PublicKey,
             MethodKind::Password,
@@ -57,6 +58,7 @@ fn ssh_config(key: PrivateKey, c: &SftpConfig) -> Config {
         nodelay: true,
         preferred: russh::Preferred {
             cipher: std::borrow::Cow::Borrowed(CIPHERS),
+            key: std::borrow::Cow::Borrowed(HOST_KEY_ALGORITHMS),
             ..Default::default()
         },
         ..Default::default()
@@ -77,15 +79,36 @@ const CIPHERS: &[russh::cipher::Name] = &[
     russh::cipher::AES_128_CTR,
 ];
 
+/// russh's default host key list without `ssh-rsa` (SHA-1 signatures), which
+/// OpenSSH's sshd no longer offers either: RSA keys sign with SHA-2 only.
+const HOST_KEY_ALGORITHMS: &[russh::keys::Algorithm] = &[
+    russh::keys::Algorithm::Ed25519,
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP256,
+    },
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP384,
+    },
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP521,
+    },
+    russh::keys::Algorithm::Rsa {
+        hash: Some(russh::keys::HashAlg::Sha512),
+    },
+    russh::keys::Algorithm::Rsa {
+        hash: Some(russh::keys::HashAlg::Sha256),
+    },
+];
+
 /// Serves SFTP on `listener` until `shutdown` turns true (see [`crate::net::serve`]);
 /// sessions still open after the drain are disconnected with a reason.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SftpContext>,
-    key: PrivateKey,
+    keys: Vec<PrivateKey>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let config = Arc::new(ssh_config(key, &ctx.config));
+    let config = Arc::new(ssh_config(keys, &ctx.config));
     let c = &ctx.config;
     let gate = crate::net::Gate::new(
         crate::net::Limits {

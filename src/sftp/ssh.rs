@@ -1,6 +1,7 @@
 //! The SSH side of the SFTP front-end: one russh handler per connection, which
 //! authenticates through [`Authenticator`](crate::login::Authenticator) and starts
-//! the SFTP subsystem. Shell, exec and port forwarding are refused.
+//! the SFTP subsystem. Exec runs scp and checksum commands only ([`crate::scp`]);
+//! shell and port forwarding are refused.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -254,13 +255,42 @@ impl russh::server::Handler for SshHandler {
         self.refuse_channel(id, session)
     }
 
+    /// `scp -t`/`scp -f` and the checksum commands run (see [`crate::scp`]); any
+    /// other command is refused as before.
     async fn exec_request(
         &mut self,
         id: ChannelId,
-        _data: &[u8],
+        data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel(id, session)
+        let (Some(user), Some(request)) = (self.user.clone(), crate::scp::parse(data)) else {
+            return self.refuse_channel(id, session);
+        };
+        let Some(channel) = self.channels.remove(&id) else {
+            return session.channel_failure(id);
+        };
+        session.channel_success(id)?;
+        let handle = session.handle();
+        let files = crate::session::Session::new(
+            user,
+            Protocol::Sftp,
+            Some(self.remote),
+            self.ctx.vfs.clone(),
+            self.ctx.audit.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = files.ensure_home().await {
+                tracing::error!(user = %files.user().name, error = %e, "cannot prepare the home directory");
+            }
+            let stderr = channel.make_writer_ext(Some(1));
+            let mut stream = channel.into_stream();
+            let status = crate::scp::run(request, &files, &mut stream, stderr).await;
+            // As for SFTP: exit status, EOF, then CLOSE when the stream drops.
+            let _ = handle.exit_status_request(id, status).await;
+            let _ = handle.eof(id).await;
+            drop(stream);
+        });
+        Ok(())
     }
 
     async fn channel_eof(
