@@ -87,14 +87,27 @@ pub struct Gate {
     limits: Limits,
     known: Arc<KnownAddresses>,
     state: Mutex<GateState>,
+    /// Proxies whose connections start with a PROXY protocol header; empty: off.
+    proxy_protocol: Arc<[crate::proxy::Cidr]>,
 }
 
 impl Gate {
     pub fn new(limits: Limits, known: Arc<KnownAddresses>) -> Arc<Gate> {
+        Gate::proxied(limits, known, Vec::new())
+    }
+
+    /// A gate whose connections from `proxy_protocol` addresses start with a
+    /// PROXY header naming the client (see [`crate::proxy`]).
+    pub fn proxied(
+        limits: Limits,
+        known: Arc<KnownAddresses>,
+        proxy_protocol: Vec<crate::proxy::Cidr>,
+    ) -> Arc<Gate> {
         Arc::new(Gate {
             limits,
             known,
             state: Mutex::new(GateState::default()),
+            proxy_protocol: proxy_protocol.into(),
         })
     }
 
@@ -231,10 +244,26 @@ pub async fn serve<H, F, R, RF>(
 {
     let (force_tx, force_rx) = watch::channel(false);
     let mut sessions = JoinSet::new();
+    // Connections whose PROXY header is still being read: before the gate, so
+    // the gate counts the client's address; the header's deadline bounds them.
+    let mut arriving: JoinSet<Option<(TcpStream, SocketAddr)>> = JoinSet::new();
     loop {
         let (tcp, peer) = tokio::select! {
             _ = crate::app::stopped(&mut shutdown) => break,
+            Some(arrived) = arriving.join_next(), if !arriving.is_empty() => match arrived {
+                Ok(Some(a)) => a,
+                _ => continue,
+            },
             accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) if !gate.proxy_protocol.is_empty() => {
+                    if arriving.len() >= gate.limits.max_sessions {
+                        tracing::warn!(listener = name, %peer, "too many PROXY headers pending; connection refused");
+                        continue;
+                    }
+                    let trusted = gate.proxy_protocol.clone();
+                    arriving.spawn(async move { crate::proxy::arrive(tcp, peer, &trusted).await });
+                    continue;
+                }
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
@@ -273,6 +302,7 @@ pub async fn serve<H, F, R, RF>(
         while sessions.try_join_next().is_some() {}
     }
     drop(listener);
+    arriving.abort_all();
     if sessions.is_empty() {
         return;
     }
