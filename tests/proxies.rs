@@ -1,0 +1,271 @@
+//! Visitors behind proxies, on the real server: forwarding headers from a
+//! trusted reverse proxy (127.0.0.1 in `[http] trusted_proxies`) set the audited
+//! address and are ignored from anyone else; SFTP behind a PROXY protocol header
+//! (HAProxy with `send-proxy-v2`, and an in-test relay that claims another
+//! address in v2 and in v1) is audited from the header's address; a PROXY header
+//! from an address not trusted to send one is refused.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::gateway::Gateway;
+use russh::keys::PublicKeyOrCertificate;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket};
+use wharf::store::AuditQuery;
+
+/// The tests share the two CI cores; SSH handshakes run one test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Client;
+
+impl russh::client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// An SSH password login and an SFTP session; `Err` when refused or cut.
+async fn sftp_login(addr: SocketAddr, user: &str, password: &str) -> Result<(), String> {
+    let config = Arc::new(russh::client::Config::default());
+    let attempt = async {
+        let mut ssh = russh::client::connect(config, addr, Client)
+            .await
+            .map_err(|e| e.to_string())?;
+        let auth = ssh
+            .authenticate_password(user, password)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !auth.success() {
+            return Err("authentication refused".to_string());
+        }
+        let channel = ssh
+            .channel_open_session()
+            .await
+            .map_err(|e| e.to_string())?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| e.to_string())?;
+        let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+        sftp.init().await.map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(20), attempt)
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
+
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..at + 32].to_string()
+}
+
+/// Sends one wrong password to a protected link with `X-Forwarded-For`.
+async fn wrong_link_password(gw: &Gateway, forwarded_for: &str) -> u16 {
+    let local = gw.path("report.bin");
+    std::fs::write(&local, common::pattern(1_000, 3)).unwrap();
+    let (_, token) = gw.link_with_input(
+        &["send", local.to_str().unwrap(), "--password-stdin"],
+        Some("link secret"),
+    );
+    let url = gw.url(&token);
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(format!("{url}/password"))
+        .header("X-Forwarded-For", forwarded_for)
+        .form(&[("csrf", csrf(&page).as_str()), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+/// The audit rows of failed or refused events, as (remote, action).
+async fn failures(gw: &mut Gateway) -> Vec<(String, String)> {
+    gw.stop_and_audit(AuditQuery::default())
+        .await
+        .into_iter()
+        .filter(|e| !matches!(e.outcome, wharf::audit::Outcome::Ok))
+        .map(|e| (e.remote.unwrap_or_default(), e.action))
+        .collect()
+}
+
+fn from(rows: &[(String, String)], ip: &str) -> bool {
+    rows.iter()
+        .any(|(r, _)| r == ip || r.starts_with(&format!("{ip}:")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    let _serial = SERIAL.lock().await;
+    let mut gw = Gateway::start_full("fs", "trusted_proxies = [\"127.0.0.1/32\"]", "", "").await;
+    assert_eq!(
+        wrong_link_password(&gw, "198.18.0.1, 203.0.113.7").await,
+        403
+    );
+    let rows = failures(&mut gw).await;
+    assert!(from(&rows, "203.0.113.7"), "{rows:?}");
+    assert!(!from(&rows, "127.0.0.1"), "{rows:?}");
+
+    // The same header from an address not in the list is ignored.
+    let mut gw = Gateway::start_full("fs", "trusted_proxies = [\"10.0.0.0/8\"]", "", "").await;
+    assert_eq!(wrong_link_password(&gw, "203.0.113.7").await, 403);
+    let rows = failures(&mut gw).await;
+    assert!(from(&rows, "127.0.0.1"), "{rows:?}");
+    assert!(!from(&rows, "203.0.113.7"), "{rows:?}");
+}
+
+/// A PROXY v2 header (TCP over IPv4) claiming `src` as the client.
+fn v2_header(src: [u8; 4], dst: SocketAddr) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    h.extend_from_slice(&src);
+    let SocketAddr::V4(d) = dst else {
+        panic!("IPv4")
+    };
+    h.extend_from_slice(&d.ip().octets());
+    h.extend_from_slice(&40000u16.to_be_bytes());
+    h.extend_from_slice(&d.port().to_be_bytes());
+    h
+}
+
+/// A relay on 127.0.0.1 that connects to `target` from `source`, writes
+/// `header` first, then copies both ways (a handful of connections at most).
+async fn relay(target: SocketAddr, source: &str, header: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let header = header.clone();
+            tokio::spawn(async move {
+                let socket = TcpSocket::new_v4().unwrap();
+                socket.bind(source).unwrap();
+                let Ok(mut outbound) = socket.connect(target).await else {
+                    return;
+                };
+                if outbound.write_all(&header).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_behind_a_proxy_header_is_audited_from_the_header_address() {
+    let _serial = SERIAL.lock().await;
+    let mut gw = Gateway::start("fs", "proxy_protocol = [\"127.0.0.1/32\"]\n").await;
+    gw.add_user("acme", "/acme", "all", Some("right"), None);
+    let sftp = gw.sftp_addr();
+
+    let v2 = relay(sftp, "127.0.0.1", v2_header([198, 51, 100, 9], sftp)).await;
+    assert!(sftp_login(v2, "acme", "wrong").await.is_err());
+    sftp_login(v2, "acme", "right")
+        .await
+        .expect("a login through the v2 relay");
+    let v1_line = format!("PROXY TCP4 192.0.2.44 127.0.0.1 40001 {}\r\n", sftp.port());
+    let v1 = relay(sftp, "127.0.0.1", v1_line.into_bytes()).await;
+    assert!(sftp_login(v1, "acme", "wrong").await.is_err());
+
+    // Without a header, the trusted address gets no session.
+    assert!(sftp_login(sftp, "acme", "right").await.is_err());
+
+    let rows = failures(&mut gw).await;
+    assert!(from(&rows, "198.51.100.9"), "{rows:?}");
+    assert!(from(&rows, "192.0.2.44"), "{rows:?}");
+    assert!(!from(&rows, "127.0.0.1"), "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_header_from_an_untrusted_address_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let mut gw = Gateway::start("fs", "proxy_protocol = [\"127.0.0.1/32\"]\n").await;
+    gw.add_user("acme", "/acme", "all", Some("right"), None);
+    let sftp = gw.sftp_addr();
+    // 127.0.0.2 is not trusted: its header must not name the client.
+    let spoof = relay(sftp, "127.0.0.2", v2_header([198, 51, 100, 9], sftp)).await;
+    assert!(sftp_login(spoof, "acme", "right").await.is_err());
+    let spoof_v1 = relay(
+        sftp,
+        "127.0.0.2",
+        format!("PROXY TCP4 198.51.100.9 127.0.0.1 1 {}\r\n", sftp.port()).into_bytes(),
+    )
+    .await;
+    assert!(sftp_login(spoof_v1, "acme", "right").await.is_err());
+    // A plain client from that address still logs in.
+    let plain = relay(sftp, "127.0.0.2", Vec::new()).await;
+    sftp_login(plain, "acme", "right")
+        .await
+        .expect("a direct login from 127.0.0.2");
+    let rows = gw.stop_and_audit(AuditQuery::default()).await;
+    assert!(
+        rows.iter().all(|e| !e
+            .remote
+            .clone()
+            .unwrap_or_default()
+            .starts_with("198.51.100.9")),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_through_haproxy_send_proxy_v2() {
+    let _serial = SERIAL.lock().await;
+    let mut gw = Gateway::start("fs", "proxy_protocol = [\"127.0.0.1/32\"]\n").await;
+    gw.add_user("acme", "/acme", "all", Some("right"), None);
+    let front = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cfg = gw.path("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+             listen sftp\n  bind {front}\n  server wharf {} send-proxy-v2\n",
+            gw.sftp_addr()
+        ),
+    )
+    .unwrap();
+    let mut haproxy = tokio::process::Command::new("haproxy")
+        .args(["-db", "-f", cfg.to_str().unwrap()])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haproxy is installed (.ci/run)");
+    let mut up = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(front).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "haproxy listens");
+    assert!(sftp_login(front, "acme", "wrong").await.is_err());
+    let through = sftp_login(front, "acme", "right").await;
+    let _ = haproxy.kill().await;
+    through.expect("a login through haproxy's PROXY v2 header");
+    let rows = failures(&mut gw).await;
+    // HAProxy names the real client: here 127.0.0.1, from the header.
+    assert!(from(&rows, "127.0.0.1"), "{rows:?}");
+}
