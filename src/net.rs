@@ -89,6 +89,11 @@ pub struct Gate {
     state: Mutex<GateState>,
     /// Proxies whose connections start with a PROXY protocol header; empty: off.
     proxy_protocol: Arc<[crate::proxy::Cidr]>,
+    /// Trusted reverse proxies: every visitor arrives from them, so the
+    /// per-address caps would cap all visitors together; only `max_sessions`
+    /// applies to them (the application keys its throttles on the forwarded
+    /// address).
+    uncapped: Vec<crate::proxy::Cidr>,
 }
 
 impl Gate {
@@ -108,6 +113,23 @@ impl Gate {
             known,
             state: Mutex::new(GateState::default()),
             proxy_protocol: proxy_protocol.into(),
+            uncapped: Vec::new(),
+        })
+    }
+
+    /// A gate for a listener behind the reverse proxies `trusted`, whose
+    /// connections are not capped per address (see the `uncapped` field).
+    pub fn behind(
+        limits: Limits,
+        known: Arc<KnownAddresses>,
+        trusted: Vec<crate::proxy::Cidr>,
+    ) -> Arc<Gate> {
+        Arc::new(Gate {
+            limits,
+            known,
+            state: Mutex::new(GateState::default()),
+            proxy_protocol: Vec::new().into(),
+            uncapped: trusted,
         })
     }
 
@@ -140,13 +162,14 @@ impl Gate {
         if open >= self.limits.max_sessions {
             return Err("session limit reached");
         }
-        if mine >= self.limits.max_per_address {
+        let capped = !crate::proxy::trusted(&self.uncapped, ip);
+        if capped && mine >= self.limits.max_per_address {
             return Err("per-address limit reached");
         }
-        if waiting >= self.limits.max_unauthenticated_per_address {
+        if capped && waiting >= self.limits.max_unauthenticated_per_address {
             return Err("too many connections from this address not logged in");
         }
-        if open >= self.open_to_strangers() && !self.known.contains(ip) {
+        if capped && open >= self.open_to_strangers() && !self.known.contains(ip) {
             return Err("the remaining sessions are kept for known addresses");
         }
         state.open += 1;
@@ -367,6 +390,24 @@ mod tests {
         drop(first);
         assert!(g.state.lock().unwrap().per_address.is_empty());
         assert_eq!(g.state.lock().unwrap().open, 0);
+    }
+
+    #[test]
+    fn trusted_reverse_proxies_are_not_capped_per_address() {
+        let limits = Limits {
+            max_sessions: 8,
+            max_per_address: 1,
+            max_unauthenticated_per_address: 1,
+            login_grace: None,
+        };
+        let known = Arc::new(KnownAddresses::default());
+        let g = Gate::behind(limits, known, vec!["10.0.0.0/8".parse().unwrap()]);
+        let proxy = ip("10.0.0.5");
+        let other = g.admit(ip("192.0.2.1")).unwrap();
+        assert!(g.admit(ip("192.0.2.1")).is_err(), "others keep their cap");
+        let held: Vec<Ticket> = (0..7).map(|_| g.admit(proxy).unwrap()).collect();
+        assert!(g.admit(proxy).is_err(), "max_sessions still holds");
+        drop((held, other));
     }
 
     #[test]

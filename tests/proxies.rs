@@ -94,6 +94,35 @@ async fn wrong_link_password(gw: &Gateway, forwarded_for: &str) -> u16 {
     r.status().as_u16()
 }
 
+/// The `Set-Cookie` lines of a first visit to a link page, with `proto` as
+/// `X-Forwarded-Proto` when given.
+async fn first_visit_cookies(gw: &Gateway, proto: Option<&str>) -> Vec<String> {
+    let local = gw.path("page.bin");
+    std::fs::write(&local, common::pattern(1_000, 4)).unwrap();
+    let (_, token) = gw.link_with_input(
+        &["send", local.to_str().unwrap(), "--password-stdin"],
+        Some("link secret"),
+    );
+    let mut req = reqwest::Client::new().get(gw.url(&token));
+    if let Some(p) = proto {
+        req = req.header("X-Forwarded-Proto", p);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(!cookies.is_empty(), "a first visit sets the CSRF cookie");
+    cookies
+}
+
+fn secure(cookies: &[String]) -> bool {
+    cookies.iter().all(|c| c.contains("; Secure"))
+}
+
 /// The audit rows of failed or refused events, as (remote, action).
 async fn failures(gw: &mut Gateway) -> Vec<(String, String)> {
     gw.stop_and_audit(AuditQuery::default())
@@ -124,6 +153,7 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     // The same header from an address not in the list is ignored.
     let mut gw = Gateway::start_full("fs", "trusted_proxies = [\"10.0.0.0/8\"]", "", "").await;
     assert_eq!(wrong_link_password(&gw, "203.0.113.7").await, 403);
+    assert!(!secure(&first_visit_cookies(&gw, Some("https")).await));
     let rows = failures(&mut gw).await;
     assert!(from(&rows, "127.0.0.1"), "{rows:?}");
     assert!(!from(&rows, "203.0.113.7"), "{rows:?}");

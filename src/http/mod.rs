@@ -101,7 +101,7 @@ impl HttpContext {
 /// as unauthenticated.
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch::Receiver<bool>) {
     let c = &ctx.config;
-    let gate = crate::net::Gate::new(
+    let gate = crate::net::Gate::behind(
         crate::net::Limits {
             max_sessions: c.max_connections,
             max_per_address: c.max_per_address,
@@ -109,6 +109,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
             login_grace: None,
         },
         ctx.auth.known(),
+        c.trusted_proxies.clone(),
     );
     let handle = |tcp, peer, ticket: crate::net::Ticket, mut force: watch::Receiver<bool>| {
         let ctx = ctx.clone();
