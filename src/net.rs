@@ -26,6 +26,8 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 const FORCE: Duration = Duration::from_secs(5);
 /// How long a successful login makes its address "known".
 const KNOWN_FOR: Duration = Duration::from_secs(7 * 86_400);
+/// Connections whose PROXY header is pending, at least (else `max_sessions`).
+const MIN_ARRIVING: usize = 64;
 /// Most known addresses remembered (the oldest are forgotten first).
 const MAX_KNOWN: usize = 100_000;
 
@@ -279,7 +281,10 @@ pub async fn serve<H, F, R, RF>(
             },
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) if !gate.proxy_protocol.is_empty() => {
-                    if arriving.len() >= gate.limits.max_sessions {
+                    // Headers come from trusted balancers only (others are
+                    // refused on their first bytes) and end by the deadline;
+                    // the bound is a backstop against a flood.
+                    if arriving.len() >= gate.limits.max_sessions.max(MIN_ARRIVING) {
                         tracing::warn!(listener = name, %peer, "too many PROXY headers pending; connection refused");
                         continue;
                     }

@@ -292,10 +292,120 @@ async fn sftp_through_haproxy_send_proxy_v2() {
     }
     assert!(up, "haproxy listens");
     assert!(sftp_login(front, "acme", "wrong").await.is_err());
-    let through = sftp_login(front, "acme", "right").await;
+
+    // OpenSSH's sftp uploads through haproxy; the bytes arrive whole.
+    let key = gw.keygen("carol_key");
+    gw.add_user("carol", "/carol", "all", None, Some(&key));
+    let data = common::pattern(200_000, 7);
+    std::fs::write(gw.path("up.bin"), &data).unwrap();
+    let batch = gw.path("batch");
+    std::fs::write(
+        &batch,
+        format!("put {} up.bin\n", gw.path("up.bin").display()),
+    )
+    .unwrap();
+    let mut sftp_cmd = tokio::process::Command::new("sftp");
+    sftp_cmd
+        .args(common::gateway::SSH_OPTS)
+        .arg("-P")
+        .arg(front.port().to_string())
+        .arg("-i")
+        .arg(&key)
+        .arg("-b")
+        .arg(&batch)
+        .arg("carol@127.0.0.1")
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), sftp_cmd.output())
+        .await
+        .expect("sftp finishes")
+        .unwrap();
     let _ = haproxy.kill().await;
-    through.expect("a login through haproxy's PROXY v2 header");
+    assert!(
+        out.status.success(),
+        "sftp through haproxy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        gw.stored_sha("/carol/up.bin").await.as_deref(),
+        Some(common::sha256(&data).as_str())
+    );
     let rows = failures(&mut gw).await;
     // HAProxy names the real client: here 127.0.0.1, from the header.
     assert!(from(&rows, "127.0.0.1"), "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_trusted_connection_is_closed_after_the_header_deadline() {
+    let _serial = SERIAL.lock().await;
+    let gw = Gateway::start(
+        "fs",
+        "proxy_protocol = [\"127.0.0.1/32\"]\nmax_sessions = 1\n",
+    )
+    .await;
+    gw.add_user("acme", "/acme", "all", Some("right"), None);
+    let sftp = gw.sftp_addr();
+    let started = std::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(sftp).await.unwrap();
+    // The silent header holds no slot: a client behind the header logs in
+    // meanwhile although the listener takes one session only.
+    let v2 = relay(sftp, "127.0.0.1", v2_header([198, 51, 100, 9], sftp)).await;
+    sftp_login(v2, "acme", "right")
+        .await
+        .expect("a login while a header is pending");
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut buf),
+    )
+    .await
+    .expect("closed within the deadline")
+    .unwrap_or(0);
+    assert_eq!(n, 0, "no SSH banner without a header");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftps_refuses_a_proxy_header_from_an_untrusted_address() {
+    let _serial = SERIAL.lock().await;
+    let gw = Gateway::start_with("fs", "proxy_protocol = [\"127.0.0.2/32\"]", "").await;
+    let mut tcp = tokio::net::TcpStream::connect(gw.ftps_explicit())
+        .await
+        .unwrap();
+    tcp.write_all(b"PROXY TCP4 198.51.100.9 127.0.0.1 1 21\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut got),
+    )
+    .await
+    .expect("closed");
+    assert!(read.is_ok() || got.is_empty());
+    assert!(
+        got.is_empty(),
+        "no greeting: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // A client without a header is greeted as usual.
+    let mut plain = tokio::net::TcpStream::connect(gw.ftps_explicit())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut plain, &mut buf),
+    )
+    .await
+    .expect("a greeting")
+    .unwrap();
+    assert!(
+        buf[..n].starts_with(b"220"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 }
