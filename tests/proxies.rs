@@ -409,3 +409,68 @@ async fn ftps_refuses_a_proxy_header_from_an_untrusted_address() {
         String::from_utf8_lossy(&buf[..n])
     );
 }
+
+/// Python's ftplib over `port`: log in, store `up.bin` as `name` in passive
+/// mode; prints `STORED` or `REFUSED <error>`.
+async fn ftplib_store(gw: &Gateway, port: u16, name: &str) -> String {
+    let py = format!(
+        r#"
+import ftplib, ssl, io
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+f = ftplib.FTP_TLS(context=ctx, timeout=10)
+f.connect("127.0.0.1", {port}); f.login("acme", "pw"); f.prot_p()
+try:
+    f.storbinary("STOR {name}", io.BytesIO(open("{up}", "rb").read()))
+    print("STORED")
+except Exception as e:
+    print("REFUSED", repr(e))
+"#,
+        up = gw.path("up.bin").display()
+    );
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.args(["-c", &py]).kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("python finishes")
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftps_data_connections_must_come_from_the_proxy_header_address() {
+    let _serial = SERIAL.lock().await;
+    let mut gw = Gateway::start_with("fs", "proxy_protocol = [\"127.0.0.1/32\"]", "").await;
+    gw.add_user("acme", "/acme", "all", Some("pw"), None);
+    let data = common::pattern(100_000, 9);
+    std::fs::write(gw.path("up.bin"), &data).unwrap();
+    let ftps = gw.ftps_explicit();
+
+    // The header names 127.0.0.1, where the data connection comes from.
+    let line = format!("PROXY TCP4 127.0.0.1 127.0.0.1 40002 {}\r\n", ftps.port());
+    let same = relay(ftps, "127.0.0.1", line.into_bytes()).await;
+    let out = ftplib_store(&gw, same.port(), "ok.bin").await;
+    assert!(out.contains("STORED"), "{out}");
+    assert_eq!(
+        gw.stored_sha("/acme/ok.bin").await.as_deref(),
+        Some(common::sha256(&data).as_str())
+    );
+
+    // The header names 127.0.0.3; a data connection from 127.0.0.1 is refused.
+    let other = relay(ftps, "127.0.0.1", v2_header([127, 0, 0, 3], ftps)).await;
+    let out = ftplib_store(&gw, other.port(), "no.bin").await;
+    assert!(out.contains("REFUSED"), "{out}");
+    assert_eq!(gw.stored_sha("/acme/no.bin").await, None);
+
+    let rows = gw.stop_and_audit(AuditQuery::default()).await;
+    assert!(
+        rows.iter().any(|e| e
+            .remote
+            .as_deref()
+            .is_some_and(|r| r.starts_with("127.0.0.3"))),
+        "the session is audited from the header's address: {rows:?}"
+    );
+}
