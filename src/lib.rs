@@ -52,6 +52,7 @@ pub mod mail;
 pub mod metrics;
 pub mod net;
 pub mod policy;
+pub mod proxy;
 pub mod reload;
 pub mod reply;
 pub mod scp;

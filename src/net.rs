@@ -26,6 +26,8 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 const FORCE: Duration = Duration::from_secs(5);
 /// How long a successful login makes its address "known".
 const KNOWN_FOR: Duration = Duration::from_secs(7 * 86_400);
+/// Connections whose PROXY header is pending, at least (else `max_sessions`).
+const MIN_ARRIVING: usize = 64;
 /// Most known addresses remembered (the oldest are forgotten first).
 const MAX_KNOWN: usize = 100_000;
 
@@ -87,14 +89,49 @@ pub struct Gate {
     limits: Limits,
     known: Arc<KnownAddresses>,
     state: Mutex<GateState>,
+    /// Proxies whose connections start with a PROXY protocol header; empty: off.
+    proxy_protocol: Arc<[crate::proxy::Cidr]>,
+    /// Trusted reverse proxies: every visitor arrives from them, so the
+    /// per-address caps would cap all visitors together; only `max_sessions`
+    /// applies to them (the application keys its throttles on the forwarded
+    /// address).
+    uncapped: Vec<crate::proxy::Cidr>,
 }
 
 impl Gate {
     pub fn new(limits: Limits, known: Arc<KnownAddresses>) -> Arc<Gate> {
+        Gate::proxied(limits, known, Vec::new())
+    }
+
+    /// A gate whose connections from `proxy_protocol` addresses start with a
+    /// PROXY header naming the client (see [`crate::proxy`]).
+    pub fn proxied(
+        limits: Limits,
+        known: Arc<KnownAddresses>,
+        proxy_protocol: Vec<crate::proxy::Cidr>,
+    ) -> Arc<Gate> {
         Arc::new(Gate {
             limits,
             known,
             state: Mutex::new(GateState::default()),
+            proxy_protocol: proxy_protocol.into(),
+            uncapped: Vec::new(),
+        })
+    }
+
+    /// A gate for a listener behind the reverse proxies `trusted`, whose
+    /// connections are not capped per address (see the `uncapped` field).
+    pub fn behind(
+        limits: Limits,
+        known: Arc<KnownAddresses>,
+        trusted: Vec<crate::proxy::Cidr>,
+    ) -> Arc<Gate> {
+        Arc::new(Gate {
+            limits,
+            known,
+            state: Mutex::new(GateState::default()),
+            proxy_protocol: Vec::new().into(),
+            uncapped: trusted,
         })
     }
 
@@ -127,13 +164,14 @@ impl Gate {
         if open >= self.limits.max_sessions {
             return Err("session limit reached");
         }
-        if mine >= self.limits.max_per_address {
+        let capped = !crate::proxy::trusted(&self.uncapped, ip);
+        if capped && mine >= self.limits.max_per_address {
             return Err("per-address limit reached");
         }
-        if waiting >= self.limits.max_unauthenticated_per_address {
+        if capped && waiting >= self.limits.max_unauthenticated_per_address {
             return Err("too many connections from this address not logged in");
         }
-        if open >= self.open_to_strangers() && !self.known.contains(ip) {
+        if capped && open >= self.open_to_strangers() && !self.known.contains(ip) {
             return Err("the remaining sessions are kept for known addresses");
         }
         state.open += 1;
@@ -231,10 +269,29 @@ pub async fn serve<H, F, R, RF>(
 {
     let (force_tx, force_rx) = watch::channel(false);
     let mut sessions = JoinSet::new();
+    // Connections whose PROXY header is still being read: before the gate, so
+    // the gate counts the client's address; the header's deadline bounds them.
+    let mut arriving: JoinSet<Option<(TcpStream, SocketAddr)>> = JoinSet::new();
     loop {
         let (tcp, peer) = tokio::select! {
             _ = crate::app::stopped(&mut shutdown) => break,
+            Some(arrived) = arriving.join_next(), if !arriving.is_empty() => match arrived {
+                Ok(Some(a)) => a,
+                _ => continue,
+            },
             accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) if !gate.proxy_protocol.is_empty() => {
+                    // Headers come from trusted balancers only (others are
+                    // refused on their first bytes) and end by the deadline;
+                    // the bound is a backstop against a flood.
+                    if arriving.len() >= gate.limits.max_sessions.max(MIN_ARRIVING) {
+                        tracing::warn!(listener = name, %peer, "too many PROXY headers pending; connection refused");
+                        continue;
+                    }
+                    let trusted = gate.proxy_protocol.clone();
+                    arriving.spawn(async move { crate::proxy::arrive(tcp, peer, &trusted).await });
+                    continue;
+                }
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
@@ -273,6 +330,7 @@ pub async fn serve<H, F, R, RF>(
         while sessions.try_join_next().is_some() {}
     }
     drop(listener);
+    arriving.abort_all();
     if sessions.is_empty() {
         return;
     }
@@ -337,6 +395,24 @@ mod tests {
         drop(first);
         assert!(g.state.lock().unwrap().per_address.is_empty());
         assert_eq!(g.state.lock().unwrap().open, 0);
+    }
+
+    #[test]
+    fn trusted_reverse_proxies_are_not_capped_per_address() {
+        let limits = Limits {
+            max_sessions: 8,
+            max_per_address: 1,
+            max_unauthenticated_per_address: 1,
+            login_grace: None,
+        };
+        let known = Arc::new(KnownAddresses::default());
+        let g = Gate::behind(limits, known, vec!["10.0.0.0/8".parse().unwrap()]);
+        let proxy = ip("10.0.0.5");
+        let other = g.admit(ip("192.0.2.1")).unwrap();
+        assert!(g.admit(ip("192.0.2.1")).is_err(), "others keep their cap");
+        let held: Vec<Ticket> = (0..7).map(|_| g.admit(proxy).unwrap()).collect();
+        assert!(g.admit(proxy).is_err(), "max_sessions still holds");
+        drop((held, other));
     }
 
     #[test]

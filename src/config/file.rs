@@ -152,6 +152,9 @@ pub struct SftpSection {
     /// Most connections from one address, and those not yet logged in.
     pub max_per_address: usize,
     pub max_unauthenticated_per_address: usize,
+    /// Load balancers (CIDR ranges) whose connections start with a PROXY
+    /// protocol header naming the client; empty: off.
+    pub proxy_protocol: Vec<String>,
 }
 
 /// One string or an array of strings, each with `${ENV}` expanded.
@@ -199,6 +202,7 @@ impl Default for SftpSection {
             login_grace_time: HumanDuration(std::time::Duration::from_secs(30)),
             max_per_address: 32,
             max_unauthenticated_per_address: 24,
+            proxy_protocol: Vec::new(),
         }
     }
 }
@@ -243,6 +247,9 @@ pub struct FtpsSection {
     /// Most control connections from one address, and those not yet logged in.
     pub max_per_address: usize,
     pub max_unauthenticated_per_address: usize,
+    /// Load balancers (CIDR ranges) whose control connections start with a PROXY
+    /// protocol header naming the client; empty: off.
+    pub proxy_protocol: Vec<String>,
 }
 
 impl Default for FtpsSection {
@@ -261,6 +268,7 @@ impl Default for FtpsSection {
             login_grace_time: HumanDuration(std::time::Duration::from_secs(30)),
             max_per_address: 32,
             max_unauthenticated_per_address: 24,
+            proxy_protocol: Vec::new(),
         }
     }
 }
@@ -351,6 +359,9 @@ pub struct HttpSection {
     pub header_timeout: HumanDuration,
     /// A connection idle between requests is closed after this long.
     pub keepalive_timeout: HumanDuration,
+    /// Reverse proxies (CIDR ranges) whose X-Forwarded-For / Forwarded /
+    /// X-Forwarded-Proto headers are believed; empty: none.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpSection {
@@ -369,6 +380,7 @@ impl Default for HttpSection {
             max_unauthenticated_per_address: 64,
             header_timeout: HumanDuration(std::time::Duration::from_secs(20)),
             keepalive_timeout: HumanDuration(std::time::Duration::from_secs(15)),
+            trusted_proxies: Vec::new(),
         }
     }
 }

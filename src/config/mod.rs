@@ -79,6 +79,8 @@ pub struct HttpConfig {
     pub tls_key: Option<PathBuf>,
     /// Plain HTTP listener that redirects to `base_url`.
     pub redirect_listen: Option<SocketAddr>,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<crate::proxy::Cidr>,
 }
 
 /// `[metrics]`: `/metrics`, `/healthz`, `/readyz` on their own listener.
@@ -160,6 +162,8 @@ pub struct FtpsConfig {
     pub login_grace_time: Duration,
     pub max_per_address: usize,
     pub max_unauthenticated_per_address: usize,
+    /// Load balancers that send a PROXY protocol header; empty: off.
+    pub proxy_protocol: Vec<crate::proxy::Cidr>,
 }
 
 /// `[sftp]`: the SSH/SFTP listener.
@@ -176,6 +180,8 @@ pub struct SftpConfig {
     pub login_grace_time: Duration,
     pub max_per_address: usize,
     pub max_unauthenticated_per_address: usize,
+    /// Load balancers that send a PROXY protocol header; empty: off.
+    pub proxy_protocol: Vec<crate::proxy::Cidr>,
 }
 
 /// `[defender]`: per-address lock-out after repeated failed logins.
@@ -392,6 +398,7 @@ impl Resolver<'_> {
                     .sftp
                     .max_unauthenticated_per_address
                     .clamp(1, f.sftp.max_per_address.max(1)),
+                proxy_protocol: self.cidrs(&f.sftp.proxy_protocol, "sftp.proxy_protocol")?,
             },
             defender: DefenderConfig {
                 max_failures: f.defender.max_failures,
@@ -435,6 +442,7 @@ impl Resolver<'_> {
                     .clamp(1, f.http.max_per_address.max(1)),
                 header_timeout: nonzero(f.http.header_timeout.0),
                 keepalive_timeout: nonzero(f.http.keepalive_timeout.0),
+                trusted_proxies: self.cidrs(&f.http.trusted_proxies, "http.trusted_proxies")?,
             },
             mail,
             metrics: MetricsConfig {
@@ -571,7 +579,14 @@ impl Resolver<'_> {
             max_unauthenticated_per_address: f
                 .max_unauthenticated_per_address
                 .clamp(1, f.max_per_address.max(1)),
+            proxy_protocol: self.cidrs(&f.proxy_protocol, "ftps.proxy_protocol")?,
         })
+    }
+
+    /// A list of CIDR ranges; the error names the key and the bad entry.
+    fn cidrs(&self, items: &[String], key: &str) -> Result<Vec<crate::proxy::Cidr>, ConfigError> {
+        crate::proxy::parse_list(items)
+            .map_err(|e| ConfigError::plain(self.file, format!("key `{key}`: {e}")))
     }
 
     fn known_connector(

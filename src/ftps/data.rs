@@ -3,7 +3,9 @@
 //!
 //! Both directions only ever connect wharf with the address of the control
 //! connection's client: a passive port accepts no one else (no data theft), and an
-//! active connection goes nowhere else (no FTP bounce).
+//! active connection goes nowhere else (no FTP bounce). Behind a PROXY-protocol
+//! balancer that is the address in the header (the session's peer): data
+//! connections bypass the balancer and come straight from the client.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;

@@ -39,7 +39,7 @@ pub struct FtpsContext {
 
 /// The gate both listeners share, so the limits count them together.
 pub fn gate(c: &FtpsConfig, known: Arc<crate::net::KnownAddresses>) -> Arc<crate::net::Gate> {
-    crate::net::Gate::new(
+    crate::net::Gate::proxied(
         crate::net::Limits {
             max_sessions: c.max_sessions,
             max_per_address: c.max_per_address,
@@ -47,6 +47,7 @@ pub fn gate(c: &FtpsConfig, known: Arc<crate::net::KnownAddresses>) -> Arc<crate
             login_grace: Some(c.login_grace_time),
         },
         known,
+        c.proxy_protocol.clone(),
     )
 }
 

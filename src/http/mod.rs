@@ -8,6 +8,7 @@
 //! - `download.rs`: files (Range) and folder pages; `meter.rs`: bodies that
 //!   settle the use and write the audit row when the bytes stop;
 //! - `zip.rs`: "download all" as a streamed zip;
+//! - `client.rs`: the client's address and scheme behind trusted reverse proxies;
 //! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
 //! - `assets.rs`: embedded scripts (`static/`) and the logo;
 //! - `upload.rs`: the upload page of upload requests and their endpoints;
@@ -16,6 +17,7 @@
 //!   details and actions).
 
 mod assets;
+pub mod client;
 mod download;
 pub(crate) mod forms;
 mod meter;
@@ -82,7 +84,9 @@ impl HttpContext {
     /// Cookies get `Secure` when visitors come over HTTPS: this server's TLS, or a
     /// proxy's in front of it.
     pub fn secure(&self) -> bool {
-        self.tls.is_some() || self.links.base_url.starts_with("https://")
+        self.tls.is_some()
+            || self.links.base_url.starts_with("https://")
+            || client::forwarded_https()
     }
 }
 
@@ -97,7 +101,7 @@ impl HttpContext {
 /// as unauthenticated.
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch::Receiver<bool>) {
     let c = &ctx.config;
-    let gate = crate::net::Gate::new(
+    let gate = crate::net::Gate::behind(
         crate::net::Limits {
             max_sessions: c.max_connections,
             max_per_address: c.max_per_address,
@@ -105,6 +109,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
             login_grace: None,
         },
         ctx.auth.known(),
+        c.trusted_proxies.clone(),
     );
     let handle = |tcp, peer, ticket: crate::net::Ticket, mut force: watch::Receiver<bool>| {
         let ctx = ctx.clone();
@@ -125,7 +130,11 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
                 let busy = tracker.begin();
                 let ctx = ctx.clone();
                 async move {
-                    let mut resp = routes::handle(&ctx, peer, req).await;
+                    // The one place the client's address is derived; everything
+                    // below (audit, throttles, defender) sees this one.
+                    let client = client::derive(&ctx.config.trusted_proxies, peer, req.headers());
+                    let mut resp =
+                        client::scope(client, routes::handle(&ctx, client.addr, req)).await;
                     tls::headers(ctx.tls.is_some(), resp.headers_mut());
                     Ok::<_, std::convert::Infallible>(resp.map(|body| {
                         http_body_util::BodyExt::boxed_unsync(Tracked { body, _busy: busy })

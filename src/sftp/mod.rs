@@ -110,7 +110,7 @@ pub async fn serve(
 ) {
     let config = Arc::new(ssh_config(keys, &ctx.config));
     let c = &ctx.config;
-    let gate = crate::net::Gate::new(
+    let gate = crate::net::Gate::proxied(
         crate::net::Limits {
             max_sessions: c.max_sessions,
             max_per_address: c.max_per_address,
@@ -118,6 +118,7 @@ pub async fn serve(
             login_grace: Some(c.login_grace_time),
         },
         ctx.auth.known(),
+        c.proxy_protocol.clone(),
     );
     let handle = |socket, remote, ticket, mut force: watch::Receiver<bool>| {
         // `gone` tells the connection's SFTP tasks that the connection ended; they

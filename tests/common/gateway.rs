@@ -47,9 +47,14 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with `ftps` lines inside the `[ftps]` table.
     pub async fn start_with(storage: &str, ftps: &str, extra: &str) -> Gateway {
+        Gateway::start_full(storage, "", ftps, extra).await
+    }
+
+    /// Like [`Gateway::start_with`], with `http` lines inside the `[http]` table.
+    pub async fn start_full(storage: &str, http: &str, ftps: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "{}\n[http]\nlisten = \"127.0.0.1:0\"\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n{ftps}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
+            "{}\n[http]\nlisten = \"127.0.0.1:0\"\n{http}\n[ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n{ftps}\n[sftp]\nlisten = \"127.0.0.1:0\"\nauth_delay = \"10ms\"\n{extra}\n",
             storage_toml(storage)
         );
         let file = dir.path().join("wharf.toml");
