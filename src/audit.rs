@@ -115,6 +115,26 @@ pub fn parse_since(s: &str, now: Millis) -> Result<Millis, String> {
         .map_err(|_| format!("{s:?}: expected a duration such as 1h or 2days, or a time such as 2026-11-01T00:00:00Z"))
 }
 
+/// Every audited event (logins, transfers with bytes and SHA-256, link visits,
+/// changes) also goes to the log stream as a structured event under the target
+/// `wharf::event`, so log collectors see them without reading the database
+/// (JSON with `--log-format json`). Audit rows hold no secrets, so neither do
+/// these lines.
+fn to_log(ev: &AuditEvent) {
+    tracing::info!(
+        target: "wharf::event",
+        protocol = %ev.protocol,
+        action = %ev.action,
+        outcome = ev.outcome.as_str(),
+        actor = ev.actor.as_deref().unwrap_or(""),
+        remote = ev.remote.as_deref().unwrap_or(""),
+        path = ev.path.as_deref().unwrap_or(""),
+        bytes = ev.bytes,
+        detail = ev.detail.as_deref().unwrap_or(""),
+        "event"
+    );
+}
+
 /// How long shutdown waits for tracked background tasks.
 const TASKS_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -178,6 +198,7 @@ impl AuditLog {
     /// Queues an event, waiting for room if the writer is behind.
     pub async fn record(&self, event: AuditEvent) {
         crate::metrics::observe(&event);
+        to_log(&event);
         if let Err(e) = self.tx.send(event).await {
             self.count_drop(&e.0, "the audit log is closed");
         }
@@ -187,6 +208,7 @@ impl AuditLog {
     /// a full queue drops the event, counted and logged.
     pub fn record_now(&self, event: AuditEvent) {
         crate::metrics::observe(&event);
+        to_log(&event);
         match self.tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(ev)) => {

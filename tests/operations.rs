@@ -426,7 +426,7 @@ fn sample(samples: &[String], key: &str) -> f64 {
 #[test]
 fn metrics_count_what_moved_and_parse_as_prometheus_text() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = Node::start(
+    let mut node = Node::start(
         tmp.path(),
         &ops::base_config(
             "[http]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
@@ -463,6 +463,14 @@ fn metrics_count_what_moved_and_parse_as_prometheus_text() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!ops::sftp_login(sftp, "admin", "not-the-password"));
+    // Logins and transfers also reach the log stream as structured events.
+    let sha = ops::sha256_hex(&data);
+    node.wait_for("the upload event", |l| {
+        l.contains("wharf::event") && l.contains("action=upload") && l.contains(&sha)
+    });
+    node.wait_for("the failed login event", |l| {
+        l.contains("wharf::event") && l.contains("action=login_failed")
+    });
     let shared = ok(wharf_cmd(
         &node.dir,
         Some(&node.config),

@@ -148,7 +148,8 @@ impl Vfs {
             return Ok(Entry::dir(path.clone()));
         }
         if let Some(place) = self.place(path, &r) {
-            return local_ops::stat(place, path).await;
+            let name = &r.mount.connector.name;
+            return timed(name, "stat", local_ops::stat(place, path)).await;
         }
         let op = &r.mount.connector.operator;
         match op.stat(r.file_key()).await {
@@ -441,7 +442,8 @@ impl Vfs {
         }
         let r = self.resolve(path)?;
         if let Some(place) = self.place(path, &r) {
-            return local_ops::mkdir(place, path).await;
+            let name = &r.mount.connector.name;
+            return timed(name, "create_dir", local_ops::mkdir(place, path)).await;
         }
         r.mount
             .connector
@@ -513,7 +515,8 @@ impl Vfs {
         let ctx = |e: opendal::Error| Error::from(e).context(format!("rename {from} to {to}"));
         if same {
             if let (Some(a), Some(b)) = (self.place(from, &rf), self.place(to, &rt)) {
-                return local_ops::rename(a, b, from).await;
+                let name = &rf.mount.connector.name;
+                return timed(name, "rename", local_ops::rename(a, b, from)).await;
             }
         }
         match (src.kind, same) {
@@ -638,4 +641,18 @@ async fn on_blocking_pool<T: Send + 'static>(
         Ok(result) => result.map_err(Error::from),
         Err(e) => Err(Error::internal("a disk task failed").with_source(e)),
     }
+}
+
+/// Times a local-disk step as the connectors' OpenDAL layer times the same call
+/// on other services (`wharf_storage_operation_seconds`): fs stat, mkdir and
+/// rename no longer pass through OpenDAL.
+async fn timed<T>(
+    connector: &str,
+    operation: &'static str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let start = std::time::Instant::now();
+    let out = work.await;
+    crate::metrics::storage_operation(connector, operation, start.elapsed());
+    out
 }
