@@ -410,6 +410,8 @@ async fn a_staff_member_shares_a_file_picked_in_the_browser() {
     assert_eq!(report["suggested"], "Q3 report.pdf");
     let saved = PathBuf::from(report["saved"].as_str().unwrap());
     assert_eq!(sha_file(&saved), sha_file(&report_file));
+    // The detail page shows the same URL again, to copy at any time.
+    assert_eq!(report["detailUrl"], report["url"], "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

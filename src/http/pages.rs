@@ -35,7 +35,8 @@ h1{font-size:1.4rem;margin-top:0}.muted{color:#5b6270;font-size:.9rem}\
 table{width:100%;border-collapse:collapse}td{padding:.5rem .25rem;border-top:1px solid #e3e5e9;vertical-align:top}\
 .sha{font-family:monospace;font-size:.75rem;word-break:break-all;color:#5b6270}\
 a.btn,button{display:inline-block;padding:.5rem 1rem;border-radius:.4rem;border:0;color:#fff;text-decoration:none;font-size:1rem;cursor:pointer}\
-label{display:block;margin:.75rem 0 .25rem;font-weight:600}input{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #9aa1ad;border-radius:.4rem}\
+label{display:block;margin:.75rem 0 .25rem;font-weight:600}input,textarea{font:inherit;font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #9aa1ad;border-radius:.4rem}\
+.scroll{overflow-x:auto}\
 .err{color:#a4161a;font-weight:600}.logo{max-height:3rem;display:block;margin:0 auto 1rem}\
 a:focus,button:focus,input:focus{outline:3px solid #f4b400;outline-offset:2px}\
 footer{text-align:center;font-size:.8rem;color:#5b6270;margin:1rem}";

@@ -164,6 +164,11 @@ try {
     out.saved = path.join(opts.downloadDir, out.suggested);
     await download.saveAs(out.saved);
     await visitor.close();
+    // The link's page: its URL can be copied again, its rules edited.
+    await page.goto(opts.base + "/app");
+    await Promise.all([page.waitForNavigation(), page.click("a[href^='/app/links/']")]);
+    out.detailUrl = await page.inputValue("#url");
+    await shots(page, "staff-detail");
   } else if (scenario === "staff-request") {
     await signIn();
     await create("/app/request", null);

@@ -409,8 +409,8 @@ fn trail_table(trail: &[AuditRecord]) -> String {
         })
         .collect();
     format!(
-        "<table><thead><tr><th>Time</th><th>Address</th><th>By</th><th>Action</th><th>Outcome</th>\
-         <th>Bytes</th><th>Detail</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<div class=\"scroll\"><table><thead><tr><th>Time</th><th>Address</th><th>By</th><th>Action</th><th>Outcome</th>\
+         <th>Bytes</th><th>Detail</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
 }
 
