@@ -22,15 +22,21 @@
 //!   keys ([`apikeys`]) acting as their user.
 //! - [`mail`]: outgoing mail (SMTP through lettre, or an outbox of .eml files).
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
-//! - [`net`]: the accept loop every listener shares (session cap, graceful drain).
+//! - [`net`]: the accept loop every listener shares (per-address caps, login grace
+//!   time, graceful drain).
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
-//! - [`error`]: the one error type with a [`error::ErrorKind`] front-ends map to replies.
+//! - [`error`]: the one error type with a [`error::ErrorKind`]; [`reply`]: the one
+//!   public-reply table every door answers errors from (never internal text).
+//! - [`sweep`]: clean-up of what a crash leaves (staged files, unsettled downloads).
+//! - [`proxy`]: trusted CIDRs and PROXY protocol v1/v2 headers for the listeners.
 //! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
 //!   [`reload`]: what SIGHUP re-reads.
 //! - [`metrics`]: Prometheus metrics, `/healthz`, `/readyz`, `wharf ping`.
 //! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
+//! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
+//! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
 
 pub mod api;
 pub mod apikeys;
