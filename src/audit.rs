@@ -56,6 +56,8 @@ pub struct AuditEvent {
     pub bytes: Option<u64>,
     pub outcome: Outcome,
     pub detail: Option<String>,
+    /// How long a transfer took: for the log stream and metrics, not stored.
+    pub duration_ms: Option<u64>,
 }
 
 impl AuditEvent {
@@ -70,7 +72,14 @@ impl AuditEvent {
             bytes: None,
             outcome: Outcome::Ok,
             detail: None,
+            duration_ms: None,
         }
+    }
+
+    /// How long the transfer this event ends took.
+    pub fn took(mut self, since: std::time::Instant) -> Self {
+        self.duration_ms = Some(since.elapsed().as_millis().try_into().unwrap_or(u64::MAX));
+        self
     }
 
     pub fn remote(mut self, remote: impl ToString) -> Self {
@@ -130,6 +139,7 @@ fn to_log(ev: &AuditEvent) {
         remote = ev.remote.as_deref().unwrap_or(""),
         path = ev.path.as_deref().unwrap_or(""),
         bytes = ev.bytes,
+        duration_ms = ev.duration_ms,
         detail = ev.detail.as_deref().unwrap_or(""),
         "event"
     );

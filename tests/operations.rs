@@ -466,7 +466,10 @@ fn metrics_count_what_moved_and_parse_as_prometheus_text() {
     // Logins and transfers also reach the log stream as structured events.
     let sha = ops::sha256_hex(&data);
     node.wait_for("the upload event", |l| {
-        l.contains("wharf::event") && l.contains("action=upload") && l.contains(&sha)
+        l.contains("wharf::event")
+            && l.contains("action=upload")
+            && l.contains(&sha)
+            && l.contains("duration_ms=")
     });
     node.wait_for("the failed login event", |l| {
         l.contains("wharf::event") && l.contains("action=login_failed")

@@ -50,6 +50,8 @@ pub struct Charge {
     /// How often a download holding a reservation marks itself alive (see
     /// `crate::sweep`).
     pub alive_every: std::time::Duration,
+    /// When the download began, for the duration in its event.
+    pub started: std::time::Instant,
 }
 
 /// What a download is, for its audit row and notification.
@@ -106,6 +108,7 @@ pub async fn begin(
         to_end: usage.to_end,
         file_size: usage.file_size,
         alive_every: crate::sweep::alive_period(ctx.links.reservation_timeout),
+        started: std::time::Instant::now(),
     };
     Ok((charge, new_cookie))
 }
@@ -130,6 +133,7 @@ impl Charge {
                 .remote(c.peer)
                 .path(format!("link:{}", c.link.public_id))
                 .bytes(sent)
+                .took(c.started)
                 .outcome(if complete {
                     Outcome::Ok
                 } else {

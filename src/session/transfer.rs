@@ -15,6 +15,8 @@ use crate::error::Result;
 use crate::vfs::{ByteStream, FileReader, FileWriter, VPath};
 
 pub struct Upload {
+    /// When it began, for the duration in its event.
+    started: std::time::Instant,
     writer: Option<FileWriter>,
     hasher: Sha256,
     actor: Actor,
@@ -24,6 +26,7 @@ pub struct Upload {
 impl Upload {
     pub(super) fn new(writer: FileWriter, actor: Actor, path: VPath) -> Self {
         Upload {
+            started: std::time::Instant::now(),
             writer: Some(writer),
             hasher: Sha256::new(),
             actor,
@@ -62,6 +65,7 @@ impl Upload {
                             .event("upload")
                             .path(&self.path)
                             .bytes(bytes)
+                            .took(self.started)
                             .detail(format!("sha256 {sha}")),
                     )
                     .await;
@@ -122,6 +126,8 @@ impl Drop for Upload {
 }
 
 pub struct Download {
+    /// When it began, for the duration in its event.
+    started: std::time::Instant,
     reader: FileReader,
     sent: AtomicU64,
     actor: Actor,
@@ -133,6 +139,7 @@ pub struct Download {
 impl Download {
     pub(super) fn new(reader: FileReader, actor: Actor, path: VPath) -> Self {
         Download {
+            started: std::time::Instant::now(),
             reader,
             sent: AtomicU64::new(0),
             actor,
@@ -178,7 +185,8 @@ impl Download {
             .actor
             .event("download")
             .path(&self.path)
-            .bytes(self.sent.load(Ordering::Relaxed));
+            .bytes(self.sent.load(Ordering::Relaxed))
+            .took(self.started);
         if complete {
             ev
         } else {

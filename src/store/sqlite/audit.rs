@@ -45,6 +45,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
             bytes: r.get::<_, Option<i64>>(7)?.map(|b| b as u64),
             outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
             detail: r.get(9)?,
+            // Not stored: the log stream carries it.
+            duration_ms: None,
         },
     })
 }
