@@ -7,40 +7,21 @@ mod common;
 
 use std::io::{BufRead, BufReader, Cursor, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::gateway::Gateway;
 use common::{pattern, sha256};
 use suppaftp::types::FileType;
-use suppaftp::{RustlsConnector, RustlsFtpStream};
+use suppaftp::RustlsFtpStream;
 use tokio::process::Command;
 use wharf::audit::Outcome;
 use wharf::store::AuditQuery;
 
 const BIG: usize = 50 * 1024 * 1024;
 
-/// A TLS client that trusts exactly the certificate the gateway generated.
-fn connector(gw: &Gateway) -> RustlsConnector {
-    let pem = gw.config.data_dir.join(wharf::ftps::tls::CERT_FILE);
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(&pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    RustlsConnector::from(Arc::new(config))
-}
-
-use rustls::pki_types::pem::PemObject;
-
 fn explicit(gw: &Gateway, user: &str, password: &str) -> RustlsFtpStream {
     let ftp = RustlsFtpStream::connect(gw.ftps_explicit()).unwrap();
-    let mut ftp = ftp.into_secure(connector(gw), "localhost").unwrap();
+    let mut ftp = ftp.into_secure(gw.ftps_connector(), "localhost").unwrap();
     ftp.login(user, password).unwrap();
     ftp.transfer_type(FileType::Binary).unwrap();
     ftp
@@ -48,9 +29,12 @@ fn explicit(gw: &Gateway, user: &str, password: &str) -> RustlsFtpStream {
 
 fn implicit(gw: &Gateway, user: &str, password: &str) -> RustlsFtpStream {
     #[allow(deprecated)]
-    let mut ftp =
-        RustlsFtpStream::connect_secure_implicit(gw.ftps_implicit(), connector(gw), "localhost")
-            .unwrap();
+    let mut ftp = RustlsFtpStream::connect_secure_implicit(
+        gw.ftps_implicit(),
+        gw.ftps_connector(),
+        "localhost",
+    )
+    .unwrap();
     ftp.login(user, password).unwrap();
     ftp.transfer_type(FileType::Binary).unwrap();
     ftp
@@ -322,7 +306,7 @@ async fn refusals_and_lockout() {
         // Wrong passwords: refused, then the address is locked out.
         for _ in 0..3 {
             let ftp = RustlsFtpStream::connect(gw.ftps_explicit()).unwrap();
-            let mut ftp = ftp.into_secure(connector(&gw), "localhost").unwrap();
+            let mut ftp = ftp.into_secure(gw.ftps_connector(), "localhost").unwrap();
             assert!(ftp.login("acme", "wrong").is_err());
         }
         let mut banned = Raw::connect(gw.ftps_explicit());

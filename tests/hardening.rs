@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use common::gateway::Gateway;
 use common::{pattern, s3_endpoint, s3_options};
-use rustls::pki_types::pem::PemObject;
 use suppaftp::types::FileType;
-use suppaftp::{RustlsConnector, RustlsFtpStream};
+use suppaftp::RustlsFtpStream;
 use tokio::process::Command;
 
 /// Everything the gateways of this test binary log, at every level.
@@ -47,24 +46,9 @@ impl std::io::Write for Writer {
     }
 }
 
-fn connector(gw: &Gateway) -> RustlsConnector {
-    let pem = gw.config.data_dir.join(wharf::ftps::tls::CERT_FILE);
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(&pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    RustlsConnector::from(Arc::new(config))
-}
-
 fn ftps_login(gw: &Gateway, user: &str, password: &str) -> RustlsFtpStream {
     let ftp = RustlsFtpStream::connect(gw.ftps_explicit()).unwrap();
-    let mut ftp = ftp.into_secure(connector(gw), "localhost").unwrap();
+    let mut ftp = ftp.into_secure(gw.ftps_connector(), "localhost").unwrap();
     ftp.login(user, password).unwrap();
     ftp.transfer_type(FileType::Binary).unwrap();
     ftp

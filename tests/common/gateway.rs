@@ -71,6 +71,24 @@ impl Gateway {
         }
     }
 
+    /// A TLS client for FTPS that trusts exactly the certificate this gateway
+    /// generated.
+    pub fn ftps_connector(&self) -> suppaftp::RustlsConnector {
+        use rustls::pki_types::pem::PemObject;
+        let pem = self.config.data_dir.join(wharf::ftps::tls::CERT_FILE);
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(&pem).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        suppaftp::RustlsConnector::from(std::sync::Arc::new(config))
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.running.as_ref().unwrap().http.unwrap()
     }
