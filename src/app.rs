@@ -320,7 +320,6 @@ impl App {
                 vfs: self.vfs.clone(),
                 transfers: self.transfers.clone(),
                 audit: self.audit.clone(),
-                links: self.config.links.clone(),
                 config: self.config.http.clone(),
                 keys: GrantKeys::load_or_create(&self.config.data_dir)?,
                 mailer: self.mailer.clone(),
@@ -370,7 +369,12 @@ impl App {
             });
             tasks.spawn(crate::metrics::serve(listener, health, stopped.clone()));
         }
-        let reloader = Arc::new(crate::reload::Reloader::new(self.config.clone(), certs));
+        let reloader = Arc::new(crate::reload::Reloader::new(
+            self.config.clone(),
+            certs,
+            links,
+            defender,
+        ));
         Ok(Running {
             http: http_addr,
             https: self.config.http.enabled && self.config.http.tls_cert.is_some(),

@@ -52,7 +52,8 @@ struct Record {
 pub type OnBan<K> = Box<dyn Fn(K, Duration) + Send + Sync>;
 
 pub struct Defender<K = IpAddr> {
-    config: DefenderConfig,
+    /// SIGHUP can replace it (`reload.rs`); records already kept stay.
+    config: std::sync::RwLock<DefenderConfig>,
     records: Mutex<HashMap<K, Record>>,
     /// Woken whenever a reserved try ends, so waiting tries look again.
     released: Notify,
@@ -105,7 +106,7 @@ pub struct Attempt<'a, K: Hash + Eq + Copy = IpAddr> {
 impl<K: Hash + Eq + Copy> Defender<K> {
     pub fn new(config: DefenderConfig) -> Self {
         Defender {
-            config,
+            config: std::sync::RwLock::new(config),
             records: Mutex::new(HashMap::new()),
             released: Notify::new(),
             on_ban: None,
@@ -118,8 +119,25 @@ impl<K: Hash + Eq + Copy> Defender<K> {
         self
     }
 
+    /// The settings now in force.
+    pub fn config(&self) -> DefenderConfig {
+        match self.config.read() {
+            Ok(c) => *c,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// New limits for the tries to come (SIGHUP); bans already given keep their end.
+    pub fn reconfigure(&self, config: DefenderConfig) {
+        match self.config.write() {
+            Ok(mut c) => *c = config,
+            Err(p) => *p.into_inner() = config,
+        }
+    }
+
     fn enabled(&self) -> bool {
-        self.config.max_failures > 0 && !self.config.ban.is_zero()
+        let c = self.config();
+        c.max_failures > 0 && !c.ban.is_zero()
     }
 
     /// `Some(remaining)` while `addr` is banned.
@@ -173,13 +191,26 @@ impl<K: Hash + Eq + Copy> Defender<K> {
         if !self.enabled() {
             return Reserve::Granted;
         }
+        let config = self.config();
         let mut records = self.records.lock().expect("defender lock");
         let r = record(&mut records, key, now);
         if let Some(until) = r.banned_until.filter(|u| *u > now) {
             return Reserve::Refused(until - now);
         }
-        prune(r, now, self.config.window);
-        if r.failures.len() + r.pending as usize >= self.config.max_failures as usize {
+        prune(r, now, config.window);
+        if r.failures.len() >= config.max_failures as usize {
+            // Only after the limit was lowered (SIGHUP): failures already reach
+            // it, so this key is banned now rather than left waiting for slots
+            // that no try in flight will ever free.
+            r.failures.clear();
+            r.banned_until = Some(now + config.ban);
+            drop(records);
+            if let Some(on_ban) = &self.on_ban {
+                on_ban(key, config.ban);
+            }
+            return Reserve::Refused(config.ban);
+        }
+        if r.failures.len() + r.pending as usize >= config.max_failures as usize {
             return Reserve::Full;
         }
         r.pending += 1;
@@ -196,15 +227,16 @@ impl<K: Hash + Eq + Copy> Defender<K> {
         if !self.enabled() {
             return Verdict::Allowed;
         }
+        let config = self.config();
         let verdict = {
             let mut records = self.records.lock().expect("defender lock");
             let r = record(&mut records, addr, now);
-            prune(r, now, self.config.window);
+            prune(r, now, config.window);
             r.failures.push_back(now);
-            if r.failures.len() >= self.config.max_failures as usize {
+            if r.failures.len() >= config.max_failures as usize {
                 r.failures.clear();
-                r.banned_until = Some(now + self.config.ban);
-                Verdict::Banned(self.config.ban)
+                r.banned_until = Some(now + config.ban);
+                Verdict::Banned(config.ban)
             } else {
                 Verdict::Allowed
             }
@@ -357,6 +389,23 @@ mod tests {
             window: Duration::from_secs(60),
             ban: Duration::from_secs(600),
         })
+    }
+
+    #[test]
+    fn a_lowered_limit_bans_a_key_whose_failures_already_reach_it() {
+        let d = defender(5);
+        let ip = |n: u8| IpAddr::from([192, 0, 2, n]);
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(d.failure_at(ip(1), now), Verdict::Allowed);
+        }
+        d.reconfigure(DefenderConfig {
+            max_failures: 2,
+            ..d.config()
+        });
+        assert!(matches!(d.reserve_at(ip(1), now), Reserve::Refused(_)));
+        assert!(d.banned_at(ip(1), now).is_some());
+        assert!(matches!(d.reserve_at(ip(2), now), Reserve::Granted));
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //! - [`sweep`]: clean-up of what a crash leaves (staged files, unsettled downloads).
 //! - [`proxy`]: trusted CIDRs and PROXY protocol v1/v2 headers for the listeners.
 //! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
-//!   [`reload`]: what SIGHUP re-reads.
+//!   [`reload`]: what SIGHUP re-reads; [`live`]: settings it can swap in place.
 //! - [`metrics`]: Prometheus metrics, `/healthz`, `/readyz`, `wharf ping`.
 //! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 //! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
@@ -52,6 +52,7 @@ pub mod ftps;
 pub mod http;
 pub mod links;
 pub mod listing;
+pub mod live;
 pub mod logging;
 pub mod login;
 pub mod mail;

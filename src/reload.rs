@@ -5,29 +5,46 @@
 //! never touched; a bad new file keeps the old one and the log says why.
 //!
 //! Swapped live: certificate files' contents (new handshakes get the new pair),
-//! `[log] level`. Every other change, `[links]` and `[defender]` included (their
-//! values are copied into the services at start), is logged as needing a restart.
+//! `[log] level`, `[defender]` (limits for tries to come; bans already given keep
+//! their end) and the `[links]` rules (`default_expiry`, `max_expiry`,
+//! `allow_never`, `require_password`, `retention_days`, `grant_lifetime`,
+//! `notify_downloads`, `notify_uploads`, `upload_conflict`: the next request uses
+//! them). `[links] base_url`, `upload_staging`, `upload_abandon` and
+//! `reservation_timeout` are held by listeners and jobs started with the process;
+//! they and every other section are logged as needing a restart.
 
+use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use tokio::signal::unix::Signal;
 use tokio::sync::watch;
 
 use crate::certs::ReloadableCert;
-use crate::config::Config;
+use crate::config::{Config, LinksConfig};
+use crate::defender::Defender;
+use crate::links::LinkService;
 use crate::logging::{self, LevelChange};
 
-/// The running settings and the certificates that a reload can replace.
+/// The running settings, and what a reload can replace in place.
 pub struct Reloader {
     running: Mutex<Config>,
     certs: Vec<Arc<ReloadableCert>>,
+    links: Arc<LinkService>,
+    defender: Arc<Defender>,
 }
 
 impl Reloader {
-    pub fn new(config: Config, certs: Vec<Arc<ReloadableCert>>) -> Reloader {
+    pub fn new(
+        config: Config,
+        certs: Vec<Arc<ReloadableCert>>,
+        links: Arc<LinkService>,
+        defender: Arc<Defender>,
+    ) -> Reloader {
         Reloader {
             running: Mutex::new(config),
             certs,
+            links,
+            defender,
         }
     }
 
@@ -75,6 +92,33 @@ impl Reloader {
                 Err(e) => tracing::error!("[log] level not changed: {e}"),
             }
         }
+        if differs(&running.defender, &fresh.defender) {
+            self.defender.reconfigure(fresh.defender);
+            let d = fresh.defender;
+            tracing::info!(
+                max_failures = d.max_failures,
+                window_secs = d.window.as_secs(),
+                ban_secs = d.ban.as_secs(),
+                "[defender] changed; tries from now on use it"
+            );
+            running.defender = fresh.defender;
+        }
+        let live = links_live_changes(&running.links, &fresh.links);
+        if !live.is_empty() {
+            let next = LinksConfig {
+                base_url: running.links.base_url.clone(),
+                upload_staging: running.links.upload_staging.clone(),
+                upload_abandon: running.links.upload_abandon,
+                reservation_timeout: running.links.reservation_timeout,
+                ..fresh.links.clone()
+            };
+            self.links.reconfigure(next.clone());
+            tracing::info!(
+                settings = %live.join(", "),
+                "[links] changed; the next requests use it"
+            );
+            running.links = next;
+        }
         let restart: Vec<&str> = restart_only(&running, &fresh);
         if restart.is_empty() {
             tracing::info!("reload done");
@@ -87,16 +131,54 @@ impl Reloader {
     }
 }
 
-/// Sections whose values differ between the running and the new configuration
-/// and that cannot be swapped in a running process. Compared through their debug
-/// form, which is never logged (it may hold connector options).
+/// Compared through the debug form, which is never logged (it may hold
+/// connector options).
+fn differs(a: &dyn Debug, b: &dyn Debug) -> bool {
+    format!("{a:?}") != format!("{b:?}")
+}
+
+/// The `[links]` keys that differ and that a reload puts in force.
+fn links_live_changes(old: &LinksConfig, new: &LinksConfig) -> Vec<&'static str> {
+    let (a, b) = (&old.policy, &new.policy);
+    let checks: [(&str, bool); 9] = [
+        ("default_expiry", a.default_expiry != b.default_expiry),
+        ("max_expiry", a.max_expiry != b.max_expiry),
+        ("allow_never", a.allow_never != b.allow_never),
+        ("require_password", a.require_password != b.require_password),
+        ("retention_days", old.retention != new.retention),
+        ("grant_lifetime", old.grant_lifetime != new.grant_lifetime),
+        (
+            "notify_downloads",
+            old.notify_downloads != new.notify_downloads,
+        ),
+        ("notify_uploads", old.notify_uploads != new.notify_uploads),
+        (
+            "upload_conflict",
+            old.upload_conflict != new.upload_conflict,
+        ),
+    ];
+    checks.iter().filter(|c| c.1).map(|c| c.0).collect()
+}
+
+/// What differs between the running and the new configuration and cannot be
+/// swapped in a running process.
 fn restart_only<'a>(old: &Config, new: &Config) -> Vec<&'a str> {
-    let differs =
-        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    let (l, m) = (&old.links, &new.links);
     let mut out = Vec::new();
-    let checks: [(&str, bool); 12] = [
-        ("[links]", differs(&old.links, &new.links)),
-        ("[defender]", differs(&old.defender, &new.defender)),
+    let checks: [(&str, bool); 14] = [
+        ("[links] base_url", l.base_url != m.base_url),
+        (
+            "[links] upload_staging",
+            l.upload_staging != m.upload_staging,
+        ),
+        (
+            "[links] upload_abandon",
+            l.upload_abandon != m.upload_abandon,
+        ),
+        (
+            "[links] reservation_timeout",
+            l.reservation_timeout != m.reservation_timeout,
+        ),
         ("[log] format", old.log_format != new.log_format),
         ("[sftp]", differs(&old.sftp, &new.sftp)),
         ("[ftps]", differs(&old.ftps, &new.ftps)),

@@ -377,9 +377,105 @@ fn sighup_swaps_certificates_keeps_transfers_and_survives_bad_files() {
     });
     assert!(why.contains("cert.pem"), "{why}");
     node.wait_for("the log level", |l| l.contains("log level changed"));
-    let restart = node.wait_for("the restart notice", |l| l.contains("only after a restart"));
-    assert!(restart.contains("[defender]"), "{restart}");
+    node.wait_for("the new limits", |l| l.contains("[defender] changed"));
     assert_eq!(served_cert(https), pem_of(&second));
+    assert!(node.alive());
+    node.stop();
+}
+
+/// POSTs a share of `path` to the node's API as `key`; returns the status.
+fn api_share(http: std::net::SocketAddr, key: &str, path: &str, password: Option<&str>) -> String {
+    let mut body = serde_json::json!({"kind": "share", "paths": [path]});
+    if let Some(p) = password {
+        body["password"] = p.into();
+    }
+    let out = ops::curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("authorization: Bearer {key}"),
+        "-H",
+        "content-type: application/json",
+        "--data",
+        &body.to_string(),
+        &format!("http://{http}/api/v1/links"),
+    ]);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn sighup_puts_new_links_rules_and_defender_limits_in_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("wharf.toml");
+    let settings = |failures: u32, password: bool, staging: &str| {
+        ops::base_config(&format!(
+            "[defender]\nmax_failures = {failures}\n[links]\nrequire_password = {password}\nupload_staging = \"{staging}\"\n"
+        ))
+    };
+    let staging = tmp.path().join("staging");
+    std::fs::write(&config, settings(10, false, staging.to_str().unwrap())).unwrap();
+    let mut node = Node::start_with(tmp.path(), &config, &[]);
+    let (sftp, http) = (node.addrs.sftp.unwrap(), node.addrs.http.unwrap());
+    let password = node.admin_password();
+    let src = tmp.path().join("a.txt");
+    std::fs::write(&src, b"shared").unwrap();
+    let up = ops::curl(&[
+        "--insecure",
+        "-u",
+        &format!("admin:{password}"),
+        "-T",
+        src.to_str().unwrap(),
+        &format!("sftp://{sftp}/a.txt"),
+    ]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let created = ok(wharf_cmd(
+        &node.dir,
+        Some(&node.config),
+        &["apikey", "create", "--user", "admin", "--name", "reload"],
+    ));
+    let key = created
+        .split_whitespace()
+        .find(|w| w.starts_with("wharf_"))
+        .unwrap_or_else(|| panic!("no key in {created}"))
+        .to_string();
+    assert_eq!(api_share(http, &key, "/a.txt", None), "201");
+    // Two wrong passwords are far below 10: the right one still logs in.
+    for _ in 0..2 {
+        assert!(!ops::sftp_login(sftp, "admin", "wrong"));
+    }
+    assert!(ops::sftp_login(sftp, "admin", &password));
+
+    // Passwords required, two failures ban, and a staging folder moved: the first
+    // two apply at once, the third is named as needing a restart.
+    let moved = tmp.path().join("elsewhere");
+    std::fs::write(&config, settings(2, true, moved.to_str().unwrap())).unwrap();
+    node.signal("HUP");
+    let links = node.wait_for("the new rules", |l| l.contains("[links] changed"));
+    assert!(links.contains("require_password"), "{links}");
+    node.wait_for("the new limits", |l| l.contains("[defender] changed"));
+    let restart = node.wait_for("the restart notice", |l| l.contains("only after a restart"));
+    assert!(restart.contains("upload_staging"), "{restart}");
+    assert!(!restart.contains("require_password"), "{restart}");
+
+    assert_eq!(api_share(http, &key, "/a.txt", None), "400");
+    assert_eq!(
+        api_share(http, &key, "/a.txt", Some("a long passphrase")),
+        "201"
+    );
+    for _ in 0..2 {
+        assert!(!ops::sftp_login(sftp, "admin", "wrong"));
+    }
+    assert!(
+        !ops::sftp_login(sftp, "admin", &password),
+        "two failures now ban the address"
+    );
+    node.wait_for("the ban", |l| l.contains("address locked out"));
     assert!(node.alive());
     node.stop();
 }

@@ -96,7 +96,7 @@ pub async fn begin(
         db: ctx.db.clone(),
         audit: ctx.audit.clone(),
         mailer: ctx.mailer.clone(),
-        notify: ctx.links.notify_downloads,
+        notify: ctx.links().notify_downloads,
         link: v.link.clone(),
         grant: grant.id,
         ticket,
@@ -107,7 +107,7 @@ pub async fn begin(
         what: usage.what,
         to_end: usage.to_end,
         file_size: usage.file_size,
-        alive_every: crate::sweep::alive_period(ctx.links.reservation_timeout),
+        alive_every: crate::sweep::alive_period(ctx.links().reservation_timeout),
         started: std::time::Instant::now(),
     };
     Ok((charge, new_cookie))

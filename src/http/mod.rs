@@ -44,6 +44,7 @@ use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::config::{HttpConfig, LinksConfig};
+
 use crate::defender::Defender;
 use crate::links::grant::GrantKeys;
 use crate::links::LinkService;
@@ -61,7 +62,6 @@ pub struct HttpContext {
     pub vfs: Arc<Vfs>,
     pub transfers: Arc<Vfs>,
     pub audit: AuditLog,
-    pub links: LinksConfig,
     pub config: HttpConfig,
     pub keys: GrantKeys,
     pub mailer: Mailer,
@@ -81,11 +81,16 @@ pub struct HttpContext {
 }
 
 impl HttpContext {
+    /// The `[links]` settings now in force (SIGHUP can change them).
+    pub fn links(&self) -> Arc<LinksConfig> {
+        self.service.config()
+    }
+
     /// Cookies get `Secure` when visitors come over HTTPS: this server's TLS, or a
     /// proxy's in front of it.
     pub fn secure(&self) -> bool {
         self.tls.is_some()
-            || self.links.base_url.starts_with("https://")
+            || self.links().base_url.starts_with("https://")
             || client::forwarded_https()
     }
 }

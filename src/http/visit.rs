@@ -55,7 +55,7 @@ impl Visit {
     }
 
     fn new_grant(&self, ctx: &HttpContext) -> Grant {
-        let life = ctx.links.grant_lifetime.as_millis() as i64;
+        let life = ctx.links().grant_lifetime.as_millis() as i64;
         let mut until = now_ms().saturating_add(life);
         if let Some(exp) = self.link.expires_at {
             until = until.min(exp);
@@ -65,7 +65,7 @@ impl Visit {
 
     /// Sets the grant cookie, scoped to this link's pages.
     pub fn set_grant(&self, ctx: &HttpContext, headers: &mut HeaderMap, value: &str) {
-        let max_age = ctx.links.grant_lifetime.as_secs();
+        let max_age = ctx.links().grant_lifetime.as_secs();
         forms::set_cookie(
             headers,
             GRANT_COOKIE,

@@ -73,7 +73,8 @@ impl LinkService {
     /// A draft's record: no rules yet (they come with [`Self::finish_draft`]),
     /// the default expiry capped by the policy, a token nobody will know.
     fn draft_record(&self, owner: &str) -> Result<NewLink> {
-        let p = &self.config.policy;
+        let config = self.config();
+        let p = &config.policy;
         let life = match p.max_expiry {
             Some(m) if m < p.default_expiry => m,
             _ => p.default_expiry,

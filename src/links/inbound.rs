@@ -139,7 +139,7 @@ impl LinkService {
                 if let Some(why) = too_large(link, &name, size) {
                     return Err(Error::invalid(why));
                 }
-                if self.config.upload_conflict == UploadConflict::Refuse {
+                if self.config().upload_conflict == UploadConflict::Refuse {
                     let folder = VPath::parse(&inbound.folder)?;
                     let target = folder.join(&name)?;
                     if self.vfs.jailed(&folder).stat(&target).await.is_ok() {
@@ -169,14 +169,14 @@ impl LinkService {
 
     /// Whether new upload requests notify their creator (`[links] notify_uploads`).
     pub fn notify_uploads_default(&self) -> bool {
-        self.config.notify_uploads
+        self.config().notify_uploads
     }
 
     /// Drops uploads untouched for `[links] upload_abandon`, giving their uses
     /// back and freeing their staged bytes, and browser drafts never finished.
     /// Returns how many.
     pub async fn sweep_uploads(&self, now: crate::store::Millis) -> Result<usize> {
-        let idle = self.config.upload_abandon.as_millis() as i64;
+        let idle = self.config().upload_abandon.as_millis() as i64;
         let n = self.uploads.sweep(now - idle).await?;
         Ok(n + self.sweep_drafts(now - idle).await?)
     }
@@ -249,8 +249,8 @@ impl LinkService {
         };
         let lock = self.folder_locks.get(folder.as_ref());
         let _held = lock.lock().await;
-        let refuse =
-            link.kind == LinkKind::Request && self.config.upload_conflict == UploadConflict::Refuse;
+        let refuse = link.kind == LinkKind::Request
+            && self.config().upload_conflict == UploadConflict::Refuse;
         let name = self.free_name(&vfs, &folder, &up.name, refuse).await?;
         let target = folder.join(&name)?;
         let mut writer = vfs.create(&target).await?;

@@ -104,7 +104,8 @@ pub struct LinkService {
     /// The transfer store, mounted at `/`.
     transfers: Arc<Vfs>,
     audit: AuditLog,
-    config: LinksConfig,
+    /// `[links]`: SIGHUP swaps the parts that can change safely (`reload.rs`).
+    config: crate::live::Live<LinksConfig>,
     mailer: Mailer,
     /// The product name, for mails.
     product: String,
@@ -160,7 +161,7 @@ impl LinkService {
             vfs,
             transfers,
             audit,
-            config,
+            config: crate::live::Live::new(config),
             mailer,
             product,
             uploads,
@@ -168,6 +169,16 @@ impl LinkService {
             copying: Default::default(),
             token_key,
         }
+    }
+
+    /// The `[links]` settings now in force.
+    pub fn config(&self) -> Arc<LinksConfig> {
+        self.config.get()
+    }
+
+    /// Puts new `[links]` settings in force (SIGHUP).
+    pub fn reconfigure(&self, config: LinksConfig) {
+        self.config.set(config);
     }
 
     /// A link just created or finished: its URL, mailed to its recipients.
@@ -234,7 +245,7 @@ impl LinkService {
     }
 
     pub fn url(&self, token: &str) -> String {
-        format!("{}/l/{token}", self.config.base_url)
+        format!("{}/l/{token}", self.config().base_url)
     }
 
     /// The link's current URL, derived again from the token key. `None` for a
@@ -288,9 +299,9 @@ impl LinkService {
         o: &LinkOptions,
     ) -> Result<(NewLink, String)> {
         let now = now_ms();
-        let expires_at = rules::parse_expiry(o.expires.as_deref(), &self.config.policy, now)
+        let expires_at = rules::parse_expiry(o.expires.as_deref(), &self.config().policy, now)
             .map_err(Error::invalid)?;
-        rules::check_new(o.password.is_some(), &self.config.policy).map_err(Error::invalid)?;
+        rules::check_new(o.password.is_some(), &self.config().policy).map_err(Error::invalid)?;
         if o.max_uses == Some(0) {
             return Err(Error::invalid("a download limit must be at least 1"));
         }
@@ -440,7 +451,7 @@ impl LinkService {
         if link.state == LinkState::Revoked {
             return Err(Error::invalid("a revoked link cannot be extended"));
         }
-        let at = rules::parse_expiry(Some(expires), &self.config.policy, now_ms())
+        let at = rules::parse_expiry(Some(expires), &self.config().policy, now_ms())
             .map_err(Error::invalid)?;
         let id = link.id;
         self.db
@@ -517,7 +528,7 @@ impl LinkService {
             Some(p) => p.is_some(),
             None => link.password_hash.is_some(),
         };
-        rules::check_edit(has_password, &self.config.policy).map_err(Error::invalid)?;
+        rules::check_edit(has_password, &self.config().policy).map_err(Error::invalid)?;
         let mut e = crate::store::LinkEdit::default();
         let mut said: Vec<String> = Vec::new();
         if let Some(t) = &u.title {
@@ -560,7 +571,7 @@ impl LinkService {
         }
         if let Some(x) = &u.expires {
             let at =
-                rules::parse_expiry(Some(x), &self.config.policy, now).map_err(Error::invalid)?;
+                rules::parse_expiry(Some(x), &self.config().policy, now).map_err(Error::invalid)?;
             if at != link.expires_at {
                 e.expires_at = Some(at);
                 said.push(match at {
@@ -607,7 +618,7 @@ impl LinkService {
     /// Deletes the copies of send links that ended more than the retention period
     /// ago. Returns how many links were purged. Share targets are never touched.
     pub async fn purge(&self, now: i64) -> Result<usize> {
-        let retention = self.config.retention.as_millis() as i64;
+        let retention = self.config().retention.as_millis() as i64;
         let mut purged = 0;
         for link in self.list(None).await? {
             if link.kind != LinkKind::Send {

@@ -305,7 +305,7 @@ async fn share_form(
             }
         }
     }
-    let policy = &ctx.links.policy;
+    let policy = &ctx.links().policy;
     let error = error
         .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
@@ -423,7 +423,7 @@ pub async fn share(
         )
         .await
     };
-    if let Err(t) = check_policy(&ctx.links.policy, form.get("password")) {
+    if let Err(t) = check_policy(&ctx.links().policy, form.get("password")) {
         return again(t).await;
     }
     let o = match options(form) {
@@ -502,7 +502,7 @@ async fn request_form(
             )
         }
     };
-    let policy = &ctx.links.policy;
+    let policy = &ctx.links().policy;
     let error = error
         .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
@@ -586,7 +586,7 @@ pub async fn request(
     let Some(folder) = field(form, "folder") else {
         return again("Pick the folder the files go into.".into()).await;
     };
-    if let Err(t) = check_policy(&ctx.links.policy, form.get("password")) {
+    if let Err(t) = check_policy(&ctx.links().policy, form.get("password")) {
         return again(t).await;
     }
     let max_files = match field(form, "max_files").map(|v| v.parse::<u32>()) {

@@ -28,7 +28,7 @@ use crate::policy::Protocol;
 /// policy: the expiry choices stop at `max_expiry` ("never" only when
 /// allowed), and a required password is marked so.
 pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
-    let policy = &ctx.links.policy;
+    let policy = &ctx.links().policy;
     let body = format!(
         "<h1>Send files</h1>\
          <form id=\"send-form\" data-draft=\"/app/send/draft\" novalidate>\
@@ -188,7 +188,7 @@ pub async fn finish(
     let Some(title) = field("title") else {
         return error(StatusCode::BAD_REQUEST, "Give the link a title.");
     };
-    if let Err(t) = create::check_policy(&ctx.links.policy, form.get("password")) {
+    if let Err(t) = create::check_policy(&ctx.links().policy, form.get("password")) {
         return error(StatusCode::BAD_REQUEST, &t);
     }
     let o = LinkOptions {

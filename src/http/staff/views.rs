@@ -109,7 +109,7 @@ pub async fn detail(
     let now = now_ms();
     let presets: Vec<(&str, &str)> = PRESETS
         .into_iter()
-        .filter(|(v, _)| parse_expiry(Some(v), &ctx.links.policy, now).is_ok())
+        .filter(|(v, _)| parse_expiry(Some(v), &ctx.links().policy, now).is_ok())
         .collect();
     let url = ctx.service.url_of(&link);
     let d = Detail {
