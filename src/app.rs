@@ -459,7 +459,9 @@ impl App {
             ))
         });
         tracing::info!("wharf is running; press Ctrl-C to stop");
+        crate::sdnotify::notify("READY=1\nSTATUS=serving");
         shutdown.await;
+        crate::sdnotify::notify("STOPPING=1");
         let _ = reload_stop.send(true);
         if let Some(t) = reload_task {
             let _ = t.await;

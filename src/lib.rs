@@ -34,6 +34,7 @@
 //! - [`certs`]: TLS certificates replaceable at run time (FTPS, HTTPS);
 //!   [`reload`]: what SIGHUP re-reads; [`live`]: settings it can swap in place.
 //! - [`metrics`]: Prometheus metrics, `/healthz`, `/readyz`, `wharf ping`.
+//! - [`sdnotify`]: systemd readiness, reload and stop notices (`Type=notify`).
 //! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 //! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
 //! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
@@ -63,6 +64,7 @@ pub mod proxy;
 pub mod reload;
 pub mod reply;
 pub mod scp;
+pub mod sdnotify;
 pub mod secret;
 pub mod session;
 pub mod sftp;

@@ -214,9 +214,11 @@ pub async fn on_hangup(mut hup: Signal, reloader: Arc<Reloader>, mut stop: watch
                     return;
                 }
                 let r = reloader.clone();
+                crate::sdnotify::reloading();
                 if let Err(e) = tokio::task::spawn_blocking(move || r.reload()).await {
                     tracing::error!(error = %e, "reload failed");
                 }
+                crate::sdnotify::notify("READY=1");
             }
         }
     }

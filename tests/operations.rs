@@ -480,6 +480,43 @@ fn sighup_puts_new_links_rules_and_defender_limits_in_force() {
     node.stop();
 }
 
+/// The next datagram on `socket` (bounded wait).
+fn next_notice(socket: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("a notice within the timeout");
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+#[test]
+fn serve_tells_systemd_ready_reloading_and_stopping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let config = tmp.path().join("wharf.toml");
+    std::fs::write(&config, ops::base_config("")).unwrap();
+    let node = Node::start_with(
+        tmp.path(),
+        &config,
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    // READY only once the listeners are bound: the node has printed them.
+    let ready = next_notice(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    node.signal("HUP");
+    let reloading = next_notice(&socket);
+    assert!(
+        reloading.lines().any(|l| l == "RELOADING=1")
+            && reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
+        "{reloading}"
+    );
+    assert_eq!(next_notice(&socket), "READY=1");
+    node.stop();
+    assert_eq!(next_notice(&socket), "STOPPING=1");
+}
+
 /// The samples of a Prometheus text page, parsed by Python's prometheus_client:
 /// one `name{k="v",...} value` line each, labels sorted.
 fn prometheus_samples(text: &str) -> Vec<String> {
@@ -938,6 +975,7 @@ fn packaging_files_check_out() {
         "ReadWritePaths=/var/lib/wharf",
         "NoNewPrivileges=yes",
         "ExecReload=/bin/kill -HUP $MAINPID",
+        "Type=notify",
     ] {
         assert!(unit.lines().any(|l| l == line), "missing {line}");
     }
