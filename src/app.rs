@@ -361,13 +361,13 @@ impl App {
                     connectors.push(m.connector.clone());
                 }
             }
-            let health = Arc::new(crate::metrics::Health {
+            let health = Arc::new(crate::health::Health {
                 handle: crate::metrics::install(),
                 db: self.db.clone(),
                 audit: self.audit.clone(),
                 connectors,
             });
-            tasks.spawn(crate::metrics::serve(listener, health, stopped.clone()));
+            tasks.spawn(crate::health::serve(listener, health, stopped.clone()));
         }
         let reloader = Arc::new(crate::reload::Reloader::new(
             self.config.clone(),
@@ -570,7 +570,7 @@ async fn retention(
                 Err(e) => tracing::warn!(error = %e, "sweeping staged files failed"),
             }
         }
-        match links.purge(crate::store::now_ms()).await {
+        match links.purge(crate::clock::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 links = n,
@@ -578,13 +578,13 @@ async fn retention(
             ),
             Err(e) => tracing::warn!(error = %e, "retention job failed; will retry"),
         }
-        match links.sweep_uploads(crate::store::now_ms()).await {
+        match links.sweep_uploads(crate::clock::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "dropped abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "sweeping abandoned uploads failed"),
         }
         tokio::select! {
-            _ = stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
             _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
         }
     }
@@ -595,7 +595,7 @@ async fn retention(
 async fn reservations(db: Db, timeout: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
             _ = tokio::time::sleep(crate::sweep::reservation_period(timeout)) => {}
         }
         match crate::sweep::stale_reservations(&db, timeout).await {
@@ -605,47 +605,6 @@ async fn reservations(db: Db, timeout: Duration, mut stop: watch::Receiver<bool>
                 "gave back the uses of downloads that never settled"
             ),
             Err(e) => tracing::warn!(error = %e, "sweeping stale download reservations failed"),
-        }
-    }
-}
-
-/// Resolves once the flag turns true (or its sender is gone). The watch guard is
-/// dropped inside, so callers' futures stay `Send`.
-pub async fn stopped(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|stop| *stop).await;
-}
-
-/// SIGINT/SIGTERM handlers, installed as early as possible: a signal that arrives
-/// while wharf is still starting must stop it cleanly, not kill it. SIGHUP is
-/// caught at the same moment (its default action would end the process); it
-/// reloads (`crate::reload`).
-pub struct ShutdownSignal {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: Option<tokio::signal::unix::Signal>,
-}
-
-impl ShutdownSignal {
-    /// Installs the handlers; call inside the runtime, before anything else.
-    pub fn install() -> Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(ShutdownSignal {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: Some(signal(SignalKind::hangup())?),
-        })
-    }
-
-    /// The SIGHUP stream, for [`App::serve_with_reload`] (once).
-    pub fn take_hangup(&mut self) -> Option<tokio::signal::unix::Signal> {
-        self.hup.take()
-    }
-
-    /// Resolves on the first SIGINT or SIGTERM (also one that came before the call).
-    pub async fn wait(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
         }
     }
 }

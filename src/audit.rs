@@ -9,120 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::policy::Protocol;
-use crate::store::{now_ms, Db, Millis};
+use crate::store::Db;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Ok,
-    /// Refused by a rule: permissions, wrong password, lock-out.
-    Denied,
-    /// Tried and failed: storage error, aborted transfer.
-    Failed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ok" => Some(Outcome::Ok),
-            "denied" => Some(Outcome::Denied),
-            "failed" => Some(Outcome::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// One audited event. Built with [`AuditEvent::new`] and the setters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditEvent {
-    pub ts: Millis,
-    pub protocol: String,
-    pub remote: Option<String>,
-    pub actor: Option<String>,
-    pub action: String,
-    pub path: Option<String>,
-    pub bytes: Option<u64>,
-    pub outcome: Outcome,
-    pub detail: Option<String>,
-    /// How long a transfer took: for the log stream and metrics, not stored.
-    pub duration_ms: Option<u64>,
-}
-
-impl AuditEvent {
-    pub fn new(protocol: Protocol, action: &str) -> Self {
-        AuditEvent {
-            ts: now_ms(),
-            protocol: protocol.name().into(),
-            remote: None,
-            actor: None,
-            action: action.into(),
-            path: None,
-            bytes: None,
-            outcome: Outcome::Ok,
-            detail: None,
-            duration_ms: None,
-        }
-    }
-
-    /// How long the transfer this event ends took.
-    pub fn took(mut self, since: std::time::Instant) -> Self {
-        self.duration_ms = Some(since.elapsed().as_millis().try_into().unwrap_or(u64::MAX));
-        self
-    }
-
-    pub fn remote(mut self, remote: impl ToString) -> Self {
-        self.remote = Some(remote.to_string());
-        self
-    }
-
-    pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.actor = Some(actor.into());
-        self
-    }
-
-    pub fn path(mut self, path: impl ToString) -> Self {
-        self.path = Some(path.to_string());
-        self
-    }
-
-    pub fn bytes(mut self, bytes: u64) -> Self {
-        self.bytes = Some(bytes);
-        self
-    }
-
-    pub fn outcome(mut self, outcome: Outcome) -> Self {
-        self.outcome = outcome;
-        self
-    }
-
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-}
-
-/// A lower bound for reading the log, as people write it: a duration back from
-/// `now` (`1h`, `7days`) or an RFC 3339 time.
-pub fn parse_since(s: &str, now: Millis) -> Result<Millis, String> {
-    if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now - d.as_millis() as i64);
-    }
-    humantime::parse_rfc3339_weak(s)
-        .map(crate::store::to_ms)
-        .map_err(|_| format!("{s:?}: expected a duration such as 1h or 2days, or a time such as 2026-11-01T00:00:00Z"))
-}
+pub use crate::config::AuditTuning;
+pub use crate::event::{parse_since, AuditEvent, Outcome};
 
 /// Every audited event (logins, transfers with bytes and SHA-256, link visits,
 /// changes) also goes to the log stream as a structured event under the target
@@ -147,15 +39,6 @@ fn to_log(ev: &AuditEvent) {
 
 /// How long shutdown waits for tracked background tasks.
 const TASKS_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Sizing of the audit pipeline.
-#[derive(Debug, Clone, Copy)]
-pub struct AuditTuning {
-    /// Events that may wait in the channel before producers wait too.
-    pub queue: usize,
-    /// Most events written in one transaction.
-    pub batch: usize,
-}
 
 /// The producer side, cheap to clone into every session.
 ///

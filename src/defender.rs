@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::clock::{now_ms, Millis};
 use crate::config::DefenderConfig;
 use crate::error::Result;
-use crate::store::{now_ms, Db, Millis};
+use crate::store::Db;
 
 pub const MAX_TRACKED: usize = 100_000;
 
@@ -333,7 +334,7 @@ pub async fn with_stored_bans(
                     Some(ban) => save(ban).await,
                     None => return,
                 },
-                _ = crate::app::stopped(&mut stop) => break,
+                _ = crate::shutdown::stopped(&mut stop) => break,
             }
         }
         while let Ok(ban) = rx.try_recv() {

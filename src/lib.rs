@@ -24,6 +24,8 @@
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
 //! - [`net`]: the accept loop every listener shares (per-address caps, login grace
 //!   time, graceful drain).
+//! - [`shutdown`]: the stop flag and the signals that raise it; [`clock`]: stored
+//!   times (ms since the epoch) and their RFC 3339 form.
 //! - [`app`]: wires everything for `wharf serve` and shuts it down cleanly.
 //! - [`cli`]: the `wharf` command line.
 //! - [`logging`]: tracing setup (text or JSON).
@@ -37,6 +39,7 @@
 //! - [`sdnotify`]: systemd readiness, reload and stop notices (`Type=notify`).
 //! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 //! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
+//! - [`units`]: sizes as people read them.
 //! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
 
 pub mod api;
@@ -46,10 +49,13 @@ pub mod audit;
 pub mod backup;
 pub mod certs;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod defender;
 pub mod error;
+pub mod event;
 pub mod ftps;
+pub mod health;
 pub mod http;
 pub mod links;
 pub mod listing;
@@ -68,8 +74,10 @@ pub mod sdnotify;
 pub mod secret;
 pub mod session;
 pub mod sftp;
+pub mod shutdown;
 pub mod store;
 pub mod sweep;
+pub mod units;
 pub mod uploads;
 pub mod users;
 pub mod vfs;

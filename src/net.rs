@@ -274,7 +274,7 @@ pub async fn serve<H, F, R, RF>(
     let mut arriving: JoinSet<Option<(TcpStream, SocketAddr)>> = JoinSet::new();
     loop {
         let (tcp, peer) = tokio::select! {
-            _ = crate::app::stopped(&mut shutdown) => break,
+            _ = crate::shutdown::stopped(&mut shutdown) => break,
             Some(arrived) = arriving.join_next(), if !arriving.is_empty() => match arrived {
                 Ok(Some(a)) => a,
                 _ => continue,

@@ -208,7 +208,7 @@ fn restart_only<'a>(old: &Config, new: &Config) -> Vec<&'a str> {
 pub async fn on_hangup(mut hup: Signal, reloader: Arc<Reloader>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = crate::app::stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
             got = hup.recv() => {
                 if got.is_none() {
                     return;

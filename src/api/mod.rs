@@ -87,7 +87,7 @@ async fn record<T>(
 ) -> Result<T, ApiError> {
     let mut ev = caller.event(action);
     if let Some(id) = link {
-        ev = ev.path(format!("link:{id}"));
+        ev = ev.link(id);
     }
     let mut detail = format!("api key {}", caller.prefix);
     if !note.is_empty() {

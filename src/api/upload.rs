@@ -99,7 +99,7 @@ fn file_name(part: Option<&str>, sent: Option<&str>) -> Result<String, ApiError>
         )));
     };
     let name = sent.rsplit(['/', '\\']).next().unwrap_or_default().trim();
-    if name.is_empty() || name == "." || name == ".." {
+    if !crate::vfs::is_plain_name(name) {
         return Err(ApiError::invalid(format!("{sent:?} is not a file name")));
     }
     Ok(name.to_string())

@@ -229,7 +229,7 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
 
 async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) -> Result<()> {
     let record = |action: &str, link: &str, detail: Option<String>| {
-        let mut ev = admin_event(action).path(format!("link:{link}"));
+        let mut ev = admin_event(action).link(link);
         if let Some(d) = detail {
             ev = ev.detail(d);
         }
@@ -515,7 +515,7 @@ async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Resu
         );
     }
     let recent = db.blocking().audit_query(&AuditQuery {
-        path: Some(format!("link:{}", link.public_id)),
+        path: Some(crate::event::link_key(&link.public_id)),
         limit: 10,
         ..Default::default()
     })?;

@@ -126,7 +126,7 @@ fn ping(config: &Config, addr: Option<std::net::SocketAddr>) -> Result<()> {
     let addr = addr.or(config.metrics.listen).ok_or_else(|| {
         crate::Error::invalid("no [metrics] listen in the configuration; give --addr")
     })?;
-    match crate::metrics::ping(addr) {
+    match crate::health::ping(addr) {
         Ok(body) => {
             println!("ready {body}");
             Ok(())
@@ -138,7 +138,7 @@ fn ping(config: &Config, addr: Option<std::net::SocketAddr>) -> Result<()> {
 fn serve(config: Config) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let mut signal = crate::app::ShutdownSignal::install()?;
+        let mut signal = crate::shutdown::ShutdownSignal::install()?;
         let hangup = signal.take_hangup();
         let app = crate::app::App::open(config)?;
         app.serve_with_reload(signal.wait(), hangup).await

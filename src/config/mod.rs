@@ -19,7 +19,6 @@ use std::time::Duration;
 use toml::Spanned;
 use wharf_connectors::{ConnectorSpec, Tuning};
 
-use crate::audit::AuditTuning;
 use crate::vfs::VPath;
 
 pub use error::ConfigError;
@@ -104,6 +103,15 @@ pub struct LinksConfig {
     pub upload_staging: PathBuf,
     pub upload_abandon: Duration,
     pub reservation_timeout: Duration,
+}
+
+/// Sizing of the audit pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditTuning {
+    /// Events that may wait in the channel before producers wait too.
+    pub queue: usize,
+    /// Most events written in one transaction.
+    pub batch: usize,
 }
 
 /// `[mail]`: SMTP, or an outbox folder of .eml files (the embedded default).

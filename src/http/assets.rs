@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::Response;
 
-use super::routes::not_found;
+use super::respond::not_found;
 use super::{Body, HttpContext};
 
 /// Name, content type, bytes.

@@ -17,7 +17,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::meter::{begin, Metered, Usage};
 use super::pages::{self, FolderRow};
-use super::routes::{audit, brand, html, not_found, page, redirect, refused, try_again};
+use super::respond::{audit, brand, html, not_found, page, redirect, refused, try_again, SEGMENT};
 use super::target::{self, Refusal, Target};
 use super::visit::{self, Visit};
 use super::{Body, HttpContext};
@@ -42,13 +42,6 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'`')
     .remove(b'|')
-    .remove(b'~');
-
-/// A URL path segment: unreserved characters stay.
-pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
     .remove(b'~');
 
 /// What a `Range` header asks of a file of `size` bytes.

@@ -14,7 +14,7 @@ use hyper::body::Frame;
 
 use hyper::{Response, StatusCode};
 
-use super::routes::{page, refused};
+use super::respond::{page, refused};
 use super::visit::Visit;
 use super::{Body, HttpContext};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
@@ -131,7 +131,7 @@ impl Charge {
             }
             let ev = AuditEvent::new(Protocol::Http, c.action)
                 .remote(c.peer)
-                .path(format!("link:{}", c.link.public_id))
+                .link(&c.link.public_id)
                 .bytes(sent)
                 .took(c.started)
                 .outcome(if complete {

@@ -1,9 +1,10 @@
 //! The link server: what outside parties open in a browser. hyper (HTTP/1.1, and
 //! HTTP/2 over TLS: `tls.rs`) on the shared accept loop. Link rules come from `policy::links` only.
 //!
-//! - `routes.rs`: routing, protective headers, small responses;
-//! - `visit.rs`: a request's link and grant, the landing page, the password,
-//!   e-mail and code forms;
+//! - `routes.rs`: routing; `respond.rs`: protective headers and the small
+//!   responses every handler shares; `context.rs`: what every request shares;
+//! - `visit.rs`: a request's link and grant; `landing.rs`: the landing page, the
+//!   password, e-mail and code forms;
 //! - `target.rs`: where an item's bytes live, with the share re-checks;
 //! - `download.rs`: files (Range) and folder pages; `meter.rs`: bodies that
 //!   settle the use and write the audit row when the bytes stop;
@@ -18,10 +19,13 @@
 
 mod assets;
 pub mod client;
+mod context;
 mod download;
 pub(crate) mod forms;
+mod landing;
 mod meter;
 pub mod pages;
+mod respond;
 mod routes;
 mod staff;
 mod target;
@@ -31,69 +35,16 @@ mod upload;
 mod visit;
 mod zip;
 
-pub(crate) use routes::json;
+pub use context::{Body, HttpContext};
+pub(crate) use respond::json;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-use crate::audit::AuditLog;
-use crate::config::{HttpConfig, LinksConfig};
-
-use crate::defender::Defender;
-use crate::links::grant::GrantKeys;
-use crate::links::LinkService;
-use crate::login::Authenticator;
-use crate::mail::Mailer;
-use crate::store::Db;
-use crate::vfs::Vfs;
-
-/// Response bodies: small pages or streamed files.
-pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
-
-/// What every request shares.
-pub struct HttpContext {
-    pub db: Db,
-    pub vfs: Arc<Vfs>,
-    pub transfers: Arc<Vfs>,
-    pub audit: AuditLog,
-    pub config: HttpConfig,
-    pub keys: GrantKeys,
-    pub mailer: Mailer,
-    /// Per address: the login lock-out shared with SFTP, FTPS and staff logins
-    /// (bad API keys count too; link guesses do not).
-    pub defender: Arc<Defender>,
-    /// Per (link, address): wrong passwords and codes.
-    pub guesses: Defender<(i64, std::net::IpAddr)>,
-    /// Per (link, address): codes asked for (no mail flood).
-    pub code_requests: Defender<(i64, std::net::IpAddr)>,
-    /// Creating and managing links (staff pages and the admin API).
-    pub service: Arc<LinkService>,
-    /// Staff logins (same checks and lock-out as SFTP and FTPS).
-    pub auth: Authenticator,
-    /// HTTPS (`[http] tls_cert`); `None`: plain HTTP.
-    pub tls: Option<tls::Https>,
-}
-
-impl HttpContext {
-    /// The `[links]` settings now in force (SIGHUP can change them).
-    pub fn links(&self) -> Arc<LinksConfig> {
-        self.service.config()
-    }
-
-    /// Cookies get `Secure` when visitors come over HTTPS: this server's TLS, or a
-    /// proxy's in front of it.
-    pub fn secure(&self) -> bool {
-        self.tls.is_some()
-            || self.links().base_url.starts_with("https://")
-            || client::forwarded_https()
-    }
-}
 
 /// Serves the link server on `listener` until `shutdown` turns true.
 ///
@@ -151,7 +102,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
             tokio::select! {
                 _ = conn.as_mut() => return,
                 _ = activity.idle_for(keepalive) => {}
-                _ = crate::app::stopped(&mut force) => {}
+                _ = crate::shutdown::stopped(&mut force) => {}
             }
             // Closes at once when idle, else after the response in flight.
             conn.as_mut().graceful_shutdown();

@@ -68,20 +68,7 @@ pub fn layout_with_scripts(brand: &Brand, title: &str, body: &str, scripts: &[&s
     )
 }
 
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::units::human_size;
 
 fn heading(link: &Link) -> &str {
     if link.title.is_empty() {

@@ -42,8 +42,7 @@ pub fn inner_segments(rest: &[&str]) -> Option<Vec<String>> {
         .filter(|s| !s.is_empty())
         .map(|s| {
             let d = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
-            let plain = !matches!(&*d, "." | "..") && !d.contains(['/', '\\', '\0']);
-            plain.then(|| d.into_owned())
+            crate::vfs::is_plain_name(&d).then(|| d.into_owned())
         })
         .collect()
 }

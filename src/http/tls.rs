@@ -204,7 +204,7 @@ pub async fn serve_redirect(
                 tokio::pin!(conn);
                 tokio::select! {
                     _ = conn.as_mut() => {}
-                    _ = crate::app::stopped(&mut force) => {
+                    _ = crate::shutdown::stopped(&mut force) => {
                         conn.as_mut().graceful_shutdown();
                         let _ = conn.await;
                     }

@@ -24,8 +24,8 @@ use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::{Response, StatusCode};
 use percent_encoding::utf8_percent_encode;
 
-use super::download::SEGMENT;
-use super::routes::text;
+use super::respond::text;
+use super::respond::SEGMENT;
 use super::{Body, HttpContext};
 use crate::error::Error;
 use crate::links::{LinkService, Uploader};

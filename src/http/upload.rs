@@ -10,7 +10,7 @@ use hyper::header::HeaderMap;
 use hyper::{Method, Response, StatusCode};
 
 use super::pages::{self, esc, human_size};
-use super::routes::{audit, brand, html, not_found, text};
+use super::respond::{audit, brand, html, not_found, text};
 use super::tus::{self, Scope};
 use super::visit::{visit, Visit};
 use super::{Body, HttpContext};

@@ -20,7 +20,7 @@ use hyper::{Response, StatusCode};
 
 use super::download::{disposition, open_visit, unavailable};
 use super::meter::{begin, Metered, Usage};
-use super::routes::{not_found, page};
+use super::respond::{not_found, page};
 use super::target::{self, Refusal};
 use super::{Body, HttpContext};
 use crate::error::{Error, Result};

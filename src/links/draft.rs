@@ -149,7 +149,7 @@ impl<'a> Draft<'a> {
 
     /// A file name is one plain path segment, not used yet in this link.
     fn check_name(&self, name: &str) -> Result<()> {
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+        if !crate::vfs::is_plain_name(name) {
             return Err(Error::invalid(format!("{name:?} is not a file name")));
         }
         if self.names.iter().any(|n| n == name) {

@@ -150,10 +150,10 @@ impl GrantKeys {
         Ok(keys)
     }
 
-    /// The key link tokens are derived with (`links::token`), labelled apart
-    /// from the signing and e-mail code keys.
-    pub fn token_key(&self) -> super::token::TokenKey {
-        super::token::TokenKey::from_seed(&self.signing.to_bytes())
+    /// The secret the link token key is derived from (`links::token`, which
+    /// labels it apart from the signing and e-mail code keys).
+    pub(super) fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
     }
 
     /// The cookie value for a grant.

@@ -20,13 +20,13 @@ use super::{pump, Created, LinkOptions, LinkService};
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::UploadConflict;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::pages::human_size;
 use crate::mail::messages;
 use crate::policy::links::{self as rules, Status};
 use crate::policy::{self, Op, Protocol};
 use crate::store::{
     now_ms, Inbound, Link, LinkFile, LinkKind, LinkState, NewUpload, Upload, UploadState,
 };
+use crate::units::human_size;
 use crate::uploads::names;
 use crate::vfs::{VPath, Vfs};
 
@@ -202,7 +202,7 @@ impl LinkService {
                 _ => Outcome::Failed,
             };
             let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
-                .path(format!("link:{}", link.public_id))
+                .link(&link.public_id)
                 .outcome(outcome)
                 .detail(format!("{}: {}", up.name, e.kind().as_str()));
             if let Some(r) = who.remote {
@@ -313,7 +313,7 @@ impl LinkService {
 
     async fn record_upload(&self, link: &Link, file: &LinkFile, who: &Uploader) {
         let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
-            .path(format!("link:{}", link.public_id))
+            .link(&link.public_id)
             .bytes(file.size)
             .outcome(Outcome::Ok)
             .detail(format!(

@@ -37,7 +37,8 @@ impl TokenKey {
     /// The token key of the data directory `dir` (its signing key is created,
     /// owner-only, on first use).
     pub fn load_or_create(dir: &Path) -> Result<TokenKey> {
-        Ok(super::grant::GrantKeys::load_or_create(dir)?.token_key())
+        let keys = super::grant::GrantKeys::load_or_create(dir)?;
+        Ok(TokenKey::from_seed(&keys.seed()))
     }
 
     /// The token of link `public_id` at `generation` (64 hex characters).

@@ -2,8 +2,8 @@
 //! it can be rendered as markup.
 
 use super::Mail;
-use crate::http::pages::human_size;
 use crate::store::{format_ms, Link, LinkFile};
+use crate::units::human_size;
 
 fn expiry(link: &Link) -> String {
     link.expires_at

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::store::Millis;
+use crate::clock::Millis;
 
 /// The rule facts of a link, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +218,7 @@ fn parse_time_or_duration(t: &str, now: Millis) -> Result<Millis, String> {
         t.to_string()
     };
     humantime::parse_rfc3339_weak(&stamp)
-        .map(crate::store::to_ms)
+        .map(crate::clock::to_ms)
         .map_err(|_| format!("{t:?} is not an expiry: use 1d, 3d, 1w, 2w, 1m, never, a duration such as 36h, or a date such as 2026-12-31"))
 }
 

@@ -451,7 +451,7 @@ pub fn parse_record(line: &[u8]) -> Result<Record> {
 /// A name in a record is one path segment: never a path, never `.` or `..`
 /// (OpenSSH's sink refuses the same, so a source cannot write elsewhere).
 fn check_record_name(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+    if !crate::vfs::is_plain_name(name) {
         return Err(Error::invalid(format!(
             "protocol error: unexpected file name {name:?}"
         )));

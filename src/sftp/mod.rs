@@ -142,7 +142,7 @@ pub async fn serve(
                         tracing::debug!(%remote, error = %e, "SSH session ended with an error");
                     }
                 }
-                _ = crate::app::stopped(&mut force) => {
+                _ = crate::shutdown::stopped(&mut force) => {
                     let _ = handle
                         .disconnect(russh::Disconnect::ByApplication, "server shutting down".into(), "".into())
                         .await;

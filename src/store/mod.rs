@@ -16,8 +16,8 @@ pub use links::*;
 pub use sessions::*;
 pub use types::*;
 
-use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
+use crate::event::AuditEvent;
 
 pub trait Store: Send + Sync + 'static {
     fn user_insert(&self, user: &NewUser) -> Result<User>;

@@ -10,15 +10,12 @@ use std::ops::Range;
 use wharf_connectors::opendal;
 
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{StreamExt, TryStreamExt};
 
 use super::local_read::LocalReader;
 use super::local_write::LocalWriter;
-use super::VPath;
+use super::{ByteStream, VPath};
 use crate::error::{Error, Result};
-
-/// A stream of file bytes, in chunks of at most the Vfs buffer size.
-pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
 /// An open file for reading. Cheap to keep open; each read is a ranged request
 /// (or, on local disk, a read on the descriptor opened with it).

@@ -19,9 +19,9 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt};
 
 use super::guard::{self, Place};
-use super::io::ByteStream;
 use super::local_ops::on_disk;
 use super::on_blocking_pool as blocking;
+use super::ByteStream;
 use super::VPath;
 use crate::error::Result;
 

@@ -28,13 +28,16 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use wharf_connectors::{Connector, PARTIAL_DIR};
 
 pub use entry::{Entry, EntryKind};
-pub use io::{ByteStream, FileReader, FileWriter};
+pub use io::{FileReader, FileWriter};
+
+/// A stream of file bytes, in chunks of at most the Vfs buffer size.
+pub type ByteStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
 use io::{Source, Upload};
 pub use local_attrs::SetAttrs;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
-pub use path::{VPath, MAX_NAME, MAX_PATH};
+pub use path::{is_plain_name, VPath, MAX_NAME, MAX_PATH};
 
 use crate::error::{Error, ErrorKind, Result};
 

@@ -155,6 +155,14 @@ impl VPath {
     }
 }
 
+/// `true` when `name` is one plain path segment a client may give as a file
+/// name: not empty, not `.` or `..`, no `/`, `\\` or control character (NUL
+/// included), within the length limit. The one test every door uses for a
+/// name that arrives on its own (SCP records, uploads, link URLs).
+pub fn is_plain_name(name: &str) -> bool {
+    !matches!(name, "" | "." | "..") && !name.contains(['/', '\\']) && check_name(name).is_ok()
+}
+
 fn check_name(name: &str) -> Result<()> {
     if name.len() > MAX_NAME {
         return Err(Error::invalid(format!(

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use hyper::{Response, StatusCode};
 
-use super::super::routes::{brand, html, redirect};
+use super::super::respond::{brand, html, redirect};
 use super::super::{Body, HttpContext};
 use super::flash::{self, Kind};
 use super::pages;
@@ -40,7 +40,7 @@ impl Act<'_> {
         let mut ev = AuditEvent::new(Protocol::Http, action)
             .remote(self.peer)
             .actor(self.staff.user.name.clone())
-            .path(format!("link:{}", self.link.public_id))
+            .link(&self.link.public_id)
             .outcome(outcome);
         if let Some(d) = detail {
             ev = ev.detail(d);

@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use hyper::{Response, StatusCode};
 
 use super::super::pages::{esc, human_size};
-use super::super::routes::{brand, html};
+use super::super::respond::{brand, html};
 use super::super::{Body, HttpContext};
 use super::pages::frame;
 use super::session::Staff;

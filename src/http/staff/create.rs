@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use hyper::{Response, StatusCode};
 
 use super::super::pages::{esc, human_size};
-use super::super::routes::{brand, html, redirect};
+use super::super::respond::{brand, html, redirect};
 use super::super::{Body, HttpContext};
 use super::browse::{self, first, query_pairs, Mode};
 use super::pages::{frame, script};
@@ -169,7 +169,7 @@ async fn audit(ctx: &HttpContext, peer: SocketAddr, staff: &Staff, id: &str, det
             AuditEvent::new(Protocol::Http, "link_create")
                 .remote(peer)
                 .actor(staff.user.name.clone())
-                .path(format!("link:{id}"))
+                .link(id)
                 .outcome(Outcome::Ok)
                 .detail(detail),
         )

@@ -19,7 +19,7 @@ use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TY
 use hyper::{Response, StatusCode};
 
 use super::super::download::disposition;
-use super::super::routes::page;
+use super::super::respond::page;
 use super::super::{Body, HttpContext};
 use super::session::Staff;
 use super::views::own_link;
@@ -159,7 +159,7 @@ async fn record(
     let ev = AuditEvent::new(Protocol::Http, "link_staff_download")
         .remote(peer)
         .actor(staff.user.name.clone())
-        .path(format!("link:{public_id}"))
+        .link(public_id)
         .outcome(outcome)
         .detail(detail);
     ctx.audit.record(ev).await;

@@ -10,7 +10,7 @@ use hyper::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode, Uri};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use super::super::routes::{brand, html, page, redirect};
+use super::super::respond::{brand, html, page, redirect};
 use super::super::{forms, pages as link_pages, Body, HttpContext};
 use super::session::{self, Staff, PATH};
 use super::{pages, read_form};

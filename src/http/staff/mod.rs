@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::routes::{page, redirect};
+use super::respond::{page, redirect};
 use super::{forms, Body, HttpContext};
 
 /// Routes a request whose path starts with `/app`.

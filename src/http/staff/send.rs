@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Response, StatusCode};
 
 use super::super::pages::esc;
-use super::super::routes::{brand, json};
+use super::super::respond::{brand, json};
 use super::super::tus::{self, Scope};
 use super::super::upload::widget;
 use super::super::{Body, HttpContext};
@@ -65,7 +65,7 @@ pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
         legend{font-weight:600}.recipient{display:flex;gap:.5rem;flex-wrap:wrap}.recipient span{flex:1 1 12rem}\
         .recipient label{font-weight:400}legend .muted{font-weight:400}\
         .recipient+.recipient{border-top:1px dashed #d3d7de;margin-top:.75rem}button.secondary{background:#5b6270}</style>";
-    super::super::routes::html(
+    super::super::respond::html(
         StatusCode::OK,
         frame(
             &brand(ctx),
@@ -94,7 +94,7 @@ async fn audit(
             AuditEvent::new(Protocol::Http, action)
                 .remote(peer)
                 .actor(staff.user.name.clone())
-                .path(format!("link:{id}"))
+                .link(id)
                 .outcome(Outcome::Ok)
                 .detail(detail),
         )

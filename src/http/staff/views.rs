@@ -6,7 +6,7 @@
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
 
-use super::super::routes::{brand, html};
+use super::super::respond::{brand, html};
 use super::super::{Body, HttpContext};
 use super::flash::{self, Flash};
 use super::pages::{self, Detail, Row};
@@ -95,7 +95,7 @@ pub async fn detail(
         }
     };
     let query = AuditQuery {
-        path: Some(format!("link:{}", link.public_id)),
+        path: Some(crate::event::link_key(&link.public_id)),
         limit: TRAIL,
         ..AuditQuery::default()
     };

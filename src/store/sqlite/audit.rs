@@ -2,8 +2,8 @@
 
 use rusqlite::{params, Connection, Row};
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::error::Result;
+use crate::event::{AuditEvent, Outcome};
 use crate::store::{AuditQuery, AuditRecord};
 
 pub fn append(c: &mut Connection, events: &[AuditEvent]) -> Result<()> {
@@ -91,7 +91,7 @@ pub fn query(c: &mut Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::audit::AuditEvent;
+    use crate::event::AuditEvent;
     use crate::policy::Protocol;
     use crate::store::sqlite::SqliteStore;
     use crate::store::*;

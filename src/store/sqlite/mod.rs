@@ -22,8 +22,8 @@ use super::{
     NewApiKey, NewKey, NewLink, NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload,
     User, WebSession,
 };
-use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
+use crate::event::AuditEvent;
 
 pub use migrations::LATEST as SCHEMA_VERSION;
 
