@@ -57,6 +57,8 @@ pub struct Control {
     transfer: Option<JoinHandle<Outcome>>,
     /// This connection at the listeners' gate: told when the login succeeds.
     ticket: Ticket,
+    /// Embedded in this connection's TLS sessions, to recognise their resumption.
+    tls_id: super::tls::SessionId,
 }
 
 impl Control {
@@ -77,6 +79,7 @@ impl Control {
             rename_from: None,
             plan: Plan::None,
             transfer: None,
+            tls_id: crate::secret::random_bytes::<16>(),
         }
     }
 
@@ -185,8 +188,15 @@ impl Control {
             return false;
         };
         let tcp = reader.into_inner();
-        match tokio::time::timeout(data::CONNECT_TIMEOUT, self.ctx.acceptor.accept(tcp)).await {
+        let id = self.tls_id;
+        let accept = self
+            .ctx
+            .tls
+            .control
+            .accept_with(tcp, |c| c.set_resumption_data(&id));
+        match tokio::time::timeout(data::CONNECT_TIMEOUT, accept).await {
             Ok(Ok(tls)) => {
+                self.ctx.session_owners.started(self.tls_id);
                 self.conn = Transport::Tls(Box::new(BufReader::new(tls)));
                 true
             }
@@ -515,6 +525,9 @@ impl Control {
                 if let Err(e) = session.ensure_home().await {
                     tracing::error!(user = %name, error = %e, "cannot prepare the home directory");
                 }
+                self.ctx
+                    .session_owners
+                    .logged_in(&self.tls_id, &session.user().name);
                 self.session = Some(Arc::new(session));
                 self.user = Some(name);
                 self.reply(230, "Logged in").await;
@@ -674,10 +687,20 @@ impl Control {
             Err(e) => return self.error(&e).await,
         };
         self.reply(150, "Opening data connection").await;
-        let tls = self.protect_data.then(|| self.ctx.acceptor.clone());
+        let acceptor = match &job {
+            Job::Stor(..) => &self.ctx.tls.upload,
+            _ => &self.ctx.tls.download,
+        };
+        let tls = self.protect_data.then(|| data::DataTls {
+            acceptor: acceptor.clone(),
+            id: self.tls_id,
+            require_reuse: self.ctx.config.require_ssl_reuse,
+            user: session.user().name.clone(),
+            owners: self.ctx.session_owners.clone(),
+        });
         let client = self.peer.ip();
         self.transfer = Some(tokio::spawn(async move {
-            let stream = data::open(plan, client, tls.as_ref()).await?;
+            let stream = data::open(plan, client, tls).await?;
             prepared.run(stream, rest).await
         }));
     }
@@ -687,6 +710,9 @@ impl Control {
             Ok(text) => self.reply(226, &text).await,
             Err(e) => {
                 crate::reply::log("ftps", &e);
+                if let Some((code, text)) = crate::reply::ftp_transfer_special(&e) {
+                    return self.reply(code, text).await;
+                }
                 let code = match e.kind() {
                     ErrorKind::Unavailable => 425,
                     ErrorKind::PermissionDenied | ErrorKind::NotFound => 550,
@@ -697,6 +723,12 @@ impl Control {
                 self.reply(code, &format!("Transfer failed: {text}")).await
             }
         }
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.ctx.session_owners.ended(&self.tls_id);
     }
 }
 
@@ -774,11 +806,15 @@ impl Prepared {
                 }
                 stream.write_all(out.as_bytes()).await?;
                 stream.shutdown().await?;
+                data::linger(stream);
                 Ok("Listing sent".into())
             }
             Prepared::Download(download) => {
                 let size = download.size();
                 let sent = send(&download, &mut stream, rest.min(size), size).await;
+                if sent.is_ok() {
+                    data::linger(stream);
+                }
                 let ok = sent.is_ok();
                 download.finish(ok).await;
                 sent.map(|n| format!("Transfer complete ({n} bytes)"))

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
 use crate::config::FtpsConfig;
@@ -31,7 +30,10 @@ pub struct FtpsContext {
     pub audit: AuditLog,
     pub auth: Authenticator,
     pub config: FtpsConfig,
-    pub acceptor: TlsAcceptor,
+    /// TLS for the control connection and each kind of data connection.
+    pub tls: tls::Acceptors,
+    /// Whose TLS sessions data connections may resume.
+    pub session_owners: Arc<tls::SessionOwners>,
     /// TLS before login and on data connections (the default; `allow_plain` lifts it
     /// on the explicit listener).
     pub require_tls: bool,
