@@ -6,11 +6,13 @@
 //! - `command.rs`: parsing (pure, unit-tested);
 //! - `control.rs`: the control connection over the Session layer;
 //! - `data.rs`: passive and active data connections;
+//! - `listing.rs`: which names a listing shows, and the MLST facts chosen;
 //! - `tls.rs`: certificate and rustls configuration.
 
 mod command;
 mod control;
 mod data;
+mod listing;
 pub mod tls;
 
 use std::net::SocketAddr;
