@@ -67,7 +67,15 @@ async fn rclone_over_tls13_uploads_and_downloads_megabytes() {
     let mut want = Vec::new();
     for (i, size) in [1 << 20, 3 << 20, 6 << 20].into_iter().enumerate() {
         let data = pattern(size + i, 40 + i as u64);
-        std::fs::write(up.join(format!("f{i}.bin")), &data).unwrap();
+        let file = up.join(format!("f{i}.bin"));
+        std::fs::write(&file, &data).unwrap();
+        // An old modification time, which rclone sets with MFMT after the upload.
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_577_934_245))
+            .unwrap();
         want.push((format!("f{i}.bin"), sha256(&data)));
     }
     let rclone = |args: &[&str]| {
@@ -97,6 +105,24 @@ async fn rclone_over_tls13_uploads_and_downloads_megabytes() {
             "{name} stored whole"
         );
     }
+    let stored = gw.config.data_dir.join("files/acme/in/f0.bin");
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().modified().unwrap(),
+        std::time::UNIX_EPOCH + Duration::from_secs(1_577_934_245),
+        "rclone kept the modification time (MFMT)"
+    );
+    // So a second copy finds every file up to date and sends nothing.
+    let (ok, out) = run(&mut rclone(&[
+        "copy",
+        "-v",
+        up.to_str().unwrap(),
+        &format!("{remote}in"),
+    ]))
+    .await;
+    assert!(
+        ok && !out.contains("Copied"),
+        "second copy sent nothing: {out}"
+    );
     let down = gw.path("down");
     let (ok, out) = run(&mut rclone(&[
         "copy",
