@@ -119,6 +119,8 @@ struct Owner {
 /// How long the sessions of an ended control connection still count (a client's
 /// cache may hold them; rustls' ticket keys rotate every 6 hours).
 const ENDED_SESSIONS_KEPT: Duration = Duration::from_secs(6 * 3600);
+/// Most control connections remembered (live ones are never forgotten).
+const MAX_OWNERS: usize = 20_000;
 /// How long a data connection waits for the login of the control connection whose
 /// session it resumed (parallel connections of one client log in together).
 const LOGIN_WAIT: Duration = Duration::from_secs(5);
@@ -131,7 +133,20 @@ impl SessionOwners {
     /// The control connection `id` finished its TLS handshake.
     pub fn started(&self, id: SessionId) {
         let mut map = self.lock();
-        map.retain(|_, o| o.ended.is_none_or(|t| t.elapsed() < ENDED_SESSIONS_KEPT));
+        if map.len() >= MAX_OWNERS {
+            // Pruned only when full (at most about 2 MB): the expired, then, with
+            // many short sessions, the longest-ended first.
+            map.retain(|_, o| o.ended.is_none_or(|t| t.elapsed() < ENDED_SESSIONS_KEPT));
+            let mut ended: Vec<(Instant, SessionId)> = map
+                .iter()
+                .filter_map(|(id, o)| o.ended.map(|t| (t, *id)))
+                .collect();
+            ended.sort_unstable();
+            let excess = (map.len() + 1).saturating_sub(MAX_OWNERS);
+            for (_, old) in ended.into_iter().take(excess.max(MAX_OWNERS / 10)) {
+                map.remove(&old);
+            }
+        }
         map.insert(
             id,
             Owner {
@@ -227,6 +242,41 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_owners_follow_logins_and_forget_old_ends() {
+        let owners = SessionOwners::default();
+        let (a, b) = ([1u8; 16], [2u8; 16]);
+        owners.started(a);
+        assert_eq!(owners.owner_is(&a, "acme"), None, "still logging in");
+        owners.logged_in(&a, "acme");
+        assert_eq!(owners.owner_is(&a, "acme"), Some(true));
+        assert_eq!(owners.owner_is(&a, "bob"), Some(false));
+        assert_eq!(owners.owner_is(&b, "acme"), Some(false), "unknown");
+        owners.started(b);
+        owners.ended(&b);
+        assert_eq!(owners.owner_is(&b, "acme"), Some(false), "never logged in");
+        owners.ended(&a);
+        assert_eq!(
+            owners.owner_is(&a, "acme"),
+            Some(true),
+            "kept after its end"
+        );
+        for i in 0..MAX_OWNERS as u32 + 5 {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id[15] = 9;
+            owners.started(id);
+            owners.logged_in(&id, "acme");
+            owners.ended(&id);
+        }
+        assert!(owners.lock().len() <= MAX_OWNERS);
+        assert_eq!(
+            owners.owner_is(&a, "acme"),
+            Some(false),
+            "the oldest end is forgotten"
+        );
+    }
 
     #[test]
     fn generates_once_and_loads() {
