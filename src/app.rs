@@ -271,7 +271,8 @@ impl App {
                 audit: self.audit.clone(),
                 auth: auth.clone(),
                 config: c.clone(),
-                acceptor: tokio_rustls::TlsAcceptor::from(tls),
+                tls: ftps::tls::Acceptors::new(tls),
+                session_owners: Default::default(),
                 require_tls: !c.allow_plain,
             });
             let gate = ftps::gate(c, auth.known());

@@ -67,6 +67,26 @@ pub const fn of(kind: ErrorKind) -> Reply {
     }
 }
 
+/// FTPS: a TLS data connection that did not resume the control connection's
+/// session while `[ftps] require_ssl_reuse` is on. Code and words are vsftpd's,
+/// which clients and their documentation know.
+pub const FTP_SESSION_REUSE_REQUIRED: (u16, &str) =
+    (522, "SSL connection failed: session reuse required");
+
+/// The error of [`FTP_SESSION_REUSE_REQUIRED`].
+pub fn ftp_session_reuse_required() -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        "TLS data connection without session reuse",
+    )
+    .with_public(FTP_SESSION_REUSE_REQUIRED.1)
+}
+
+/// The FTP reply for a failed transfer: `None` for the ordinary table.
+pub fn ftp_transfer_special(e: &Error) -> Option<(u16, &'static str)> {
+    (e.public_text() == Some(FTP_SESSION_REUSE_REQUIRED.1)).then_some(FTP_SESSION_REUSE_REQUIRED)
+}
+
 /// What the client is told about `e`.
 pub fn text(e: &Error) -> &str {
     e.public_text().unwrap_or(of(e.kind()).text)

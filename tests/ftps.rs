@@ -206,12 +206,14 @@ async fn curl_lftp_and_python_ftplib() {
     assert!(out.contains("lftp.bin"), "{out}");
     assert_eq!(file("lftp-down.bin"), want);
 
-    // Python's ftplib never resumes TLS sessions: resumption must be optional.
+    // Python's ftplib resumes no TLS session by itself; wharf requires it on data
+    // connections by default (`[ftps] require_ssl_reuse`), so this is the subclass
+    // docs/architecture.md shows. (tests/ftps_tls.rs covers plain ftplib.)
     let py = format!(
-        r#"
+        r#"{resuming}
 import ftplib, ssl, io, hashlib
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-f = ftplib.FTP_TLS(context=ctx, timeout=30)
+f = ResumingFTP_TLS(context=ctx, timeout=30)
 f.connect("127.0.0.1", {ex}); f.login("acme", "pw"); f.prot_p()
 data = open("{up}", "rb").read()
 f.storbinary("STOR py.bin", io.BytesIO(data))
@@ -228,6 +230,7 @@ assert back.getvalue() == data
 print("ACTIVE OK")
 f.quit()
 "#,
+        resuming = common::PY_RESUMING_FTP_TLS,
         up = gw.path("up.bin").display()
     );
     let (ok, out) = run(Command::new("python3").args(["-c", &py])).await;

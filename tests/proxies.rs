@@ -414,10 +414,10 @@ async fn ftps_refuses_a_proxy_header_from_an_untrusted_address() {
 /// mode; prints `STORED` or `REFUSED <error>`.
 async fn ftplib_store(gw: &Gateway, port: u16, name: &str) -> String {
     let py = format!(
-        r#"
+        r#"{resuming}
 import ftplib, ssl, io
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-f = ftplib.FTP_TLS(context=ctx, timeout=10)
+f = ResumingFTP_TLS(context=ctx, timeout=10)
 f.connect("127.0.0.1", {port}); f.login("acme", "pw"); f.prot_p()
 try:
     f.storbinary("STOR {name}", io.BytesIO(open("{up}", "rb").read()))
@@ -425,6 +425,7 @@ try:
 except Exception as e:
     print("REFUSED", repr(e))
 "#,
+        resuming = common::PY_RESUMING_FTP_TLS,
         up = gw.path("up.bin").display()
     );
     let mut cmd = tokio::process::Command::new("python3");

@@ -250,6 +250,8 @@ pub struct FtpsSection {
     /// Load balancers (CIDR ranges) whose control connections start with a PROXY
     /// protocol header naming the client; empty: off.
     pub proxy_protocol: Vec<String>,
+    /// TLS data connections must resume the control connection's TLS session.
+    pub require_ssl_reuse: bool,
 }
 
 impl Default for FtpsSection {
@@ -269,6 +271,7 @@ impl Default for FtpsSection {
             max_per_address: 32,
             max_unauthenticated_per_address: 24,
             proxy_protocol: Vec::new(),
+            require_ssl_reuse: true,
         }
     }
 }

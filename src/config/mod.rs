@@ -172,6 +172,8 @@ pub struct FtpsConfig {
     pub max_unauthenticated_per_address: usize,
     /// Load balancers that send a PROXY protocol header; empty: off.
     pub proxy_protocol: Vec<crate::proxy::Cidr>,
+    /// TLS data connections must resume the control connection's TLS session.
+    pub require_ssl_reuse: bool,
 }
 
 /// `[sftp]`: the SSH/SFTP listener.
@@ -588,6 +590,7 @@ impl Resolver<'_> {
                 .max_unauthenticated_per_address
                 .clamp(1, f.max_per_address.max(1)),
             proxy_protocol: self.cidrs(&f.proxy_protocol, "ftps.proxy_protocol")?,
+            require_ssl_reuse: f.require_ssl_reuse,
         })
     }
 

@@ -2,6 +2,7 @@
 //! control loop decides what each command means for the session.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::SystemTime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -26,12 +27,18 @@ pub enum Command {
     Epsv(Option<String>),
     Port(SocketAddr),
     Eprt(SocketAddr),
-    List(Option<String>),
-    Nlst(Option<String>),
+    List(ListArgs),
+    Nlst(ListArgs),
     Mlsd(Option<String>),
     Mlst(Option<String>),
     Size(String),
     Mdtm(String),
+    /// `MFMT time path` (draft-somers-ftp-mfxx): set the modification time.
+    Mfmt(SystemTime, String),
+    /// `SITE ...`: the rest of the line, verb first.
+    Site(String),
+    /// Store under a unique name (RFC 959); optional name to start from.
+    Stou(Option<String>),
     Retr(String),
     Stor(String),
     Appe(String),
@@ -81,6 +88,9 @@ impl Command {
             Mlst(_) => "MLST",
             Size(_) => "SIZE",
             Mdtm(_) => "MDTM",
+            Mfmt(..) => "MFMT",
+            Site(_) => "SITE",
+            Stou(_) => "STOU",
             Retr(_) => "RETR",
             Stor(_) => "STOR",
             Appe(_) => "APPE",
@@ -138,12 +148,23 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "EPSV" => Epsv(opt()),
         "PORT" => Port(parse_port(arg)?),
         "EPRT" => Eprt(parse_eprt(arg)?),
-        "LIST" => List(path_without_options(arg)),
-        "NLST" => Nlst(path_without_options(arg)),
+        "LIST" => List(list_args(arg)),
+        "NLST" => Nlst(list_args(arg)),
         "MLSD" => Mlsd(opt()),
         "MLST" => Mlst(opt()),
         "SIZE" => Size(need("a path")?),
         "MDTM" => Mdtm(need("a path")?),
+        "MFMT" => {
+            let bad = || "MFMT needs YYYYMMDDHHMMSS and a path".to_string();
+            let (t, path) = arg.split_once(' ').ok_or_else(bad)?;
+            let t = parse_time(t).ok_or_else(bad)?;
+            if path.is_empty() {
+                return Err(bad());
+            }
+            Mfmt(t, path.to_string())
+        }
+        "SITE" => Site(need("a command")?),
+        "STOU" => Stou(opt()),
         "RETR" => Retr(need("a path")?),
         "STOR" => Stor(need("a path")?),
         "APPE" => Appe(need("a path")?),
@@ -165,15 +186,63 @@ pub fn parse(line: &str) -> Result<Command, String> {
     })
 }
 
-/// `LIST -la dir` → `dir`; `LIST -la` → none. Clients send `ls` flags; names that
-/// start with `-` are rare enough for every server to treat them this way.
-fn path_without_options(arg: &str) -> Option<String> {
+/// LIST and NLST arguments: `ls` flags, then a path (or a pattern).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListArgs {
+    /// `-a` (or `-A`): names starting with `.` are listed too.
+    pub all: bool,
+    pub path: Option<String>,
+}
+
+/// `LIST -la dir` → `dir` with `all`; `LIST -la` → no path. Clients send `ls`
+/// flags; names that start with `-` are rare enough for every server to treat
+/// them this way.
+fn list_args(arg: &str) -> ListArgs {
+    let mut all = false;
     let rest: Vec<&str> = arg
         .split(' ')
-        .skip_while(|w| w.starts_with('-') || w.is_empty())
+        .skip_while(|w| {
+            let flag = w.starts_with('-');
+            if flag && w[1..].contains(['a', 'A']) {
+                all = true;
+            }
+            flag || w.is_empty()
+        })
         .collect();
     let path = rest.join(" ");
-    (!path.is_empty()).then_some(path)
+    ListArgs {
+        all,
+        path: (!path.is_empty()).then_some(path),
+    }
+}
+
+/// `YYYYMMDDHHMMSS` (UTC; a fraction `.sss` is ignored), as MDTM and MFMT send.
+pub fn parse_time(t: &str) -> Option<SystemTime> {
+    let t = t.split_once('.').map_or(t, |(whole, _)| whole);
+    if t.len() != 14 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().ok();
+    let (y, mo, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (h, mi, s) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
+    let secs = u64::try_from(secs).ok()?;
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm; the inverse of `listing::civil_from_days`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// `h1,h2,h3,h4,p1,p2` (RFC 959).
@@ -224,18 +293,48 @@ mod tests {
         assert!(parse("RETR").is_err());
         assert_eq!(
             parse("SITE CHMOD 777 x"),
-            Ok(Command::Unknown("SITE".into()))
+            Ok(Command::Site("CHMOD 777 x".into()))
         );
     }
 
     #[test]
     fn list_drops_ls_flags() {
-        assert_eq!(parse("LIST -la"), Ok(Command::List(None)));
+        let args = |all, path: Option<&str>| ListArgs {
+            all,
+            path: path.map(String::from),
+        };
+        assert_eq!(parse("LIST -la"), Ok(Command::List(args(true, None))));
         assert_eq!(
             parse("LIST -a dir name"),
-            Ok(Command::List(Some("dir name".into())))
+            Ok(Command::List(args(true, Some("dir name"))))
         );
-        assert_eq!(parse("NLST"), Ok(Command::Nlst(None)));
+        assert_eq!(
+            parse("LIST -l d/*.txt"),
+            Ok(Command::List(args(false, Some("d/*.txt"))))
+        );
+        assert_eq!(parse("NLST"), Ok(Command::Nlst(args(false, None))));
+    }
+
+    #[test]
+    fn times_as_mdtm_sends_them() {
+        let t = parse_time("20261122140509").unwrap();
+        assert_eq!(crate::listing::compact(t), "20261122140509");
+        assert_eq!(
+            parse_time("20000229000000.123"),
+            parse_time("20000229000000")
+        );
+        assert_eq!(
+            crate::listing::compact(parse_time("19700101000000").unwrap()),
+            "19700101000000"
+        );
+        assert!(parse_time("2026112214050").is_none());
+        assert!(parse_time("20261322140509").is_none());
+        assert!(parse_time("2026112214050x").is_none());
+        assert!(matches!(
+            parse("MFMT 20261122140509 a b.txt"),
+            Ok(Command::Mfmt(_, p)) if p == "a b.txt"
+        ));
+        assert!(parse("MFMT 2026 x").is_err());
     }
 
     #[test]

@@ -57,6 +57,14 @@ pub struct Control {
     transfer: Option<JoinHandle<Outcome>>,
     /// This connection at the listeners' gate: told when the login succeeds.
     ticket: Ticket,
+    /// Embedded in this connection's TLS sessions, to recognise their resumption.
+    tls_id: super::tls::SessionId,
+    /// After `EPSV ALL` only EPSV opens data connections (RFC 2428).
+    epsv_all: bool,
+    /// The MLSD/MLST facts chosen by `OPTS MLST`.
+    mlst_facts: Vec<&'static str>,
+    /// The unique name STOU chose, for its 150 reply.
+    stou_name: Option<String>,
 }
 
 impl Control {
@@ -77,6 +85,10 @@ impl Control {
             rename_from: None,
             plan: Plan::None,
             transfer: None,
+            tls_id: crate::secret::random_bytes::<16>(),
+            epsv_all: false,
+            mlst_facts: super::listing::FACTS.to_vec(),
+            stou_name: None,
         }
     }
 
@@ -185,8 +197,15 @@ impl Control {
             return false;
         };
         let tcp = reader.into_inner();
-        match tokio::time::timeout(data::CONNECT_TIMEOUT, self.ctx.acceptor.accept(tcp)).await {
+        let id = self.tls_id;
+        let accept = self
+            .ctx
+            .tls
+            .control
+            .accept_with(tcp, |c| c.set_resumption_data(&id));
+        match tokio::time::timeout(data::CONNECT_TIMEOUT, accept).await {
             Ok(Ok(tls)) => {
+                self.ctx.session_owners.started(self.tls_id);
                 self.conn = Transport::Tls(Box::new(BufReader::new(tls)));
                 true
             }
@@ -259,24 +278,32 @@ impl Control {
             }
             Pass(password) => return self.login(&password).await,
             Feat => {
-                let lines = [
+                let mut lines = [
                     "AUTH TLS",
                     "PBSZ",
                     "PROT",
                     "EPSV",
                     "EPRT",
                     "MDTM",
+                    "MFMT",
                     "SIZE",
                     "REST STREAM",
-                    "MLST type*;size*;modify*;perm*;",
                     "UTF8",
                     "TVFS",
                 ]
-                .map(String::from);
+                .map(String::from)
+                .to_vec();
+                lines.push(super::listing::feat_line(&self.mlst_facts));
+                lines.sort();
                 self.reply_lines(211, "Features:", &lines, "End").await;
             }
             Opts(o) if o.eq_ignore_ascii_case("UTF8 ON") => {
                 self.reply(200, "UTF8 is always on").await
+            }
+            Opts(o) if o.len() >= 4 && o[..4].eq_ignore_ascii_case("MLST") => {
+                self.mlst_facts = super::listing::choose_facts(o[4..].trim());
+                let facts: String = self.mlst_facts.iter().map(|f| format!("{f};")).collect();
+                self.reply(200, &format!("MLST OPTS {facts}")).await
             }
             Opts(_) => self.reply(501, "Unknown option").await,
             Syst => self.reply(215, "UNIX Type: L8").await,
@@ -285,8 +312,8 @@ impl Control {
             Help => {
                 let lines = [
                     "USER PASS AUTH PBSZ PROT FEAT OPTS SYST NOOP QUIT PWD CWD CDUP TYPE MODE STRU",
-                    "PASV EPSV PORT EPRT LIST NLST MLSD MLST SIZE MDTM RETR STOR APPE REST",
-                    "DELE MKD RMD RNFR RNTO ABOR STAT HELP ALLO",
+                    "PASV EPSV PORT EPRT LIST NLST MLSD MLST SIZE MDTM MFMT RETR STOR STOU APPE",
+                    "REST DELE MKD RMD RNFR RNTO ABOR STAT HELP ALLO SITE",
                 ]
                 .map(String::from);
                 self.reply_lines(214, "Commands:", &lines, "End").await;
@@ -311,8 +338,16 @@ impl Control {
             }
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd("..").await,
+            Pasv | Port(_) | Eprt(_) if self.epsv_all => {
+                self.reply(501, &format!("{cmd_verb} not allowed after EPSV ALL"))
+                    .await
+            }
             Pasv => self.passive(false).await,
-            Epsv(Some(a)) if a.eq_ignore_ascii_case("ALL") => self.reply(200, "EPSV ALL ok").await,
+            Epsv(Some(a)) if a.eq_ignore_ascii_case("ALL") => {
+                self.epsv_all = true;
+                self.plan = Plan::None;
+                self.reply(200, "EPSV ALL ok.").await
+            }
             Epsv(_) => self.passive(true).await,
             Port(addr) | Eprt(addr) => {
                 if data::active_allowed(addr, self.peer.ip()) {
@@ -327,16 +362,59 @@ impl Control {
                 self.reply(350, &format!("Restarting at {n}; send RETR or STOR"))
                     .await;
             }
-            List(p) | Nlst(p) | Mlsd(p) => {
-                let style = match cmd_verb {
-                    "NLST" => Style::Names,
-                    "MLSD" => Style::Mlsd,
-                    _ => Style::Ls,
+            List(args) | Nlst(args) => {
+                let style = if cmd_verb == "NLST" {
+                    Style::Names
+                } else {
+                    Style::Ls
                 };
-                if let Some(path) = self.path_or_reply(p.as_deref()).await {
-                    self.start(Job::List(path, style)).await
+                let (path, pattern) =
+                    match args.path.as_deref().and_then(super::listing::split_pattern) {
+                        Some((dir, pat)) => {
+                            let dir = (!dir.is_empty()).then_some(dir);
+                            let prefix = dir.unwrap_or_default().to_string();
+                            (
+                                self.path_or_reply(dir).await,
+                                Some((prefix, pat.to_string())),
+                            )
+                        }
+                        None => (self.path_or_reply(args.path.as_deref()).await, None),
+                    };
+                if let Some(path) = path {
+                    let shown = Shown {
+                        all: args.all,
+                        pattern,
+                    };
+                    self.start(Job::List(path, style, shown)).await
                 }
             }
+            Mlsd(p) => {
+                if let Some(path) = self.path_or_reply(p.as_deref()).await {
+                    let shown = Shown {
+                        all: true,
+                        pattern: None,
+                    };
+                    self.start(Job::List(path, Style::Mlsd, shown)).await
+                }
+            }
+            Stou(p) => {
+                if let Some(path) = self.unique_path(p.as_deref()).await {
+                    self.stou_name = Some(path.file_name().unwrap_or_default().to_string());
+                    self.start(Job::Stor(path, false)).await
+                }
+            }
+            Mfmt(time, p) => {
+                if let Some(path) = self.path_or_reply(Some(&p)).await {
+                    match self.set_mtime(&path, time).await {
+                        Ok(()) => {
+                            let t = listing::compact(time);
+                            self.reply(213, &format!("Modify={t}; {p}")).await
+                        }
+                        Err(e) => self.error(&e).await,
+                    }
+                }
+            }
+            Site(arg) => self.site(&arg).await,
             Retr(p) => {
                 if let Some(path) = self.path_or_reply(Some(&p)).await {
                     self.start(Job::Retr(path)).await
@@ -354,6 +432,7 @@ impl Control {
                 match self.session().stat(&path).await {
                     Ok(e) => {
                         let line = listing::mlsx_line(&e, path.as_str());
+                        let line = super::listing::only_facts(&line, &self.mlst_facts);
                         self.reply_lines(250, "Listing", &[line], "End").await
                     }
                     Err(e) => self.error(&e).await,
@@ -367,6 +446,16 @@ impl Control {
                     Ok(e) if e.is_dir() => self.reply(550, "Not a file").await,
                     Ok(e) => self.reply(213, &e.size.to_string()).await,
                     Err(e) => self.error(&e).await,
+                }
+            }
+            Mdtm(p) if set_time_form(&p).is_some() => {
+                // `MDTM YYYYMMDDHHMMSS path` sets the time, as vsftpd's mdtm_write.
+                let (time, name) = set_time_form(&p).unwrap_or((SystemTime::UNIX_EPOCH, ""));
+                if let Some(path) = self.path_or_reply(Some(name)).await {
+                    match self.set_mtime(&path, time).await {
+                        Ok(()) => self.reply(213, "File modification time set.").await,
+                        Err(e) => self.error(&e).await,
+                    }
                 }
             }
             Mdtm(p) => {
@@ -452,7 +541,11 @@ impl Control {
                 let Some(path) = self.path_or_reply(Some(&p)).await else {
                     return self.open();
                 };
-                match self.listing_lines(&path, Style::Ls).await {
+                let shown = Shown {
+                    all: false,
+                    pattern: None,
+                };
+                match self.listing_lines(&path, Style::Ls, &shown).await {
                     Ok(lines) => {
                         self.reply_lines(213, "Status follows", &lines, "End of status")
                             .await
@@ -515,6 +608,9 @@ impl Control {
                 if let Err(e) = session.ensure_home().await {
                     tracing::error!(user = %name, error = %e, "cannot prepare the home directory");
                 }
+                self.ctx
+                    .session_owners
+                    .logged_in(&self.tls_id, &session.user().name);
                 self.session = Some(Arc::new(session));
                 self.user = Some(name);
                 self.reply(230, "Logged in").await;
@@ -613,19 +709,115 @@ impl Control {
         self.reply(code, &text).await;
     }
 
-    async fn listing_lines(&self, dir: &VPath, style: Style) -> Result<Vec<String>> {
+    async fn listing_lines(&self, dir: &VPath, style: Style, shown: &Shown) -> Result<Vec<String>> {
         let session = self.session();
+        let owner = session.user().name.clone();
+        let facts = &self.mlst_facts;
+        let line = |e: &crate::vfs::Entry, prefix: &str| match style {
+            Style::Mlsd => super::listing::only_facts(&style.line(e, &owner), facts),
+            Style::Names => format!("{prefix}{}", e.name()),
+            Style::Ls => style.line(e, &owner),
+        };
         let entry = session.stat(dir).await?;
         if !entry.is_dir() {
-            return Ok(vec![style.line(&entry, &session.user().name)]);
+            return Ok(vec![line(&entry, "")]);
         }
-        let owner = session.user().name.clone();
-        session
-            .list(dir)
-            .await?
-            .map_ok(|e| style.line(&e, &owner))
-            .try_collect()
-            .await
+        let entries: Vec<crate::vfs::Entry> = session.list(dir).await?.try_collect().await?;
+        let (prefix, pattern) = match &shown.pattern {
+            Some((prefix, pattern)) => (prefix.as_str(), Some(pattern.as_str())),
+            None => ("", None),
+        };
+        let entries = super::listing::select(entries, shown.all, pattern);
+        if pattern.is_some() && entries.is_empty() {
+            return Err(Error::not_found("no name matches the pattern"));
+        }
+        Ok(entries.iter().map(|e| line(e, prefix)).collect())
+    }
+
+    /// Sets a file's modification time (MFMT, MDTM with a time, SITE UTIME)
+    /// through the Session, as SFTP SETSTAT does.
+    async fn set_mtime(&self, path: &VPath, time: SystemTime) -> Result<()> {
+        let attrs = crate::vfs::SetAttrs {
+            mtime: Some(time),
+            atime: Some(time),
+            ..Default::default()
+        };
+        self.session().set_attrs(path, &attrs).await
+    }
+
+    /// `SITE CHMOD`, `SITE UTIME`, `SITE HELP`, as vsftpd (and ProFTPD for UTIME).
+    async fn site(&mut self, arg: &str) {
+        let (verb, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+        let rest = rest.trim_start();
+        match verb.to_ascii_uppercase().as_str() {
+            "HELP" => self.reply(214, "CHMOD UTIME HELP").await,
+            "CHMOD" => {
+                let Some((mode, name)) = rest.split_once(' ') else {
+                    return self.reply(501, "SITE CHMOD needs 2 arguments.").await;
+                };
+                let Some(mode) = u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o7777) else {
+                    return self
+                        .reply(501, "Bad mode: give it in octal, such as 644")
+                        .await;
+                };
+                let Some(path) = self.path_or_reply(Some(name)).await else {
+                    return;
+                };
+                let attrs = crate::vfs::SetAttrs {
+                    mode: Some(mode),
+                    ..Default::default()
+                };
+                match self.session().set_attrs(&path, &attrs).await {
+                    Ok(()) => self.reply(200, "SITE CHMOD command ok.").await,
+                    Err(e) => self.error(&e).await,
+                }
+            }
+            "UTIME" => {
+                let Some((time, name)) = utime_args(rest) else {
+                    return self
+                        .reply(501, "SITE UTIME needs YYYYMMDDhhmm[ss] and a path")
+                        .await;
+                };
+                let Some(path) = self.path_or_reply(Some(name)).await else {
+                    return;
+                };
+                match self.set_mtime(&path, time).await {
+                    Ok(()) => self.reply(200, "SITE UTIME command successful").await,
+                    Err(e) => self.error(&e).await,
+                }
+            }
+            _ => self.reply(500, "Unknown SITE command.").await,
+        }
+    }
+
+    /// STOU's target: the name asked for (or `file`) if free, else the first free
+    /// of `name.1`, `name.2`, ...
+    async fn unique_path(&mut self, asked: Option<&str>) -> Option<VPath> {
+        let base = self.path_or_reply(Some(asked.unwrap_or("file"))).await?;
+        for i in 0..1000u32 {
+            let candidate = if i == 0 {
+                Ok(base.clone())
+            } else {
+                self.cwd.join(&format!("{}.{i}", base.as_str()))
+            };
+            let candidate = match candidate {
+                Ok(c) => c,
+                Err(e) => {
+                    self.error(&e).await;
+                    return None;
+                }
+            };
+            match self.session().stat(&candidate).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => return Some(candidate),
+                Err(e) => {
+                    self.error(&e).await;
+                    return None;
+                }
+                Ok(_) => {}
+            }
+        }
+        self.reply(553, "No unique name found").await;
+        None
     }
 
     /// Checks a transfer can start, replies 150, and runs it in a task.
@@ -667,17 +859,34 @@ impl Control {
                     Err(e) => Err(e),
                 }
             }
-            Job::List(path, style) => self.listing_lines(path, *style).await.map(Prepared::Lines),
+            Job::List(path, style, shown) => self
+                .listing_lines(path, *style, shown)
+                .await
+                .map(Prepared::Lines),
         };
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => return self.error(&e).await,
         };
-        self.reply(150, "Opening data connection").await;
-        let tls = self.protect_data.then(|| self.ctx.acceptor.clone());
+        let opening = match self.stou_name.take() {
+            Some(name) => format!("FILE: {name}"),
+            None => "Opening data connection".to_string(),
+        };
+        self.reply(150, &opening).await;
+        let acceptor = match &job {
+            Job::Stor(..) => &self.ctx.tls.upload,
+            _ => &self.ctx.tls.download,
+        };
+        let tls = self.protect_data.then(|| data::DataTls {
+            acceptor: acceptor.clone(),
+            id: self.tls_id,
+            require_reuse: self.ctx.config.require_ssl_reuse,
+            user: session.user().name.clone(),
+            owners: self.ctx.session_owners.clone(),
+        });
         let client = self.peer.ip();
         self.transfer = Some(tokio::spawn(async move {
-            let stream = data::open(plan, client, tls.as_ref()).await?;
+            let stream = data::open(plan, client, tls).await?;
             prepared.run(stream, rest).await
         }));
     }
@@ -687,6 +896,9 @@ impl Control {
             Ok(text) => self.reply(226, &text).await,
             Err(e) => {
                 crate::reply::log("ftps", &e);
+                if let Some((code, text)) = crate::reply::ftp_transfer_special(&e) {
+                    return self.reply(code, text).await;
+                }
                 let code = match e.kind() {
                     ErrorKind::Unavailable => 425,
                     ErrorKind::PermissionDenied | ErrorKind::NotFound => 550,
@@ -697,6 +909,12 @@ impl Control {
                 self.reply(code, &format!("Transfer failed: {text}")).await
             }
         }
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.ctx.session_owners.ended(&self.tls_id);
     }
 }
 
@@ -754,7 +972,44 @@ enum Job {
     Retr(VPath),
     /// Upload; `true` appends.
     Stor(VPath, bool),
-    List(VPath, Style),
+    List(VPath, Style, Shown),
+}
+
+/// Which entries of a folder a listing shows.
+struct Shown {
+    /// Names starting with `.` too (`-a`).
+    all: bool,
+    /// Only names matching a pattern, printed after the folder part as typed.
+    pattern: Option<(String, String)>,
+}
+
+/// `MDTM YYYYMMDDHHMMSS path`: the time and the path, when MDTM sets the time.
+fn set_time_form(arg: &str) -> Option<(SystemTime, &str)> {
+    let (t, name) = arg.split_once(' ')?;
+    let time = super::command::parse_time(t)?;
+    (!name.is_empty()).then_some((time, name))
+}
+
+/// `SITE UTIME` arguments: `YYYYMMDDhhmm[ss] path` (ProFTPD's two-argument form)
+/// or `path atime mtime ctime UTC` (its five-argument form; mtime is set).
+fn utime_args(rest: &str) -> Option<(SystemTime, &str)> {
+    if let Some((t, name)) = rest.split_once(' ') {
+        let t14 = if t.len() == 12 {
+            format!("{t}00")
+        } else {
+            t.to_string()
+        };
+        if let Some(time) = super::command::parse_time(&t14) {
+            return (!name.is_empty()).then_some((time, name));
+        }
+    }
+    let words: Vec<&str> = rest.rsplitn(5, ' ').collect();
+    match words[..] {
+        [utc, _ctime, mtime, _atime, name] if utc.eq_ignore_ascii_case("UTC") => {
+            Some((super::command::parse_time(mtime)?, name))
+        }
+        _ => None,
+    }
 }
 
 enum Prepared {
@@ -774,11 +1029,15 @@ impl Prepared {
                 }
                 stream.write_all(out.as_bytes()).await?;
                 stream.shutdown().await?;
+                data::linger(stream);
                 Ok("Listing sent".into())
             }
             Prepared::Download(download) => {
                 let size = download.size();
                 let sent = send(&download, &mut stream, rest.min(size), size).await;
+                if sent.is_ok() {
+                    data::linger(stream);
+                }
                 let ok = sent.is_ok();
                 download.finish(ok).await;
                 sent.map(|n| format!("Transfer complete ({n} bytes)"))

@@ -53,9 +53,21 @@ pub async fn listen(ip: IpAddr, ports: Option<&RangeInclusive<u16>>) -> Result<T
     ))
 }
 
+/// TLS on a data connection (PROT P).
+pub struct DataTls {
+    pub acceptor: TlsAcceptor,
+    /// The control connection's session id (see [`super::tls`]).
+    pub id: super::tls::SessionId,
+    /// Refuse a connection that does not resume a session of the control
+    /// connection's user.
+    pub require_reuse: bool,
+    pub user: String,
+    pub owners: std::sync::Arc<super::tls::SessionOwners>,
+}
+
 /// Opens the data connection of `plan` for a client at `client`, with TLS if
 /// `tls` is given.
-pub async fn open(plan: Plan, client: IpAddr, tls: Option<&TlsAcceptor>) -> Result<DataStream> {
+pub async fn open(plan: Plan, client: IpAddr, tls: Option<DataTls>) -> Result<DataStream> {
     let tcp = match plan {
         Plan::None => {
             return Err(Error::new(
@@ -84,8 +96,17 @@ pub async fn open(plan: Plan, client: IpAddr, tls: Option<&TlsAcceptor>) -> Resu
     let _ = tcp.set_nodelay(true);
     match tls {
         None => Ok(Box::new(tcp)),
-        Some(acceptor) => {
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp))
+        Some(DataTls {
+            acceptor,
+            id,
+            require_reuse,
+            user,
+            owners,
+        }) => {
+            // Tickets handed out here carry the control connection's id too, so a
+            // client that resumes with them next time still proves the same session.
+            let accept = acceptor.accept_with(tcp, |c| c.set_resumption_data(&id));
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, accept)
                 .await
                 .map_err(|_| {
                     Error::new(
@@ -100,9 +121,49 @@ pub async fn open(plan: Plan, client: IpAddr, tls: Option<&TlsAcceptor>) -> Resu
                     )
                     .with_source(e)
                 })?;
+            if require_reuse && !owners.resumed(stream.get_ref().1, &id, &user).await {
+                // Close the TLS session cleanly: the client learns why on the
+                // control connection.
+                use tokio::io::AsyncWriteExt;
+                let _ = stream.shutdown().await;
+                linger(Box::new(stream));
+                return Err(crate::reply::ftp_session_reuse_required());
+            }
             Ok(Box::new(stream))
         }
     }
+}
+
+/// How long a data connection the server has finished writing (and closed with
+/// close_notify) is kept open for the client's own close.
+const LINGER: Duration = Duration::from_secs(10);
+
+/// Most bytes read from a data connection being closed: a refused upload's client
+/// may still be sending; reading (and dropping) what it sends lets it finish its
+/// write and read the reply on the control connection instead of failing on a
+/// reset.
+const LINGER_BYTES: usize = 16 << 20;
+
+/// Keeps a data connection the server is done with (after its close_notify) until
+/// the client closes it too (its close_notify, or the end of the stream), at most
+/// [`LINGER`] and [`LINGER_BYTES`], in its own task so the reply is not held up.
+/// Closing the socket first would let the client's close_notify or last writes
+/// meet a closed socket, answered with a reset that can discard what the client
+/// has not read yet.
+pub fn linger(mut stream: DataStream) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let drain = async {
+            let mut total = 0;
+            while total < LINGER_BYTES {
+                match tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    });
 }
 
 /// Accepts the first connection from `client`; others are dropped.

@@ -6,11 +6,13 @@
 //! - `command.rs`: parsing (pure, unit-tested);
 //! - `control.rs`: the control connection over the Session layer;
 //! - `data.rs`: passive and active data connections;
+//! - `listing.rs`: which names a listing shows, and the MLST facts chosen;
 //! - `tls.rs`: certificate and rustls configuration.
 
 mod command;
 mod control;
 mod data;
+mod listing;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -18,7 +20,6 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
 use crate::config::FtpsConfig;
@@ -31,7 +32,10 @@ pub struct FtpsContext {
     pub audit: AuditLog,
     pub auth: Authenticator,
     pub config: FtpsConfig,
-    pub acceptor: TlsAcceptor,
+    /// TLS for the control connection and each kind of data connection.
+    pub tls: tls::Acceptors,
+    /// Whose TLS sessions data connections may resume.
+    pub session_owners: Arc<tls::SessionOwners>,
     /// TLS before login and on data connections (the default; `allow_plain` lifts it
     /// on the explicit listener).
     pub require_tls: bool,

@@ -191,3 +191,16 @@ pub fn file_path(page: &str) -> String {
         .collect();
     format!("/f/{id}")
 }
+
+/// Python: `ResumingFTP_TLS`, Python's `ftplib.FTP_TLS` resuming the control
+/// connection's TLS session on each data connection (as lftp, curl, FileZilla,
+/// WinSCP and rclone do; wharf requires it by default, `[ftps] require_ssl_reuse`).
+pub const PY_RESUMING_FTP_TLS: &str = r#"
+import ftplib
+class ResumingFTP_TLS(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+"#;
