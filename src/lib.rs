@@ -37,7 +37,9 @@
 //! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 //! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
 //! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
+//! - [`addressbook`]: staff's clients and contacts, and who sees and changes them.
 
+pub mod addressbook;
 pub mod api;
 pub mod apikeys;
 pub mod app;

@@ -43,6 +43,12 @@ pub struct Edit {
     #[serde(default, deserialize_with = "present")]
     max_uses: Option<Option<u32>>,
     expires: Option<String>,
+    /// `null` removes the client.
+    #[serde(default, deserialize_with = "present")]
+    client_id: Option<Option<i64>>,
+    /// `null` removes the reference.
+    #[serde(default, deserialize_with = "present")]
+    reference: Option<Option<super::create::RefJson>>,
 }
 
 /// A field that is present, `null` included.
@@ -117,7 +123,14 @@ pub async fn edit(
     let res = async {
         let req: Edit = json::read_json(body).await?;
         visible(ctx, caller, id).await?;
+        let reference = match &req.reference {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(r)) => Some(Some(r.checked()?)),
+        };
         let update = crate::links::LinkUpdate {
+            client: req.client_id,
+            reference,
             title: req.title,
             message: req.message,
             recipients: req.recipients,

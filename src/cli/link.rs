@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
-use super::admin_event;
+use super::{admin_event, cli_actor};
 use crate::app;
 use crate::audit::AuditLog;
 use crate::config::Config;
@@ -94,6 +94,12 @@ pub enum LinkCmd {
         /// 1d, 3d, 1w, 2w, 1m, never, a duration (36h) or a date (2026-12-31).
         #[arg(long)]
         expires: Option<String>,
+        /// The client (id or name; an empty value removes it).
+        #[arg(long)]
+        client: Option<String>,
+        /// TYPE:ID-OR-URL (an empty value removes it).
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Give a link a new expiry.
     Extend {
@@ -155,6 +161,27 @@ pub struct RuleArgs {
     /// Only these addresses can open it, after an e-mailed code (comma list).
     #[arg(long, value_delimiter = ',')]
     allow_email: Vec<String>,
+    /// The client the link is for (id or name, from `wharf client list`).
+    #[arg(long)]
+    client: Option<String>,
+    /// What the link is about: TYPE:ID-OR-URL, TYPE one of project, ticket,
+    /// resource, other (`ticket:OPS-42`; without a type: other).
+    #[arg(long)]
+    reference: Option<String>,
+}
+
+/// A link creation refused for lack of the share permission is audited
+/// (denied) before the error is reported.
+fn refused(db: &crate::store::Db, e: Error, detail: String) -> Error {
+    if e.kind() == crate::error::ErrorKind::PermissionDenied {
+        let ev = admin_event("link_create")
+            .outcome(crate::audit::Outcome::Denied)
+            .detail(format!("{detail}: {e}"));
+        if let Err(w) = db.blocking().audit_append(&[ev]) {
+            tracing::warn!(error = %w, "writing the audit row of a refused link");
+        }
+    }
+    e
 }
 
 /// The first line of standard input, as a password.
@@ -179,8 +206,33 @@ async fn admin_only(db: &crate::store::Db, actor: &str, action: &str) -> Result<
         .map_err(Error::denied)
 }
 
+/// The client named on the command line, as `owner` sees it.
+async fn client_of(db: &crate::store::Db, owner: &str, given: &str) -> Result<i64> {
+    let name = owner.to_string();
+    let user = db
+        .run(move |s| s.user_get(&name))
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user named {owner:?}")))?;
+    Ok(crate::addressbook::resolve(db, &user, given).await?.id)
+}
+
+fn reference_of(given: &str) -> Result<crate::store::Reference> {
+    crate::store::Reference::parse(given).map_err(Error::invalid)
+}
+
+/// What an audit row of a link made with `--as` says: who ran the command
+/// (the administrator) acting as which user.
+fn acting(kind: &str, owner: &str) -> String {
+    format!("{kind}; {} acting as {owner}", cli_actor())
+}
+
 impl RuleArgs {
-    fn options(&self) -> Result<LinkOptions> {
+    async fn options(&self, db: &crate::store::Db) -> Result<LinkOptions> {
+        let client = match &self.client {
+            Some(c) => Some(client_of(db, &self.owner, c).await?),
+            None => None,
+        };
+        let reference = self.reference.as_deref().map(reference_of).transpose()?;
         let password = if self.password_stdin {
             Some(password_from_stdin()?)
         } else {
@@ -199,6 +251,8 @@ impl RuleArgs {
                 self.max_downloads
             },
             allowed_emails: self.allow_email.clone(),
+            client,
+            reference,
         })
     }
 }
@@ -252,23 +306,25 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
                 })
                 .collect();
             let created = service
-                .send(&rules.owner, &sources, &rules.options()?)
-                .await?;
+                .send(&rules.owner, &sources, &rules.options(db).await?)
+                .await
+                .map_err(|e| refused(db, e, acting("send", &rules.owner)))?;
             record(
                 "link_create",
                 &created.link.public_id,
-                Some(format!("send by {}", rules.owner)),
+                Some(acting("send", &rules.owner)),
             )?;
             print_created(service, &created).await
         }
         LinkCmd::Share { paths, rules } => {
             let created = service
-                .share(&rules.owner, &paths, &rules.options()?)
-                .await?;
+                .share(&rules.owner, &paths, &rules.options(db).await?)
+                .await
+                .map_err(|e| refused(db, e, acting("share", &rules.owner)))?;
             record(
                 "link_create",
                 &created.link.public_id,
-                Some(format!("share by {}", rules.owner)),
+                Some(acting("share", &rules.owner)),
             )?;
             print_created(service, &created).await
         }
@@ -284,13 +340,15 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
                 max_size: max_size.map(|s| s.0),
                 notify: service.notify_uploads_default() && !no_notify,
             };
+            let what = format!("request into {folder}");
             let created = service
-                .request(&rules.owner, &folder, &r, &rules.options()?)
-                .await?;
+                .request(&rules.owner, &folder, &r, &rules.options(db).await?)
+                .await
+                .map_err(|e| refused(db, e, acting(&what, &rules.owner)))?;
             record(
                 "link_create",
                 &created.link.public_id,
-                Some(format!("request into {folder} by {}", rules.owner)),
+                Some(acting(&what, &rules.owner)),
             )?;
             print_created(service, &created).await
         }
@@ -341,6 +399,8 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
         }
         LinkCmd::Edit {
             id,
+            client,
+            reference,
             title,
             message,
             to,
@@ -351,7 +411,20 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
             unlimited,
             expires,
         } => {
+            let link = service.find(&id).await?;
+            let client = match client.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(None),
+                Some(c) => Some(Some(client_of(db, &link.owner, c).await?)),
+            };
+            let reference = match reference.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(None),
+                Some(r) => Some(Some(reference_of(r)?)),
+            };
             let update = links::LinkUpdate {
+                client,
+                reference,
                 title,
                 message,
                 recipients: to,
@@ -467,6 +540,17 @@ async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Resu
     println!("name:        {}", link.name);
     println!("title:       {}", link.title);
     println!("recipients:  {}", link.recipients.join(", "));
+    if let Some(id) = link.client_id {
+        let name = db
+            .run(move |s| s.client_get(id))
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        println!("client:      {name} ({id})");
+    }
+    if let Some(r) = &link.reference {
+        println!("reference:   {} {}", r.kind.as_str(), r.value);
+    }
     println!("created:     {}", format_ms(link.created_at));
     println!("expires:     {}", expiry(link));
     println!("uses:        {}", uses(link));
