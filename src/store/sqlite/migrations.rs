@@ -253,4 +253,31 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(err.to_string().contains("newer"), "{err}");
     }
+
+    #[test]
+    fn users_of_older_databases_keep_creating_links() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        for (name, perms) in [("a", "list,read"), ("b", "")] {
+            conn.execute(
+                "INSERT INTO users (name, home, perms, protocols, created_at) VALUES (?1, '/', ?2, 'sftp', 0)",
+                [name, perms],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let perms: Vec<String> = conn
+            .prepare("SELECT perms FROM users ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(perms, ["list,read,share", "share"]);
+        let p: crate::policy::PermSet = perms[0].parse().unwrap();
+        assert!(p.has(crate::policy::Perm::Share));
+    }
 }
