@@ -331,6 +331,8 @@ fn render(brand: &Brand, staff: &Staff, flash: Option<&Flash>, v: &View) -> Stri
             "<p class=\"muted\">No link matches. <a href=\"/app\">Show all</a></p>".to_string()
         } else if admin {
             "<p class=\"muted\">There are no links yet.</p>".to_string()
+        } else if !v.may_create {
+            "<p class=\"muted\">You have no links.</p>".to_string()
         } else {
             "<p class=\"muted\">You have no links yet. Create one with “+ Create”, or with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
         }
@@ -383,7 +385,7 @@ padding:.75rem;border:1px solid #e3e5e9;border-radius:.5rem}form.search label{ma
 form.search span{flex:1 1 8rem}form.search span.wide{flex:3 1 16rem}form.search span.go{flex:0 0 auto;white-space:nowrap}\
 form.search select{width:100%}th a{color:inherit;text-decoration:none}th a:hover{text-decoration:underline}\
 nav.pager{display:flex;justify-content:space-between;gap:1rem;margin:1rem 0;flex-wrap:wrap}\
-.reftype{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e3e5e9;font-size:.75rem}</style>";
+th[aria-sort=none] a::after{content:\" ↕\";color:#9aa1ad}</style>";
 
 #[cfg(test)]
 mod tests {

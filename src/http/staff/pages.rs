@@ -23,7 +23,8 @@ th{text-align:left;font-size:.8rem;color:#5b6270;padding:.25rem}\
 .actions label{font-weight:400;display:inline}.actions input[type=checkbox]{width:auto}\
 select{font-size:1rem;padding:.45rem;border:1px solid #9aa1ad;border-radius:.4rem}\
 button.danger{background:#a4161a}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
-dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}</style>";
+dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}\
+.reftype{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e3e5e9;font-size:.75rem}</style>";
 
 pub(super) fn script(name: &str) -> String {
     format!("<script src=\"/static/{name}\" defer></script>")
@@ -55,7 +56,7 @@ pub(super) fn frame(
 ) -> String {
     let nav = format!(
         "<nav><span class=\"muted\">Signed in as <strong>{user}</strong></span>\
-         <a href=\"/app\">Your links</a>{logout}</nav>",
+         <a href=\"/app\">Your links</a><a href=\"/app/clients\">Clients</a>{logout}</nav>",
         user = esc(&staff.user.name),
         logout = form("/app/logout", &staff.csrf, "", "Log out", ""),
     );
