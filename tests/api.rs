@@ -600,8 +600,8 @@ async fn other_users_links_are_not_found_and_admins_see_everything() {
     let all = api.bodies();
     assert!(!all.contains("$argon2") && !all.contains("password_hash"));
 
-    // A share needs the read permission.
-    api.gw.cli(&["user", "perms", "bob", "list"]);
+    // A share needs the read permission (bob may still create links).
+    api.gw.cli(&["user", "perms", "bob", "list,share"]);
     let r = api
         .post(
             "/api/v1/links",
@@ -610,6 +610,7 @@ async fn other_users_links_are_not_found_and_admins_see_everything() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.json);
+    assert!(r.message().contains("read"), "{}", r.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1289,7 +1290,7 @@ async fn request_links_ask_for_uploads_into_a_folder() {
         let r = api.post("/api/v1/links", &alice, bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.json);
     }
-    api.gw.cli(&["user", "perms", "alice", "list,read"]);
+    api.gw.cli(&["user", "perms", "alice", "list,read,share"]);
     let r = api
         .post(
             "/api/v1/links",
