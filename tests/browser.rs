@@ -617,6 +617,11 @@ async fn an_administrator_manages_everyones_links_clients_and_references() {
         serde_json::json!([ginas[1], ginas[0]]),
         "{report}"
     );
+    assert_eq!(
+        report["byName"],
+        serde_json::json!([ginas[0], ginas[1]]),
+        "{report}"
+    );
     // Picking the client suggested its contact, which became the recipient.
     assert_eq!(
         report["suggested"],

@@ -207,6 +207,11 @@ try {
     await Promise.all([page.waitForNavigation(), page.click("form.search button[type=submit]")]);
     out.expired = await ids();
     out.expiredCell = await page.textContent("table.links tbody tr td[data-label=Expires]");
+    await page.goto(opts.base + "/app");
+    await page.selectOption("#f-sort", "title");
+    await page.selectOption("#f-dir", "asc");
+    await Promise.all([page.waitForNavigation(), page.click("form.search button[type=submit]")]);
+    out.byName = (await ids()).slice(0, 2);
     await page.goto(opts.base + "/app?owner=" + encodeURIComponent(opts.owner));
     await Promise.all([page.waitForNavigation(), page.click("nav.pager a[rel=next]")]);
     out.page2 = await ids();

@@ -205,7 +205,7 @@ fn search_form(staff: &Staff, v: &View) -> String {
     let owner = if staff.user.admin {
         let names: Vec<&str> = v.users.iter().map(String::as_str).collect();
         format!(
-            "<span><label for=\"f-owner\">Owner</label><select id=\"f-owner\" name=\"owner\">{}</select></span>",
+            "<span class=\"narrow\"><label for=\"f-owner\">Owner</label><select id=\"f-owner\" name=\"owner\">{}</select></span>",
             options(&names, &f.owner, "everyone")
         )
     } else {
@@ -222,7 +222,8 @@ fn search_form(staff: &Staff, v: &View) -> String {
          <span><label for=\"f-reftype\">Reference</label><select id=\"f-reftype\" name=\"ref_type\">{ref_types}</select></span>\
          <span><label for=\"f-ref\">Reference id</label><input id=\"f-ref\" name=\"ref\" value=\"{reference}\"></span>\
          {owner}\
-         <input type=\"hidden\" name=\"sort\" value=\"{sort}\"><input type=\"hidden\" name=\"dir\" value=\"{dir}\">\
+         <span class=\"narrow\"><label for=\"f-sort\">Sort by</label><select id=\"f-sort\" name=\"sort\">{sort}</select></span>\
+         <span class=\"narrow\"><label for=\"f-dir\">Order</label><select id=\"f-dir\" name=\"dir\">{dir}</select></span>\
          <span class=\"go\"><button type=\"submit\">Search</button>{clear}</span></form>",
         q = esc(&f.q),
         status = options(&STATUSES, &f.status, "any"),
@@ -230,13 +231,39 @@ fn search_form(staff: &Staff, v: &View) -> String {
         client = tags::client_options(v.book, f.client, "any"),
         ref_types = options(&types, &f.ref_type, "any"),
         reference = esc(&f.reference),
-        sort = f.sort.as_str(),
-        dir = if f.ascending { "asc" } else { "desc" },
+        sort = sort_options(f),
+        dir = dir_options(f),
         clear = if f.filtered() {
             " <a href=\"/app\">Clear</a>"
         } else {
             ""
         },
+    )
+}
+
+fn sort_options(f: &Filters) -> String {
+    [
+        (LinkSort::Created, "creation"),
+        (LinkSort::Expires, "expiry"),
+        (LinkSort::Title, "name"),
+        (LinkSort::Uses, "uses"),
+    ]
+    .iter()
+    .map(|(k, label)| {
+        let sel = if *k == f.sort { " selected" } else { "" };
+        format!("<option value=\"{}\"{sel}>{label}</option>", k.as_str())
+    })
+    .collect()
+}
+
+fn dir_options(f: &Filters) -> String {
+    let (d, a) = if f.ascending {
+        ("", " selected")
+    } else {
+        (" selected", "")
+    };
+    format!(
+        "<option value=\"desc\"{d}>descending</option><option value=\"asc\"{a}>ascending</option>"
     )
 }
 
@@ -347,24 +374,9 @@ fn render(brand: &Brand, staff: &Staff, flash: Option<&Flash>, v: &View) -> Stri
             pager = pager(f, v.page.total),
         )
     };
-    let sort_note = format!(
-        "<p class=\"muted small\">Sorted by {} ({}); <a href=\"{}\">newest first</a>.</p>",
-        match f.sort {
-            LinkSort::Created => "creation",
-            LinkSort::Expires => "expiry",
-            LinkSort::Title => "name",
-            LinkSort::Uses => "uses",
-        },
-        if f.ascending {
-            "ascending"
-        } else {
-            "descending"
-        },
-        esc(&f.href(LinkSort::Created, false, 1)),
-    );
     let title = if admin { "All links" } else { "Your links" };
     let body = format!(
-        "{STYLE}<div class=\"head\"><h1>{title}</h1>{menu}</div>{search}{sort_note}{table}{scripts}",
+        "{STYLE}<div class=\"head\"><h1>{title}</h1>{menu}</div>{search}{table}{scripts}",
         menu = if v.may_create {
             create_menu(&brand.accent)
         } else {
@@ -382,7 +394,7 @@ fn render(brand: &Brand, staff: &Staff, flash: Option<&Flash>, v: &View) -> Stri
 
 const STYLE: &str = "<style>form.search{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end;margin:1rem 0;\
 padding:.75rem;border:1px solid #e3e5e9;border-radius:.5rem}form.search label{margin:0 0 .2rem;font-size:.85rem}\
-form.search span{flex:1 1 8rem}form.search span.wide{flex:3 1 16rem}form.search span.go{flex:0 0 auto;white-space:nowrap}\
+form.search span{flex:1 1 8rem}form.search span.wide{flex:3 1 16rem}form.search span.go{flex:0 0 auto;white-space:nowrap}form.search span.narrow{flex:0 1 11rem}\
 form.search select{width:100%}th a{color:inherit;text-decoration:none}th a:hover{text-decoration:underline}\
 nav.pager{display:flex;justify-content:space-between;gap:1rem;margin:1rem 0;flex-wrap:wrap}\
 th[aria-sort=none] a::after{content:\" ↕\";color:#9aa1ad}</style>";

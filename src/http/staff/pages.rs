@@ -24,7 +24,8 @@ th{text-align:left;font-size:.8rem;color:#5b6270;padding:.25rem}\
 select{font-size:1rem;padding:.45rem;border:1px solid #9aa1ad;border-radius:.4rem}\
 button.danger{background:#a4161a}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
 dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}\
-.reftype{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e3e5e9;font-size:.75rem}</style>";
+.reftype{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e3e5e9;font-size:.75rem}\
+nav{flex-wrap:wrap}nav a{white-space:nowrap}</style>";
 
 pub(super) fn script(name: &str) -> String {
     format!("<script src=\"/static/{name}\" defer></script>")
