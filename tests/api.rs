@@ -1565,6 +1565,43 @@ async fn clients_contacts_and_link_references_through_the_api() {
         r.json["link"]["reference"],
         json!({ "type": "ticket", "value": "OPS-42" })
     );
+    // The list filters by client, reference, status and words, in the store.
+    let other = api
+        .create(&alice, json!({ "kind": "share", "paths": ["/reports"] }))
+        .await
+        .0;
+    let ids = |r: &Reply| -> Vec<String> {
+        r.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for query in [
+        format!("client={acme}"),
+        "reference=ops-4".to_string(),
+        "ref_type=ticket&status=active".to_string(),
+        "q=notes.txt".to_string(),
+    ] {
+        let r = api.get(&format!("/api/v1/links?{query}"), &alice).await;
+        assert_eq!(ids(&r), vec![id.clone()], "{query}: {}", r.json);
+    }
+    let r = api.get("/api/v1/links?kind=share&limit=1", &alice).await;
+    assert_eq!(ids(&r), vec![other.clone()], "newest first");
+    let next = r.json["next_cursor"].as_str().unwrap().to_string();
+    let r = api
+        .get(
+            &format!("/api/v1/links?kind=share&limit=1&cursor={next}"),
+            &alice,
+        )
+        .await;
+    assert_eq!(ids(&r), vec![id.clone()]);
+    assert_eq!(r.json["next_cursor"], Value::Null);
+    for bad in ["status=lost", "kind=zip", "client=x", "ref_type=wish"] {
+        let r = api.get(&format!("/api/v1/links?{bad}"), &alice).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
     let bad = api
         .post(
             "/api/v1/links",

@@ -386,6 +386,8 @@ pub struct LinkQuery {
     pub limit: usize,
     /// The time statuses are computed at.
     pub now: Millis,
+    /// Keyset paging (newest first only): links older than (created_at, id).
+    pub before: Option<(Millis, i64)>,
 }
 
 /// A link found by a [`LinkQuery`], with what lists show beside it.

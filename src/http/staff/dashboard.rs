@@ -95,6 +95,7 @@ impl Filters {
             offset: (self.page.min(100_000) - 1) * PAGE,
             limit: PAGE,
             now: now_ms(),
+            before: None,
         }
     }
 

@@ -74,6 +74,11 @@ pub fn search(c: &mut Connection, q: &LinkQuery) -> Result<LinkPage> {
         clauses.push("l.ref_value LIKE :refv ESCAPE '\\'".into());
         values.push((":refv", Value::Text(pattern(r))));
     }
+    if let Some((at, id)) = q.before {
+        clauses.push("(l.created_at, l.id) < (:bat, :bid)".into());
+        values.push((":bat", Value::Integer(at)));
+        values.push((":bid", Value::Integer(id)));
+    }
     let filter = if clauses.is_empty() {
         String::new()
     } else {
