@@ -954,6 +954,36 @@ fn clients_contacts_and_references_from_the_command_line() {
         ],
     ));
     let id = out.split_whitespace().nth(3).unwrap().to_string();
+    ok(wharf(
+        d,
+        &[
+            "link",
+            "share",
+            "/plan.txt",
+            "--as",
+            "alice",
+            "--title",
+            "Unfiled",
+        ],
+    ));
+    for filter in [
+        &["--client", "Acme Corp"][..],
+        &["--reference", "ticket:OPS"],
+        &["--search", "ops-42", "--as", "alice"],
+    ] {
+        let mut args = vec!["link", "list"];
+        args.extend_from_slice(filter);
+        let list = ok(wharf(d, &args));
+        let rows: Vec<&str> = list.lines().skip(1).collect();
+        assert_eq!(rows.len(), 1, "{filter:?}: {list}");
+        assert!(rows[0].starts_with(&id), "{list}");
+    }
+    assert_eq!(ok(wharf(d, &["link", "list"])).lines().count(), 3);
+    fails(
+        wharf(d, &["link", "list", "--status", "lost"]),
+        1,
+        &["unknown status"],
+    );
     let shown = ok(wharf(d, &["link", "show", &id]));
     assert!(has_line(&shown, "client:      Acme Corp (1)"), "{shown}");
     assert!(has_line(&shown, "reference:   ticket OPS-42"), "{shown}");

@@ -62,6 +62,16 @@ pub enum LinkCmd {
         status: Option<String>,
         #[arg(long = "as")]
         owner: Option<String>,
+        /// Words found in the name, title, id, recipients, reference, client or
+        /// a file name.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only links filed under this client (id or name).
+        #[arg(long)]
+        client: Option<String>,
+        /// Only links whose reference contains this (TYPE:TEXT narrows the type too).
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Show a link: its URL, status, files with size and SHA-256, uses, recent audit.
     Show { id: String },
@@ -216,6 +226,23 @@ async fn client_of(db: &crate::store::Db, owner: &str, given: &str) -> Result<i6
     Ok(crate::addressbook::resolve(db, &user, given).await?.id)
 }
 
+/// Any client, by id or (unique) name.
+async fn any_client(db: &crate::store::Db, given: &str) -> Result<i64> {
+    let wanted = given.trim().to_lowercase();
+    let all = db.run(|s| s.client_list(None)).await?;
+    let found: Vec<_> = all
+        .iter()
+        .filter(|c| c.id.to_string() == wanted || c.name.to_lowercase() == wanted)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(Error::not_found(format!("no client {given:?}"))),
+        _ => Err(Error::invalid(format!(
+            "several clients are named {given:?}; give the id"
+        ))),
+    }
+}
+
 fn reference_of(given: &str) -> Result<crate::store::Reference> {
     crate::store::Reference::parse(given).map_err(Error::invalid)
 }
@@ -355,31 +382,75 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
         LinkCmd::List {
             status: wanted,
             owner,
+            search,
+            client,
+            reference,
         } => {
+            const STATUSES: [&str; 5] = ["draft", "active", "expired", "exhausted", "revoked"];
+            if let Some(w) = wanted.as_deref().filter(|w| !STATUSES.contains(w)) {
+                return Err(Error::invalid(format!(
+                    "unknown status {w:?} (known: {})",
+                    STATUSES.join(", ")
+                )));
+            }
+            let client_id = match (&client, &owner) {
+                (Some(c), Some(o)) => Some(client_of(db, o, c).await?),
+                // The administrator running the CLI sees every client.
+                (Some(c), None) => Some(any_client(db, c).await?),
+                (None, _) => None,
+            };
+            let (ref_type, reference) = match reference.as_deref() {
+                Some(r) => match r.split_once(':') {
+                    Some((t, v)) if crate::store::RefType::parse(t).is_some() => {
+                        (crate::store::RefType::parse(t), Some(v.to_string()))
+                    }
+                    _ => (None, Some(r.to_string())),
+                },
+                None => (None, None),
+            };
             let now = now_ms();
+            let mut query = crate::store::LinkQuery {
+                owner,
+                text: search,
+                status: wanted,
+                client_id,
+                ref_type,
+                reference,
+                limit: 500,
+                now,
+                ..Default::default()
+            };
             println!(
                 "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  NAME",
                 "ID", "KIND", "STATUS", "OWNER", "EXPIRES", "USES"
             );
-            for link in service.list(owner.as_deref()).await? {
-                let s = status(&links::rules_of(&link), now);
-                if wanted.as_deref().is_some_and(|w| w != s.as_str()) {
-                    continue;
+            // Page by page (the search runs in the database), newest first.
+            loop {
+                let q = query.clone();
+                let page = db.run(move |s| s.link_search(&q)).await?;
+                for row in &page.rows {
+                    let link = &row.link;
+                    println!(
+                        "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  {}",
+                        link.public_id,
+                        link.kind.as_str(),
+                        status(&links::rules_of(link), now).as_str(),
+                        link.owner,
+                        expiry(link),
+                        uses(link),
+                        if link.name.is_empty() {
+                            &link.title
+                        } else {
+                            &link.name
+                        }
+                    );
                 }
-                println!(
-                    "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  {}",
-                    link.public_id,
-                    link.kind.as_str(),
-                    s.as_str(),
-                    link.owner,
-                    expiry(&link),
-                    uses(&link),
-                    if link.name.is_empty() {
-                        &link.title
-                    } else {
-                        &link.name
+                match page.rows.last() {
+                    Some(l) if page.rows.len() == query.limit => {
+                        query.before = Some((l.link.created_at, l.link.id))
                     }
-                );
+                    _ => break,
+                }
             }
             Ok(())
         }
