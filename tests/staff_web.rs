@@ -1151,6 +1151,8 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
                 ("to_email_1", "carol@example.com"),
                 ("expires", "3d"),
                 ("password", "open sesame"),
+                ("ref_type", "project"),
+                ("ref_value", "P-1"),
             ],
         )
         .await;
@@ -1163,6 +1165,14 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
         vec!["bob@example.com", "carol@example.com"]
     );
     assert!(link.password_hash.is_some());
+    let reference = link
+        .reference
+        .clone()
+        .expect("the reference of the send form");
+    assert_eq!(
+        (reference.kind.as_str(), reference.value.as_str()),
+        ("project", "P-1")
+    );
     let files = gw.db.blocking().link_files(link.id).unwrap();
     let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
