@@ -41,7 +41,9 @@
 //! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
 //! - [`units`]: sizes as people read them.
 //! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
+//! - [`addressbook`]: staff's clients and contacts, and who sees and changes them.
 
+pub mod addressbook;
 pub mod api;
 pub mod apikeys;
 pub mod app;

@@ -75,6 +75,8 @@ pub fn json(u: &User, keys: &[SshKey]) -> serde_json::Value {
         "admin": u.admin,
         "home": u.home.as_str(),
         "perms": u.perms.to_string(),
+        // May create links (the share permission, or an administrator).
+        "share": crate::links::may_share(u),
         "protocols": u.protocols.to_string(),
         "has_password": u.password_hash.is_some(),
         "key_and_password": u.key_and_password,
@@ -82,6 +84,20 @@ pub fn json(u: &User, keys: &[SshKey]) -> serde_json::Value {
         "created_at": format_ms(u.created_at),
         "keys": keys,
     })
+}
+
+/// `perms` with the `share` permission (creating links) on or off.
+pub fn with_share(perms: PermSet, on: bool) -> PermSet {
+    crate::policy::Perm::ALL
+        .into_iter()
+        .filter(|p| {
+            if *p == crate::policy::Perm::Share {
+                on
+            } else {
+                perms.has(*p)
+            }
+        })
+        .collect()
 }
 
 /// On the very first start (no user at all), creates `admin` (an administrator)

@@ -600,8 +600,8 @@ async fn other_users_links_are_not_found_and_admins_see_everything() {
     let all = api.bodies();
     assert!(!all.contains("$argon2") && !all.contains("password_hash"));
 
-    // A share needs the read permission.
-    api.gw.cli(&["user", "perms", "bob", "list"]);
+    // A share needs the read permission (bob may still create links).
+    api.gw.cli(&["user", "perms", "bob", "list,share"]);
     let r = api
         .post(
             "/api/v1/links",
@@ -610,6 +610,7 @@ async fn other_users_links_are_not_found_and_admins_see_everything() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.json);
+    assert!(r.message().contains("read"), "{}", r.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1289,7 +1290,7 @@ async fn request_links_ask_for_uploads_into_a_folder() {
         let r = api.post("/api/v1/links", &alice, bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.json);
     }
-    api.gw.cli(&["user", "perms", "alice", "list,read"]);
+    api.gw.cli(&["user", "perms", "alice", "list,read,share"]);
     let r = api
         .post(
             "/api/v1/links",
@@ -1480,4 +1481,289 @@ async fn cancelled_links_are_restored_and_deleted_by_administrators_only() {
         .await;
     assert_eq!(r.status, 204);
     assert!(!copy.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_contacts_and_link_references_through_the_api() {
+    let api = Api::start("").await;
+    let alice = api.key("alice");
+    let bob = api.key("bob");
+    let r = api
+        .post(
+            "/api/v1/clients",
+            &alice,
+            json!({ "name": "Acme", "notes": "n" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let acme = r.json["id"].as_i64().unwrap();
+    assert_eq!(
+        (r.json["owner"].as_str(), r.json["shared"].as_bool()),
+        (Some("alice"), Some(false))
+    );
+    let again = api
+        .post("/api/v1/clients", &alice, json!({ "name": "Acme" }))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.json);
+    let r = api
+        .post(
+            "/api/v1/contacts",
+            &alice,
+            json!({ "client_id": acme, "name": "Wile", "email": "Wile@acme.example" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let contact = r.json["id"].as_i64().unwrap();
+    assert_eq!(r.json["email"], "wile@acme.example");
+    let bad = api
+        .post(
+            "/api/v1/contacts",
+            &alice,
+            json!({ "client_id": acme, "email": "not an address" }),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let r = api
+        .get(&format!("/api/v1/contacts?client={acme}"), &alice)
+        .await;
+    assert_eq!(r.json["items"][0]["name"], "Wile");
+
+    // Bob does not see alice's private client: 404, and he cannot file a link
+    // under it.
+    assert_eq!(
+        api.get(&format!("/api/v1/clients/{acme}"), &bob)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.get("/api/v1/clients", &bob).await.json["items"],
+        json!([])
+    );
+    let r = api
+        .post(
+            "/api/v1/links",
+            &bob,
+            json!({ "kind": "request", "folder": "/in", "client_id": acme }),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.json);
+
+    // A link carries its client and reference; PATCH changes and removes them.
+    let r = api
+        .post(
+            "/api/v1/links",
+            &alice,
+            json!({ "kind": "share", "paths": ["/notes.txt"], "client_id": acme,
+                    "reference": { "type": "ticket", "value": "OPS-42" } }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.json["link"]["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json["link"]["client_id"], acme);
+    assert_eq!(
+        r.json["link"]["reference"],
+        json!({ "type": "ticket", "value": "OPS-42" })
+    );
+    // The list filters by client, reference, status and words, in the store.
+    let other = api
+        .create(&alice, json!({ "kind": "share", "paths": ["/reports"] }))
+        .await
+        .0;
+    let ids = |r: &Reply| -> Vec<String> {
+        r.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for query in [
+        format!("client={acme}"),
+        "reference=ops-4".to_string(),
+        "ref_type=ticket&status=active".to_string(),
+        "q=notes.txt".to_string(),
+    ] {
+        let r = api.get(&format!("/api/v1/links?{query}"), &alice).await;
+        assert_eq!(ids(&r), vec![id.clone()], "{query}: {}", r.json);
+    }
+    let r = api.get("/api/v1/links?kind=share&limit=1", &alice).await;
+    assert_eq!(ids(&r), vec![other.clone()], "newest first");
+    let next = r.json["next_cursor"].as_str().unwrap().to_string();
+    let r = api
+        .get(
+            &format!("/api/v1/links?kind=share&limit=1&cursor={next}"),
+            &alice,
+        )
+        .await;
+    assert_eq!(ids(&r), vec![id.clone()]);
+    assert_eq!(r.json["next_cursor"], Value::Null);
+    for bad in ["status=lost", "kind=zip", "client=x", "ref_type=wish"] {
+        let r = api.get(&format!("/api/v1/links?{bad}"), &alice).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    let bad = api
+        .post(
+            "/api/v1/links",
+            &alice,
+            json!({ "kind": "share", "paths": ["/notes.txt"], "reference": { "type": "wish", "value": "x" } }),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/links/{id}"),
+            &alice,
+            Some(json!({ "client_id": null, "reference": { "type": "project", "value": "P-7" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["client_id"], Value::Null);
+    assert_eq!(r.json["reference"]["type"], "project");
+
+    // Shared, bob sees the client but may not change it.
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/clients/{acme}"),
+            &alice,
+            Some(json!({ "shared": true })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        api.get(&format!("/api/v1/clients/{acme}"), &bob)
+            .await
+            .status,
+        200
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/clients/{acme}"),
+            &bob,
+            Some(json!({ "name": "Mine" })),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.json);
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/contacts/{contact}"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.json);
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/contacts/{contact}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clients/{acme}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        api.get(&format!("/api/v1/clients/{acme}"), &alice)
+            .await
+            .status,
+        404
+    );
+
+    // Every change is audited with the client's path.
+    let rows = api
+        .gw
+        .db
+        .blocking()
+        .audit_query(&wharf::store::AuditQuery {
+            path: Some(format!("client:{acme}")),
+            limit: 20,
+            ..Default::default()
+        })
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.event.action.as_str()).collect();
+    for a in [
+        "client_create",
+        "contact_add",
+        "client_edit",
+        "contact_remove",
+        "client_delete",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_links_needs_the_share_permission_granted_by_an_administrator() {
+    let api = Api::start("").await;
+    api.gw
+        .cli(&["user", "perms", "bob", "list,read,write,mkdir"]);
+    let bob = api.key("bob");
+    let alice = api.key("alice");
+    let admin = api.key("admin");
+    let users = api.get("/api/v1/users", &bob).await;
+    assert_eq!(users.json["items"][0]["share"], false, "{}", users.json);
+    for body in [
+        json!({ "kind": "request", "folder": "/in" }),
+        json!({ "kind": "share", "paths": ["/x"] }),
+        json!({ "kind": "send", "paths": ["/x"] }),
+    ] {
+        let r = api.post("/api/v1/links", &bob, body).await;
+        assert_eq!(r.status, 403, "{}", r.json);
+        assert_eq!(r.code(), "forbidden");
+        assert!(r.message().contains("share permission"), "{}", r.message());
+    }
+    // Only an administrator grants it.
+    let r = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/bob",
+            &alice,
+            Some(json!({ "share": true })),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/bob",
+            &admin,
+            Some(json!({ "share": true })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["share"], true);
+    assert_eq!(r.json["perms"], "list,read,write,mkdir,share");
+    let r = api
+        .post(
+            "/api/v1/links",
+            &bob,
+            json!({ "kind": "request", "folder": "/in" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let rows = api
+        .gw
+        .db
+        .blocking()
+        .audit_query(&wharf::store::AuditQuery {
+            path: Some("user:bob".into()),
+            limit: 20,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(rows.iter().any(|r| r.event.action == "user_perms"
+        && r.event.actor.as_deref() == Some("admin")
+        && r.event.outcome == wharf::audit::Outcome::Ok));
 }

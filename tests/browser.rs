@@ -505,3 +505,145 @@ async fn a_staff_member_shares_a_file_from_an_s3_mount() {
         common::sha256(&data)
     );
 }
+
+/// A send link of `owner` straight into the store (many, quickly).
+fn stored_link(gw: &Gateway, owner: &str, title: &str, expires_at: i64) -> String {
+    let public_id = wharf::links::token::new_public_id();
+    let new = wharf::store::NewLink {
+        public_id: public_id.clone(),
+        token_hash: wharf::links::token::new_token().1,
+        kind: wharf::store::LinkKind::Send,
+        owner: owner.into(),
+        title: title.into(),
+        message: String::new(),
+        recipients: vec![format!("{}@example.com", owner)],
+        expires_at: Some(expires_at),
+        max_uses: Some(5),
+        password_hash: None,
+        allowed_emails: Vec::new(),
+        state: wharf::store::LinkState::Active,
+        name: String::new(),
+        inbound: None,
+        generation: None,
+        client_id: None,
+        reference: None,
+    };
+    let file = wharf::store::LinkFile {
+        id: 0,
+        name: format!("{title}.pdf"),
+        path: format!("/{public_id}/x"),
+        is_dir: false,
+        size: 1234,
+        sha256: None,
+    };
+    gw.db.blocking().link_insert(&new, &[file]).unwrap();
+    public_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_manages_everyones_links_clients_and_references() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("boss", "/boss", "all", Some("boss-pw-12345"), None);
+    gw.cli(&["user", "admin", "boss", "on"]);
+    gw.add_user("gina", "/gina", "all", Some("gina-pw-12345"), None);
+    gw.add_user("vic", "/vic", "list,read", Some("vic-pw-12345"), None);
+    std::fs::create_dir_all(gw.config.data_dir.join("files/boss")).unwrap();
+    std::fs::write(gw.config.data_dir.join("files/boss/plans.pdf"), b"PLANS").unwrap();
+    let now = wharf::store::now_ms();
+    let mut ginas = Vec::new();
+    for i in 0..27 {
+        let at = if i == 3 {
+            now - 7_200_000
+        } else {
+            now + (i + 1) * 3_600_000
+        };
+        ginas.push(stored_link(&gw, "gina", &format!("Invoice {i:02}"), at));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-manage",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "boss",
+            "password": "boss-pw-12345",
+            "search": "invoice 05",
+            "owner": "gina",
+            "file": "/plans.pdf",
+            "viewer": "vic",
+            "viewerPassword": "vic-pw-12345",
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    // The administrator sees gina's links on /app (25 a page, newest first).
+    let seen: Vec<String> = serde_json::from_value(report["adminSees"].clone()).unwrap();
+    assert_eq!(seen.len(), 25, "{report}");
+    assert_eq!(seen[0], ginas[26]);
+    assert!(
+        report["pageText"]
+            .as_str()
+            .unwrap()
+            .contains("Page 1 of 2 · 27 links"),
+        "{report}"
+    );
+    // Dates in local time, with the UTC time on hover.
+    assert_eq!(report["localTime"]["local"], "1", "{report}");
+    assert!(
+        report["localTime"]["title"]
+            .as_str()
+            .unwrap()
+            .ends_with(" UTC"),
+        "{report}"
+    );
+    assert_eq!(
+        report["searched"],
+        serde_json::json!([ginas[5]]),
+        "{report}"
+    );
+    assert_eq!(report["expired"], serde_json::json!([ginas[3]]), "{report}");
+    assert!(
+        report["expiredCell"].as_str().unwrap().contains("expired"),
+        "{report}"
+    );
+    assert!(
+        !report["expiredCell"].as_str().unwrap().contains("in "),
+        "no countdown"
+    );
+    assert_eq!(
+        report["page2"],
+        serde_json::json!([ginas[1], ginas[0]]),
+        "{report}"
+    );
+    assert_eq!(
+        report["byName"],
+        serde_json::json!([ginas[0], ginas[1]]),
+        "{report}"
+    );
+    // Picking the client suggested its contact, which became the recipient.
+    assert_eq!(
+        report["suggested"],
+        serde_json::json!(["wile@acme.example"])
+    );
+    assert_eq!(report["to"], "wile@acme.example");
+    assert_eq!(
+        report["sendRecipient"],
+        serde_json::json!(["Wile E. Coyote", "wile@acme.example"])
+    );
+    let link = gw.db.blocking().link_list(Some("boss")).unwrap()[0].clone();
+    assert_eq!(link.recipients, vec!["wile@acme.example".to_string()]);
+    assert!(link.client_id.is_some());
+    assert_eq!(link.reference.as_ref().unwrap().value, "OPS-42");
+    assert_eq!(report["byReference"], serde_json::json!([link.public_id]));
+    assert_eq!(report["byClient"], serde_json::json!([link.public_id]));
+    let detail = report["detailText"].as_str().unwrap();
+    assert!(
+        detail.contains("Acme Corp") && detail.contains("ticket OPS-42"),
+        "{detail}"
+    );
+    // Without the share permission: no create menu, and the form is refused.
+    assert_eq!(report["viewerCreate"], 0);
+    assert_eq!(report["viewerSend"], 403);
+}

@@ -851,3 +851,202 @@ fn key_and_password_can_be_required() {
         &["sometimes"],
     );
 }
+
+#[test]
+fn clients_contacts_and_references_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for (name, perms) in [("alice", "all"), ("bob", "all"), ("viewer", "list,read")] {
+        ok(wharf(
+            d,
+            &[
+                "user",
+                "add",
+                name,
+                "--home",
+                &format!("/{name}"),
+                "--generate-password",
+                "--perms",
+                perms,
+            ],
+        ));
+    }
+    let out = ok(wharf(
+        d,
+        &[
+            "client",
+            "add",
+            "Acme Corp",
+            "--as",
+            "alice",
+            "--notes",
+            "big one",
+        ],
+    ));
+    assert!(out.contains("added client Acme Corp (1)"), "{out}");
+    fails(
+        wharf(d, &["client", "add", "Acme Corp", "--as", "alice"]),
+        1,
+        &["already a client named \"Acme Corp\""],
+    );
+    let out = ok(wharf(
+        d,
+        &[
+            "contact",
+            "add",
+            "acme corp",
+            "Wile@Acme.example",
+            "--name",
+            "Wile",
+            "--as",
+            "alice",
+        ],
+    ));
+    assert!(out.contains("added contact wile@acme.example"), "{out}");
+    fails(
+        wharf(d, &["contact", "add", "1", "nope", "--as", "alice"]),
+        1,
+        &["not an e-mail address"],
+    );
+    // Bob does not see alice's private client; shared, he sees but cannot change it.
+    fails(
+        wharf(d, &["client", "show", "1", "--as", "bob"]),
+        1,
+        &["no client with id 1"],
+    );
+    ok(wharf(
+        d,
+        &[
+            "client",
+            "edit",
+            "Acme Corp",
+            "--shared",
+            "on",
+            "--as",
+            "alice",
+        ],
+    ));
+    let listed = ok(wharf(d, &["client", "list", "--as", "bob", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v[0]["name"], "Acme Corp");
+    assert_eq!(v[0]["contacts"][0]["email"], "wile@acme.example");
+    fails(
+        wharf(d, &["client", "edit", "1", "--name", "Mine", "--as", "bob"]),
+        1,
+        &["belongs to alice"],
+    );
+    // A link filed under the client with a reference; show prints both; edit
+    // changes them.
+    std::fs::create_dir_all(d.join("files/alice")).unwrap();
+    std::fs::write(d.join("files/alice/plan.txt"), b"plan").unwrap();
+    let out = ok(wharf(
+        d,
+        &[
+            "link",
+            "share",
+            "/plan.txt",
+            "--as",
+            "alice",
+            "--client",
+            "Acme Corp",
+            "--reference",
+            "ticket:OPS-42",
+        ],
+    ));
+    let id = out.split_whitespace().nth(3).unwrap().to_string();
+    ok(wharf(
+        d,
+        &[
+            "link",
+            "share",
+            "/plan.txt",
+            "--as",
+            "alice",
+            "--title",
+            "Unfiled",
+        ],
+    ));
+    for filter in [
+        &["--client", "Acme Corp"][..],
+        &["--reference", "ticket:OPS"],
+        &["--search", "ops-42", "--as", "alice"],
+    ] {
+        let mut args = vec!["link", "list"];
+        args.extend_from_slice(filter);
+        let list = ok(wharf(d, &args));
+        let rows: Vec<&str> = list.lines().skip(1).collect();
+        assert_eq!(rows.len(), 1, "{filter:?}: {list}");
+        assert!(rows[0].starts_with(&id), "{list}");
+    }
+    assert_eq!(ok(wharf(d, &["link", "list"])).lines().count(), 3);
+    fails(
+        wharf(d, &["link", "list", "--status", "lost"]),
+        1,
+        &["unknown status"],
+    );
+    let shown = ok(wharf(d, &["link", "show", &id]));
+    assert!(has_line(&shown, "client:      Acme Corp (1)"), "{shown}");
+    assert!(has_line(&shown, "reference:   ticket OPS-42"), "{shown}");
+    ok(wharf(
+        d,
+        &[
+            "link",
+            "edit",
+            &id,
+            "--reference",
+            "https://pm.example/7",
+            "--client",
+            "",
+        ],
+    ));
+    let shown = ok(wharf(d, &["link", "show", &id]));
+    assert!(
+        has_line(&shown, "reference:   other https://pm.example/7"),
+        "{shown}"
+    );
+    assert!(!shown.contains("client:"), "{shown}");
+    // Without the share permission, --as is refused; `user share` grants it.
+    fails(
+        wharf(d, &["link", "share", "/plan.txt", "--as", "viewer"]),
+        1,
+        &["viewer may not create links"],
+    );
+    let out = ok(wharf(d, &["user", "share", "viewer", "on"]));
+    assert!(out.contains("viewer may now create links"), "{out}");
+    let shown = ok(wharf(d, &["user", "show", "viewer", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["perms"], "list,read,share");
+    assert_eq!(v["share"], true);
+    // The audit rows name the administrator running the command as the user.
+    let audit = ok(wharf(d, &["audit", "--json"]));
+    let rows = json_lines(&audit);
+    let created = rows
+        .iter()
+        .find(|r| r["action"] == "link_create" && r["outcome"] == "ok")
+        .expect("a link_create row");
+    assert!(
+        created["detail"]
+            .as_str()
+            .unwrap()
+            .contains("acting as alice"),
+        "{created}"
+    );
+    assert!(
+        created["actor"].as_str().unwrap().starts_with("cli:"),
+        "{created}"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r["action"] == "link_create" && r["outcome"] == "denied"));
+    assert!(rows
+        .iter()
+        .any(|r| r["action"] == "client_create" && r["path"] == "client:1"));
+    ok(wharf(d, &["contact", "remove", "1", "--as", "alice"]));
+    ok(wharf(d, &["client", "remove", "1", "--as", "alice"]));
+    assert!(
+        ok(wharf(d, &["client", "list", "--as", "alice"]))
+            .lines()
+            .count()
+            == 1
+    );
+}

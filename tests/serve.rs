@@ -287,7 +287,7 @@ fn first_start_creates_admin_and_the_cli_works_beside_serve() {
     let shown = ok(wharf(d, &["user", "show", "admin"]));
     for line in [
         "home:       /",
-        "perms:      list,read,write,delete,mkdir,rename",
+        "perms:      list,read,write,delete,mkdir,rename,share",
         "status:     enabled",
         "password:   set",
     ] {

@@ -1151,6 +1151,8 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
                 ("to_email_1", "carol@example.com"),
                 ("expires", "3d"),
                 ("password", "open sesame"),
+                ("ref_type", "project"),
+                ("ref_value", "P-1"),
             ],
         )
         .await;
@@ -1163,6 +1165,14 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
         vec!["bob@example.com", "carol@example.com"]
     );
     assert!(link.password_hash.is_some());
+    let reference = link
+        .reference
+        .clone()
+        .expect("the reference of the send form");
+    assert_eq!(
+        (reference.kind.as_str(), reference.value.as_str()),
+        ("project", "P-1")
+    );
     let files = gw.db.blocking().link_files(link.id).unwrap();
     let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
@@ -1674,4 +1684,501 @@ async fn staff_download_their_links_files_from_the_page_audited() {
     assert!(downloads
         .iter()
         .all(|e| e.outcome == wharf::audit::Outcome::Ok));
+}
+
+/// A link of `owner` straight into the store (fast, for lists of many links).
+fn stored_link(
+    gw: &Gateway,
+    owner: &str,
+    title: &str,
+    file: &str,
+    tweak: impl FnOnce(&mut wharf::store::NewLink),
+) -> String {
+    let public_id = format!("t{}", &wharf::links::token::new_public_id()[1..]);
+    let mut new = wharf::store::NewLink {
+        public_id: public_id.clone(),
+        token_hash: wharf::links::token::new_token().1,
+        kind: wharf::store::LinkKind::Send,
+        owner: owner.into(),
+        title: title.into(),
+        message: String::new(),
+        recipients: Vec::new(),
+        expires_at: Some(wharf::store::now_ms() + 86_400_000),
+        max_uses: None,
+        password_hash: None,
+        allowed_emails: Vec::new(),
+        state: wharf::store::LinkState::Active,
+        name: String::new(),
+        inbound: None,
+        generation: None,
+        client_id: None,
+        reference: None,
+    };
+    tweak(&mut new);
+    let file = wharf::store::LinkFile {
+        id: 0,
+        name: file.into(),
+        path: format!("/{public_id}/{file}"),
+        is_dir: false,
+        size: 3,
+        sha256: None,
+    };
+    gw.db.blocking().link_insert(&new, &[file]).unwrap();
+    public_id
+}
+
+/// The link ids of a dashboard page, in the order shown.
+fn listed(page: &str) -> Vec<String> {
+    page.split("<tr><td><a href=\"/app/links/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_searches_filters_sorts_and_pages_and_admins_see_everyone() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "bob", Some("bob secret"), "all");
+    add_user(&gw, "boss", Some("boss secret"), "all");
+    gw.db.blocking().user_set_admin("boss", true).unwrap();
+    let now = wharf::store::now_ms();
+    // 30 links of alice, created one millisecond apart (ids order them too).
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let id = stored_link(
+            &gw,
+            "alice",
+            &format!("Report {i:02}"),
+            &format!("r{i:02}.pdf"),
+            |l| {
+                if i == 7 {
+                    l.recipients = vec!["dave@example.com".into()];
+                }
+                if i == 11 {
+                    l.kind = wharf::store::LinkKind::Share;
+                }
+                if i == 12 {
+                    l.expires_at = Some(now - 3_600_000);
+                }
+            },
+        );
+        ids.push(id);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let budget = stored_link(&gw, "alice", "Numbers", "budget-2027.xlsx", |_| {});
+    let bobs = stored_link(&gw, "bob", "Bob's plans", "plans.txt", |_| {});
+
+    let s = Staff::new(&gw);
+    s.session("alice", "alice secret").await;
+    // Paging: 25 a page, newest first.
+    let p1 = s.get("/app").await.body;
+    let shown = listed(&p1);
+    assert_eq!(shown.len(), 25, "{p1}");
+    assert_eq!(shown[0], budget, "newest first");
+    assert!(p1.contains("Page 1 of 2 · 31 links"), "{p1}");
+    assert!(!shown.contains(&bobs), "only alice's own links");
+    let p2 = s.get("/app?page=2").await.body;
+    let second = listed(&p2);
+    assert_eq!(second.len(), 6);
+    assert_eq!(second.last().unwrap(), &ids[0], "the oldest last");
+    assert!(p2.contains("Page 2 of 2") && p2.contains("rel=\"prev\""));
+    // Search: title words, a recipient, a file name; filters: status, kind.
+    assert_eq!(
+        listed(&s.get("/app?q=report+07").await.body),
+        vec![ids[7].clone()]
+    );
+    assert_eq!(
+        listed(&s.get("/app?q=dave%40example").await.body),
+        vec![ids[7].clone()]
+    );
+    assert_eq!(
+        listed(&s.get("/app?q=budget-2027").await.body),
+        vec![budget.clone()]
+    );
+    assert_eq!(
+        listed(&s.get("/app?q=100%25").await.body),
+        Vec::<String>::new(),
+        "% is literal"
+    );
+    assert_eq!(
+        listed(&s.get("/app?kind=share").await.body),
+        vec![ids[11].clone()]
+    );
+    let expired = s.get("/app?status=expired").await.body;
+    assert_eq!(listed(&expired), vec![ids[12].clone()], "{expired}");
+    // An ended link shows when it ended, not a countdown; times are <time>
+    // elements with the UTC text (the script shows local time).
+    assert!(
+        expired.contains("class=\"ended\">expired</span>"),
+        "{expired}"
+    );
+    assert!(
+        !expired.contains("data-expires="),
+        "no countdown of an ended link"
+    );
+    assert!(expired.contains("<time datetime=\"") && expired.contains(" UTC</time>"));
+    assert!(expired.contains("src=\"/static/localtime.js\""));
+    let js = s.get("/static/localtime.js").await;
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("time[datetime]"));
+    let active = listed(&s.get("/app?status=active&page=2").await.body);
+    assert_eq!(active.len(), 5, "31 minus the expired one, 25 on page 1");
+    // Sorting by name, both ways.
+    let az = listed(&s.get("/app?sort=title&dir=asc").await.body);
+    assert_eq!(az[0], budget, "Numbers before Report 00");
+    assert_eq!(az[1], ids[0]);
+    let za = listed(&s.get("/app?sort=title&dir=desc").await.body);
+    assert_eq!(za[0], ids[29]);
+    // An owner filter from a non-administrator changes nothing.
+    assert!(!listed(&s.get("/app?owner=bob").await.body).contains(&bobs));
+    assert!(!p1.contains("id=\"f-owner\""), "no owner filter for staff");
+
+    // An administrator sees everyone's links, can narrow to one owner, and
+    // opens and manages another user's link from there.
+    let a = Staff::new(&gw);
+    let token = a.session("boss", "boss secret").await;
+    let all = a.get("/app").await.body;
+    assert!(
+        all.contains("All links") && all.contains("id=\"f-owner\""),
+        "{all}"
+    );
+    assert!(listed(&all).contains(&bobs), "{all}");
+    assert!(all.contains("Page 1 of 2 · 32 links"), "{all}");
+    let only_bob = a.get("/app?owner=bob").await.body;
+    assert_eq!(listed(&only_bob), vec![bobs.clone()]);
+    assert!(only_bob.contains("<td data-label=\"Owner\">bob</td>"));
+    let page = a.get(&format!("/app/links/{bobs}")).await;
+    assert_eq!(page.status, 200);
+    let r = a
+        .post(&format!("/app/links/{bobs}/revoke"), &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 303);
+    let bob_link = gw.db.blocking().link_by_public_id(&bobs).unwrap().unwrap();
+    assert_eq!(bob_link.state, wharf::store::LinkState::Revoked);
+    let revoked = a.get("/app?status=revoked").await.body;
+    assert_eq!(listed(&revoked), vec![bobs.clone()]);
+    assert!(revoked.contains("class=\"ended\">cancelled</span>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_share_permission_no_link_can_be_created() {
+    let gw = Gateway::start("fs", "").await;
+    gw.db
+        .blocking()
+        .user_insert(&NewUser {
+            name: "viewer".into(),
+            password_hash: Some(wharf::secret::hash_password("viewer secret").unwrap()),
+            home: VPath::parse("/home/viewer").unwrap(),
+            perms: "list,read,write".parse().unwrap(),
+            protocols: "all".parse().unwrap(),
+            key_and_password: false,
+        })
+        .unwrap();
+    std::fs::create_dir_all(home_dir(&gw, "viewer")).unwrap();
+    std::fs::write(home_dir(&gw, "viewer").join("a.txt"), b"A").unwrap();
+    let mine = stored_link(&gw, "viewer", "Made before", "old.txt", |_| {});
+    let s = Staff::new(&gw);
+    let token = s.session("viewer", "viewer secret").await;
+    let dash = s.get("/app").await.body;
+    assert!(
+        listed(&dash).contains(&mine),
+        "their links are still listed"
+    );
+    assert!(!dash.contains("+ Create"), "no create menu: {dash}");
+    for path in ["/app/send", "/app/share?path=%2Fa.txt", "/app/request"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert!(r.body.contains("share permission"), "{}", r.body);
+    }
+    let before = gw.db.blocking().link_list(None).unwrap().len();
+    for (path, form) in [
+        ("/app/send/draft", vec![("csrf", token.as_str())]),
+        (
+            "/app/share",
+            vec![
+                ("csrf", token.as_str()),
+                ("paths", "/a.txt"),
+                ("title", "x"),
+            ],
+        ),
+        (
+            "/app/request",
+            vec![("csrf", token.as_str()), ("folder", "/in")],
+        ),
+    ] {
+        assert_eq!(s.post(path, &form).await.status, 403, "{path}");
+    }
+    assert_eq!(
+        gw.db.blocking().link_list(None).unwrap().len(),
+        before,
+        "nothing made"
+    );
+
+    // The CLI acting as viewer is refused, and the refusal is audited with the
+    // administrator running the command.
+    let out = gw
+        .wharf()
+        .args(["link", "share", "/a.txt", "--as", "viewer"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("may not create links"), "{err}");
+    let rows = gw
+        .db
+        .blocking()
+        .audit_query(&AuditQuery {
+            action: Some("link_create".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    let row = &rows[0].event;
+    assert_eq!(row.outcome, wharf::audit::Outcome::Denied);
+    assert!(row.actor.as_deref().unwrap().starts_with("cli:"), "{row:?}");
+    assert!(
+        row.detail.as_deref().unwrap().contains("acting as viewer"),
+        "{row:?}"
+    );
+
+    // Granted the permission, viewer shares (the web and the CLI).
+    gw.cli(&["user", "share", "viewer", "on"]);
+    assert!(s.get("/app").await.body.contains("+ Create"));
+    assert_eq!(s.get("/app/send").await.status, 200);
+    let (id, _) = gw.link(&["share", "/a.txt", "--as", "viewer"]);
+    let rows = gw
+        .db
+        .blocking()
+        .audit_query(&AuditQuery {
+            path: Some(format!("link:{id}")),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert!(rows[0]
+        .event
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("acting as viewer"));
+    gw.cli(&["user", "share", "viewer", "off"]);
+    assert_eq!(s.get("/app/request").await.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_contacts_and_references_file_links_and_filter_the_dashboard() {
+    let gw = Gateway::start("fs", "").await;
+    add_user(&gw, "alice", Some("alice secret"), "all");
+    add_user(&gw, "bob", Some("bob secret"), "all");
+    std::fs::create_dir_all(home_dir(&gw, "alice")).unwrap();
+    std::fs::write(home_dir(&gw, "alice").join("plan.pdf"), b"PLAN").unwrap();
+    let s = Staff::new(&gw);
+    let token = s.session("alice", "alice secret").await;
+    let r = s
+        .post(
+            "/app/clients/add",
+            &[
+                ("csrf", &token),
+                ("name", "Acme <Corp>"),
+                ("notes", "since 2019"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let acme = gw.db.blocking().client_list(Some("alice")).unwrap()[0].clone();
+    assert!(!acme.shared);
+    let id = acme.id.to_string();
+    let r = s
+        .post(
+            "/app/clients/contact-add",
+            &[
+                ("csrf", &token),
+                ("client", &id),
+                ("name", "Wile E."),
+                ("email", "Wile@Acme.example"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let book = s.get("/app/clients").await.body;
+    assert!(
+        book.contains("Acme &lt;Corp&gt;") && book.contains("wile@acme.example"),
+        "{book}"
+    );
+    // Without the token, nothing changes.
+    assert_eq!(
+        s.post("/app/clients/add", &[("name", "Evil")]).await.status,
+        403
+    );
+
+    // The share form offers the client, carrying its contacts for suggestion.
+    let form = s.get("/app/share?path=%2Fplan.pdf").await.body;
+    assert!(
+        form.contains(&format!("<option value=\"{id}\" data-contacts=")),
+        "{form}"
+    );
+    assert!(form.contains("wile@acme.example") && form.contains("src=\"/static/contacts.js\""));
+    let r = s
+        .post(
+            "/app/share",
+            &[
+                ("csrf", &token),
+                ("paths", "/plan.pdf"),
+                ("title", "The plan"),
+                ("to", "wile@acme.example"),
+                ("client", &id),
+                ("ref_type", "ticket"),
+                ("ref_value", "OPS-42"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let link = gw.db.blocking().link_list(Some("alice")).unwrap()[0].clone();
+    assert_eq!(link.client_id, Some(acme.id));
+    let reference = link.reference.clone().unwrap();
+    assert_eq!(
+        (reference.kind.as_str(), reference.value.as_str()),
+        ("ticket", "OPS-42")
+    );
+    let other = stored_link(&gw, "alice", "Unfiled", "u.txt", |_| {});
+    let page = s.get(&format!("/app/links/{}", link.public_id)).await.body;
+    assert!(
+        page.contains("<dt>Client</dt><dd><a href=\"/app?client="),
+        "{page}"
+    );
+    assert!(
+        page.contains("Acme &lt;Corp&gt;") && page.contains(">ticket</span> OPS-42"),
+        "{page}"
+    );
+    // The dashboard filters by client, reference type and reference id.
+    assert_eq!(
+        listed(&s.get(&format!("/app?client={id}")).await.body),
+        vec![link.public_id.clone()]
+    );
+    assert_eq!(
+        listed(&s.get("/app?ref_type=ticket").await.body),
+        vec![link.public_id.clone()]
+    );
+    assert_eq!(
+        listed(&s.get("/app?ref=ops-4").await.body),
+        vec![link.public_id.clone()]
+    );
+    assert!(listed(&s.get("/app?ref=OPS-99").await.body).is_empty());
+    assert!(listed(&s.get("/app").await.body).contains(&other));
+    // The edit form changes the reference and removes the client.
+    let r = s
+        .post(
+            &format!("/app/links/{}/edit", link.public_id),
+            &[
+                ("csrf", &token),
+                ("client", ""),
+                ("ref_type", "project"),
+                ("ref_value", "https://pm.example/p/7"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let edited = gw
+        .db
+        .blocking()
+        .link_by_public_id(&link.public_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.client_id, None);
+    assert_eq!(edited.reference.unwrap().value, "https://pm.example/p/7");
+    let page = s.get(&format!("/app/links/{}", link.public_id)).await.body;
+    assert!(
+        page.contains("href=\"https://pm.example/p/7\" rel=\"noopener noreferrer\""),
+        "{page}"
+    );
+
+    // Bob does not see alice's private client, cannot file a link under it or
+    // change it; shared, he sees and uses it, but still cannot change it.
+    let b = Staff::new(&gw);
+    let btoken = b.session("bob", "bob secret").await;
+    assert!(!b.get("/app/clients").await.body.contains("Acme"));
+    let r = b
+        .post(
+            "/app/clients/contact-add",
+            &[("csrf", &btoken), ("client", &id), ("email", "x@y.example")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let flash = b.get("/app/clients").await.body;
+    assert!(flash.contains("no client with id"), "{flash}");
+    let out = gw
+        .wharf()
+        .args(["link", "share", "/x", "--as", "bob", "--client", &id])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let r = s
+        .post(
+            "/app/clients/edit",
+            &[
+                ("csrf", &token),
+                ("client", &id),
+                ("name", "Acme"),
+                ("notes", ""),
+                ("shared", "0"),
+                ("shared", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(
+        gw.db
+            .blocking()
+            .client_get(acme.id)
+            .unwrap()
+            .unwrap()
+            .shared
+    );
+    let shared = b.get("/app/clients").await.body;
+    assert!(
+        shared.contains("Acme") && shared.contains("by alice"),
+        "{shared}"
+    );
+    assert!(
+        !shared.contains("action=\"/app/clients/delete\""),
+        "not bob's to change"
+    );
+    let r = b
+        .post(
+            "/app/clients/delete",
+            &[("csrf", &btoken), ("client", &id), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(gw.db.blocking().client_get(acme.id).unwrap().is_some());
+    assert!(b
+        .get("/app/send")
+        .await
+        .body
+        .contains(&format!("<option value=\"{id}\"")));
+    // Alice removes it: her link keeps going without a client.
+    let r = s
+        .post(
+            &format!("/app/links/{}/edit", link.public_id),
+            &[("csrf", &token), ("client", &id)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let r = s
+        .post(
+            "/app/clients/delete",
+            &[("csrf", &token), ("client", &id), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(gw.db.blocking().client_get(acme.id).unwrap().is_none());
+    let kept = gw
+        .db
+        .blocking()
+        .link_by_public_id(&link.public_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.client_id, None);
+    assert_eq!(kept.state, wharf::store::LinkState::Active);
 }

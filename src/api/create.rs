@@ -16,7 +16,7 @@ use super::{record, upload, view};
 use crate::http::{Body, HttpContext};
 use crate::links::{Created, Draft, LinkOptions, Origin, RequestOptions, Source};
 use crate::policy::Protocol;
-use crate::store::now_ms;
+use crate::store::{now_ms, RefType, Reference};
 
 /// The JSON of a new link: its kind, where its files come from, and its rules.
 #[derive(Debug, Deserialize)]
@@ -44,6 +44,30 @@ pub struct NewLink {
     pub max_files: Option<u32>,
     pub max_size: Option<u64>,
     pub notify: Option<bool>,
+    /// The client (address book) the link is for.
+    pub client_id: Option<i64>,
+    pub reference: Option<RefJson>,
+}
+
+/// A link's reference in JSON: `{"type": "ticket", "value": "OPS-42"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefJson {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+impl RefJson {
+    pub fn checked(&self) -> Result<Reference, ApiError> {
+        let kind = RefType::parse(&self.kind).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "reference type {:?} is not one of project, ticket, resource, other",
+                self.kind
+            ))
+        })?;
+        Reference::new(kind, &self.value).map_err(ApiError::invalid)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +107,10 @@ impl NewLink {
         }
     }
 
-    pub fn options(&self) -> LinkOptions {
-        LinkOptions {
+    pub fn options(&self) -> Result<LinkOptions, ApiError> {
+        Ok(LinkOptions {
+            client: self.client_id,
+            reference: self.reference.as_ref().map(RefJson::checked).transpose()?,
             name: self.name.clone(),
             title: self.title.clone(),
             message: self.message.clone(),
@@ -93,7 +119,7 @@ impl NewLink {
             password: self.password.clone(),
             max_uses: self.max_uses,
             allowed_emails: self.allowed_emails.clone(),
-        }
+        })
     }
 }
 
@@ -156,7 +182,7 @@ async fn from_json(
         Kind::Share => {
             let created = ctx
                 .service
-                .share(caller.name(), &spec.paths, &spec.options())
+                .share(caller.name(), &spec.paths, &spec.options()?)
                 .await?;
             Ok(("share", created))
         }
@@ -169,7 +195,7 @@ async fn from_json(
             }
             let mut draft = ctx
                 .service
-                .begin_send(caller.name(), &spec.options(), origin(caller))
+                .begin_send(caller.name(), &spec.options()?, origin(caller))
                 .await?;
             if let Err(e) = add_paths(&mut draft, &spec.paths).await {
                 draft.abandon().await;
@@ -190,7 +216,7 @@ async fn from_json(
             };
             let created = ctx
                 .service
-                .request(caller.name(), folder, &r, &spec.options())
+                .request(caller.name(), folder, &r, &spec.options()?)
                 .await?;
             Ok(("request", created))
         }

@@ -43,6 +43,12 @@ pub struct Edit {
     #[serde(default, deserialize_with = "present")]
     max_uses: Option<Option<u32>>,
     expires: Option<String>,
+    /// `null` removes the client.
+    #[serde(default, deserialize_with = "present")]
+    client_id: Option<Option<i64>>,
+    /// `null` removes the reference.
+    #[serde(default, deserialize_with = "present")]
+    reference: Option<Option<super::create::RefJson>>,
 }
 
 /// A field that is present, `null` included.
@@ -55,7 +61,21 @@ pub async fn list(
     caller: &Caller,
     raw: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let q = json::query(raw, &["limit", "cursor", "owner", "all"])?;
+    let q = json::query(
+        raw,
+        &[
+            "limit",
+            "cursor",
+            "owner",
+            "all",
+            "q",
+            "status",
+            "kind",
+            "client",
+            "ref_type",
+            "reference",
+        ],
+    )?;
     let limit = json::limit(&q)?;
     let all = json::flag(&q, "all")?;
     let owner = match (q.get("owner"), all) {
@@ -69,11 +89,15 @@ pub async fn list(
             ))
         }
     };
-    let before = json::parse_cursor(&q)?;
+    let query = filters(&q, owner, json::parse_cursor(&q)?, limit + 1)?;
     let mut page = ctx
-        .service
-        .page(owner.as_deref(), before, limit + 1)
-        .await?;
+        .db
+        .run(move |s| s.link_search(&query))
+        .await?
+        .rows
+        .into_iter()
+        .map(|r| r.link)
+        .collect::<Vec<_>>();
     let next = if page.len() > limit {
         page.truncate(limit);
         page.last().map(|l| cursor(l.created_at, l.id))
@@ -83,6 +107,60 @@ pub async fn list(
     let now = now_ms();
     let items: Vec<_> = page.iter().map(|l| view::link(l, now)).collect();
     Ok(ok(json!({ "items": items, "next_cursor": next })))
+}
+
+/// The list's filters as a store query (newest first, keyset pages): `q`
+/// (words in the name, title, id, recipients, reference, client or a file
+/// name), `status`, `kind`, `client` (id), `ref_type`, `reference` (part of it).
+fn filters(
+    q: &std::collections::HashMap<String, String>,
+    owner: Option<String>,
+    before: Option<(crate::store::Millis, i64)>,
+    limit: usize,
+) -> Result<crate::store::LinkQuery, ApiError> {
+    const STATUSES: [&str; 5] = ["draft", "active", "expired", "exhausted", "revoked"];
+    let status = match q.get("status") {
+        Some(s) if !STATUSES.contains(&s.as_str()) => {
+            return Err(ApiError::invalid(format!(
+                "status must be one of {}",
+                STATUSES.join(", ")
+            )))
+        }
+        s => s.cloned(),
+    };
+    let kind = match q.get("kind") {
+        Some(k) => Some(
+            crate::store::LinkKind::parse(k)
+                .ok_or_else(|| ApiError::invalid("kind must be one of send, share, request"))?,
+        ),
+        None => None,
+    };
+    let client_id = match q.get("client") {
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("client must be a client's id"))?,
+        ),
+        None => None,
+    };
+    let ref_type = match q.get("ref_type") {
+        Some(t) => Some(crate::store::RefType::parse(t).ok_or_else(|| {
+            ApiError::invalid("ref_type must be one of project, ticket, resource, other")
+        })?),
+        None => None,
+    };
+    Ok(crate::store::LinkQuery {
+        owner,
+        text: q.get("q").cloned(),
+        status,
+        kind,
+        client_id,
+        ref_type,
+        reference: q.get("reference").cloned(),
+        limit,
+        now: now_ms(),
+        before,
+        ..Default::default()
+    })
 }
 
 /// The link `id` if the caller may see it; 404 otherwise.
@@ -117,7 +195,14 @@ pub async fn edit(
     let res = async {
         let req: Edit = json::read_json(body).await?;
         visible(ctx, caller, id).await?;
+        let reference = match &req.reference {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(r)) => Some(Some(r.checked()?)),
+        };
         let update = crate::links::LinkUpdate {
+            client: req.client_id,
+            reference,
             title: req.title,
             message: req.message,
             recipients: req.recipients,

@@ -14,6 +14,7 @@
 
 mod audit;
 mod auth;
+mod clients;
 mod create;
 mod error;
 mod json;
@@ -68,6 +69,15 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         Route::RestoreLink => links::restore(ctx, &caller, id, req.into_body()).await,
         Route::Audit => audit::query(ctx, &caller, query).await,
         Route::Users => users::list(ctx, &caller, query).await,
+        Route::EditUser => users::edit(ctx, &caller, id, req.into_body()).await,
+        Route::ListClients => clients::list(ctx, &caller, query).await,
+        Route::CreateClient => clients::create(ctx, &caller, req.into_body()).await,
+        Route::GetClient => clients::show(ctx, &caller, id).await,
+        Route::EditClient => clients::edit(ctx, &caller, id, req.into_body()).await,
+        Route::DeleteClient => clients::delete(ctx, &caller, id).await,
+        Route::ListContacts => clients::contacts(ctx, &caller, query).await,
+        Route::CreateContact => clients::add_contact(ctx, &caller, req.into_body()).await,
+        Route::DeleteContact => clients::remove_contact(ctx, &caller, id).await,
         Route::OpenApi => Ok(openapi::serve()),
     };
     res.unwrap_or_else(ApiError::response)
@@ -85,9 +95,22 @@ async fn record<T>(
     note: &str,
     res: Result<T, ApiError>,
 ) -> Result<T, ApiError> {
+    let path = link.map(crate::event::link_key);
+    record_at(ctx, caller, action, path, note, res).await
+}
+
+/// [`record`] for any audit path (`client:7`, `user:alice`).
+async fn record_at<T>(
+    ctx: &HttpContext,
+    caller: &Caller,
+    action: &str,
+    path: Option<String>,
+    note: &str,
+    res: Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let mut ev = caller.event(action);
-    if let Some(id) = link {
-        ev = ev.link(id);
+    if let Some(p) = path {
+        ev = ev.path(p);
     }
     let mut detail = format!("api key {}", caller.prefix);
     if !note.is_empty() {

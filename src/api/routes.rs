@@ -19,6 +19,15 @@ pub enum Route {
     RestoreLink,
     Audit,
     Users,
+    EditUser,
+    ListClients,
+    CreateClient,
+    GetClient,
+    EditClient,
+    DeleteClient,
+    ListContacts,
+    CreateContact,
+    DeleteContact,
     OpenApi,
 }
 
@@ -40,6 +49,15 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/api/v1/links/{id}/restore", Route::RestoreLink),
     ("GET", "/api/v1/audit", Route::Audit),
     ("GET", "/api/v1/users", Route::Users),
+    ("PATCH", "/api/v1/users/{id}", Route::EditUser),
+    ("GET", "/api/v1/clients", Route::ListClients),
+    ("POST", "/api/v1/clients", Route::CreateClient),
+    ("GET", "/api/v1/clients/{id}", Route::GetClient),
+    ("PATCH", "/api/v1/clients/{id}", Route::EditClient),
+    ("DELETE", "/api/v1/clients/{id}", Route::DeleteClient),
+    ("GET", "/api/v1/contacts", Route::ListContacts),
+    ("POST", "/api/v1/contacts", Route::CreateContact),
+    ("DELETE", "/api/v1/contacts/{id}", Route::DeleteContact),
     ("GET", "/api/v1/openapi.json", Route::OpenApi),
 ];
 

@@ -57,7 +57,7 @@ pub async fn create(
 
     let mut draft = ctx
         .service
-        .begin_send(caller.name(), &spec.options(), origin(caller))
+        .begin_send(caller.name(), &spec.options()?, origin(caller))
         .await?;
     let copied = async {
         add_paths(&mut draft, &spec.paths).await?;

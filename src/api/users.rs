@@ -33,3 +33,70 @@ pub async fn list(
         .await?;
     Ok(ok(json!({ "items": items })))
 }
+
+/// `PATCH /api/v1/users/{name}`: what an administrator changes of an account
+/// here: whether it may create links (`share`), or all its permissions.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    share: Option<bool>,
+    perms: Option<String>,
+}
+
+pub async fn edit(
+    ctx: &HttpContext,
+    caller: &Caller,
+    name: &str,
+    body: hyper::body::Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let res = async {
+        let req: Edit = json::read_json(body).await?;
+        if !caller.admin() {
+            return Err(ApiError::forbidden(
+                "only administrators may change accounts",
+            ));
+        }
+        let n = name.to_string();
+        let user = ctx
+            .db
+            .run(move |s| s.user_get(&n))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no user named {name:?}")))?;
+        let mut perms = match &req.perms {
+            Some(p) => p
+                .parse::<crate::policy::PermSet>()
+                .map_err(ApiError::invalid)?,
+            None => user.perms,
+        };
+        if let Some(on) = req.share {
+            perms = crate::users::with_share(perms, on);
+        }
+        let n = name.to_string();
+        let v = ctx
+            .db
+            .run(move |s| {
+                s.user_set_perms(&n, perms)?;
+                let u = s
+                    .user_get(&n)?
+                    .ok_or_else(|| crate::Error::not_found("the user vanished"))?;
+                Ok(crate::users::json(&u, &s.keys_of(&n)?))
+            })
+            .await?;
+        Ok((v, perms.to_string()))
+    }
+    .await;
+    let note = res
+        .as_ref()
+        .map(|(_, p)| format!("perms {p}"))
+        .unwrap_or_default();
+    let (v, _) = super::record_at(
+        ctx,
+        caller,
+        "user_perms",
+        Some(format!("user:{name}")),
+        &note,
+        res,
+    )
+    .await?;
+    Ok(ok(v))
+}

@@ -29,6 +29,8 @@ pub fn link(l: &Link, now: Millis) -> Value {
         "folder": l.inbound.as_ref().map(|i| &i.folder),
         "max_size": l.inbound.as_ref().and_then(|i| i.max_size),
         "notify": l.inbound.as_ref().map(|i| i.notify),
+        "client_id": l.client_id,
+        "reference": l.reference.as_ref().map(|r| json!({ "type": r.kind.as_str(), "value": r.value })),
     })
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
-use super::admin_event;
+use super::{admin_event, cli_actor};
 use crate::app;
 use crate::audit::AuditLog;
 use crate::config::Config;
@@ -62,6 +62,16 @@ pub enum LinkCmd {
         status: Option<String>,
         #[arg(long = "as")]
         owner: Option<String>,
+        /// Words found in the name, title, id, recipients, reference, client or
+        /// a file name.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only links filed under this client (id or name).
+        #[arg(long)]
+        client: Option<String>,
+        /// Only links whose reference contains this (TYPE:TEXT narrows the type too).
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Show a link: its URL, status, files with size and SHA-256, uses, recent audit.
     Show { id: String },
@@ -94,6 +104,12 @@ pub enum LinkCmd {
         /// 1d, 3d, 1w, 2w, 1m, never, a duration (36h) or a date (2026-12-31).
         #[arg(long)]
         expires: Option<String>,
+        /// The client (id or name; an empty value removes it).
+        #[arg(long)]
+        client: Option<String>,
+        /// TYPE:ID-OR-URL (an empty value removes it).
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Give a link a new expiry.
     Extend {
@@ -155,6 +171,27 @@ pub struct RuleArgs {
     /// Only these addresses can open it, after an e-mailed code (comma list).
     #[arg(long, value_delimiter = ',')]
     allow_email: Vec<String>,
+    /// The client the link is for (id or name, from `wharf client list`).
+    #[arg(long)]
+    client: Option<String>,
+    /// What the link is about: TYPE:ID-OR-URL, TYPE one of project, ticket,
+    /// resource, other (`ticket:OPS-42`; without a type: other).
+    #[arg(long)]
+    reference: Option<String>,
+}
+
+/// A link creation refused for lack of the share permission is audited
+/// (denied) before the error is reported.
+fn refused(db: &crate::store::Db, e: Error, detail: String) -> Error {
+    if e.kind() == crate::error::ErrorKind::PermissionDenied {
+        let ev = admin_event("link_create")
+            .outcome(crate::audit::Outcome::Denied)
+            .detail(format!("{detail}: {e}"));
+        if let Err(w) = db.blocking().audit_append(&[ev]) {
+            tracing::warn!(error = %w, "writing the audit row of a refused link");
+        }
+    }
+    e
 }
 
 /// The first line of standard input, as a password.
@@ -179,8 +216,50 @@ async fn admin_only(db: &crate::store::Db, actor: &str, action: &str) -> Result<
         .map_err(Error::denied)
 }
 
+/// The client named on the command line, as `owner` sees it.
+async fn client_of(db: &crate::store::Db, owner: &str, given: &str) -> Result<i64> {
+    let name = owner.to_string();
+    let user = db
+        .run(move |s| s.user_get(&name))
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user named {owner:?}")))?;
+    Ok(crate::addressbook::resolve(db, &user, given).await?.id)
+}
+
+/// Any client, by id or (unique) name.
+async fn any_client(db: &crate::store::Db, given: &str) -> Result<i64> {
+    let wanted = given.trim().to_lowercase();
+    let all = db.run(|s| s.client_list(None)).await?;
+    let found: Vec<_> = all
+        .iter()
+        .filter(|c| c.id.to_string() == wanted || c.name.to_lowercase() == wanted)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(Error::not_found(format!("no client {given:?}"))),
+        _ => Err(Error::invalid(format!(
+            "several clients are named {given:?}; give the id"
+        ))),
+    }
+}
+
+fn reference_of(given: &str) -> Result<crate::store::Reference> {
+    crate::store::Reference::parse(given).map_err(Error::invalid)
+}
+
+/// What an audit row of a link made with `--as` says: who ran the command
+/// (the administrator) acting as which user.
+fn acting(kind: &str, owner: &str) -> String {
+    format!("{kind}; {} acting as {owner}", cli_actor())
+}
+
 impl RuleArgs {
-    fn options(&self) -> Result<LinkOptions> {
+    async fn options(&self, db: &crate::store::Db) -> Result<LinkOptions> {
+        let client = match &self.client {
+            Some(c) => Some(client_of(db, &self.owner, c).await?),
+            None => None,
+        };
+        let reference = self.reference.as_deref().map(reference_of).transpose()?;
         let password = if self.password_stdin {
             Some(password_from_stdin()?)
         } else {
@@ -199,6 +278,8 @@ impl RuleArgs {
                 self.max_downloads
             },
             allowed_emails: self.allow_email.clone(),
+            client,
+            reference,
         })
     }
 }
@@ -252,23 +333,25 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
                 })
                 .collect();
             let created = service
-                .send(&rules.owner, &sources, &rules.options()?)
-                .await?;
+                .send(&rules.owner, &sources, &rules.options(db).await?)
+                .await
+                .map_err(|e| refused(db, e, acting("send", &rules.owner)))?;
             record(
                 "link_create",
                 &created.link.public_id,
-                Some(format!("send by {}", rules.owner)),
+                Some(acting("send", &rules.owner)),
             )?;
             print_created(service, &created).await
         }
         LinkCmd::Share { paths, rules } => {
             let created = service
-                .share(&rules.owner, &paths, &rules.options()?)
-                .await?;
+                .share(&rules.owner, &paths, &rules.options(db).await?)
+                .await
+                .map_err(|e| refused(db, e, acting("share", &rules.owner)))?;
             record(
                 "link_create",
                 &created.link.public_id,
-                Some(format!("share by {}", rules.owner)),
+                Some(acting("share", &rules.owner)),
             )?;
             print_created(service, &created).await
         }
@@ -284,44 +367,90 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
                 max_size: max_size.map(|s| s.0),
                 notify: service.notify_uploads_default() && !no_notify,
             };
+            let what = format!("request into {folder}");
             let created = service
-                .request(&rules.owner, &folder, &r, &rules.options()?)
-                .await?;
+                .request(&rules.owner, &folder, &r, &rules.options(db).await?)
+                .await
+                .map_err(|e| refused(db, e, acting(&what, &rules.owner)))?;
             record(
                 "link_create",
                 &created.link.public_id,
-                Some(format!("request into {folder} by {}", rules.owner)),
+                Some(acting(&what, &rules.owner)),
             )?;
             print_created(service, &created).await
         }
         LinkCmd::List {
             status: wanted,
             owner,
+            search,
+            client,
+            reference,
         } => {
+            const STATUSES: [&str; 5] = ["draft", "active", "expired", "exhausted", "revoked"];
+            if let Some(w) = wanted.as_deref().filter(|w| !STATUSES.contains(w)) {
+                return Err(Error::invalid(format!(
+                    "unknown status {w:?} (known: {})",
+                    STATUSES.join(", ")
+                )));
+            }
+            let client_id = match (&client, &owner) {
+                (Some(c), Some(o)) => Some(client_of(db, o, c).await?),
+                // The administrator running the CLI sees every client.
+                (Some(c), None) => Some(any_client(db, c).await?),
+                (None, _) => None,
+            };
+            let (ref_type, reference) = match reference.as_deref() {
+                Some(r) => match r.split_once(':') {
+                    Some((t, v)) if crate::store::RefType::parse(t).is_some() => {
+                        (crate::store::RefType::parse(t), Some(v.to_string()))
+                    }
+                    _ => (None, Some(r.to_string())),
+                },
+                None => (None, None),
+            };
             let now = now_ms();
+            let mut query = crate::store::LinkQuery {
+                owner,
+                text: search,
+                status: wanted,
+                client_id,
+                ref_type,
+                reference,
+                limit: 500,
+                now,
+                ..Default::default()
+            };
             println!(
                 "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  NAME",
                 "ID", "KIND", "STATUS", "OWNER", "EXPIRES", "USES"
             );
-            for link in service.list(owner.as_deref()).await? {
-                let s = status(&links::rules_of(&link), now);
-                if wanted.as_deref().is_some_and(|w| w != s.as_str()) {
-                    continue;
+            // Page by page (the search runs in the database), newest first.
+            loop {
+                let q = query.clone();
+                let page = db.run(move |s| s.link_search(&q)).await?;
+                for row in &page.rows {
+                    let link = &row.link;
+                    println!(
+                        "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  {}",
+                        link.public_id,
+                        link.kind.as_str(),
+                        status(&links::rules_of(link), now).as_str(),
+                        link.owner,
+                        expiry(link),
+                        uses(link),
+                        if link.name.is_empty() {
+                            &link.title
+                        } else {
+                            &link.name
+                        }
+                    );
                 }
-                println!(
-                    "{:<12} {:<6} {:<10} {:<14} {:<21} {:>9}  {}",
-                    link.public_id,
-                    link.kind.as_str(),
-                    s.as_str(),
-                    link.owner,
-                    expiry(&link),
-                    uses(&link),
-                    if link.name.is_empty() {
-                        &link.title
-                    } else {
-                        &link.name
+                match page.rows.last() {
+                    Some(l) if page.rows.len() == query.limit => {
+                        query.before = Some((l.link.created_at, l.link.id))
                     }
-                );
+                    _ => break,
+                }
             }
             Ok(())
         }
@@ -341,6 +470,8 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
         }
         LinkCmd::Edit {
             id,
+            client,
+            reference,
             title,
             message,
             to,
@@ -351,7 +482,20 @@ async fn dispatch(service: &LinkService, db: &crate::store::Db, cmd: LinkCmd) ->
             unlimited,
             expires,
         } => {
+            let link = service.find(&id).await?;
+            let client = match client.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(None),
+                Some(c) => Some(Some(client_of(db, &link.owner, c).await?)),
+            };
+            let reference = match reference.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(None),
+                Some(r) => Some(Some(reference_of(r)?)),
+            };
             let update = links::LinkUpdate {
+                client,
+                reference,
                 title,
                 message,
                 recipients: to,
@@ -467,6 +611,17 @@ async fn show(service: &LinkService, db: &crate::store::Db, link: &Link) -> Resu
     println!("name:        {}", link.name);
     println!("title:       {}", link.title);
     println!("recipients:  {}", link.recipients.join(", "));
+    if let Some(id) = link.client_id {
+        let name = db
+            .run(move |s| s.client_get(id))
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        println!("client:      {name} ({id})");
+    }
+    if let Some(r) = &link.reference {
+        println!("reference:   {} {}", r.kind.as_str(), r.value);
+    }
     println!("created:     {}", format_ms(link.created_at));
     println!("expires:     {}", expiry(link));
     println!("uses:        {}", uses(link));

@@ -4,6 +4,7 @@
 
 mod apikey;
 mod audit;
+mod clients;
 mod connector;
 mod link;
 mod user;
@@ -47,6 +48,12 @@ pub enum Command {
     Apikey(apikey::ApiKeyCmd),
     /// Read the audit log.
     Audit(audit::AuditArgs),
+    /// The staff address book: clients (organisations).
+    #[command(subcommand)]
+    Client(clients::ClientCmd),
+    /// The contacts of clients.
+    #[command(subcommand)]
+    Contact(clients::ContactCmd),
     /// Inspect storage connectors.
     #[command(subcommand)]
     Connector(connector::ConnectorCmd),
@@ -116,6 +123,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&config, cmd),
         Command::Apikey(cmd) => apikey::run(&config, cmd),
         Command::Audit(args) => audit::run(&config, args),
+        Command::Client(cmd) => clients::run_client(&config, cmd),
+        Command::Contact(cmd) => clients::run_contact(&config, cmd),
         Command::Link(cmd) => link::run(&config, cmd),
         Command::Connector(cmd) => connector::run(&config, cmd),
         Command::Config(ConfigCmd::Check) => connector::config_check(&config),
@@ -145,10 +154,16 @@ fn serve(config: Config) -> Result<()> {
     })
 }
 
-/// An audit event for an administrative change made from the command line.
-fn admin_event(action: &str) -> crate::audit::AuditEvent {
+/// Who runs the command line: `cli:<login name>` (the administrator of the
+/// machine; `--as` makes them act as a user, and the audit rows say so).
+fn cli_actor() -> String {
     let who = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());
-    crate::audit::AuditEvent::new(Protocol::Cli, action).actor(format!("cli:{who}"))
+    format!("cli:{who}")
+}
+
+/// An audit event for an administrative change made from the command line.
+fn admin_event(action: &str) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent::new(Protocol::Cli, action).actor(cli_actor())
 }

@@ -26,7 +26,8 @@ pub enum UserCmd {
         /// An OpenSSH public key file (.pub) to allow for SFTP.
         #[arg(long, value_name = "FILE.pub")]
         key: Option<PathBuf>,
-        /// Comma list of list,read,write,delete,mkdir,rename, or all.
+        /// Comma list of list,read,write,delete,mkdir,rename,share, or all
+        /// (`share`: may create links).
         #[arg(long, default_value = "all")]
         perms: PermSet,
         /// Comma list of sftp,ftps,http, or all.
@@ -74,8 +75,15 @@ pub enum UserCmd {
         #[arg(long, value_parser = ["either", "both"])]
         require: String,
     },
-    /// Replace a user's permissions (comma list of list,read,write,delete,mkdir,rename, or all).
+    /// Replace a user's permissions (comma list of list,read,write,delete,mkdir,rename,share, or all).
     Perms { name: String, perms: PermSet },
+    /// Let a user create links (`on`: the share permission), or not (`off`).
+    /// Administrators may always.
+    Share {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Set the address for notifications about a user's links (`--clear` removes it).
     Email {
         name: String,
@@ -367,6 +375,20 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             store.user_set_perms(&name, perms)?;
             audit("user_perms", &name, Some(perms.to_string()))?;
             println!("{name} may now: {perms}");
+            Ok(())
+        }
+        UserCmd::Share { name, state } => {
+            let user = store
+                .user_get(&name)?
+                .ok_or_else(|| Error::not_found(format!("no user named {name:?}")))?;
+            let perms = crate::users::with_share(user.perms, state == "on");
+            store.user_set_perms(&name, perms)?;
+            audit("user_perms", &name, Some(perms.to_string()))?;
+            if state == "on" {
+                println!("{name} may now create links");
+            } else {
+                println!("{name} may no longer create links");
+            }
             Ok(())
         }
         UserCmd::Email { name, email, clear } => {

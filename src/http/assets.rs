@@ -15,6 +15,8 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ("upload.js", JS, include_str!("static/upload.js")),
     ("send.js", JS, include_str!("static/send.js")),
     ("countdown.js", JS, include_str!("static/countdown.js")),
+    ("contacts.js", JS, include_str!("static/contacts.js")),
+    ("localtime.js", JS, include_str!("static/localtime.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

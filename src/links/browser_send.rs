@@ -12,7 +12,7 @@ use crate::store::{now_ms, Link, LinkKind, LinkState, Millis, NewLink, UploadSta
 impl LinkService {
     /// A new, empty draft send link owned by `owner`.
     pub async fn draft(&self, owner: &str) -> Result<Link> {
-        self.owner(owner).await?;
+        self.creator(owner).await?;
         // The rules are applied at finish: a draft must not fail because the
         // policy wants a password or caps the expiry under its default. Its
         // expiry (capped like any) only shows; drafts are swept by age.
@@ -62,6 +62,7 @@ impl LinkService {
         new.public_id = link.public_id.clone();
         new.token_hash = hash;
         new.state = LinkState::Active;
+        self.creator(owner).await?;
         let done = self.db.run(move |s| s.link_finish_draft(id, &new)).await?;
         if !done {
             return Err(Error::not_found(format!("no draft with id {public_id:?}")));
@@ -97,6 +98,8 @@ impl LinkService {
             inbound: None,
             // Random until the draft is finished: its URL never exists.
             generation: None,
+            client_id: None,
+            reference: None,
         })
     }
 

@@ -85,7 +85,7 @@ impl LinkService {
         r: &RequestOptions,
         o: &LinkOptions,
     ) -> Result<Created> {
-        let user = self.owner(owner).await?;
+        let user = self.creator(owner).await?;
         policy::check(user.perms, Op::Write)
             .map_err(|p| Error::denied(format!("{owner} lacks the {} permission", p.name())))?;
         if o.max_uses.is_some() && r.max_files.is_some() {

@@ -13,7 +13,10 @@ mod browser_send;
 mod draft;
 pub mod grant;
 mod inbound;
+mod tags;
 pub mod token;
+
+pub use tags::may_share;
 
 pub use draft::Draft;
 pub use inbound::{too_large, RequestOptions, Uploader};
@@ -50,6 +53,9 @@ pub struct LinkOptions {
     pub password: Option<String>,
     pub max_uses: Option<u32>,
     pub allowed_emails: Vec<String>,
+    /// The client (address book) the link is for; it must be one the creator sees.
+    pub client: Option<i64>,
+    pub reference: Option<crate::store::Reference>,
 }
 
 /// Where a file of a send link comes from.
@@ -88,6 +94,10 @@ pub struct LinkUpdate {
     pub max_uses: Option<Option<u32>>,
     /// As `extend` takes it (`never` for no expiry).
     pub expires: Option<String>,
+    /// `Some(None)`: no client.
+    pub client: Option<Option<i64>>,
+    /// `Some(None)`: no reference.
+    pub reference: Option<Option<crate::store::Reference>>,
 }
 
 /// A new link and its URL.
@@ -309,6 +319,9 @@ impl LinkService {
             Some(p) => Some(crate::secret::hash_password_off_thread(p).await?),
             None => None,
         };
+        if let Some(id) = o.client {
+            self.client_for(owner, id).await?;
+        }
         let public_id = token::new_public_id();
         let (token, token_hash) = self.derive(&public_id, token::FIRST_GENERATION);
         Ok((
@@ -328,6 +341,8 @@ impl LinkService {
                 state: LinkState::Draft,
                 name: o.name.clone(),
                 inbound: None,
+                client_id: o.client,
+                reference: o.reference.clone(),
             },
             token,
         ))
@@ -350,7 +365,7 @@ impl LinkService {
         if paths.is_empty() {
             return Err(Error::invalid("name at least one path to share"));
         }
-        let user = self.owner(owner).await?;
+        let user = self.creator(owner).await?;
         policy::check(user.perms, Op::Read)
             .map_err(|p| Error::denied(format!("{owner} lacks the {} permission", p.name())))?;
         let home = user.home.clone();
@@ -408,7 +423,7 @@ impl LinkService {
         o: &LinkOptions,
         origin: Origin,
     ) -> Result<Draft<'_>> {
-        let user = self.owner(owner).await?;
+        let user = self.creator(owner).await?;
         let session = self.session_from(user, origin);
         let (new, token) = self.prepare(owner, LinkKind::Send, o).await?;
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
@@ -599,6 +614,7 @@ impl LinkService {
             }
             _ => {}
         }
+        self.edit_tags(&link, u, &mut e, &mut said).await?;
         if said.is_empty() {
             return Ok((link, "nothing changed".into()));
         }

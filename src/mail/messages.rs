@@ -167,6 +167,8 @@ mod tests {
             allowed_emails: vec![],
             token_hash: String::new(),
             generation: Some(1),
+            client_id: None,
+            reference: None,
             state: LinkState::Active,
             created_at: 0,
             ended_at: None,

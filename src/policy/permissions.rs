@@ -18,16 +18,20 @@ pub enum Perm {
     Delete = 8,
     Mkdir = 16,
     Rename = 32,
+    /// Create links (send, share, request). Not a file operation: the link
+    /// service checks it; administrators may always.
+    Share = 64,
 }
 
 impl Perm {
-    pub const ALL: [Perm; 6] = [
+    pub const ALL: [Perm; 7] = [
         Perm::List,
         Perm::Read,
         Perm::Write,
         Perm::Delete,
         Perm::Mkdir,
         Perm::Rename,
+        Perm::Share,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Perm {
             Perm::Delete => "delete",
             Perm::Mkdir => "mkdir",
             Perm::Rename => "rename",
+            Perm::Share => "share",
         }
     }
 }

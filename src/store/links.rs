@@ -89,6 +89,10 @@ pub struct Link {
     /// The generation its token is derived at (`links::token`); `None` for a
     /// link made before tokens were derived (a random token, never shown again).
     pub generation: Option<u32>,
+    /// The client (address book) the link is for.
+    pub client_id: Option<i64>,
+    /// What the link is about: a project, ticket, resource...
+    pub reference: Option<Reference>,
 }
 
 /// What an upload request accepts. Its usage limit (`max_uses`) counts files.
@@ -120,6 +124,8 @@ pub struct NewLink {
     pub inbound: Option<Inbound>,
     /// The generation `token_hash` was derived at.
     pub generation: Option<u32>,
+    pub client_id: Option<i64>,
+    pub reference: Option<Reference>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +169,10 @@ pub struct LinkEdit {
     pub max_uses: Option<Option<u32>>,
     /// `Some(None)`: never expires.
     pub expires_at: Option<Option<Millis>>,
+    /// `Some(None)`: no client.
+    pub client_id: Option<Option<i64>>,
+    /// `Some(None)`: no reference.
+    pub reference: Option<Option<Reference>>,
 }
 
 /// What a download under a grant costs (docs/links.md, "Counting uses").
@@ -249,4 +259,148 @@ pub struct NewUpload {
     pub name: String,
     pub size: u64,
     pub remote: Option<String>,
+}
+
+/// What a link's reference points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefType {
+    Project,
+    Ticket,
+    Resource,
+    Other,
+}
+
+impl RefType {
+    pub const ALL: [RefType; 4] = [
+        RefType::Project,
+        RefType::Ticket,
+        RefType::Resource,
+        RefType::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefType::Project => "project",
+            RefType::Ticket => "ticket",
+            RefType::Resource => "resource",
+            RefType::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A link's optional reference: a type and an id or URL (`ticket` `OPS-42`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub kind: RefType,
+    pub value: String,
+}
+
+impl Reference {
+    /// Parses `type:value` (`ticket:OPS-42`, `project:https://...`); a value
+    /// without a known type is `other`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (kind, value) = s
+            .split_once(':')
+            .and_then(|(t, v)| RefType::parse(t).map(|k| (k, v)))
+            .unwrap_or((RefType::Other, s));
+        Self::new(kind, value)
+    }
+
+    /// A checked reference: a value of 1 to 500 characters, no control characters.
+    pub fn new(kind: RefType, value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("a reference needs an id or a URL".into());
+        }
+        if value.chars().count() > 500 || value.chars().any(char::is_control) {
+            return Err("a reference is at most 500 characters on one line".into());
+        }
+        Ok(Reference {
+            kind,
+            value: value.to_string(),
+        })
+    }
+
+    /// The value as a link, when it is a web address.
+    pub fn url(&self) -> Option<&str> {
+        let v = self.value.as_str();
+        (v.starts_with("https://") || v.starts_with("http://")).then_some(v)
+    }
+}
+
+/// The order of a link list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkSort {
+    #[default]
+    Created,
+    Expires,
+    Title,
+    Uses,
+}
+
+impl LinkSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkSort::Created => "created",
+            LinkSort::Expires => "expires",
+            LinkSort::Title => "title",
+            LinkSort::Uses => "uses",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            LinkSort::Created,
+            LinkSort::Expires,
+            LinkSort::Title,
+            LinkSort::Uses,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A search of links, done in SQL: every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct LinkQuery {
+    /// Only this user's links (`None`: everyone's, for administrators).
+    pub owner: Option<String>,
+    /// Words found in the name, title, id, recipients, reference or a file name.
+    pub text: Option<String>,
+    /// A status as `policy::links::status` names it (`active`, `expired`...).
+    pub status: Option<String>,
+    pub kind: Option<LinkKind>,
+    pub client_id: Option<i64>,
+    pub ref_type: Option<RefType>,
+    /// Part of the reference's id or URL.
+    pub reference: Option<String>,
+    pub sort: LinkSort,
+    /// Oldest, earliest, A to Z, fewest first.
+    pub ascending: bool,
+    pub offset: usize,
+    pub limit: usize,
+    /// The time statuses are computed at.
+    pub now: Millis,
+    /// Keyset paging (newest first only): links older than (created_at, id).
+    pub before: Option<(Millis, i64)>,
+}
+
+/// A link found by a [`LinkQuery`], with what lists show beside it.
+#[derive(Debug, Clone)]
+pub struct LinkRow {
+    pub link: Link,
+    pub files: usize,
+    pub client: Option<String>,
+}
+
+/// One page of a search and how many links match in all.
+#[derive(Debug, Clone)]
+pub struct LinkPage {
+    pub rows: Vec<LinkRow>,
+    pub total: usize,
 }

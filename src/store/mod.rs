@@ -5,6 +5,7 @@
 //! the same trait. Async code reaches it only through [`Db::run`], which moves the
 //! work off the runtime, so no connection is held across network I/O.
 
+mod clients;
 mod links;
 mod sessions;
 pub mod sqlite;
@@ -12,6 +13,7 @@ mod types;
 
 use std::sync::Arc;
 
+pub use clients::*;
 pub use links::*;
 pub use sessions::*;
 pub use types::*;
@@ -62,6 +64,8 @@ pub trait Store: Send + Sync + 'static {
         before: Option<(Millis, i64)>,
         limit: usize,
     ) -> Result<Vec<Link>>;
+    /// A search of links with its filters, order and page, done in SQL.
+    fn link_search(&self, query: &LinkQuery) -> Result<LinkPage>;
     fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>>;
     fn link_add_file(&self, link_id: i64, file: &LinkFile) -> Result<()>;
     fn link_change(&self, link_id: i64, change: &LinkChange) -> Result<()>;
@@ -123,6 +127,22 @@ pub trait Store: Send + Sync + 'static {
     fn upload_cancel(&self, id: i64, now: Millis) -> Result<bool>;
     /// Open uploads untouched since `before`.
     fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>>;
+
+    /// Stores a new client (its name must be new for its owner).
+    fn client_insert(&self, client: &NewClient) -> Result<Client>;
+    fn client_get(&self, id: i64) -> Result<Option<Client>>;
+    /// The clients `user` sees (theirs and the shared ones; every client with
+    /// `user` `None`), by name.
+    fn client_list(&self, user: Option<&str>) -> Result<Vec<Client>>;
+    fn client_edit(&self, id: i64, edit: &ClientEdit) -> Result<()>;
+    /// Removes a client and its contacts; its links keep going without one.
+    fn client_delete(&self, id: i64) -> Result<()>;
+    /// Adds a contact to a client (an address already there is updated).
+    fn contact_put(&self, client_id: i64, name: &str, email: &str) -> Result<Contact>;
+    fn contact_get(&self, id: i64) -> Result<Option<Contact>>;
+    /// A client's contacts, by name.
+    fn contacts_of(&self, client_id: i64) -> Result<Vec<Contact>>;
+    fn contact_delete(&self, id: i64) -> Result<()>;
 
     /// Starts a staff web session.
     fn web_session_insert(&self, session: &NewWebSession) -> Result<()>;

@@ -181,12 +181,95 @@ try {
     await page.fill("#message", "Please upload the signed contracts.");
     await page.fill("#max_files", "3");
     await shots(page, "staff-request");
+    // Scrolled to first, as a person does: the page is taller than the window.
+    await page.$eval("form#request-form button[type=submit]", (b) => b.scrollIntoView({ block: "center" }));
     await Promise.all([page.waitForNavigation(), page.click("form#request-form button[type=submit]")]);
     out.url = await page.inputValue("#link-url");
     // The customer fills the request.
     await page.goto(reach(out.url));
     await shots(page, "request-visitor");
     out.items = await uploadAll(opts.files, null);
+  } else if (scenario === "staff-manage") {
+    // An administrator's dashboard: everyone's links, search, filters, pages.
+    await signIn();
+    const ids = () => page.$$eval("table.links tbody tr td:first-child a", (as) =>
+      as.map((a) => a.getAttribute("href").split("/").pop()));
+    out.adminSees = await ids();
+    out.pageText = await page.textContent("nav.pager");
+    out.localTime = await page.$eval("time[datetime]", (t) => ({ local: t.dataset.local || null, title: t.title, text: t.textContent }));
+    await shots(page, "staff-dashboard-admin");
+    await page.fill("#f-q", opts.search);
+    await Promise.all([page.waitForNavigation(), page.click("form.search button[type=submit]")]);
+    out.searched = await ids();
+    await shots(page, "staff-dashboard-search");
+    await page.fill("#f-q", "");
+    await page.selectOption("#f-status", "expired");
+    await Promise.all([page.waitForNavigation(), page.click("form.search button[type=submit]")]);
+    out.expired = await ids();
+    out.expiredCell = await page.textContent("table.links tbody tr td[data-label=Expires]");
+    await page.goto(opts.base + "/app");
+    await page.selectOption("#f-sort", "title");
+    await page.selectOption("#f-dir", "asc");
+    await Promise.all([page.waitForNavigation(), page.click("form.search button[type=submit]")]);
+    out.byName = (await ids()).slice(0, 2);
+    await page.goto(opts.base + "/app?owner=" + encodeURIComponent(opts.owner));
+    await Promise.all([page.waitForNavigation(), page.click("nav.pager a[rel=next]")]);
+    out.page2 = await ids();
+    out.page2Text = await page.textContent("nav.pager");
+    // The address book: a shared client with a contact.
+    await page.goto(opts.base + "/app/clients");
+    await page.fill("#c-name", "Acme Corp");
+    await page.fill("#c-notes", "Key account since 2019");
+    await page.check("form[action='/app/clients/add'] input[name=shared]");
+    await Promise.all([page.waitForNavigation(), page.click("form[action='/app/clients/add'] button[type=submit]")]);
+    await page.click("section.client details summary");
+    await page.fill("section.client input[name=name]", "Wile E. Coyote");
+    await page.fill("section.client input[name=email]", "wile@acme.example");
+    await Promise.all([page.waitForNavigation(), page.click("form[action='/app/clients/contact-add'] button[type=submit]")]);
+    await page.click("section.client details summary");
+    await shots(page, "staff-clients");
+    // Sharing: picking the client suggests its contact; a reference is added.
+    await page.goto(opts.base + "/app/share?path=" + encodeURIComponent(opts.file));
+    await page.fill("#title", "Plans for Acme");
+    await page.selectOption("#client", { label: "Acme Corp" });
+    await page.waitForSelector("#contact-suggest button.contact");
+    out.suggested = await page.$$eval("#contact-suggest button.contact", (bs) => bs.map((b) => b.dataset.email));
+    await page.click("#contact-suggest button.contact");
+    out.to = await page.inputValue("#to");
+    await page.selectOption("#ref_type", "ticket");
+    await page.fill("#ref_value", "OPS-42");
+    await shots(page, "staff-share-client");
+    await Promise.all([page.waitForNavigation(), page.click("form[action='/app/share'] button[type=submit]")]);
+    out.url = await page.inputValue("#link-url");
+    // The send page suggests the same contacts into its recipient rows.
+    await page.goto(opts.base + "/app/send");
+    await page.selectOption("#client", { label: "Acme Corp" });
+    await page.click("#contact-suggest button.contact");
+    out.sendRecipient = [await page.inputValue("#to_name_0"), await page.inputValue("#to_email_0")];
+    // The link's page shows client and reference; the dashboard filters by them.
+    await page.goto(opts.base + "/app?ref=OPS-42");
+    out.byReference = await ids();
+    await Promise.all([page.waitForNavigation(), page.click("table.links a[href^='/app/links/']")]);
+    out.detailText = await page.textContent("dl");
+    await shots(page, "staff-detail-client");
+    await page.goto(opts.base + "/app");
+    await page.selectOption("#f-client", { label: "Acme Corp" });
+    await Promise.all([page.waitForNavigation(), page.click("form.search button[type=submit]")]);
+    out.byClient = await ids();
+    await shots(page, "staff-dashboard-client");
+    // A user without the share permission: no "+ Create", and 403 on the forms.
+    const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const opage = await other.newPage();
+    opage.on("pageerror", (e) => pageErrors.push(String(e)));
+    await opage.goto(opts.base + "/app");
+    await opage.fill("#name", opts.viewer);
+    await opage.fill("#pw", opts.viewerPassword);
+    await Promise.all([opage.waitForNavigation(), opage.click("button[type=submit]")]);
+    out.viewerCreate = await opage.$$eval("details.create", (d) => d.length);
+    await shots(opage, "staff-dashboard-no-share");
+    const r = await opage.goto(opts.base + "/app/send");
+    out.viewerSend = r.status();
+    await other.close();
   } else {
     throw new Error("unknown scenario " + scenario);
   }

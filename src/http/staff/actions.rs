@@ -220,7 +220,19 @@ fn update_of(form: &HashMap<String, String>) -> Result<LinkUpdate, Error> {
             Error::invalid(format!("the usage limit {m:?} is not a whole number"))
         })?)),
     };
+    // The client and reference fields are on the edit form: present means
+    // "set to this" (empty: none).
+    let client = match form.contains_key("client") {
+        true => Some(super::tags::client_of(form).map_err(Error::invalid)?),
+        false => None,
+    };
+    let reference = match form.contains_key("ref_value") {
+        true => Some(super::tags::reference_of(form).map_err(Error::invalid)?),
+        false => None,
+    };
     Ok(LinkUpdate {
+        client,
+        reference,
         title: form.get("title").map(|t| t.trim().to_string()),
         message: form.get("message").map(|m| m.replace("\r\n", "\n")),
         recipients: list("recipients"),

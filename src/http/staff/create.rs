@@ -319,7 +319,8 @@ async fn share_form(
          <label for=\"title\">Title <span class=\"muted\">(what recipients see)</span></label>\
          <input id=\"title\" name=\"title\" maxlength=\"200\" value=\"{title}\">\
          <label for=\"to\">Recipients <span class=\"muted\">(e-mail addresses, comma separated; optional — they get the link by mail)</span></label>\
-         <input id=\"to\" name=\"to\" autocomplete=\"off\" value=\"{to}\">\
+         <input id=\"to\" name=\"to\" autocomplete=\"off\" list=\"contact-list\" value=\"{to}\">\
+         {filed}\
          <label for=\"message\">Message</label><textarea id=\"message\" name=\"message\" rows=\"3\">{message}</textarea>\
          {expiry}{password}\
          <label for=\"max_uses\">Download limit <span class=\"muted\">(optional)</span></label>\
@@ -332,6 +333,7 @@ async fn share_form(
         paths = esc(&paths.join("\n")),
         title = value(form, "title"),
         to = value(form, "to"),
+        filed = super::tags::fields(&super::tags::book(ctx, staff).await, form),
         message = value(form, "message"),
         expiry = expiry_select(policy, form.get("expires").map(String::as_str)),
         password = password_field(policy, "recipients"),
@@ -385,6 +387,8 @@ fn options(form: &HashMap<String, String>) -> Result<LinkOptions, String> {
         password: form.get("password").filter(|p| !p.is_empty()).cloned(),
         max_uses,
         allowed_emails: addresses(form, "allow_email"),
+        client: super::tags::client_of(form)?,
+        reference: super::tags::reference_of(form)?,
     })
 }
 
@@ -518,7 +522,8 @@ async fn request_form(
          <label for=\"customer\">Customer's name</label>\
          <input id=\"customer\" name=\"customer\" maxlength=\"200\" value=\"{customer}\">\
          <label for=\"to\">Customer's e-mail <span class=\"muted\">(optional; they get the link by mail)</span></label>\
-         <input id=\"to\" name=\"to\" type=\"email\" autocomplete=\"off\" value=\"{to}\">\
+         <input id=\"to\" name=\"to\" type=\"email\" autocomplete=\"off\" list=\"contact-list\" value=\"{to}\">\
+         {filed}\
          <label for=\"title\">Title <span class=\"muted\">(what the customer sees)</span></label>\
          <input id=\"title\" name=\"title\" maxlength=\"200\" value=\"{title}\">\
          <label for=\"message\">Description / message</label><textarea id=\"message\" name=\"message\" rows=\"3\">{message}</textarea>\
@@ -541,6 +546,7 @@ async fn request_form(
         folder = esc(folder),
         customer = value(form, "customer"),
         to = value(form, "to"),
+        filed = super::tags::fields(&super::tags::book(ctx, staff).await, form),
         title = value(form, "title"),
         message = value(form, "message"),
         expiry = expiry_select(policy, form.get("expires").map(String::as_str)),

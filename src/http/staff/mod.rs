@@ -11,17 +11,23 @@
 //! - `flash.rs`: the message shown after an action;
 //! - `send.rs`: sending files from the browser (page, draft, uploads, finish);
 //! - `browse.rs`: the file browser over the user's own view (`/app/files`);
-//! - `create.rs`: share from storage and request files (`/app/share`, `/app/request`).
+//! - `create.rs`: share from storage and request files (`/app/share`, `/app/request`);
+//! - `dashboard.rs`: `/app`, the links with search, filters, sorting and pages;
+//! - `tags.rs`: a link's client and reference on the forms;
+//! - `addressbook.rs`: clients and their contacts (`/app/clients`).
 
 mod actions;
+mod addressbook;
 mod browse;
 mod create;
+mod dashboard;
 mod files;
 mod flash;
 mod login;
 mod pages;
 mod send;
 mod session;
+mod tags;
 mod views;
 
 use std::collections::HashMap;
@@ -85,9 +91,25 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
             r
         };
     };
+    // Making links needs the `share` permission (administrators have it).
+    if matches!(segs.first(), Some(&("send" | "share" | "request")))
+        && !crate::links::may_share(&staff.user)
+    {
+        return page(
+            ctx,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "You may not create links. Ask an administrator for the share permission.",
+        );
+    }
     match segs.as_slice() {
-        [] | [""] if get => views::dashboard(ctx, &staff, h).await,
-        ["send"] if get => send::page(ctx, &staff),
+        [] | [""] if get => dashboard::dashboard(ctx, &staff, h, parts.uri.query()).await,
+        ["clients"] if get => addressbook::page(ctx, &staff, h).await,
+        ["clients", action] if post => match read_form(ctx, body).await {
+            Ok(form) => addressbook::act(ctx, peer, &staff, action, &form).await,
+            Err(r) => r,
+        },
+        ["send"] if get => send::page(ctx, &staff).await,
         ["files"] if get => browse::page(ctx, &staff, peer, parts.uri.query()).await,
         ["share"] if get => create::share_page(ctx, &staff, peer, parts.uri.query()).await,
         ["request"] if get => create::request_page(ctx, &staff, peer, parts.uri.query()).await,

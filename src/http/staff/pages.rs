@@ -7,7 +7,7 @@ use super::flash::{Flash, Kind};
 use super::session::Staff;
 use crate::links::rules_of;
 use crate::policy::links::{status, Status};
-use crate::store::{format_ms, AuditRecord, Link, LinkFile, Millis};
+use crate::store::{format_ms, AuditRecord, Client, Contact, Link, LinkFile, Millis};
 
 /// Wider than the visitors' pages (tables), and the few staff-only styles.
 const STYLE: &str = "<style>main{max-width:68rem}\
@@ -23,7 +23,9 @@ th{text-align:left;font-size:.8rem;color:#5b6270;padding:.25rem}\
 .actions label{font-weight:400;display:inline}.actions input[type=checkbox]{width:auto}\
 select{font-size:1rem;padding:.45rem;border:1px solid #9aa1ad;border-radius:.4rem}\
 button.danger{background:#a4161a}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}\
-dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}</style>";
+dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}\
+.reftype{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e3e5e9;font-size:.75rem}\
+nav{flex-wrap:wrap}nav a{white-space:nowrap}</style>";
 
 pub(super) fn script(name: &str) -> String {
     format!("<script src=\"/static/{name}\" defer></script>")
@@ -55,7 +57,7 @@ pub(super) fn frame(
 ) -> String {
     let nav = format!(
         "<nav><span class=\"muted\">Signed in as <strong>{user}</strong></span>\
-         <a href=\"/app\">Your links</a>{logout}</nav>",
+         <a href=\"/app\">Your links</a><a href=\"/app/clients\">Clients</a>{logout}</nav>",
         user = esc(&staff.user.name),
         logout = form("/app/logout", &staff.csrf, "", "Log out", ""),
     );
@@ -88,22 +90,48 @@ pub fn remaining(at: Millis, now: Millis) -> String {
     }
 }
 
-fn expiry(link: &Link, now: Millis) -> String {
+/// A time as a `<time>` element: UTC text (what shows without script, and on
+/// hover), turned into the viewer's local time by `localtime.js`.
+pub(super) fn when(ms: Millis) -> String {
+    let iso = format_ms(ms);
+    let utc = format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1));
+    format!("<time datetime=\"{iso}\" title=\"{utc}\">{utc}</time>")
+}
+
+/// When the link expires, with a live countdown; an ended link shows when it
+/// ended instead (expired, used up, or cancelled).
+pub(super) fn expiry(link: &Link, now: Millis) -> String {
+    let s = status(&rules_of(link), now);
+    let ended = match s {
+        Status::Expired => Some("expired"),
+        Status::Exhausted => Some("used up"),
+        Status::Revoked => Some("cancelled"),
+        Status::Active | Status::Draft => None,
+    };
+    if let Some(word) = ended {
+        return match crate::links::ended_at(link, now) {
+            Some(at) => format!(
+                "<span class=\"ended\">{word}</span><div class=\"muted small\">{}</div>",
+                when(at)
+            ),
+            None => format!("<span class=\"ended\">{word}</span>"),
+        };
+    }
     match link.expires_at {
         None => "never".into(),
         Some(at) => format!(
             "<span data-expires=\"{at}\">{}</span><div class=\"muted small\">{}</div>",
             remaining(at, now),
-            format_ms(at)
+            when(at)
         ),
     }
 }
 
-fn badge(s: Status) -> String {
+pub(super) fn badge(s: Status) -> String {
     format!("<span class=\"st st-{0}\">{0}</span>", s.as_str())
 }
 
-fn uses(link: &Link) -> String {
+pub(super) fn uses(link: &Link) -> String {
     match link.max_uses {
         Some(m) => format!("{} / {m}", link.uses),
         None => format!("{} / unlimited", link.uses),
@@ -111,7 +139,7 @@ fn uses(link: &Link) -> String {
 }
 
 /// What staff call a link: its name, else its title, else its id.
-fn label(link: &Link) -> &str {
+pub(super) fn label(link: &Link) -> &str {
     [&link.name, &link.title, &link.public_id]
         .into_iter()
         .find(|s| !s.is_empty())
@@ -119,7 +147,7 @@ fn label(link: &Link) -> &str {
         .unwrap_or_default()
 }
 
-fn text_or_none(text: &str) -> String {
+pub(super) fn text_or_none(text: &str) -> String {
     if text.is_empty() {
         "<span class=\"muted\">none</span>".into()
     } else {
@@ -127,7 +155,7 @@ fn text_or_none(text: &str) -> String {
     }
 }
 
-fn list(items: &[String]) -> String {
+pub(super) fn list(items: &[String]) -> String {
     if items.is_empty() {
         "<span class=\"muted\">none</span>".into()
     } else {
@@ -160,58 +188,8 @@ pub fn login(brand: &Brand, csrf: &str, next: &str, error: Option<&str>) -> Stri
     layout(brand, "Sign in", &body)
 }
 
-/// A link on the dashboard, with its file count.
-pub struct Row {
-    pub link: Link,
-    pub files: usize,
-}
-
-pub fn dashboard(
-    brand: &Brand,
-    staff: &Staff,
-    flash: Option<&Flash>,
-    rows: &[Row],
-    now: Millis,
-) -> String {
-    let mut t = String::new();
-    for Row { link, files } in rows {
-        let sub = if !link.name.is_empty() && !link.title.is_empty() {
-            format!("<div class=\"muted small\">{}</div>", esc(&link.title))
-        } else {
-            String::new()
-        };
-        t.push_str(&format!(
-            "<tr><td><a href=\"/app/links/{id}\">{label}</a>{sub}<div class=\"muted small\">{id}</div></td>\
-             <td data-label=\"Kind\">{kind}</td><td data-label=\"Status\">{status}</td>\
-             <td data-label=\"Expires\">{expiry}</td><td data-label=\"Recipients\">{recipients}</td>\
-             <td data-label=\"Files\">{files}</td><td data-label=\"Uses\">{uses}</td></tr>",
-            id = esc(&link.public_id),
-            label = esc(label(link)),
-            kind = link.kind.as_str(),
-            status = badge(status(&rules_of(link), now)),
-            expiry = expiry(link, now),
-            recipients = list(&link.recipients),
-            uses = uses(link),
-        ));
-    }
-    let table = if rows.is_empty() {
-        "<p class=\"muted\">You have no links yet. Create one with “+ Create”, or with <code>wharf link send</code>, <code>share</code> or <code>request</code>.</p>".to_string()
-    } else {
-        format!(
-            "<table class=\"links\"><thead><tr><th>Link</th><th>Kind</th><th>Status</th><th>Expires</th>\
-             <th>Recipients</th><th>Files</th><th>Uses</th></tr></thead><tbody>{t}</tbody></table>"
-        )
-    };
-    let body = format!(
-        "<div class=\"head\"><h1>Your links</h1>{menu}</div>{table}{}",
-        script("countdown.js"),
-        menu = create_menu(&brand.accent)
-    );
-    frame(brand, staff, "Your links", flash, &body)
-}
-
 /// The dashboard's "+ Create" menu (a `<details>`: works without script).
-fn create_menu(accent: &str) -> String {
+pub(super) fn create_menu(accent: &str) -> String {
     const STYLE: &str = "<style>.head{display:flex;justify-content:space-between;align-items:center;gap:1rem;flex-wrap:wrap}\
 .head h1{margin:0}details.create{position:relative}details.create summary{list-style:none;cursor:pointer;\
 display:inline-block;padding:.5rem 1rem;border-radius:.4rem;color:#fff;font-weight:600}\
@@ -248,6 +226,27 @@ pub struct Detail<'a> {
     pub url: Option<&'a str>,
     /// The viewer is an administrator (restore, delete).
     pub admin: bool,
+    /// The link's client, when the viewer sees it.
+    pub client: Option<&'a Client>,
+    /// The clients the viewer may file the link under (the edit form).
+    pub book: &'a [(Client, Vec<Contact>)],
+}
+
+/// A link's reference: its type and id, the id a link when it is a URL.
+pub(super) fn reference(link: &Link) -> String {
+    match &link.reference {
+        None => text_or_none(""),
+        Some(r) => {
+            let value = match r.url() {
+                Some(u) => format!(
+                    "<a href=\"{u}\" rel=\"noopener noreferrer\" target=\"_blank\">{u}</a>",
+                    u = esc(u)
+                ),
+                None => esc(&r.value),
+            };
+            format!("<span class=\"reftype\">{}</span> {value}", r.kind.as_str())
+        }
+    }
 }
 
 /// The link's URL with a copy button, or why it cannot be shown.
@@ -293,7 +292,19 @@ fn edit_form(d: &Detail, csrf: &str) -> String {
          <input id=\"e-allow\" name=\"allowed_emails\" value=\"{allow}\">\
          <label for=\"e-max\">Usage limit (empty: unlimited)</label>\
          <input id=\"e-max\" name=\"max_uses\" inputmode=\"numeric\" value=\"{max}\">\
-         <label for=\"e-exp\">Expiry</label><select id=\"e-exp\" name=\"expires\">{expiry_options}</select><p></p>",
+         <label for=\"e-exp\">Expiry</label><select id=\"e-exp\" name=\"expires\">{expiry_options}</select>\
+         <label for=\"e-client\">Client</label><select id=\"e-client\" name=\"client\">{clients}</select>\
+         <label for=\"e-reftype\">Reference</label><select id=\"e-reftype\" name=\"ref_type\">{types}</select>\
+         <input id=\"e-ref\" name=\"ref_value\" maxlength=\"500\" aria-label=\"Reference id or URL\" value=\"{refv}\"><p></p>",
+        clients = {
+            let mut o = super::tags::client_options(d.book, link.client_id, "none");
+            if let (Some(id), None) = (link.client_id, d.client) {
+                o.push_str(&format!("<option value=\"{id}\" selected>another user's client</option>"));
+            }
+            o
+        },
+        types = super::tags::ref_type_options(link.reference.as_ref().map(|r| r.kind.as_str()), "none"),
+        refv = esc(link.reference.as_ref().map(|r| r.value.as_str()).unwrap_or("")),
         title = esc(&link.title),
         message = esc(&link.message),
         to = esc(&link.recipients.join(", ")),
@@ -309,14 +320,16 @@ fn edit_form(d: &Detail, csrf: &str) -> String {
     )
 }
 
-fn facts(link: &Link, now: Millis) -> String {
+fn facts(d: &Detail) -> String {
+    let (link, now) = (d.link, d.now);
     let mut dl = vec![
         ("Id", esc(&link.public_id)),
+        ("Owner", esc(&link.owner)),
         ("Name", text_or_none(&link.name)),
         ("Title", text_or_none(&link.title)),
         ("Kind", link.kind.as_str().to_string()),
         ("Status", badge(status(&rules_of(link), now))),
-        ("Created", format_ms(link.created_at)),
+        ("Created", when(link.created_at)),
         ("Expires", expiry(link, now)),
         ("Uses", uses(link)),
         ("Recipients", list(&link.recipients)),
@@ -330,6 +343,18 @@ fn facts(link: &Link, now: Millis) -> String {
             .to_string(),
         ),
         ("Allowed e-mails", list(&link.allowed_emails)),
+        (
+            "Client",
+            match (link.client_id, d.client) {
+                (Some(_), Some(c)) => {
+                    format!("<a href=\"/app?client={}\">{}</a>", c.id, esc(&c.name))
+                }
+                // A client the viewer does not see (another user's, unshared).
+                (Some(_), None) => "<span class=\"muted\">another user's client</span>".into(),
+                (None, _) => text_or_none(""),
+            },
+        ),
+        ("Reference", reference(link)),
     ];
     if !link.message.is_empty() {
         dl.push((
@@ -341,10 +366,10 @@ fn facts(link: &Link, now: Millis) -> String {
         ));
     }
     if let Some(t) = link.last_used_at {
-        dl.push(("Last used", format_ms(t)));
+        dl.push(("Last used", when(t)));
     }
     if let Some(t) = link.ended_at {
-        dl.push(("Revoked", format_ms(t)));
+        dl.push(("Revoked", when(t)));
     }
     let items: String = dl
         .into_iter()
@@ -398,7 +423,7 @@ fn trail_table(trail: &[AuditRecord]) -> String {
             format!(
                 "<tr class=\"small\"><td>{time}</td><td>{remote}</td><td>{actor}</td><td>{action}</td>\
                  <td>{outcome}</td><td>{bytes}</td><td>{detail}</td></tr>",
-                time = format_ms(e.ts),
+                time = when(e.ts),
                 remote = opt(&e.remote),
                 actor = opt(&e.actor),
                 action = esc(&e.action),
@@ -489,7 +514,7 @@ pub fn detail(brand: &Brand, staff: &Staff, flash: Option<&Flash>, d: &Detail) -
          <h2>Activity</h2><p class=\"muted small\">Newest first, at most 200 entries.</p>{trail}{script}{copy}",
         title = esc(label(d.link)),
         url = url_box(d),
-        facts = facts(d.link, d.now),
+        facts = facts(d),
         actions = actions(d, &staff.csrf),
         edit = if status(&rules_of(d.link), d.now) == Status::Revoked {
             String::new()
@@ -498,7 +523,7 @@ pub fn detail(brand: &Brand, staff: &Staff, flash: Option<&Flash>, d: &Detail) -
         },
         files = files_table(d.link, d.files),
         trail = trail_table(d.trail),
-        script = script("countdown.js"),
+        script = [script("countdown.js"), script("localtime.js")].concat(),
         copy = script("copy.js"),
     );
     frame(brand, staff, label(d.link), flash, &body)

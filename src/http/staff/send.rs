@@ -27,8 +27,10 @@ use crate::policy::Protocol;
 /// The send page. Its rules form follows the administrator's `[links]`
 /// policy: the expiry choices stop at `max_expiry` ("never" only when
 /// allowed), and a required password is marked so.
-pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
-    let policy = &ctx.links().policy;
+pub async fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
+    let links = ctx.links();
+    let policy = &links.policy;
+    let filed = super::tags::fields(&super::tags::book(ctx, staff).await, &HashMap::new());
     let body = format!(
         "<h1>Send files</h1>\
          <form id=\"send-form\" data-draft=\"/app/send/draft\" novalidate>\
@@ -40,8 +42,9 @@ pub fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
          <div class=\"recipient\"><span><label for=\"to_name_0\">Name</label>\
          <input id=\"to_name_0\" name=\"to_name_0\" autocomplete=\"off\"></span>\
          <span><label for=\"to_email_0\">E-mail</label>\
-         <input id=\"to_email_0\" name=\"to_email_0\" type=\"email\" autocomplete=\"off\"></span></div>\
+         <input id=\"to_email_0\" name=\"to_email_0\" type=\"email\" autocomplete=\"off\" list=\"contact-list\"></span></div>\
          <p><button type=\"button\" id=\"add-recipient\" class=\"secondary\">+ Add a recipient</button></p></fieldset>\
+         {filed}\
          <label for=\"message\">Message</label><textarea id=\"message\" name=\"message\" rows=\"3\"></textarea>\
          {expiry}{password}\
          <label for=\"max_uses\">Download limit <span class=\"muted\">(optional; 1 = one-time)</span></label>\
@@ -191,7 +194,16 @@ pub async fn finish(
     if let Err(t) = create::check_policy(&ctx.links().policy, form.get("password")) {
         return error(StatusCode::BAD_REQUEST, &t);
     }
+    let (client, reference) = match (
+        super::tags::client_of(form),
+        super::tags::reference_of(form),
+    ) {
+        (Ok(c), Ok(r)) => (c, r),
+        (Err(t), _) | (_, Err(t)) => return error(StatusCode::BAD_REQUEST, &t),
+    };
     let o = LinkOptions {
+        client,
+        reference,
         name: String::new(),
         title,
         message: form.get("message").cloned().unwrap_or_default(),

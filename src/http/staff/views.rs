@@ -9,7 +9,7 @@ use hyper::{Response, StatusCode};
 use super::super::respond::{brand, html};
 use super::super::{Body, HttpContext};
 use super::flash::{self, Flash};
-use super::pages::{self, Detail, Row};
+use super::pages::{self, Detail};
 use super::session::Staff;
 use super::{failed, not_found};
 use crate::policy::links::parse_expiry;
@@ -41,40 +41,6 @@ pub async fn own_link(ctx: &HttpContext, staff: &Staff, public_id: &str) -> Opti
             None
         }
     }
-}
-
-/// `GET /app`.
-pub async fn dashboard(ctx: &HttpContext, staff: &Staff, headers: &HeaderMap) -> Response<Body> {
-    let links = match ctx.service.list(Some(&staff.user.name)).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "listing links");
-            return failed(ctx);
-        }
-    };
-    // One trip to the database for every file count.
-    let rows = ctx
-        .db
-        .run(move |s| {
-            links
-                .into_iter()
-                .map(|link| {
-                    let files = s.link_files(link.id)?.len();
-                    Ok(Row { link, files })
-                })
-                .collect::<crate::error::Result<Vec<_>>>()
-        })
-        .await;
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "counting link files");
-            return failed(ctx);
-        }
-    };
-    shown(ctx, headers, |flash| {
-        pages::dashboard(&brand(ctx), staff, flash, &rows, now_ms())
-    })
 }
 
 /// `GET /app/links/{public_id}`.
@@ -112,7 +78,15 @@ pub async fn detail(
         .filter(|(v, _)| parse_expiry(Some(v), &ctx.links().policy, now).is_ok())
         .collect();
     let url = ctx.service.url_of(&link);
+    let book = super::tags::book(ctx, staff).await;
+    // The link's client, if the viewer sees it.
+    let client = link
+        .client_id
+        .and_then(|id| book.iter().find(|(c, _)| c.id == id))
+        .map(|(c, _)| c.clone());
     let d = Detail {
+        client: client.as_ref(),
+        book: &book,
         url: url.as_deref(),
         admin: staff.user.admin,
         link: &link,
@@ -127,7 +101,7 @@ pub async fn detail(
 }
 
 /// A page with the message of the last action, which is shown once.
-fn shown(
+pub(super) fn shown(
     ctx: &HttpContext,
     headers: &HeaderMap,
     render: impl FnOnce(Option<&Flash>) -> String,

@@ -116,6 +116,8 @@ mod tests {
                     allowed_emails: vec![],
                     state: LinkState::Active,
                     generation: None,
+                    client_id: None,
+                    reference: None,
                     name: String::new(),
                     inbound: None,
                 },

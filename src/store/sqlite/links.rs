@@ -5,11 +5,13 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::error::{Error, Result};
 use crate::store::{
     now_ms, Inbound, Link, LinkChange, LinkEdit, LinkFile, LinkKind, LinkState, Millis, NewLink,
+    RefType, Reference,
 };
 
-const COLS: &str = "id, public_id, kind, owner, title, message, recipients, expires_at, \
+pub(super) const COLS: &str = "id, public_id, kind, owner, title, message, recipients, expires_at, \
                     max_uses, uses, password_hash, allowed_emails, state, created_at, ended_at, last_used_at, name, \
-                    folder, max_size, notify_uploads, generation, token_hash";
+                    folder, max_size, notify_uploads, generation, token_hash, \
+                    client_id, ref_type, ref_value";
 
 fn list_of(s: String) -> Vec<String> {
     s.split(',')
@@ -18,7 +20,7 @@ fn list_of(s: String) -> Vec<String> {
         .collect()
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
+pub(super) fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
     let bad = |i: usize, v: String| {
         rusqlite::Error::FromSqlConversionFailure(
             i,
@@ -56,6 +58,17 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Link> {
         },
         generation: r.get(20)?,
         token_hash: r.get(21)?,
+        client_id: r.get(22)?,
+        reference: match (
+            r.get::<_, Option<String>>(23)?,
+            r.get::<_, Option<String>>(24)?,
+        ) {
+            (Some(t), Some(value)) => Some(Reference {
+                kind: RefType::parse(&t).ok_or_else(|| bad(23, t.clone()))?,
+                value,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -73,8 +86,9 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
     tx.execute(
         "INSERT INTO links (public_id, token_hash, kind, owner, title, message, recipients, expires_at,
                             max_uses, password_hash, allowed_emails, state, created_at, name,
-                            folder, max_size, notify_uploads, generation)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                            folder, max_size, notify_uploads, generation, client_id, ref_type, ref_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20, ?21)",
         params![
             l.public_id,
             l.token_hash,
@@ -94,6 +108,9 @@ pub fn insert(c: &mut Connection, l: &NewLink, files: &[LinkFile]) -> Result<Lin
             l.inbound.as_ref().and_then(|i| i.max_size).map(|n| n as i64),
             l.inbound.as_ref().is_some_and(|i| i.notify),
             l.generation,
+            l.client_id,
+            l.reference.as_ref().map(|r| r.kind.as_str()),
+            l.reference.as_ref().map(|r| r.value.clone()),
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -228,6 +245,13 @@ pub fn edit(c: &mut Connection, id: i64, e: &LinkEdit) -> Result<()> {
     if let Some(v) = e.expires_at {
         put("expires_at", Box::new(v));
     }
+    if let Some(v) = e.client_id {
+        put("client_id", Box::new(v));
+    }
+    if let Some(v) = &e.reference {
+        put("ref_type", Box::new(v.as_ref().map(|r| r.kind.as_str())));
+        put("ref_value", Box::new(v.as_ref().map(|r| r.value.clone())));
+    }
     if sets.is_empty() {
         return Ok(());
     }
@@ -251,7 +275,8 @@ pub fn finish_draft(c: &mut Connection, id: i64, l: &NewLink) -> Result<bool> {
     let n = c.execute(
         "UPDATE links SET token_hash = ?2, title = ?3, message = ?4, recipients = ?5,
                           expires_at = ?6, max_uses = ?7, password_hash = ?8,
-                          allowed_emails = ?9, name = ?10, state = 'active', generation = ?11
+                          allowed_emails = ?9, name = ?10, state = 'active', generation = ?11,
+                          client_id = ?12, ref_type = ?13, ref_value = ?14
          WHERE id = ?1 AND state = 'draft'",
         params![
             id,
@@ -264,7 +289,10 @@ pub fn finish_draft(c: &mut Connection, id: i64, l: &NewLink) -> Result<bool> {
             l.password_hash,
             l.allowed_emails.join(","),
             l.name,
-            l.generation
+            l.generation,
+            l.client_id,
+            l.reference.as_ref().map(|r| r.kind.as_str()),
+            l.reference.as_ref().map(|r| r.value.clone()),
         ],
     )?;
     Ok(n == 1)
@@ -324,6 +352,8 @@ mod tests {
             state: LinkState::Active,
             name: String::new(),
             generation: Some(1),
+            client_id: None,
+            reference: None,
         }
     }
 

@@ -178,6 +178,35 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE links ADD COLUMN generation INTEGER;
     "#,
+    // 11 (staff portal: roles, address book, references): creating links is the
+    // `share` permission, which every existing user keeps; clients (organisations)
+    // and their contacts, per staff member and shareable with the team; a link's
+    // client and reference (type and an id or URL).
+    r#"
+    UPDATE users SET perms = CASE WHEN perms = '' THEN 'share' ELSE perms || ',share' END;
+    CREATE TABLE clients (
+        id         INTEGER PRIMARY KEY,
+        owner      TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        notes      TEXT NOT NULL DEFAULT '',
+        shared     INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        UNIQUE (owner, name)
+    );
+    CREATE TABLE contacts (
+        id         INTEGER PRIMARY KEY,
+        client_id  INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL DEFAULT '',
+        email      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (client_id, email)
+    );
+    ALTER TABLE links ADD COLUMN client_id INTEGER REFERENCES clients(id) ON DELETE SET NULL;
+    ALTER TABLE links ADD COLUMN ref_type TEXT;
+    ALTER TABLE links ADD COLUMN ref_value TEXT;
+    CREATE INDEX links_client ON links(client_id);
+    CREATE INDEX links_created ON links(created_at);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -223,5 +252,32 @@ mod tests {
         let err = migrate(&mut conn).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn users_of_older_databases_keep_creating_links() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        for (name, perms) in [("a", "list,read"), ("b", "")] {
+            conn.execute(
+                "INSERT INTO users (name, home, perms, protocols, created_at) VALUES (?1, '/', ?2, 'sftp', 0)",
+                [name, perms],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let perms: Vec<String> = conn
+            .prepare("SELECT perms FROM users ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(perms, ["list,read,share", "share"]);
+        let p: crate::policy::PermSet = perms[0].parse().unwrap();
+        assert!(p.has(crate::policy::Perm::Share));
     }
 }

@@ -4,6 +4,8 @@
 mod api_keys;
 mod audit;
 mod bans;
+mod clients;
+mod link_search;
 mod links;
 mod migrations;
 mod sessions;
@@ -18,9 +20,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{
-    ApiKey, AuditQuery, AuditRecord, Ban, CodeCheck, Link, LinkChange, LinkEdit, LinkFile, Millis,
-    NewApiKey, NewKey, NewLink, NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload,
-    User, WebSession,
+    ApiKey, AuditQuery, AuditRecord, Ban, Client, ClientEdit, CodeCheck, Contact, Link, LinkChange,
+    LinkEdit, LinkFile, LinkPage, LinkQuery, Millis, NewApiKey, NewClient, NewKey, NewLink,
+    NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload, User, WebSession,
 };
 use crate::error::{Error, Result};
 use crate::event::AuditEvent;
@@ -153,6 +155,36 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Link>> {
         self.with(|c| links::page(c, owner, before, limit))
+    }
+    fn link_search(&self, query: &LinkQuery) -> Result<LinkPage> {
+        self.with(|c| link_search::search(c, query))
+    }
+    fn client_insert(&self, client: &NewClient) -> Result<Client> {
+        self.with(|c| clients::insert(c, client))
+    }
+    fn client_get(&self, id: i64) -> Result<Option<Client>> {
+        self.with(|c| clients::get(c, id))
+    }
+    fn client_list(&self, user: Option<&str>) -> Result<Vec<Client>> {
+        self.with(|c| clients::list(c, user))
+    }
+    fn client_edit(&self, id: i64, edit: &ClientEdit) -> Result<()> {
+        self.with(|c| clients::edit(c, id, edit))
+    }
+    fn client_delete(&self, id: i64) -> Result<()> {
+        self.with(|c| clients::delete(c, id))
+    }
+    fn contact_put(&self, client_id: i64, name: &str, email: &str) -> Result<Contact> {
+        self.with(|c| clients::put_contact(c, client_id, name, email))
+    }
+    fn contact_get(&self, id: i64) -> Result<Option<Contact>> {
+        self.with(|c| clients::get_contact(c, id))
+    }
+    fn contacts_of(&self, client_id: i64) -> Result<Vec<Contact>> {
+        self.with(|c| clients::contacts_of(c, client_id))
+    }
+    fn contact_delete(&self, id: i64) -> Result<()> {
+        self.with(|c| clients::delete_contact(c, id))
     }
     fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>> {
         self.with(|c| links::files(c, link_id))

@@ -208,6 +208,8 @@ mod tests {
                     allowed_emails: vec![],
                     state: LinkState::Active,
                     generation: None,
+                    client_id: None,
+                    reference: None,
                     name: String::new(),
                 },
                 &[],
