@@ -70,6 +70,12 @@ pub fn layout_with_scripts(brand: &Brand, title: &str, body: &str, scripts: &[&s
 
 pub use crate::units::human_size;
 
+/// A deferred script served from `/static/` (the content policy allows only
+/// scripts from this origin).
+pub fn script(name: &str) -> String {
+    format!("<script src=\"/static/{name}\" defer></script>")
+}
+
 fn heading(link: &Link) -> &str {
     if link.title.is_empty() {
         "Files for you"

@@ -27,9 +27,7 @@ dt{color:#5b6270}dd{margin:0;overflow-wrap:anywhere}.small{font-size:.8rem}\
 .reftype{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e3e5e9;font-size:.75rem}\
 nav{flex-wrap:wrap}nav a{white-space:nowrap}</style>";
 
-pub(super) fn script(name: &str) -> String {
-    format!("<script src=\"/static/{name}\" defer></script>")
-}
+pub(super) use super::super::pages::script;
 
 /// A hidden CSRF field and a submit button, posting to `action`.
 fn form(action: &str, csrf: &str, fields: &str, button: &str, class: &str) -> String {

@@ -5,9 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::super::pages::esc;
+use super::super::pages::{esc, script};
 use super::super::HttpContext;
-use super::pages::script;
 use super::session::Staff;
 use crate::store::{Client, Contact, RefType, Reference};
 
