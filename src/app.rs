@@ -186,7 +186,16 @@ impl App {
         let connectors = build_connectors(&config)?;
         let vfs = Arc::new(build_vfs(&config, &connectors)?);
         let transfers = Arc::new(build_transfers(&config, &connectors)?);
-        let mailer = Mailer::new(&config.mail)?;
+        let mailer = Mailer::new(&config.mail)?.branded(crate::mail::MailBrand {
+            product: config.http.product_name.clone(),
+            accent: config.http.accent.clone(),
+            logo_url: config.http.logo.as_ref().map(|_| {
+                format!(
+                    "{}/static/logo",
+                    config.links.base_url.trim_end_matches('/')
+                )
+            }),
+        });
         let audit = AuditLog::start(db.clone(), config.audit);
         Ok(App {
             config,
@@ -223,6 +232,10 @@ impl App {
             self.mailer.clone(),
             self.config.http.product_name.clone(),
             crate::links::token::TokenKey::load_or_create(&self.config.data_dir)?,
+        ));
+        tasks.spawn(crate::notify::expiry_sweep(
+            crate::notify::Notifier::new(self.db.clone(), self.mailer.clone(), &self.config.links),
+            stopped.clone(),
         ));
         tasks.spawn(retention(
             links.clone(),

@@ -68,6 +68,7 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         Route::RestoreLink => links::restore(ctx, &caller, id, req.into_body()).await,
         Route::Audit => audit::query(ctx, &caller, query).await,
         Route::Users => users::list(ctx, &caller, query).await,
+        Route::EditUser => users::edit(ctx, &caller, id, req.into_body()).await,
         Route::OpenApi => Ok(openapi::serve()),
     };
     res.unwrap_or_else(ApiError::response)

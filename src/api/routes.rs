@@ -19,6 +19,7 @@ pub enum Route {
     RestoreLink,
     Audit,
     Users,
+    EditUser,
     OpenApi,
 }
 
@@ -40,6 +41,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/api/v1/links/{id}/restore", Route::RestoreLink),
     ("GET", "/api/v1/audit", Route::Audit),
     ("GET", "/api/v1/users", Route::Users),
+    ("PATCH", "/api/v1/users/{id}", Route::EditUser),
     ("GET", "/api/v1/openapi.json", Route::OpenApi),
 ];
 

@@ -191,8 +191,34 @@ impl LinkService {
             Ok(f) => f,
             Err(e) => return Some(e.to_string()),
         };
-        let mail = messages::link(&self.product, link, &files, url, &link.owner);
-        self.mailer.send(mail).await.err().map(|e| e.to_string())
+        // The sender's display name and the recipients' names: a missing one
+        // only makes the mail less personal.
+        let (owner, id) = (link.owner.clone(), link.id);
+        let (sender, names) = self
+            .db
+            .run(move |s| {
+                let sender = s
+                    .user_get(&owner)?
+                    .map(|u| u.shown_name().to_string())
+                    .unwrap_or(owner);
+                Ok((sender, s.link_recipient_names(id)?))
+            })
+            .await
+            .unwrap_or_else(|_| (link.owner.clone(), Vec::new()));
+        // One mail each: recipients do not see each other's addresses, and
+        // each is greeted by name.
+        let mut error = None;
+        for to in &link.recipients {
+            let name = names
+                .iter()
+                .find(|(e, _)| e.eq_ignore_ascii_case(to))
+                .map(|(_, n)| n.as_str());
+            let mail = messages::link(&self.product, link, &files, url, &sender, to, name);
+            if let Err(e) = self.mailer.send(mail).await {
+                error.get_or_insert(e.to_string());
+            }
+        }
+        error
     }
 
     /// Mails the same link to its recipients again (the URL does not change).

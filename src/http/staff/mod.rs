@@ -11,7 +11,8 @@
 //! - `flash.rs`: the message shown after an action;
 //! - `send.rs`: sending files from the browser (page, draft, uploads, finish);
 //! - `browse.rs`: the file browser over the user's own view (`/app/files`);
-//! - `create.rs`: share from storage and request files (`/app/share`, `/app/request`).
+//! - `create.rs`: share from storage and request files (`/app/share`, `/app/request`);
+//! - `notices.rs`: the notification feed, its bell, and the user's preferences.
 
 mod actions;
 mod browse;
@@ -19,6 +20,7 @@ mod create;
 mod files;
 mod flash;
 mod login;
+mod notices;
 mod pages;
 mod send;
 mod session;
@@ -110,6 +112,16 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         },
         ["send", id, "finish"] if post => match read_form(ctx, body).await {
             Ok(form) => send::finish(ctx, peer, &staff, id, &form).await,
+            Err(r) => r,
+        },
+        ["notifications"] if get => notices::feed(ctx, &staff, h).await,
+        ["notifications", "read"] if post => match read_form(ctx, body).await {
+            Ok(form) => notices::mark_read(ctx, &staff, &form).await,
+            Err(r) => r,
+        },
+        ["preferences"] if get => notices::preferences(ctx, &staff, h).await,
+        ["preferences"] if post => match read_form(ctx, body).await {
+            Ok(form) => notices::save_preferences(ctx, peer, &staff, &form).await,
             Err(r) => r,
         },
         ["links", id] if get => views::detail(ctx, &staff, id, h).await,
