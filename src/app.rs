@@ -186,16 +186,7 @@ impl App {
         let connectors = build_connectors(&config)?;
         let vfs = Arc::new(build_vfs(&config, &connectors)?);
         let transfers = Arc::new(build_transfers(&config, &connectors)?);
-        let mailer = Mailer::new(&config.mail)?.branded(crate::mail::MailBrand {
-            product: config.http.product_name.clone(),
-            accent: config.http.accent.clone(),
-            logo_url: config.http.logo.as_ref().map(|_| {
-                format!(
-                    "{}/static/logo",
-                    config.links.base_url.trim_end_matches('/')
-                )
-            }),
-        });
+        let mailer = Mailer::for_config(&config)?;
         let audit = AuditLog::start(db.clone(), config.audit);
         Ok(App {
             config,

@@ -105,6 +105,22 @@ impl Mailer {
         })
     }
 
+    /// The mailer of `[mail]`, wearing the white label of `[http]`
+    /// (product name, accent colour, the logo as served under `[links] base_url`).
+    pub fn for_config(config: &crate::config::Config) -> Result<Mailer> {
+        let brand = MailBrand {
+            product: config.http.product_name.clone(),
+            accent: config.http.accent.clone(),
+            logo_url: config.http.logo.as_ref().map(|_| {
+                format!(
+                    "{}/static/logo",
+                    config.links.base_url.trim_end_matches('/')
+                )
+            }),
+        };
+        Ok(Mailer::new(&config.mail)?.branded(brand))
+    }
+
     /// The same mailer wearing `brand` in its HTML parts.
     pub fn branded(mut self, brand: MailBrand) -> Mailer {
         self.brand = Arc::new(brand);
