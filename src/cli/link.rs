@@ -217,7 +217,7 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
             transfers,
             audit.clone(),
             config.links.clone(),
-            crate::mail::Mailer::for_config(&config)?,
+            crate::mail::Mailer::for_config(config)?,
             config.http.product_name.clone(),
             links::token::TokenKey::load_or_create(&config.data_dir)?,
         );
