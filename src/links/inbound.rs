@@ -327,6 +327,11 @@ impl LinkService {
             ev = ev.actor(e.clone());
         }
         self.audit.record(ev).await;
+        // Only files from outside are news: a staff member's own uploads into
+        // a send draft are not.
+        if link.kind != LinkKind::Request {
+            return;
+        }
         // The use count as it is now (this upload included).
         let fresh = self.find(&link.public_id).await.unwrap_or(link.clone());
         let notifier =
@@ -338,9 +343,7 @@ impl LinkService {
                 who: &who.describe(),
             })
             .await;
-        if fresh.kind == LinkKind::Request {
-            notifier.if_exhausted(&fresh).await;
-        }
+        notifier.if_exhausted(&fresh).await;
     }
 
     /// Whether `link` takes uploads now: an upload request that is active (or

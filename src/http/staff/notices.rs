@@ -24,7 +24,7 @@ use crate::store::{format_ms, now_ms, NoticeKind, Notification};
 /// How many notifications the feed shows.
 const FEED: usize = 200;
 
-const STYLE: &str = "<style>a.bell{position:relative;text-decoration:none;font-size:1.2rem;line-height:1}\
+const STYLE: &str = "<style>a.bell{position:relative;text-decoration:none;line-height:1;color:#1d1f23;display:inline-flex}\
 a.bell .count{position:absolute;top:-.55rem;right:-.8rem;background:#a4161a;color:#fff;border-radius:1rem;\
 font-size:.7rem;font-weight:700;padding:.05rem .35rem;min-width:.6rem;text-align:center}\
 ul.feed{list-style:none;padding:0;margin:0}ul.feed li{display:flex;gap:.75rem;justify-content:space-between;\
@@ -46,7 +46,9 @@ pub(super) fn bell(unread: u64) -> String {
     };
     format!(
         "{STYLE}<a class=\"bell\" href=\"/app/notifications\" title=\"{label}\" aria-label=\"{label}\">\
-         <span aria-hidden=\"true\">&#128276;</span>{count}</a>\
+         <svg aria-hidden=\"true\" width=\"20\" height=\"20\" viewBox=\"0 0 24 24\" fill=\"none\" stroke=\"currentColor\" \
+         stroke-width=\"2\" stroke-linecap=\"round\" stroke-linejoin=\"round\">\
+         <path d=\"M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9\"/><path d=\"M13.73 21a2 2 0 0 1-3.46 0\"/></svg>{count}</a>\
          <a href=\"/app/preferences\">Preferences</a>"
     )
 }
@@ -68,7 +70,7 @@ fn describe(n: &Notification) -> String {
             who = esc(&n.who)
         ),
         NoticeKind::Uploaded => format!(
-            "<strong>{file}</strong>{size} was received on {link} from {who}",
+            "<strong>{file}</strong>{size} was uploaded to {link} by {who}",
             file = esc(&n.file),
             who = esc(&n.who)
         ),
