@@ -454,6 +454,20 @@ async fn a_staff_member_requests_files_and_the_customer_uploads() {
     )
     .await;
     assert_eq!(report["folder"], "/Clients");
+    // The customer's mail (in the outbox: no SMTP here) greets them by name.
+    let outbox = gw.config.mail.outbox.clone();
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|m| m.contains("buyer@acme.example"))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("Hello ACME Ltd,"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("Subject: fred asks you to upload files: Files from ACME Ltd"),
+        "{}",
+        mails[0]
+    );
     let item = &report["items"][0];
     assert_eq!(item["state"], "complete", "{item}");
     assert_eq!(

@@ -199,6 +199,7 @@ impl RuleArgs {
                 self.max_downloads
             },
             allowed_emails: self.allow_email.clone(),
+            recipient_names: Vec::new(),
         })
     }
 }

@@ -119,6 +119,7 @@ impl LinkService {
             notify: r.notify,
         });
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
+        self.keep_names(&link, &o).await;
         Ok(self.announce(link, &token).await)
     }
 

@@ -50,6 +50,9 @@ pub struct LinkOptions {
     pub password: Option<String>,
     pub max_uses: Option<u32>,
     pub allowed_emails: Vec<String>,
+    /// (e-mail, name) of the recipients staff named: stored beside the
+    /// addresses and used to greet each in their mail.
+    pub recipient_names: Vec<(String, String)>,
 }
 
 /// Where a file of a send link comes from.
@@ -167,6 +170,21 @@ impl LinkService {
             folder_locks: Default::default(),
             copying: Default::default(),
             token_key,
+        }
+    }
+
+    /// Stores the names staff gave the link's recipients (before its mails go).
+    async fn keep_names(&self, link: &Link, o: &LinkOptions) {
+        if o.recipient_names.is_empty() {
+            return;
+        }
+        let (id, names) = (link.id, o.recipient_names.clone());
+        if let Err(e) = self
+            .db
+            .run(move |s| s.link_recipient_names_set(id, &names))
+            .await
+        {
+            tracing::warn!(error = %e, "storing recipients' names");
         }
     }
 
@@ -395,6 +413,7 @@ impl LinkService {
         let (mut new, token) = self.prepare(owner, LinkKind::Share, o).await?;
         new.state = LinkState::Active;
         let link = self.db.run(move |s| s.link_insert(&new, &files)).await?;
+        self.keep_names(&link, o).await;
         Ok(self.announce(link, &token).await)
     }
 

@@ -214,6 +214,8 @@ pub async fn finish(
         password: form.get("password").filter(|p| !p.is_empty()).cloned(),
         max_uses,
         allowed_emails: list(form, "allow_email"),
+        // Stored above, on the draft, before the mails go.
+        recipient_names: Vec::new(),
     };
     // The names first: the mails go out as the draft becomes a link.
     let names = recipient_names(form);
