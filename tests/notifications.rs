@@ -3,7 +3,9 @@
 //! button), its subject names the sender's display name, it carries
 //! Message-ID and Date, each recipient gets their own, greeted by name, and no
 //! link token reaches the log; downloads, a used-up link and an expired link
-//! reach the owner's feed, and by mail only as the owner's preferences say.
+//! reach the owner's feed, and by mail only as the owner's preferences say;
+//! the feed escapes what visitors name, and its forms and the preferences
+//! need the session's CSRF token and touch only the user's own rows.
 
 mod common;
 
@@ -334,4 +336,206 @@ async fn downloads_and_ended_links_reach_the_feed_and_mail_as_chosen() {
     assert_eq!(store.notifications_mark_read("admin", None, 1).unwrap(), 0);
     assert_eq!(store.notifications_mark_read("alice", None, 1).unwrap(), 3);
     assert_eq!(store.notifications_unread("alice").unwrap(), 0);
+}
+
+/// The first hidden CSRF field of a page.
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field")
+        + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+/// A signed-in staff browser (cookies kept, redirects not followed).
+async fn staff(gw: &Gateway, name: &str, password: &str) -> (reqwest::Client, String) {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://{}", gw.http_addr());
+    let form = c
+        .get(format!("{base}/app/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{base}/app/login"))
+        .form(&[
+            ("csrf", csrf(&form).as_str()),
+            ("name", name),
+            ("password", password),
+            ("next", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    (c, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_escapes_what_visitors_name_and_its_forms_need_the_session_token() {
+    let (gw, _) = gateway("").await;
+    gw.add_user("mallory", "/mallory", "all", Some("pw-mallory"), None);
+    // A notification naming a file and a visitor with markup in their names.
+    let store = gw.db.blocking();
+    let id = store
+        .notification_add(
+            &wharf::store::NewNotification {
+                user: "alice".into(),
+                kind: NoticeKind::Uploaded,
+                link_public_id: "abc".into(),
+                link_label: "<i>label</i>".into(),
+                file: "<script>alert(1)</script>.pdf".into(),
+                who: "\"><img src=x>".into(),
+                bytes: Some(10),
+            },
+            1,
+        )
+        .unwrap()
+        .unwrap();
+    let (c, base) = staff(&gw, "alice", "pw-alice").await;
+    let page = c
+        .get(format!("{base}/app/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;.pdf"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert") && !page.contains("<img src=x>"));
+    assert!(page.contains("&lt;i&gt;label&lt;/i&gt;"), "{page}");
+    assert!(
+        page.contains("class=\"count\">1<"),
+        "the bell counts it: {page}"
+    );
+
+    // Without the session's token: refused, nothing marked.
+    let r = c
+        .post(format!("{base}/app/notifications/read"))
+        .form(&[("id", id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(store.notifications_unread("alice").unwrap(), 1);
+    // Another user, with their own valid token, cannot mark alice's.
+    let (m, _) = staff(&gw, "mallory", "pw-mallory").await;
+    let mpage = m
+        .get(format!("{base}/app/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!mpage.contains("alert(1)"), "mallory sees only hers");
+    let r = m
+        .post(format!("{base}/app/notifications/read"))
+        .form(&[("csrf", csrf(&mpage)), ("id", id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(store.notifications_unread("alice").unwrap(), 1);
+    // Alice marks it.
+    let r = c
+        .post(format!("{base}/app/notifications/read"))
+        .form(&[("csrf", csrf(&page)), ("id", id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(store.notifications_unread("alice").unwrap(), 0);
+
+    // Preferences: a display name too long is refused and changes nothing;
+    // a good one is saved with the choices, and audited.
+    let prefs = c
+        .get(format!("{base}/app/preferences"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&prefs);
+    let long = "x".repeat(81);
+    let r = c
+        .post(format!("{base}/app/preferences"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("display_name", long.as_str()),
+            ("mail_link_expired", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let shown = c
+        .get(format!("{base}/app/preferences"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("at most 80 characters"), "{shown}");
+    assert_eq!(store.user_get("alice").unwrap().unwrap().display_name, None);
+    assert_eq!(store.notification_prefs("alice").unwrap(), []);
+    let r = c
+        .post(format!("{base}/app/preferences"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("display_name", "  Alice <A> Smith "),
+            ("mail_link_expired", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        store.user_get("alice").unwrap().unwrap().display_name,
+        Some("Alice <A> Smith".to_string())
+    );
+    let mut prefs = store.notification_prefs("alice").unwrap();
+    prefs.sort_by_key(|(k, _)| k.as_str());
+    assert_eq!(
+        prefs,
+        [
+            (NoticeKind::Downloaded, false),
+            (NoticeKind::Exhausted, false),
+            (NoticeKind::Expired, true),
+            (NoticeKind::Uploaded, false),
+        ]
+    );
+    let shown = c
+        .get(format!("{base}/app/preferences"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("value=\"Alice &lt;A&gt; Smith\""), "{shown}");
+    // Without the token: refused.
+    let r = c
+        .post(format!("{base}/app/preferences"))
+        .form(&[("display_name", "Eve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        store.user_get("alice").unwrap().unwrap().shown_name(),
+        "Alice <A> Smith"
+    );
 }
