@@ -186,7 +186,7 @@ impl App {
         let connectors = build_connectors(&config)?;
         let vfs = Arc::new(build_vfs(&config, &connectors)?);
         let transfers = Arc::new(build_transfers(&config, &connectors)?);
-        let mailer = Mailer::new(&config.mail)?;
+        let mailer = Mailer::for_config(&config)?;
         let audit = AuditLog::start(db.clone(), config.audit);
         Ok(App {
             config,
@@ -223,6 +223,10 @@ impl App {
             self.mailer.clone(),
             self.config.http.product_name.clone(),
             crate::links::token::TokenKey::load_or_create(&self.config.data_dir)?,
+        ));
+        tasks.spawn(crate::notify::expiry_sweep(
+            crate::notify::Notifier::new(self.db.clone(), self.mailer.clone(), &self.config.links),
+            stopped.clone(),
         ));
         tasks.spawn(retention(
             links.clone(),

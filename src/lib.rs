@@ -21,6 +21,7 @@
 //! - [`api`]: the admin HTTP API (`/api/v1` on the link server), JSON with API
 //!   keys ([`apikeys`]) acting as their user.
 //! - [`mail`]: outgoing mail (SMTP through lettre, or an outbox of .eml files).
+//! - [`notify`]: notifications to a link's owner (the staff feed, and mail).
 //! - [`ftps`]: the FTPS front-end (explicit and implicit TLS; own control loop).
 //! - [`net`]: the accept loop every listener shares (per-address caps, login grace
 //!   time, graceful drain).
@@ -67,6 +68,7 @@ pub mod login;
 pub mod mail;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

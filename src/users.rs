@@ -81,6 +81,7 @@ pub fn json(u: &User, keys: &[SshKey]) -> serde_json::Value {
         "has_password": u.password_hash.is_some(),
         "key_and_password": u.key_and_password,
         "email": u.email,
+        "display_name": u.display_name,
         "created_at": format_ms(u.created_at),
         "keys": keys,
     })
@@ -123,6 +124,24 @@ pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
     })
     .await?;
     Ok(Some(password))
+}
+
+/// A display name as staff may set it: trimmed, at most 80 characters, no
+/// control characters. An empty one clears it (`None`).
+pub fn check_display_name(name: &str) -> Result<Option<String>> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().count() > 80 {
+        return Err(Error::invalid("a display name has at most 80 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "a display name cannot hold control characters",
+        ));
+    }
+    Ok(Some(name.to_string()))
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@
 //!   link serves both files;
 //! - a staff member shares a file picked in the file browser (`/app/files`) and
 //!   the recipient downloads it whole;
-//! - a staff member creates an upload request in `/app` and the customer fills it.
+//! - a staff member creates an upload request in `/app` and the customer fills it;
+//! - a download and an upload reach the staff member's notification feed (the
+//!   bell counts them, "Mark all read" clears it), the upload page's "left"
+//!   counter follows the upload, and with download mails switched off in the
+//!   preferences a later download is in the feed but no mail arrives.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -317,6 +321,18 @@ async fn a_staff_member_sends_two_files_from_the_browser() {
     for item in report["items"].as_array().unwrap() {
         assert_eq!(item["state"], "complete", "{item}");
     }
+    // The recipients' names are kept beside their addresses (the mails greet
+    // them by name), and dana's own uploads are no notification of hers.
+    let store = gw.db.blocking();
+    let link = store.link_list(Some("dana")).unwrap().remove(0);
+    assert_eq!(
+        store.link_recipient_names(link.id).unwrap(),
+        [
+            ("bob@example.com".to_string(), "Bob Buyer".to_string()),
+            ("carol@example.com".to_string(), "Carol Counsel".to_string())
+        ]
+    );
+    assert_eq!(store.notifications_of("dana", 10).unwrap(), []);
     // The link works for anyone: its page lists both files, each downloads whole.
     let token = url.rsplit('/').next().unwrap();
     let page = reqwest::get(gw.url(token))
@@ -438,6 +454,20 @@ async fn a_staff_member_requests_files_and_the_customer_uploads() {
     )
     .await;
     assert_eq!(report["folder"], "/Clients");
+    // The customer's mail (in the outbox: no SMTP here) greets them by name.
+    let outbox = gw.config.mail.outbox.clone();
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|m| m.contains("buyer@acme.example"))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("Hello ACME Ltd,"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("Subject: fred asks you to upload files: Files from ACME Ltd"),
+        "{}",
+        mails[0]
+    );
     let item = &report["items"][0];
     assert_eq!(item["state"], "complete", "{item}");
     assert_eq!(
@@ -646,4 +676,121 @@ async fn an_administrator_manages_everyones_links_clients_and_references() {
     // Without the share permission: no create menu, and the form is refused.
     assert_eq!(report["viewerCreate"], 0);
     assert_eq!(report["viewerSend"], 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_shows_a_download_and_an_upload_and_preferences_stop_mails() {
+    let mail = common::smtp::smtp();
+    let gw = Gateway::start("fs", &mail.config()).await;
+    gw.add_user("hana", "/hana", "all", Some("hana-pw-12345"), None);
+    gw.cli(&["user", "email", "hana", "hana-feed@example.org"]);
+    gw.cli(&["user", "profile", "hana", "--display-name", "Hana H."]);
+    let home = gw.config.data_dir.join("files/hana");
+    std::fs::create_dir_all(home.join("inbox")).unwrap();
+    write_pattern(&home.join("Q3 report.pdf"), 300_000, 51);
+    let (_, share) = gw.link(&[
+        "share",
+        "/Q3 report.pdf",
+        "--as",
+        "hana",
+        "--title",
+        "Q3 report",
+        "--to",
+        "bob-feed@example.org",
+    ]);
+    let (_, request) = gw.link(&[
+        "request",
+        "--as",
+        "hana",
+        "--folder",
+        "/inbox",
+        "--title",
+        "Signed contracts",
+        "--max-files",
+        "3",
+    ]);
+    // The recipient's mail, its HTML part as a file the browser can show.
+    let invite = &mail.wait_for("bob-feed@example.org", 1)[0];
+    assert!(
+        invite.contains("Subject: Hana H. has shared files with you: Q3 report"),
+        "{invite}"
+    );
+    let html = &invite[invite.find("<!doctype html>").expect("an HTML part")..];
+    let html = &html[..html.find("</html>").unwrap() + "</html>".len()];
+    let mail_html = gw.path("mail.html");
+    std::fs::write(&mail_html, html).unwrap();
+    let upload = gw.path("contract signed.pdf");
+    write_pattern(&upload, 120_000, 52);
+    let downloads = gw.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-notifications",
+        serde_json::json!({
+            "base": base,
+            "user": "hana",
+            "password": "hana-pw-12345",
+            "shareUrl": gw.url(&share),
+            "requestUrl": gw.url(&request),
+            "files": [upload],
+            "downloadDir": downloads,
+            "mailHtml": mail_html,
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["bellBefore"], "0", "{report:#}");
+    // The upload page counted the use down and says what "remove" does.
+    assert_eq!(report["leftBefore"], "3", "{report:#}");
+    assert_eq!(report["leftAfter"], "2", "{report:#}");
+    assert_eq!(report["removeLabel"], "Clear from this list", "{report:#}");
+    // Both events are in the feed, unread, and counted on the bell.
+    assert_eq!(report["bellAfter"], "2", "{report:#}");
+    let feed = report["feed"].as_array().unwrap();
+    assert_eq!(feed.len(), 2, "{report:#}");
+    let down = feed.iter().find(|n| n["kind"] == "downloaded").unwrap();
+    let text = down["text"].as_str().unwrap();
+    assert!(
+        text.contains("Q3 report.pdf") && text.contains("127.0.0.1"),
+        "{text}"
+    );
+    let up = feed.iter().find(|n| n["kind"] == "uploaded").unwrap();
+    assert!(
+        up["text"].as_str().unwrap().contains("contract signed.pdf"),
+        "{up}"
+    );
+    assert!(feed.iter().all(|n| n["unread"] == true));
+    assert!(
+        report["unreadAfterMark"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 unread"),
+        "{report:#}"
+    );
+    assert_eq!(report["bellAfterMark"], "0");
+    // Preferences: download mails were on (notify_downloads), then off.
+    assert_eq!(report["downloadMailDefault"], true);
+    assert_eq!(report["downloadMailAfter"], false);
+    assert!(report["prefsFlash"].as_str().unwrap().contains("saved"));
+    let user = gw.db.blocking().user_get("hana").unwrap().unwrap();
+    assert_eq!(user.display_name.as_deref(), Some("Hana Hart"));
+    // The second download is in the feed, unread...
+    assert_eq!(report["bellFinal"], "1", "{report:#}");
+    let last = &report["feedFinal"][0];
+    assert_eq!(last["kind"], "downloaded");
+    assert_eq!(last["unread"], true);
+    // ...and mailed only while download mails were on: one download mail
+    // (the first), one upload mail.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mails = mail.messages_to("hana-feed@example.org");
+    let downloaded = mails
+        .iter()
+        .filter(|m| m.contains("Subject: Downloaded: Q3 report.pdf"))
+        .count();
+    let uploaded = mails
+        .iter()
+        .filter(|m| m.contains("Subject: Uploaded: contract signed.pdf"))
+        .count();
+    assert_eq!((downloaded, uploaded), (1, 1), "{mails:#?}");
 }

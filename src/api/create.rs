@@ -119,6 +119,7 @@ impl NewLink {
             password: self.password.clone(),
             max_uses: self.max_uses,
             allowed_emails: self.allowed_emails.clone(),
+            recipient_names: Vec::new(),
         })
     }
 }

@@ -280,6 +280,7 @@ impl RuleArgs {
             allowed_emails: self.allow_email.clone(),
             client,
             reference,
+            recipient_names: Vec::new(),
         })
     }
 }
@@ -298,7 +299,7 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
             transfers,
             audit.clone(),
             config.links.clone(),
-            crate::mail::Mailer::new(&config.mail)?,
+            crate::mail::Mailer::for_config(config)?,
             config.http.product_name.clone(),
             links::token::TokenKey::load_or_create(&config.data_dir)?,
         );

@@ -40,6 +40,9 @@ pub enum UserCmd {
         /// Where notifications about the user's links go.
         #[arg(long)]
         email: Option<String>,
+        /// What mails and pages call the user ("Ann Smith"; default: the name).
+        #[arg(long)]
+        display_name: Option<String>,
         /// An administrator: through the admin API, sees and manages every
         /// user's links and the whole audit log.
         #[arg(long)]
@@ -91,6 +94,13 @@ pub enum UserCmd {
         email: Option<String>,
         #[arg(long, conflicts_with = "email")]
         clear: bool,
+    },
+    /// Set what mails and pages call a user: `--display-name "Ann Smith"`
+    /// (an empty one goes back to the user name).
+    Profile {
+        name: String,
+        #[arg(long)]
+        display_name: String,
     },
     /// Make a user an administrator of the admin API (`on`), or not (`off`).
     Admin {
@@ -173,10 +183,15 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             protocols,
             key_and_password,
             email,
+            display_name,
             admin,
         } => {
             users::validate_name(&name)?;
             let email = email.map(|e| checked_email(&e)).transpose()?;
+            let display_name = match display_name {
+                Some(d) => users::check_display_name(&d)?,
+                None => None,
+            };
             let home = VPath::parse(&home)?;
             let key = key.as_ref().map(read_key).transpose()?;
             let pw = password.take()?;
@@ -204,6 +219,9 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             })?;
             if let Some(e) = &email {
                 store.user_set_email(&name, Some(e))?;
+            }
+            if let Some(d) = &display_name {
+                store.user_set_display_name(&name, Some(d))?;
             }
             if admin {
                 store.user_set_admin(&name, true)?;
@@ -271,6 +289,7 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             println!("status:     {}", status(&u));
             println!("home:       {}", u.home);
             println!("email:      {}", u.email.as_deref().unwrap_or("-"));
+            println!("display:    {}", u.shown_name());
             println!("perms:      {}", u.perms);
             println!("protocols:  {}", u.protocols);
             println!("admin:      {}", yes_no(u.admin));
@@ -402,6 +421,16 @@ pub fn run(config: &Config, cmd: UserCmd) -> Result<()> {
             match email {
                 Some(e) => println!("{name}'s notifications go to {e}"),
                 None => println!("{name} gets no notifications"),
+            }
+            Ok(())
+        }
+        UserCmd::Profile { name, display_name } => {
+            let display = users::check_display_name(&display_name)?;
+            store.user_set_display_name(&name, display.as_deref())?;
+            audit("user_profile", &name, display.clone())?;
+            match display {
+                Some(d) => println!("{name} is shown as {d}"),
+                None => println!("{name} is shown by their user name"),
             }
             Ok(())
         }

@@ -2,7 +2,7 @@
 //! the bytes it hands to hyper; when the stream ends (or is dropped because the
 //! visitor went away) its [`Charge`] settles the use — charged when complete,
 //! refunded otherwise (docs/links.md) — writes the audit row and, for a whole
-//! file, mails the link's creator.
+//! file, notifies the link's creator (`crate::notify`).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,7 +18,7 @@ use super::respond::{page, refused};
 use super::visit::Visit;
 use super::{Body, HttpContext};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
-use crate::mail::{messages, Mailer};
+use crate::notify::{Event, Notifier};
 use crate::policy::links::Status;
 use crate::policy::Protocol;
 use crate::store::{now_ms, Db, Link, Ticket};
@@ -28,8 +28,8 @@ use crate::vfs::ByteStream;
 pub struct Charge {
     pub db: Db,
     pub audit: AuditLog,
-    pub mailer: Mailer,
-    pub notify: bool,
+    /// The owner's notification (feed and, by their choice, mail).
+    pub notifier: Notifier,
     pub link: Link,
     pub grant: String,
     pub ticket: Ticket,
@@ -95,8 +95,7 @@ pub async fn begin(
     let charge = Charge {
         db: ctx.db.clone(),
         audit: ctx.audit.clone(),
-        mailer: ctx.mailer.clone(),
-        notify: ctx.links().notify_downloads,
+        notifier: Notifier::new(ctx.db.clone(), ctx.mailer.clone(), &ctx.links()),
         link: v.link.clone(),
         grant: grant.id,
         ticket,
@@ -149,33 +148,33 @@ impl Charge {
                         .unwrap_or_default()
                 ));
             c.audit.record(ev).await;
-            if complete && c.to_end && c.notify {
+            if complete && c.to_end {
                 notify_owner(&c).await;
             }
         });
     }
 }
 
+/// Tells the owner a whole file was downloaded, and that the link is used up
+/// if this download took its last use.
 async fn notify_owner(c: &Charge) {
-    let owner = c.link.owner.clone();
-    let Ok(Some(user)) = c.db.run(move |s| s.user_get(&owner)).await else {
-        return;
-    };
-    let Some(to) = user.email else { return };
-    let id = c.link.id;
-    // The mail shows the uses as they are now, after this download was charged.
+    // The link as it is now, after this download was charged.
     let pid = c.link.public_id.clone();
     let link = match c.db.run(move |s| s.link_by_public_id(&pid)).await {
-        Ok(Some(l)) if l.id == id => l,
+        Ok(Some(l)) if l.id == c.link.id => l,
         _ => c.link.clone(),
     };
-    c.mailer.send_later(messages::downloaded(
-        &to,
-        &link,
-        &c.what,
-        c.file_size,
-        &c.who,
-    ));
+    c.notifier
+        .emit(Event::Downloaded {
+            link: &link,
+            file: &c.what,
+            bytes: c.file_size,
+            who: &c.who,
+        })
+        .await;
+    if c.ticket == Ticket::Reserved {
+        c.notifier.if_exhausted(&link).await;
+    }
 }
 
 /// A body stream that settles its [`Charge`] exactly once.

@@ -47,23 +47,27 @@ fn title(link: &Link) -> &str {
 
 fn request_page(link: &Link, endpoint: &str) -> String {
     let inbound = link.inbound.as_ref();
+    // Pieces of HTML (each value escaped): the count left is a live element
+    // that upload.js keeps counting down as files are sent.
     let mut limits = Vec::new();
     if let Some(n) = link.max_uses {
         let left = n.saturating_sub(link.uses);
-        limits.push(format!("up to {n} file(s), {left} left"));
+        limits.push(format!(
+            "up to {n} file(s), <span id=\"left\" data-left=\"{left}\">{left}</span> left"
+        ));
     }
     if let Some(m) = inbound.and_then(|i| i.max_size) {
-        limits.push(format!("each up to {}", human_size(m)));
+        limits.push(format!("each up to {}", esc(&human_size(m))));
     }
     if let Some(t) = link.expires_at {
-        limits.push(format!("until {}", format_ms(t)));
+        limits.push(format!("until {}", esc(&format_ms(t))));
     }
     let limits = if limits.is_empty() {
         String::new()
     } else {
         format!(
             "<p class=\"muted\">You can upload {}.</p>",
-            esc(&limits.join(", "))
+            limits.join(", ")
         )
     };
     let message = if link.message.is_empty() {
@@ -78,13 +82,28 @@ fn request_page(link: &Link, endpoint: &str) -> String {
         "<h1>{title}</h1><p class=\"muted\">{owner} asks you to upload files.</p>{message}{limits}{widget}",
         title = esc(title(link)),
         owner = esc(&link.owner),
-        widget = widget(endpoint, inbound.and_then(|i| i.max_size), link.max_uses),
+        widget = request_widget(endpoint, inbound.and_then(|i| i.max_size), link.max_uses),
     )
+}
+
+/// The widget of an upload request: a finished file is the sender's (published
+/// into their folder), so the page says removing it only clears the list.
+fn request_widget(endpoint: &str, max_size: Option<u64>, max_files: Option<u32>) -> String {
+    widget_with(endpoint, max_size, max_files, " data-complete=\"kept\"")
 }
 
 /// The drop zone, picker and per-file list that `static/upload.js` drives.
 pub fn widget(endpoint: &str, max_size: Option<u64>, max_files: Option<u32>) -> String {
-    let mut data = format!("data-endpoint=\"{}\"", esc(endpoint));
+    widget_with(endpoint, max_size, max_files, "")
+}
+
+fn widget_with(
+    endpoint: &str,
+    max_size: Option<u64>,
+    max_files: Option<u32>,
+    extra: &str,
+) -> String {
+    let mut data = format!("data-endpoint=\"{}\"{extra}", esc(endpoint));
     if let Some(m) = max_size {
         data.push_str(&format!(" data-max-size=\"{m}\""));
     }

@@ -20,7 +20,6 @@ use super::{pump, Created, LinkOptions, LinkService};
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::UploadConflict;
 use crate::error::{Error, ErrorKind, Result};
-use crate::mail::messages;
 use crate::policy::links::{self as rules, Status};
 use crate::policy::{self, Op, Protocol};
 use crate::store::{
@@ -120,6 +119,7 @@ impl LinkService {
             notify: r.notify,
         });
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
+        self.keep_names(&link, &o).await;
         Ok(self.announce(link, &token).await)
     }
 
@@ -328,20 +328,23 @@ impl LinkService {
             ev = ev.actor(e.clone());
         }
         self.audit.record(ev).await;
-        if !link.inbound.as_ref().is_some_and(|i| i.notify) {
+        // Only files from outside are news: a staff member's own uploads into
+        // a send draft are not.
+        if link.kind != LinkKind::Request {
             return;
         }
-        let owner = link.owner.clone();
-        let to = match self.db.run(move |s| s.user_get(&owner)).await {
-            Ok(Some(u)) => u.email,
-            _ => None,
-        };
-        if let Some(to) = to {
-            // The use count as it is now (this upload included).
-            let fresh = self.find(&link.public_id).await.unwrap_or(link.clone());
-            self.mailer
-                .send_later(messages::uploaded(&to, &fresh, file, &who.describe()));
-        }
+        // The use count as it is now (this upload included).
+        let fresh = self.find(&link.public_id).await.unwrap_or(link.clone());
+        let notifier =
+            crate::notify::Notifier::new(self.db.clone(), self.mailer.clone(), &self.config());
+        notifier
+            .emit(crate::notify::Event::Uploaded {
+                link: &fresh,
+                file,
+                who: &who.describe(),
+            })
+            .await;
+        notifier.if_exhausted(&fresh).await;
     }
 
     /// Whether `link` takes uploads now: an upload request that is active (or

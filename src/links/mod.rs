@@ -56,6 +56,9 @@ pub struct LinkOptions {
     /// The client (address book) the link is for; it must be one the creator sees.
     pub client: Option<i64>,
     pub reference: Option<crate::store::Reference>,
+    /// (e-mail, name) of the recipients staff named: stored beside the
+    /// addresses and used to greet each in their mail.
+    pub recipient_names: Vec<(String, String)>,
 }
 
 /// Where a file of a send link comes from.
@@ -191,6 +194,21 @@ impl LinkService {
         self.config.set(config);
     }
 
+    /// Stores the names staff gave the link's recipients (before its mails go).
+    async fn keep_names(&self, link: &Link, o: &LinkOptions) {
+        if o.recipient_names.is_empty() {
+            return;
+        }
+        let (id, names) = (link.id, o.recipient_names.clone());
+        if let Err(e) = self
+            .db
+            .run(move |s| s.link_recipient_names_set(id, &names))
+            .await
+        {
+            tracing::warn!(error = %e, "storing recipients' names");
+        }
+    }
+
     /// A link just created or finished: its URL, mailed to its recipients.
     async fn announce(&self, link: Link, token: &str) -> Created {
         let url = self.url(token);
@@ -212,8 +230,34 @@ impl LinkService {
             Ok(f) => f,
             Err(e) => return Some(e.to_string()),
         };
-        let mail = messages::link(&self.product, link, &files, url, &link.owner);
-        self.mailer.send(mail).await.err().map(|e| e.to_string())
+        // The sender's display name and the recipients' names: a missing one
+        // only makes the mail less personal.
+        let (owner, id) = (link.owner.clone(), link.id);
+        let (sender, names) = self
+            .db
+            .run(move |s| {
+                let sender = s
+                    .user_get(&owner)?
+                    .map(|u| u.shown_name().to_string())
+                    .unwrap_or(owner);
+                Ok((sender, s.link_recipient_names(id)?))
+            })
+            .await
+            .unwrap_or_else(|_| (link.owner.clone(), Vec::new()));
+        // One mail each: recipients do not see each other's addresses, and
+        // each is greeted by name.
+        let mut error = None;
+        for to in &link.recipients {
+            let name = names
+                .iter()
+                .find(|(e, _)| e.eq_ignore_ascii_case(to))
+                .map(|(_, n)| n.as_str());
+            let mail = messages::link(&self.product, link, &files, url, &sender, to, name);
+            if let Err(e) = self.mailer.send(mail).await {
+                error.get_or_insert(e.to_string());
+            }
+        }
+        error
     }
 
     /// Mails the same link to its recipients again (the URL does not change).
@@ -395,6 +439,7 @@ impl LinkService {
         let (mut new, token) = self.prepare(owner, LinkKind::Share, o).await?;
         new.state = LinkState::Active;
         let link = self.db.run(move |s| s.link_insert(&new, &files)).await?;
+        self.keep_names(&link, o).await;
         Ok(self.announce(link, &token).await)
     }
 

@@ -1,5 +1,5 @@
-//! The texts wharf mails. Plain text: every mail client shows it, and nothing in
-//! it can be rendered as markup.
+//! The texts wharf mails. The plain text is the message; the HTML part
+//! (`html.rs`) is made from it, with the call to action as a button.
 
 use super::Mail;
 use crate::store::{format_ms, Link, LinkFile};
@@ -11,17 +11,37 @@ fn expiry(link: &Link) -> String {
         .unwrap_or_else(|| "The link does not expire.".into())
 }
 
-/// To the recipients: the link, what it holds, who sent it.
-pub fn link(product: &str, link: &Link, files: &[LinkFile], url: &str, sender: &str) -> Mail {
+/// "Hello Ann," or "Hello," when the recipient's name is not known.
+fn greeting(name: Option<&str>) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("Hello {n},\n\n"),
+        None => "Hello,\n\n".into(),
+    }
+}
+
+/// To one recipient (`to`, named `name` if staff gave a name): the link, what
+/// it holds, who sent it. `sender` is the sender's display name.
+pub fn link(
+    product: &str,
+    link: &Link,
+    files: &[LinkFile],
+    url: &str,
+    sender: &str,
+    to: &str,
+    name: Option<&str>,
+) -> Mail {
     if link.inbound.is_some() {
-        return request(product, link, url, sender);
+        return request(product, link, url, sender, to, name);
     }
     let subject = if link.title.is_empty() {
-        format!("{sender} sent you files")
+        format!("{sender} has shared files with you")
     } else {
-        format!("{sender} sent you: {}", link.title)
+        format!("{sender} has shared files with you: {}", link.title)
     };
-    let mut body = format!("{sender} shared files with you through {product}.\n\n");
+    let mut body = greeting(name);
+    body.push_str(&format!(
+        "{sender} has shared files with you through {product}.\n\n"
+    ));
     if !link.message.is_empty() {
         body.push_str(&format!("Message:\n{}\n\n", link.message));
     }
@@ -43,21 +63,32 @@ pub fn link(product: &str, link: &Link, files: &[LinkFile], url: &str, sender: &
     }
     Mail {
         kind: "link",
-        to: link.recipients.clone(),
+        to: vec![to.to_string()],
         reply_to: None,
         subject,
         body,
+        button: Some(("Open the files".into(), url.to_string())),
     }
 }
 
-/// To the recipients of an upload request: where to upload, and the limits.
-fn request(product: &str, link: &Link, url: &str, sender: &str) -> Mail {
+/// To one recipient of an upload request: where to upload, and the limits.
+fn request(
+    product: &str,
+    link: &Link,
+    url: &str,
+    sender: &str,
+    to: &str,
+    name: Option<&str>,
+) -> Mail {
     let subject = if link.title.is_empty() {
         format!("{sender} asks you to upload files")
     } else {
-        format!("{sender} asks you to upload: {}", link.title)
+        format!("{sender} asks you to upload files: {}", link.title)
     };
-    let mut body = format!("{sender} asks you to upload files through {product}.\n\n");
+    let mut body = greeting(name);
+    body.push_str(&format!(
+        "{sender} asks you to upload files through {product}.\n\n"
+    ));
     if !link.message.is_empty() {
         body.push_str(&format!("Message:\n{}\n\n", link.message));
     }
@@ -73,37 +104,52 @@ fn request(product: &str, link: &Link, url: &str, sender: &str) -> Mail {
     }
     Mail {
         kind: "request",
-        to: link.recipients.clone(),
+        to: vec![to.to_string()],
         reply_to: None,
         subject,
         body,
+        button: Some(("Upload files".into(), url.to_string())),
     }
 }
 
-/// To the creator of an upload request: a file arrived.
-pub fn uploaded(to: &str, link: &Link, file: &LinkFile, who: &str) -> Mail {
-    let name = if link.title.is_empty() {
+/// What staff call a link in their mails: "title (id)", or the id.
+fn link_name(link: &Link) -> String {
+    if link.title.is_empty() {
         link.public_id.clone()
     } else {
         format!("{} ({})", link.title, link.public_id)
-    };
+    }
+}
+
+fn uses(link: &Link) -> String {
+    format!(
+        "{}{}",
+        link.uses,
+        link.max_uses
+            .map(|m| format!(" of {m}"))
+            .unwrap_or_default()
+    )
+}
+
+/// To the creator of an upload request: a file arrived. `page` is the link's
+/// staff page.
+pub fn uploaded(to: &str, link: &Link, file: &LinkFile, who: &str, page: &str) -> Mail {
     Mail {
         kind: "uploaded",
         to: vec![to.to_string()],
         reply_to: None,
         subject: format!("Uploaded: {}", file.name),
         body: format!(
-            "{} ({}) was uploaded through your link {name} by {who}.\n\
-             Saved as {}\nSHA-256: {}\nFiles so far: {}{}.\n",
+            "{} ({}) was uploaded through your link {} by {who}.\n\
+             Saved as {}\nSHA-256: {}\nFiles so far: {}.\n\nSee the link: {page}\n",
             file.name,
             human_size(file.size),
+            link_name(link),
             file.path,
             file.sha256.as_deref().unwrap_or("-"),
-            link.uses,
-            link.max_uses
-                .map(|m| format!(" of {m}"))
-                .unwrap_or_default()
+            uses(link),
         ),
+        button: Some(("See the link".into(), page.to_string())),
     }
 }
 
@@ -118,30 +164,50 @@ pub fn code(product: &str, to: &str, code: &str, minutes: u64) -> Mail {
             "Your code to open the shared files is:\n\n    {code}\n\nIt is valid for {minutes} minutes. \
              If you did not ask for it, ignore this message.\n"
         ),
+        button: None,
     }
 }
 
 /// To the link's creator: one of their files was downloaded.
-pub fn downloaded(to: &str, link: &Link, file: &str, bytes: u64, who: &str) -> Mail {
-    let name = if link.title.is_empty() {
-        link.public_id.clone()
-    } else {
-        format!("{} ({})", link.title, link.public_id)
-    };
+pub fn downloaded(to: &str, link: &Link, file: &str, bytes: u64, who: &str, page: &str) -> Mail {
     Mail {
         kind: "downloaded",
         to: vec![to.to_string()],
         reply_to: None,
         subject: format!("Downloaded: {file}"),
         body: format!(
-            "{file} ({}) was downloaded from your link {name} by {who}.\n\
-             Uses so far: {}{}.\n",
+            "{file} ({}) was downloaded from your link {} by {who}.\n\
+             Uses so far: {}.\n\nSee the link: {page}\n",
             human_size(bytes),
-            link.uses,
-            link.max_uses
-                .map(|m| format!(" of {m}"))
-                .unwrap_or_default()
+            link_name(link),
+            uses(link),
         ),
+        button: Some(("See the link".into(), page.to_string())),
+    }
+}
+
+/// To the link's creator: the link expired, or its last use was taken.
+pub fn ended(to: &str, link: &Link, expired: bool, page: &str) -> Mail {
+    let (kind, subject, why) = if expired {
+        ("link_expired", "Link expired", "has expired")
+    } else {
+        (
+            "link_exhausted",
+            "Link used up",
+            "has been used as often as it allows",
+        )
+    };
+    Mail {
+        kind,
+        to: vec![to.to_string()],
+        reply_to: None,
+        subject: format!("{subject}: {}", link_name(link)),
+        body: format!(
+            "Your link {} {why}; visitors can no longer use it.\n\n\
+             Extend it or make a new one: {page}\n",
+            link_name(link)
+        ),
+        button: Some(("See the link".into(), page.to_string())),
     }
 }
 
@@ -184,8 +250,17 @@ mod tests {
             size: 2_000_000,
             sha256: None,
         };
-        let m = link("wharf", &l, &[f], "https://x/l/t", "alice");
-        assert_eq!(m.subject, "alice sent you: Q3");
+        let m = link(
+            "wharf",
+            &l,
+            &[f],
+            "https://x/l/t",
+            "Alice Smith",
+            "bob@example.com",
+            Some("Bob"),
+        );
+        assert_eq!(m.subject, "Alice Smith has shared files with you: Q3");
+        assert!(m.body.starts_with("Hello Bob,\n"), "{}", m.body);
         for part in [
             "r.pdf (2.0 MB)",
             "https://x/l/t",

@@ -6,20 +6,22 @@
 //! Callers that must not reveal anything through timing (the e-mail code form)
 //! hand messages to [`Mailer::send_later`], which sends from a task.
 
+mod html;
 pub mod messages;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailSecurity};
 use crate::error::{Error, Result};
 
-/// One plain-text message.
+/// One message: its plain text, and (built from it when sent) an HTML part in
+/// the white-label look with the call to action as a button.
 #[derive(Debug, Clone)]
 pub struct Mail {
     /// What the mail is ("link", "code", ...): what the log says of it. Subjects
@@ -29,6 +31,28 @@ pub struct Mail {
     pub reply_to: Option<String>,
     pub subject: String,
     pub body: String,
+    /// The one thing to do (label, URL): a button in the HTML part.
+    pub button: Option<(String, String)>,
+}
+
+/// The white label mails wear (`[http] product_name`, `accent`, `logo`).
+#[derive(Debug, Clone)]
+pub struct MailBrand {
+    pub product: String,
+    /// A CSS colour (`#0b6e4f`).
+    pub accent: String,
+    /// Where the logo is served (`<base_url>/static/logo`), if there is one.
+    pub logo_url: Option<String>,
+}
+
+impl Default for MailBrand {
+    fn default() -> Self {
+        MailBrand {
+            product: "wharf".into(),
+            accent: "#0b6e4f".into(),
+            logo_url: None,
+        }
+    }
 }
 
 enum Transport {
@@ -41,6 +65,7 @@ enum Transport {
 pub struct Mailer {
     transport: Arc<Transport>,
     from: Mailbox,
+    brand: Arc<MailBrand>,
     /// Mails handed to [`Mailer::send_later`]; shutdown waits for them.
     pending: tokio_util::task::TaskTracker,
 }
@@ -75,8 +100,35 @@ impl Mailer {
         Ok(Mailer {
             transport: Arc::new(transport),
             from,
+            brand: Arc::new(MailBrand::default()),
             pending: tokio_util::task::TaskTracker::new(),
         })
+    }
+
+    /// The mailer of `[mail]`, wearing the white label of `[http]`
+    /// (product name, accent colour, the logo as served under `[links] base_url`).
+    pub fn for_config(config: &crate::config::Config) -> Result<Mailer> {
+        let brand = MailBrand {
+            product: config.http.product_name.clone(),
+            accent: config.http.accent.clone(),
+            logo_url: config.http.logo.as_ref().map(|_| {
+                format!(
+                    "{}/static/logo",
+                    config.links.base_url.trim_end_matches('/')
+                )
+            }),
+        };
+        Ok(Mailer::new(&config.mail)?.branded(brand))
+    }
+
+    /// The same mailer wearing `brand` in its HTML parts.
+    pub fn branded(mut self, brand: MailBrand) -> Mailer {
+        self.brand = Arc::new(brand);
+        self
+    }
+
+    pub fn brand(&self) -> &MailBrand {
+        &self.brand
     }
 
     /// Where mail goes, for the start-up banner.
@@ -88,11 +140,18 @@ impl Mailer {
     }
 
     fn build(&self, mail: &Mail) -> Result<Message> {
+        // Message-ID: random (the relay may not add one, and some spam filters
+        // mark mails without it), under the sender's domain.
+        let id = format!(
+            "<{}@{}>",
+            hex::encode(crate::secret::random_bytes::<16>()),
+            self.from.email.domain()
+        );
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(mail.subject.clone())
             .date_now()
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(id));
         for to in &mail.to {
             let mbox: Mailbox = to
                 .parse()
@@ -104,7 +163,8 @@ impl Mailer {
                 b = b.reply_to(mbox);
             }
         }
-        b.body(mail.body.clone())
+        let html = html::render(&self.brand, mail);
+        b.multipart(MultiPart::alternative_plain_html(mail.body.clone(), html))
             .map_err(|e| Error::invalid(format!("composing mail: {e}")))
     }
 

@@ -71,6 +71,7 @@ impl Fixture {
             email: None,
             created_at: 0,
             admin: false,
+            display_name: None,
         };
         let remote = "127.0.0.1:40000".parse().ok();
         Session::new(

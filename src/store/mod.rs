@@ -7,6 +7,7 @@
 
 mod clients;
 mod links;
+mod notifications;
 mod sessions;
 pub mod sqlite;
 mod types;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub use clients::*;
 pub use links::*;
+pub use notifications::*;
 pub use sessions::*;
 pub use types::*;
 
@@ -169,6 +171,33 @@ pub trait Store: Send + Sync + 'static {
     fn ban_put(&self, address: &str, until: Millis, now: Millis) -> Result<()>;
     /// The lock-outs still running at `now` (ended ones are forgotten).
     fn bans_active(&self, now: Millis) -> Result<Vec<Ban>>;
+
+    /// `None` clears it (mails and pages then use the user name).
+    fn user_set_display_name(&self, name: &str, display: Option<&str>) -> Result<()>;
+
+    /// Stores a notification for its user; `None` if the user is gone or the
+    /// link already has this once-only notice (expired, exhausted).
+    fn notification_add(&self, n: &NewNotification, now: Millis) -> Result<Option<i64>>;
+    /// The user's newest notifications first.
+    fn notifications_of(&self, user: &str, limit: usize) -> Result<Vec<Notification>>;
+    fn notifications_unread(&self, user: &str) -> Result<u64>;
+    /// Marks one of the user's notifications read (`None`: all); how many changed.
+    fn notifications_mark_read(&self, user: &str, id: Option<i64>, now: Millis) -> Result<usize>;
+    /// The user's explicit mail choices per kind (kinds not listed: the default).
+    fn notification_prefs(&self, user: &str) -> Result<Vec<(NoticeKind, bool)>>;
+    fn notification_pref_set(&self, user: &str, kind: NoticeKind, email: bool) -> Result<()>;
+    /// Active links (of `owner`, or all) whose expiry fell in (`since`, `now`]
+    /// and that have no expiry notice yet.
+    fn links_newly_expired(
+        &self,
+        owner: Option<&str>,
+        since: Millis,
+        now: Millis,
+    ) -> Result<Vec<Link>>;
+    /// Replaces the names of a link's recipients: (e-mail, name).
+    fn link_recipient_names_set(&self, link_id: i64, names: &[(String, String)]) -> Result<()>;
+    /// (e-mail in lower case, name) of the link's named recipients.
+    fn link_recipient_names(&self, link_id: i64) -> Result<Vec<(String, String)>>;
 }
 
 /// A login lock-out kept across restarts.

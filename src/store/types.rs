@@ -24,6 +24,18 @@ pub struct User {
     /// Sees and manages every user's links and the whole audit log through the
     /// admin API (file access still follows home and permissions).
     pub admin: bool,
+    /// What mails and pages call the user ("Ann Smith"); `None`: their name.
+    pub display_name: Option<String>,
+}
+
+impl User {
+    /// The display name, else the user name.
+    pub fn shown_name(&self) -> &str {
+        self.display_name
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or(&self.name)
+    }
 }
 
 #[derive(Debug, Clone)]

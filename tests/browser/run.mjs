@@ -189,6 +189,82 @@ try {
     await page.goto(reach(out.url));
     await shots(page, "request-visitor");
     out.items = await uploadAll(opts.files, null);
+  } else if (scenario === "staff-notifications") {
+    // The bell's count on the dashboard, polled until it reaches `want`.
+    const bellCount = async (want) => {
+      const deadline = Date.now() + 15000;
+      for (;;) {
+        await page.goto(opts.base + "/app");
+        const n = await page.$eval("a.bell", (a) => (a.querySelector(".count") || { textContent: "0" }).textContent);
+        if (n === String(want) || Date.now() > deadline) return n;
+        await page.waitForTimeout(300);
+      }
+    };
+    const feed = () => page.$$eval("ul.feed li", (rows) =>
+      rows.map((r) => ({ kind: r.dataset.kind, unread: r.classList.contains("unread"), text: r.querySelector(".what").textContent })));
+    // A visitor downloads the shared file, in a browser of their own.
+    const visitorDownload = async () => {
+      const visitor = await browser.newContext({ acceptDownloads: true });
+      const vpage = await visitor.newPage();
+      vpage.on("pageerror", (e) => pageErrors.push(String(e)));
+      await vpage.goto(opts.shareUrl);
+      const [download] = await Promise.all([
+        vpage.waitForEvent("download"),
+        vpage.click("a.btn[aria-label^='Download ']"),
+      ]);
+      await download.saveAs(path.join(opts.downloadDir, "got-" + Date.now()));
+      await visitor.close();
+    };
+    await signIn();
+    out.bellBefore = await bellCount(0);
+    await visitorDownload();
+    // The customer uploads a file to the request: the "left" counter follows,
+    // and the finished file's button says the sender keeps it.
+    const customer = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const cpage = await customer.newPage();
+    cpage.on("pageerror", (e) => pageErrors.push(String(e)));
+    cpage.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+    await cpage.goto(opts.requestUrl);
+    out.leftBefore = await cpage.textContent("#left");
+    await cpage.setInputFiles("#pick", opts.files);
+    await cpage.waitForSelector("#queue .item[data-state=complete]", { timeout: 60000 });
+    out.leftAfter = await cpage.textContent("#left");
+    out.removeLabel = await cpage.textContent("#queue .item .remove");
+    if (opts.shots) {
+      for (const [w, h, suffix] of [[1280, 800, ""], [390, 844, "-phone"]]) {
+        await cpage.setViewportSize({ width: w, height: h });
+        await cpage.screenshot({ path: path.join(opts.shots, "request-upload-done" + suffix + ".png"), fullPage: true });
+      }
+    }
+    await customer.close();
+    out.bellAfter = await bellCount(2);
+    await shots(page, "staff-bell");
+    await page.click("a.bell");
+    await page.waitForSelector("ul.feed");
+    out.feed = await feed();
+    await shots(page, "staff-notifications");
+    await Promise.all([page.waitForNavigation(), page.click("button:text('Mark all read')")]);
+    out.unreadAfterMark = await page.textContent("#unread");
+    out.bellAfterMark = await page.$eval("a.bell", (a) => (a.querySelector(".count") || { textContent: "0" }).textContent);
+    // Preferences: a display name, and download mails switched off.
+    await page.goto(opts.base + "/app/preferences");
+    out.downloadMailDefault = await page.isChecked("#mail_downloaded");
+    await page.fill("#display_name", "Hana Hart");
+    await page.uncheck("#mail_downloaded");
+    await Promise.all([page.waitForNavigation(), page.click("form.prefs button[type=submit]")]);
+    out.prefsFlash = await page.textContent("p.flash");
+    out.downloadMailAfter = await page.isChecked("#mail_downloaded");
+    await shots(page, "staff-preferences");
+    // Another download: in the feed, unread, but (Rust checks) not mailed.
+    await visitorDownload();
+    out.bellFinal = await bellCount(1);
+    await page.goto(opts.base + "/app/notifications");
+    out.feedFinal = await feed();
+    // The mail the recipient got, as a mail client shows its HTML part.
+    if (opts.mailHtml && opts.shots) {
+      await page.goto("file://" + opts.mailHtml);
+      await shots(page, "mail-link");
+    }
   } else if (scenario === "staff-manage") {
     // An administrator's dashboard: everyone's links, search, filters, pages.
     await signIn();

@@ -75,7 +75,9 @@ impl Smtp {
                 .to_ascii_lowercase()
                 .contains(&to.to_ascii_lowercase())
             {
-                let qp = head.to_ascii_lowercase().contains("quoted-printable");
+                // A header of the message or of one of its parts (mails are
+                // multipart: plain text and HTML).
+                let qp = raw.to_ascii_lowercase().contains("quoted-printable");
                 let body = if qp {
                     decode_qp(body)
                 } else {

@@ -389,6 +389,7 @@ fn options(form: &HashMap<String, String>) -> Result<LinkOptions, String> {
         allowed_emails: addresses(form, "allow_email"),
         client: super::tags::client_of(form)?,
         reference: super::tags::reference_of(form)?,
+        recipient_names: Vec::new(),
     })
 }
 
@@ -613,6 +614,10 @@ pub async fn request(
     };
     o.max_uses = None;
     if let Some(c) = field(form, "customer") {
+        // The customer is the one recipient: their mail greets them by name.
+        if let [to] = o.recipients.as_slice() {
+            o.recipient_names = vec![(to.clone(), c.chars().take(100).collect())];
+        }
         o.name = format!("Request: {c}");
         if o.title.is_empty() {
             o.title = format!("Files from {c}");

@@ -15,6 +15,7 @@
 //! - `dashboard.rs`: `/app`, the links with search, filters, sorting and pages;
 //! - `tags.rs`: a link's client and reference on the forms;
 //! - `addressbook.rs`: clients and their contacts (`/app/clients`).
+//! - `notices.rs`: the notification feed, its bell, and the user's preferences.
 
 mod actions;
 mod addressbook;
@@ -24,6 +25,7 @@ mod dashboard;
 mod files;
 mod flash;
 mod login;
+mod notices;
 mod pages;
 mod send;
 mod session;
@@ -132,6 +134,16 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         },
         ["send", id, "finish"] if post => match read_form(ctx, body).await {
             Ok(form) => send::finish(ctx, peer, &staff, id, &form).await,
+            Err(r) => r,
+        },
+        ["notifications"] if get => notices::feed(ctx, &staff, h).await,
+        ["notifications", "read"] if post => match read_form(ctx, body).await {
+            Ok(form) => notices::mark_read(ctx, &staff, &form).await,
+            Err(r) => r,
+        },
+        ["preferences"] if get => notices::preferences(ctx, &staff, h).await,
+        ["preferences"] if post => match read_form(ctx, body).await {
+            Ok(form) => notices::save_preferences(ctx, peer, &staff, &form).await,
             Err(r) => r,
         },
         ["links", id] if get => views::detail(ctx, &staff, id, h).await,

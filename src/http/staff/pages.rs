@@ -55,8 +55,9 @@ pub(super) fn frame(
 ) -> String {
     let nav = format!(
         "<nav><span class=\"muted\">Signed in as <strong>{user}</strong></span>\
-         <a href=\"/app\">Your links</a><a href=\"/app/clients\">Clients</a>{logout}</nav>",
+         <a href=\"/app\">Your links</a><a href=\"/app/clients\">Clients</a>{bell}{logout}</nav>",
         user = esc(&staff.user.name),
+        bell = super::notices::bell(staff.unread),
         logout = form("/app/logout", &staff.csrf, "", "Log out", ""),
     );
     let flash = flash

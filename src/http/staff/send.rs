@@ -132,9 +132,22 @@ pub async fn draft(
     }
 }
 
-/// The recipients' addresses: the rows `to_email_<n>` of the page (their
-/// names, `to_name_<n>`, are for the one sending: links store addresses),
-/// and a plain `to` list (comma separated) as older pages sent it.
+/// The names given beside the addresses (`to_name_<n>` of row `to_email_<n>`):
+/// (e-mail, name), stored with the link and used to greet each recipient.
+fn recipient_names(form: &HashMap<String, String>) -> Vec<(String, String)> {
+    form.iter()
+        .filter_map(|(k, v)| {
+            let n = k.strip_prefix("to_email_")?;
+            let name = form.get(&format!("to_name_{n}"))?.trim();
+            let email = v.trim();
+            (!email.is_empty() && !name.is_empty() && !name.chars().any(char::is_control))
+                .then(|| (email.to_string(), name.chars().take(100).collect()))
+        })
+        .collect()
+}
+
+/// The recipients' addresses: the rows `to_email_<n>` of the page, and a
+/// plain `to` list (comma separated) as older pages sent it.
 fn recipients(form: &HashMap<String, String>) -> Vec<String> {
     let mut rows: Vec<(u32, String)> = form
         .iter()
@@ -213,7 +226,24 @@ pub async fn finish(
         password: form.get("password").filter(|p| !p.is_empty()).cloned(),
         max_uses,
         allowed_emails: list(form, "allow_email"),
+        // Stored above, on the draft, before the mails go.
+        recipient_names: Vec::new(),
     };
+    // The names first: the mails go out as the draft becomes a link.
+    let names = recipient_names(form);
+    if !names.is_empty() {
+        let (pid, owner) = (id.to_string(), staff.user.name.clone());
+        let stored = ctx
+            .db
+            .run(move |s| match s.link_by_public_id(&pid)? {
+                Some(l) if l.owner == owner => s.link_recipient_names_set(l.id, &names),
+                _ => Ok(()),
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "storing recipients' names");
+        }
+    }
     match ctx.service.finish_draft(&staff.user.name, id, &o).await {
         Ok(created) => {
             audit(

@@ -26,11 +26,14 @@ pub const IDLE: Duration = Duration::from_secs(8 * 3600);
 pub const LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// The logged-in staff user of a request.
+#[derive(Clone)]
 pub struct Staff {
     pub user: User,
     /// The token every form of this session carries.
     pub csrf: String,
     token_hash: String,
+    /// Unread notifications, for the bell in the header.
+    pub unread: u64,
 }
 
 impl Staff {
@@ -61,7 +64,13 @@ pub async fn current(ctx: &HttpContext, headers: &HeaderMap) -> Option<Staff> {
     let now = now_ms();
     let session = match ctx
         .db
-        .run(move |s| s.web_session_touch(&h, now, now - ms(IDLE)))
+        .run(move |s| {
+            let Some(session) = s.web_session_touch(&h, now, now - ms(IDLE))? else {
+                return Ok(None);
+            };
+            let unread = s.notifications_unread(&session.user.name)?;
+            Ok(Some((session, unread)))
+        })
         .await
     {
         Ok(s) => s?,
@@ -70,6 +79,7 @@ pub async fn current(ctx: &HttpContext, headers: &HeaderMap) -> Option<Staff> {
             return None;
         }
     };
+    let (session, unread) = session;
     if !allowed(&session.user) {
         let h = hash.clone();
         if let Err(e) = ctx.db.run(move |s| s.web_session_delete(&h)).await {
@@ -81,6 +91,7 @@ pub async fn current(ctx: &HttpContext, headers: &HeaderMap) -> Option<Staff> {
         user: session.user,
         csrf: session.csrf,
         token_hash: hash,
+        unread,
     })
 }
 

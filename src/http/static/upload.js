@@ -8,6 +8,10 @@
 // first use), optional data-max-size / data-max-files, containing #pick (file
 // input), #drop (drop zone) and #queue (list). It fires "uploads-changed" on
 // #uploader with {queued, running, complete, failed} whenever a state changes.
+// Optional: an element #left with data-left (the uses left when the page was
+// made) is kept counting down as uploads take uses; data-complete="kept" on
+// #uploader says a finished file stays with the sender (an upload request),
+// so its button only clears the list and says so.
 (() => {
   "use strict";
   const root = document.getElementById("uploader");
@@ -18,6 +22,15 @@
   const RETRIES = 8;
   const queue = document.getElementById("queue");
   const items = [];
+  const kept = root.dataset.complete === "kept";
+  // Each declared upload takes one of the link's uses; one cancelled before it
+  // completed gives it back, a finished one keeps it (even if cleared here).
+  const leftEl = document.getElementById("left");
+  const leftAtLoad = leftEl ? Number(leftEl.dataset.left) : null;
+  let taken = 0;
+  const showLeft = () => {
+    if (leftEl) leftEl.textContent = String(Math.max(0, leftAtLoad - taken));
+  };
 
   const human = (n) => {
     const units = ["B", "KB", "MB", "GB", "TB"];
@@ -62,7 +75,12 @@
     if (it.state === "failed") info = it.error || "failed";
     it.info.textContent = info;
     it.retry.hidden = it.state !== "failed";
-    it.remove.textContent = it.state === "uploading" ? "Cancel" : "Remove";
+    if (it.state === "uploading") it.remove.textContent = "Cancel";
+    else if (it.state === "complete" && kept) {
+      it.remove.textContent = "Clear from this list";
+      it.remove.title = "The sender has received this file; clearing it here does not take it back.";
+      it.info.textContent = info + " · received by the sender";
+    } else it.remove.textContent = "Remove";
   }
 
   function changed() {
@@ -107,6 +125,8 @@
     it.cancelled = true;
     if (it.url && it.state !== "complete") {
       fetch(it.url, { method: "DELETE", headers: { "Tus-Resumable": "1.0.0" }, credentials: "same-origin" }).catch(() => {});
+      taken--;
+      showLeft();
     }
     items.splice(items.indexOf(it), 1);
     it.row.remove();
@@ -141,6 +161,8 @@
       "Upload-Metadata": "filename " + b64(it.file.name) + ",filetype " + b64(it.file.type || "application/octet-stream"),
     }).done;
     if (xhr.status !== 201) throw refusal(xhr);
+    taken++;
+    showLeft();
     it.url = new URL(xhr.getResponseHeader("Location"), location.href).href;
     it.row.dataset.upload = it.url;
     if (it.file.size === 0) finish(it, xhr);

@@ -207,6 +207,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX links_client ON links(client_id);
     CREATE INDEX links_created ON links(created_at);
     "#,
+    // 12 (notifications): the staff notification feed and which events also go
+    // by mail, users' display names (mail subjects, greetings), and the names
+    // of a link's recipients beside their addresses. Expired and exhausted
+    // notices are written once per link (the partial unique index).
+    r#"
+    ALTER TABLE users ADD COLUMN display_name TEXT;
+    CREATE TABLE notifications (
+        id             INTEGER PRIMARY KEY,
+        user_id        INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind           TEXT NOT NULL,
+        link_public_id TEXT NOT NULL DEFAULT '',
+        link_label     TEXT NOT NULL DEFAULT '',
+        file           TEXT NOT NULL DEFAULT '',
+        who            TEXT NOT NULL DEFAULT '',
+        bytes          INTEGER,
+        created_at     INTEGER NOT NULL,
+        read_at        INTEGER
+    );
+    CREATE INDEX notifications_user ON notifications(user_id, created_at);
+    CREATE UNIQUE INDEX notifications_once ON notifications(link_public_id, kind)
+        WHERE kind IN ('link_expired', 'link_exhausted');
+    CREATE TABLE notification_prefs (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind    TEXT NOT NULL,
+        email   INTEGER NOT NULL,
+        PRIMARY KEY (user_id, kind)
+    );
+    CREATE TABLE link_recipients (
+        link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+        email   TEXT NOT NULL,
+        name    TEXT NOT NULL,
+        PRIMARY KEY (link_id, email)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@ mod clients;
 mod link_search;
 mod links;
 mod migrations;
+mod notifications;
 mod sessions;
 mod uploads;
 mod users;
@@ -22,7 +23,8 @@ use rusqlite::Connection;
 use super::{
     ApiKey, AuditQuery, AuditRecord, Ban, Client, ClientEdit, CodeCheck, Contact, Link, LinkChange,
     LinkEdit, LinkFile, LinkPage, LinkQuery, Millis, NewApiKey, NewClient, NewKey, NewLink,
-    NewUpload, NewUser, NewWebSession, SshKey, Store, Ticket, Upload, User, WebSession,
+    NewNotification, NewUpload, NewUser, NewWebSession, NoticeKind, Notification, SshKey, Store,
+    Ticket, Upload, User, WebSession,
 };
 use crate::error::{Error, Result};
 use crate::event::AuditEvent;
@@ -301,5 +303,42 @@ impl Store for SqliteStore {
     }
     fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         self.with(|c| audit::query(c, query))
+    }
+
+    fn user_set_display_name(&self, name: &str, display: Option<&str>) -> Result<()> {
+        self.with(|c| users::set_display_name(c, name, display))
+    }
+
+    fn notification_add(&self, n: &NewNotification, now: Millis) -> Result<Option<i64>> {
+        self.with(|c| notifications::add(c, n, now))
+    }
+    fn notifications_of(&self, user: &str, limit: usize) -> Result<Vec<Notification>> {
+        self.with(|c| notifications::of(c, user, limit))
+    }
+    fn notifications_unread(&self, user: &str) -> Result<u64> {
+        self.with(|c| notifications::unread(c, user))
+    }
+    fn notifications_mark_read(&self, user: &str, id: Option<i64>, now: Millis) -> Result<usize> {
+        self.with(|c| notifications::mark_read(c, user, id, now))
+    }
+    fn notification_prefs(&self, user: &str) -> Result<Vec<(NoticeKind, bool)>> {
+        self.with(|c| notifications::prefs(c, user))
+    }
+    fn notification_pref_set(&self, user: &str, kind: NoticeKind, email: bool) -> Result<()> {
+        self.with(|c| notifications::set_pref(c, user, kind, email))
+    }
+    fn links_newly_expired(
+        &self,
+        owner: Option<&str>,
+        since: Millis,
+        now: Millis,
+    ) -> Result<Vec<Link>> {
+        self.with(|c| notifications::newly_expired(c, owner, since, now))
+    }
+    fn link_recipient_names_set(&self, link_id: i64, names: &[(String, String)]) -> Result<()> {
+        self.with(|c| notifications::set_recipient_names(c, link_id, names))
+    }
+    fn link_recipient_names(&self, link_id: i64) -> Result<Vec<(String, String)>> {
+        self.with(|c| notifications::recipient_names(c, link_id))
     }
 }

@@ -7,7 +7,7 @@ use crate::store::{now_ms, NewKey, NewUser, SshKey, User};
 use crate::vfs::VPath;
 
 const USER_COLS: &str =
-    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password, email, admin";
+    "id, name, password_hash, enabled, home, perms, protocols, created_at, key_and_password, email, admin, display_name";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let bad = |i: usize, e: String| {
@@ -28,6 +28,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         key_and_password: r.get(8)?,
         email: r.get(9)?,
         admin: r.get(10)?,
+        display_name: r.get(11)?,
     })
 }
 
@@ -128,6 +129,15 @@ pub fn set_perms(c: &mut Connection, name: &str, perms: &str) -> Result<()> {
         name,
         "UPDATE users SET perms = ?1 WHERE name = ?2",
         &perms,
+    )
+}
+
+pub fn set_display_name(c: &mut Connection, name: &str, display: Option<&str>) -> Result<()> {
+    update_one(
+        c,
+        name,
+        "UPDATE users SET display_name = ?1 WHERE name = ?2",
+        &display,
     )
 }
 
