@@ -222,6 +222,23 @@ impl Session {
         }
     }
 
+    /// Whether uploads to `path` are random-access (local disk): writes at any
+    /// offset, reads of what was written, updates in place of an old file.
+    pub fn random_writes(&self, path: &VPath) -> bool {
+        self.vfs.random_writes(&self.full(path))
+    }
+
+    /// Opens `path` for update after [`Session::check_create`] passed: a
+    /// random-access upload seeded with the current content, published
+    /// atomically at close (a crash leaves the old version). Local disk only.
+    pub async fn create_update_checked(&self, path: &VPath) -> Result<Upload> {
+        self.allow(Op::Write, "upload", path).await?;
+        match self.vfs.create_seeded(&self.full(path)).await {
+            Ok(writer) => Ok(Upload::seeded(writer, self.actor.clone(), path.clone())),
+            Err(e) => self.audited("upload", path, Err(e)).await,
+        }
+    }
+
     /// Checks that an upload to `path` could start (permission, directory), without
     /// starting it. The refusal is audited like a refused upload. `current` is
     /// what the caller's own lookup of `path` found (`None`: nothing there).
@@ -304,6 +321,12 @@ impl Session {
         let res = self.vfs.set_attrs(&self.full(path), attrs).await;
         self.record_setstat(path, attrs, &res).await;
         res.map(drop).map_err(|e| self.hide_home(e))
+    }
+
+    /// Checks the permission to change attributes of `path` (a refusal is
+    /// audited), for a change applied to an upload still open.
+    pub async fn allow_set_attrs(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::SetAttrs, "setstat", path).await
     }
 
     /// Checks, before an upload is published, whether attribute changes asked on

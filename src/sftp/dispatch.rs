@@ -42,12 +42,75 @@ pub type Queued = (HandleReq, Charge);
 
 struct Channel {
     session: Arc<Session>,
-    handles: Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
+    /// Open handles: their task's queue, and whether it is a file open for writing.
+    handles: Mutex<HashMap<String, (mpsc::UnboundedSender<Queued>, bool)>>,
     next_handle: AtomicU64,
     max_handles: usize,
     out: Replies,
     /// Open uploads of this channel, by path, with SETSTATs waiting for them.
     uploads: Deferred,
+    /// Opens for writing and closes of uploads in progress, by sequence number: a
+    /// path request runs only after every such request that arrived before it has
+    /// ended (OpenSSH answers in order; sshfs sends LSTAT right behind the OPEN
+    /// that creates a file, and renames a file right after closing it).
+    closes: Arc<Closes>,
+}
+
+/// The fencing requests (upload opens and closes) a channel has in progress
+/// (see `Channel::closes`).
+#[derive(Default)]
+pub struct Closes {
+    next: AtomicU64,
+    running: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    done: tokio::sync::Notify,
+}
+
+impl Closes {
+    /// Registers a close; the returned guard ends it when dropped.
+    fn begin(self: &Arc<Self>) -> CloseGuard {
+        let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        lock(&self.running).insert(seq);
+        CloseGuard {
+            closes: self.clone(),
+            seq,
+        }
+    }
+
+    /// The sequence number of the last close registered so far.
+    fn seen(&self) -> u64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every close up to `seen` has ended.
+    async fn wait(&self, seen: u64) {
+        loop {
+            let done = self.done.notified();
+            if lock(&self.running)
+                .first()
+                .is_none_or(|&first| first > seen)
+            {
+                return;
+            }
+            done.await;
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held while an upload's close runs; dropping it lets later path requests go.
+pub struct CloseGuard {
+    closes: Arc<Closes>,
+    seq: u64,
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        lock(&self.closes.running).remove(&self.seq);
+        self.closes.done.notify_waiters();
+    }
 }
 
 /// Serves one SFTP subsystem until the client closes it, and hands the stream back
@@ -95,6 +158,7 @@ where
         max_handles,
         out,
         uploads: Deferred::default(),
+        closes: Arc::default(),
     });
     let (paths, path_rx) = mpsc::unbounded_channel();
     tokio::spawn(run_paths(chan.clone(), path_rx));
@@ -137,8 +201,27 @@ where
         let id = packet.get_request_id();
         match route(packet) {
             Route::Handle(handle, req) => chan.to_handle(&handle, req, id, charge).await,
+            Route::Path(Packet::SetStat(r)) if chan.upload_handle(&r.path).is_some() => {
+                // A file this channel is writing: its handle applies the change
+                // (a new size at once), in order with its writes.
+                let handle = chan.upload_handle(&r.path).expect("checked");
+                let req = HandleReq::SetStat {
+                    id: r.id,
+                    attrs: r.attrs,
+                };
+                chan.to_handle(&handle, req, id, charge).await
+            }
             Route::Path(packet) => {
-                if paths.send((packet, charge)).is_err() {
+                let seen = chan.closes.seen();
+                let fence = match &packet {
+                    Packet::Open(o)
+                        if o.pflags.intersects(OpenFlags::WRITE | OpenFlags::APPEND) =>
+                    {
+                        Some(chan.closes.begin())
+                    }
+                    _ => None,
+                };
+                if paths.send((packet, charge, seen, fence)).is_err() {
                     break;
                 }
             }
@@ -176,15 +259,20 @@ async fn finish<W>(
 
 /// Runs path requests, [`MAX_PARALLEL`] at a time, in arrival order; the reader
 /// only queues them, so a slow storage call never stops it.
-async fn run_paths(chan: Arc<Channel>, mut rx: mpsc::UnboundedReceiver<(Packet, Charge)>) {
+async fn run_paths(
+    chan: Arc<Channel>,
+    mut rx: mpsc::UnboundedReceiver<(Packet, Charge, u64, Option<CloseGuard>)>,
+) {
     let parallel = Arc::new(Semaphore::new(MAX_PARALLEL));
-    while let Some((packet, charge)) = rx.recv().await {
+    while let Some((packet, charge, seen, fence)) = rx.recv().await {
         let Ok(permit) = parallel.clone().acquire_owned().await else {
             break;
         };
         let chan = chan.clone();
         tokio::spawn(async move {
+            chan.closes.wait(seen).await;
             let reply = chan.request(packet).await;
+            drop(fence);
             chan.out.send(reply);
             drop(charge);
             drop(permit);
@@ -238,7 +326,13 @@ fn route(packet: Packet) -> Route {
                 attrs: f.attrs,
             },
         ),
-        Packet::Close(c) => (c.handle, HandleReq::Close { id: c.id }),
+        Packet::Close(c) => (
+            c.handle,
+            HandleReq::Close {
+                id: c.id,
+                guard: None,
+            },
+        ),
         Packet::Extended(e) if e.request == "fsync@openssh.com" => {
             match ssh_string(&mut Bytes::from(e.data.clone())) {
                 Some(handle) => (handle, HandleReq::Ack { id: e.id }),
@@ -263,7 +357,17 @@ fn ssh_string(b: &mut Bytes) -> Option<String> {
 }
 
 impl Channel {
-    async fn to_handle(&self, handle: &str, req: HandleReq, id: u32, charge: Charge) {
+    /// The handle writing `path` in this channel, if any.
+    fn upload_handle(&self, path: &str) -> Option<String> {
+        let path = VPath::parse(path).ok()?;
+        self.uploads
+            .lock()
+            .ok()?
+            .get(&path)
+            .and_then(|u| u.handle.clone())
+    }
+
+    async fn to_handle(&self, handle: &str, mut req: HandleReq, id: u32, charge: Charge) {
         let closing = matches!(req, HandleReq::Close { .. });
         let tx = {
             let mut handles = self.handles.lock().await;
@@ -273,7 +377,10 @@ impl Channel {
                 handles.get(handle).cloned()
             }
         };
-        match tx {
+        if let (HandleReq::Close { guard, .. }, Some((_, true))) = (&mut req, &tx) {
+            *guard = Some(self.closes.begin());
+        }
+        match tx.map(|(tx, _)| tx) {
             Some(tx) => {
                 if tx.send((req, charge)).is_err() {
                     self.out
@@ -297,7 +404,7 @@ impl Channel {
         }
         let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = mpsc::unbounded_channel();
-        handles.insert(name.clone(), tx);
+        handles.insert(name.clone(), (tx, matches!(handle, Handle::Write(_))));
         tokio::spawn(handles::serve(
             handle,
             self.session.clone(),
@@ -333,11 +440,11 @@ impl Channel {
             }
             Packet::Stat(r) => Packet::Attrs(Attrs {
                 id: r.id,
-                attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
+                attrs: wire::attrs(&self.stat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::Lstat(r) => Packet::Attrs(Attrs {
                 id: r.id,
-                attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
+                attrs: wire::attrs(&self.stat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::SetStat(r) => {
                 let path = VPath::parse(&r.path)?;
@@ -353,7 +460,7 @@ impl Channel {
                             .as_mut()
                             .and_then(|u| u.get_mut(&path))
                         {
-                            p.merge(attrs);
+                            p.attrs.merge(attrs);
                         }
                     }
                 } else {
@@ -372,7 +479,19 @@ impl Channel {
             Packet::Open(r) => {
                 let path = VPath::parse(&r.filename)?;
                 let handle = self.open(&path, r.pflags).await?;
+                let writing = matches!(handle, Handle::Write(_));
                 let handle = self.register(handle).await?;
+                if writing {
+                    if let Some(open) = self
+                        .uploads
+                        .lock()
+                        .ok()
+                        .as_mut()
+                        .and_then(|u| u.get_mut(&path))
+                    {
+                        open.handle = Some(handle.clone());
+                    }
+                }
                 Packet::Handle(HandleReply { id: r.id, handle })
             }
             Packet::Remove(r) => {
@@ -417,7 +536,10 @@ impl Channel {
             Err(e) if e.kind() == ErrorKind::PermissionDenied => None,
             Err(e) => return Err(e),
         };
-        if current.is_some() && flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE) {
+        let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(path));
+        if (current.is_some() || uploading)
+            && flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE)
+        {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!("{path} already exists"),
@@ -437,8 +559,35 @@ impl Channel {
         Ok(Handle::Write(Box::new(WriteHandle::new(
             path.clone(),
             existing,
+            s.random_writes(path),
             self.uploads.clone(),
         ))))
+    }
+
+    /// STAT and LSTAT: a file this channel is writing exists with the size
+    /// written so far, as a file written in place would (sshfs stats a file
+    /// right after creating it).
+    async fn stat(&self, path: &VPath) -> Result<crate::vfs::Entry> {
+        let open = self
+            .uploads
+            .lock()
+            .ok()
+            .and_then(|u| u.get(path).map(|o| (o.size, o.existed, o.attrs.mode)));
+        let Some((size, existed, mode)) = open else {
+            return self.session.stat(path).await;
+        };
+        let old = if existed {
+            self.session.stat(path).await.ok()
+        } else {
+            None
+        };
+        Ok(crate::vfs::Entry {
+            path: path.clone(),
+            kind: crate::vfs::EntryKind::File,
+            size,
+            modified: Some(std::time::SystemTime::now()),
+            mode: mode.or(old.and_then(|o| o.mode)),
+        })
     }
 
     async fn extended(&self, id: u32, request: &str, data: Vec<u8>) -> Result<Packet> {

@@ -55,8 +55,14 @@ pub fn status(id: u32, code: StatusCode, message: &str) -> Packet {
     })
 }
 
+/// Success, in OpenSSH's words.
 pub fn ok(id: u32) -> Packet {
-    status(id, StatusCode::Ok, "OK")
+    status(id, StatusCode::Ok, "Success")
+}
+
+/// End of a file or a directory listing, in OpenSSH's words.
+pub fn eof(id: u32) -> Packet {
+    status(id, StatusCode::Eof, "End of file")
 }
 
 /// The reply for an error, from the one public-reply table; the details go to the

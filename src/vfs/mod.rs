@@ -51,6 +51,20 @@ pub struct Vfs {
     /// folder); empty: the whole tree, each mount inside its own root.
     jails: Vec<VPath>,
     setstat_mode: SetstatMode,
+    interrupted: InterruptedUploads,
+}
+
+/// What becomes of an upload cut off by a lost connection:
+/// `[storage] interrupted_uploads`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterruptedUploads {
+    /// Nothing is published: the old file (or none) stays.
+    #[default]
+    Discard,
+    /// The bytes received in order are published at the target, so clients
+    /// resume (`reput`, `curl -C -`).
+    Keep,
 }
 
 /// What an attribute change (SFTP SETSTAT) gets where storage cannot keep it
@@ -75,6 +89,7 @@ impl Vfs {
             buffer_size: buffer_size.max(4096),
             jails: Vec::new(),
             setstat_mode: SetstatMode::default(),
+            interrupted: InterruptedUploads::default(),
         }
     }
 
@@ -89,7 +104,14 @@ impl Vfs {
             buffer_size: self.buffer_size,
             jails,
             setstat_mode: self.setstat_mode,
+            interrupted: self.interrupted,
         }
+    }
+
+    /// Sets what becomes of uploads cut off by a lost connection.
+    pub fn with_interrupted_uploads(mut self, mode: InterruptedUploads) -> Self {
+        self.interrupted = mode;
+        self
     }
 
     /// Sets what attribute changes get on storage that cannot keep them.
@@ -334,15 +356,15 @@ impl Vfs {
     pub async fn create_checked(&self, path: &VPath) -> Result<FileWriter> {
         let r = self.resolve(path)?;
         let connector = &r.mount.connector;
+        let keep_on_drop = self.interrupted == InterruptedUploads::Keep;
         if let (Some(target), Some(staging)) = (self.place(path, &r), &connector.staging_dir) {
+            let mut writer = LocalWriter::new(staging, target, self.buffer_size);
+            writer.keep_on_drop(keep_on_drop);
             return Ok(FileWriter {
-                inner: Some(Upload::Local(LocalWriter::new(
-                    staging,
-                    target,
-                    self.buffer_size,
-                ))),
+                inner: Some(Upload::Local(writer)),
                 path: path.clone(),
                 written: 0,
+                keep_on_drop,
             });
         }
         let op = &connector.operator;
@@ -366,7 +388,38 @@ impl Vfs {
             inner: Some(Upload::Storage(writer)),
             path: path.clone(),
             written: 0,
+            keep_on_drop,
         })
+    }
+
+    /// Whether uploads to `path` are random-access (a staged file on local
+    /// disk: writes at any offset, reads back); elsewhere they are sequential.
+    pub fn random_writes(&self, path: &VPath) -> bool {
+        self.resolve(path).is_ok_and(|r| {
+            r.mount.connector.staging_dir.is_some() && self.place(path, &r).is_some()
+        })
+    }
+
+    /// Starts a random-access upload to `path` seeded with the current file's
+    /// content (a file opened for update): only the bytes written change, and
+    /// the new version replaces the old one atomically at close. Local disk only.
+    pub async fn create_seeded(&self, path: &VPath) -> Result<FileWriter> {
+        let r = self.resolve(path)?;
+        let source = self.place(path, &r);
+        let mut writer = self.create_checked(path).await?;
+        match (writer.inner.as_mut(), source) {
+            (Some(Upload::Local(w)), Some(source)) => {
+                w.seed(source)
+                    .await
+                    .map_err(|e| e.context(format!("opening {path} for update")))?;
+                writer.written = 0;
+                Ok(writer)
+            }
+            _ => Err(Error::new(
+                ErrorKind::Unsupported,
+                "writes must be sequential on this storage",
+            )),
+        }
     }
 
     /// Whether an upload to `path` could start: its directory exists and `path` is
