@@ -103,6 +103,8 @@ pub struct StorageSection {
     pub max_retries: usize,
     /// SFTP SETSTAT where storage keeps no attributes: "refuse" or "ignore".
     pub setstat_mode: crate::vfs::SetstatMode,
+    /// Uploads cut off by a lost connection: "discard" or "keep".
+    pub interrupted_uploads: crate::vfs::InterruptedUploads,
 }
 
 impl Default for StorageSection {
@@ -114,6 +116,7 @@ impl Default for StorageSection {
             io_timeout: HumanDuration(t.io_timeout),
             max_retries: t.max_retries,
             setstat_mode: crate::vfs::SetstatMode::default(),
+            interrupted_uploads: crate::vfs::InterruptedUploads::default(),
         }
     }
 }

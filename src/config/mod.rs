@@ -48,6 +48,8 @@ pub struct Config {
     pub buffer_size: usize,
     /// `[storage] setstat_mode`: attribute changes where storage keeps none.
     pub setstat_mode: crate::vfs::SetstatMode,
+    /// `[storage] interrupted_uploads`: what a lost connection leaves of an upload.
+    pub interrupted_uploads: crate::vfs::InterruptedUploads,
     pub tuning: Tuning,
     pub audit: AuditTuning,
     pub sftp: SftpConfig,
@@ -368,6 +370,7 @@ impl Resolver<'_> {
             transfers,
             buffer_size: buffer as usize,
             setstat_mode: f.storage.setstat_mode,
+            interrupted_uploads: f.storage.interrupted_uploads,
             tuning: Tuning {
                 timeout: nonzero(f.storage.timeout.0),
                 io_timeout: nonzero(f.storage.io_timeout.0),
