@@ -184,6 +184,8 @@ pub struct SftpConfig {
     pub max_unauthenticated_per_address: usize,
     /// Load balancers that send a PROXY protocol header; empty: off.
     pub proxy_protocol: Vec<crate::proxy::Cidr>,
+    /// `[sftp] symlinks`: SYMLINK/READLINK confined to the home, or refused.
+    pub symlinks: crate::sftp::Symlinks,
 }
 
 /// `[defender]`: per-address lock-out after repeated failed logins.
@@ -402,6 +404,7 @@ impl Resolver<'_> {
                     .max_unauthenticated_per_address
                     .clamp(1, f.sftp.max_per_address.max(1)),
                 proxy_protocol: self.cidrs(&f.sftp.proxy_protocol, "sftp.proxy_protocol")?,
+                symlinks: f.sftp.symlinks,
             },
             defender: DefenderConfig {
                 max_failures: f.defender.max_failures,

@@ -180,6 +180,83 @@ impl Session {
         Ok(entry)
     }
 
+    /// The figures of the disk holding `path` (SFTP `statvfs@openssh.com`).
+    pub async fn statvfs(&self, path: &VPath) -> Result<crate::vfs::FsStats> {
+        self.allow(Op::Stat, "statvfs", path).await?;
+        let res = self.vfs.statvfs(&self.full(path)).await;
+        self.refusal_audited("statvfs", path, res).await
+    }
+
+    /// Creates the symlink `link` leading to `target` (SFTP SYMLINK; local disk
+    /// only). `target` is read in the user's view (relative to the link's folder
+    /// unless absolute) and clamped to the home like any path; the link is
+    /// written with a relative text, so it leads to the same file inside the
+    /// home wherever the home lies on disk. Needs `write`; audited.
+    pub async fn symlink(&self, target: &str, link: &VPath) -> Result<()> {
+        self.allow(Op::Write, "symlink", link).await?;
+        let res = async {
+            let dir = link
+                .parent()
+                .ok_or_else(|| Error::denied("/ is your home directory"))?;
+            let to = if target.starts_with('/') {
+                VPath::parse(target)?
+            } else {
+                VPath::parse(&format!("{dir}/{target}"))?
+            };
+            let text = relative(&dir, &to);
+            self.vfs.symlink(&self.full(link), &text).await
+        }
+        .await;
+        self.audited("symlink", link, res).await
+    }
+
+    /// The text of the symlink `link` (SFTP READLINK; local disk only). A text
+    /// that leads out of the home (absolute, or climbing above it) is refused.
+    pub async fn readlink(&self, link: &VPath) -> Result<String> {
+        self.allow(Op::Stat, "readlink", link).await?;
+        let res = self.vfs.readlink(&self.full(link)).await;
+        let text = self.refusal_audited("readlink", link, res).await?;
+        let mut depth = link.parent().map_or(0, |d| d.segments().count()) as isize;
+        let inside = !text.starts_with('/')
+            && text.split('/').all(|seg| {
+                match seg {
+                    "" | "." => {}
+                    ".." => depth -= 1,
+                    _ => depth += 1,
+                }
+                depth >= 0
+            });
+        if !inside {
+            let e = Error::denied(format!("{link} leads outside the permitted folder"));
+            return self.audited("readlink", link, Err(e)).await;
+        }
+        Ok(text)
+    }
+
+    /// Makes `to` a second name of the file `from` (`hardlink@openssh.com`; local
+    /// disk only). Needs `read` on `from` and `write` on `to`; audited.
+    pub async fn hardlink(&self, from: &VPath, to: &VPath) -> Result<()> {
+        self.allow(Op::Read, "hardlink", from).await?;
+        self.allow(Op::Write, "hardlink", to).await?;
+        let res = self.vfs.hardlink(&self.full(from), &self.full(to)).await;
+        let ev = self
+            .actor
+            .event("hardlink")
+            .path(from)
+            .detail(format!("to {to}"));
+        let ev = match &res {
+            Ok(()) => ev,
+            Err(e) => ev
+                .outcome(match e.kind() {
+                    ErrorKind::PermissionDenied => Outcome::Denied,
+                    _ => Outcome::Failed,
+                })
+                .detail(format!("to {to}: {}", e.kind().as_str())),
+        };
+        self.actor.record(ev).await;
+        res.map_err(|e| self.hide_home(e))
+    }
+
     /// Lists a directory as a stream of entries in the user's view.
     pub async fn list(&self, dir: &VPath) -> Result<EntryStream> {
         self.allow(Op::List, "list", dir).await?;
@@ -392,6 +469,21 @@ impl Session {
         };
         self.actor.record(ev).await;
         res.map_err(|e| self.hide_home(e))
+    }
+}
+
+/// The text of a relative symlink in `dir` that leads to `to` (both in the
+/// same tree): `../` for each folder of `dir` not shared, then the rest of `to`.
+fn relative(dir: &VPath, to: &VPath) -> String {
+    let a: Vec<&str> = dir.segments().collect();
+    let b: Vec<&str> = to.segments().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<&str> = vec![".."; a.len() - common];
+    parts.extend(&b[common..]);
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
     }
 }
 

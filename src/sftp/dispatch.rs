@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use russh_sftp::protocol::{
     Attrs, ExtendedReply, File, FileAttributes, Handle as HandleReply, Name, OpenFlags, Packet,
-    StatusCode, Version,
+    Version,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Mutex, Semaphore};
@@ -27,6 +27,7 @@ use super::handles::{
 };
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
+use crate::reply::SftpCode;
 use crate::session::Session;
 use crate::vfs::VPath;
 
@@ -46,6 +47,7 @@ struct Channel {
     handles: Mutex<HashMap<String, (mpsc::UnboundedSender<Queued>, bool)>>,
     next_handle: AtomicU64,
     max_handles: usize,
+    symlinks: super::Symlinks,
     out: Replies,
     /// Open uploads of this channel, by path, with SETSTATs waiting for them.
     uploads: Deferred,
@@ -121,7 +123,7 @@ impl Drop for CloseGuard {
 pub async fn run<S>(
     stream: S,
     session: Arc<Session>,
-    max_handles: usize,
+    (max_handles, symlinks): (usize, super::Symlinks),
     mut gone: watch::Receiver<bool>,
 ) -> Option<S>
 where
@@ -156,6 +158,7 @@ where
         handles: Mutex::new(HashMap::new()),
         next_handle: AtomicU64::new(1),
         max_handles,
+        symlinks,
         out,
         uploads: Deferred::default(),
         closes: Arc::default(),
@@ -189,11 +192,7 @@ where
             Err(_) => {
                 // Unknown or malformed: answer by id when there is one (RFC draft 02, 7).
                 if let Some(id) = request_id(&body) {
-                    chan.out.send(wire::status(
-                        id,
-                        StatusCode::OpUnsupported,
-                        "unsupported request",
-                    ));
+                    chan.out.send(wire::plain(id, SftpCode::OpUnsupported));
                 }
                 continue;
             }
@@ -383,13 +382,11 @@ impl Channel {
         match tx.map(|(tx, _)| tx) {
             Some(tx) => {
                 if tx.send((req, charge)).is_err() {
-                    self.out
-                        .send(wire::status(id, StatusCode::Failure, "handle is gone"));
+                    self.out.send(wire::plain(id, SftpCode::Failure));
                 }
             }
             None => {
-                self.out
-                    .send(wire::status(id, StatusCode::Failure, "invalid handle"));
+                self.out.send(wire::plain(id, SftpCode::Failure));
             }
         }
     }
@@ -471,8 +468,9 @@ impl Channel {
             Packet::OpenDir(r) => {
                 let path = VPath::parse(&r.path)?;
                 let entries = s.list(&path).await?;
+                let dots = self.dots(&path).await;
                 let handle = self
-                    .register(Handle::Dir(DirHandle::new(path, entries)))
+                    .register(Handle::Dir(DirHandle::new(path, entries, dots)))
                     .await?;
                 Packet::Handle(HandleReply { id: r.id, handle })
             }
@@ -514,6 +512,24 @@ impl Channel {
                     false,
                 )
                 .await?;
+                wire::ok(r.id)
+            }
+            Packet::ReadLink(r) if self.symlinks == super::Symlinks::Confined => {
+                let text = s.readlink(&VPath::parse(&r.path)?).await?;
+                Packet::Name(Name {
+                    id: r.id,
+                    files: vec![File {
+                        filename: text.clone(),
+                        longname: text,
+                        attrs: FileAttributes::empty(),
+                    }],
+                })
+            }
+            // OpenSSH's order: the target first, then the new link (the draft's
+            // names are swapped in russh-sftp's struct, as in OpenSSH's server).
+            Packet::Symlink(r) if self.symlinks == super::Symlinks::Confined => {
+                s.symlink(&r.linkpath, &VPath::parse(&r.targetpath)?)
+                    .await?;
                 wire::ok(r.id)
             }
             Packet::ReadLink(r) => unsupported(r.id, "symbolic links"),
@@ -564,6 +580,27 @@ impl Channel {
         ))))
     }
 
+    /// `.` and `..` of a listed directory, with their attributes, as OpenSSH
+    /// lists them (`..` of the home is the home: the client's root). Left out if
+    /// they cannot be stated.
+    async fn dots(&self, dir: &VPath) -> Vec<File> {
+        let owner = self.session.user().name.as_str();
+        let parent = dir.parent().unwrap_or_else(VPath::root);
+        let mut out = Vec::with_capacity(2);
+        for (name, path) in [(".", dir), ("..", &parent)] {
+            if let Ok(entry) = self.session.stat(path).await {
+                let mut file = wire::file(&entry, owner);
+                let shown = entry.name();
+                if let Some(head) = file.longname.strip_suffix(shown) {
+                    file.longname = format!("{head}{name}");
+                }
+                file.filename = name.to_string();
+                out.push(file);
+            }
+        }
+        out
+    }
+
     /// STAT and LSTAT: a file this channel is writing exists with the size
     /// written so far, as a file written in place would (sshfs stats a file
     /// right after creating it).
@@ -602,6 +639,29 @@ impl Channel {
                     .await?;
                 wire::ok(id)
             }
+            "hardlink@openssh.com" => {
+                let (Some(from), Some(to)) = (ssh_string(&mut data), ssh_string(&mut data)) else {
+                    return Err(Error::invalid("malformed hardlink request"));
+                };
+                self.session
+                    .hardlink(&VPath::parse(&from)?, &VPath::parse(&to)?)
+                    .await?;
+                wire::ok(id)
+            }
+            "statvfs@openssh.com" => {
+                let Some(path) = ssh_string(&mut data) else {
+                    return Err(Error::invalid("malformed statvfs request"));
+                };
+                let st = self.session.statvfs(&VPath::parse(&path)?).await?;
+                let mut reply = Vec::with_capacity(88);
+                for v in [
+                    st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree,
+                    st.favail, st.fsid, st.flag, st.namemax,
+                ] {
+                    reply.extend_from_slice(&v.to_be_bytes());
+                }
+                Packet::ExtendedReply(ExtendedReply { id, data: reply })
+            }
             "limits@openssh.com" => {
                 let mut reply = Vec::with_capacity(32);
                 for v in [
@@ -619,12 +679,10 @@ impl Channel {
     }
 }
 
+/// OpenSSH's answer to a request it does not know: "Operation unsupported".
 fn unsupported(id: u32, what: &str) -> Packet {
-    wire::status(
-        id,
-        StatusCode::OpUnsupported,
-        &format!("{what} is not supported"),
-    )
+    tracing::debug!(request = what, "unsupported SFTP request");
+    wire::plain(id, SftpCode::OpUnsupported)
 }
 
 fn version() -> Version {
@@ -633,6 +691,8 @@ fn version() -> Version {
         ("posix-rename@openssh.com", "1"),
         ("fsync@openssh.com", "1"),
         ("limits@openssh.com", "1"),
+        ("statvfs@openssh.com", "2"),
+        ("hardlink@openssh.com", "1"),
     ] {
         v.extensions.insert(name.to_string(), ver.to_string());
     }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet, StatusCode};
+use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet};
 use tokio::sync::mpsc;
 
 use super::dispatch::Queued;
@@ -212,12 +212,11 @@ impl Handle {
     }
 }
 
+/// A request the handle cannot serve (reading a directory handle...): OpenSSH
+/// answers "Failure".
 fn not_for(id: u32, what: &str) -> Packet {
-    wire::status(
-        id,
-        StatusCode::Failure,
-        &format!("this handle is not open for {what}"),
-    )
+    tracing::debug!(request = what, "SFTP request on the wrong kind of handle");
+    wire::plain(id, crate::reply::SftpCode::Failure)
 }
 
 pub struct ReadHandle {
@@ -630,13 +629,16 @@ impl WriteHandle {
 pub struct DirHandle {
     path: VPath,
     entries: Option<EntryStream>,
+    /// `.` and `..`, sent first, as OpenSSH lists them.
+    dots: Vec<russh_sftp::protocol::File>,
 }
 
 impl DirHandle {
-    pub fn new(path: VPath, entries: EntryStream) -> Self {
+    pub fn new(path: VPath, entries: EntryStream, dots: Vec<russh_sftp::protocol::File>) -> Self {
         DirHandle {
             path,
             entries: Some(entries),
+            dots,
         }
     }
 
@@ -644,6 +646,7 @@ impl DirHandle {
         DirHandle {
             path: VPath::root(),
             entries: None,
+            dots: Vec::new(),
         }
     }
 
@@ -651,7 +654,7 @@ impl DirHandle {
         let Some(stream) = self.entries.as_mut() else {
             return wire::eof(id);
         };
-        let mut files = Vec::new();
+        let mut files = std::mem::take(&mut self.dots);
         while files.len() < DIR_PAGE {
             match stream.next().await {
                 Some(Ok(entry)) => files.push(wire::file(&entry, owner)),

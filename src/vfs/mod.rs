@@ -14,6 +14,8 @@ mod entry;
 mod guard;
 mod io;
 mod local_attrs;
+mod local_fsinfo;
+mod local_links;
 mod local_list;
 mod local_ops;
 mod local_read;
@@ -31,6 +33,7 @@ pub use entry::{Entry, EntryKind};
 pub use io::{ByteStream, FileReader, FileWriter};
 use io::{Source, Upload};
 pub use local_attrs::SetAttrs;
+pub use local_fsinfo::FsStats;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
@@ -390,6 +393,75 @@ impl Vfs {
             written: 0,
             keep_on_drop,
         })
+    }
+
+    /// The figures of the disk holding `path` (SFTP `statvfs@openssh.com`);
+    /// unsupported off local disk.
+    pub async fn statvfs(&self, path: &VPath) -> Result<FsStats> {
+        let unsupported = || {
+            Error::new(
+                ErrorKind::Unsupported,
+                "disk figures are not available on this storage",
+            )
+            .with_public("disk figures are not available on this storage")
+        };
+        if self.table.is_virtual_dir(path) {
+            return Err(unsupported());
+        }
+        let r = self.resolve(path)?;
+        match self.place(path, &r) {
+            Some(place) => local_fsinfo::statvfs(place, path).await,
+            None => Err(unsupported()),
+        }
+    }
+
+    /// Where `path` lies on local disk, or the refusal of `what` elsewhere.
+    fn local_place(&self, path: &VPath, what: &str) -> Result<guard::Place> {
+        let unsupported = || {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("{what} is not supported on this storage"),
+            )
+            .with_public(format!("{what} is not supported on this storage"))
+        };
+        if self.table.is_virtual_dir(path) {
+            return Err(unsupported());
+        }
+        let r = self.resolve(path)?;
+        self.place(path, &r).ok_or_else(unsupported)
+    }
+
+    /// Creates the symlink `link` with the text `target` (local disk only; the
+    /// caller checked where the text leads).
+    pub async fn symlink(&self, link: &VPath, target: &str) -> Result<()> {
+        let place = self.local_place(link, "symlinks")?;
+        local_links::symlink(place, target.to_string(), link).await
+    }
+
+    /// The text of the symlink `link` (local disk only).
+    pub async fn readlink(&self, link: &VPath) -> Result<String> {
+        let place = self.local_place(link, "symlinks")?;
+        local_links::readlink(place, link).await
+    }
+
+    /// Makes `to` a hard link to the file `from` (local disk, same connector).
+    pub async fn hardlink(&self, from: &VPath, to: &VPath) -> Result<()> {
+        let a = self.local_place(from, "hard links")?;
+        let b = self.local_place(to, "hard links")?;
+        if a.root != b.root {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "hard links across storages are not supported",
+            )
+            .with_public("hard links across storages are not supported"));
+        }
+        if self.stat(from).await?.is_dir() {
+            return Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{from} is a directory"),
+            ));
+        }
+        local_links::hardlink(a, b, to).await
     }
 
     /// Whether uploads to `path` are random-access (a staged file on local
