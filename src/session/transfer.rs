@@ -121,7 +121,11 @@ impl Upload {
     /// "keep"` the bytes received are published (and audited as partial), else
     /// the upload is discarded like [`Upload::abort`].
     pub async fn interrupted(self, why: &str) -> Result<()> {
-        if self.writer.as_ref().is_some_and(FileWriter::keeps_on_drop) {
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.keeps_on_drop() && w.size() > 0)
+        {
             drop(self);
             return Ok(());
         }
@@ -189,7 +193,7 @@ impl Drop for Upload {
         // Dropped without close: the connection went away. The writer's own drop
         // discards the staged data (or publishes it, `keep`); here it is recorded.
         if let Some(writer) = &self.writer {
-            let (bytes, detail) = if writer.keeps_on_drop() {
+            let (bytes, detail) = if writer.keeps_on_drop() && writer.size() > 0 {
                 (writer.size(), "interrupted; partial file kept for resume")
             } else {
                 (writer.written(), "interrupted")

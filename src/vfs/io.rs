@@ -279,7 +279,9 @@ impl Drop for FileWriter {
         // were sent in order, so what is published is the prefix received.
         if let Some(Upload::Storage(mut writer)) = self.inner.take() {
             let path = self.path.clone();
-            let keep = self.keep_on_drop;
+            // Nothing received: nothing to keep (an empty object must not
+            // replace the old file).
+            let keep = self.keep_on_drop && self.written > 0;
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
                     if keep {
