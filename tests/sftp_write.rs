@@ -134,6 +134,8 @@ async fn a_file_open_for_writing_can_be_stated() {
          f.write(b'abc'); f.flush()\n\
          print('GROWN', sftp.stat('new.txt').st_size, f.stat().st_size)\n\
          print('LISTED', 'new.txt' in sftp.listdir('.'))\n\
+         r = sftp.open('new.txt'); print('ALIAS', r.read()); r.close()\n\
+         f.write(b'de'); f.flush()\n\
          try:\n    sftp.open('new.txt', 'x')\n    print('EXCL opened')\nexcept IOError as e:\n    print('EXCL refused')\n\
          f.close()\n\
          g = sftp.open('old.txt', 'r+'); g.seek(6); g.write(b'gh'); g.flush()\n\
@@ -145,8 +147,12 @@ async fn a_file_open_for_writing_can_be_stated() {
     assert!(out.contains("EMPTY 0 0 0"), "{out}");
     assert!(out.contains("GROWN 3 3"), "{out}");
     assert!(out.contains("EXCL refused"), "{out}");
+    assert!(
+        out.contains("ALIAS b'abc'"),
+        "a reader sees what was written: {out}"
+    );
     assert!(out.contains("OLD 8"), "{out}");
-    assert_eq!(stored(&gw, "new.txt"), b"abc");
+    assert_eq!(stored(&gw, "new.txt"), b"abcde");
     assert_eq!(stored(&gw, "old.txt"), b"abcdefgh");
 }
 

@@ -271,6 +271,12 @@ impl Session {
             .boxed())
     }
 
+    /// Checks the permission to read `path` (a refusal is audited), for a file
+    /// read through a handle already open (SFTP: a file this channel writes).
+    pub async fn check_read(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::Read, "download", path).await
+    }
+
     /// Opens a file for download; the download is audited when the handle ends.
     pub async fn open_read(&self, path: &VPath) -> Result<Download> {
         self.allow(Op::Read, "download", path).await?;

@@ -43,8 +43,8 @@ pub type Queued = (HandleReq, Charge);
 
 struct Channel {
     session: Arc<Session>,
-    /// Open handles: their task's queue, and whether it is a file open for writing.
-    handles: Mutex<HashMap<String, (mpsc::UnboundedSender<Queued>, bool)>>,
+    /// Open handles: their task's queue, and what they are.
+    handles: Mutex<HashMap<String, (mpsc::UnboundedSender<Queued>, Kind)>>,
     next_handle: AtomicU64,
     max_handles: usize,
     symlinks: super::Symlinks,
@@ -56,6 +56,18 @@ struct Channel {
     /// ended (OpenSSH answers in order; sshfs sends LSTAT right behind the OPEN
     /// that creates a file, and renames a file right after closing it).
     closes: Arc<Closes>,
+}
+
+/// What a handle name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A download or a directory.
+    Other,
+    /// A file open for writing.
+    Write,
+    /// A file opened for reading while this channel writes it: its requests go
+    /// to the writing handle, which reads what was written (as a file on disk).
+    Alias,
 }
 
 /// The fencing requests (upload opens and closes) a channel has in progress
@@ -376,8 +388,16 @@ impl Channel {
                 handles.get(handle).cloned()
             }
         };
-        if let (HandleReq::Close { guard, .. }, Some((_, true))) = (&mut req, &tx) {
-            *guard = Some(self.closes.begin());
+        match (&mut req, &tx) {
+            (HandleReq::Close { guard, .. }, Some((_, Kind::Write))) => {
+                *guard = Some(self.closes.begin());
+            }
+            (HandleReq::Close { .. }, Some((_, Kind::Alias))) => {
+                // Closing the second name closes nothing of the upload.
+                self.out.send(wire::ok(id));
+                return;
+            }
+            _ => {}
         }
         match tx.map(|(tx, _)| tx) {
             Some(tx) => {
@@ -401,7 +421,11 @@ impl Channel {
         }
         let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = mpsc::unbounded_channel();
-        handles.insert(name.clone(), (tx, matches!(handle, Handle::Write(_))));
+        let kind = match handle {
+            Handle::Write(_) => Kind::Write,
+            _ => Kind::Other,
+        };
+        handles.insert(name.clone(), (tx, kind));
         tokio::spawn(handles::serve(
             handle,
             self.session.clone(),
@@ -409,6 +433,33 @@ impl Channel {
             self.out.clone(),
         ));
         Ok(name)
+    }
+
+    /// A second name for the handle writing `path` in this channel, for an OPEN
+    /// that only reads it; `None` when nothing here writes it.
+    async fn alias(&self, path: &VPath) -> Result<Option<String>> {
+        let Some(writer) = self
+            .uploads
+            .lock()
+            .ok()
+            .and_then(|u| u.get(path)?.handle.clone())
+        else {
+            return Ok(None);
+        };
+        let mut handles = self.handles.lock().await;
+        let Some((tx, _)) = handles.get(&writer).cloned() else {
+            return Ok(None);
+        };
+        if handles.len() >= self.max_handles {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("too many open handles (limit {})", self.max_handles),
+            ));
+        }
+        self.session.check_read(path).await?;
+        let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
+        handles.insert(name.clone(), (tx, Kind::Alias));
+        Ok(Some(name))
     }
 
     async fn request(&self, packet: Packet) -> Packet {
@@ -476,6 +527,18 @@ impl Channel {
             }
             Packet::Open(r) => {
                 let path = VPath::parse(&r.filename)?;
+                let read_only = !r.pflags.intersects(OpenFlags::WRITE | OpenFlags::APPEND);
+                if read_only && self.upload_handle(&r.filename).is_some() {
+                    if r.pflags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE) {
+                        return Err(Error::new(
+                            ErrorKind::AlreadyExists,
+                            format!("{path} already exists"),
+                        ));
+                    }
+                    if let Some(handle) = self.alias(&path).await? {
+                        return Ok(Packet::Handle(HandleReply { id: r.id, handle }));
+                    }
+                }
                 let handle = self.open(&path, r.pflags).await?;
                 let writing = matches!(handle, Handle::Write(_));
                 let handle = self.register(handle).await?;
