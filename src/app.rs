@@ -124,7 +124,8 @@ pub fn build_vfs(config: &Config, connectors: &BTreeMap<String, Arc<Connector>>)
         })
         .collect();
     let vfs = Vfs::new(MountTable::new(mounts)?, config.buffer_size)
-        .with_setstat_mode(config.setstat_mode);
+        .with_setstat_mode(config.setstat_mode)
+        .with_interrupted_uploads(config.interrupted_uploads);
     create_fs_mount_roots(&vfs)?;
     Ok(vfs)
 }

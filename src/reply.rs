@@ -19,6 +19,20 @@ pub enum SftpCode {
     OpUnsupported,
 }
 
+impl SftpCode {
+    /// OpenSSH's text for the code (`sftp-server.c`, `status_to_message`):
+    /// client libraries match on these words.
+    pub const fn openssh_text(self) -> &'static str {
+        match self {
+            SftpCode::NoSuchFile => "No such file",
+            SftpCode::PermissionDenied => "Permission denied",
+            SftpCode::Failure => "Failure",
+            SftpCode::BadMessage => "Bad message",
+            SftpCode::OpUnsupported => "Operation unsupported",
+        }
+    }
+}
+
 /// The reply for one kind of error, per protocol.
 #[derive(Debug, Clone, Copy)]
 pub struct Reply {
@@ -87,6 +101,21 @@ pub fn ftp_transfer_special(e: &Error) -> Option<(u16, &'static str)> {
     (e.public_text() == Some(FTP_SESSION_REUSE_REQUIRED.1)).then_some(FTP_SESSION_REUSE_REQUIRED)
 }
 
+/// The SFTP status text for `e`: OpenSSH's word for its code, as
+/// `sftp-server` sends it, except "No space left on device" (a full disk is
+/// worth naming), and a public text written for people on a bad or
+/// unsupported request (e.g. "writes must be sequential on this storage").
+pub fn sftp_text(e: &Error) -> &str {
+    let code = of(e.kind()).sftp;
+    match (e.kind(), code) {
+        (ErrorKind::StorageFull, _) => of(e.kind()).text,
+        (_, SftpCode::BadMessage | SftpCode::OpUnsupported) => {
+            e.public_text().unwrap_or(code.openssh_text())
+        }
+        _ => code.openssh_text(),
+    }
+}
+
 /// What the client is told about `e`.
 pub fn text(e: &Error) -> &str {
     e.public_text().unwrap_or(of(e.kind()).text)
@@ -120,6 +149,24 @@ mod tests {
     fn validation_messages_are_shown() {
         let e = Error::invalid("expiry is past the longest allowed (7d)");
         assert_eq!(text(&e), "expiry is past the longest allowed (7d)");
+    }
+
+    #[test]
+    fn sftp_texts_are_openssh_words() {
+        let e = Error::new(ErrorKind::AlreadyExists, "/x exists");
+        assert_eq!(sftp_text(&e), "Failure");
+        let e = Error::new(ErrorKind::IsADirectory, "/x");
+        assert_eq!(sftp_text(&e), "Failure");
+        let e = Error::new(ErrorKind::Internal, "bucket https://s3/secret");
+        assert_eq!(sftp_text(&e), "Failure");
+        let e = Error::new(ErrorKind::Unsupported, "x");
+        assert_eq!(sftp_text(&e), "Operation unsupported");
+        let e = Error::new(ErrorKind::InvalidInput, "x");
+        assert_eq!(sftp_text(&e), "Bad message");
+        let e = Error::not_found("/x: gone");
+        assert_eq!(sftp_text(&e), "No such file");
+        let e: Error = std::io::Error::from(std::io::ErrorKind::StorageFull).into();
+        assert_eq!(sftp_text(&e), "No space left on device");
     }
 
     #[test]

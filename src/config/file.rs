@@ -103,6 +103,8 @@ pub struct StorageSection {
     pub max_retries: usize,
     /// SFTP SETSTAT where storage keeps no attributes: "refuse" or "ignore".
     pub setstat_mode: crate::vfs::SetstatMode,
+    /// Uploads cut off by a lost connection: "discard" or "keep".
+    pub interrupted_uploads: crate::vfs::InterruptedUploads,
 }
 
 impl Default for StorageSection {
@@ -114,6 +116,7 @@ impl Default for StorageSection {
             io_timeout: HumanDuration(t.io_timeout),
             max_retries: t.max_retries,
             setstat_mode: crate::vfs::SetstatMode::default(),
+            interrupted_uploads: crate::vfs::InterruptedUploads::default(),
         }
     }
 }
@@ -155,6 +158,8 @@ pub struct SftpSection {
     /// Load balancers (CIDR ranges) whose connections start with a PROXY
     /// protocol header naming the client; empty: off.
     pub proxy_protocol: Vec<String>,
+    /// SFTP SYMLINK/READLINK: "confined" (inside the home, on fs) or "refuse".
+    pub symlinks: crate::sftp::Symlinks,
 }
 
 /// One string or an array of strings, each with `${ENV}` expanded.
@@ -203,6 +208,7 @@ impl Default for SftpSection {
             max_per_address: 32,
             max_unauthenticated_per_address: 24,
             proxy_protocol: Vec::new(),
+            symlinks: crate::sftp::Symlinks::default(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Config {
     pub buffer_size: usize,
     /// `[storage] setstat_mode`: attribute changes where storage keeps none.
     pub setstat_mode: crate::vfs::SetstatMode,
+    /// `[storage] interrupted_uploads`: what a lost connection leaves of an upload.
+    pub interrupted_uploads: crate::vfs::InterruptedUploads,
     pub tuning: Tuning,
     pub audit: AuditTuning,
     pub sftp: SftpConfig,
@@ -192,6 +194,8 @@ pub struct SftpConfig {
     pub max_unauthenticated_per_address: usize,
     /// Load balancers that send a PROXY protocol header; empty: off.
     pub proxy_protocol: Vec<crate::proxy::Cidr>,
+    /// `[sftp] symlinks`: SYMLINK/READLINK confined to the home, or refused.
+    pub symlinks: crate::sftp::Symlinks,
 }
 
 /// `[defender]`: per-address lock-out after repeated failed logins.
@@ -378,6 +382,7 @@ impl Resolver<'_> {
             transfers,
             buffer_size: buffer as usize,
             setstat_mode: f.storage.setstat_mode,
+            interrupted_uploads: f.storage.interrupted_uploads,
             tuning: Tuning {
                 timeout: nonzero(f.storage.timeout.0),
                 io_timeout: nonzero(f.storage.io_timeout.0),
@@ -409,6 +414,7 @@ impl Resolver<'_> {
                     .max_unauthenticated_per_address
                     .clamp(1, f.sftp.max_per_address.max(1)),
                 proxy_protocol: self.cidrs(&f.sftp.proxy_protocol, "sftp.proxy_protocol")?,
+                symlinks: f.sftp.symlinks,
             },
             defender: DefenderConfig {
                 max_failures: f.defender.max_failures,

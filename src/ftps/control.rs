@@ -1056,7 +1056,9 @@ impl Prepared {
                             }
                         }
                         Err(e) => {
-                            upload.abort("data connection failed").await?;
+                            // Kept (published) with `interrupted_uploads = "keep"`,
+                            // so REST/APPE can resume it; else discarded.
+                            upload.interrupted("data connection failed").await?;
                             return Err(Error::from(e).context("receiving the upload"));
                         }
                     }

@@ -180,6 +180,83 @@ impl Session {
         Ok(entry)
     }
 
+    /// The figures of the disk holding `path` (SFTP `statvfs@openssh.com`).
+    pub async fn statvfs(&self, path: &VPath) -> Result<crate::vfs::FsStats> {
+        self.allow(Op::Stat, "statvfs", path).await?;
+        let res = self.vfs.statvfs(&self.full(path)).await;
+        self.refusal_audited("statvfs", path, res).await
+    }
+
+    /// Creates the symlink `link` leading to `target` (SFTP SYMLINK; local disk
+    /// only). `target` is read in the user's view (relative to the link's folder
+    /// unless absolute) and clamped to the home like any path; the link is
+    /// written with a relative text, so it leads to the same file inside the
+    /// home wherever the home lies on disk. Needs `write`; audited.
+    pub async fn symlink(&self, target: &str, link: &VPath) -> Result<()> {
+        self.allow(Op::Write, "symlink", link).await?;
+        let res = async {
+            let dir = link
+                .parent()
+                .ok_or_else(|| Error::denied("/ is your home directory"))?;
+            let to = if target.starts_with('/') {
+                VPath::parse(target)?
+            } else {
+                VPath::parse(&format!("{dir}/{target}"))?
+            };
+            let text = relative(&dir, &to);
+            self.vfs.symlink(&self.full(link), &text).await
+        }
+        .await;
+        self.audited("symlink", link, res).await
+    }
+
+    /// The text of the symlink `link` (SFTP READLINK; local disk only). A text
+    /// that leads out of the home (absolute, or climbing above it) is refused.
+    pub async fn readlink(&self, link: &VPath) -> Result<String> {
+        self.allow(Op::Stat, "readlink", link).await?;
+        let res = self.vfs.readlink(&self.full(link)).await;
+        let text = self.refusal_audited("readlink", link, res).await?;
+        let mut depth = link.parent().map_or(0, |d| d.segments().count()) as isize;
+        let inside = !text.starts_with('/')
+            && text.split('/').all(|seg| {
+                match seg {
+                    "" | "." => {}
+                    ".." => depth -= 1,
+                    _ => depth += 1,
+                }
+                depth >= 0
+            });
+        if !inside {
+            let e = Error::denied(format!("{link} leads outside the permitted folder"));
+            return self.audited("readlink", link, Err(e)).await;
+        }
+        Ok(text)
+    }
+
+    /// Makes `to` a second name of the file `from` (`hardlink@openssh.com`; local
+    /// disk only). Needs `read` on `from` and `write` on `to`; audited.
+    pub async fn hardlink(&self, from: &VPath, to: &VPath) -> Result<()> {
+        self.allow(Op::Read, "hardlink", from).await?;
+        self.allow(Op::Write, "hardlink", to).await?;
+        let res = self.vfs.hardlink(&self.full(from), &self.full(to)).await;
+        let ev = self
+            .actor
+            .event("hardlink")
+            .path(from)
+            .detail(format!("to {to}"));
+        let ev = match &res {
+            Ok(()) => ev,
+            Err(e) => ev
+                .outcome(match e.kind() {
+                    ErrorKind::PermissionDenied => Outcome::Denied,
+                    _ => Outcome::Failed,
+                })
+                .detail(format!("to {to}: {}", e.kind().as_str())),
+        };
+        self.actor.record(ev).await;
+        res.map_err(|e| self.hide_home(e))
+    }
+
     /// Lists a directory as a stream of entries in the user's view.
     pub async fn list(&self, dir: &VPath) -> Result<EntryStream> {
         self.allow(Op::List, "list", dir).await?;
@@ -192,6 +269,12 @@ impl Session {
                 e
             })
             .boxed())
+    }
+
+    /// Checks the permission to read `path` (a refusal is audited), for a file
+    /// read through a handle already open (SFTP: a file this channel writes).
+    pub async fn check_read(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::Read, "download", path).await
     }
 
     /// Opens a file for download; the download is audited when the handle ends.
@@ -218,6 +301,23 @@ impl Session {
         };
         match writer {
             Ok(writer) => Ok(Upload::new(writer, self.actor.clone(), path.clone())),
+            Err(e) => self.audited("upload", path, Err(e)).await,
+        }
+    }
+
+    /// Whether uploads to `path` are random-access (local disk): writes at any
+    /// offset, reads of what was written, updates in place of an old file.
+    pub fn random_writes(&self, path: &VPath) -> bool {
+        self.vfs.random_writes(&self.full(path))
+    }
+
+    /// Opens `path` for update after [`Session::check_create`] passed: a
+    /// random-access upload seeded with the current content, published
+    /// atomically at close (a crash leaves the old version). Local disk only.
+    pub async fn create_update_checked(&self, path: &VPath) -> Result<Upload> {
+        self.allow(Op::Write, "upload", path).await?;
+        match self.vfs.create_seeded(&self.full(path)).await {
+            Ok(writer) => Ok(Upload::seeded(writer, self.actor.clone(), path.clone())),
             Err(e) => self.audited("upload", path, Err(e)).await,
         }
     }
@@ -306,6 +406,12 @@ impl Session {
         res.map(drop).map_err(|e| self.hide_home(e))
     }
 
+    /// Checks the permission to change attributes of `path` (a refusal is
+    /// audited), for a change applied to an upload still open.
+    pub async fn allow_set_attrs(&self, path: &VPath) -> Result<()> {
+        self.allow(Op::SetAttrs, "setstat", path).await
+    }
+
     /// Checks, before an upload is published, whether attribute changes asked on
     /// its open handle will apply: `Ok(true)` to apply them after publication
     /// (see [`Session::set_attrs`]), `Ok(false)` when they are ignored (audited
@@ -369,6 +475,21 @@ impl Session {
         };
         self.actor.record(ev).await;
         res.map_err(|e| self.hide_home(e))
+    }
+}
+
+/// The text of a relative symlink in `dir` that leads to `to` (both in the
+/// same tree): `../` for each folder of `dir` not shared, then the rest of `to`.
+fn relative(dir: &VPath, to: &VPath) -> String {
+    let a: Vec<&str> = dir.segments().collect();
+    let b: Vec<&str> = to.segments().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<&str> = vec![".."; a.len() - common];
+    parts.extend(&b[common..]);
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
     }
 }
 

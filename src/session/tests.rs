@@ -217,3 +217,13 @@ async fn changes_are_audited_with_their_outcome() {
     assert_eq!(renames[0].detail.as_deref(), Some("to /e"));
     assert_eq!(f.audit_rows("rmdir").await.len(), 1);
 }
+
+#[test]
+fn symlink_texts_are_relative_to_the_link_folder() {
+    let p = |s: &str| VPath::parse(s).unwrap();
+    assert_eq!(relative(&p("/"), &p("/sub/a.txt")), "sub/a.txt");
+    assert_eq!(relative(&p("/sub"), &p("/sub/a.txt")), "a.txt");
+    assert_eq!(relative(&p("/a/b"), &p("/c")), "../../c");
+    assert_eq!(relative(&p("/a/b"), &p("/a/b")), ".");
+    assert_eq!(relative(&p("/a/b"), &p("/")), "../..");
+}

@@ -2,7 +2,11 @@
 //!
 //! An upload is hashed (SHA-256) while it streams; it is audited as `ok` when
 //! closed, and as `failed` (with the bytes received) when aborted or dropped, e.g.
-//! by a lost connection. A download counts the bytes served.
+//! by a lost connection. With `[storage] interrupted_uploads = "keep"` a dropped
+//! (or [`Upload::interrupted`]) upload publishes the bytes received and is
+//! audited as `failed` with `partial` in its detail. A random-access upload (local
+//! disk) written out of order, or seeded with the old file, is hashed from the
+//! staged file at close instead. A download counts the bytes served.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,7 +22,12 @@ pub struct Upload {
     /// When it began, for the duration in its event.
     started: std::time::Instant,
     writer: Option<FileWriter>,
-    hasher: Sha256,
+    /// Boxed: keeps `Upload` small enough to move around in front-end enums.
+    hasher: Box<Sha256>,
+    /// How far the stream hash covers; `in_order` turns false at the first write
+    /// elsewhere (the hash is then read back from the file at close).
+    hashed: u64,
+    in_order: bool,
     actor: Actor,
     path: VPath,
 }
@@ -28,10 +37,29 @@ impl Upload {
         Upload {
             started: std::time::Instant::now(),
             writer: Some(writer),
-            hasher: Sha256::new(),
+            hasher: Box::new(Sha256::new()),
+            hashed: 0,
+            in_order: true,
             actor,
             path,
         }
+    }
+
+    /// An upload seeded with the old file's content: its hash is read back at close.
+    pub(super) fn seeded(writer: FileWriter, actor: Actor, path: VPath) -> Self {
+        let mut up = Upload::new(writer, actor, path);
+        up.in_order = false;
+        up
+    }
+
+    /// Whether writes may land anywhere and be read back (see [`FileWriter::random_access`]).
+    pub fn random_access(&self) -> bool {
+        self.writer.as_ref().is_some_and(FileWriter::random_access)
+    }
+
+    /// The file's size so far.
+    pub fn size(&self) -> u64 {
+        self.writer.as_ref().map_or(0, FileWriter::size)
     }
 
     pub fn path(&self) -> &VPath {
@@ -44,21 +72,73 @@ impl Upload {
 
     /// Appends the next bytes of the file.
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        let at = self.size();
+        self.write_at(at, data).await
+    }
+
+    /// Writes at `offset`: anywhere on a random-access upload, only at the end
+    /// elsewhere (refused as unsupported, and the upload stays usable).
+    pub async fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
         let writer = self.writer.as_mut().expect("upload used after its end");
-        self.hasher.update(&data);
-        if let Err(e) = writer.write(data).await {
+        if !writer.random_access() && offset != writer.written() {
+            return writer.write_at(offset, data).await;
+        }
+        if self.in_order && offset == self.hashed {
+            self.hasher.update(&data);
+            self.hashed += data.len() as u64;
+        } else {
+            self.in_order = false;
+        }
+        if let Err(e) = writer.write_at(offset, data).await {
             self.fail(e.kind().as_str()).await;
             return Err(e);
         }
         Ok(())
     }
 
+    /// Reads back what was written (random-access uploads only).
+    pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Bytes> {
+        let writer = self.writer.as_mut().expect("upload used after its end");
+        writer.read_at(offset, len).await
+    }
+
+    /// Cuts or extends the file (random-access uploads only).
+    pub async fn truncate(&mut self, len: u64) -> Result<()> {
+        let writer = self.writer.as_mut().expect("upload used after its end");
+        if len != self.hashed {
+            self.in_order = false;
+        }
+        if let Err(e) = writer.truncate(len).await {
+            if e.kind() != crate::error::ErrorKind::Unsupported {
+                self.fail(e.kind().as_str()).await;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The connection carrying the upload was lost: with `interrupted_uploads =
+    /// "keep"` the bytes received are published (and audited as partial), else
+    /// the upload is discarded like [`Upload::abort`].
+    pub async fn interrupted(self, why: &str) -> Result<()> {
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.keeps_on_drop() && w.size() > 0)
+        {
+            drop(self);
+            return Ok(());
+        }
+        self.abort(why).await
+    }
+
     /// Commits the file; returns its size and SHA-256 (hex).
     pub async fn close(mut self) -> Result<(u64, String)> {
         let writer = self.writer.take().expect("upload used after its end");
-        let sha = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        match writer.close().await {
-            Ok(bytes) => {
+        let streamed = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        match writer.close_hashed(!self.in_order).await {
+            Ok((bytes, read_back)) => {
+                let sha = read_back.unwrap_or(streamed);
                 self.actor
                     .record(
                         self.actor
@@ -111,15 +191,20 @@ impl Upload {
 impl Drop for Upload {
     fn drop(&mut self) {
         // Dropped without close: the connection went away. The writer's own drop
-        // discards the staged data; here it is only recorded.
+        // discards the staged data (or publishes it, `keep`); here it is recorded.
         if let Some(writer) = &self.writer {
+            let (bytes, detail) = if writer.keeps_on_drop() && writer.size() > 0 {
+                (writer.size(), "interrupted; partial file kept for resume")
+            } else {
+                (writer.written(), "interrupted")
+            };
             self.actor.record_now(
                 self.actor
                     .event("upload")
                     .path(&self.path)
-                    .bytes(writer.written())
+                    .bytes(bytes)
                     .outcome(Outcome::Failed)
-                    .detail("interrupted"),
+                    .detail(detail),
             );
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use russh_sftp::protocol::{
     Attrs, ExtendedReply, File, FileAttributes, Handle as HandleReply, Name, OpenFlags, Packet,
-    StatusCode, Version,
+    Version,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Mutex, Semaphore};
@@ -27,6 +27,7 @@ use super::handles::{
 };
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
+use crate::reply::SftpCode;
 use crate::session::Session;
 use crate::vfs::VPath;
 
@@ -42,12 +43,88 @@ pub type Queued = (HandleReq, Charge);
 
 struct Channel {
     session: Arc<Session>,
-    handles: Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
+    /// Open handles: their task's queue, and what they are.
+    handles: Mutex<HashMap<String, (mpsc::UnboundedSender<Queued>, Kind)>>,
     next_handle: AtomicU64,
     max_handles: usize,
+    symlinks: super::Symlinks,
     out: Replies,
     /// Open uploads of this channel, by path, with SETSTATs waiting for them.
     uploads: Deferred,
+    /// Opens for writing and closes of uploads in progress, by sequence number: a
+    /// path request runs only after every such request that arrived before it has
+    /// ended (OpenSSH answers in order; sshfs sends LSTAT right behind the OPEN
+    /// that creates a file, and renames a file right after closing it).
+    closes: Arc<Closes>,
+}
+
+/// What a handle name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A download or a directory.
+    Other,
+    /// A file open for writing.
+    Write,
+    /// A file opened for reading while this channel writes it: its requests go
+    /// to the writing handle, which reads what was written (as a file on disk).
+    Alias,
+}
+
+/// The fencing requests (upload opens and closes) a channel has in progress
+/// (see `Channel::closes`).
+#[derive(Default)]
+pub struct Closes {
+    next: AtomicU64,
+    running: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    done: tokio::sync::Notify,
+}
+
+impl Closes {
+    /// Registers a close; the returned guard ends it when dropped.
+    fn begin(self: &Arc<Self>) -> CloseGuard {
+        let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        lock(&self.running).insert(seq);
+        CloseGuard {
+            closes: self.clone(),
+            seq,
+        }
+    }
+
+    /// The sequence number of the last close registered so far.
+    fn seen(&self) -> u64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every close up to `seen` has ended.
+    async fn wait(&self, seen: u64) {
+        loop {
+            let done = self.done.notified();
+            if lock(&self.running)
+                .first()
+                .is_none_or(|&first| first > seen)
+            {
+                return;
+            }
+            done.await;
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held while an upload's close runs; dropping it lets later path requests go.
+pub struct CloseGuard {
+    closes: Arc<Closes>,
+    seq: u64,
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        lock(&self.closes.running).remove(&self.seq);
+        self.closes.done.notify_waiters();
+    }
 }
 
 /// Serves one SFTP subsystem until the client closes it, and hands the stream back
@@ -58,7 +135,7 @@ struct Channel {
 pub async fn run<S>(
     stream: S,
     session: Arc<Session>,
-    max_handles: usize,
+    (max_handles, symlinks): (usize, super::Symlinks),
     mut gone: watch::Receiver<bool>,
 ) -> Option<S>
 where
@@ -93,8 +170,10 @@ where
         handles: Mutex::new(HashMap::new()),
         next_handle: AtomicU64::new(1),
         max_handles,
+        symlinks,
         out,
         uploads: Deferred::default(),
+        closes: Arc::default(),
     });
     let (paths, path_rx) = mpsc::unbounded_channel();
     tokio::spawn(run_paths(chan.clone(), path_rx));
@@ -125,11 +204,7 @@ where
             Err(_) => {
                 // Unknown or malformed: answer by id when there is one (RFC draft 02, 7).
                 if let Some(id) = request_id(&body) {
-                    chan.out.send(wire::status(
-                        id,
-                        StatusCode::OpUnsupported,
-                        "unsupported request",
-                    ));
+                    chan.out.send(wire::plain(id, SftpCode::OpUnsupported));
                 }
                 continue;
             }
@@ -137,8 +212,27 @@ where
         let id = packet.get_request_id();
         match route(packet) {
             Route::Handle(handle, req) => chan.to_handle(&handle, req, id, charge).await,
+            Route::Path(Packet::SetStat(r)) if chan.upload_handle(&r.path).is_some() => {
+                // A file this channel is writing: its handle applies the change
+                // (a new size at once), in order with its writes.
+                let handle = chan.upload_handle(&r.path).expect("checked");
+                let req = HandleReq::SetStat {
+                    id: r.id,
+                    attrs: r.attrs,
+                };
+                chan.to_handle(&handle, req, id, charge).await
+            }
             Route::Path(packet) => {
-                if paths.send((packet, charge)).is_err() {
+                let seen = chan.closes.seen();
+                let fence = match &packet {
+                    Packet::Open(o)
+                        if o.pflags.intersects(OpenFlags::WRITE | OpenFlags::APPEND) =>
+                    {
+                        Some(chan.closes.begin())
+                    }
+                    _ => None,
+                };
+                if paths.send((packet, charge, seen, fence)).is_err() {
                     break;
                 }
             }
@@ -176,15 +270,20 @@ async fn finish<W>(
 
 /// Runs path requests, [`MAX_PARALLEL`] at a time, in arrival order; the reader
 /// only queues them, so a slow storage call never stops it.
-async fn run_paths(chan: Arc<Channel>, mut rx: mpsc::UnboundedReceiver<(Packet, Charge)>) {
+async fn run_paths(
+    chan: Arc<Channel>,
+    mut rx: mpsc::UnboundedReceiver<(Packet, Charge, u64, Option<CloseGuard>)>,
+) {
     let parallel = Arc::new(Semaphore::new(MAX_PARALLEL));
-    while let Some((packet, charge)) = rx.recv().await {
+    while let Some((packet, charge, seen, fence)) = rx.recv().await {
         let Ok(permit) = parallel.clone().acquire_owned().await else {
             break;
         };
         let chan = chan.clone();
         tokio::spawn(async move {
+            chan.closes.wait(seen).await;
             let reply = chan.request(packet).await;
+            drop(fence);
             chan.out.send(reply);
             drop(charge);
             drop(permit);
@@ -238,7 +337,13 @@ fn route(packet: Packet) -> Route {
                 attrs: f.attrs,
             },
         ),
-        Packet::Close(c) => (c.handle, HandleReq::Close { id: c.id }),
+        Packet::Close(c) => (
+            c.handle,
+            HandleReq::Close {
+                id: c.id,
+                guard: None,
+            },
+        ),
         Packet::Extended(e) if e.request == "fsync@openssh.com" => {
             match ssh_string(&mut Bytes::from(e.data.clone())) {
                 Some(handle) => (handle, HandleReq::Ack { id: e.id }),
@@ -263,7 +368,17 @@ fn ssh_string(b: &mut Bytes) -> Option<String> {
 }
 
 impl Channel {
-    async fn to_handle(&self, handle: &str, req: HandleReq, id: u32, charge: Charge) {
+    /// The handle writing `path` in this channel, if any.
+    fn upload_handle(&self, path: &str) -> Option<String> {
+        let path = VPath::parse(path).ok()?;
+        self.uploads
+            .lock()
+            .ok()?
+            .get(&path)
+            .and_then(|u| u.handle.clone())
+    }
+
+    async fn to_handle(&self, handle: &str, mut req: HandleReq, id: u32, charge: Charge) {
         let closing = matches!(req, HandleReq::Close { .. });
         let tx = {
             let mut handles = self.handles.lock().await;
@@ -273,16 +388,25 @@ impl Channel {
                 handles.get(handle).cloned()
             }
         };
-        match tx {
+        match (&mut req, &tx) {
+            (HandleReq::Close { guard, .. }, Some((_, Kind::Write))) => {
+                *guard = Some(self.closes.begin());
+            }
+            (HandleReq::Close { .. }, Some((_, Kind::Alias))) => {
+                // Closing the second name closes nothing of the upload.
+                self.out.send(wire::ok(id));
+                return;
+            }
+            _ => {}
+        }
+        match tx.map(|(tx, _)| tx) {
             Some(tx) => {
                 if tx.send((req, charge)).is_err() {
-                    self.out
-                        .send(wire::status(id, StatusCode::Failure, "handle is gone"));
+                    self.out.send(wire::plain(id, SftpCode::Failure));
                 }
             }
             None => {
-                self.out
-                    .send(wire::status(id, StatusCode::Failure, "invalid handle"));
+                self.out.send(wire::plain(id, SftpCode::Failure));
             }
         }
     }
@@ -297,7 +421,11 @@ impl Channel {
         }
         let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = mpsc::unbounded_channel();
-        handles.insert(name.clone(), tx);
+        let kind = match handle {
+            Handle::Write(_) => Kind::Write,
+            _ => Kind::Other,
+        };
+        handles.insert(name.clone(), (tx, kind));
         tokio::spawn(handles::serve(
             handle,
             self.session.clone(),
@@ -305,6 +433,33 @@ impl Channel {
             self.out.clone(),
         ));
         Ok(name)
+    }
+
+    /// A second name for the handle writing `path` in this channel, for an OPEN
+    /// that only reads it; `None` when nothing here writes it.
+    async fn alias(&self, path: &VPath) -> Result<Option<String>> {
+        let Some(writer) = self
+            .uploads
+            .lock()
+            .ok()
+            .and_then(|u| u.get(path)?.handle.clone())
+        else {
+            return Ok(None);
+        };
+        let mut handles = self.handles.lock().await;
+        let Some((tx, _)) = handles.get(&writer).cloned() else {
+            return Ok(None);
+        };
+        if handles.len() >= self.max_handles {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("too many open handles (limit {})", self.max_handles),
+            ));
+        }
+        self.session.check_read(path).await?;
+        let name = self.next_handle.fetch_add(1, Ordering::Relaxed).to_string();
+        handles.insert(name.clone(), (tx, Kind::Alias));
+        Ok(Some(name))
     }
 
     async fn request(&self, packet: Packet) -> Packet {
@@ -333,11 +488,11 @@ impl Channel {
             }
             Packet::Stat(r) => Packet::Attrs(Attrs {
                 id: r.id,
-                attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
+                attrs: wire::attrs(&self.stat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::Lstat(r) => Packet::Attrs(Attrs {
                 id: r.id,
-                attrs: wire::attrs(&s.stat(&VPath::parse(&r.path)?).await?, owner),
+                attrs: wire::attrs(&self.stat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::SetStat(r) => {
                 let path = VPath::parse(&r.path)?;
@@ -353,7 +508,7 @@ impl Channel {
                             .as_mut()
                             .and_then(|u| u.get_mut(&path))
                         {
-                            p.merge(attrs);
+                            p.attrs.merge(attrs);
                         }
                     }
                 } else {
@@ -364,15 +519,40 @@ impl Channel {
             Packet::OpenDir(r) => {
                 let path = VPath::parse(&r.path)?;
                 let entries = s.list(&path).await?;
+                let dots = self.dots(&path).await;
                 let handle = self
-                    .register(Handle::Dir(DirHandle::new(path, entries)))
+                    .register(Handle::Dir(DirHandle::new(path, entries, dots)))
                     .await?;
                 Packet::Handle(HandleReply { id: r.id, handle })
             }
             Packet::Open(r) => {
                 let path = VPath::parse(&r.filename)?;
+                let read_only = !r.pflags.intersects(OpenFlags::WRITE | OpenFlags::APPEND);
+                if read_only && self.upload_handle(&r.filename).is_some() {
+                    if r.pflags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE) {
+                        return Err(Error::new(
+                            ErrorKind::AlreadyExists,
+                            format!("{path} already exists"),
+                        ));
+                    }
+                    if let Some(handle) = self.alias(&path).await? {
+                        return Ok(Packet::Handle(HandleReply { id: r.id, handle }));
+                    }
+                }
                 let handle = self.open(&path, r.pflags).await?;
+                let writing = matches!(handle, Handle::Write(_));
                 let handle = self.register(handle).await?;
+                if writing {
+                    if let Some(open) = self
+                        .uploads
+                        .lock()
+                        .ok()
+                        .as_mut()
+                        .and_then(|u| u.get_mut(&path))
+                    {
+                        open.handle = Some(handle.clone());
+                    }
+                }
                 Packet::Handle(HandleReply { id: r.id, handle })
             }
             Packet::Remove(r) => {
@@ -397,6 +577,24 @@ impl Channel {
                 .await?;
                 wire::ok(r.id)
             }
+            Packet::ReadLink(r) if self.symlinks == super::Symlinks::Confined => {
+                let text = s.readlink(&VPath::parse(&r.path)?).await?;
+                Packet::Name(Name {
+                    id: r.id,
+                    files: vec![File {
+                        filename: text.clone(),
+                        longname: text,
+                        attrs: FileAttributes::empty(),
+                    }],
+                })
+            }
+            // OpenSSH's order: the target first, then the new link (the draft's
+            // names are swapped in russh-sftp's struct, as in OpenSSH's server).
+            Packet::Symlink(r) if self.symlinks == super::Symlinks::Confined => {
+                s.symlink(&r.linkpath, &VPath::parse(&r.targetpath)?)
+                    .await?;
+                wire::ok(r.id)
+            }
             Packet::ReadLink(r) => unsupported(r.id, "symbolic links"),
             Packet::Symlink(r) => unsupported(r.id, "symbolic links"),
             Packet::Extended(e) => self.extended(e.id, &e.request, e.data).await?,
@@ -417,7 +615,10 @@ impl Channel {
             Err(e) if e.kind() == ErrorKind::PermissionDenied => None,
             Err(e) => return Err(e),
         };
-        if current.is_some() && flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE) {
+        let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(path));
+        if (current.is_some() || uploading)
+            && flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE)
+        {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!("{path} already exists"),
@@ -437,8 +638,56 @@ impl Channel {
         Ok(Handle::Write(Box::new(WriteHandle::new(
             path.clone(),
             existing,
+            s.random_writes(path),
             self.uploads.clone(),
         ))))
+    }
+
+    /// `.` and `..` of a listed directory, with their attributes, as OpenSSH
+    /// lists them (`..` of the home is the home: the client's root). Left out if
+    /// they cannot be stated.
+    async fn dots(&self, dir: &VPath) -> Vec<File> {
+        let owner = self.session.user().name.as_str();
+        let parent = dir.parent().unwrap_or_else(VPath::root);
+        let mut out = Vec::with_capacity(2);
+        for (name, path) in [(".", dir), ("..", &parent)] {
+            if let Ok(entry) = self.session.stat(path).await {
+                let mut file = wire::file(&entry, owner);
+                let shown = entry.name();
+                if let Some(head) = file.longname.strip_suffix(shown) {
+                    file.longname = format!("{head}{name}");
+                }
+                file.filename = name.to_string();
+                out.push(file);
+            }
+        }
+        out
+    }
+
+    /// STAT and LSTAT: a file this channel is writing exists with the size
+    /// written so far, as a file written in place would (sshfs stats a file
+    /// right after creating it).
+    async fn stat(&self, path: &VPath) -> Result<crate::vfs::Entry> {
+        let open = self
+            .uploads
+            .lock()
+            .ok()
+            .and_then(|u| u.get(path).map(|o| (o.size, o.existed, o.attrs.mode)));
+        let Some((size, existed, mode)) = open else {
+            return self.session.stat(path).await;
+        };
+        let old = if existed {
+            self.session.stat(path).await.ok()
+        } else {
+            None
+        };
+        Ok(crate::vfs::Entry {
+            path: path.clone(),
+            kind: crate::vfs::EntryKind::File,
+            size,
+            modified: Some(std::time::SystemTime::now()),
+            mode: mode.or(old.and_then(|o| o.mode)),
+        })
     }
 
     async fn extended(&self, id: u32, request: &str, data: Vec<u8>) -> Result<Packet> {
@@ -452,6 +701,29 @@ impl Channel {
                     .rename(&VPath::parse(&from)?, &VPath::parse(&to)?, true)
                     .await?;
                 wire::ok(id)
+            }
+            "hardlink@openssh.com" => {
+                let (Some(from), Some(to)) = (ssh_string(&mut data), ssh_string(&mut data)) else {
+                    return Err(Error::invalid("malformed hardlink request"));
+                };
+                self.session
+                    .hardlink(&VPath::parse(&from)?, &VPath::parse(&to)?)
+                    .await?;
+                wire::ok(id)
+            }
+            "statvfs@openssh.com" => {
+                let Some(path) = ssh_string(&mut data) else {
+                    return Err(Error::invalid("malformed statvfs request"));
+                };
+                let st = self.session.statvfs(&VPath::parse(&path)?).await?;
+                let mut reply = Vec::with_capacity(88);
+                for v in [
+                    st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree,
+                    st.favail, st.fsid, st.flag, st.namemax,
+                ] {
+                    reply.extend_from_slice(&v.to_be_bytes());
+                }
+                Packet::ExtendedReply(ExtendedReply { id, data: reply })
             }
             "limits@openssh.com" => {
                 let mut reply = Vec::with_capacity(32);
@@ -470,12 +742,10 @@ impl Channel {
     }
 }
 
+/// OpenSSH's answer to a request it does not know: "Operation unsupported".
 fn unsupported(id: u32, what: &str) -> Packet {
-    wire::status(
-        id,
-        StatusCode::OpUnsupported,
-        &format!("{what} is not supported"),
-    )
+    tracing::debug!(request = what, "unsupported SFTP request");
+    wire::plain(id, SftpCode::OpUnsupported)
 }
 
 fn version() -> Version {
@@ -484,6 +754,8 @@ fn version() -> Version {
         ("posix-rename@openssh.com", "1"),
         ("fsync@openssh.com", "1"),
         ("limits@openssh.com", "1"),
+        ("statvfs@openssh.com", "2"),
+        ("hardlink@openssh.com", "1"),
     ] {
         v.extensions.insert(name.to_string(), ver.to_string());
     }

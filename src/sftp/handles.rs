@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet, StatusCode};
+use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet};
 use tokio::sync::mpsc;
 
 use super::dispatch::Queued;
@@ -25,10 +25,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Download, Session, Upload};
 use crate::vfs::{ByteStream, EntryKind, EntryStream, SetAttrs, VPath};
 
-/// Attribute changes asked by path (SETSTAT) for files this channel is still
-/// uploading: the upload applies them once it is published. A path is present
-/// while an upload of it is open.
-pub type Deferred = Arc<Mutex<HashMap<VPath, SetAttrs>>>;
+/// The files this channel has open for writing, by path (see [`OpenUpload`]).
+/// A path is present while an upload of it is open.
+pub type Deferred = Arc<Mutex<HashMap<VPath, OpenUpload>>>;
 
 /// Most bytes held for writes that arrived ahead of a gap (per handle). OpenSSH
 /// keeps at most 64 requests of 32 KiB in flight; 8 MiB leaves room for clients
@@ -66,6 +65,8 @@ pub enum HandleReq {
     },
     Close {
         id: u32,
+        /// For an upload: held until its file is published.
+        guard: Option<super::dispatch::CloseGuard>,
     },
 }
 
@@ -90,7 +91,7 @@ pub async fn serve(
     while let Some((req, charge)) = rx.recv().await {
         let closing = matches!(req, HandleReq::Close { .. });
         let sent = match req {
-            HandleReq::Read { len, .. } if matches!(handle, Handle::Read(_)) => {
+            HandleReq::Read { len, .. } if !matches!(handle, Handle::Dir(_)) => {
                 match out.flow().data_room(len.min(wire::MAX_DATA) as usize).await {
                     Some(room) => out.send_data(handle.handle(req, &session).await, room),
                     // The channel is closing: nothing more is sent.
@@ -117,7 +118,15 @@ impl Handle {
                         id,
                         data: data.to_vec(),
                     }),
-                    Ok(None) => wire::status(id, StatusCode::Eof, "end of file"),
+                    Ok(None) => wire::eof(id),
+                    Err(e) => wire::error(id, &e),
+                },
+                Handle::Write(w) => match w.read(session, offset, len).await {
+                    Ok(Some(data)) => Packet::Data(Data {
+                        id,
+                        data: data.to_vec(),
+                    }),
+                    Ok(None) => wire::eof(id),
                     Err(e) => wire::error(id, &e),
                 },
                 _ => not_for(id, "reading"),
@@ -135,13 +144,23 @@ impl Handle {
             },
             HandleReq::Fstat { id } => {
                 let entry = match self {
-                    Handle::Write(w) => crate::vfs::Entry {
-                        path: w.path.clone(),
-                        kind: EntryKind::File,
-                        size: w.visible_size(),
-                        modified: Some(w.pending.mtime.unwrap_or_else(std::time::SystemTime::now)),
-                        mode: w.pending.mode,
-                    },
+                    Handle::Write(w) => {
+                        let existed = w.existing != Existing::Replace;
+                        let old = if existed {
+                            session.stat(&w.path).await.ok()
+                        } else {
+                            None
+                        };
+                        crate::vfs::Entry {
+                            path: w.path.clone(),
+                            kind: EntryKind::File,
+                            size: w.visible_size(),
+                            modified: Some(
+                                w.pending.mtime.unwrap_or_else(std::time::SystemTime::now),
+                            ),
+                            mode: w.pending.mode.or(old.and_then(|o| o.mode)),
+                        }
+                    }
                     other => match session.stat(other.path()).await {
                         Ok(e) => e,
                         Err(e) => return wire::error(id, &e),
@@ -156,7 +175,7 @@ impl Handle {
             HandleReq::SetStat { id, attrs } => {
                 let res = match wire::set_attrs(&attrs) {
                     Ok(attrs) => match self {
-                        Handle::Write(w) => w.defer_attrs(session, attrs).await,
+                        Handle::Write(w) => w.set_attrs(session, attrs).await,
                         other => session.set_attrs(other.path(), &attrs).await,
                     },
                     Err(e) => Err(e),
@@ -166,7 +185,8 @@ impl Handle {
                     Err(e) => wire::error(id, &e),
                 }
             }
-            HandleReq::Close { id } => {
+            HandleReq::Close { id, guard } => {
+                let _guard = guard;
                 let res = match std::mem::replace(self, Handle::Dir(DirHandle::closed())) {
                     Handle::Read(r) => {
                         r.download.finish(true).await;
@@ -192,12 +212,11 @@ impl Handle {
     }
 }
 
+/// A request the handle cannot serve (reading a directory handle...): OpenSSH
+/// answers "Failure".
 fn not_for(id: u32, what: &str) -> Packet {
-    wire::status(
-        id,
-        StatusCode::Failure,
-        &format!("this handle is not open for {what}"),
-    )
+    tracing::debug!(request = what, "SFTP request on the wrong kind of handle");
+    wire::plain(id, crate::reply::SftpCode::Failure)
 }
 
 pub struct ReadHandle {
@@ -265,28 +284,52 @@ impl ReadHandle {
 pub enum Existing {
     /// Replace it (or there was none): the file starts empty.
     Replace,
-    /// Keep its bytes up to where the client starts writing (`reput`).
+    /// Update it (opened without TRUNC): its bytes stay except where written
+    /// (`reput` is the case of writing from its end on).
     Resume { size: u64 },
     /// Write after its end whatever the offsets say (`APPEND`).
     Append { size: u64 },
 }
 
+/// A file this channel has open for writing, as path requests see it: STAT of
+/// the path answers with its current size (the growing file exists, as with
+/// OpenSSH), and SETSTAT by path goes to the handle (or waits for its close).
+#[derive(Debug, Default)]
+pub struct OpenUpload {
+    /// The handle serving it, once registered.
+    pub handle: Option<String>,
+    /// SETSTAT changes by path, applied once published.
+    pub attrs: SetAttrs,
+    /// Its size as written so far.
+    pub size: u64,
+    /// Whether there was a file before (its other attributes come from it).
+    pub existed: bool,
+}
+
 pub struct WriteHandle {
     path: VPath,
     /// Started at the first write (or at close for an empty file): only then is it
-    /// known how much of an existing file a resume keeps.
+    /// known how much of an existing file a sequential resume keeps.
     upload: Option<Upload>,
     existing: Existing,
-    /// The next offset the storage upload expects.
+    /// Random access (local disk): writes go to their offsets in a staged copy
+    /// seeded with the old file; reads see them. Otherwise one sequential stream.
+    random: bool,
+    /// Whether anything was written or truncated (an update that changed nothing
+    /// is not published again).
+    dirty: bool,
+    /// For reads before the first write of a file opened read-write: the old file.
+    peek: Option<Download>,
+    /// The next offset the storage upload expects (sequential uploads).
     next: u64,
-    /// Blocks that arrived ahead of `next`.
+    /// Blocks that arrived ahead of `next` (sequential uploads).
     early: BTreeMap<u64, Bytes>,
     early_bytes: usize,
     /// The first failure; every later request on the handle reports it.
     failed: Option<Error>,
     /// Attribute changes asked on this handle (FSETSTAT), applied once published.
     pending: SetAttrs,
-    /// Those asked by path (SETSTAT) while this upload is open.
+    /// This channel's open uploads, with SETSTATs asked by path.
     deferred: Deferred,
 }
 
@@ -298,15 +341,38 @@ impl Drop for WriteHandle {
     }
 }
 
+/// The refusal of a write that a sequential upload cannot take.
+fn sequential_only() -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        "writes must be sequential on this storage",
+    )
+    .with_public("writes must be sequential on this storage")
+}
+
 impl WriteHandle {
-    pub fn new(path: VPath, existing: Existing, deferred: Deferred) -> Self {
+    pub fn new(path: VPath, existing: Existing, random: bool, deferred: Deferred) -> Self {
+        let (size, existed) = match existing {
+            Existing::Replace => (0, false),
+            Existing::Resume { size } | Existing::Append { size } => (size, true),
+        };
         if let Ok(mut d) = deferred.lock() {
-            d.insert(path.clone(), SetAttrs::default());
+            d.insert(
+                path.clone(),
+                OpenUpload {
+                    size,
+                    existed,
+                    ..OpenUpload::default()
+                },
+            );
         }
         WriteHandle {
             path,
             upload: None,
             existing,
+            random,
+            dirty: false,
+            peek: None,
             next: 0,
             early: BTreeMap::new(),
             early_bytes: 0,
@@ -317,19 +383,44 @@ impl WriteHandle {
     }
 
     /// FSETSTAT before CLOSE (`sftp put -p`, `scp -p`): checked now, applied to
-    /// the published file.
-    async fn defer_attrs(&mut self, session: &Session, attrs: SetAttrs) -> Result<()> {
+    /// the published file. A new size applies at once to a random-access upload
+    /// (sshfs truncates through the handle or the path while the file is open).
+    async fn set_attrs(&mut self, session: &Session, mut attrs: SetAttrs) -> Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(Error::new(e.kind(), e.to_string()));
+        }
+        if self.random {
+            if let Some(size) = attrs.size.take() {
+                session.allow_set_attrs(&self.path).await?;
+                self.ensure_started(session).await?;
+                let up = self.upload.as_mut().expect("started above");
+                up.truncate(size).await?;
+                self.dirty = true;
+                self.share_size();
+            }
+        }
         if session.check_set_attrs(&self.path, &attrs).await? {
             self.pending.merge(attrs);
         }
         Ok(())
     }
 
-    /// The size a client sees with FSTAT: where a resume would continue.
+    /// The size a client sees with FSTAT or STAT.
     fn visible_size(&self) -> u64 {
-        match self.existing {
-            Existing::Resume { size } | Existing::Append { size } if self.upload.is_none() => size,
-            _ => self.next + self.early_bytes as u64,
+        match (&self.upload, self.existing) {
+            (None, Existing::Resume { size } | Existing::Append { size }) => size,
+            (None, Existing::Replace) => 0,
+            (Some(up), _) if self.random => up.size(),
+            (Some(_), _) => self.next + self.early_bytes as u64,
+        }
+    }
+
+    fn share_size(&self) {
+        let size = self.visible_size();
+        if let Ok(mut d) = self.deferred.lock() {
+            if let Some(open) = d.get_mut(&self.path) {
+                open.size = size;
+            }
         }
     }
 
@@ -339,55 +430,108 @@ impl WriteHandle {
         }
         let res = self.accept(session, offset, data).await;
         if let Err(e) = &res {
-            self.failed = Some(Error::new(e.kind(), e.to_string()));
+            self.failed = Some(
+                Error::new(e.kind(), e.to_string()).with_public(crate::reply::text(e).to_string()),
+            );
             if let Some(up) = self.upload.take() {
                 let _ = up.abort(e.kind().as_str()).await;
             }
         }
+        self.share_size();
         res
     }
 
-    /// Starts the storage upload, keeping the old file's bytes before `first_offset`
-    /// for a resume (all of them for an append).
+    /// Starts the storage upload. Random access: a staged copy seeded with the
+    /// old file unless it is replaced. Sequential: the old file's bytes before
+    /// `first_offset` are streamed first for a resume (all of them for an append).
     async fn start(&mut self, session: &Session, first_offset: u64) -> Result<()> {
+        if let Some(peek) = self.peek.take() {
+            peek.finish(true).await;
+        }
+        if self.random {
+            // OPEN checked the permission and the directory a moment ago.
+            self.upload = Some(match self.existing {
+                Existing::Replace => session.create_keeping_checked(&self.path, 0).await?,
+                _ => session.create_update_checked(&self.path).await?,
+            });
+            return Ok(());
+        }
         let keep = match self.existing {
             Existing::Replace => 0,
             Existing::Append { size } => size,
             Existing::Resume { size } => first_offset.min(size),
         };
-        // OPEN checked the permission and the directory a moment ago.
         self.upload = Some(session.create_keeping_checked(&self.path, keep).await?);
         self.next = keep;
         Ok(())
+    }
+
+    async fn ensure_started(&mut self, session: &Session) -> Result<()> {
+        if self.upload.is_none() {
+            self.start(session, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// A READ on a handle opened read-write: what the file holds now.
+    async fn read(&mut self, session: &Session, offset: u64, len: u32) -> Result<Option<Bytes>> {
+        if let Some(e) = &self.failed {
+            return Err(Error::new(e.kind(), e.to_string()));
+        }
+        let len = len.min(wire::MAX_DATA) as usize;
+        let data = match self.upload.as_mut() {
+            Some(up) => up.read_at(offset, len).await?,
+            None if self.existing == Existing::Replace => Bytes::new(),
+            None => {
+                if self.peek.is_none() {
+                    self.peek = Some(session.open_read(&self.path).await?);
+                }
+                let peek = self.peek.as_ref().expect("opened above");
+                let mut out = bytes::BytesMut::new();
+                while out.len() < len {
+                    let got = peek
+                        .read_at(offset + out.len() as u64, len - out.len())
+                        .await?;
+                    if got.is_empty() {
+                        break;
+                    }
+                    out.extend_from_slice(&got);
+                }
+                out.freeze()
+            }
+        };
+        Ok((!data.is_empty()).then_some(data))
     }
 
     async fn accept(&mut self, session: &Session, offset: u64, data: Bytes) -> Result<()> {
         if self.upload.is_none() {
             self.start(session, offset).await?;
         }
+        self.dirty = true;
+        if self.random {
+            let up = self.upload.as_mut().expect("started above");
+            let offset = match self.existing {
+                Existing::Append { .. } => up.size(),
+                _ => offset,
+            };
+            return up.write_at(offset, data).await;
+        }
         let offset = match self.existing {
             Existing::Append { .. } => self.next,
             _ => offset,
         };
         if offset < self.next {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "{}: rewriting bytes already written (offset {offset}) is not supported",
-                    self.path
-                ),
-            ));
+            return Err(
+                sequential_only().context(format!("{}: rewriting at offset {offset}", self.path))
+            );
         }
         if offset > self.next {
             if self.early_bytes + data.len() > REORDER_LIMIT {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "{}: writes arrive too far out of order (more than {} MiB ahead)",
-                        self.path,
-                        REORDER_LIMIT >> 20
-                    ),
-                ));
+                return Err(sequential_only().context(format!(
+                    "{}: writes arrive more than {} MiB ahead",
+                    self.path,
+                    REORDER_LIMIT >> 20
+                )));
             }
             self.early_bytes += data.len();
             self.early.insert(offset, data);
@@ -417,12 +561,16 @@ impl WriteHandle {
     }
 
     async fn close(mut self, session: &Session) -> Result<()> {
+        if let Some(peek) = self.peek.take() {
+            peek.finish(true).await;
+        }
         self.publish(session).await?;
         let mut attrs = self
             .deferred
             .lock()
             .ok()
             .and_then(|mut d| d.remove(&self.path))
+            .map(|open| open.attrs)
             .unwrap_or_default();
         attrs.merge(std::mem::take(&mut self.pending));
         if attrs.is_empty() {
@@ -443,7 +591,11 @@ impl WriteHandle {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        let upload = match self.upload.take() {
+        let mut upload = match self.upload.take() {
+            // Opened to update but nothing written: the file stays as it was.
+            Some(up) if !self.dirty && self.existing != Existing::Replace => {
+                return up.abort("unchanged").await;
+            }
             Some(up) => up,
             // Opened to resume or append but nothing came: the file stays as it was.
             None if self.existing != Existing::Replace => return Ok(()),
@@ -458,6 +610,18 @@ impl WriteHandle {
             upload.abort("incomplete").await?;
             return Err(Error::new(ErrorKind::InvalidInput, why));
         }
+        if let (false, Existing::Resume { size }) = (self.random, self.existing) {
+            // A sequential update that stopped before the old end keeps the old
+            // tail, as a file written in place would.
+            if self.next < size {
+                let old = session.open_read(&self.path).await?;
+                let mut tail = old.stream(self.next..size).await?;
+                while let Some(chunk) = tail.try_next().await? {
+                    upload.write(chunk).await?;
+                }
+                old.finish(true).await;
+            }
+        }
         upload.close().await.map(|_| ())
     }
 }
@@ -465,13 +629,16 @@ impl WriteHandle {
 pub struct DirHandle {
     path: VPath,
     entries: Option<EntryStream>,
+    /// `.` and `..`, sent first, as OpenSSH lists them.
+    dots: Vec<russh_sftp::protocol::File>,
 }
 
 impl DirHandle {
-    pub fn new(path: VPath, entries: EntryStream) -> Self {
+    pub fn new(path: VPath, entries: EntryStream, dots: Vec<russh_sftp::protocol::File>) -> Self {
         DirHandle {
             path,
             entries: Some(entries),
+            dots,
         }
     }
 
@@ -479,14 +646,15 @@ impl DirHandle {
         DirHandle {
             path: VPath::root(),
             entries: None,
+            dots: Vec::new(),
         }
     }
 
     async fn next_page(&mut self, id: u32, owner: &str) -> Packet {
         let Some(stream) = self.entries.as_mut() else {
-            return wire::status(id, StatusCode::Eof, "end of directory");
+            return wire::eof(id);
         };
-        let mut files = Vec::new();
+        let mut files = std::mem::take(&mut self.dots);
         while files.len() < DIR_PAGE {
             match stream.next().await {
                 Some(Ok(entry)) => files.push(wire::file(&entry, owner)),
@@ -501,7 +669,7 @@ impl DirHandle {
             }
         }
         if files.is_empty() {
-            wire::status(id, StatusCode::Eof, "end of directory")
+            wire::eof(id)
         } else {
             Packet::Name(Name { id, files })
         }

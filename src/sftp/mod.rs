@@ -31,6 +31,18 @@ use crate::config::SftpConfig;
 use crate::login::Authenticator;
 use crate::vfs::Vfs;
 
+/// SFTP SYMLINK and READLINK: `[sftp] symlinks`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Symlinks {
+    /// On fs, links are made and read inside the user's home only (both ends);
+    /// elsewhere "operation unsupported".
+    #[default]
+    Confined,
+    /// Always "operation unsupported".
+    Refuse,
+}
+
 /// What every SFTP connection shares.
 pub struct SftpContext {
     pub vfs: Arc<Vfs>,

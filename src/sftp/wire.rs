@@ -55,8 +55,28 @@ pub fn status(id: u32, code: StatusCode, message: &str) -> Packet {
     })
 }
 
+/// Success, in OpenSSH's words.
 pub fn ok(id: u32) -> Packet {
-    status(id, StatusCode::Ok, "OK")
+    status(id, StatusCode::Ok, "Success")
+}
+
+/// A status with OpenSSH's word for `code` (from the reply table): requests
+/// refused by the SFTP layer itself (a bad handle, an unknown extension).
+pub fn plain(id: u32, code: crate::reply::SftpCode) -> Packet {
+    use crate::reply::SftpCode;
+    let status_code = match code {
+        SftpCode::NoSuchFile => StatusCode::NoSuchFile,
+        SftpCode::PermissionDenied => StatusCode::PermissionDenied,
+        SftpCode::Failure => StatusCode::Failure,
+        SftpCode::BadMessage => StatusCode::BadMessage,
+        SftpCode::OpUnsupported => StatusCode::OpUnsupported,
+    };
+    status(id, status_code, code.openssh_text())
+}
+
+/// End of a file or a directory listing, in OpenSSH's words.
+pub fn eof(id: u32) -> Packet {
+    status(id, StatusCode::Eof, "End of file")
 }
 
 /// The reply for an error, from the one public-reply table; the details go to the
@@ -72,11 +92,7 @@ pub fn error(id: u32, e: &Error) -> Packet {
         SftpCode::BadMessage => StatusCode::BadMessage,
         SftpCode::OpUnsupported => StatusCode::OpUnsupported,
     };
-    let text = match code {
-        StatusCode::BadMessage | StatusCode::OpUnsupported => crate::reply::text(e),
-        _ => crate::reply::of(e.kind()).text,
-    };
-    status(id, code, text)
+    status(id, code, crate::reply::sftp_text(e))
 }
 
 const S_IFDIR: u32 = 0o040000;

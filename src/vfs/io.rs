@@ -15,7 +15,16 @@ use futures::stream::{StreamExt, TryStreamExt};
 use super::local_read::LocalReader;
 use super::local_write::LocalWriter;
 use super::{ByteStream, VPath};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The refusal of a write that is not at the end of a sequential upload.
+fn sequential_only() -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        "writes must be sequential on this storage",
+    )
+    .with_public("writes must be sequential on this storage")
+}
 
 /// An open file for reading. Cheap to keep open; each read is a ranged request
 /// (or, on local disk, a read on the descriptor opened with it).
@@ -93,6 +102,9 @@ pub struct FileWriter {
     pub(super) inner: Option<Upload>,
     pub(super) path: VPath,
     pub(super) written: u64,
+    /// Dropped without close (a lost connection): publish what was received
+    /// (`[storage] interrupted_uploads = "keep"`) instead of discarding it.
+    pub(super) keep_on_drop: bool,
 }
 
 /// Who writes the bytes: wharf itself on local disk, OpenDAL everywhere else.
@@ -109,11 +121,11 @@ impl Upload {
         }
     }
 
-    async fn close(self) -> Result<()> {
+    async fn close(self, hash: bool) -> Result<Option<String>> {
         match self {
-            Upload::Local(w) => w.close().await,
+            Upload::Local(w) => w.close(hash).await,
             Upload::Storage(mut w) => match w.close().await {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(None),
                 Err(e) => {
                     let _ = w.abort().await;
                     Err(e.into())
@@ -140,6 +152,82 @@ impl FileWriter {
         self.written
     }
 
+    /// Whether writes may land at any offset and be read back (a staged file on
+    /// local disk); elsewhere an upload is one sequential stream.
+    pub fn random_access(&self) -> bool {
+        matches!(self.inner, Some(Upload::Local(_)))
+    }
+
+    /// Whether a drop without close publishes what was received.
+    pub fn keeps_on_drop(&self) -> bool {
+        self.keep_on_drop
+    }
+
+    /// The file's size so far: its highest written end (random access), or the
+    /// bytes streamed.
+    pub fn size(&self) -> u64 {
+        match &self.inner {
+            Some(Upload::Local(w)) => w.size(),
+            _ => self.written,
+        }
+    }
+
+    /// Writes `data` at `offset`: anywhere on a random-access upload; elsewhere
+    /// only at the end ([`ErrorKind::Unsupported`] otherwise).
+    pub async fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        match self.inner.as_mut() {
+            Some(Upload::Local(w)) => {
+                let len = data.len() as u64;
+                if let Err(e) = w.write_at(offset, data).await {
+                    self.abort_quietly().await;
+                    return Err(e.context(format!("writing {}", self.path)));
+                }
+                self.written += len;
+                Ok(())
+            }
+            _ if offset == self.written => self.write(data).await,
+            _ => Err(sequential_only()),
+        }
+    }
+
+    /// Reads back up to `len` bytes at `offset` of a random-access upload.
+    pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Bytes> {
+        match self.inner.as_mut() {
+            Some(Upload::Local(w)) => w.read_at(offset, len).await,
+            _ => Err(Error::new(
+                ErrorKind::Unsupported,
+                "reading a file open for writing is not supported on this storage",
+            )
+            .with_public("reading a file open for writing is not supported on this storage")),
+        }
+    }
+
+    /// Cuts or extends a random-access upload to `len`.
+    pub async fn truncate(&mut self, len: u64) -> Result<()> {
+        match self.inner.as_mut() {
+            Some(Upload::Local(w)) => w.truncate(len).await,
+            _ => Err(sequential_only()),
+        }
+    }
+
+    /// Commits the upload; returns the number of bytes written and, when asked
+    /// (random-access uploads written out of order), the SHA-256 of the content.
+    pub async fn close_hashed(mut self, hash: bool) -> Result<(u64, Option<String>)> {
+        let writer = self
+            .inner
+            .take()
+            .ok_or_else(|| Error::internal("close after close"))?;
+        let size = match &writer {
+            Upload::Local(w) => w.size(),
+            Upload::Storage(_) => self.written,
+        };
+        let sha = writer
+            .close(hash)
+            .await
+            .map_err(|e| e.context(format!("completing {}", self.path)))?;
+        Ok((size, sha))
+    }
+
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
         let len = data.len() as u64;
         let writer = self
@@ -155,16 +243,8 @@ impl FileWriter {
     }
 
     /// Commits the upload; returns the number of bytes written.
-    pub async fn close(mut self) -> Result<u64> {
-        let writer = self
-            .inner
-            .take()
-            .ok_or_else(|| Error::internal("close after close"))?;
-        writer
-            .close()
-            .await
-            .map_err(|e| e.context(format!("completing {}", self.path)))?;
-        Ok(self.written)
+    pub async fn close(self) -> Result<u64> {
+        self.close_hashed(false).await.map(|(n, _)| n)
     }
 
     /// Drops the upload; the target is left as it was.
@@ -192,10 +272,23 @@ impl Drop for FileWriter {
         // A dropped connection drops its writer: clean up the staged data in the
         // background so the caller's drop stays synchronous. A local writer cleans
         // up after itself when dropped.
+        // With `keep_on_drop`, a storage upload is completed instead: its bytes
+        // were sent in order, so what is published is the prefix received.
         if let Some(Upload::Storage(mut writer)) = self.inner.take() {
             let path = self.path.clone();
+            // Nothing received: nothing to keep (an empty object must not
+            // replace the old file).
+            let keep = self.keep_on_drop && self.written > 0;
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
+                    if keep {
+                        match writer.close().await {
+                            Ok(_) => return,
+                            Err(e) => {
+                                tracing::warn!(%path, error = %e, "keeping an interrupted upload failed")
+                            }
+                        }
+                    }
                     if let Err(e) = writer.abort().await {
                         tracing::warn!(%path, error = %e, "abort of an abandoned upload failed");
                     }

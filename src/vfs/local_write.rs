@@ -12,11 +12,22 @@
 //! it is complete and synced, so a reader sees the old file or the new one, never a
 //! part. The target's directory is never created here: if it vanished during the
 //! upload, the upload fails instead of bringing it back.
+//!
+//! The staged file is random-access, as a file opened on disk is: writes land at
+//! any offset (`pwrite`; a contiguous run is gathered up to one buffer first),
+//! reads see what was written, and a file opened for update is first seeded
+//! with the old content ([`LocalWriter::seed`], `copy_file_range`), so an SFTP
+//! write into the middle of a file changes only those bytes, and a crash before
+//! the close still leaves the old version. With `keep_on_drop`
+//! (`[storage] interrupted_uploads = "keep"`), a writer dropped without close (a
+//! lost connection) publishes what it holds instead, cut at the first hole, so
+//! the kept prefix is exactly the bytes received in order and a client resumes
+//! from its size.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -31,9 +42,18 @@ pub(super) struct LocalWriter {
     disk: Arc<Mutex<Staged>>,
     /// Where the file is published, resolved inside its jail at close.
     target: Place,
+    /// A contiguous run of writes not yet on disk, starting at `pending_at`.
     pending: Vec<Bytes>,
     pending_len: usize,
+    pending_at: u64,
     buffer: usize,
+    /// The file's size as written so far (pending bytes included).
+    size: u64,
+    /// The lowest offset a write skipped over (a hole); a kept interrupted
+    /// upload is cut there.
+    hole_at: Option<u64>,
+    /// Publish instead of discard when dropped without close.
+    keep_on_drop: bool,
     /// Whether a blocking task was ever handed the staged file, so dropping the
     /// writer has something to clean up.
     touched: bool,
@@ -60,38 +80,145 @@ impl LocalWriter {
             target,
             pending: Vec::new(),
             pending_len: 0,
+            pending_at: 0,
             buffer,
+            size: 0,
+            hole_at: None,
+            keep_on_drop: false,
             touched: false,
         }
     }
 
-    /// Queues `data`, writing the queue out once it holds a buffer's worth. On an
-    /// error the staged file is gone and the writer must not be used again.
+    /// Publishes what was received when dropped without close (see the module doc).
+    pub(super) fn keep_on_drop(&mut self, keep: bool) {
+        self.keep_on_drop = keep;
+    }
+
+    /// The file's size so far.
+    pub(super) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Starts the staged file as a copy of the file at `source` (its content and
+    /// permission bits): the upload then changes only what is written. Returns
+    /// the size copied.
+    pub(super) async fn seed(&mut self, source: Place) -> Result<u64> {
+        let size = self
+            .on_disk(move |staged| {
+                let mut old = File::from(source.open(libc::O_RDONLY | libc::O_NONBLOCK)?);
+                let meta = old.metadata()?;
+                if !meta.is_file() {
+                    return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
+                }
+                let file = staged.file()?;
+                // std's copy uses copy_file_range between two files: no bytes
+                // pass through user space (and a reflink where the disk can).
+                let n = std::io::copy(&mut old, &mut &*file)?;
+                file.set_permissions(std::fs::Permissions::from_mode(
+                    meta.permissions().mode() & 0o7777,
+                ))?;
+                Ok(n)
+            })
+            .await?;
+        self.size = size;
+        self.pending_at = size;
+        Ok(size)
+    }
+
+    /// Appends `data` at the end of the file.
     pub(super) async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.write_at(self.size, data).await
+    }
+
+    /// Writes `data` at `offset`. A run of contiguous writes is queued and written
+    /// out once it holds a buffer's worth. On an error the staged file is gone and
+    /// the writer must not be used again.
+    pub(super) async fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        if offset != self.pending_at + self.pending_len as u64 {
+            self.flush().await?;
+            self.pending_at = offset;
+        }
+        if offset > self.size {
+            self.hole_at = Some(self.hole_at.map_or(self.size, |h| h.min(self.size)));
+        }
+        let end = offset + data.len() as u64;
+        self.size = self.size.max(end);
         self.pending_len += data.len();
         self.pending.push(data);
         if self.pending_len < self.buffer {
             return Ok(());
         }
-        let pending = self.take_pending();
-        self.on_disk(move |staged| staged.append(&pending)).await
+        self.flush().await
+    }
+
+    /// Up to `len` bytes at `offset` of what was written so far.
+    pub(super) async fn read_at(&mut self, offset: u64, len: usize) -> Result<Bytes> {
+        let len = (len as u64).min(self.size.saturating_sub(offset)) as usize;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let (at, pending) = self.take_pending();
+        self.on_disk(move |staged| {
+            staged.write_run(at, &pending)?;
+            let mut buf = vec![0u8; len];
+            let mut got = 0;
+            let file = staged.file()?;
+            while got < len {
+                match file.read_at(&mut buf[got..], offset + got as u64)? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            buf.truncate(got);
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+
+    /// Cuts or extends the file to `len` (SFTP SETSTAT of the size on an open file).
+    pub(super) async fn truncate(&mut self, len: u64) -> Result<()> {
+        let (at, pending) = self.take_pending();
+        self.on_disk(move |staged| {
+            staged.write_run(at, &pending)?;
+            staged.file()?.set_len(len)
+        })
+        .await?;
+        if len > self.size {
+            self.hole_at = Some(self.hole_at.map_or(self.size, |h| h.min(self.size)));
+        }
+        self.hole_at = self.hole_at.filter(|h| *h < len);
+        self.size = len;
+        self.pending_at = len;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (at, pending) = self.take_pending();
+        self.on_disk(move |staged| staged.write_run(at, &pending))
+            .await
     }
 
     /// Writes what is queued, syncs it to disk and renames it over the target.
-    pub(super) async fn close(mut self) -> Result<()> {
-        let pending = self.take_pending();
+    /// With `hash`, the SHA-256 of the published content is read back and returned
+    /// (for files not written in order, whose hash the stream could not give).
+    pub(super) async fn close(mut self, hash: bool) -> Result<Option<String>> {
+        let (at, pending) = self.take_pending();
         let target = self.target.clone();
         let result = self
             .on_disk(move |staged| {
-                staged.append(&pending)?;
-                let file = staged.file.take().expect("append opened the file");
+                staged.write_run(at, &pending)?;
+                let file = staged.file.take().expect("write_run opened the file");
                 // Durable before visible: after a crash the target holds the old file
                 // or the whole new one.
                 file.sync_all()?;
+                let sha = if hash { Some(sha256_of(&file)?) } else { None };
                 drop(file);
                 publish(&staged.path, &target)?;
                 staged.finished = true;
-                Ok(())
+                Ok(sha)
             })
             .await;
         // Published: nothing is left for a drop to clean. (A failed step has
@@ -112,16 +239,19 @@ impl LocalWriter {
         blocking(move || lock(&disk).discard()).await
     }
 
-    fn take_pending(&mut self) -> Vec<Bytes> {
+    /// The queued run and where it starts; the next run starts after it.
+    fn take_pending(&mut self) -> (u64, Vec<Bytes>) {
+        let at = self.pending_at;
+        self.pending_at += self.pending_len as u64;
         self.pending_len = 0;
-        std::mem::take(&mut self.pending)
+        (at, std::mem::take(&mut self.pending))
     }
 
     /// Runs one step on the staged file in a blocking task; a failed step removes it.
-    async fn on_disk(
+    async fn on_disk<T: Send + 'static>(
         &mut self,
-        step: impl FnOnce(&mut Staged) -> std::io::Result<()> + Send + 'static,
-    ) -> Result<()> {
+        step: impl FnOnce(&mut Staged) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T> {
         self.touched = true;
         let disk = self.disk.clone();
         blocking(move || {
@@ -141,14 +271,25 @@ impl LocalWriter {
 
 impl Drop for LocalWriter {
     fn drop(&mut self) {
-        // A dropped connection drops its writer: clean up off the async worker when
-        // a runtime is there to take it.
-        if !self.touched {
+        // A dropped connection drops its writer: clean up (or publish what was
+        // received, with `keep_on_drop`) off the async worker when a runtime is
+        // there to take it.
+        let keep = self.keep_on_drop && (self.touched || !self.pending.is_empty());
+        if !self.touched && !keep {
             return;
         }
         let disk = self.disk.clone();
+        let (at, pending) = self.take_pending();
+        let (target, cut) = (self.target.clone(), self.hole_at);
         let discard = move || {
-            if let Err(e) = lock(&disk).discard() {
+            let mut staged = lock(&disk);
+            if keep {
+                match staged.keep(at, &pending, cut, &target) {
+                    Ok(()) => return,
+                    Err(e) => tracing::warn!(error = %e, "keeping an interrupted upload failed"),
+                }
+            }
+            if let Err(e) = staged.discard() {
                 tracing::warn!(error = %e, "removing an abandoned upload failed");
             }
         };
@@ -160,19 +301,54 @@ impl Drop for LocalWriter {
 }
 
 impl Staged {
-    fn append(&mut self, pending: &[Bytes]) -> std::io::Result<()> {
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => self.file.insert(
+    /// The staged file, created on first use.
+    fn file(&mut self) -> std::io::Result<&File> {
+        if self.file.is_none() {
+            self.file = Some(
                 OpenOptions::new()
+                    .read(true)
                     .write(true)
                     .create_new(true)
                     .open(&self.path)?,
-            ),
-        };
-        for chunk in pending {
-            file.write_all(chunk)?;
+            );
         }
+        Ok(self.file.as_ref().expect("just set"))
+    }
+
+    /// Writes a contiguous run of chunks starting at `at`.
+    fn write_run(&mut self, mut at: u64, pending: &[Bytes]) -> std::io::Result<()> {
+        if pending.is_empty() && self.file.is_some() {
+            return Ok(());
+        }
+        let file = self.file()?;
+        for chunk in pending {
+            file.write_all_at(chunk, at)?;
+            at += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Publishes an interrupted upload: what was queued is written, the file is
+    /// cut at its first hole (`cut`), synced and renamed into place.
+    fn keep(
+        &mut self,
+        at: u64,
+        pending: &[Bytes],
+        cut: Option<u64>,
+        target: &Place,
+    ) -> std::io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.write_run(at, pending)?;
+        let file = self.file.take().expect("write_run opened the file");
+        if let Some(cut) = cut {
+            file.set_len(cut)?;
+        }
+        file.sync_all()?;
+        drop(file);
+        publish(&self.path, target)?;
+        self.finished = true;
         Ok(())
     }
 
@@ -222,6 +398,23 @@ fn publish(staged: &Path, target: &Place) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// SHA-256 (hex) of a whole file, read from its start.
+fn sha256_of(file: &File) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn outside() -> std::io::Error {

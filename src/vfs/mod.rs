@@ -14,6 +14,8 @@ mod entry;
 mod guard;
 mod io;
 mod local_attrs;
+mod local_fsinfo;
+mod local_links;
 mod local_list;
 mod local_ops;
 mod local_read;
@@ -34,6 +36,7 @@ pub use io::{FileReader, FileWriter};
 pub type ByteStream = futures::stream::BoxStream<'static, Result<bytes::Bytes>>;
 use io::{Source, Upload};
 pub use local_attrs::SetAttrs;
+pub use local_fsinfo::FsStats;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
@@ -54,6 +57,20 @@ pub struct Vfs {
     /// folder); empty: the whole tree, each mount inside its own root.
     jails: Vec<VPath>,
     setstat_mode: SetstatMode,
+    interrupted: InterruptedUploads,
+}
+
+/// What becomes of an upload cut off by a lost connection:
+/// `[storage] interrupted_uploads`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterruptedUploads {
+    /// Nothing is published: the old file (or none) stays.
+    #[default]
+    Discard,
+    /// The bytes received in order are published at the target, so clients
+    /// resume (`reput`, `curl -C -`).
+    Keep,
 }
 
 /// What an attribute change (SFTP SETSTAT) gets where storage cannot keep it
@@ -78,6 +95,7 @@ impl Vfs {
             buffer_size: buffer_size.max(4096),
             jails: Vec::new(),
             setstat_mode: SetstatMode::default(),
+            interrupted: InterruptedUploads::default(),
         }
     }
 
@@ -92,7 +110,14 @@ impl Vfs {
             buffer_size: self.buffer_size,
             jails,
             setstat_mode: self.setstat_mode,
+            interrupted: self.interrupted,
         }
+    }
+
+    /// Sets what becomes of uploads cut off by a lost connection.
+    pub fn with_interrupted_uploads(mut self, mode: InterruptedUploads) -> Self {
+        self.interrupted = mode;
+        self
     }
 
     /// Sets what attribute changes get on storage that cannot keep them.
@@ -337,15 +362,15 @@ impl Vfs {
     pub async fn create_checked(&self, path: &VPath) -> Result<FileWriter> {
         let r = self.resolve(path)?;
         let connector = &r.mount.connector;
+        let keep_on_drop = self.interrupted == InterruptedUploads::Keep;
         if let (Some(target), Some(staging)) = (self.place(path, &r), &connector.staging_dir) {
+            let mut writer = LocalWriter::new(staging, target, self.buffer_size);
+            writer.keep_on_drop(keep_on_drop);
             return Ok(FileWriter {
-                inner: Some(Upload::Local(LocalWriter::new(
-                    staging,
-                    target,
-                    self.buffer_size,
-                ))),
+                inner: Some(Upload::Local(writer)),
                 path: path.clone(),
                 written: 0,
+                keep_on_drop,
             });
         }
         let op = &connector.operator;
@@ -369,7 +394,107 @@ impl Vfs {
             inner: Some(Upload::Storage(writer)),
             path: path.clone(),
             written: 0,
+            keep_on_drop,
         })
+    }
+
+    /// The figures of the disk holding `path` (SFTP `statvfs@openssh.com`);
+    /// unsupported off local disk.
+    pub async fn statvfs(&self, path: &VPath) -> Result<FsStats> {
+        let unsupported = || {
+            Error::new(
+                ErrorKind::Unsupported,
+                "disk figures are not available on this storage",
+            )
+            .with_public("disk figures are not available on this storage")
+        };
+        if self.table.is_virtual_dir(path) {
+            return Err(unsupported());
+        }
+        let r = self.resolve(path)?;
+        match self.place(path, &r) {
+            Some(place) => local_fsinfo::statvfs(place, path).await,
+            None => Err(unsupported()),
+        }
+    }
+
+    /// Where `path` lies on local disk, or the refusal of `what` elsewhere.
+    fn local_place(&self, path: &VPath, what: &str) -> Result<guard::Place> {
+        let unsupported = || {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("{what} is not supported on this storage"),
+            )
+            .with_public(format!("{what} is not supported on this storage"))
+        };
+        if self.table.is_virtual_dir(path) {
+            return Err(unsupported());
+        }
+        let r = self.resolve(path)?;
+        self.place(path, &r).ok_or_else(unsupported)
+    }
+
+    /// Creates the symlink `link` with the text `target` (local disk only; the
+    /// caller checked where the text leads).
+    pub async fn symlink(&self, link: &VPath, target: &str) -> Result<()> {
+        let place = self.local_place(link, "symlinks")?;
+        local_links::symlink(place, target.to_string(), link).await
+    }
+
+    /// The text of the symlink `link` (local disk only).
+    pub async fn readlink(&self, link: &VPath) -> Result<String> {
+        let place = self.local_place(link, "symlinks")?;
+        local_links::readlink(place, link).await
+    }
+
+    /// Makes `to` a hard link to the file `from` (local disk, same connector).
+    pub async fn hardlink(&self, from: &VPath, to: &VPath) -> Result<()> {
+        let a = self.local_place(from, "hard links")?;
+        let b = self.local_place(to, "hard links")?;
+        if a.root != b.root {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "hard links across storages are not supported",
+            )
+            .with_public("hard links across storages are not supported"));
+        }
+        if self.stat(from).await?.is_dir() {
+            return Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{from} is a directory"),
+            ));
+        }
+        local_links::hardlink(a, b, to).await
+    }
+
+    /// Whether uploads to `path` are random-access (a staged file on local
+    /// disk: writes at any offset, reads back); elsewhere they are sequential.
+    pub fn random_writes(&self, path: &VPath) -> bool {
+        self.resolve(path).is_ok_and(|r| {
+            r.mount.connector.staging_dir.is_some() && self.place(path, &r).is_some()
+        })
+    }
+
+    /// Starts a random-access upload to `path` seeded with the current file's
+    /// content (a file opened for update): only the bytes written change, and
+    /// the new version replaces the old one atomically at close. Local disk only.
+    pub async fn create_seeded(&self, path: &VPath) -> Result<FileWriter> {
+        let r = self.resolve(path)?;
+        let source = self.place(path, &r);
+        let mut writer = self.create_checked(path).await?;
+        match (writer.inner.as_mut(), source) {
+            (Some(Upload::Local(w)), Some(source)) => {
+                w.seed(source)
+                    .await
+                    .map_err(|e| e.context(format!("opening {path} for update")))?;
+                writer.written = 0;
+                Ok(writer)
+            }
+            _ => Err(Error::new(
+                ErrorKind::Unsupported,
+                "writes must be sequential on this storage",
+            )),
+        }
     }
 
     /// Whether an upload to `path` could start: its directory exists and `path` is
