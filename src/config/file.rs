@@ -159,7 +159,7 @@ pub struct SftpSection {
     /// protocol header naming the client; empty: off.
     pub proxy_protocol: Vec<String>,
     /// SFTP SYMLINK/READLINK: "confined" (inside the home, on fs) or "refuse".
-    pub symlinks: crate::sftp::Symlinks,
+    pub symlinks: super::Symlinks,
 }
 
 /// One string or an array of strings, each with `${ENV}` expanded.
@@ -208,7 +208,7 @@ impl Default for SftpSection {
             max_per_address: 32,
             max_unauthenticated_per_address: 24,
             proxy_protocol: Vec::new(),
-            symlinks: crate::sftp::Symlinks::default(),
+            symlinks: super::Symlinks::default(),
         }
     }
 }

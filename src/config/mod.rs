@@ -116,6 +116,18 @@ pub struct AuditTuning {
     pub batch: usize,
 }
 
+/// SFTP SYMLINK and READLINK: `[sftp] symlinks`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Symlinks {
+    /// On fs, links are made and read inside the user's home only (both ends);
+    /// elsewhere "operation unsupported".
+    #[default]
+    Confined,
+    /// Always "operation unsupported".
+    Refuse,
+}
+
 /// `[mail]`: SMTP, or an outbox folder of .eml files (the embedded default).
 #[derive(Debug, Clone)]
 pub struct MailConfig {
@@ -195,7 +207,7 @@ pub struct SftpConfig {
     /// Load balancers that send a PROXY protocol header; empty: off.
     pub proxy_protocol: Vec<crate::proxy::Cidr>,
     /// `[sftp] symlinks`: SYMLINK/READLINK confined to the home, or refused.
-    pub symlinks: crate::sftp::Symlinks,
+    pub symlinks: Symlinks,
 }
 
 /// `[defender]`: per-address lock-out after repeated failed logins.

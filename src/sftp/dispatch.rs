@@ -21,9 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::closes::{CloseGuard, Closes};
 use super::flow::{Charge, Flow, Replies};
 use super::handles::{
-    self, Deferred, DirHandle, Existing, Handle, HandleReq, ReadHandle, WriteHandle,
+    self, Deferred, DirHandle, Existing, Handle, HandleReq, Queued, ReadHandle, WriteHandle,
 };
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
@@ -37,9 +38,6 @@ const MAX_PARALLEL: usize = 32;
 const GRACE: Duration = Duration::from_secs(5);
 /// The type byte of SSH_FXP_WRITE: its data is charged to the write budget.
 const FXP_WRITE: u8 = 6;
-
-/// A request for one handle with what it costs until answered.
-pub type Queued = (HandleReq, Charge);
 
 struct Channel {
     session: Arc<Session>,
@@ -68,63 +66,6 @@ enum Kind {
     /// A file opened for reading while this channel writes it: its requests go
     /// to the writing handle, which reads what was written (as a file on disk).
     Alias,
-}
-
-/// The fencing requests (upload opens and closes) a channel has in progress
-/// (see `Channel::closes`).
-#[derive(Default)]
-pub struct Closes {
-    next: AtomicU64,
-    running: std::sync::Mutex<std::collections::BTreeSet<u64>>,
-    done: tokio::sync::Notify,
-}
-
-impl Closes {
-    /// Registers a close; the returned guard ends it when dropped.
-    fn begin(self: &Arc<Self>) -> CloseGuard {
-        let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        lock(&self.running).insert(seq);
-        CloseGuard {
-            closes: self.clone(),
-            seq,
-        }
-    }
-
-    /// The sequence number of the last close registered so far.
-    fn seen(&self) -> u64 {
-        self.next.load(Ordering::SeqCst)
-    }
-
-    /// Waits until every close up to `seen` has ended.
-    async fn wait(&self, seen: u64) {
-        loop {
-            let done = self.done.notified();
-            if lock(&self.running)
-                .first()
-                .is_none_or(|&first| first > seen)
-            {
-                return;
-            }
-            done.await;
-        }
-    }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Held while an upload's close runs; dropping it lets later path requests go.
-pub struct CloseGuard {
-    closes: Arc<Closes>,
-    seq: u64,
-}
-
-impl Drop for CloseGuard {
-    fn drop(&mut self) {
-        lock(&self.closes.running).remove(&self.seq);
-        self.closes.done.notify_waiters();
-    }
 }
 
 /// Serves one SFTP subsystem until the client closes it, and hands the stream back

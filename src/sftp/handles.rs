@@ -18,7 +18,6 @@ use futures::{StreamExt, TryStreamExt};
 use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet};
 use tokio::sync::mpsc;
 
-use super::dispatch::Queued;
 use super::flow::Replies;
 use super::wire;
 use crate::error::{Error, ErrorKind, Result};
@@ -35,6 +34,9 @@ pub type Deferred = Arc<Mutex<HashMap<VPath, OpenUpload>>>;
 pub const REORDER_LIMIT: usize = 8 * 1024 * 1024;
 /// Entries per READDIR reply.
 const DIR_PAGE: usize = 128;
+
+/// A request for one handle with what it costs until answered.
+pub type Queued = (HandleReq, super::flow::Charge);
 
 /// A request for one handle, routed by the dispatcher.
 pub enum HandleReq {
@@ -66,7 +68,7 @@ pub enum HandleReq {
     Close {
         id: u32,
         /// For an upload: held until its file is published.
-        guard: Option<super::dispatch::CloseGuard>,
+        guard: Option<super::closes::CloseGuard>,
     },
 }
 

@@ -9,6 +9,7 @@
 //! - `wire.rs`: framing, status codes, attributes;
 //! - `hostkey.rs`: the host keys (Ed25519, ECDSA, RSA).
 
+mod closes;
 mod dispatch;
 mod flow;
 mod handles;
@@ -31,17 +32,7 @@ use crate::config::SftpConfig;
 use crate::login::Authenticator;
 use crate::vfs::Vfs;
 
-/// SFTP SYMLINK and READLINK: `[sftp] symlinks`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Symlinks {
-    /// On fs, links are made and read inside the user's home only (both ends);
-    /// elsewhere "operation unsupported".
-    #[default]
-    Confined,
-    /// Always "operation unsupported".
-    Refuse,
-}
+pub use crate::config::Symlinks;
 
 /// What every SFTP connection shares.
 pub struct SftpContext {

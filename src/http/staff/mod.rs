@@ -19,6 +19,7 @@
 
 mod actions;
 mod addressbook;
+mod bell;
 mod browse;
 mod create;
 mod dashboard;

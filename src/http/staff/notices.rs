@@ -24,34 +24,13 @@ use crate::store::{format_ms, now_ms, NoticeKind, Notification};
 /// How many notifications the feed shows.
 const FEED: usize = 200;
 
-const STYLE: &str = "<style>a.bell{position:relative;text-decoration:none;line-height:1;color:#1d1f23;display:inline-flex}\
-a.bell .count{position:absolute;top:-.55rem;right:-.8rem;background:#a4161a;color:#fff;border-radius:1rem;\
-font-size:.7rem;font-weight:700;padding:.05rem .35rem;min-width:.6rem;text-align:center}\
-ul.feed{list-style:none;padding:0;margin:0}ul.feed li{display:flex;gap:.75rem;justify-content:space-between;\
+const STYLE: &str = "<style>ul.feed{list-style:none;padding:0;margin:0}ul.feed li{display:flex;gap:.75rem;justify-content:space-between;\
 align-items:flex-start;border-top:1px solid #e3e5e9;padding:.7rem 0}ul.feed li.unread{font-weight:600}\
 ul.feed li.unread::before{content:'';flex:none;width:.5rem;height:.5rem;margin-top:.45rem;border-radius:50%;background:#a4161a}\
 ul.feed li .what{flex:1;overflow-wrap:anywhere}ul.feed li .when{font-weight:400}\
 ul.feed form{margin:0}ul.feed button{padding:.25rem .6rem;font-size:.8rem}\
 .prefs label{font-weight:400;display:flex;gap:.5rem;align-items:center;margin:.4rem 0}\
 .prefs input[type=checkbox]{width:auto}</style>";
-
-/// The bell in the header: a link to the feed with the unread count.
-pub(super) fn bell(unread: u64) -> String {
-    let (count, label) = match unread {
-        0 => (String::new(), "Notifications".to_string()),
-        n => (
-            format!("<span class=\"count\">{}</span>", n.min(99)),
-            format!("Notifications, {n} unread"),
-        ),
-    };
-    format!(
-        "{STYLE}<a class=\"bell\" href=\"/app/notifications\" title=\"{label}\" aria-label=\"{label}\">\
-         <svg aria-hidden=\"true\" width=\"20\" height=\"20\" viewBox=\"0 0 24 24\" fill=\"none\" stroke=\"currentColor\" \
-         stroke-width=\"2\" stroke-linecap=\"round\" stroke-linejoin=\"round\">\
-         <path d=\"M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9\"/><path d=\"M13.73 21a2 2 0 0 1-3.46 0\"/></svg>{count}</a>\
-         <a href=\"/app/preferences\">Preferences</a>"
-    )
-}
 
 fn describe(n: &Notification) -> String {
     let link = format!(

@@ -57,7 +57,7 @@ pub(super) fn frame(
         "<nav><span class=\"muted\">Signed in as <strong>{user}</strong></span>\
          <a href=\"/app\">Your links</a><a href=\"/app/clients\">Clients</a>{bell}{logout}</nav>",
         user = esc(&staff.user.name),
-        bell = super::notices::bell(staff.unread),
+        bell = super::bell::bell(staff.unread),
         logout = form("/app/logout", &staff.csrf, "", "Log out", ""),
     );
     let flash = flash
