@@ -37,12 +37,16 @@
 //! - [`backup`]: `wharf backup` / `wharf restore` (database and keys in a tar).
 //! - [`listing`]: `ls -l` lines and MLSD facts shared by SFTP and FTPS.
 //! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
+//! - [`budget`]: the memory budget transfer buffers draw from across sessions;
+//!   [`allocator`]: glibc malloc settings that give freed memory back.
 
+pub mod allocator;
 pub mod api;
 pub mod apikeys;
 pub mod app;
 pub mod audit;
 pub mod backup;
+pub mod budget;
 pub mod certs;
 pub mod cli;
 pub mod config;

@@ -96,6 +96,8 @@ pub struct FileWriter {
     pub(super) inner: Option<Upload>,
     pub(super) path: VPath,
     pub(super) written: u64,
+    /// This upload's buffers in the memory budget, given back when it ends.
+    pub(super) _reserved: Option<crate::budget::Reservation>,
 }
 
 /// Who writes the bytes: wharf itself on local disk, OpenDAL everywhere else.

@@ -36,6 +36,7 @@ use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
 pub use path::{VPath, MAX_NAME, MAX_PATH};
 
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Default size of one read or write chunk: the memory one transfer holds.
@@ -47,6 +48,8 @@ const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
 pub struct Vfs {
     table: Arc<MountTable>,
     buffer_size: usize,
+    /// Shared by every upload's buffers (see `crate::budget`).
+    budget: Budget,
     /// Folders every path must lie in, outer first (a home, then a share's
     /// folder); empty: the whole tree, each mount inside its own root.
     jails: Vec<VPath>,
@@ -73,6 +76,7 @@ impl Vfs {
         Vfs {
             table: Arc::new(table),
             buffer_size: buffer_size.max(4096),
+            budget: Budget::default(),
             jails: Vec::new(),
             setstat_mode: SetstatMode::default(),
         }
@@ -87,9 +91,21 @@ impl Vfs {
         Vfs {
             table: self.table.clone(),
             buffer_size: self.buffer_size,
+            budget: self.budget.clone(),
             jails,
             setstat_mode: self.setstat_mode,
         }
+    }
+
+    /// Draws upload buffers from `budget` (shared with the rest of the process).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The memory budget for transfer buffers.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// Sets what attribute changes get on storage that cannot keep them.
@@ -335,6 +351,8 @@ impl Vfs {
         let r = self.resolve(path)?;
         let connector = &r.mount.connector;
         if let (Some(target), Some(staging)) = (self.place(path, &r), &connector.staging_dir) {
+            // Waits while the budget is spent: a flood of uploads queues here.
+            let reserved = self.budget.reserve(self.buffer_size).await;
             return Ok(FileWriter {
                 inner: Some(Upload::Local(LocalWriter::new(
                     staging,
@@ -343,20 +361,37 @@ impl Vfs {
                 ))),
                 path: path.clone(),
                 written: 0,
+                _reserved: Some(reserved),
             });
         }
         let op = &connector.operator;
         let cap = op.info().capability();
         let mut builder = op.writer_with(r.file_key());
+        let mut reserved = None;
         if cap.write_can_multi {
             // Object stores upload in parts of at least their minimum part size;
             // this bounds what one upload buffers.
-            let min = cap.write_multi_min_size.unwrap_or(0);
-            builder = builder.chunk(self.buffer_size.max(min));
-            if connector.remote {
-                // Parts in flight at once, so one part's round trip does not stall
-                // the next; memory held is this many parts.
-                builder = builder.concurrent(UPLOAD_PARTS_IN_FLIGHT);
+            let part = self.buffer_size.max(cap.write_multi_min_size.unwrap_or(0));
+            builder = builder.chunk(part);
+            // Parts in flight at once, so one part's round trip does not stall
+            // the next: memory held is the part being filled plus those. When
+            // the budget is tight, one part at a time rather than waiting.
+            let want = part * (1 + UPLOAD_PARTS_IN_FLIGHT);
+            let in_flight = if connector.remote && want <= self.budget.total() {
+                reserved = self.budget.try_reserve(want);
+                if reserved.is_some() {
+                    UPLOAD_PARTS_IN_FLIGHT
+                } else {
+                    1
+                }
+            } else {
+                1
+            };
+            if in_flight > 1 {
+                builder = builder.concurrent(in_flight);
+            }
+            if reserved.is_none() {
+                reserved = Some(self.budget.reserve(part * 2).await);
             }
         }
         let writer = builder
@@ -366,6 +401,7 @@ impl Vfs {
             inner: Some(Upload::Storage(writer)),
             path: path.clone(),
             written: 0,
+            _reserved: reserved,
         })
     }
 
