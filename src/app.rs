@@ -183,10 +183,13 @@ impl App {
 
     /// Opens everything; must run inside the tokio runtime (the audit writer starts).
     pub fn open(config: Config) -> Result<App> {
+        crate::allocator::tune();
         let db = open_db(&config)?;
         let connectors = build_connectors(&config)?;
-        let vfs = Arc::new(build_vfs(&config, &connectors)?);
-        let transfers = Arc::new(build_transfers(&config, &connectors)?);
+        // One memory budget for the buffers of every transfer, whichever store.
+        let budget = crate::budget::Budget::new(config.buffer_budget);
+        let vfs = Arc::new(build_vfs(&config, &connectors)?.with_budget(budget.clone()));
+        let transfers = Arc::new(build_transfers(&config, &connectors)?.with_budget(budget));
         let mailer = Mailer::for_config(&config)?;
         let audit = AuditLog::start(db.clone(), config.audit);
         Ok(App {

@@ -43,13 +43,17 @@
 //! - [`units`]: sizes as people read them.
 //! - [`uploads`]: resumable (tus) uploads staged on disk until complete.
 //! - [`addressbook`]: staff's clients and contacts, and who sees and changes them.
+//! - [`budget`]: the memory budget transfer buffers draw from across sessions;
+//!   [`allocator`]: glibc malloc settings that give freed memory back.
 
 pub mod addressbook;
+pub mod allocator;
 pub mod api;
 pub mod apikeys;
 pub mod app;
 pub mod audit;
 pub mod backup;
+pub mod budget;
 pub mod certs;
 pub mod cli;
 pub mod clock;

@@ -325,6 +325,7 @@ pub async fn serve<H, F, R, RF>(
                 None => session.await,
             }
             drop(ticket);
+            crate::allocator::session_ended();
         });
         // Reap finished sessions so the set does not grow.
         while sessions.try_join_next().is_some() {}

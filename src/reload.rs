@@ -188,7 +188,9 @@ fn restart_only<'a>(old: &Config, new: &Config) -> Vec<&'a str> {
         ("[audit]", differs(&old.audit, &new.audit)),
         (
             "[storage]",
-            old.buffer_size != new.buffer_size || differs(&old.tuning, &new.tuning),
+            old.buffer_size != new.buffer_size
+                || old.buffer_budget != new.buffer_budget
+                || differs(&old.tuning, &new.tuning),
         ),
         (
             "connectors and mounts",

@@ -98,6 +98,8 @@ pub struct TransfersSection {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
     pub buffer_size: ByteSize,
+    /// Memory all transfers' buffers may hold together (`crate::budget`).
+    pub buffer_budget: ByteSize,
     pub timeout: HumanDuration,
     pub io_timeout: HumanDuration,
     pub max_retries: usize,
@@ -112,6 +114,7 @@ impl Default for StorageSection {
         let t = wharf_connectors::Tuning::default();
         StorageSection {
             buffer_size: ByteSize(crate::vfs::DEFAULT_BUFFER as u64),
+            buffer_budget: ByteSize(crate::budget::DEFAULT_BUDGET as u64),
             timeout: HumanDuration(t.timeout),
             io_timeout: HumanDuration(t.io_timeout),
             max_retries: t.max_retries,

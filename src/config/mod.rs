@@ -45,6 +45,8 @@ pub struct Config {
     /// Connector and root where link copies are kept.
     pub transfers: MountSpec,
     pub buffer_size: usize,
+    /// `[storage] buffer_budget`: memory all transfers' buffers may hold together.
+    pub buffer_budget: usize,
     /// `[storage] setstat_mode`: attribute changes where storage keeps none.
     pub setstat_mode: crate::vfs::SetstatMode,
     /// `[storage] interrupted_uploads`: what a lost connection leaves of an upload.
@@ -379,6 +381,13 @@ impl Resolver<'_> {
                 format!("key `storage.buffer_size`: {buffer} is outside 4KiB..64MiB"),
             ));
         }
+        let budget = f.storage.buffer_budget.0;
+        if !((1 << 20)..=(1 << 40)).contains(&budget) || budget < buffer {
+            return Err(ConfigError::plain(
+                self.file,
+                format!("key `storage.buffer_budget`: {budget} is outside 1MiB..1TiB or below `storage.buffer_size`"),
+            ));
+        }
         let mail = self.mail(&f.mail, &data_dir)?;
         let upload_staging = match &f.links.upload_staging {
             Some(p) if !p.is_empty() => absolute(&data_dir, Path::new(&**p)),
@@ -393,6 +402,7 @@ impl Resolver<'_> {
             mounts,
             transfers,
             buffer_size: buffer as usize,
+            buffer_budget: budget as usize,
             setstat_mode: f.storage.setstat_mode,
             interrupted_uploads: f.storage.interrupted_uploads,
             tuning: Tuning {

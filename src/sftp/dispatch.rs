@@ -78,6 +78,7 @@ pub async fn run<S>(
     session: Arc<Session>,
     (max_handles, symlinks): (usize, super::Symlinks),
     mut gone: watch::Receiver<bool>,
+    budget: crate::budget::Budget,
 ) -> Option<S>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -85,7 +86,7 @@ where
     // The write half is never shut down here: that would send EOF, and clients may
     // close the channel on EOF before the exit status (sent by the caller) arrives.
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let flow = Flow::new();
+    let flow = Flow::new(budget);
     let (out, mut queued) = Replies::new(flow.clone());
     let writer_flow = flow.clone();
     let (stop, mut stopped) = watch::channel(false);

@@ -18,6 +18,10 @@
 //!   storage reads, not the request reader. Other replies (status, attributes,
 //!   names) never wait; the reader stops reading when more than
 //!   [`REPLY_BACKLOG`] of them are unsent, i.e. when the client stopped reading.
+//!   READ data also reserves its bytes in the process-wide memory budget
+//!   ([`crate::budget`]), so many downloading sessions together wait for room
+//!   rather than each filling its own share. WRITE data does not (see there why):
+//!   its channel cap bounds it.
 //!
 //! A reader that waits with no progress at all for [`STALL`] (no reply sent, no
 //! request finished) ends the channel: the client is not reading its replies.
@@ -31,14 +35,19 @@ use russh_sftp::protocol::Packet;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::wire;
+use crate::budget::{Budget, Reservation};
 
 /// Bytes of unanswered requests other than WRITE data (each costs at least
 /// [`MIN_COST`]): ~1 M outstanding reads.
 const REQUEST_BUDGET: usize = 64 << 20;
-/// Bytes of WRITE data read from the channel and not yet in storage.
-const WRITE_BUDGET: usize = 16 << 20;
-/// Bytes of READ replies waiting for the network.
-const DATA_BUDGET: usize = 4 << 20;
+/// Bytes of WRITE data read from the channel and not yet in storage. OpenSSH
+/// keeps 64 writes of 32 KiB in flight (2 MiB); a client that pipelines without
+/// limit (paramiko's `put`) waits here for storage, not in memory. It was 16 MiB:
+/// 100 such sessions held 500 MB (docs/benchmarks.md, "Memory").
+const WRITE_BUDGET: usize = 2 << 20;
+/// Bytes of READ replies waiting for the network (also reserved from the shared
+/// budget). 2 MiB is OpenSSH's 64 reads of 32 KiB in flight.
+const DATA_BUDGET: usize = 2 << 20;
 /// Bytes of other replies waiting for the network before the reader waits.
 pub const REPLY_BACKLOG: usize = 8 << 20;
 /// The smallest charge of a request: about what it takes in memory while it
@@ -50,13 +59,25 @@ pub const STALL: Duration = Duration::from_secs(120);
 /// One encoded reply; a READ reply carries its share of the data budget.
 pub struct Outgoing {
     pub bytes: Bytes,
-    data: Option<OwnedSemaphorePermit>,
+    data: Option<Room>,
+}
+
+/// Room for one READ reply: in the channel's data budget and in the shared
+/// memory budget, both given back once the reply is written.
+pub struct Room {
+    _channel: OwnedSemaphorePermit,
+    _shared: Reservation,
 }
 
 pub struct Flow {
     requests: Arc<Semaphore>,
     writes: Arc<Semaphore>,
     data: Arc<Semaphore>,
+    /// The process-wide memory budget READ data also reserves from.
+    budget: Budget,
+    /// Closed (never given permits) when the channel closes: ends waits on
+    /// `budget`, which outlives the channel.
+    closing: Semaphore,
     /// Bytes of replies without a data permit, queued and not yet written.
     backlog: AtomicUsize,
     /// Counts replies written and requests finished: "something moves".
@@ -77,11 +98,13 @@ impl Drop for Charge {
 }
 
 impl Flow {
-    pub fn new() -> Arc<Flow> {
+    pub fn new(budget: Budget) -> Arc<Flow> {
         Arc::new(Flow {
             requests: Arc::new(Semaphore::new(REQUEST_BUDGET)),
             writes: Arc::new(Semaphore::new(WRITE_BUDGET)),
             data: Arc::new(Semaphore::new(DATA_BUDGET)),
+            budget,
+            closing: Semaphore::new(0),
             backlog: AtomicUsize::new(0),
             progress: AtomicU64::new(0),
             moved: Notify::new(),
@@ -132,9 +155,17 @@ impl Flow {
 
     /// Room for `len` bytes of READ data in the reply queue; `None` once the
     /// channel is closing.
-    pub async fn data_room(&self, len: usize) -> Option<OwnedSemaphorePermit> {
-        let n = (len + 64).min(DATA_BUDGET) as u32;
-        self.data.clone().acquire_many_owned(n).await.ok()
+    pub async fn data_room(&self, len: usize) -> Option<Room> {
+        let n = (len + 64).min(DATA_BUDGET);
+        let channel = self.data.clone().acquire_many_owned(n as u32).await.ok()?;
+        let shared = tokio::select! {
+            r = self.budget.reserve(n) => r,
+            _ = self.closing.acquire() => return None,
+        };
+        Some(Room {
+            _channel: channel,
+            _shared: shared,
+        })
     }
 
     /// Ends every wait: a closing channel serves nothing more.
@@ -142,6 +173,7 @@ impl Flow {
         self.requests.close();
         self.writes.close();
         self.data.close();
+        self.closing.close();
         self.moved.notify_waiters();
     }
 
@@ -187,7 +219,7 @@ impl Replies {
     }
 
     /// Queues a READ reply holding its room in the data budget.
-    pub fn send_data(&self, packet: Packet, room: OwnedSemaphorePermit) -> bool {
+    pub fn send_data(&self, packet: Packet, room: Room) -> bool {
         let Some(bytes) = wire::encode(packet) else {
             return true;
         };

@@ -58,6 +58,10 @@ fn ssh_config(keys: Vec<PrivateKey>, c: &SftpConfig) -> Config {
         // A larger window keeps bulk transfers from stalling on acknowledgements.
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
+        // Messages russh queues for a channel before it stops reading the socket
+        // (default 100, up to 6 MiB of data per channel with 64 KiB packets): the
+        // SFTP reader takes them at once, so 16 keeps throughput.
+        channel_buffer_size: CHANNEL_QUEUE,
         nodelay: true,
         preferred: russh::Preferred {
             cipher: std::borrow::Cow::Borrowed(CIPHERS),
@@ -67,6 +71,9 @@ fn ssh_config(keys: Vec<PrivateKey>, c: &SftpConfig) -> Config {
         ..Default::default()
     }
 }
+
+/// Messages (up to `maximum_packet_size` each) russh holds for one channel.
+const CHANNEL_QUEUE: usize = 16;
 
 /// How long a closed connection waits for its SFTP tasks to end.
 const WIND_DOWN: Duration = Duration::from_secs(3);

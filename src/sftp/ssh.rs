@@ -224,15 +224,21 @@ impl russh::server::Handler for SshHandler {
         ));
         let max_handles = self.ctx.config.max_handles;
         let symlinks = self.ctx.config.symlinks;
+        let budget = self.ctx.vfs.budget().clone();
         let (gone, alive) = (self.gone.clone(), self.alive.clone());
         tokio::spawn(async move {
             let _alive = alive;
             if let Err(e) = files.ensure_home().await {
                 tracing::error!(user = %files.user().name, error = %e, "cannot prepare the home directory");
             }
-            let stream =
-                super::dispatch::run(channel.into_stream(), files, (max_handles, symlinks), gone)
-                    .await;
+            let stream = super::dispatch::run(
+                channel.into_stream(),
+                files,
+                (max_handles, symlinks),
+                gone,
+                budget,
+            )
+            .await;
             // russh-sftp's loop never closes the channel and some clients (JSch,
             // Cyberduck) wait for it: end it explicitly, in sshd's order. The exit
             // status must come before EOF: OpenSSH may close on EOF, and scp then

@@ -105,6 +105,8 @@ pub struct FileWriter {
     /// Dropped without close (a lost connection): publish what was received
     /// (`[storage] interrupted_uploads = "keep"`) instead of discarding it.
     pub(super) keep_on_drop: bool,
+    /// This upload's buffers in the memory budget, given back when it ends.
+    pub(super) _reserved: Option<crate::budget::Reservation>,
 }
 
 /// Who writes the bytes: wharf itself on local disk, OpenDAL everywhere else.

@@ -42,6 +42,7 @@ use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
 pub use path::{is_plain_name, VPath, MAX_NAME, MAX_PATH};
 
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Default size of one read or write chunk: the memory one transfer holds.
@@ -53,6 +54,8 @@ const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
 pub struct Vfs {
     table: Arc<MountTable>,
     buffer_size: usize,
+    /// Shared by every upload's buffers (see `crate::budget`).
+    budget: Budget,
     /// Folders every path must lie in, outer first (a home, then a share's
     /// folder); empty: the whole tree, each mount inside its own root.
     jails: Vec<VPath>,
@@ -93,6 +96,7 @@ impl Vfs {
         Vfs {
             table: Arc::new(table),
             buffer_size: buffer_size.max(4096),
+            budget: Budget::default(),
             jails: Vec::new(),
             setstat_mode: SetstatMode::default(),
             interrupted: InterruptedUploads::default(),
@@ -108,6 +112,7 @@ impl Vfs {
         Vfs {
             table: self.table.clone(),
             buffer_size: self.buffer_size,
+            budget: self.budget.clone(),
             jails,
             setstat_mode: self.setstat_mode,
             interrupted: self.interrupted,
@@ -118,6 +123,17 @@ impl Vfs {
     pub fn with_interrupted_uploads(mut self, mode: InterruptedUploads) -> Self {
         self.interrupted = mode;
         self
+    }
+
+    /// Draws upload buffers from `budget` (shared with the rest of the process).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The memory budget for transfer buffers.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// Sets what attribute changes get on storage that cannot keep them.
@@ -364,6 +380,8 @@ impl Vfs {
         let connector = &r.mount.connector;
         let keep_on_drop = self.interrupted == InterruptedUploads::Keep;
         if let (Some(target), Some(staging)) = (self.place(path, &r), &connector.staging_dir) {
+            // Waits while the budget is spent: a flood of uploads queues here.
+            let reserved = self.budget.reserve(self.buffer_size).await;
             let mut writer = LocalWriter::new(staging, target, self.buffer_size);
             writer.keep_on_drop(keep_on_drop);
             return Ok(FileWriter {
@@ -371,20 +389,37 @@ impl Vfs {
                 path: path.clone(),
                 written: 0,
                 keep_on_drop,
+                _reserved: Some(reserved),
             });
         }
         let op = &connector.operator;
         let cap = op.info().capability();
         let mut builder = op.writer_with(r.file_key());
+        let mut reserved = None;
         if cap.write_can_multi {
             // Object stores upload in parts of at least their minimum part size;
             // this bounds what one upload buffers.
-            let min = cap.write_multi_min_size.unwrap_or(0);
-            builder = builder.chunk(self.buffer_size.max(min));
-            if connector.remote {
-                // Parts in flight at once, so one part's round trip does not stall
-                // the next; memory held is this many parts.
-                builder = builder.concurrent(UPLOAD_PARTS_IN_FLIGHT);
+            let part = self.buffer_size.max(cap.write_multi_min_size.unwrap_or(0));
+            builder = builder.chunk(part);
+            // Parts in flight at once, so one part's round trip does not stall
+            // the next: memory held is the part being filled plus those. When
+            // the budget is tight, one part at a time rather than waiting.
+            let want = part * (1 + UPLOAD_PARTS_IN_FLIGHT);
+            let in_flight = if connector.remote && want <= self.budget.total() {
+                reserved = self.budget.try_reserve(want);
+                if reserved.is_some() {
+                    UPLOAD_PARTS_IN_FLIGHT
+                } else {
+                    1
+                }
+            } else {
+                1
+            };
+            if in_flight > 1 {
+                builder = builder.concurrent(in_flight);
+            }
+            if reserved.is_none() {
+                reserved = Some(self.budget.reserve(part * 2).await);
             }
         }
         let writer = builder
@@ -395,6 +430,7 @@ impl Vfs {
             path: path.clone(),
             written: 0,
             keep_on_drop,
+            _reserved: reserved,
         })
     }
 
