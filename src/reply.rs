@@ -64,7 +64,9 @@ pub const fn of(kind: ErrorKind) -> Reply {
         ErrorKind::AlreadyExists => r(Failure, 550, 409, "File exists", false),
         ErrorKind::PermissionDenied => r(PermissionDenied, 550, 403, "Permission denied", false),
         ErrorKind::InvalidInput => r(BadMessage, 553, 400, "Invalid request", false),
-        ErrorKind::NotADirectory => r(Failure, 550, 409, "Not a directory", false),
+        // OpenSSH's sftp-server maps ENOTDIR to "No such file" (a path through
+        // a file names nothing), so clients that match on it see the same.
+        ErrorKind::NotADirectory => r(NoSuchFile, 550, 409, "Not a directory", false),
         ErrorKind::IsADirectory => r(Failure, 550, 409, "Is a directory", false),
         ErrorKind::DirectoryNotEmpty => r(Failure, 550, 409, "Directory not empty", false),
         ErrorKind::Unsupported => r(OpUnsupported, 504, 400, "Operation unsupported", false),

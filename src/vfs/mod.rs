@@ -459,9 +459,9 @@ impl Vfs {
         let unsupported = || {
             Error::new(
                 ErrorKind::Unsupported,
-                format!("{what} is not supported on this storage"),
+                format!("{what} are not supported on this storage"),
             )
-            .with_public(format!("{what} is not supported on this storage"))
+            .with_public(format!("{what} are not supported on this storage"))
         };
         if self.table.is_virtual_dir(path) {
             return Err(unsupported());
