@@ -241,3 +241,52 @@ async fn curl_and_lftp_set_modes_and_times_and_list_patterns() {
         .collect();
     assert_eq!(listed, ["one.txt", "three.log", "two.txt"], "{out}");
 }
+
+/// ABOR during an upload says what becomes of its bytes, as `[storage]
+/// interrupted_uploads` decides: discarded by default, kept with `keep`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abor_of_an_upload_says_what_is_kept() {
+    for (mode, kept) in [("discard", false), ("keep", true)] {
+        let gw = Gateway::start(
+            "fs",
+            &format!("[storage]\ninterrupted_uploads = \"{mode}\""),
+        )
+        .await;
+        gw.add_user("acme", "/acme", "all", Some("pw"), None);
+        let port = gw.ftps_explicit().port();
+        let script = format!(
+            r#"{resuming}
+import ftplib, ssl, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+f = ResumingFTP_TLS(context=ctx, timeout=30)
+f.connect("127.0.0.1", {port}); f.login("acme", "pw"); f.prot_p()
+f.voidcmd("TYPE I")
+conn = f.transfercmd("STOR big.bin")
+conn.sendall(b"x" * 300000)
+time.sleep(0.5)
+f.putcmd("ABOR")
+print("ABOR1", repr(f.getline()))
+print("ABOR2", repr(f.getline()))
+conn.close()
+f.quit()
+"#,
+            resuming = common::PY_RESUMING_FTP_TLS
+        );
+        let (ok, out) = run(Command::new("python3").args(["-c", &script])).await;
+        assert!(ok, "{out}");
+        let want = if kept {
+            "426 Transfer aborted; an upload keeps the bytes received"
+        } else {
+            "426 Transfer aborted; nothing was kept of an upload"
+        };
+        assert!(out.contains(want), "{mode}: {out}");
+        assert!(out.contains("226 ABOR successful"), "{mode}: {out}");
+        let stored = gw.config.data_dir.join("files/acme/big.bin");
+        // The kept prefix is published in the background once the upload drops.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while kept && !stored.exists() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(stored.exists(), kept, "{mode}: {out}");
+    }
+}

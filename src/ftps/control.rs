@@ -516,8 +516,14 @@ impl Control {
             Abor => match self.transfer.take() {
                 Some(task) => {
                     task.abort();
-                    self.reply(426, "Transfer aborted; nothing was kept of an upload")
-                        .await;
+                    // The aborted upload is dropped, not closed: `[storage]
+                    // interrupted_uploads` decides what becomes of its bytes.
+                    let text = if self.ctx.vfs.keeps_interrupted_uploads() {
+                        "Transfer aborted; an upload keeps the bytes received"
+                    } else {
+                        "Transfer aborted; nothing was kept of an upload"
+                    };
+                    self.reply(426, text).await;
                     self.reply(226, "ABOR successful").await;
                 }
                 None => self.reply(225, "No transfer to abort").await,

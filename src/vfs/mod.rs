@@ -119,6 +119,11 @@ impl Vfs {
         }
     }
 
+    /// Whether an upload cut off by a lost connection keeps what it received.
+    pub fn keeps_interrupted_uploads(&self) -> bool {
+        self.interrupted == InterruptedUploads::Keep
+    }
+
     /// Sets what becomes of uploads cut off by a lost connection.
     pub fn with_interrupted_uploads(mut self, mode: InterruptedUploads) -> Self {
         self.interrupted = mode;
