@@ -794,3 +794,76 @@ async fn the_feed_shows_a_download_and_an_upload_and_preferences_stop_mails() {
         .count();
     assert_eq!((downloaded, uploaded), (1, 1), "{mails:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_under_a_password_and_3_day_policy() {
+    let gw = Gateway::start(
+        "fs",
+        "[links]\nrequire_password = true\nmax_expiry = \"3d\"\nallow_never = false\n",
+    )
+    .await;
+    gw.add_user("ivy", "/ivy", "all", Some("ivy-pw-12345"), None);
+    let file = gw.path("plans.pdf");
+    write_pattern(&file, 200_000, 61);
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-send-policy",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "ivy",
+            "password": "ivy-pw-12345",
+            "files": [file],
+            "title": "Plans under policy",
+            "linkPassword": "policy-pass-9",
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    // The form marks the password required and offers nothing past 3 days.
+    assert_eq!(report["passwordRequired"], true, "{report:#}");
+    assert!(
+        report["passwordLabel"]
+            .as_str()
+            .unwrap()
+            .contains("required"),
+        "{report:#}"
+    );
+    let choices: Vec<String> = serde_json::from_value(report["expiryChoices"].clone()).unwrap();
+    assert_eq!(
+        choices.last().map(String::as_str),
+        Some("3d"),
+        "{choices:?}"
+    );
+    assert!(
+        !choices.iter().any(|c| c == "never" || c == "1w"),
+        "{choices:?}"
+    );
+    assert!(
+        report["expiryLabel"].as_str().unwrap().contains("3days"),
+        "{report:#}"
+    );
+    // The link was made, and its recipient is asked for the password before
+    // anything else (not even the title).
+    let url = report["url"].as_str().unwrap();
+    assert!(url.contains("/l/"), "{report:#}");
+    assert_eq!(report["visitor"]["status"], 200, "{report:#}");
+    assert_eq!(report["visitor"]["password"], true, "{report:#}");
+    assert!(
+        !report["visitor"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Plans under policy"),
+        "{report:#}"
+    );
+    let after = report["afterPassword"].as_str().unwrap();
+    assert!(
+        after.contains("Plans under policy") && after.contains("plans.pdf"),
+        "{after}"
+    );
+    let link = gw.db.blocking().link_list(Some("ivy")).unwrap().remove(0);
+    assert!(link.password_hash.is_some());
+    let left = link.expires_at.unwrap() - wharf::store::now_ms();
+    assert!(left > 0 && left <= 3 * 86_400_000, "{left}");
+}

@@ -52,6 +52,37 @@ const pageErrors = [];
 page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => pageErrors.push(String(e)));
 
+// Signs `p` in as `user` (a page of its own browser context).
+async function signInAs(p, user, password) {
+  await p.goto(opts.base + "/app");
+  await p.fill("#name", user);
+  await p.fill("#pw", password);
+  await Promise.all([p.waitForNavigation(), p.click("button[type=submit]")]);
+}
+
+// A visitor in a fresh browser (no cookies): opens `url`, returns the page,
+// its HTTP status and what it shows.
+async function visit(url) {
+  const visitor = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const vpage = await visitor.newPage();
+  vpage.on("pageerror", (e) => pageErrors.push(String(e)));
+  const r = await vpage.goto(url);
+  return {
+    context: visitor,
+    page: vpage,
+    status: r.status(),
+    text: await vpage.textContent("body"),
+    password: await vpage.isVisible("input[name=password]"),
+    email: await vpage.isVisible("input[name=email]"),
+  };
+}
+
+// Clicks a button of the link's page that posts and comes back; its message.
+async function act(p, action) {
+  await Promise.all([p.waitForNavigation(), p.click("form[action$='/" + action + "'] button[type=submit]")]);
+  return p.textContent("p.flash");
+}
+
 // Waits for every queued file to end (complete or failed), noting the highest
 // progress each reached; takes a screenshot while the first upload runs.
 async function uploadAll(files, shotName) {
@@ -265,6 +296,30 @@ try {
       await page.goto("file://" + opts.mailHtml);
       await shots(page, "mail-link");
     }
+  } else if (scenario === "staff-send-policy") {
+    // Sending under a [links] policy: the form says what the policy wants.
+    await signIn();
+    await create("/app/send", null);
+    out.passwordRequired = await page.$eval("#password", (i) => i.required);
+    out.passwordLabel = await page.textContent("label[for=password]");
+    out.expiryChoices = await page.$$eval("#expires option", (os) => os.map((o) => o.value));
+    out.expiryLabel = await page.textContent("label[for=expires]");
+    await page.fill("#title", opts.title);
+    await page.fill("#to_name_0", "Bob Buyer");
+    await page.fill("#to_email_0", "bob@example.com");
+    await page.selectOption("#expires", "3d");
+    await page.fill("#password", opts.linkPassword);
+    await page.setInputFiles("#pick", opts.files);
+    await page.click("#create");
+    await page.waitForSelector("#result:not([hidden])", { timeout: opts.timeoutMs || 120000 });
+    out.url = await page.inputValue("#link-url");
+    // The recipient is asked for the password, and sees nothing else first.
+    const v = await visit(reach(out.url));
+    out.visitor = { status: v.status, password: v.password, text: v.text };
+    await v.page.fill("input[name=password]", opts.linkPassword);
+    await Promise.all([v.page.waitForNavigation(), v.page.click("button[type=submit]")]);
+    out.afterPassword = await v.page.textContent("body");
+    await v.context.close();
   } else if (scenario === "staff-manage") {
     // An administrator's dashboard: everyone's links, search, filters, pages.
     await signIn();
