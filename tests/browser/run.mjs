@@ -320,6 +320,64 @@ try {
     await Promise.all([v.page.waitForNavigation(), v.page.click("button[type=submit]")]);
     out.afterPassword = await v.page.textContent("body");
     await v.context.close();
+  } else if (scenario === "staff-edit-gate") {
+    // The recipient's gate before: a password.
+    let v = await visit(opts.url);
+    out.before = { status: v.status, password: v.password, email: v.email };
+    await v.context.close();
+    // The owner removes the password and names who may open the link.
+    await signIn();
+    await page.goto(opts.base + opts.detail);
+    out.passwordLabel = await page.textContent("label[for=e-pw]");
+    await page.check("#e-nopw");
+    await page.fill("#e-allow", opts.allow);
+    out.editFlash = await act(page, "edit");
+    out.allowAfter = await page.inputValue("#e-allow");
+    out.passwordLabelAfter = await page.textContent("label[for=e-pw]");
+    // The same URL, in another fresh browser: now it asks for an e-mail.
+    v = await visit(opts.url);
+    out.after = { status: v.status, password: v.password, email: v.email, text: v.text };
+    await shots(v.page, "email-gate");
+    await v.context.close();
+  } else if (scenario === "staff-copy-resend") {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: opts.base });
+    await signIn();
+    await page.goto(opts.base + opts.detail);
+    out.shown = await page.inputValue("#url");
+    await page.click("button[data-copy=url]");
+    await page.waitForFunction(() => document.querySelector("button[data-copy=url]").textContent === "Copied");
+    out.copied = await page.evaluate(() => navigator.clipboard.readText());
+    // The copied URL opens the link in a fresh browser.
+    let v = await visit(reach(out.copied));
+    out.opened = { status: v.status, text: v.text };
+    await v.context.close();
+    // Resend mails the same link: the URL keeps working.
+    out.resendFlash = await act(page, "resend");
+    out.shownAfter = await page.inputValue("#url");
+    v = await visit(reach(out.copied));
+    out.afterResend = { status: v.status, text: v.text };
+    await v.context.close();
+  } else if (scenario === "staff-cancel-restore") {
+    await signIn();
+    await page.goto(opts.base + opts.detail);
+    out.revokeFlash = await act(page, "revoke");
+    out.ownerRestore = await page.$$eval("form[action$='/restore']", (f) => f.length);
+    let v = await visit(opts.url);
+    out.cancelled = { status: v.status, text: v.text };
+    await shots(v.page, "link-unavailable");
+    await v.context.close();
+    // An administrator, in a browser of their own, restores it.
+    const admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const apage = await admin.newPage();
+    apage.on("pageerror", (e) => pageErrors.push(String(e)));
+    await signInAs(apage, opts.admin, opts.adminPassword);
+    await apage.goto(opts.base + opts.detail);
+    await shots(apage, "staff-detail-cancelled");
+    out.restoreFlash = await act(apage, "restore");
+    await admin.close();
+    v = await visit(opts.url);
+    out.restored = { status: v.status, text: v.text };
+    await v.context.close();
   } else if (scenario === "staff-manage") {
     // An administrator's dashboard: everyone's links, search, filters, pages.
     await signIn();
