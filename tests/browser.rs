@@ -17,6 +17,14 @@
 //!   bell counts them, "Mark all read" clears it), the upload page's "left"
 //!   counter follows the upload, and with download mails switched off in the
 //!   preferences a later download is in the feed but no mail arrives.
+//! - a send under `[links] require_password` and `max_expiry = "3d"` marks the
+//!   password required, offers no expiry past 3 days, and its recipient is
+//!   asked for the password before seeing anything;
+//! - editing a link's password and allowed e-mails turns the recipient's gate
+//!   from the password form to the e-mail form;
+//! - the URL copied from the link's page opens it, and still does after resend;
+//! - a cancelled link is withdrawn for the recipient until an administrator
+//!   restores it.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
