@@ -17,6 +17,14 @@
 //!   bell counts them, "Mark all read" clears it), the upload page's "left"
 //!   counter follows the upload, and with download mails switched off in the
 //!   preferences a later download is in the feed but no mail arrives.
+//! - a send under `[links] require_password` and `max_expiry = "3d"` marks the
+//!   password required, offers no expiry past 3 days, and its recipient is
+//!   asked for the password before seeing anything;
+//! - editing a link's password and allowed e-mails turns the recipient's gate
+//!   from the password form to the e-mail form;
+//! - the URL copied from the link's page opens it, and still does after resend;
+//! - a cancelled link is withdrawn for the recipient until an administrator
+//!   restores it.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -793,4 +801,259 @@ async fn the_feed_shows_a_download_and_an_upload_and_preferences_stop_mails() {
         .filter(|m| m.contains("Subject: Uploaded: contract signed.pdf"))
         .count();
     assert_eq!((downloaded, uploaded), (1, 1), "{mails:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_under_a_password_and_3_day_policy() {
+    let gw = Gateway::start(
+        "fs",
+        "[links]\nrequire_password = true\nmax_expiry = \"3d\"\nallow_never = false\n",
+    )
+    .await;
+    gw.add_user("ivy", "/ivy", "all", Some("ivy-pw-12345"), None);
+    let file = gw.path("plans.pdf");
+    write_pattern(&file, 200_000, 61);
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-send-policy",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "ivy",
+            "password": "ivy-pw-12345",
+            "files": [file],
+            "title": "Plans under policy",
+            "linkPassword": "policy-pass-9",
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    // The form marks the password required and offers nothing past 3 days.
+    assert_eq!(report["passwordRequired"], true, "{report:#}");
+    assert!(
+        report["passwordLabel"]
+            .as_str()
+            .unwrap()
+            .contains("required"),
+        "{report:#}"
+    );
+    let choices: Vec<String> = serde_json::from_value(report["expiryChoices"].clone()).unwrap();
+    assert_eq!(
+        choices.last().map(String::as_str),
+        Some("3d"),
+        "{choices:?}"
+    );
+    assert!(
+        !choices.iter().any(|c| c == "never" || c == "1w"),
+        "{choices:?}"
+    );
+    assert!(
+        report["expiryLabel"].as_str().unwrap().contains("3days"),
+        "{report:#}"
+    );
+    // The link was made, and its recipient is asked for the password before
+    // anything else (not even the title).
+    let url = report["url"].as_str().unwrap();
+    assert!(url.contains("/l/"), "{report:#}");
+    assert_eq!(report["visitor"]["status"], 200, "{report:#}");
+    assert_eq!(report["visitor"]["password"], true, "{report:#}");
+    assert!(
+        !report["visitor"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Plans under policy"),
+        "{report:#}"
+    );
+    let after = report["afterPassword"].as_str().unwrap();
+    assert!(
+        after.contains("Plans under policy") && after.contains("plans.pdf"),
+        "{after}"
+    );
+    let link = gw.db.blocking().link_list(Some("ivy")).unwrap().remove(0);
+    assert!(link.password_hash.is_some());
+    let left = link.expires_at.unwrap() - wharf::store::now_ms();
+    assert!(left > 0 && left <= 3 * 86_400_000, "{left}");
+}
+
+/// A user `name` (password `{name}-pw-12345`) with `report.pdf` in their home,
+/// shared to bob@example.com by the CLI (with `password` when given).
+fn shared_report(gw: &Gateway, name: &str, password: Option<&str>) -> (String, String) {
+    gw.add_user(
+        name,
+        &format!("/{name}"),
+        "all",
+        Some(&format!("{name}-pw-12345")),
+        None,
+    );
+    let home = gw.config.data_dir.join("files").join(name);
+    std::fs::create_dir_all(&home).unwrap();
+    write_pattern(&home.join("report.pdf"), 50_000, 71);
+    let mut args = vec![
+        "share",
+        "/report.pdf",
+        "--as",
+        name,
+        "--title",
+        "The report",
+        "--to",
+        "bob@example.com",
+    ];
+    if password.is_some() {
+        args.push("--password-stdin");
+    }
+    gw.link_with_input(&args, password)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_password_and_allowed_emails_changes_the_recipients_gate() {
+    let gw = Gateway::start("fs", "").await;
+    let (id, token) = shared_report(&gw, "jade", Some("first-pass-1"));
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-edit-gate",
+        serde_json::json!({
+            "base": base,
+            "user": "jade",
+            "password": "jade-pw-12345",
+            "detail": format!("/app/links/{id}"),
+            "url": gw.url(&token),
+            "allow": "bob@example.com",
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(
+        report["before"],
+        serde_json::json!({ "status": 200, "password": true, "email": false }),
+        "{report:#}"
+    );
+    assert!(
+        report["passwordLabel"]
+            .as_str()
+            .unwrap()
+            .contains("keep it"),
+        "{report:#}"
+    );
+    assert_eq!(report["allowAfter"], "bob@example.com", "{report:#}");
+    assert!(
+        report["passwordLabelAfter"]
+            .as_str()
+            .unwrap()
+            .contains("empty: none"),
+        "the password is gone: {report:#}"
+    );
+    let after = &report["after"];
+    assert_eq!(after["status"], 200, "{report:#}");
+    assert_eq!(after["password"], false, "{report:#}");
+    assert_eq!(after["email"], true, "{report:#}");
+    assert!(
+        after["text"]
+            .as_str()
+            .unwrap()
+            .contains("certain e-mail addresses"),
+        "{report:#}"
+    );
+    let link = gw.db.blocking().link_by_public_id(&id).unwrap().unwrap();
+    assert!(link.password_hash.is_none());
+    assert_eq!(link.allowed_emails, ["bob@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_copied_from_its_page_opens_and_still_works_after_resend() {
+    let gw = Gateway::start("fs", "").await;
+    let (id, token) = shared_report(&gw, "kim", None);
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-copy-resend",
+        serde_json::json!({
+            "base": base,
+            "linkBase": base,
+            "user": "kim",
+            "password": "kim-pw-12345",
+            "detail": format!("/app/links/{id}"),
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    // What the copy button put on the clipboard is the link's URL.
+    let copied = report["copied"].as_str().unwrap();
+    assert_eq!(report["shown"], copied, "{report:#}");
+    assert!(copied.ends_with(&format!("/l/{token}")), "{report:#}");
+    for key in ["opened", "afterResend"] {
+        assert_eq!(report[key]["status"], 200, "{key}: {report:#}");
+        let text = report[key]["text"].as_str().unwrap();
+        assert!(
+            text.contains("The report") && text.contains("report.pdf"),
+            "{key}: {text}"
+        );
+    }
+    assert_eq!(report["shownAfter"], copied, "resend keeps the URL");
+    // Bob got the same link twice: when it was made and when it was resent.
+    let outbox = gw.config.mail.outbox.clone();
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        // Quoted-printable soft line breaks undone, so the URL reads whole.
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .replace("=\r\n", "")
+        })
+        .filter(|m| m.contains("bob@example.com"))
+        .collect();
+    assert_eq!(mails.len(), 2, "{:?}", report["resendFlash"]);
+    assert!(
+        mails.iter().all(|m| m.contains(&format!("/l/{token}"))),
+        "{mails:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_link_is_gone_until_an_administrator_restores_it() {
+    let gw = Gateway::start("fs", "").await;
+    let (id, token) = shared_report(&gw, "lou", None);
+    gw.add_user("root3", "/root3", "all", Some("root3-pw-12345"), None);
+    gw.cli(&["user", "admin", "root3", "on"]);
+    let base = format!("http://{}", gw.http_addr());
+    let report = browse(
+        "staff-cancel-restore",
+        serde_json::json!({
+            "base": base,
+            "user": "lou",
+            "password": "lou-pw-12345",
+            "admin": "root3",
+            "adminPassword": "root3-pw-12345",
+            "detail": format!("/app/links/{id}"),
+            "url": gw.url(&token),
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    assert_eq!(report["ownerRestore"], 0, "only an administrator restores");
+    assert_eq!(report["cancelled"]["status"], 410, "{report:#}");
+    assert!(
+        report["cancelled"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Link not availableThe sender has withdrawn this link."),
+        "{report:#}"
+    );
+    assert!(
+        report["restoreFlash"]
+            .as_str()
+            .unwrap()
+            .contains("active again"),
+        "{report:#}"
+    );
+    assert_eq!(report["restored"]["status"], 200, "{report:#}");
+    assert!(
+        report["restored"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("report.pdf"),
+        "{report:#}"
+    );
 }

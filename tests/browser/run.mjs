@@ -52,6 +52,37 @@ const pageErrors = [];
 page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => pageErrors.push(String(e)));
 
+// Signs `p` in as `user` (a page of its own browser context).
+async function signInAs(p, user, password) {
+  await p.goto(opts.base + "/app");
+  await p.fill("#name", user);
+  await p.fill("#pw", password);
+  await Promise.all([p.waitForNavigation(), p.click("button[type=submit]")]);
+}
+
+// A visitor in a fresh browser (no cookies): opens `url`, returns the page,
+// its HTTP status and what it shows.
+async function visit(url) {
+  const visitor = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const vpage = await visitor.newPage();
+  vpage.on("pageerror", (e) => pageErrors.push(String(e)));
+  const r = await vpage.goto(url);
+  return {
+    context: visitor,
+    page: vpage,
+    status: r.status(),
+    text: await vpage.textContent("body"),
+    password: await vpage.isVisible("input[name=password]"),
+    email: await vpage.isVisible("input[name=email]"),
+  };
+}
+
+// Clicks a button of the link's page that posts and comes back; its message.
+async function act(p, action) {
+  await Promise.all([p.waitForNavigation(), p.click("form[action$='/" + action + "'] button[type=submit]")]);
+  return p.textContent("p.flash");
+}
+
 // Waits for every queued file to end (complete or failed), noting the highest
 // progress each reached; takes a screenshot while the first upload runs.
 async function uploadAll(files, shotName) {
@@ -265,6 +296,88 @@ try {
       await page.goto("file://" + opts.mailHtml);
       await shots(page, "mail-link");
     }
+  } else if (scenario === "staff-send-policy") {
+    // Sending under a [links] policy: the form says what the policy wants.
+    await signIn();
+    await create("/app/send", null);
+    out.passwordRequired = await page.$eval("#password", (i) => i.required);
+    out.passwordLabel = await page.textContent("label[for=password]");
+    out.expiryChoices = await page.$$eval("#expires option", (os) => os.map((o) => o.value));
+    out.expiryLabel = await page.textContent("label[for=expires]");
+    await page.fill("#title", opts.title);
+    await page.fill("#to_name_0", "Bob Buyer");
+    await page.fill("#to_email_0", "bob@example.com");
+    await page.selectOption("#expires", "3d");
+    await page.fill("#password", opts.linkPassword);
+    await page.setInputFiles("#pick", opts.files);
+    await page.click("#create");
+    await page.waitForSelector("#result:not([hidden])", { timeout: opts.timeoutMs || 120000 });
+    out.url = await page.inputValue("#link-url");
+    // The recipient is asked for the password, and sees nothing else first.
+    const v = await visit(reach(out.url));
+    out.visitor = { status: v.status, password: v.password, text: v.text };
+    await v.page.fill("input[name=password]", opts.linkPassword);
+    await Promise.all([v.page.waitForNavigation(), v.page.click("button[type=submit]")]);
+    out.afterPassword = await v.page.textContent("body");
+    await v.context.close();
+  } else if (scenario === "staff-edit-gate") {
+    // The recipient's gate before: a password.
+    let v = await visit(opts.url);
+    out.before = { status: v.status, password: v.password, email: v.email };
+    await v.context.close();
+    // The owner removes the password and names who may open the link.
+    await signIn();
+    await page.goto(opts.base + opts.detail);
+    out.passwordLabel = await page.textContent("label[for=e-pw]");
+    await page.check("#e-nopw");
+    await page.fill("#e-allow", opts.allow);
+    out.editFlash = await act(page, "edit");
+    out.allowAfter = await page.inputValue("#e-allow");
+    out.passwordLabelAfter = await page.textContent("label[for=e-pw]");
+    // The same URL, in another fresh browser: now it asks for an e-mail.
+    v = await visit(opts.url);
+    out.after = { status: v.status, password: v.password, email: v.email, text: v.text };
+    await shots(v.page, "email-gate");
+    await v.context.close();
+  } else if (scenario === "staff-copy-resend") {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: opts.base });
+    await signIn();
+    await page.goto(opts.base + opts.detail);
+    out.shown = await page.inputValue("#url");
+    await page.click("button[data-copy=url]");
+    await page.waitForFunction(() => document.querySelector("button[data-copy=url]").textContent === "Copied");
+    out.copied = await page.evaluate(() => navigator.clipboard.readText());
+    // The copied URL opens the link in a fresh browser.
+    let v = await visit(reach(out.copied));
+    out.opened = { status: v.status, text: v.text };
+    await v.context.close();
+    // Resend mails the same link: the URL keeps working.
+    out.resendFlash = await act(page, "resend");
+    out.shownAfter = await page.inputValue("#url");
+    v = await visit(reach(out.copied));
+    out.afterResend = { status: v.status, text: v.text };
+    await v.context.close();
+  } else if (scenario === "staff-cancel-restore") {
+    await signIn();
+    await page.goto(opts.base + opts.detail);
+    out.revokeFlash = await act(page, "revoke");
+    out.ownerRestore = await page.$$eval("form[action$='/restore']", (f) => f.length);
+    let v = await visit(opts.url);
+    out.cancelled = { status: v.status, text: v.text };
+    await shots(v.page, "link-unavailable");
+    await v.context.close();
+    // An administrator, in a browser of their own, restores it.
+    const admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const apage = await admin.newPage();
+    apage.on("pageerror", (e) => pageErrors.push(String(e)));
+    await signInAs(apage, opts.admin, opts.adminPassword);
+    await apage.goto(opts.base + opts.detail);
+    await shots(apage, "staff-detail-cancelled");
+    out.restoreFlash = await act(apage, "restore");
+    await admin.close();
+    v = await visit(opts.url);
+    out.restored = { status: v.status, text: v.text };
+    await v.context.close();
   } else if (scenario === "staff-manage") {
     // An administrator's dashboard: everyone's links, search, filters, pages.
     await signIn();
