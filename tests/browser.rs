@@ -1033,6 +1033,8 @@ async fn a_cancelled_link_is_gone_until_an_administrator_restores_it() {
     )
     .await;
     assert_eq!(report["ownerRestore"], 0, "only an administrator restores");
+    // A cancelled link's URL answers 410: its page offers no resend of it.
+    assert_eq!(report["resendAfterCancel"], 0, "{report:#}");
     assert_eq!(report["cancelled"]["status"], 410, "{report:#}");
     assert!(
         report["cancelled"]["text"]

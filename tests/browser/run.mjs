@@ -362,6 +362,7 @@ try {
     await page.goto(opts.base + opts.detail);
     out.revokeFlash = await act(page, "revoke");
     out.ownerRestore = await page.$$eval("form[action$='/restore']", (f) => f.length);
+    out.resendAfterCancel = await page.$$eval("form[action$='/resend']", (f) => f.length);
     let v = await visit(opts.url);
     out.cancelled = { status: v.status, text: v.text };
     await shots(v.page, "link-unavailable");

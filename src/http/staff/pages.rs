@@ -481,7 +481,8 @@ fn actions(d: &Detail, csrf: &str) -> String {
         "Regenerate URL",
         "",
     ));
-    if !link.recipients.is_empty() {
+    // Only a working link is mailed again (the service refuses the others too).
+    if !link.recipients.is_empty() && status(&rules_of(link), d.now) == Status::Active {
         out.push_str(&form(
             &format!("{base}/resend"),
             csrf,
