@@ -493,19 +493,6 @@ impl LinkService {
         self.db.run(move |s| s.link_list(owner.as_deref())).await
     }
 
-    /// One page of [`LinkService::list`], after the link `before` (created_at, id).
-    pub async fn page(
-        &self,
-        owner: Option<&str>,
-        before: Option<(crate::store::Millis, i64)>,
-        limit: usize,
-    ) -> Result<Vec<Link>> {
-        let owner = owner.map(str::to_string);
-        self.db
-            .run(move |s| s.link_page(owner.as_deref(), before, limit))
-            .await
-    }
-
     pub async fn extend(&self, public_id: &str, expires: &str) -> Result<Link> {
         let link = self.find(public_id).await?;
         if link.state == LinkState::Revoked {

@@ -58,14 +58,6 @@ pub trait Store: Send + Sync + 'static {
     fn link_by_public_id(&self, public_id: &str) -> Result<Option<Link>>;
     /// Newest first; `owner` filters.
     fn link_list(&self, owner: Option<&str>) -> Result<Vec<Link>>;
-    /// One page of [`Store::link_list`]: at most `limit` links older than
-    /// `before` (created_at, id).
-    fn link_page(
-        &self,
-        owner: Option<&str>,
-        before: Option<(Millis, i64)>,
-        limit: usize,
-    ) -> Result<Vec<Link>>;
     /// A search of links with its filters, order and page, done in SQL.
     fn link_search(&self, query: &LinkQuery) -> Result<LinkPage>;
     fn link_files(&self, link_id: i64) -> Result<Vec<LinkFile>>;

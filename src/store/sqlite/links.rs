@@ -149,26 +149,6 @@ pub fn list(c: &mut Connection, owner: Option<&str>) -> Result<Vec<Link>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn page(
-    c: &mut Connection,
-    owner: Option<&str>,
-    before: Option<(Millis, i64)>,
-    limit: usize,
-) -> Result<Vec<Link>> {
-    // Keyset pagination on the list's own order: a page never repeats or skips a
-    // link, even while links are created or deleted between pages.
-    let mut stmt = c.prepare(&format!(
-        "SELECT {COLS} FROM links
-         WHERE (?1 IS NULL OR owner = ?1)
-           AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
-         ORDER BY created_at DESC, id DESC
-         LIMIT ?4"
-    ))?;
-    let (at, id) = before.unzip();
-    let rows = stmt.query_map(params![owner, at, id, limit as i64], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 pub fn files(c: &mut Connection, link_id: i64) -> Result<Vec<LinkFile>> {
     let mut stmt = c.prepare(
         "SELECT id, name, path, is_dir, size, sha256 FROM link_files WHERE link_id = ?1 ORDER BY name",
@@ -494,38 +474,5 @@ mod tests {
             store.link_change(l.id, &LinkChange::Restore).is_err(),
             "only a revoked link is restored"
         );
-    }
-
-    #[test]
-    fn pages_walk_the_list_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
-        for i in 0..7 {
-            let mut l = new_link(&format!("l{i}"), None, None);
-            if i % 3 == 0 {
-                l.owner = "bob".into();
-            }
-            store.link_insert(&l, &[]).unwrap();
-        }
-        let mut seen = Vec::new();
-        let mut before = None;
-        loop {
-            let page = store.link_page(Some("alice"), before, 2).unwrap();
-            if page.is_empty() {
-                break;
-            }
-            let last = page.last().unwrap();
-            before = Some((last.created_at, last.id));
-            seen.extend(page.into_iter().map(|l| l.public_id));
-        }
-        let all: Vec<String> = store
-            .link_list(Some("alice"))
-            .unwrap()
-            .into_iter()
-            .map(|l| l.public_id)
-            .collect();
-        assert_eq!(seen, all);
-        assert_eq!(seen.len(), 4);
-        assert_eq!(store.link_page(None, None, 100).unwrap().len(), 7);
     }
 }

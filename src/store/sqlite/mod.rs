@@ -150,14 +150,6 @@ impl Store for SqliteStore {
     fn link_list(&self, owner: Option<&str>) -> Result<Vec<Link>> {
         self.with(|c| links::list(c, owner))
     }
-    fn link_page(
-        &self,
-        owner: Option<&str>,
-        before: Option<(Millis, i64)>,
-        limit: usize,
-    ) -> Result<Vec<Link>> {
-        self.with(|c| links::page(c, owner, before, limit))
-    }
     fn link_search(&self, query: &LinkQuery) -> Result<LinkPage> {
         self.with(|c| link_search::search(c, query))
     }
