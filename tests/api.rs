@@ -1724,7 +1724,9 @@ async fn creating_links_needs_the_share_permission_granted_by_an_administrator()
         assert_eq!(r.code(), "forbidden");
         assert!(r.message().contains("share permission"), "{}", r.message());
     }
-    // Only an administrator grants it.
+    // Only an administrator grants it: another user's account is not even
+    // shown to alice (404, as in GET /api/v1/users), and her own permissions
+    // are not hers to change (403).
     let r = api
         .call(
             Method::PATCH,
@@ -1733,7 +1735,16 @@ async fn creating_links_needs_the_share_permission_granted_by_an_administrator()
             Some(json!({ "share": true })),
         )
         .await;
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status, 404);
+    let r = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/alice",
+            &alice,
+            Some(json!({ "perms": "all" })),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.json);
     let r = api
         .call(
             Method::PATCH,
