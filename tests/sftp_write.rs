@@ -362,14 +362,13 @@ async fn kept_interrupted_uploads_resume_over_sftp_and_ftps() {
     assert_eq!(sha256(&stored(&gw, "cut.bin")), sha256(&data));
 
     // FTPS: the TLS data connection dies without close_notify; `curl -C -`
-    // resumes (SIZE, then APPE). TLS 1.2: curl's resumed upload over TLS 1.3 is
-    // reset (the data-channel TLS 1.3 bug of issue 17, fixed separately).
+    // resumes (SIZE, then APPE), over TLS 1.3.
     let ex = gw.ftps_explicit().port();
     let py = format!(
-        r#"
+        r#"{resuming}
 import ftplib, ssl, os
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-f = ftplib.FTP_TLS(context=ctx, timeout=30)
+f = ResumingFTP_TLS(context=ctx, timeout=30)
 f.connect("127.0.0.1", {ex}); f.login("acme", "{PASSWORD}"); f.prot_p()
 data = open("{src}", "rb").read()
 conn = f.transfercmd("STOR ftp.bin")
@@ -377,6 +376,7 @@ conn.sendall(data[:2 * 1024 * 1024])
 print("CUT", flush=True)
 os._exit(0)
 "#,
+        resuming = common::PY_RESUMING_FTP_TLS,
         src = src.display()
     );
     let (_, out) = run(Command::new("python3").args(["-c", &py]), 60).await;
@@ -396,7 +396,7 @@ os._exit(0)
     );
     let (ok, out) = run(
         Command::new("curl")
-            .args(["-sS", "--ssl-reqd", "--tls-max", "1.2", "-k", "-u"])
+            .args(["-sS", "--ssl-reqd", "-k", "-u"])
             .arg(format!("acme:{PASSWORD}"))
             .args(["-C", "-", "-T"])
             .arg(&src)
