@@ -454,3 +454,30 @@ async fn fs_open_refuses_directories_missing_files_and_fifos() {
         .expect("opening a FIFO must not wait for a writer");
     assert_eq!(kind(opened), Some(ErrorKind::NotFound));
 }
+
+/// WebDAV takes a file in one PUT, held in memory until close: an upload over
+/// `ONE_SHOT_MAX` is refused at the write that crosses it, with a message for
+/// the client, and nothing is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_refuses_an_upload_over_the_one_request_cap() {
+    let b = backend("webdav");
+    let vfs = vfs_on(&b);
+    let chunk = Bytes::from(pattern(1024 * 1024, 12));
+    let mut w = vfs.create(&p("/huge.bin")).await.unwrap();
+    let chunks = wharf::vfs::ONE_SHOT_MAX / chunk.len();
+    for _ in 0..chunks {
+        w.write(chunk.clone()).await.unwrap();
+    }
+    let err = w.write(Bytes::from_static(b"x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(
+        err.to_string()
+            .contains("files over 64 MiB cannot be uploaded to this storage"),
+        "{err}"
+    );
+    drop(w);
+    assert_eq!(
+        vfs.stat(&p("/huge.bin")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
