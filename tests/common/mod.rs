@@ -226,8 +226,10 @@ pub fn gcs_server(dir: &std::path::Path) -> (Emulator, BTreeMap<String, String>)
 /// emulator serving it (stopped when the backend is dropped).
 pub struct Backend {
     pub connector: Arc<Connector>,
-    pub dir: Option<tempfile::TempDir>,
+    /// Declared before `dir`: fields drop in this order, so the server stops
+    /// before its folder is removed.
     pub server: Option<Emulator>,
+    pub dir: Option<tempfile::TempDir>,
 }
 
 /// A storage server started by a test (wsgidav, Azurite, ...), on 127.0.0.1 only.
