@@ -32,6 +32,7 @@ fn jail() -> Jail {
     let backend = Backend {
         connector: connector("fs", "fs", options),
         dir: None,
+        server: None,
     };
     Jail {
         vfs: vfs_on(&backend),

@@ -1,6 +1,8 @@
-//! The Vfs behaviour suite: the same cases against the `memory`, `fs` and `s3`
-//! connectors (S3 on a real moto server on 127.0.0.1), so every front-end can rely
-//! on one meaning of each operation whatever the storage.
+//! The Vfs behaviour suite: the same cases against every connector: `memory`,
+//! `fs`, and each network service on a real server started on 127.0.0.1 by the
+//! test (S3 on moto, GCS on gcp-storage-emulator, Azure Blob on Azurite, WebDAV
+//! on wsgidav), so every front-end can rely on one meaning of each operation
+//! whatever the storage.
 
 mod common;
 
@@ -263,8 +265,9 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn large_listing_streams() {
                 let (_b, v) = vfs();
-                // 10,000 entries locally; past one S3 page (1,000) on the S3 server.
-                let n = if stringify!($backend) == "s3" { 1_500 } else { 10_000 };
+                // 10,000 entries locally; on servers past one S3 or GCS page (1,000).
+                let local = matches!(stringify!($backend), "memory" | "fs");
+                let n = if local { 10_000 } else { 1_500 };
                 super::large_listing_streams(v, n).await;
             }
 
@@ -290,7 +293,7 @@ macro_rules! suite {
     )*};
 }
 
-suite!(memory, fs, s3);
+suite!(memory, fs, s3, gcs, azblob, webdav);
 
 /// A mount under a prefix nothing was written to yet (an empty bucket's
 /// `transfers/`): its root is a directory anyway, and folders can be made in it.
@@ -450,4 +453,31 @@ async fn fs_open_refuses_directories_missing_files_and_fifos() {
         .await
         .expect("opening a FIFO must not wait for a writer");
     assert_eq!(kind(opened), Some(ErrorKind::NotFound));
+}
+
+/// WebDAV takes a file in one PUT, held in memory until close: an upload over
+/// `ONE_SHOT_MAX` is refused at the write that crosses it, with a message for
+/// the client, and nothing is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_refuses_an_upload_over_the_one_request_cap() {
+    let b = backend("webdav");
+    let vfs = vfs_on(&b);
+    let chunk = Bytes::from(pattern(1024 * 1024, 12));
+    let mut w = vfs.create(&p("/huge.bin")).await.unwrap();
+    let chunks = wharf::vfs::ONE_SHOT_MAX / chunk.len();
+    for _ in 0..chunks {
+        w.write(chunk.clone()).await.unwrap();
+    }
+    let err = w.write(Bytes::from_static(b"x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(
+        err.to_string()
+            .contains("files over 64 MiB cannot be uploaded to this storage"),
+        "{err}"
+    );
+    drop(w);
+    assert_eq!(
+        vfs.stat(&p("/huge.bin")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
 }

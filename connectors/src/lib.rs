@@ -2,8 +2,8 @@
 //! [`Operator`] wrapped in retry, timeout and logging layers.
 //!
 //! Which services exist is decided at compile time by cargo features (`fs`, `memory`,
-//! `s3` by default; `gcs`, `azblob`, `webdav` on request), so a build carries only
-//! the clients it needs. Everything above this crate talks to storage through the
+//! `s3`, `gcs`, `azblob`, `webdav`, all on by default; a build can leave out the
+//! clients it does not need). Everything above this crate talks to storage through the
 //! returned operator and never names a service.
 
 mod logging;

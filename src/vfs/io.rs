@@ -105,6 +105,8 @@ pub struct FileWriter {
     /// Dropped without close (a lost connection): publish what was received
     /// (`[storage] interrupted_uploads = "keep"`) instead of discarding it.
     pub(super) keep_on_drop: bool,
+    /// Largest size the storage takes (a service sent the file in one request).
+    pub(super) one_shot_max: Option<u64>,
     /// This upload's buffers in the memory budget, given back when it ends.
     pub(super) _reserved: Option<crate::budget::Reservation>,
 }
@@ -236,6 +238,14 @@ impl FileWriter {
             .inner
             .as_mut()
             .ok_or_else(|| Error::internal("write after close"))?;
+        if let Some(max) = self.one_shot_max.filter(|max| self.written + len > *max) {
+            self.abort_quietly().await;
+            let msg = format!(
+                "files over {} MiB cannot be uploaded to this storage",
+                max / (1024 * 1024)
+            );
+            return Err(Error::new(ErrorKind::Unsupported, msg.clone()).with_public(msg));
+        }
         if let Err(e) = writer.write(data).await {
             self.abort_quietly().await;
             return Err(e.context(format!("writing {}", self.path)));

