@@ -320,12 +320,7 @@ async fn no_code_or_token_reaches_the_log() {
         assert!(std::time::Instant::now() < deadline, "no code mail");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let code: String = eml
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
-        .expect("a 6-digit code in the mail")
-        .to_string();
+    let code = common::mail_code(&eml);
     assert!(!eml
         .lines()
         .any(|l| l.starts_with("Subject:") && l.contains(&code)));

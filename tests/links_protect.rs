@@ -183,11 +183,7 @@ async fn password_form_csrf_throttle_and_audit() {
 
 /// The 6-digit code in a mail.
 fn code_in(mail: &str) -> String {
-    let body = mail.split_once("\n\n").map(|(_, b)| b).unwrap_or(mail);
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code in the mail")
-        .to_string()
+    common::mail_code(mail)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -381,6 +381,16 @@ pub fn sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// The 6-digit code of a code mail: the line that is only the code. (Any six
+/// digits in a row would also match the random MIME boundary or Message-ID.)
+pub fn mail_code(mail: &str) -> String {
+    mail.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a 6-digit code in the mail")
+        .to_string()
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so files are not all zeroes.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
