@@ -413,6 +413,11 @@ async fn the_feed_escapes_what_visitors_name_and_its_forms_need_the_session_toke
         "{page}"
     );
     assert!(!page.contains("<script>alert") && !page.contains("<img src=x>"));
+    // Times are <time> elements the viewer's browser shows in local time.
+    assert!(
+        page.contains("<time datetime=\"") && page.contains("/localtime.js"),
+        "{page}"
+    );
     assert!(page.contains("&lt;i&gt;label&lt;/i&gt;"), "{page}");
     assert!(
         page.contains("class=\"count\">1<"),

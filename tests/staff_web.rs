@@ -478,7 +478,11 @@ async fn every_action_needs_the_session_token_and_works_with_it() {
         .post(&format!("{page}/revoke"), &[("csrf", &csrf_token)])
         .await;
     assert_eq!(r.status, 303);
-    assert!(s.get(&page).await.body.contains("is revoked"));
+    let cancelled = s.get(&page).await.body;
+    assert!(cancelled.contains("is revoked"));
+    // Its notes speak only of what can still be done with it.
+    assert!(!cancelled.contains("Resend to recipients") && !cancelled.contains("Resending"));
+    assert!(cancelled.contains("This link is cancelled"), "{cancelled}");
     assert_eq!(link_now().unwrap().state, wharf::store::LinkState::Revoked);
     let r = s
         .post(

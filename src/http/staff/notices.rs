@@ -9,17 +9,17 @@ use std::net::SocketAddr;
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
 
-use super::super::pages::{esc, human_size};
+use super::super::pages::{esc, human_size, script};
 use super::super::respond::{brand, html, redirect};
 use super::super::{Body, HttpContext};
 use super::flash::{self, Kind};
-use super::pages::frame;
+use super::pages::{frame, when};
 use super::session::Staff;
 use super::{expired, failed};
 use crate::audit::{AuditEvent, Outcome};
 use crate::notify::{mail_default, Notifier};
 use crate::policy::Protocol;
-use crate::store::{format_ms, now_ms, NoticeKind, Notification};
+use crate::store::{now_ms, NoticeKind, Notification};
 
 /// How many notifications the feed shows.
 const FEED: usize = 200;
@@ -138,7 +138,7 @@ pub async fn feed(ctx: &HttpContext, staff: &Staff, headers: &HeaderMap) -> Resp
                 },
                 kind = n.kind.as_str(),
                 what = describe(n),
-                when = format_ms(n.created_at),
+                when = when(n.created_at),
             )
         })
         .collect();
@@ -160,7 +160,8 @@ pub async fn feed(ctx: &HttpContext, staff: &Staff, headers: &HeaderMap) -> Resp
     };
     let page = format!(
         "{STYLE}<h1>Notifications</h1><p class=\"muted\" id=\"unread\">{unread} unread · \
-         <a href=\"/app/preferences\">Which also go by e-mail</a></p>{all}{body}"
+         <a href=\"/app/preferences\">Which also go by e-mail</a></p>{all}{body}{script}",
+        script = script("localtime.js"),
     );
     shown(ctx, headers, &staff, "Notifications", &page)
 }

@@ -482,7 +482,8 @@ fn actions(d: &Detail, csrf: &str) -> String {
         "",
     ));
     // Only a working link is mailed again (the service refuses the others too).
-    if !link.recipients.is_empty() && status(&rules_of(link), d.now) == Status::Active {
+    let resend = !link.recipients.is_empty() && status(&rules_of(link), d.now) == Status::Active;
+    if resend {
         out.push_str(&form(
             &format!("{base}/resend"),
             csrf,
@@ -501,10 +502,29 @@ fn actions(d: &Detail, csrf: &str) -> String {
             "danger",
         ));
     }
+    // The note explains only the actions shown.
+    let mut notes = Vec::new();
+    if resend {
+        notes.push("Resending mails the same link again.");
+    }
+    notes.push("Regenerating makes the current URL stop working.");
+    if revoked {
+        notes.push(if d.admin {
+            "This link is cancelled: it keeps its files until retention removes them, and you \
+             can restore it until then."
+        } else {
+            "This link is cancelled: it keeps its files until retention removes them; an \
+             administrator can restore it until then."
+        });
+    } else if !d.presets.is_empty() {
+        notes.push(
+            "A cancelled link keeps its files until retention removes them; an administrator \
+             can restore it until then.",
+        );
+    }
     format!(
-        "<div class=\"actions\">{out}</div><p class=\"muted small\">Resending mails the same link \
-         again. Regenerating makes the current URL stop working. A cancelled link keeps its files \
-         until retention removes them; an administrator can restore it until then.</p>"
+        "<div class=\"actions\">{out}</div><p class=\"muted small\">{}</p>",
+        notes.join(" ")
     )
 }
 
