@@ -163,12 +163,12 @@ pub async fn item(
         Ok(None) => return not_found(ctx),
         Err(r) => return r,
     };
-    let t = match target::resolve(ctx, &v.link, &file, &rest[1..], Op::Read).await {
+    let t = match target::resolve(ctx, &v.link, &file, &rest[1..], &[Op::Read], peer).await {
         Ok(t) => t,
         Err(Refusal::NotFound) => return not_found(ctx),
         Err(Refusal::Gone(why)) => return unavailable(ctx, peer, &v, why).await,
     };
-    let entry = match t.vfs.stat(&t.path).await {
+    let entry = match t.session.stat_for(Op::Read, &t.path).await {
         Ok(e) => e,
         Err(e) if e.kind() == crate::error::ErrorKind::NotFound && t.inner.is_empty() => {
             return unavailable(ctx, peer, &v, "the file was removed").await
@@ -267,8 +267,8 @@ async fn send_file(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let stream = match t.vfs.open(&t.path).await {
-        Ok(reader) => reader.stream(range).await,
+    let stream = match t.session.open_read(&t.path).await {
+        Ok(download) => download.stream(range).await,
         Err(e) => Err(e),
     };
     let stream = match stream {
@@ -330,14 +330,15 @@ async fn folder(
     head: bool,
 ) -> Response<Body> {
     // Browsing needs `list` as well as `read` from the creator.
-    let t = match target::resolve(ctx, &v.link, file, &rest[1..], Op::List).await {
+    let ops = [Op::Read, Op::List];
+    let t = match target::resolve(ctx, &v.link, file, &rest[1..], &ops, peer).await {
         Ok(t) => t,
         Err(Refusal::NotFound) => return not_found(ctx),
         Err(Refusal::Gone(why)) => return unavailable(ctx, peer, v, why).await,
     };
     let mut entries = Vec::new();
     let mut truncated = false;
-    match t.vfs.list(&t.path).await {
+    match t.session.list(&t.path).await {
         Ok(mut list) => loop {
             match list.try_next().await {
                 Ok(Some(e)) if entries.len() < MAX_LISTING => entries.push(e),
