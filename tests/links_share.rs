@@ -146,6 +146,10 @@ async fn shares(storage: &str) {
     let (status, text) = body(&sfile).await;
     assert_eq!(status, 410);
     assert!(String::from_utf8_lossy(&text).contains("no longer available"));
+    // Its page too: a disabled creator's share no longer lists its items.
+    let (status, text) = body(&surl).await;
+    assert_eq!(status, 410);
+    assert!(!String::from_utf8_lossy(&text).contains("single.txt"));
     assert_eq!(
         body(&format!("{base}/a.bin")).await.0,
         410,
@@ -156,6 +160,7 @@ async fn shares(storage: &str) {
     // Read taken away: the share stops.
     gw.cli(&["user", "perms", "alice", "list"]);
     assert_eq!(body(&sfile).await.0, 410);
+    assert_eq!(body(&surl).await.0, 410);
     gw.cli(&["user", "perms", "alice", "all"]);
     vfs.delete(&VPath::parse("/alice/single.txt").unwrap())
         .await

@@ -549,10 +549,11 @@ print(u.offset)
 /// An upload request acts for its creator as they are now, through the
 /// Session: once they lose `write`, or are disabled, it refuses new uploads
 /// before any byte moves (403, "no longer accepts files", nothing staged, one
-/// `link_upload` row `denied`), and takes files again when they get it back.
-/// Before the link server went through the Session, the creator was checked
-/// only at publication: the upload was accepted (201) and the visitor sent
-/// the whole file for nothing.
+/// `link_upload` row `denied`) and its page says so (410, one
+/// `link_unavailable` row `denied`), and takes files again when they get it
+/// back. Before the link server went through the Session, the creator was
+/// checked only at publication: the page was served, the upload accepted
+/// (201), and the visitor sent the whole file for nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creator_who_may_no_longer_write_stops_the_request() {
     let mut gw = Gateway::start("fs", "").await;
@@ -562,6 +563,9 @@ async fn a_creator_who_may_no_longer_write_stops_the_request() {
     assert_eq!(v.open().await.0, 200);
 
     gw.cli(&["user", "perms", "alice", "list,read,share"]);
+    let (status, page) = v.open().await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("no longer accepts files"), "{page}");
     let (status, url, body) = v.create("late.txt", 10).await;
     assert_eq!(status, 403, "{body}");
     assert!(url.is_empty(), "no upload was begun");
@@ -581,13 +585,20 @@ async fn a_creator_who_may_no_longer_write_stops_the_request() {
         data
     );
 
-    let rows = gw
+    let trail = gw
         .stop_and_audit(AuditQuery {
-            action: Some("link_upload".into()),
-            limit: 10,
+            path: Some(format!("link:{id}")),
+            limit: 50,
             ..Default::default()
         })
         .await;
+    let unavailable: Vec<_> = trail
+        .iter()
+        .filter(|r| r.action == "link_unavailable")
+        .collect();
+    assert_eq!(unavailable.len(), 1, "{trail:?}");
+    assert_eq!(unavailable[0].outcome, wharf::audit::Outcome::Denied);
+    let rows: Vec<_> = trail.iter().filter(|r| r.action == "link_upload").collect();
     let denied: Vec<_> = rows
         .iter()
         .filter(|r| r.outcome == wharf::audit::Outcome::Denied)

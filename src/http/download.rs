@@ -112,6 +112,19 @@ pub async fn unavailable(
     v: &Visit,
     why: &str,
 ) -> Response<Body> {
+    let said = "This item is no longer available. Ask the sender to share it again.";
+    gone(ctx, peer, v, why, said).await
+}
+
+/// The 410 page of a link that stopped working, saying `said`; the reason
+/// `why` is audited (`link_unavailable`, denied), never shown.
+pub async fn gone(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    why: &str,
+    said: &str,
+) -> Response<Body> {
     audit(
         ctx,
         peer,
@@ -121,12 +134,7 @@ pub async fn unavailable(
         Some(why.into()),
     )
     .await;
-    page(
-        ctx,
-        StatusCode::GONE,
-        "No longer available",
-        "This item is no longer available. Ask the sender to share it again.",
-    )
+    page(ctx, StatusCode::GONE, "No longer available", said)
 }
 
 /// The visit, if its gate is open; otherwise the answer (ended page or the

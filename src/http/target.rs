@@ -52,6 +52,21 @@ pub fn inner_segments(rest: &[&str]) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Whether the link's creator, as they are now, may still do `op` at all
+/// (the landing page of a share or an upload request): `Err` says why not,
+/// for the audit row.
+pub async fn creator_may(
+    ctx: &HttpContext,
+    link: &Link,
+    op: Op,
+    peer: SocketAddr,
+) -> Result<(), &'static str> {
+    let session = ctx.service.creator_session(link, None, Some(peer)).await?;
+    session
+        .allows(op)
+        .map_err(|_| "creator lost a permission it needs")
+}
+
 /// The item `file` of `link` (and `rest` below it), for a visitor at `peer`
 /// who is about to do `ops` on it: a creator who lost a permission `ops`
 /// needs makes the link stop working (`Gone`).
