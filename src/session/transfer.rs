@@ -115,6 +115,19 @@ impl Upload {
         Ok(())
     }
 
+    /// The client has sent nothing for a while: gives back the upload's share
+    /// of the memory budget until its next write (see [`FileWriter::idle`]).
+    pub async fn idle(&mut self) -> Result<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = writer.idle().await {
+            self.fail(e.kind().as_str()).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Reads back what was written (random-access uploads only).
     pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Bytes> {
         let writer = self.writer.as_mut().expect("upload used after its end");
