@@ -6,7 +6,12 @@
 //! Who reserves:
 //! - every upload to storage, for as long as it is open (`vfs::Vfs::create`): one
 //!   chunk on local disk; on an object store its part buffer and the parts in
-//!   flight (S3: 5 MiB each), fewer in flight when the budget is tight;
+//!   flight (S3: 5 MiB each), fewer in flight when the budget is tight. An SFTP
+//!   upload that receives nothing for 5 s gives a local-disk chunk back (what it
+//!   gathered is written out first) and takes it again at its next write
+//!   (`vfs::FileWriter::idle`), so idle uploads keep no one else waiting. An
+//!   object store's writer keeps the part it has filled so far in memory, so
+//!   its reservation stays while it is open;
 //! - SFTP READ replies waiting for the network (`sftp::flow`), on top of the
 //!   channel's own cap.
 //!

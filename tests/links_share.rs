@@ -59,7 +59,7 @@ fn item_path(page: &str, name: &str) -> String {
 }
 
 async fn shares(storage: &str) {
-    let gw = Gateway::start(storage, "").await;
+    let mut gw = Gateway::start(storage, "").await;
     gw.add_user("alice", "/alice", "all", Some("pw"), None);
     let vfs = gw.vfs();
     let a = common::pattern(300_000, 1);
@@ -146,6 +146,10 @@ async fn shares(storage: &str) {
     let (status, text) = body(&sfile).await;
     assert_eq!(status, 410);
     assert!(String::from_utf8_lossy(&text).contains("no longer available"));
+    // Its page too: a disabled creator's share no longer lists its items.
+    let (status, text) = body(&surl).await;
+    assert_eq!(status, 410);
+    assert!(!String::from_utf8_lossy(&text).contains("single.txt"));
     assert_eq!(
         body(&format!("{base}/a.bin")).await.0,
         410,
@@ -156,6 +160,7 @@ async fn shares(storage: &str) {
     // Read taken away: the share stops.
     gw.cli(&["user", "perms", "alice", "list"]);
     assert_eq!(body(&sfile).await.0, 410);
+    assert_eq!(body(&surl).await.0, 410);
     gw.cli(&["user", "perms", "alice", "all"]);
     vfs.delete(&VPath::parse("/alice/single.txt").unwrap())
         .await
@@ -184,6 +189,37 @@ async fn shares(storage: &str) {
     );
     // The share's record still says what it was.
     assert!(gw.cli(&["link", "show", &file_id]).contains("single.txt"));
+
+    // One audit row per access, the link's own: the two downloads, and a
+    // `link_unavailable` denial with its reason for each refused one (file
+    // and page while disabled, file and page without read, file removed).
+    let trail = gw
+        .stop_and_audit(wharf::store::AuditQuery {
+            path: Some(format!("link:{file_id}")),
+            limit: 100,
+            ..Default::default()
+        })
+        .await;
+    let of = |action: &str| trail.iter().filter(|r| r.action == action).count();
+    assert_eq!(of("link_download"), 2, "{trail:?}");
+    assert_eq!(of("link_unavailable"), 5, "{trail:?}");
+    let reasons: Vec<&str> = trail
+        .iter()
+        .filter(|r| r.action == "link_unavailable")
+        .inspect(|r| assert_eq!(r.outcome, wharf::audit::Outcome::Denied))
+        .filter_map(|r| r.detail.as_deref())
+        .collect();
+    for why in [
+        "creator is disabled",
+        "creator lost a permission it needs",
+        "the file was removed",
+    ] {
+        assert!(reasons.contains(&why), "{why}: {reasons:?}");
+    }
+    assert!(
+        trail.iter().all(|r| r.actor.as_deref() != Some("alice")),
+        "no row as the creator's own access: {trail:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

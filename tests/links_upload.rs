@@ -545,3 +545,68 @@ print(u.offset)
         Some(common::sha256(&data))
     );
 }
+
+/// An upload request acts for its creator as they are now, through the
+/// Session: once they lose `write`, or are disabled, it refuses new uploads
+/// before any byte moves (403, "no longer accepts files", nothing staged, one
+/// `link_upload` row `denied`) and its page says so (410, one
+/// `link_unavailable` row `denied`), and takes files again when they get it
+/// back. Before the link server went through the Session, the creator was
+/// checked only at publication: the page was served, the upload accepted
+/// (201), and the visitor sent the whole file for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creator_who_may_no_longer_write_stops_the_request() {
+    let mut gw = Gateway::start("fs", "").await;
+    add_alice(&gw).await;
+    let (id, token) = gw.link(&["request", "--as", "alice", "--folder", "/in"]);
+    let v = Visitor::new(&gw.url(&token));
+    assert_eq!(v.open().await.0, 200);
+
+    gw.cli(&["user", "perms", "alice", "list,read,share"]);
+    let (status, page) = v.open().await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("no longer accepts files"), "{page}");
+    let (status, url, body) = v.create("late.txt", 10).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(url.is_empty(), "no upload was begun");
+    assert!(body.contains("no longer accepts files"), "{body}");
+    gw.cli(&["user", "perms", "alice", "all"]);
+    gw.cli(&["user", "disable", "alice"]);
+    assert_eq!(v.create("late.txt", 10).await.0, 403);
+    assert_eq!(staged_parts(&gw), 0);
+
+    gw.cli(&["user", "enable", "alice"]);
+    let data = b"on time now".to_vec();
+    let (status, name, sha) = v.upload("late.txt", &data).await;
+    assert_eq!((status, name.as_str()), (204, "late.txt"));
+    assert_eq!(sha, common::sha256(&data));
+    assert_eq!(
+        std::fs::read(gw.config.data_dir.join("files/alice/in/late.txt")).unwrap(),
+        data
+    );
+
+    let trail = gw
+        .stop_and_audit(AuditQuery {
+            path: Some(format!("link:{id}")),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+    let unavailable: Vec<_> = trail
+        .iter()
+        .filter(|r| r.action == "link_unavailable")
+        .collect();
+    assert_eq!(unavailable.len(), 1, "{trail:?}");
+    assert_eq!(unavailable[0].outcome, wharf::audit::Outcome::Denied);
+    let rows: Vec<_> = trail.iter().filter(|r| r.action == "link_upload").collect();
+    let denied: Vec<_> = rows
+        .iter()
+        .filter(|r| r.outcome == wharf::audit::Outcome::Denied)
+        .collect();
+    assert_eq!(denied.len(), 2, "one row per refusal: {rows:?}");
+    for r in &denied {
+        assert_eq!(r.path.as_deref(), Some(format!("link:{id}").as_str()));
+        assert!(r.detail.as_deref().unwrap().contains("late.txt"), "{r:?}");
+    }
+    assert_eq!(rows.len(), 3, "and one for the upload: {rows:?}");
+}

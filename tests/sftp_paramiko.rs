@@ -181,3 +181,59 @@ async fn vanished_paramiko_client_ends_its_session() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Open uploads that receive nothing give their share of the memory budget
+/// back (`[storage] buffer_budget`), so they keep no other upload waiting,
+/// and take it again at their next write, losing nothing. With 1 MiB of
+/// buffers and 256 KiB per upload on local disk, four idle uploads fill the
+/// budget: a fifth upload used to wait until one of them closed (here, never:
+/// the same client holds them, so the script hung past its deadline); now it
+/// starts once they have idled for 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_uploads_give_their_buffers_back() {
+    let gw = Gateway::start(
+        "fs",
+        "[storage]\nbuffer_budget = \"1MiB\"\nbuffer_size = \"256KiB\"\n",
+    )
+    .await;
+    start_user(&gw);
+    let code = script(
+        gw.sftp_addr().port(),
+        "import io, time\n\
+         files = []\n\
+         for i in range(4):\n\
+         \x20   f = sftp.open('idle%d.bin' % i, 'wb')\n\
+         \x20   f.write(b'x' * 1000)\n\
+         \x20   f.flush()\n\
+         \x20   files.append(f)\n\
+         data = bytes(range(256)) * 2400\n\
+         t0 = time.time()\n\
+         sftp.putfo(io.BytesIO(data), 'next.bin')\n\
+         print('waited %.1f' % (time.time() - t0))\n\
+         for f in files:\n\
+         \x20   f.write(b'y' * 1000)\n\
+         \x20   f.close()\n\
+         print('next', hashlib.sha256(data).hexdigest())",
+    );
+    let (ok, out) = run_python(&code, 60).await;
+    assert!(ok, "{out}");
+    let waited: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("waited "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (3.0..30.0).contains(&waited),
+        "the fifth upload waited {waited} s"
+    );
+    let home = gw.config.data_dir.join("files/acme");
+    let want = [vec![b'x'; 1000], vec![b'y'; 1000]].concat();
+    for i in 0..4 {
+        let got = std::fs::read(home.join(format!("idle{i}.bin"))).unwrap();
+        assert_eq!(sha256(&got), sha256(&want), "idle{i}.bin");
+    }
+    let next = std::fs::read(home.join("next.bin")).unwrap();
+    assert!(out.contains(&format!("next {}", sha256(&next))), "{out}");
+    assert_eq!(next.len(), 256 * 2400);
+}

@@ -112,6 +112,19 @@ pub async fn unavailable(
     v: &Visit,
     why: &str,
 ) -> Response<Body> {
+    let said = "This item is no longer available. Ask the sender to share it again.";
+    gone(ctx, peer, v, why, said).await
+}
+
+/// The 410 page of a link that stopped working, saying `said`; the reason
+/// `why` is audited (`link_unavailable`, denied), never shown.
+pub async fn gone(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    why: &str,
+    said: &str,
+) -> Response<Body> {
     audit(
         ctx,
         peer,
@@ -121,12 +134,7 @@ pub async fn unavailable(
         Some(why.into()),
     )
     .await;
-    page(
-        ctx,
-        StatusCode::GONE,
-        "No longer available",
-        "This item is no longer available. Ask the sender to share it again.",
-    )
+    page(ctx, StatusCode::GONE, "No longer available", said)
 }
 
 /// The visit, if its gate is open; otherwise the answer (ended page or the
@@ -163,12 +171,12 @@ pub async fn item(
         Ok(None) => return not_found(ctx),
         Err(r) => return r,
     };
-    let t = match target::resolve(ctx, &v.link, &file, &rest[1..], Op::Read).await {
+    let t = match target::resolve(ctx, &v.link, &file, &rest[1..], &[Op::Read], peer).await {
         Ok(t) => t,
         Err(Refusal::NotFound) => return not_found(ctx),
         Err(Refusal::Gone(why)) => return unavailable(ctx, peer, &v, why).await,
     };
-    let entry = match t.vfs.stat(&t.path).await {
+    let entry = match t.session.stat_for(Op::Read, &t.path).await {
         Ok(e) => e,
         Err(e) if e.kind() == crate::error::ErrorKind::NotFound && t.inner.is_empty() => {
             return unavailable(ctx, peer, &v, "the file was removed").await
@@ -267,8 +275,8 @@ async fn send_file(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let stream = match t.vfs.open(&t.path).await {
-        Ok(reader) => reader.stream(range).await,
+    let stream = match t.session.open_read(&t.path).await {
+        Ok(download) => download.stream(range).await,
         Err(e) => Err(e),
     };
     let stream = match stream {
@@ -330,14 +338,15 @@ async fn folder(
     head: bool,
 ) -> Response<Body> {
     // Browsing needs `list` as well as `read` from the creator.
-    let t = match target::resolve(ctx, &v.link, file, &rest[1..], Op::List).await {
+    let ops = [Op::Read, Op::List];
+    let t = match target::resolve(ctx, &v.link, file, &rest[1..], &ops, peer).await {
         Ok(t) => t,
         Err(Refusal::NotFound) => return not_found(ctx),
         Err(Refusal::Gone(why)) => return unavailable(ctx, peer, v, why).await,
     };
     let mut entries = Vec::new();
     let mut truncated = false;
-    match t.vfs.list(&t.path).await {
+    match t.session.list(&t.path).await {
         Ok(mut list) => loop {
             match list.try_next().await {
                 Ok(Some(e)) if entries.len() < MAX_LISTING => entries.push(e),

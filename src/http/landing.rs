@@ -17,6 +17,7 @@ use crate::defender::{Attempt, Verdict};
 use crate::links::rules_of;
 use crate::mail::messages;
 use crate::policy::links::{may_receive_code, normalise_email, valid_email, Gate};
+use crate::policy::Op;
 use crate::store::{now_ms, CodeCheck, Link, LinkKind};
 /// How long an e-mailed code is valid, and how many tries it allows.
 pub const CODE_MINUTES: u64 = 10;
@@ -78,6 +79,14 @@ pub async fn landing(
             super::upload::page(ctx, peer, &v, head).await
         }
         Gate::Open => {
+            // A share whose creator is gone, disabled or may no longer read
+            // serves nothing, its list of items included.
+            if v.link.kind == LinkKind::Share {
+                let may = super::target::creator_may(ctx, &v.link, Op::Read, peer).await;
+                if let Err(why) = may {
+                    return super::download::unavailable(ctx, peer, &v, why).await;
+                }
+            }
             if !head {
                 audit(ctx, peer, &v.link, "link_open", Outcome::Ok, None).await;
             }

@@ -17,11 +17,18 @@ use super::{Body, HttpContext};
 use crate::audit::Outcome;
 use crate::links::Uploader;
 use crate::policy::links::{Gate, Status};
+use crate::policy::Op;
 use crate::store::{format_ms, Link, LinkKind};
 
 /// The page of an open upload request; gives the visitor a grant if they had
 /// none (their uploads are bound to it).
 pub async fn page(ctx: &HttpContext, peer: SocketAddr, v: &Visit, head: bool) -> Response<Body> {
+    // A creator who may no longer take files (gone, disabled, `write` taken
+    // away) ends the request: said at once, not after a file was sent.
+    if let Err(why) = super::target::creator_may(ctx, &v.link, Op::Write, peer).await {
+        let said = "This link no longer accepts files. Ask the sender for a new one.";
+        return super::download::gone(ctx, peer, v, why, said).await;
+    }
     if !head {
         audit(ctx, peer, &v.link, "link_open", Outcome::Ok, None).await;
     }

@@ -25,13 +25,15 @@ use super::target::{self, Refusal};
 use super::{Body, HttpContext};
 use crate::error::{Error, Result};
 use crate::policy::Op;
-use crate::vfs::{VPath, Vfs};
+use crate::session::Session;
+use crate::vfs::VPath;
 
 pub const MAX_ENTRIES: usize = 10_000;
 
 struct Item {
     name: String,
-    vfs: Arc<Vfs>,
+    /// The session acting for the link; `path` is in its user's view.
+    session: Arc<Session>,
     path: VPath,
     /// Last modification, when the storage reports one.
     modified: Option<SystemTime>,
@@ -62,14 +64,18 @@ pub async fn all(
     }
     let mut items = Vec::new();
     for f in &files {
-        let op = if f.is_dir { Op::List } else { Op::Read };
-        let t = match target::resolve(ctx, &v.link, f, &[], op).await {
+        let ops: &[Op] = if f.is_dir {
+            &[Op::Read, Op::List]
+        } else {
+            &[Op::Read]
+        };
+        let t = match target::resolve(ctx, &v.link, f, &[], ops, peer).await {
             Ok(t) => t,
             Err(Refusal::NotFound) => return not_found(ctx),
             Err(Refusal::Gone(why)) => return unavailable(ctx, peer, &v, why).await,
         };
         if f.is_dir {
-            if let Err(e) = walk(&t.vfs, &t.path, &f.name, &mut items).await {
+            if let Err(e) = walk(&t.session, &t.path, &f.name, &mut items).await {
                 if e.kind() == crate::error::ErrorKind::InvalidInput {
                     return page(
                         ctx,
@@ -91,13 +97,13 @@ pub async fn all(
                 return unavailable(ctx, peer, &v, "a shared folder could not be read").await;
             }
         } else {
-            let modified = match t.vfs.stat(&t.path).await {
+            let modified = match t.session.stat_for(Op::Read, &t.path).await {
                 Ok(e) => e.modified,
                 Err(_) => None,
             };
             items.push(Item {
                 name: f.name.clone(),
-                vfs: t.vfs,
+                session: t.session,
                 path: t.path,
                 modified,
             });
@@ -165,10 +171,15 @@ pub async fn all(
 }
 
 /// Collects the files below `dir`, named `prefix/...`, breadth first.
-async fn walk(vfs: &Arc<Vfs>, dir: &VPath, prefix: &str, items: &mut Vec<Item>) -> Result<()> {
+async fn walk(
+    session: &Arc<Session>,
+    dir: &VPath,
+    prefix: &str,
+    items: &mut Vec<Item>,
+) -> Result<()> {
     let mut queue = vec![(dir.clone(), prefix.to_string())];
     while let Some((d, name)) = queue.pop() {
-        let mut list = vfs.list(&d).await?;
+        let mut list = session.list(&d).await?;
         while let Some(e) = list.try_next().await? {
             let Some(leaf) = e.path.file_name() else {
                 continue;
@@ -184,7 +195,7 @@ async fn walk(vfs: &Arc<Vfs>, dir: &VPath, prefix: &str, items: &mut Vec<Item>) 
                 }
                 items.push(Item {
                     name: inner,
-                    vfs: vfs.clone(),
+                    session: session.clone(),
                     path: e.path.clone(),
                     modified: e.modified,
                 });
@@ -198,7 +209,7 @@ async fn write_zip(out: tokio::io::DuplexStream, items: Vec<Item>) -> Result<()>
     let zip_err = |e: async_zip::error::ZipError| Error::internal(format!("zip: {e}"));
     let mut zip = ZipFileWriter::with_tokio(out);
     for item in items {
-        let reader = item.vfs.open(&item.path).await?;
+        let reader = item.session.open_read(&item.path).await?;
         let mut chunks = reader.stream(0..reader.size()).await?;
         let mut entry = ZipEntryBuilder::new(item.name.into(), Compression::Stored)
             .unix_permissions(ENTRY_MODE);

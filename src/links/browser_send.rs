@@ -19,7 +19,7 @@ impl LinkService {
         let new = self.draft_record(owner)?;
         let link = self.db.run(move |s| s.link_insert(&new, &[])).await?;
         let dir = crate::vfs::VPath::root().join(&link.public_id)?;
-        self.transfers.mkdir(&dir).await?;
+        self.transfer_session().mkdir(&dir).await?;
         Ok(link)
     }
 
@@ -142,7 +142,7 @@ impl LinkService {
             return Ok(false);
         };
         match self
-            .transfers
+            .transfer_session()
             .delete(&crate::vfs::VPath::parse(&gone.path)?)
             .await
         {

@@ -1,12 +1,12 @@
 //! A send link while its copies are being made. The record is a draft (visitors
-//! get "not ready"), files stream into the transfer store one by one, hashed on
-//! the way, and only `finish` activates the link. Every other ending — an error,
+//! get "not ready"), files stream into the transfer store one by one, through
+//! the system's Session over it (which hashes them on the way, as every
+//! upload), and only `finish` activates the link. Every other ending — an error,
 //! `abandon`, or the draft simply being dropped because the client that was
 //! uploading went away — removes the record and every copy made so far.
 
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
-use sha2::{Digest, Sha256};
 use tokio_util::io::ReaderStream;
 
 use super::{entry_name, remove_copies, Created, LinkService, Source};
@@ -37,7 +37,10 @@ impl Copying {
 
 pub struct Draft<'a> {
     service: &'a LinkService,
+    /// The creator's session: reads their files (audited as their downloads).
     session: Session,
+    /// The system's session over the transfer store: writes the copies.
+    store: Session,
     link: Link,
     /// The URL's token, known in clear only until the link is finished.
     token: String,
@@ -60,13 +63,14 @@ impl<'a> Draft<'a> {
         let draft = Draft {
             service,
             session,
+            store: service.transfer_session(),
             link,
             token,
             dir,
             names: Vec::new(),
             settled: false,
         };
-        if let Err(e) = service.transfers.mkdir(&draft.dir).await {
+        if let Err(e) = draft.store.mkdir(&draft.dir).await {
             draft.abandon().await;
             return Err(e);
         }
@@ -92,8 +96,8 @@ impl<'a> Draft<'a> {
                 if f.metadata().await?.is_dir() {
                     return Err(Error::invalid(format!("{} is a directory", p.display())));
                 }
-                let chunks = ReaderStream::with_capacity(f, self.service.transfers.buffer_size())
-                    .map_err(Error::from);
+                let chunks =
+                    ReaderStream::with_capacity(f, self.store.buffer_size()).map_err(Error::from);
                 self.add_stream(&name, chunks).await.map(drop)
             }
             Source::Stored(p) => {
@@ -121,22 +125,26 @@ impl<'a> Draft<'a> {
     {
         self.check_name(name)?;
         let target = self.dir.join(name)?;
-        let mut writer = self.service.transfers.create(&target).await?;
-        let mut hasher = Sha256::new();
+        let mut upload = self.store.create(&target).await?;
         let mut chunks = std::pin::pin!(chunks);
-        // On any error below the writer is dropped, which discards what it staged.
-        while let Some(chunk) = chunks.try_next().await? {
-            hasher.update(&chunk);
-            writer.write(chunk).await?;
+        loop {
+            match chunks.try_next().await {
+                Ok(Some(chunk)) => upload.write(chunk).await?,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = upload.abort(e.kind().as_str()).await;
+                    return Err(e);
+                }
+            }
         }
-        let size = writer.close().await?;
+        let (size, sha256) = upload.close().await?;
         let file = LinkFile {
             id: 0,
             name: name.to_string(),
             path: target.to_string(),
             is_dir: false,
             size,
-            sha256: Some(hex::encode(hasher.finalize())),
+            sha256: Some(sha256),
         };
         let (id, row) = (self.link.id, file.clone());
         self.service
@@ -184,7 +192,7 @@ impl<'a> Draft<'a> {
         self.settled = true;
         discard(
             self.service.db.clone(),
-            self.service.transfers.clone(),
+            self.store.clone(),
             self.link.clone(),
         )
         .await;
@@ -201,13 +209,13 @@ impl Drop for Draft<'_> {
         // background, since a drop cannot wait.
         self.service.audit.spawn(discard(
             self.service.db.clone(),
-            self.service.transfers.clone(),
+            self.store.clone(),
             self.link.clone(),
         ));
     }
 }
 
-async fn discard(db: crate::store::Db, transfers: std::sync::Arc<crate::vfs::Vfs>, link: Link) {
+async fn discard(db: crate::store::Db, transfers: Session, link: Link) {
     if let Err(e) = remove_copies(&db, &transfers, &link).await {
         tracing::warn!(link = %link.public_id, error = %e, "removing the copies of an unfinished link failed");
     }

@@ -5,29 +5,32 @@
 //! published, and records it: the link's file list, the audit row (size and
 //! SHA-256) and the creator's notification.
 //!
-//! A request's folder is re-checked at publish time like a share: the creator
-//! must still exist, be enabled, hold `write`, and the folder must still be in
-//! their home. An existing file is never overwritten: the upload gets the next
+//! Files are published through a Session: for a request, one acting for its
+//! creator as they are now, confined to the request's folder (they must still
+//! exist, be enabled and hold `write`, and the folder must still be in their
+//! home: checked when an upload begins and again when it is published); for a
+//! send draft, the system's session over the transfer store. The Session
+//! hashes the bytes on the way; it writes no audit row, this module writes the
+//! link's one. An existing file is never overwritten: the upload gets the next
 //! free "name (n).ext", or is refused (`[links] upload_conflict`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
-use super::{pump, Created, LinkOptions, LinkService};
+use super::{Created, LinkOptions, LinkService};
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::UploadConflict;
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::links::{self as rules, Status};
 use crate::policy::{self, Op, Protocol};
+use crate::session::Session;
 use crate::store::{
     now_ms, Inbound, Link, LinkFile, LinkKind, LinkState, NewUpload, Upload, UploadState,
 };
 use crate::units::human_size;
 use crate::uploads::names;
-use crate::vfs::{VPath, Vfs};
+use crate::vfs::VPath;
 
 /// What an upload request accepts beyond the common rules.
 #[derive(Debug, Clone, Default)]
@@ -135,14 +138,22 @@ impl LinkService {
     ) -> Result<Upload> {
         let name = names::sanitise(raw_name);
         let count_use = match (link.kind, &link.inbound) {
-            (LinkKind::Request, Some(inbound)) => {
+            (LinkKind::Request, Some(_)) => {
                 if let Some(why) = too_large(link, &name, size) {
                     return Err(Error::invalid(why));
                 }
+                // A creator who can no longer take files stops the request
+                // before any byte moves.
+                let inbox = match self.inbox(link, who.remote).await {
+                    Ok(inbox) => inbox,
+                    Err(e) => {
+                        self.record_refusal(link, &name, who, &e).await;
+                        return Err(e);
+                    }
+                };
                 if self.config().upload_conflict == UploadConflict::Refuse {
-                    let folder = VPath::parse(&inbound.folder)?;
-                    let target = folder.join(&name)?;
-                    if self.vfs.jailed(&folder).stat(&target).await.is_ok() {
+                    let target = inbox.folder.join(&name)?;
+                    if inbox.session.stat_for(Op::Write, &target).await.is_ok() {
                         return Err(taken(&name));
                     }
                 }
@@ -197,85 +208,111 @@ impl LinkService {
     ) -> Result<LinkFile> {
         let res = self.publish(link, up, who).await;
         if let Err(e) = &res {
-            let outcome = match e.kind() {
-                ErrorKind::PermissionDenied => Outcome::Denied,
-                _ => Outcome::Failed,
-            };
-            let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
-                .link(&link.public_id)
-                .outcome(outcome)
-                .detail(format!("{}: {}", up.name, e.kind().as_str()));
-            if let Some(r) = who.remote {
-                ev = ev.remote(r);
-            }
-            self.audit.record(ev).await;
+            self.record_refusal(link, &up.name, who, e).await;
         }
         res
+    }
+
+    /// The `link_upload` row of an upload refused (`denied`) or failed.
+    async fn record_refusal(&self, link: &Link, name: &str, who: &Uploader, e: &Error) {
+        let outcome = match e.kind() {
+            ErrorKind::PermissionDenied => Outcome::Denied,
+            _ => Outcome::Failed,
+        };
+        let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
+            .link(&link.public_id)
+            .outcome(outcome)
+            .detail(format!("{name}: {}", e.kind().as_str()));
+        if let Some(r) = who.remote {
+            ev = ev.remote(r);
+        }
+        self.audit.record(ev).await;
+    }
+
+    /// Where `link`'s uploads are published, and who publishes them: for a
+    /// request, a session acting for its creator, confined to its folder, as
+    /// long as they may still write there (else PermissionDenied, the reason
+    /// in the context); for a send draft, the system's session over the
+    /// transfer store, into the link's own folder.
+    async fn inbox(&self, link: &Link, remote: Option<SocketAddr>) -> Result<Inbox> {
+        match (link.kind, &link.inbound) {
+            (LinkKind::Request, Some(inbound)) => {
+                let stored = VPath::parse(&inbound.folder)?;
+                let no_longer = |why: &str| {
+                    Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!("this link no longer accepts files ({why})"),
+                    )
+                    .with_public("This link no longer accepts files. Ask the sender for a new one.")
+                };
+                let session = self
+                    .creator_session(link, Some(&stored), remote)
+                    .await
+                    .map_err(no_longer)?;
+                if session.allows(Op::Write).is_err() {
+                    return Err(no_longer("creator lost a permission it needs"));
+                }
+                let folder = session
+                    .view(&stored)
+                    .ok_or_else(|| no_longer("outside the creator's home"))?;
+                Ok(Inbox {
+                    session,
+                    folder,
+                    stored,
+                })
+            }
+            (LinkKind::Send, None) => {
+                let dir = VPath::root().join(&link.public_id)?;
+                Ok(Inbox {
+                    session: self.transfer_session(),
+                    folder: dir.clone(),
+                    stored: dir,
+                })
+            }
+            _ => Err(Error::invalid("this link does not take uploads")),
+        }
     }
 
     async fn publish(&self, link: &Link, up: &Upload, who: &Uploader) -> Result<LinkFile> {
         if up.state != UploadState::Open {
             return Err(Error::invalid("the upload is no longer open"));
         }
-        let (vfs, folder) = match (link.kind, &link.inbound) {
-            (LinkKind::Request, Some(inbound)) => {
-                let folder = VPath::parse(&inbound.folder)?;
-                // The folder must still be the creator's to write; files land
-                // in it through a Vfs jailed to the creator's home and to the
-                // folder, so no symlink there leads elsewhere.
-                let home = self
-                    .creator_allows(link, &folder, &[Op::Write])
-                    .await
-                    .map_err(|why| {
-                        Error::new(
-                            ErrorKind::PermissionDenied,
-                            format!("this link no longer accepts files ({why})"),
-                        )
-                    })?;
-                (Arc::new(self.vfs.jailed(&home).jailed(&folder)), folder)
-            }
-            (LinkKind::Send, None) => {
-                let dir = VPath::root().join(&link.public_id)?;
-                self.transfers
-                    .mkdir(&dir)
-                    .await
-                    .or_else(|e| match e.kind() {
-                        ErrorKind::AlreadyExists => Ok(()),
-                        _ => Err(e),
-                    })?;
-                (self.transfers.clone(), dir)
-            }
-            _ => return Err(Error::invalid("this link does not take uploads")),
-        };
-        let lock = self.folder_locks.get(folder.as_ref());
+        let inbox = self.inbox(link, who.remote).await?;
+        let (session, folder) = (&inbox.session, &inbox.folder);
+        if link.kind == LinkKind::Send {
+            session.mkdir(folder).await.or_else(|e| match e.kind() {
+                ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            })?;
+        }
+        let lock = self.folder_locks.get(inbox.stored.as_ref());
         let _held = lock.lock().await;
         let refuse = link.kind == LinkKind::Request
             && self.config().upload_conflict == UploadConflict::Refuse;
-        let name = self.free_name(&vfs, &folder, &up.name, refuse).await?;
+        let name = self.free_name(session, folder, &up.name, refuse).await?;
         let target = folder.join(&name)?;
-        let mut writer = vfs.create(&target).await?;
-        let mut hasher = Sha256::new();
         let staged = self.uploads.open_staged(up).await?;
-        if let Err(e) = pump(staged, &mut writer, &mut hasher, vfs.buffer_size()).await {
-            let _ = writer.abort().await;
+        let mut upload = session.create(&target).await?;
+        if let Err(e) = upload.copy_from(staged, session.buffer_size()).await {
+            let _ = upload.abort(e.kind().as_str()).await;
             return Err(e.context("publishing the upload"));
         }
-        let written = writer.written();
+        let written = upload.written();
         if written != up.size {
-            let _ = writer.abort().await;
+            let _ = upload.abort("short").await;
             return Err(Error::internal(format!(
                 "the staged upload has {written} of {} bytes",
                 up.size
             )));
         }
-        let size = writer.close().await?;
+        let (size, sha256) = upload.close().await?;
         let file = LinkFile {
             id: 0,
             name: name.clone(),
-            path: target.to_string(),
+            path: inbox.stored.join(&name)?.to_string(),
             is_dir: false,
             size,
-            sha256: Some(hex::encode(hasher.finalize())),
+            sha256: Some(sha256),
         };
         let (id, f) = (up.id, file.clone());
         self.db
@@ -290,7 +327,7 @@ impl LinkService {
     /// drafts always number: their files are named by the staff member.
     async fn free_name(
         &self,
-        vfs: &Vfs,
+        session: &Session,
         folder: &VPath,
         name: &str,
         refuse: bool,
@@ -301,7 +338,7 @@ impl LinkService {
             } else {
                 names::numbered(name, n)
             };
-            match vfs.stat(&folder.join(&candidate)?).await {
+            match session.stat_for(Op::Write, &folder.join(&candidate)?).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(candidate),
                 Err(e) => return Err(e),
                 Ok(_) if refuse => return Err(taken(name)),
@@ -361,6 +398,14 @@ impl LinkService {
             LinkKind::Share => false,
         }
     }
+}
+
+/// Where a link's uploads go: the session that publishes them, the folder in
+/// its view, and the folder as the link's files store it.
+struct Inbox {
+    session: Session,
+    folder: VPath,
+    stored: VPath,
 }
 
 /// Why a file of `size` bytes is more than the request accepts (`None`: it is not).

@@ -25,10 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::TryStreamExt;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
 use crate::audit::AuditLog;
 use crate::config::LinksConfig;
@@ -686,22 +683,22 @@ impl LinkService {
 
     /// Removes a send link's copies (and their rows); nothing for a share.
     async fn remove_copies(&self, link: &Link) -> Result<()> {
-        remove_copies(&self.db, &self.transfers, link).await
+        remove_copies(&self.db, &self.transfer_session(), link).await
     }
 }
 
 impl LinkService {
-    /// Whether the link's creator, as they are now, may still do `ops` on `path`
-    /// (a share's target, a request's folder): they exist, are enabled, hold
-    /// every permission, and `path` is inside their home. `Err` says why not
-    /// (for the audit log; visitors get a generic answer). `Ok` is the creator's
-    /// home: the jail the link's files are reached through.
-    pub async fn creator_allows(
+    /// A session acting for the link's creator as they are now (see
+    /// [`Session::for_link`]), confined to `within` (a shared folder, a
+    /// request's folder) or to their home. Their permissions are checked by
+    /// the session at each call. `Err` says why the link cannot act for them
+    /// (for the audit log; visitors get a generic answer).
+    pub async fn creator_session(
         &self,
         link: &Link,
-        path: &VPath,
-        ops: &[Op],
-    ) -> std::result::Result<VPath, &'static str> {
+        within: Option<&VPath>,
+        remote: Option<SocketAddr>,
+    ) -> std::result::Result<Session, &'static str> {
         let owner = link.owner.clone();
         let user = self
             .db
@@ -709,41 +706,18 @@ impl LinkService {
             .await
             .map_err(|_| "user lookup failed")?
             .ok_or("creator no longer exists")?;
-        if !user.enabled {
-            return Err("creator is disabled");
-        }
-        if ops.iter().any(|op| policy::check(user.perms, *op).is_err()) {
-            return Err("creator lost a permission it needs");
-        }
-        if !path.starts_with(&user.home) {
-            return Err("outside the creator's home");
-        }
-        Ok(user.home)
+        Session::for_link(user, remote, self.vfs.clone(), within, self.audit.clone())
     }
-}
 
-/// Copies `from` into `writer`, hashing on the way.
-async fn pump(
-    mut from: impl tokio::io::AsyncRead + Unpin,
-    writer: &mut crate::vfs::FileWriter,
-    hasher: &mut Sha256,
-    buffer: usize,
-) -> Result<()> {
-    let mut buf = bytes::BytesMut::with_capacity(buffer);
-    loop {
-        buf.reserve(buffer);
-        if from.read_buf(&mut buf).await? == 0 {
-            return Ok(());
-        }
-        let chunk: Bytes = buf.split().freeze();
-        hasher.update(&chunk);
-        writer.write(chunk).await?;
+    /// The system acting over the transfer store (send links' copies).
+    pub fn transfer_session(&self) -> Session {
+        Session::system(self.transfers.clone(), Protocol::Http, self.audit.clone())
     }
 }
 
 /// Removes a send link's copies (and their rows); nothing for a share. The link
 /// record stays for the audit trail.
-async fn remove_copies(db: &Db, transfers: &Vfs, link: &Link) -> Result<()> {
+async fn remove_copies(db: &Db, transfers: &Session, link: &Link) -> Result<()> {
     if link.kind != LinkKind::Send {
         return Ok(());
     }

@@ -5,6 +5,7 @@
 //! Front-ends speak in paths as the user sees them (`/` is their home); they never
 //! see a home path, a storage key or a connector.
 
+mod link;
 mod transfer;
 
 use std::net::SocketAddr;
@@ -27,6 +28,9 @@ pub struct Actor {
     pub protocol: Protocol,
     pub remote: Option<SocketAddr>,
     audit: AuditLog,
+    /// Writes no audit rows: a session acting for a link, whose caller (the
+    /// link server) records each access once, as the link's row.
+    quiet: bool,
 }
 
 impl Actor {
@@ -39,15 +43,20 @@ impl Actor {
     }
 
     pub async fn record(&self, ev: AuditEvent) {
-        self.audit.record(ev).await;
+        if !self.quiet {
+            self.audit.record(ev).await;
+        }
     }
 
     /// For `Drop` paths, where waiting is impossible.
     pub fn record_now(&self, ev: AuditEvent) {
-        self.audit.record_now(ev);
+        if !self.quiet {
+            self.audit.record_now(ev);
+        }
     }
 }
 
+#[derive(Clone)]
 pub struct Session {
     actor: Actor,
     /// The storage jailed to the user's home: every call below goes through it.
@@ -72,6 +81,7 @@ impl Session {
                 protocol,
                 remote,
                 audit,
+                quiet: false,
             },
         }
     }
@@ -116,9 +126,17 @@ impl Session {
         self.actor.user.home.nest(path)
     }
 
+    /// Whether the user's permissions allow `op` (no storage call, nothing
+    /// audited): `Err` names the missing permission. The link server asks it
+    /// before an access, to tell a link whose creator lost a permission (the
+    /// link no longer works) from a path refused inside it.
+    pub fn allows(&self, op: Op) -> std::result::Result<(), policy::Perm> {
+        policy::check(self.actor.user.perms, op)
+    }
+
     /// Checks `op` on `path`; a refusal is audited and returned as PermissionDenied.
     async fn allow(&self, op: Op, action: &str, path: &VPath) -> Result<()> {
-        match policy::check(self.actor.user.perms, op) {
+        match self.allows(op) {
             Ok(()) => Ok(()),
             Err(missing) => {
                 let why = format!("needs the {} permission", missing.name());
@@ -173,11 +191,7 @@ impl Session {
     }
 
     pub async fn stat(&self, path: &VPath) -> Result<Entry> {
-        self.allow(Op::Stat, "stat", path).await?;
-        let res = self.vfs.stat(&self.full(path)).await;
-        let mut entry = self.refusal_audited("stat", path, res).await?;
-        entry.path = path.clone();
-        Ok(entry)
+        self.stat_for(Op::Stat, path).await
     }
 
     /// The figures of the disk holding `path` (SFTP `statvfs@openssh.com`).

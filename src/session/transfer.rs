@@ -76,6 +76,25 @@ impl Upload {
         self.write_at(at, data).await
     }
 
+    /// Appends everything `from` yields, `buffer` bytes at a time (a staged
+    /// file published through a link). A failed read leaves the upload open
+    /// for the caller to abort; a failed write has already ended it.
+    pub async fn copy_from(
+        &mut self,
+        mut from: impl tokio::io::AsyncRead + Unpin,
+        buffer: usize,
+    ) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = bytes::BytesMut::with_capacity(buffer);
+        loop {
+            buf.reserve(buffer);
+            if from.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+            self.write(buf.split().freeze()).await?;
+        }
+    }
+
     /// Writes at `offset`: anywhere on a random-access upload, only at the end
     /// elsewhere (refused as unsupported, and the upload stays usable).
     pub async fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
@@ -90,6 +109,19 @@ impl Upload {
             self.in_order = false;
         }
         if let Err(e) = writer.write_at(offset, data).await {
+            self.fail(e.kind().as_str()).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The client has sent nothing for a while: gives back the upload's share
+    /// of the memory budget until its next write (see [`FileWriter::idle`]).
+    pub async fn idle(&mut self) -> Result<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = writer.idle().await {
             self.fail(e.kind().as_str()).await;
             return Err(e);
         }

@@ -90,7 +90,19 @@ pub async fn serve(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     out: Replies,
 ) {
-    while let Some((req, charge)) = rx.recv().await {
+    loop {
+        // An upload the client sends nothing to for a while gives back its
+        // share of the memory budget until its next write.
+        let next = match tokio::time::timeout(UPLOAD_IDLE, rx.recv()).await {
+            Ok(next) => next,
+            Err(_) => {
+                handle.idle().await;
+                rx.recv().await
+            }
+        };
+        let Some((req, charge)) = next else {
+            break;
+        };
         let closing = matches!(req, HandleReq::Close { .. });
         let sent = match req {
             HandleReq::Read { len, .. } if !matches!(handle, Handle::Dir(_)) => {
@@ -111,7 +123,19 @@ pub async fn serve(
     // audited as interrupted); a download is audited with what was sent.
 }
 
+/// How long an upload may receive nothing before it gives back its share of
+/// the memory budget ([`crate::session::Upload::idle`]).
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Handle {
+    /// Nothing came for [`UPLOAD_IDLE`]: an upload gives back its buffers'
+    /// share of the memory budget.
+    async fn idle(&mut self) {
+        if let Handle::Write(w) = self {
+            w.idle().await;
+        }
+    }
+
     async fn handle(&mut self, req: HandleReq, session: &Session) -> Packet {
         match req {
             HandleReq::Read { id, offset, len } => match self {
@@ -422,6 +446,22 @@ impl WriteHandle {
         if let Ok(mut d) = self.deferred.lock() {
             if let Some(open) = d.get_mut(&self.path) {
                 open.size = size;
+            }
+        }
+    }
+
+    /// See [`Handle::idle`]. A failure (writing out what was gathered) ends
+    /// the upload like a failed write: later requests report it.
+    async fn idle(&mut self) {
+        let Some(up) = self.upload.as_mut() else {
+            return;
+        };
+        if let Err(e) = up.idle().await {
+            self.failed = Some(
+                Error::new(e.kind(), e.to_string()).with_public(crate::reply::text(&e).to_string()),
+            );
+            if let Some(up) = self.upload.take() {
+                let _ = up.abort(e.kind().as_str()).await;
             }
         }
     }

@@ -107,8 +107,12 @@ pub struct FileWriter {
     pub(super) keep_on_drop: bool,
     /// Largest size the storage takes (a service sent the file in one request).
     pub(super) one_shot_max: Option<u64>,
-    /// This upload's buffers in the memory budget, given back when it ends.
-    pub(super) _reserved: Option<crate::budget::Reservation>,
+    /// This upload's buffers in the memory budget, given back when it ends
+    /// (and while it idles, on local disk: [`FileWriter::idle`]).
+    pub(super) reserved: Option<crate::budget::Reservation>,
+    /// Where to take the reservation again after an idle spell gave it back:
+    /// the budget and the bytes (local disk only).
+    pub(super) refill: Option<(crate::budget::Budget, usize)>,
 }
 
 /// Who writes the bytes: wharf itself on local disk, OpenDAL everywhere else.
@@ -176,9 +180,39 @@ impl FileWriter {
         }
     }
 
+    /// Gives back this upload's share of the memory budget while it idles (the
+    /// client has sent nothing for a while), so idle uploads keep no others
+    /// waiting for room; the next write takes it again, waiting for room while
+    /// holding none (see `crate::budget`). On local disk what was gathered is
+    /// written out first; elsewhere the storage's writer keeps its part buffer
+    /// filled so far, and the reservation stays with it.
+    pub async fn idle(&mut self) -> Result<()> {
+        if self.reserved.is_none() || self.refill.is_none() {
+            return Ok(());
+        }
+        if let Some(Upload::Local(w)) = self.inner.as_mut() {
+            if let Err(e) = w.flush().await {
+                self.abort_quietly().await;
+                return Err(e.context(format!("writing {}", self.path)));
+            }
+            self.reserved = None;
+        }
+        Ok(())
+    }
+
+    /// Takes back the reservation an idle spell gave away.
+    async fn refill(&mut self) {
+        if self.reserved.is_none() {
+            if let Some((budget, bytes)) = &self.refill {
+                self.reserved = Some(budget.reserve(*bytes).await);
+            }
+        }
+    }
+
     /// Writes `data` at `offset`: anywhere on a random-access upload; elsewhere
     /// only at the end ([`ErrorKind::Unsupported`] otherwise).
     pub async fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        self.refill().await;
         match self.inner.as_mut() {
             Some(Upload::Local(w)) => {
                 let len = data.len() as u64;
@@ -233,6 +267,7 @@ impl FileWriter {
     }
 
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.refill().await;
         let len = data.len() as u64;
         let writer = self
             .inner

@@ -192,7 +192,8 @@ impl LocalWriter {
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<()> {
+    /// Writes out the queued run.
+    pub(super) async fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }

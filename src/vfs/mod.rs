@@ -400,7 +400,8 @@ impl Vfs {
                 written: 0,
                 keep_on_drop,
                 one_shot_max: None,
-                _reserved: Some(reserved),
+                reserved: Some(reserved),
+                refill: Some((self.budget.clone(), self.buffer_size)),
             });
         }
         let op = &connector.operator;
@@ -449,7 +450,8 @@ impl Vfs {
             written: 0,
             keep_on_drop,
             one_shot_max,
-            _reserved: reserved,
+            reserved,
+            refill: None,
         })
     }
 
