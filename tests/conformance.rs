@@ -17,11 +17,7 @@ const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 const PASSWORD: &str = "conformance-secret";
 
 /// Cases where wharf on fs answers differently from OpenSSH on purpose.
-const KNOWN: &[(&str, &str)] = &[(
-    "lstat_symlink",
-    "not yet: LSTAT answers as STAT (a link inside the home is followed; its \
-     text is shown by READLINK), as wharf's entries have no symlink kind yet",
-)];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn script() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

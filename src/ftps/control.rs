@@ -967,7 +967,7 @@ enum Style {
 impl Style {
     fn line(self, e: &crate::vfs::Entry, owner: &str) -> String {
         match self {
-            Style::Ls => listing::ls_line(e, owner, SystemTime::now()),
+            Style::Ls => listing::list_line(e, owner, SystemTime::now()),
             Style::Names => e.name().to_string(),
             Style::Mlsd => listing::mlsx_line(e, e.name()),
         }

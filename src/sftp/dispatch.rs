@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures::{StreamExt as _, TryStreamExt as _};
 use russh_sftp::protocol::{
     Attrs, ExtendedReply, File, FileAttributes, Handle as HandleReply, Name, OpenFlags, Packet,
     Version,
@@ -434,7 +435,7 @@ impl Channel {
             }),
             Packet::Lstat(r) => Packet::Attrs(Attrs {
                 id: r.id,
-                attrs: wire::attrs(&self.stat(&VPath::parse(&r.path)?).await?, owner),
+                attrs: wire::attrs(&self.lstat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::SetStat(r) => {
                 let path = VPath::parse(&r.path)?;
@@ -460,7 +461,16 @@ impl Channel {
             }
             Packet::OpenDir(r) => {
                 let path = VPath::parse(&r.path)?;
-                let entries = s.list(&path).await?;
+                let mut entries = s.list(&path).await?;
+                if self.symlinks != super::Symlinks::Confined {
+                    // Links are not shown as links where they cannot be read.
+                    entries = entries
+                        .map_ok(|mut e: crate::vfs::Entry| {
+                            e.link = None;
+                            e
+                        })
+                        .boxed();
+                }
                 let dots = self.dots(&path).await;
                 let handle = self
                     .register(Handle::Dir(DirHandle::new(path, entries, dots)))
@@ -629,7 +639,18 @@ impl Channel {
             size,
             modified: Some(std::time::SystemTime::now()),
             mode: mode.or(old.and_then(|o| o.mode)),
+            link: None,
         })
+    }
+
+    /// LSTAT: a symlink as one (its own attributes, as OpenSSH) where
+    /// `[sftp] symlinks` lets clients read links; otherwise as STAT.
+    async fn lstat(&self, path: &VPath) -> Result<crate::vfs::Entry> {
+        let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(path));
+        if uploading || self.symlinks != super::Symlinks::Confined {
+            return self.stat(path).await;
+        }
+        self.session.lstat(path).await
     }
 
     async fn extended(&self, id: u32, request: &str, data: Vec<u8>) -> Result<Packet> {

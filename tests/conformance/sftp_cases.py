@@ -258,6 +258,23 @@ def cases(sftp):
         sftp.symlink("f", d + "/l")
         return "link" if stat.S_ISLNK(sftp.lstat(d + "/l").st_mode) else "not a link"
 
+    @case("stat_symlink")
+    def _(d):
+        write(sftp, d + "/f", b"1")
+        sftp.symlink("f", d + "/l")
+        a = sftp.stat(d + "/l")
+        return ("reg:%d" % a.st_size) if stat.S_ISREG(a.st_mode) else "other"
+
+    @case("readdir_symlink")
+    def _(d):
+        write(sftp, d + "/f", b"1")
+        sftp.mkdir(d + "/s")
+        sftp.symlink("f", d + "/l")
+        sftp.symlink("s", d + "/m")
+        kinds = {a.filename: ("link" if stat.S_ISLNK(a.st_mode) else "dir" if stat.S_ISDIR(a.st_mode) else "reg")
+                 for a in sftp.listdir_attr(d)}
+        return ",".join("%s=%s" % kv for kv in sorted(kinds.items()))
+
     @case("statvfs")
     def _(d):
         v = sftp._request(paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", d)
