@@ -143,7 +143,7 @@ print("DONE")
     assert_eq!(line("NLST"), "['a.txt', 'b.txt', 'c.log', 'sub']");
     assert_eq!(
         line("LISTA"),
-        "['.hidden', 'a.txt', 'b.txt', 'c.log', 'sub']"
+        "['.', '..', '.hidden', 'a.txt', 'b.txt', 'c.log', 'sub']"
     );
     assert_eq!(line("LIST"), "['a.txt', 'b.txt', 'c.log', 'sub']");
     assert_eq!(line("GLOB"), "['a.txt', 'b.txt']");
@@ -161,9 +161,9 @@ print("DONE")
     );
     assert_eq!(std::fs::read(home.join("a.txt.1")).unwrap(), b"unique");
     assert_eq!(line("EPSVALL"), "'200 EPSV ALL ok.'");
-    assert_eq!(line("PASV"), "'501 PASV not allowed after EPSV ALL'");
-    assert_eq!(line("PORT"), "'501 PORT not allowed after EPSV ALL'");
-    assert_eq!(line("EPRT"), "'501 EPRT not allowed after EPSV ALL'");
+    assert_eq!(line("PASV"), "'550 PASV not allowed after EPSV ALL'");
+    assert_eq!(line("PORT"), "'550 PORT not allowed after EPSV ALL'");
+    assert_eq!(line("EPRT"), "'550 EPRT not allowed after EPSV ALL'");
     assert_eq!(line("EPSVLIST"), "['c.txt', 'd.bin']");
 }
 

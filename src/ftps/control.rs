@@ -339,7 +339,8 @@ impl Control {
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd("..").await,
             Pasv | Port(_) | Eprt(_) if self.epsv_all => {
-                self.reply(501, &format!("{cmd_verb} not allowed after EPSV ALL"))
+                // 550 as vsftpd answers it (RFC 2428 names no code).
+                self.reply(550, &format!("{cmd_verb} not allowed after EPSV ALL"))
                     .await
             }
             Pasv => self.passive(false).await,
@@ -463,6 +464,8 @@ impl Control {
                     return self.open();
                 };
                 match self.session().stat(&path).await {
+                    // MDTM is for files (RFC 3659 §3); vsftpd answers 550.
+                    Ok(e) if e.is_dir() => self.reply(550, "Not a file").await,
                     Ok(e) => {
                         let t = listing::compact(e.modified.unwrap_or(SystemTime::UNIX_EPOCH));
                         self.reply(213, &t).await
@@ -559,7 +562,8 @@ impl Control {
                     Err(e) => self.error(&e).await,
                 }
             }
-            Unknown(verb) => self.reply(502, &format!("{verb} is not implemented")).await,
+            // 500 "command unrecognized" (RFC 959), as vsftpd answers it.
+            Unknown(verb) => self.reply(500, &format!("{verb}: unknown command")).await,
         }
         !matches!(self.conn, Transport::Closed)
     }
@@ -737,7 +741,22 @@ impl Control {
         if pattern.is_some() && entries.is_empty() {
             return Err(Error::not_found("no name matches the pattern"));
         }
-        Ok(entries.iter().map(|e| line(e, prefix)).collect())
+        let mut lines = Vec::with_capacity(entries.len() + 2);
+        if matches!(style, Style::Ls) && shown.all && pattern.is_none() {
+            // `LIST -a` starts with `.` and `..`, as `ls -la` and vsftpd
+            // (`..` of the home is the home, as SFTP's READDIR shows it).
+            let parent = match dir.parent() {
+                Some(p) => session.stat(&p).await.unwrap_or_else(|_| entry.clone()),
+                None => entry.clone(),
+            };
+            for (e, name) in [(&entry, "."), (&parent, "..")] {
+                let full = line(e, "");
+                let head = full.strip_suffix(e.name()).unwrap_or(&full);
+                lines.push(format!("{head}{name}"));
+            }
+        }
+        lines.extend(entries.iter().map(|e| line(e, prefix)));
+        Ok(lines)
     }
 
     /// Sets a file's modification time (MFMT, MDTM with a time, SITE UTIME)
