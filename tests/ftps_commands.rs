@@ -341,3 +341,40 @@ print("DONE")
     );
     assert!(!out.contains(&real.display().to_string()), "{out}");
 }
+
+/// Two STOU of one name at once never pick the same name: the second, asked
+/// while the first upload still runs (not yet published), gets `name.1`, and
+/// both files keep their bytes. Before names were claimed, both got `race.txt`
+/// and the upload that ended last replaced the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stou_never_share_a_name() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("acme", "/acme", "all", Some("pw"), None);
+    let port = gw.ftps_explicit().port();
+    let script = format!(
+        r#"{resuming}
+import ftplib, ssl, io
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def login():
+    f = ResumingFTP_TLS(context=ctx, timeout=30)
+    f.connect("127.0.0.1", {port}); f.login("acme", "pw"); f.prot_p()
+    return f
+a, b = login(), login()
+conn = a.transfercmd("STOU race.txt")
+conn.sendall(b"first")
+b.storbinary("STOU race.txt", io.BytesIO(b"second"))
+conn.unwrap(); conn.close()
+print("A", a.voidresp())
+print("NAMES", sorted(a.nlst()))
+a.quit(); b.quit()
+print("DONE")
+"#,
+        resuming = common::PY_RESUMING_FTP_TLS
+    );
+    let (ok, out) = run(Command::new("python3").args(["-c", &script])).await;
+    assert!(ok && out.contains("DONE"), "{out}");
+    assert!(out.contains("NAMES ['race.txt', 'race.txt.1']"), "{out}");
+    let home = gw.config.data_dir.join("files/acme");
+    assert_eq!(std::fs::read(home.join("race.txt")).unwrap(), b"first");
+    assert_eq!(std::fs::read(home.join("race.txt.1")).unwrap(), b"second");
+}

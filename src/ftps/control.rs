@@ -65,6 +65,8 @@ pub struct Control {
     mlst_facts: Vec<&'static str>,
     /// The unique name STOU chose, for its 150 reply.
     stou_name: Option<String>,
+    /// The claim on that name, held by the upload task until it ends.
+    stou_claim: Option<super::stou::StouClaim>,
 }
 
 impl Control {
@@ -89,6 +91,7 @@ impl Control {
             epsv_all: false,
             mlst_facts: super::listing::FACTS.to_vec(),
             stou_name: None,
+            stou_claim: None,
         }
     }
 
@@ -832,8 +835,18 @@ impl Control {
                     return None;
                 }
             };
+            // Claimed first, so a name another STOU is uploading to is skipped
+            // even though its upload is not published yet.
+            let home = &self.session().user().home;
+            let key = format!("{}{}", home.as_str().trim_end_matches('/'), candidate);
+            let Some(claim) = self.ctx.stou_claims.claim(key) else {
+                continue;
+            };
             match self.session().stat(&candidate).await {
-                Err(e) if e.kind() == ErrorKind::NotFound => return Some(candidate),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.stou_claim = Some(claim);
+                    return Some(candidate);
+                }
                 Err(e) => {
                     self.error(&e).await;
                     return None;
@@ -848,6 +861,8 @@ impl Control {
     /// Checks a transfer can start, replies 150, and runs it in a task.
     async fn start(&mut self, job: Job) {
         let rest = std::mem::take(&mut self.rest);
+        // Released when this returns early or when the transfer task ends.
+        let stou_claim = self.stou_claim.take();
         if self.ctx.require_tls && !self.protect_data {
             self.plan = Plan::None;
             return self
@@ -911,6 +926,7 @@ impl Control {
         });
         let client = self.peer.ip();
         self.transfer = Some(tokio::spawn(async move {
+            let _stou_claim = stou_claim;
             let stream = data::open(plan, client, tls).await?;
             prepared.run(stream, rest).await
         }));
