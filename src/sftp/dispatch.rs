@@ -293,6 +293,12 @@ fn route(packet: Packet) -> Route {
                 None => return Route::Path(Packet::Extended(e)),
             }
         }
+        Packet::Extended(e) if e.request == "fstatvfs@openssh.com" => {
+            match ssh_string(&mut Bytes::from(e.data.clone())) {
+                Some(handle) => (handle, HandleReq::Statvfs { id: e.id }),
+                None => return Route::Path(Packet::Extended(e)),
+            }
+        }
         other => return Route::Path(other),
     };
     Route::Handle(handle, req)
@@ -679,14 +685,7 @@ impl Channel {
                     return Err(Error::invalid("malformed statvfs request"));
                 };
                 let st = self.session.statvfs(&VPath::parse(&path)?).await?;
-                let mut reply = Vec::with_capacity(88);
-                for v in [
-                    st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree,
-                    st.favail, st.fsid, st.flag, st.namemax,
-                ] {
-                    reply.extend_from_slice(&v.to_be_bytes());
-                }
-                Packet::ExtendedReply(ExtendedReply { id, data: reply })
+                wire::statvfs(id, &st)
             }
             "limits@openssh.com" => {
                 let mut reply = Vec::with_capacity(32);
@@ -718,6 +717,7 @@ fn version() -> Version {
         ("fsync@openssh.com", "1"),
         ("limits@openssh.com", "1"),
         ("statvfs@openssh.com", "2"),
+        ("fstatvfs@openssh.com", "2"),
         ("hardlink@openssh.com", "1"),
     ] {
         v.extensions.insert(name.to_string(), ver.to_string());

@@ -152,3 +152,16 @@ pub fn set_attrs(a: &FileAttributes) -> Result<SetAttrs> {
         mtime: a.mtime.map(time),
     })
 }
+
+/// The reply to `statvfs@openssh.com` and `fstatvfs@openssh.com`: eleven u64
+/// figures in OpenSSH's order.
+pub fn statvfs(id: u32, st: &crate::vfs::FsStats) -> Packet {
+    let mut data = Vec::with_capacity(88);
+    for v in [
+        st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree, st.favail,
+        st.fsid, st.flag, st.namemax,
+    ] {
+        data.extend_from_slice(&v.to_be_bytes());
+    }
+    Packet::ExtendedReply(russh_sftp::protocol::ExtendedReply { id, data })
+}

@@ -280,6 +280,17 @@ def cases(sftp):
         v = sftp._request(paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", d)
         return "answered"
 
+    @case("fstatvfs")
+    def _(d):
+        write(sftp, d + "/f", b"1")
+        figures = []
+        for mode in ("rb", "wb"):
+            with sftp.open(d + "/" + ("f" if mode == "rb" else "g"), mode) as f:
+                t, msg = sftp._request(paramiko.sftp.CMD_EXTENDED, "fstatvfs@openssh.com", f.handle)
+                bsize, frsize, blocks = msg.get_int64(), msg.get_int64(), msg.get_int64()
+                figures.append(bsize > 0 and blocks > 0)
+        return "answered" if all(figures) else "zero figures"
+
     @case("hardlink")
     def _(d):
         write(sftp, d + "/f", b"1")
