@@ -199,14 +199,23 @@ async fn symlinks_and_hardlinks_stay_in_the_home() {
 async fn symlinks_can_be_refused() {
     let gw = Gateway::start("fs", "symlinks = \"refuse\"").await;
     gw.add_user("acme", "/acme", "all", Some(PASSWORD), None);
-    std::fs::create_dir_all(gw.config.data_dir.join("files/acme")).unwrap();
+    let home = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("a.txt"), b"a").unwrap();
+    std::os::unix::fs::symlink("a.txt", home.join("l")).unwrap();
     let (ok, out) = paramiko(
         gw.sftp_addr().port(),
-        "try:\n    sftp.symlink('a', 'b')\n    print('MADE')\nexcept IOError as e:\n    print('REFUSED', e)\n",
+        "import stat\n\
+         try:\n    sftp.symlink('a', 'b')\n    print('MADE')\nexcept IOError as e:\n    print('REFUSED', e)\n\
+         print('LSTAT', stat.S_ISLNK(sftp.lstat('l').st_mode))\n\
+         print('DIR', [stat.S_ISLNK(a.st_mode) for a in sftp.listdir_attr('.') if a.filename == 'l'])\n",
     )
     .await;
     assert!(ok, "{out}");
     assert!(out.contains("REFUSED Operation unsupported"), "{out}");
+    // Links that cannot be read are not shown as links: LSTAT answers as STAT.
+    assert!(out.contains("LSTAT False"), "{out}");
+    assert!(out.contains("DIR [False]"), "{out}");
 }
 
 /// LSTAT and READDIR describe a symlink as one (S_IFLNK, as OpenSSH's
