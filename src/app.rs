@@ -281,6 +281,7 @@ impl App {
                 config: c.clone(),
                 tls: ftps::tls::Acceptors::new(tls),
                 session_owners: Default::default(),
+                stou_claims: Default::default(),
                 require_tls: !c.allow_plain,
             });
             let gate = ftps::gate(c, auth.known());

@@ -6,22 +6,42 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::vfs::Entry;
 
-/// One `ls -l` line, as clients parse it.
+/// One `ls -l` line, as clients parse it (a symlink as `lrwxrwxrwx`, as
+/// OpenSSH's sftp-server writes its long names: without its text).
 pub fn ls_line(entry: &Entry, owner: &str, now: SystemTime) -> String {
-    let default = if entry.is_dir() { 0o755 } else { 0o644 };
-    let kind = mode_string(entry.is_dir(), entry.mode.unwrap_or(default));
+    let (kind, size) = match &entry.link {
+        Some(text) => (mode_string('l', 0o777), text.len() as u64),
+        None => {
+            let default = if entry.is_dir() { 0o755 } else { 0o644 };
+            let letter = if entry.is_dir() { 'd' } else { '-' };
+            (
+                mode_string(letter, entry.mode.unwrap_or(default)),
+                entry.size,
+            )
+        }
+    };
     let when = ls_time(entry.modified.unwrap_or(UNIX_EPOCH), now);
     format!(
         "{kind}    1 {owner:<8} {owner:<8} {size:>12} {when} {name}",
-        size = entry.size,
         name = entry.name()
     )
 }
 
-/// `drwxr-x---` for a directory of mode 0750 (special bits are not shown).
-fn mode_string(dir: bool, mode: u32) -> String {
+/// An FTP LIST line: [`ls_line`], and ` -> text` after a symlink's name, as
+/// `ls -l` and vsftpd write it.
+pub fn list_line(entry: &Entry, owner: &str, now: SystemTime) -> String {
+    let line = ls_line(entry, owner, now);
+    match &entry.link {
+        Some(text) => format!("{line} -> {text}"),
+        None => line,
+    }
+}
+
+/// `drwxr-x---` for a directory of mode 0750 (special bits are not shown);
+/// `letter` is the type column.
+fn mode_string(letter: char, mode: u32) -> String {
     let mut out = String::with_capacity(10);
-    out.push(if dir { 'd' } else { '-' });
+    out.push(letter);
     for shift in [6, 3, 0] {
         let bits = (mode >> shift) & 7;
         out.push(if bits & 4 != 0 { 'r' } else { '-' });
@@ -33,7 +53,13 @@ fn mode_string(dir: bool, mode: u32) -> String {
 
 /// MLSD/MLST facts (RFC 3659) followed by a space and the name.
 pub fn mlsx_line(entry: &Entry, name: &str) -> String {
-    let kind = if entry.is_dir() { "dir" } else { "file" };
+    // A symlink's type as ProFTPD's mod_facts writes it (RFC 3659 leaves
+    // OS-specific types to the server).
+    let kind = match (&entry.link, entry.is_dir()) {
+        (Some(_), _) => "OS.unix=symlink",
+        (None, true) => "dir",
+        (None, false) => "file",
+    };
     let modify = entry
         .modified
         .map(|t| format!("modify={};", compact(t)))

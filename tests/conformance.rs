@@ -1,8 +1,11 @@
-//! SFTP conformance: the same cases (tests/conformance/sftp_cases.py, run by
-//! paramiko) against OpenSSH's own `sftp-server` over a pipe, the reference, and
-//! against wharf over SSH on fs and on S3 (moto). Writes the table to
-//! `docs/conformance.md`; on fs every case must answer as OpenSSH does except the
-//! differences listed in [`KNOWN`] with their reason.
+//! Conformance: the same cases against a reference server and against wharf on
+//! fs and on S3 (moto). SFTP: tests/conformance/sftp_cases.py, run by paramiko,
+//! against OpenSSH's own `sftp-server` over a pipe. FTP:
+//! tests/conformance/ftp_cases.py, run by Python's ftplib, against vsftpd (plain
+//! FTP, anonymous with writes allowed, started by the test on a free port) and
+//! wharf over explicit FTPS. Writes both tables to `docs/conformance.md`; on fs
+//! every case must answer as the reference does except the differences listed
+//! in [`KNOWN`] and [`FTP_KNOWN`] with their reason.
 
 mod common;
 
@@ -17,11 +20,40 @@ const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 const PASSWORD: &str = "conformance-secret";
 
 /// Cases where wharf on fs answers differently from OpenSSH on purpose.
-const KNOWN: &[(&str, &str)] = &[(
-    "lstat_symlink",
-    "not yet: LSTAT answers as STAT (a link inside the home is followed; its \
-     text is shown by READLINK), as wharf's entries have no symlink kind yet",
-)];
+const KNOWN: &[(&str, &str)] = &[];
+
+const VSFTPD: &str = "/usr/sbin/vsftpd";
+
+/// FTP cases where wharf on fs answers differently from vsftpd on purpose.
+const FTP_KNOWN: &[(&str, &str)] = &[
+    (
+        "mfmt",
+        "vsftpd has no `MFMT` (500); wharf sets the time as ProFTPD and \
+         Pure-FTPd do (draft-somers-ftp-mfxx), as `MDTM <time> <file>` does",
+    ),
+    (
+        "list_missing",
+        "vsftpd lists a missing path as empty (226, as `ls` writes its error \
+         aside); wharf answers 550 (ProFTPD: 450), so a client can tell a missing \
+         folder from an empty one",
+    ),
+    (
+        "nlst_no_match",
+        "vsftpd sends an empty list (226) for a pattern nothing matches; wharf \
+         answers 550 (ProFTPD: 450 \"No files found\"), which `mget` reports as \
+         nothing to fetch",
+    ),
+    (
+        "opts_mlst",
+        "vsftpd has no MLST/MLSD at all; wharf advertises MLST, and RFC 3659 \
+         then requires `OPTS MLST`",
+    ),
+    (
+        "site_chmod",
+        "vsftpd never lets anonymous users `SITE CHMOD` (550), and the reference \
+         runs anonymously; for its local users it answers 200 as wharf does",
+    ),
+];
 
 fn script() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,8 +63,12 @@ fn script() -> String {
 }
 
 async fn run_cases(args: &[&str]) -> BTreeMap<String, String> {
+    run_script(&script(), args).await
+}
+
+async fn run_script(script: &str, args: &[&str]) -> BTreeMap<String, String> {
     let mut cmd = Command::new("python3");
-    cmd.arg(script()).args(args).kill_on_drop(true);
+    cmd.arg(script).args(args).kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
         .expect("the cases finish within 120 s")
@@ -57,11 +93,12 @@ fn cell(v: Option<&String>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sftp_answers_as_openssh_sftp_server() {
+/// The SFTP table and the cases where wharf on fs differs from OpenSSH;
+/// `None` where `sftp-server` is missing.
+async fn sftp_table() -> Option<(String, Vec<String>)> {
     if !Path::new(SFTP_SERVER).exists() {
         println!("SKIPPED: {SFTP_SERVER} is missing (apt install openssh-sftp-server)");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let reference =
@@ -110,11 +147,162 @@ async fn sftp_answers_as_openssh_sftp_server() {
          writes out of order (`Operation unsupported`), and folders that exist only \
          while they hold something.\n",
     );
+    Some((table, differ))
+}
+
+/// A free port on 127.0.0.1 for a server that cannot be told to take port 0.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts vsftpd in the foreground on a free port, anonymous with writes
+/// allowed in `root`, running as the user who starts it (no root needed); the
+/// child is killed when dropped.
+async fn start_vsftpd(dir: &Path) -> (tokio::process::Child, u16) {
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let user = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let user = String::from_utf8_lossy(&user.stdout).trim().to_string();
+    for _ in 0..5 {
+        let port = free_port();
+        let conf = dir.join("vsftpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+                 run_as_launching_user=YES\nftp_username={user}\nanonymous_enable=YES\n\
+                 no_anon_password=YES\nanon_root={root}\nlocal_enable=NO\nwrite_enable=YES\n\
+                 anon_upload_enable=YES\nanon_mkdir_write_enable=YES\n\
+                 anon_other_write_enable=YES\nanon_world_readable_only=NO\nanon_umask=022\n\
+                 mdtm_write=YES\nchmod_enable=YES\npasv_enable=YES\npasv_address=127.0.0.1\n\
+                 seccomp_sandbox=NO\nxferlog_enable=NO\n",
+                root = root.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(VSFTPD)
+            .arg(&conf)
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return (child, port);
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The port was taken meanwhile, or vsftpd is slow: try another.
+        let _ = child.kill().await;
+    }
+    panic!("vsftpd did not start");
+}
+
+async fn ftp_against_wharf(storage: &str) -> BTreeMap<String, String> {
+    let gw = Gateway::start(storage, "").await;
+    gw.add_user("conf", "/conf", "all", Some(PASSWORD), None);
+    let port = gw.ftps_explicit().port().to_string();
+    let args = [
+        "--port",
+        &port,
+        "--tls",
+        "--user",
+        "conf",
+        "--password",
+        PASSWORD,
+    ];
+    run_script(&ftp_script(), &args).await
+}
+
+fn ftp_script() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance/ftp_cases.py")
+        .display()
+        .to_string()
+}
+
+/// The FTP table and the cases where wharf on fs differs from vsftpd; `None`
+/// where vsftpd is missing.
+async fn ftp_table() -> Option<(String, Vec<String>)> {
+    if !Path::new(VSFTPD).exists() {
+        println!("SKIPPED: {VSFTPD} is missing (apt install vsftpd)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut vsftpd, port) = start_vsftpd(dir.path()).await;
+    let reference = run_script(&ftp_script(), &["--port", &port.to_string()]).await;
+    let _ = vsftpd.kill().await;
+    let fs = ftp_against_wharf("fs").await;
+    let s3 = ftp_against_wharf("s3").await;
+
+    let mut table = String::from(
+        "\n## FTP\n\n\
+         The cases in `tests/conformance/ftp_cases.py`, run by Python's ftplib against \
+         vsftpd (Debian `vsftpd`, plain FTP, anonymous with writes allowed: the test \
+         runs it as the launching user, where local-user logins would need PAM and \
+         root) and against wharf over explicit FTPS with its storage on local disk \
+         (fs) and on S3 (moto). An outcome is the reply code (the text is the \
+         server's own), or the value read back; `226 f,f.1 old` for `stou` is the \
+         code, the folder's names and the old file's content.\n\n\
+         | case | vsftpd | wharf fs | wharf S3 |\n|---|---|---|---|\n",
+    );
+    let mut differ = Vec::new();
+    for (case, want) in &reference {
+        let got = fs.get(case);
+        let known = FTP_KNOWN.iter().find(|(k, _)| k == case);
+        let mark = if got == Some(want) {
+            ""
+        } else if known.is_some() {
+            " (known difference)"
+        } else {
+            differ.push(format!("{case}: vsftpd {want:?}, wharf {got:?}"));
+            " (differs)"
+        };
+        table.push_str(&format!(
+            "| {case}{mark} | {} | {} | {} |\n",
+            cell(Some(want)),
+            cell(got),
+            cell(s3.get(case))
+        ));
+    }
+    table.push_str("\nKnown differences on fs:\n\n");
+    for (case, why) in FTP_KNOWN {
+        table.push_str(&format!("- `{case}`: {why}\n"));
+    }
+    Some((table, differ))
+}
+
+/// One test writes the whole document, so the two tables never race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sftp_and_ftp_answer_as_openssh_and_vsftpd() {
+    let sftp = sftp_table().await;
+    let ftp = ftp_table().await;
+    let (Some((sftp, sftp_differ)), Some((ftp, ftp_differ))) = (sftp, ftp) else {
+        return;
+    };
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/conformance.md");
-    std::fs::write(&doc, table).unwrap();
+    std::fs::write(&doc, format!("{sftp}{ftp}")).unwrap();
     assert!(
-        differ.is_empty(),
-        "wharf on fs answers differently from OpenSSH:\n{}",
-        differ.join("\n")
+        sftp_differ.is_empty(),
+        "wharf on fs answers SFTP differently from OpenSSH:\n{}",
+        sftp_differ.join("\n")
+    );
+    assert!(
+        ftp_differ.is_empty(),
+        "wharf on fs answers FTP differently from vsftpd:\n{}",
+        ftp_differ.join("\n")
     );
 }

@@ -1,6 +1,6 @@
 //! FTPS with real clients against the real server on 127.0.0.1 port 0: suppaftp
-//! (rustls) over explicit and implicit TLS on fs, memory and S3, curl, lftp and
-//! Python's ftplib; and what must be refused: plain logins, foreign PORT targets,
+//! (rustls) over explicit and implicit TLS on fs, memory and S3, curl, lftp,
+//! Python's ftplib and Apache commons-net (Java); and what must be refused: plain logins, foreign PORT targets,
 //! unprotected data, wrong passwords (audited, then locked out).
 
 mod common;
@@ -139,8 +139,12 @@ async fn suppaftp_on_s3() {
 }
 
 async fn run(cmd: &mut Command) -> (bool, String) {
+    run_within(cmd, 120).await
+}
+
+async fn run_within(cmd: &mut Command, secs: u64) -> (bool, String) {
     cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+    let out = tokio::time::timeout(Duration::from_secs(secs), cmd.output())
         .await
         .expect("client timed out")
         .unwrap();
@@ -362,4 +366,159 @@ async fn connections_over_the_limit_are_told_why() {
     })
     .await
     .unwrap();
+}
+
+const COMMONS_NET: &str = r#"
+import java.io.*;
+import java.nio.file.*;
+import org.apache.commons.net.ftp.*;
+import org.apache.commons.net.util.TrustManagerUtils;
+
+public class NetFtps {
+    static void check(boolean ok, FTPSClient c, String what) {
+        if (!ok) throw new RuntimeException(what + ": " + c.getReplyString());
+    }
+
+    public static void main(String[] a) throws Exception {
+        int port = Integer.parseInt(a[0]);
+        Path big = Paths.get(a[3]), tree = Paths.get(a[4]), out = Paths.get(a[5]);
+        FTPSClient c = new FTPSClient("TLS", false);
+        c.setTrustManager(TrustManagerUtils.getAcceptAllTrustManager());
+        c.setDefaultTimeout(30000);
+        c.connect("127.0.0.1", port);
+        check(c.login(a[1], a[2]), c, "login");
+        c.execPBSZ(0);
+        c.execPROT("P");
+        c.enterLocalPassiveMode();
+        check(c.setFileType(FTP.BINARY_FILE_TYPE), c, "TYPE I");
+        check(c.makeDirectory("up"), c, "MKD up");
+        check(c.makeDirectory("up/tree"), c, "MKD up/tree");
+        try (InputStream in = Files.newInputStream(big)) {
+            check(c.storeFile("up/big.bin", in), c, "STOR big");
+        }
+        // An interrupted upload resumed: the first half, then REST + STOR of the rest.
+        byte[] all = Files.readAllBytes(big);
+        int half = all.length / 2;
+        check(c.storeFile("up/part.bin", new ByteArrayInputStream(all, 0, half)), c, "STOR part");
+        c.setRestartOffset(half);
+        check(c.storeFile("up/part.bin", new ByteArrayInputStream(all, half, all.length - half)), c, "REST+STOR");
+        String[] names = new File(tree.toString()).list();
+        java.util.Arrays.sort(names);
+        for (String n : names) {
+            try (InputStream in = Files.newInputStream(tree.resolve(n))) {
+                check(c.storeFile("up/tree/" + n, in), c, "STOR " + n);
+            }
+        }
+        FTPFile[] listed = c.listFiles("up/tree");
+        int files = 0;
+        for (FTPFile f : listed) if (f.isFile()) files++;
+        System.out.println("COUNT " + files);
+        check(c.rename("up/big.bin", "up/big2.bin"), c, "rename");
+        Files.createDirectories(out.resolve("tree"));
+        try (OutputStream o = Files.newOutputStream(out.resolve("big.bin"))) {
+            check(c.retrieveFile("up/big2.bin", o), c, "RETR big");
+        }
+        try (OutputStream o = Files.newOutputStream(out.resolve("part.bin"))) {
+            check(c.retrieveFile("up/part.bin", o), c, "RETR part");
+        }
+        for (String n : names) {
+            try (OutputStream o = Files.newOutputStream(out.resolve("tree").resolve(n))) {
+                check(c.retrieveFile("up/tree/" + n, o), c, "RETR " + n);
+            }
+            check(c.deleteFile("up/tree/" + n), c, "DELE " + n);
+        }
+        check(c.deleteFile("up/big2.bin"), c, "DELE big");
+        check(c.deleteFile("up/part.bin"), c, "DELE part");
+        check(c.removeDirectory("up/tree"), c, "RMD tree");
+        System.out.println("LEFT " + c.listNames("up").length);
+        c.logout();
+        c.disconnect();
+        System.out.println("DONE");
+    }
+}
+"#;
+
+/// Apache commons-net's FTPSClient (Debian's libcommons-net-java, inside many
+/// Java integrations) built by the test: mkdir, a 3 MB upload, an interrupted
+/// upload resumed with REST + STOR, 200 small files, list, rename, download,
+/// delete; every byte compared by SHA-256. commons-net opens each data
+/// connection with a new TLS session (JSSE caches sessions per host and port),
+/// so, as against vsftpd, it needs `require_ssl_reuse = false`.
+async fn commons_net_round_trip(storage: &str) {
+    let jar = std::path::Path::new("/usr/share/java/commons-net.jar");
+    let have_java = std::process::Command::new("javac")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !jar.exists() || !have_java {
+        println!("SKIPPED: needs javac and {} (apt-get install default-jdk-headless libcommons-net-java)", jar.display());
+        return;
+    }
+    let gw = Gateway::start_with(storage, "require_ssl_reuse = false", "").await;
+    gw.add_user("javauser", "/java", "all", Some("java-secret"), None);
+    let big = pattern(3 * 1024 * 1024 + 5, 41);
+    std::fs::write(gw.path("big.bin"), &big).unwrap();
+    let tree = gw.path("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let mut files = Vec::new();
+    for i in 0..200u64 {
+        let data = pattern(1024 + (i as usize * 53) % 4096, 2000 + i);
+        let name = format!("f{i:03}.dat");
+        std::fs::write(tree.join(&name), &data).unwrap();
+        files.push((name, sha256(&data)));
+    }
+    let out = gw.path("out");
+    let src = gw.path("NetFtps.java");
+    std::fs::write(&src, COMMONS_NET).unwrap();
+    let (ok, text) = run(Command::new("javac")
+        .arg("-cp")
+        .arg(jar)
+        .arg("-d")
+        .arg(gw.dir.path())
+        .arg(&src))
+    .await;
+    assert!(ok, "javac: {text}");
+    let classpath = format!("{}:{}", jar.display(), gw.dir.path().display());
+    // 400 TLS data connections: slow on a loaded CI machine.
+    let (ok, text) = run_within(
+        Command::new("java").args([
+            "-cp",
+            &classpath,
+            "NetFtps",
+            &gw.ftps_explicit().port().to_string(),
+            "javauser",
+            "java-secret",
+            &gw.path("big.bin").display().to_string(),
+            &tree.display().to_string(),
+            &out.display().to_string(),
+        ]),
+        400,
+    )
+    .await;
+    assert!(
+        ok && text.contains("DONE"),
+        "commons-net on {storage}: {text}"
+    );
+    assert!(text.contains("COUNT 200"), "{text}");
+    assert!(text.contains("LEFT 0"), "{text}");
+    let sha = |p: std::path::PathBuf| sha256(&std::fs::read(&p).unwrap());
+    assert_eq!(sha(out.join("big.bin")), sha256(&big), "{storage}");
+    assert_eq!(
+        sha(out.join("part.bin")),
+        sha256(&big),
+        "resumed upload on {storage}"
+    );
+    for (name, want) in &files {
+        assert_eq!(&sha(out.join("tree").join(name)), want, "{storage} {name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commons_net_on_fs() {
+    commons_net_round_trip("fs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commons_net_on_s3() {
+    commons_net_round_trip("s3").await;
 }

@@ -143,7 +143,7 @@ print("DONE")
     assert_eq!(line("NLST"), "['a.txt', 'b.txt', 'c.log', 'sub']");
     assert_eq!(
         line("LISTA"),
-        "['.hidden', 'a.txt', 'b.txt', 'c.log', 'sub']"
+        "['.', '..', '.hidden', 'a.txt', 'b.txt', 'c.log', 'sub']"
     );
     assert_eq!(line("LIST"), "['a.txt', 'b.txt', 'c.log', 'sub']");
     assert_eq!(line("GLOB"), "['a.txt', 'b.txt']");
@@ -161,9 +161,9 @@ print("DONE")
     );
     assert_eq!(std::fs::read(home.join("a.txt.1")).unwrap(), b"unique");
     assert_eq!(line("EPSVALL"), "'200 EPSV ALL ok.'");
-    assert_eq!(line("PASV"), "'501 PASV not allowed after EPSV ALL'");
-    assert_eq!(line("PORT"), "'501 PORT not allowed after EPSV ALL'");
-    assert_eq!(line("EPRT"), "'501 EPRT not allowed after EPSV ALL'");
+    assert_eq!(line("PASV"), "'550 PASV not allowed after EPSV ALL'");
+    assert_eq!(line("PORT"), "'550 PORT not allowed after EPSV ALL'");
+    assert_eq!(line("EPRT"), "'550 EPRT not allowed after EPSV ALL'");
     assert_eq!(line("EPSVLIST"), "['c.txt', 'd.bin']");
 }
 
@@ -289,4 +289,92 @@ f.quit()
         }
         assert_eq!(stored.exists(), kept, "{mode}: {out}");
     }
+}
+
+/// FTP listings show a symlink as a link, as vsftpd (LIST: `lrwxrwxrwx ...
+/// name -> text`) and ProFTPD (MLSD: `type=OS.unix=symlink`) do, with its text
+/// in the user's view; a link leading out of the home is not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_show_symlinks_as_links() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("acme", "/acme", "all", Some("pw"), None);
+    let home = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(home.join("sub")).unwrap();
+    std::fs::write(home.join("a.txt"), b"abc").unwrap();
+    let real = std::fs::canonicalize(&home).unwrap();
+    std::os::unix::fs::symlink("a.txt", home.join("rel")).unwrap();
+    std::os::unix::fs::symlink(real.join("sub"), home.join("abs")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", home.join("out")).unwrap();
+    let port = gw.ftps_explicit().port();
+    let script = format!(
+        r#"{resuming}
+import ftplib, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+f = ResumingFTP_TLS(context=ctx, timeout=30)
+f.connect("127.0.0.1", {port}); f.login("acme", "pw"); f.prot_p()
+lines = []; f.retrlines("LIST", lines.append)
+for l in lines: print("LIST", l)
+lines = []; f.retrlines("MLSD", lines.append)
+for l in lines: print("MLSD", l)
+f.quit()
+print("DONE")
+"#,
+        resuming = common::PY_RESUMING_FTP_TLS
+    );
+    let (ok, out) = run(Command::new("python3").args(["-c", &script])).await;
+    assert!(ok && out.contains("DONE"), "{out}");
+    let list: Vec<&str> = out.lines().filter(|l| l.starts_with("LIST ")).collect();
+    let rel = list.iter().find(|l| l.contains(" rel")).expect(&out);
+    assert!(rel.starts_with("LIST lrwxrwxrwx"), "{out}");
+    assert!(rel.ends_with(" rel -> a.txt"), "{out}");
+    let abs = list.iter().find(|l| l.contains(" abs")).expect(&out);
+    assert!(abs.ends_with(" abs -> /sub"), "{out}");
+    assert!(
+        !out.contains(" out"),
+        "the link leading out is not listed: {out}"
+    );
+    assert!(out.contains("MLSD type=OS.unix=symlink;"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("MLSD type=file;") && l.ends_with(" a.txt")),
+        "{out}"
+    );
+    assert!(!out.contains(&real.display().to_string()), "{out}");
+}
+
+/// Two STOU of one name at once never pick the same name: the second, asked
+/// while the first upload still runs (not yet published), gets `name.1`, and
+/// both files keep their bytes. Before names were claimed, both got `race.txt`
+/// and the upload that ended last replaced the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stou_never_share_a_name() {
+    let gw = Gateway::start("fs", "").await;
+    gw.add_user("acme", "/acme", "all", Some("pw"), None);
+    let port = gw.ftps_explicit().port();
+    let script = format!(
+        r#"{resuming}
+import ftplib, ssl, io
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def login():
+    f = ResumingFTP_TLS(context=ctx, timeout=30)
+    f.connect("127.0.0.1", {port}); f.login("acme", "pw"); f.prot_p()
+    return f
+a, b = login(), login()
+conn = a.transfercmd("STOU race.txt")
+conn.sendall(b"first")
+b.storbinary("STOU race.txt", io.BytesIO(b"second"))
+conn.unwrap(); conn.close()
+print("A", a.voidresp())
+print("NAMES", sorted(a.nlst()))
+a.quit(); b.quit()
+print("DONE")
+"#,
+        resuming = common::PY_RESUMING_FTP_TLS
+    );
+    let (ok, out) = run(Command::new("python3").args(["-c", &script])).await;
+    assert!(ok && out.contains("DONE"), "{out}");
+    assert!(out.contains("NAMES ['race.txt', 'race.txt.1']"), "{out}");
+    let home = gw.config.data_dir.join("files/acme");
+    assert_eq!(std::fs::read(home.join("race.txt")).unwrap(), b"first");
+    assert_eq!(std::fs::read(home.join("race.txt.1")).unwrap(), b"second");
 }

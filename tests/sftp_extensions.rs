@@ -199,12 +199,72 @@ async fn symlinks_and_hardlinks_stay_in_the_home() {
 async fn symlinks_can_be_refused() {
     let gw = Gateway::start("fs", "symlinks = \"refuse\"").await;
     gw.add_user("acme", "/acme", "all", Some(PASSWORD), None);
-    std::fs::create_dir_all(gw.config.data_dir.join("files/acme")).unwrap();
+    let home = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("a.txt"), b"a").unwrap();
+    std::os::unix::fs::symlink("a.txt", home.join("l")).unwrap();
     let (ok, out) = paramiko(
         gw.sftp_addr().port(),
-        "try:\n    sftp.symlink('a', 'b')\n    print('MADE')\nexcept IOError as e:\n    print('REFUSED', e)\n",
+        "import stat\n\
+         try:\n    sftp.symlink('a', 'b')\n    print('MADE')\nexcept IOError as e:\n    print('REFUSED', e)\n\
+         print('LSTAT', stat.S_ISLNK(sftp.lstat('l').st_mode))\n\
+         print('DIR', [stat.S_ISLNK(a.st_mode) for a in sftp.listdir_attr('.') if a.filename == 'l'])\n",
     )
     .await;
     assert!(ok, "{out}");
     assert!(out.contains("REFUSED Operation unsupported"), "{out}");
+    // Links that cannot be read are not shown as links: LSTAT answers as STAT.
+    assert!(out.contains("LSTAT False"), "{out}");
+    assert!(out.contains("DIR [False]"), "{out}");
+}
+
+/// LSTAT and READDIR describe a symlink as one (S_IFLNK, as OpenSSH's
+/// sftp-server), STAT follows it; a text is shown in the user's view (an
+/// absolute one inside the home as the user's absolute path) and never one
+/// leading outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlinks_are_listed_as_links_in_the_users_view() {
+    let (gw, _) = gateway("fs").await;
+    let home = gw.config.data_dir.join("files/acme");
+    std::fs::create_dir_all(home.join("sub")).unwrap();
+    std::fs::write(home.join("a.txt"), b"abc").unwrap();
+    let real = std::fs::canonicalize(&home).unwrap();
+    std::os::unix::fs::symlink("a.txt", home.join("rel")).unwrap();
+    std::os::unix::fs::symlink(real.join("sub"), home.join("abs")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", home.join("out")).unwrap();
+    let (ok, out) = paramiko(
+        gw.sftp_addr().port(),
+        "import stat\n\
+         def text(f):\n    try:\n        return repr(f())\n    except IOError as e:\n        return 'error ' + str(e)\n\
+         def kind(a):\n    return 'link' if stat.S_ISLNK(a.st_mode) else 'dir' if stat.S_ISDIR(a.st_mode) else 'reg'\n\
+         print('LREL', kind(sftp.lstat('rel')), sftp.lstat('rel').st_size)\n\
+         print('SREL', kind(sftp.stat('rel')), sftp.stat('rel').st_size)\n\
+         print('LABS', kind(sftp.lstat('abs')), sftp.readlink('abs'))\n\
+         print('SABS', kind(sftp.stat('abs')))\n\
+         print('LFILE', kind(sftp.lstat('a.txt')))\n\
+         print('LOUT', text(lambda: sftp.lstat('out')))\n\
+         print('DIR', sorted((a.filename, kind(a)) for a in sftp.listdir_attr('.')))\n\
+         print('LONG', [a.longname for a in sftp.listdir_attr('.') if a.filename == 'rel'])\n",
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("LREL link 5"), "{out}");
+    assert!(out.contains("SREL reg 3"), "{out}");
+    assert!(out.contains("LABS link /sub"), "{out}");
+    assert!(out.contains("SABS dir"), "{out}");
+    assert!(out.contains("LFILE reg"), "{out}");
+    assert!(
+        out.contains("LOUT error [Errno 13] Permission denied"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DIR [('a.txt', 'reg'), ('abs', 'link'), ('rel', 'link'), ('sub', 'dir')]"),
+        "the link leading out is left out: {out}"
+    );
+    assert!(out.contains("LONG ['lrwxrwxrwx"), "{out}");
+    let disk = real.display().to_string();
+    assert!(
+        !out.contains(&disk),
+        "no disk path reaches the client: {out}"
+    );
 }

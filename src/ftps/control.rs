@@ -65,6 +65,8 @@ pub struct Control {
     mlst_facts: Vec<&'static str>,
     /// The unique name STOU chose, for its 150 reply.
     stou_name: Option<String>,
+    /// The claim on that name, held by the upload task until it ends.
+    stou_claim: Option<super::stou::StouClaim>,
 }
 
 impl Control {
@@ -89,6 +91,7 @@ impl Control {
             epsv_all: false,
             mlst_facts: super::listing::FACTS.to_vec(),
             stou_name: None,
+            stou_claim: None,
         }
     }
 
@@ -339,7 +342,8 @@ impl Control {
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd("..").await,
             Pasv | Port(_) | Eprt(_) if self.epsv_all => {
-                self.reply(501, &format!("{cmd_verb} not allowed after EPSV ALL"))
+                // 550 as vsftpd answers it (RFC 2428 names no code).
+                self.reply(550, &format!("{cmd_verb} not allowed after EPSV ALL"))
                     .await
             }
             Pasv => self.passive(false).await,
@@ -463,6 +467,8 @@ impl Control {
                     return self.open();
                 };
                 match self.session().stat(&path).await {
+                    // MDTM is for files (RFC 3659 §3); vsftpd answers 550.
+                    Ok(e) if e.is_dir() => self.reply(550, "Not a file").await,
                     Ok(e) => {
                         let t = listing::compact(e.modified.unwrap_or(SystemTime::UNIX_EPOCH));
                         self.reply(213, &t).await
@@ -559,7 +565,8 @@ impl Control {
                     Err(e) => self.error(&e).await,
                 }
             }
-            Unknown(verb) => self.reply(502, &format!("{verb} is not implemented")).await,
+            // 500 "command unrecognized" (RFC 959), as vsftpd answers it.
+            Unknown(verb) => self.reply(500, &format!("{verb}: unknown command")).await,
         }
         !matches!(self.conn, Transport::Closed)
     }
@@ -737,7 +744,22 @@ impl Control {
         if pattern.is_some() && entries.is_empty() {
             return Err(Error::not_found("no name matches the pattern"));
         }
-        Ok(entries.iter().map(|e| line(e, prefix)).collect())
+        let mut lines = Vec::with_capacity(entries.len() + 2);
+        if matches!(style, Style::Ls) && shown.all && pattern.is_none() {
+            // `LIST -a` starts with `.` and `..`, as `ls -la` and vsftpd
+            // (`..` of the home is the home, as SFTP's READDIR shows it).
+            let parent = match dir.parent() {
+                Some(p) => session.stat(&p).await.unwrap_or_else(|_| entry.clone()),
+                None => entry.clone(),
+            };
+            for (e, name) in [(&entry, "."), (&parent, "..")] {
+                let full = line(e, "");
+                let head = full.strip_suffix(e.name()).unwrap_or(&full);
+                lines.push(format!("{head}{name}"));
+            }
+        }
+        lines.extend(entries.iter().map(|e| line(e, prefix)));
+        Ok(lines)
     }
 
     /// Sets a file's modification time (MFMT, MDTM with a time, SITE UTIME)
@@ -813,8 +835,18 @@ impl Control {
                     return None;
                 }
             };
+            // Claimed first, so a name another STOU is uploading to is skipped
+            // even though its upload is not published yet.
+            let home = &self.session().user().home;
+            let key = format!("{}{}", home.as_str().trim_end_matches('/'), candidate);
+            let Some(claim) = self.ctx.stou_claims.claim(key) else {
+                continue;
+            };
             match self.session().stat(&candidate).await {
-                Err(e) if e.kind() == ErrorKind::NotFound => return Some(candidate),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.stou_claim = Some(claim);
+                    return Some(candidate);
+                }
                 Err(e) => {
                     self.error(&e).await;
                     return None;
@@ -829,6 +861,8 @@ impl Control {
     /// Checks a transfer can start, replies 150, and runs it in a task.
     async fn start(&mut self, job: Job) {
         let rest = std::mem::take(&mut self.rest);
+        // Released when this returns early or when the transfer task ends.
+        let stou_claim = self.stou_claim.take();
         if self.ctx.require_tls && !self.protect_data {
             self.plan = Plan::None;
             return self
@@ -892,6 +926,7 @@ impl Control {
         });
         let client = self.peer.ip();
         self.transfer = Some(tokio::spawn(async move {
+            let _stou_claim = stou_claim;
             let stream = data::open(plan, client, tls).await?;
             prepared.run(stream, rest).await
         }));
@@ -967,7 +1002,7 @@ enum Style {
 impl Style {
     fn line(self, e: &crate::vfs::Entry, owner: &str) -> String {
         match self {
-            Style::Ls => listing::ls_line(e, owner, SystemTime::now()),
+            Style::Ls => listing::list_line(e, owner, SystemTime::now()),
             Style::Names => e.name().to_string(),
             Style::Mlsd => listing::mlsx_line(e, e.name()),
         }

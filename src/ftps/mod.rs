@@ -7,12 +7,14 @@
 //! - `control.rs`: the control connection over the Session layer;
 //! - `data.rs`: passive and active data connections;
 //! - `listing.rs`: which names a listing shows, and the MLST facts chosen;
+//! - `stou.rs`: the names STOU handed out while their uploads run;
 //! - `tls.rs`: certificate and rustls configuration.
 
 mod command;
 mod control;
 mod data;
 mod listing;
+pub mod stou;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ pub struct FtpsContext {
     /// TLS before login and on data connections (the default; `allow_plain` lifts it
     /// on the explicit listener).
     pub require_tls: bool,
+    /// Names STOU chose whose uploads still run (two STOU never get one name).
+    pub stou_claims: Arc<stou::StouClaims>,
 }
 
 /// The gate both listeners share, so the limits count them together.

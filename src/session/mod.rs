@@ -224,27 +224,34 @@ impl Session {
         self.audited("symlink", link, res).await
     }
 
-    /// The text of the symlink `link` (SFTP READLINK; local disk only). A text
-    /// that leads out of the home (absolute, or climbing above it) is refused.
+    /// As [`Session::stat`], but a symlink is described as one: its text is in
+    /// [`Entry::link`] as the user may see it (SFTP LSTAT).
+    pub async fn lstat(&self, path: &VPath) -> Result<Entry> {
+        self.allow(Op::Stat, "stat", path).await?;
+        let res = self.vfs.lstat(&self.full(path)).await;
+        let mut entry = self.refusal_audited("stat", path, res).await?;
+        entry.link = entry
+            .link
+            .take()
+            .and_then(|t| shown_link(&self.actor.user.home, path, t));
+        entry.path = path.clone();
+        Ok(entry)
+    }
+
+    /// The text of the symlink `link` (SFTP READLINK; local disk only), as the
+    /// user may see it (see [`shown_link`]); one leading out of the
+    /// home is refused.
     pub async fn readlink(&self, link: &VPath) -> Result<String> {
         self.allow(Op::Stat, "readlink", link).await?;
         let res = self.vfs.readlink(&self.full(link)).await;
         let text = self.refusal_audited("readlink", link, res).await?;
-        let mut depth = link.parent().map_or(0, |d| d.segments().count()) as isize;
-        let inside = !text.starts_with('/')
-            && text.split('/').all(|seg| {
-                match seg {
-                    "" | "." => {}
-                    ".." => depth -= 1,
-                    _ => depth += 1,
-                }
-                depth >= 0
-            });
-        if !inside {
-            let e = Error::denied(format!("{link} leads outside the permitted folder"));
-            return self.audited("readlink", link, Err(e)).await;
+        match shown_link(&self.actor.user.home, link, text) {
+            Some(text) => Ok(text),
+            None => {
+                let e = Error::denied(format!("{link} leads outside the permitted folder"));
+                self.audited("readlink", link, Err(e)).await
+            }
         }
-        Ok(text)
     }
 
     /// Makes `to` a second name of the file `from` (`hardlink@openssh.com`; local
@@ -280,6 +287,7 @@ impl Session {
         Ok(stream
             .map_ok(move |mut e| {
                 e.path = e.path.relative_to(&home).unwrap_or_else(VPath::root);
+                e.link = e.link.take().and_then(|t| shown_link(&home, &e.path, t));
                 e
             })
             .boxed())
@@ -490,6 +498,27 @@ impl Session {
         self.actor.record(ev).await;
         res.map_err(|e| self.hide_home(e))
     }
+}
+
+/// A symlink text of the link `link` (user's view) from the Vfs, as the user
+/// may see it: a relative text that stays inside the home as it is; an
+/// absolute one (a virtual path) as the user's absolute path when it lies
+/// in the home. `None` otherwise: its text would speak of what lies outside.
+fn shown_link(home: &VPath, link: &VPath, text: String) -> Option<String> {
+    if text.starts_with('/') {
+        let to = VPath::parse(&text).ok()?;
+        return to.relative_to(home).map(|p| p.to_string());
+    }
+    let mut depth = link.parent().map_or(0, |d| d.segments().count()) as isize;
+    let inside = text.split('/').all(|seg| {
+        match seg {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        depth >= 0
+    });
+    inside.then_some(text)
 }
 
 /// The text of a relative symlink in `dir` that leads to `to` (both in the

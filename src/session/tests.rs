@@ -227,3 +227,24 @@ fn symlink_texts_are_relative_to_the_link_folder() {
     assert_eq!(relative(&p("/a/b"), &p("/a/b")), ".");
     assert_eq!(relative(&p("/a/b"), &p("/")), "../..");
 }
+
+#[test]
+fn link_texts_are_shown_in_the_users_view() {
+    let p = |s: &str| VPath::parse(s).unwrap();
+    let home = p("/acme");
+    let shown = |link: &str, text: &str| shown_link(&home, &p(link), text.to_string());
+    // Relative texts as stored, while they stay inside the home.
+    assert_eq!(shown("/l", "a.txt").as_deref(), Some("a.txt"));
+    assert_eq!(shown("/sub/l", "../a.txt").as_deref(), Some("../a.txt"));
+    assert_eq!(shown("/l", "../acme/a.txt"), None);
+    assert_eq!(shown("/sub/l", "../../x"), None);
+    // Absolute (virtual) texts as the user's absolute path, inside the home only.
+    assert_eq!(shown("/l", "/acme/sub").as_deref(), Some("/sub"));
+    assert_eq!(shown("/l", "/acme").as_deref(), Some("/"));
+    assert_eq!(shown("/l", "/other/x"), None);
+    assert_eq!(shown("/l", "/acmeish/x"), None);
+    assert_eq!(
+        shown_link(&p("/"), &p("/l"), "/x".into()).as_deref(),
+        Some("/x")
+    );
+}

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures::{StreamExt as _, TryStreamExt as _};
 use russh_sftp::protocol::{
     Attrs, ExtendedReply, File, FileAttributes, Handle as HandleReply, Name, OpenFlags, Packet,
     Version,
@@ -292,6 +293,12 @@ fn route(packet: Packet) -> Route {
                 None => return Route::Path(Packet::Extended(e)),
             }
         }
+        Packet::Extended(e) if e.request == "fstatvfs@openssh.com" => {
+            match ssh_string(&mut Bytes::from(e.data.clone())) {
+                Some(handle) => (handle, HandleReq::Statvfs { id: e.id }),
+                None => return Route::Path(Packet::Extended(e)),
+            }
+        }
         other => return Route::Path(other),
     };
     Route::Handle(handle, req)
@@ -434,7 +441,7 @@ impl Channel {
             }),
             Packet::Lstat(r) => Packet::Attrs(Attrs {
                 id: r.id,
-                attrs: wire::attrs(&self.stat(&VPath::parse(&r.path)?).await?, owner),
+                attrs: wire::attrs(&self.lstat(&VPath::parse(&r.path)?).await?, owner),
             }),
             Packet::SetStat(r) => {
                 let path = VPath::parse(&r.path)?;
@@ -460,7 +467,16 @@ impl Channel {
             }
             Packet::OpenDir(r) => {
                 let path = VPath::parse(&r.path)?;
-                let entries = s.list(&path).await?;
+                let mut entries = s.list(&path).await?;
+                if self.symlinks != super::Symlinks::Confined {
+                    // Links are not shown as links where they cannot be read.
+                    entries = entries
+                        .map_ok(|mut e: crate::vfs::Entry| {
+                            e.link = None;
+                            e
+                        })
+                        .boxed();
+                }
                 let dots = self.dots(&path).await;
                 let handle = self
                     .register(Handle::Dir(DirHandle::new(path, entries, dots)))
@@ -629,7 +645,18 @@ impl Channel {
             size,
             modified: Some(std::time::SystemTime::now()),
             mode: mode.or(old.and_then(|o| o.mode)),
+            link: None,
         })
+    }
+
+    /// LSTAT: a symlink as one (its own attributes, as OpenSSH) where
+    /// `[sftp] symlinks` lets clients read links; otherwise as STAT.
+    async fn lstat(&self, path: &VPath) -> Result<crate::vfs::Entry> {
+        let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(path));
+        if uploading || self.symlinks != super::Symlinks::Confined {
+            return self.stat(path).await;
+        }
+        self.session.lstat(path).await
     }
 
     async fn extended(&self, id: u32, request: &str, data: Vec<u8>) -> Result<Packet> {
@@ -658,14 +685,7 @@ impl Channel {
                     return Err(Error::invalid("malformed statvfs request"));
                 };
                 let st = self.session.statvfs(&VPath::parse(&path)?).await?;
-                let mut reply = Vec::with_capacity(88);
-                for v in [
-                    st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree,
-                    st.favail, st.fsid, st.flag, st.namemax,
-                ] {
-                    reply.extend_from_slice(&v.to_be_bytes());
-                }
-                Packet::ExtendedReply(ExtendedReply { id, data: reply })
+                wire::statvfs(id, &st)
             }
             "limits@openssh.com" => {
                 let mut reply = Vec::with_capacity(32);
@@ -697,6 +717,7 @@ fn version() -> Version {
         ("fsync@openssh.com", "1"),
         ("limits@openssh.com", "1"),
         ("statvfs@openssh.com", "2"),
+        ("fstatvfs@openssh.com", "2"),
         ("hardlink@openssh.com", "1"),
     ] {
         v.extensions.insert(name.to_string(), ver.to_string());

@@ -60,6 +60,10 @@ pub enum HandleReq {
     Ack {
         id: u32,
     },
+    /// `fstatvfs@openssh.com`: the figures of the disk holding the handle's file.
+    Statvfs {
+        id: u32,
+    },
     /// FSETSTAT: applied now, or for an upload once it is published.
     SetStat {
         id: u32,
@@ -185,6 +189,7 @@ impl Handle {
                                 w.pending.mtime.unwrap_or_else(std::time::SystemTime::now),
                             ),
                             mode: w.pending.mode.or(old.and_then(|o| o.mode)),
+                            link: None,
                         }
                     }
                     other => match session.stat(other.path()).await {
@@ -198,6 +203,17 @@ impl Handle {
                 })
             }
             HandleReq::Ack { id } => wire::ok(id),
+            HandleReq::Statvfs { id } => {
+                // A file being written may not exist yet: its folder's disk.
+                let path = match self {
+                    Handle::Write(w) => w.path.parent().unwrap_or_else(VPath::root),
+                    other => other.path().clone(),
+                };
+                match session.statvfs(&path).await {
+                    Ok(st) => wire::statvfs(id, &st),
+                    Err(e) => wire::error(id, &e),
+                }
+            }
             HandleReq::SetStat { id, attrs } => {
                 let res = match wire::set_attrs(&attrs) {
                     Ok(attrs) => match self {

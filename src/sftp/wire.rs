@@ -97,6 +97,7 @@ pub fn error(id: u32, e: &Error) -> Packet {
 
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
+const S_IFLNK: u32 = 0o120000;
 
 pub fn attrs(entry: &Entry, owner: &str) -> FileAttributes {
     let mtime = entry
@@ -104,12 +105,15 @@ pub fn attrs(entry: &Entry, owner: &str) -> FileAttributes {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs().min(u32::MAX as u64) as u32)
         .unwrap_or(0);
-    let mode = match entry.kind {
-        EntryKind::Dir => S_IFDIR | entry.mode.unwrap_or(0o755),
-        EntryKind::File => S_IFREG | entry.mode.unwrap_or(0o644),
+    // A symlink has its own attributes, as `lstat` gives them: mode 0777, the
+    // length of its text.
+    let (mode, size) = match (&entry.link, entry.kind) {
+        (Some(text), _) => (S_IFLNK | 0o777, text.len() as u64),
+        (None, EntryKind::Dir) => (S_IFDIR | entry.mode.unwrap_or(0o755), entry.size),
+        (None, EntryKind::File) => (S_IFREG | entry.mode.unwrap_or(0o644), entry.size),
     };
     FileAttributes {
-        size: Some(entry.size),
+        size: Some(size),
         uid: Some(0),
         user: Some(owner.to_string()),
         gid: Some(0),
@@ -147,4 +151,17 @@ pub fn set_attrs(a: &FileAttributes) -> Result<SetAttrs> {
         atime: a.atime.map(time),
         mtime: a.mtime.map(time),
     })
+}
+
+/// The reply to `statvfs@openssh.com` and `fstatvfs@openssh.com`: eleven u64
+/// figures in OpenSSH's order.
+pub fn statvfs(id: u32, st: &crate::vfs::FsStats) -> Packet {
+    let mut data = Vec::with_capacity(88);
+    for v in [
+        st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree, st.favail,
+        st.fsid, st.flag, st.namemax,
+    ] {
+        data.extend_from_slice(&v.to_be_bytes());
+    }
+    Packet::ExtendedReply(russh_sftp::protocol::ExtendedReply { id, data })
 }

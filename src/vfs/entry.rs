@@ -21,6 +21,11 @@ pub struct Entry {
     pub modified: Option<SystemTime>,
     /// Permission bits (`0o7777` and less), where storage keeps them (fs).
     pub mode: Option<u32>,
+    /// Set when the name itself is a symlink (fs listings and LSTAT): its text,
+    /// as the viewer may see it (relative as stored; an absolute one as a
+    /// virtual path). `kind`, `size` and `mode` describe what it leads to, so
+    /// every door that follows links (downloads, zips, STAT) reads them as before.
+    pub link: Option<String>,
 }
 
 impl Entry {
@@ -31,6 +36,7 @@ impl Entry {
             size: 0,
             modified: None,
             mode: None,
+            link: None,
         }
     }
 
@@ -52,6 +58,7 @@ impl Entry {
             },
             modified: meta.last_modified().map(SystemTime::from),
             mode: None,
+            link: None,
         })
     }
 

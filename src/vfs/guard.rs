@@ -289,6 +289,39 @@ fn real_path(dir: BorrowedFd<'_>) -> io::Result<PathBuf> {
         .map_err(|_| io::Error::from_raw_os_error(libc::EXDEV))
 }
 
+/// The text of the symlink `name` in `dir` (not followed).
+pub(super) fn readlink_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// A symlink's text as it may be shown: a relative text as stored; an absolute
+/// one (a disk path) as `/` and the path below the jail `jail`, which it must
+/// lie under. `None` for an absolute text elsewhere (showing it would reveal the
+/// disk's layout) and for a text that is not UTF-8.
+pub(super) fn jail_text(jail: BorrowedFd<'_>, text: Vec<u8>) -> Option<String> {
+    let text = String::from_utf8(text).ok()?;
+    if !text.starts_with('/') {
+        return Some(text);
+    }
+    let real = real_path(jail).ok()?;
+    let below = Path::new(&text).strip_prefix(&real).ok()?;
+    Some(format!("/{}", below.to_str()?))
+}
+
 /// A directory entry for `path` from its `stat`, if it is a file or a directory.
 pub(super) fn entry(path: VPath, st: &libc::stat) -> Option<Entry> {
     let kind = match st.st_mode & libc::S_IFMT {
@@ -309,6 +342,7 @@ pub(super) fn entry(path: VPath, st: &libc::stat) -> Option<Entry> {
         },
         modified,
         mode: Some(st.st_mode & 0o7777),
+        link: None,
     })
 }
 

@@ -7,7 +7,7 @@
 //! the jail at every use (a link moved elsewhere cannot lead out either).
 
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use super::guard::{self, Place};
 use super::local_ops::on_disk;
@@ -26,25 +26,16 @@ pub(super) async fn symlink(place: Place, target: String, path: &VPath) -> Resul
     .map_err(|e| guard::error(e, path, "symlink"))
 }
 
-/// The text of the symlink `place` (the name itself, not followed).
+/// The text of the symlink `place` (the name itself, not followed), as
+/// [`guard::jail_text`] shows it; an absolute text outside the jail is refused
+/// as leading out.
 pub(super) async fn readlink(place: Place, path: &VPath) -> Result<String> {
     on_disk(move || {
+        let jail = place.jail()?;
         let (dir, name) = place.parent()?;
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
-        // SAFETY: readlinkat writes at most `buf.len()` bytes into `buf`.
-        let n = unsafe {
-            libc::readlinkat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        buf.truncate(n as usize);
-        String::from_utf8(buf).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+        let text = guard::readlink_at(dir.as_fd(), &name)?;
+        guard::jail_text(jail.as_fd(), text)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EXDEV))
     })
     .await
     .map_err(|e| guard::error(e, path, "readlink"))

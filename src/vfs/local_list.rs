@@ -9,7 +9,8 @@
 //! The directory is opened inside its jail (`guard::Place`) and read through that
 //! descriptor; each name is `lstat`ed relative to it. So only symlinks need more:
 //! they are resolved inside the jail (links leading out, dangling or looping are
-//! left out of the listing) and then described by what they point to.
+//! left out of the listing) and then described by what they point to, with
+//! their text ([`Entry::link`]) so the doors can show them as links.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -96,31 +97,36 @@ impl Listing {
                 continue;
             };
             // Gone since readdir, or a link out of the jail or to nothing: left out.
-            let Some(entry) = self
-                .describe(entries.fd(), &name)
-                .and_then(|st| guard::entry(path, &st))
-            else {
+            let Some((st, link)) = self.describe(entries.fd(), &name) else {
                 continue;
             };
+            let Some(mut entry) = guard::entry(path, &st) else {
+                continue;
+            };
+            entry.link = link;
             page.push(entry);
         }
         Ok((page, Some(entries)))
     }
 
     /// What listed `name` is, from its `lstat`: a symlink is followed only
-    /// inside the jail.
-    fn describe(&self, dir: BorrowedFd<'_>, name: &str) -> Option<libc::stat> {
-        let st = guard::lstat_at(dir, &CString::new(name).ok()?).ok()?;
+    /// inside the jail, and its text comes along ([`guard::jail_text`]).
+    fn describe(&self, dir: BorrowedFd<'_>, name: &str) -> Option<(libc::stat, Option<String>)> {
+        let cname = CString::new(name).ok()?;
+        let st = guard::lstat_at(dir, &cname).ok()?;
         if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
-            return Some(st);
+            return Some((st, None));
         }
+        let text = guard::readlink_at(dir, &cname)
+            .ok()
+            .and_then(|t| guard::jail_text(self.jail.as_fd(), t));
         let rel = if self.rel.is_empty() {
             name.to_string()
         } else {
             format!("{}/{name}", self.rel)
         };
         let fd = guard::beneath(self.jail.as_fd(), &rel, libc::O_PATH).ok()?;
-        guard::fstat(fd.as_fd()).ok()
+        Some((guard::fstat(fd.as_fd()).ok()?, text))
     }
 }
 

@@ -20,6 +20,33 @@ pub(super) async fn stat(place: Place, path: &VPath) -> Result<Entry> {
     guard::entry(shown, &st).ok_or_else(|| Error::not_found(format!("{path}: no such file")))
 }
 
+/// The name itself: a symlink is described by what it leads to (which must
+/// lie inside the jail, as for [`stat`]) with its text in [`Entry::link`]
+/// ([`guard::jail_text`]); anything else as [`stat`] describes it. The jail
+/// itself has no name to look at and is stated.
+pub(super) async fn lstat(place: Place, path: &VPath) -> Result<Entry> {
+    if place.rel.is_empty() {
+        return stat(place, path).await;
+    }
+    let shown = path.clone();
+    let (st, text) = on_disk(move || {
+        let (dir, name) = place.parent()?;
+        let own = guard::lstat_at(dir.as_fd(), &name)?;
+        if own.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            return Ok((own, None));
+        }
+        let text = guard::readlink_at(dir.as_fd(), &name)?;
+        let text = guard::jail_text(place.jail()?.as_fd(), text);
+        Ok((place.stat()?, text))
+    })
+    .await
+    .map_err(|e| guard::error(e, path, "stat"))?;
+    let mut entry = guard::entry(shown, &st)
+        .ok_or_else(|| Error::not_found(format!("{path}: no such file")))?;
+    entry.link = text;
+    Ok(entry)
+}
+
 /// Removes the name itself (a symlink inside the jail is removed, not what it
 /// points to). The caller has checked it is not a directory.
 pub(super) async fn delete(place: Place, path: &VPath) -> Result<()> {

@@ -172,6 +172,12 @@ impl Vfs {
     /// Where `path` (resolved as `r`) lies on a local disk, with the jails that
     /// confine it there; `None` off fs.
     fn place(&self, path: &VPath, r: &Resolved<'_>) -> Option<guard::Place> {
+        self.place_in(path, r).map(|(place, _)| place)
+    }
+
+    /// [`Vfs::place`], and the virtual path of its innermost jail (where a
+    /// jail-absolute symlink text is read from).
+    fn place_in(&self, path: &VPath, r: &Resolved<'_>) -> Option<(guard::Place, VPath)> {
         let root = r.mount.connector.local_root.clone()?;
         let mut jails = Vec::new();
         let mount_root = r.mount.root.trim_end_matches('/');
@@ -188,7 +194,7 @@ impl Vfs {
             }
         }
         let rel = path.strip_prefix(anchor)?.to_string();
-        Some(guard::Place { root, jails, rel })
+        Some((guard::Place { root, jails, rel }, anchor.clone()))
     }
 
     pub async fn stat(&self, path: &VPath) -> Result<Entry> {
@@ -226,6 +232,26 @@ impl Vfs {
             ))),
             Err(e) => Err(Error::from(e).context(format!("stat {path}"))),
         }
+    }
+
+    /// As [`Vfs::stat`], but a symlink on local disk is described as one: its
+    /// `link` text is set (see [`Entry::link`]); what it leads to must still
+    /// lie inside the jail, as for STAT. Elsewhere the same as `stat`.
+    pub async fn lstat(&self, path: &VPath) -> Result<Entry> {
+        if self.table.is_virtual_dir(path) {
+            return self.stat(path).await;
+        }
+        let r = self.resolve(path)?;
+        if r.key == r.mount.root {
+            return self.stat(path).await;
+        }
+        let Some((place, anchor)) = self.place_in(path, &r) else {
+            return self.stat(path).await;
+        };
+        let name = r.mount.connector.name.clone();
+        let mut entry = timed(&name, "stat", local_ops::lstat(place, path)).await?;
+        entry.link = entry.link.take().and_then(|t| virtual_text(&anchor, t));
+        Ok(entry)
     }
 
     async fn stat_dir(&self, path: &VPath) -> Result<Entry> {
@@ -296,13 +322,17 @@ impl Vfs {
         let dir_key = r.dir_key();
         let connector = r.mount.connector.clone();
         let shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
-        if let Some(place) = self.place(dir, &r) {
+        if let Some((place, anchor)) = self.place_in(dir, &r) {
             let mut hidden = shadowed;
             if r.key.is_empty() {
                 hidden.push(PARTIAL_DIR.to_string());
             }
             let stored = local_list::list(place, dir.clone(), hidden).await?;
             return Ok(stored
+                .map_ok(move |mut e| {
+                    e.link = e.link.take().and_then(|t| virtual_text(&anchor, t));
+                    e
+                })
                 .chain(stream::iter(mounts.into_iter().map(Ok)))
                 .boxed());
         }
@@ -499,9 +529,17 @@ impl Vfs {
     }
 
     /// The text of the symlink `link` (local disk only).
+    /// An absolute text is given as a virtual path (see [`Entry::link`]).
     pub async fn readlink(&self, link: &VPath) -> Result<String> {
         let place = self.local_place(link, "symlinks")?;
-        local_links::readlink(place, link).await
+        let r = self.resolve(link)?;
+        let anchor = self
+            .place_in(link, &r)
+            .map(|(_, anchor)| anchor)
+            .unwrap_or_else(VPath::root);
+        let text = local_links::readlink(place, link).await?;
+        virtual_text(&anchor, text)
+            .ok_or_else(|| Error::denied(format!("{link} leads outside the permitted folder")))
     }
 
     /// Makes `to` a hard link to the file `from` (local disk, same connector).
@@ -840,4 +878,14 @@ async fn timed<T>(
     let out = work.await;
     crate::metrics::storage_operation(connector, operation, start.elapsed());
     out
+}
+
+/// A symlink text from the fs code in the virtual view: a relative text as it
+/// is; a jail-absolute one (`/` and the path below the innermost jail) as the
+/// virtual path below `anchor`, that jail's virtual path.
+fn virtual_text(anchor: &VPath, text: String) -> Option<String> {
+    match text.strip_prefix('/') {
+        None => Some(text),
+        Some(below) => anchor.join(below).ok().map(|p| p.to_string()),
+    }
 }

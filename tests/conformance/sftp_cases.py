@@ -258,10 +258,38 @@ def cases(sftp):
         sftp.symlink("f", d + "/l")
         return "link" if stat.S_ISLNK(sftp.lstat(d + "/l").st_mode) else "not a link"
 
+    @case("stat_symlink")
+    def _(d):
+        write(sftp, d + "/f", b"1")
+        sftp.symlink("f", d + "/l")
+        a = sftp.stat(d + "/l")
+        return ("reg:%d" % a.st_size) if stat.S_ISREG(a.st_mode) else "other"
+
+    @case("readdir_symlink")
+    def _(d):
+        write(sftp, d + "/f", b"1")
+        sftp.mkdir(d + "/s")
+        sftp.symlink("f", d + "/l")
+        sftp.symlink("s", d + "/m")
+        kinds = {a.filename: ("link" if stat.S_ISLNK(a.st_mode) else "dir" if stat.S_ISDIR(a.st_mode) else "reg")
+                 for a in sftp.listdir_attr(d)}
+        return ",".join("%s=%s" % kv for kv in sorted(kinds.items()))
+
     @case("statvfs")
     def _(d):
         v = sftp._request(paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", d)
         return "answered"
+
+    @case("fstatvfs")
+    def _(d):
+        write(sftp, d + "/f", b"1")
+        figures = []
+        for mode in ("rb", "wb"):
+            with sftp.open(d + "/" + ("f" if mode == "rb" else "g"), mode) as f:
+                t, msg = sftp._request(paramiko.sftp.CMD_EXTENDED, "fstatvfs@openssh.com", f.handle)
+                bsize, frsize, blocks = msg.get_int64(), msg.get_int64(), msg.get_int64()
+                figures.append(bsize > 0 and blocks > 0)
+        return "answered" if all(figures) else "zero figures"
 
     @case("hardlink")
     def _(d):
