@@ -6,7 +6,8 @@
 //! - `visit.rs`: a request's link and grant; `landing.rs`: the landing page, the
 //!   password, e-mail and code forms;
 //! - `target.rs`: where an item's bytes live, with the share re-checks;
-//! - `download.rs`: files (Range) and folder pages; `meter.rs`: bodies that
+//! - `download.rs`: files (Range) and folder pages; `conditional.rs`: their
+//!   validators (`ETag`, `Last-Modified`) and conditional requests; `meter.rs`: bodies that
 //!   settle the use and write the audit row when the bytes stop;
 //! - `zip.rs`: "download all" as a streamed zip;
 //! - `client.rs`: the client's address and scheme behind trusted reverse proxies;
@@ -19,6 +20,7 @@
 
 mod assets;
 pub mod client;
+mod conditional;
 mod context;
 mod download;
 pub(crate) mod forms;

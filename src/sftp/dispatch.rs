@@ -629,6 +629,7 @@ impl Channel {
             size,
             modified: Some(std::time::SystemTime::now()),
             mode: mode.or(old.and_then(|o| o.mode)),
+            etag: None,
         })
     }
 

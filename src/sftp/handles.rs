@@ -161,6 +161,7 @@ impl Handle {
                                 w.pending.mtime.unwrap_or_else(std::time::SystemTime::now),
                             ),
                             mode: w.pending.mode.or(old.and_then(|o| o.mode)),
+                            etag: None,
                         }
                     }
                     other => match session.stat(other.path()).await {

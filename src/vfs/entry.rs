@@ -21,6 +21,8 @@ pub struct Entry {
     pub modified: Option<SystemTime>,
     /// Permission bits (`0o7777` and less), where storage keeps them (fs).
     pub mode: Option<u32>,
+    /// The storage's entity tag, where the service reports one (object stores).
+    pub etag: Option<String>,
 }
 
 impl Entry {
@@ -31,6 +33,7 @@ impl Entry {
             size: 0,
             modified: None,
             mode: None,
+            etag: None,
         }
     }
 
@@ -52,6 +55,7 @@ impl Entry {
             },
             modified: meta.last_modified().map(SystemTime::from),
             mode: None,
+            etag: meta.etag().map(str::to_string),
         })
     }
 

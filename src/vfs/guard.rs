@@ -309,6 +309,7 @@ pub(super) fn entry(path: VPath, st: &libc::stat) -> Option<Entry> {
         },
         modified,
         mode: Some(st.st_mode & 0o7777),
+        etag: None,
     })
 }
 
