@@ -6,7 +6,8 @@
 //! Who reserves:
 //! - every upload to storage, for as long as it is open (`vfs::Vfs::create`): one
 //!   chunk on local disk; on an object store its part buffer and the parts in
-//!   flight (S3: 5 MiB each), fewer in flight when the budget is tight;
+//!   flight (S3: 5 MiB each), fewer in flight when the budget is tight, and
+//!   more as its parts grow (`vfs::parts`, only with `try_reserve`);
 //! - SFTP READ replies waiting for the network (`sftp::flow`), on top of the
 //!   channel's own cap.
 //!
