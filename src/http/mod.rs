@@ -7,8 +7,10 @@
 //!   password, e-mail and code forms;
 //! - `target.rs`: where an item's bytes live, with the share re-checks;
 //! - `download.rs`: files (Range) and folder pages; `conditional.rs`: their
-//!   validators (`ETag`, `Last-Modified`) and conditional requests; `meter.rs`: bodies that
-//!   settle the use and write the audit row when the bytes stop;
+//!   validators (`ETag`, `Last-Modified`) and conditional requests;
+//!   `direct.rs`: 303 to a presigned GET on connectors with direct downloads;
+//!   `meter.rs`: bodies that settle the use and write the audit row when the
+//!   bytes stop;
 //! - `zip.rs`: "download all" as a streamed zip;
 //! - `client.rs`: the client's address and scheme behind trusted reverse proxies;
 //! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
@@ -22,6 +24,7 @@ mod assets;
 pub mod client;
 mod conditional;
 mod context;
+mod direct;
 mod download;
 pub(crate) mod forms;
 mod landing;

@@ -23,6 +23,7 @@ mod local_write;
 mod mount;
 mod parts;
 mod path;
+mod presign;
 
 use std::sync::Arc;
 
