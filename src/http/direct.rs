@@ -5,13 +5,13 @@
 //! URL is handed out: wharf cannot see the transfer end (docs/links.md). Zips
 //! and folder pages stay proxied.
 
-use super::download::disposition;
 use super::target::Target;
 
-/// The presigned URL for the target file, if its connector hands out direct
-/// downloads; a presigning failure falls back to the proxied download.
-pub async fn presigned(t: &Target, name: &str) -> Option<String> {
-    match t.vfs.presign_download(&t.path, &disposition(name)).await {
+/// The presigned URL for the target file, answering with `disposition`, if
+/// its connector hands out direct downloads; a presigning failure falls back
+/// to the proxied download.
+pub async fn presigned(t: &Target, disposition: &str) -> Option<String> {
+    match t.vfs.presign_download(&t.path, disposition).await {
         Ok(url) => url,
         Err(e) => {
             tracing::warn!(error = %e, "presigning a direct download; proxying it");

@@ -273,7 +273,7 @@ async fn send_file(
         return resp;
     }
     // Presigning is local (no request): a URL nobody is given costs nothing.
-    let direct = direct::presigned(&t, name).await;
+    let direct = direct::presigned(&t, &disposition(name)).await;
     let what = Usage {
         action: "link_download",
         what: display_path(&t),
