@@ -106,7 +106,10 @@ pub fn build_connectors(config: &Config) -> Result<BTreeMap<String, Arc<Connecto
         .iter()
         .map(|spec| {
             wharf_connectors::build(spec, &config.tuning)
-                .map(|c| (spec.name.clone(), Arc::new(c)))
+                .map(|mut c| {
+                    c.direct_download = config.direct_downloads.get(&spec.name).copied();
+                    (spec.name.clone(), Arc::new(c))
+                })
                 .map_err(|e| Error::invalid(e.to_string()))
         })
         .collect()

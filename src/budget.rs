@@ -6,7 +6,8 @@
 //! Who reserves:
 //! - every upload to storage, for as long as it is open (`vfs::Vfs::create`): one
 //!   chunk on local disk; on an object store its part buffer and the parts in
-//!   flight (S3: 5 MiB each), fewer in flight when the budget is tight. An SFTP
+//!   flight (S3: 5 MiB each), fewer in flight when the budget is tight, and
+//!   more as its parts grow (`vfs::parts`, only with `try_reserve`). An SFTP
 //!   upload that receives nothing for 5 s gives a local-disk chunk back (what it
 //!   gathered is written out first) and takes it again at its next write
 //!   (`vfs::FileWriter::idle`), so idle uploads keep no one else waiting. An

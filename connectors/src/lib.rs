@@ -73,6 +73,9 @@ pub struct Connector {
     /// concurrently, since a round trip per chunk would cap throughput at
     /// chunk size ÷ latency.
     pub remote: bool,
+    /// Link downloads from this connector answer 303 to a presigned GET that
+    /// works this long (`direct_downloads` in its config); `None`: proxied.
+    pub direct_download: Option<Duration>,
 }
 
 /// Why a connector could not be built.
@@ -208,6 +211,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
         local_root,
         staging_dir,
         remote,
+        direct_download: None,
     })
 }
 

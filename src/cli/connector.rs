@@ -1,4 +1,4 @@
-//! `wharf connector list|check` and `wharf config check`.
+//! `wharf connector list|check|cors` (`cors`: `cors.rs`) and `wharf config check`.
 
 use clap::Subcommand;
 use futures::TryStreamExt;
@@ -13,6 +13,14 @@ pub enum ConnectorCmd {
     List,
     /// Connect, list the root and print the capabilities.
     Check { name: String },
+    /// Print the CORS rule the bucket needs for browsers on wharf's origin
+    /// (S3 PutBucketCors JSON, GCS JSON, Azure <Cors> XML); not applied.
+    Cors {
+        name: String,
+        /// The origin to allow [default: that of `[links] base_url`]
+        #[arg(long, value_name = "URL")]
+        origin: Option<String>,
+    },
 }
 
 pub fn run(config: &Config, cmd: ConnectorCmd) -> Result<()> {
@@ -39,6 +47,7 @@ pub fn run(config: &Config, cmd: ConnectorCmd) -> Result<()> {
             Ok(())
         }
         ConnectorCmd::Check { name } => check(config, &name),
+        ConnectorCmd::Cors { name, origin } => super::cors::run(config, &name, origin.as_deref()),
     }
 }
 

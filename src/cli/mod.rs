@@ -6,6 +6,7 @@ mod apikey;
 mod audit;
 mod clients;
 mod connector;
+mod cors;
 mod link;
 mod user;
 

@@ -76,6 +76,12 @@ pub struct ConnectorSection {
     pub scheme: Spanned<EnvString>,
     #[serde(default)]
     pub options: BTreeMap<String, EnvString>,
+    /// Link downloads of a single file answer 303 to a presigned GET.
+    #[serde(default)]
+    pub direct_downloads: bool,
+    /// How long such a presigned GET works (default 5 minutes).
+    #[serde(default)]
+    pub direct_download_lifetime: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,13 @@ use values::EnvString;
 /// Name of the connector that holds link copies unless `[transfers]` says otherwise.
 pub const TRANSFERS: &str = "transfers";
 
+/// `direct_download_lifetime` when the config does not set it.
+pub const DEFAULT_DIRECT_DOWNLOAD_LIFETIME: Duration = Duration::from_secs(300);
+/// Longest presigned GET: S3's limit for a SigV4 presigned URL.
+const MAX_DIRECT_DOWNLOAD_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+/// Services whose OpenDAL backend presigns reads.
+const PRESIGNING_SCHEMES: [&str; 3] = ["s3", "gcs", "azblob"];
+
 /// The configuration after defaults, validation and path resolution.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -41,6 +48,9 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub connectors: Vec<ConnectorSpec>,
+    /// Connectors with `direct_downloads = true`, and how long their presigned
+    /// GETs work.
+    pub direct_downloads: std::collections::BTreeMap<String, Duration>,
     pub mounts: Vec<MountSpec>,
     /// Connector and root where link copies are kept.
     pub transfers: MountSpec,
@@ -265,6 +275,41 @@ impl Resolver<'_> {
         ConfigError::at(self.file, self.text, at.span().start, key, msg.into())
     }
 
+    /// `direct_downloads` and `direct_download_lifetime` of connector `i`: the
+    /// lifetime if on. Only services that can presign a GET may turn it on.
+    fn direct_download(
+        &self,
+        i: usize,
+        c: &file::ConnectorSection,
+        scheme: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
+        let key = format!("connector[{i}].direct_download_lifetime");
+        let lifetime = match &c.direct_download_lifetime {
+            None => DEFAULT_DIRECT_DOWNLOAD_LIFETIME,
+            Some(d) => {
+                let t = d.get_ref().0;
+                if t < Duration::from_secs(10) || t > MAX_DIRECT_DOWNLOAD_LIFETIME {
+                    return Err(self.err(d, &key, "use between 10s and 7 days"));
+                }
+                t
+            }
+        };
+        if !c.direct_downloads {
+            return Ok(None);
+        }
+        if !PRESIGNING_SCHEMES.contains(&scheme) {
+            return Err(self.err(
+                &c.scheme,
+                &format!("connector[{i}].direct_downloads"),
+                format!(
+                    "scheme {scheme:?} cannot presign downloads (direct_downloads needs one of: {})",
+                    PRESIGNING_SCHEMES.join(", ")
+                ),
+            ));
+        }
+        Ok(Some(lifetime))
+    }
+
     fn resolve(&self, f: FileConfig, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
         let data_dir = match (data_dir, &f.data_dir) {
             (Some(d), _) => d.to_path_buf(),
@@ -273,6 +318,7 @@ impl Resolver<'_> {
         };
         let defaults = f.connectors.is_empty() && f.mounts.is_empty();
         let mut connectors = Vec::new();
+        let mut direct_downloads = std::collections::BTreeMap::new();
         for (i, c) in f.connectors.iter().enumerate() {
             let name = c.name.get_ref().to_string();
             let key = format!("connector[{i}].name");
@@ -316,6 +362,9 @@ impl Resolver<'_> {
                 })?;
                 let abs = absolute(&data_dir, Path::new(root));
                 options.insert("root".into(), abs.display().to_string());
+            }
+            if let Some(lifetime) = self.direct_download(i, c, &scheme)? {
+                direct_downloads.insert(name.clone(), lifetime);
             }
             connectors.push(ConnectorSpec {
                 name,
@@ -399,6 +448,7 @@ impl Resolver<'_> {
             log_level: f.log.level.to_string(),
             log_format: f.log.format,
             connectors,
+            direct_downloads,
             mounts,
             transfers,
             buffer_size: buffer as usize,

@@ -1,7 +1,8 @@
 //! `GET /l/<token>/f/<id>[/<path inside a shared folder>]`: a file, streamed
 //! from storage with single-range support (206, 416), or a folder page.
 //! `HEAD` answers the same headers and uses nothing; a `GET` takes or rides on
-//! its grant's use before the bytes flow (docs/links.md).
+//! its grant's use before the bytes flow (docs/links.md). Validators and
+//! conditional requests (304, `If-Range`): `conditional.rs`.
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -10,11 +11,13 @@ use futures::TryStreamExt;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::header::{
     HeaderMap, HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, IF_RANGE, RANGE,
+    CONTENT_TYPE, RANGE,
 };
 use hyper::{Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::conditional::{self, Precondition, Validators};
+use super::direct;
 use super::meter::{begin, Metered, Usage};
 use super::pages::{self, FolderRow};
 use super::respond::{audit, brand, html, not_found, page, redirect, refused, try_again, SEGMENT};
@@ -25,6 +28,7 @@ use crate::audit::Outcome;
 use crate::policy::links::Gate;
 use crate::policy::Op;
 use crate::store::LinkFile;
+use crate::vfs::Entry;
 
 /// Most entries a folder page shows.
 const MAX_LISTING: usize = 2_000;
@@ -194,7 +198,7 @@ pub async fn item(
         return folder(ctx, peer, &v, &file, rest, head).await;
     }
     let name = t.inner.last().cloned().unwrap_or_else(|| file.name.clone());
-    send_file(ctx, peer, &v, t, &name, entry.size, headers, head).await
+    send_file(ctx, peer, &v, t, &name, &entry, headers, head).await
 }
 
 /// The link's file named by `id`; a store failure is a "try again" page.
@@ -222,16 +226,26 @@ async fn send_file(
     v: &Visit,
     t: Target,
     name: &str,
-    size: u64,
+    entry: &Entry,
     headers: &HeaderMap,
     head: bool,
 ) -> Response<Body> {
+    let size = entry.size;
+    let validators = Validators::of(entry);
+    // A 304 is answered before the use is taken: no use, no audit row.
+    let range_allowed = match conditional::evaluate(headers, &validators) {
+        Precondition::NotModified => {
+            let mut r = empty(StatusCode::NOT_MODIFIED);
+            validators.apply(r.headers_mut());
+            return r;
+        }
+        Precondition::Send { range_allowed } => range_allowed,
+    };
     let asked = headers.get(RANGE).and_then(|h| h.to_str().ok());
-    // If-Range carries a validator this server does not issue: send it all.
-    let ranged = if headers.contains_key(IF_RANGE) {
-        Ranged::Full
-    } else {
+    let ranged = if range_allowed {
         parse_range(asked, size)
+    } else {
+        Ranged::Full
     };
     let (status, range) = match ranged {
         Ranged::Full => (StatusCode::OK, 0..size),
@@ -250,6 +264,7 @@ async fn send_file(
         set(h, CONTENT_DISPOSITION, &disposition(name));
         set(h, ACCEPT_RANGES, "bytes");
         set(h, CONTENT_LENGTH, &len.to_string());
+        validators.apply(h);
         if status == StatusCode::PARTIAL_CONTENT {
             set(
                 h,
@@ -265,16 +280,26 @@ async fn send_file(
     if head {
         return resp;
     }
+    // Presigning is local (no request): a URL nobody is given costs nothing.
+    let direct = direct::presigned(&t, &disposition(name)).await;
     let what = Usage {
         action: "link_download",
         what: display_path(&t),
-        to_end: range.end == size,
+        to_end: direct.is_some() || range.end == size,
         file_size: size,
     };
     let (charge, new_cookie) = match begin(ctx, peer, v, what).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Some(url) = direct {
+        charge.settle_direct();
+        let mut resp = redirect(&url);
+        if let Some(c) = new_cookie {
+            v.set_grant(ctx, resp.headers_mut(), &c);
+        }
+        return resp;
+    }
     let stream = match t.session.open_read(&t.path).await {
         Ok(download) => download.stream(range).await,
         Err(e) => Err(e),

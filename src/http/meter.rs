@@ -116,6 +116,17 @@ impl Charge {
     /// Settles the use (charge or refund), writes the audit row and, for a whole
     /// file, notifies the creator. Runs on a task; never blocks the caller.
     pub fn settle(self, sent: u64, complete: bool) {
+        self.finish(Some(sent), complete, "");
+    }
+
+    /// Settles a direct download (`http/direct.rs`) as complete when its
+    /// presigned URL is handed out; the row says `direct` and counts no bytes,
+    /// since they flow from storage to the visitor unseen.
+    pub fn settle_direct(self) {
+        self.finish(None, true, "; direct (presigned URL handed out)");
+    }
+
+    fn finish(self, sent: Option<u64>, complete: bool, note: &'static str) {
         let audit = self.audit.clone();
         audit.spawn(async move {
             let c = self;
@@ -128,18 +139,21 @@ impl Charge {
                     tracing::error!(link = %c.link.public_id, error = %e, "settling a link use");
                 }
             }
-            let ev = AuditEvent::new(Protocol::Http, c.action)
+            let mut ev = AuditEvent::new(Protocol::Http, c.action)
                 .remote(c.peer)
                 .link(&c.link.public_id)
-                .bytes(sent)
-                .took(c.started)
+                .took(c.started);
+            if let Some(sent) = sent {
+                ev = ev.bytes(sent);
+            }
+            let ev = ev
                 .outcome(if complete {
                     Outcome::Ok
                 } else {
                     Outcome::Failed
                 })
                 .detail(format!(
-                    "{}{}{}",
+                    "{}{}{note}{}",
                     c.what,
                     if complete { "" } else { " (aborted)" },
                     c.email

@@ -6,8 +6,11 @@
 //! - `visit.rs`: a request's link and grant; `landing.rs`: the landing page, the
 //!   password, e-mail and code forms;
 //! - `target.rs`: where an item's bytes live, with the share re-checks;
-//! - `download.rs`: files (Range) and folder pages; `meter.rs`: bodies that
-//!   settle the use and write the audit row when the bytes stop;
+//! - `download.rs`: files (Range) and folder pages; `conditional.rs`: their
+//!   validators (`ETag`, `Last-Modified`) and conditional requests;
+//!   `direct.rs`: 303 to a presigned GET on connectors with direct downloads;
+//!   `meter.rs`: bodies that settle the use and write the audit row when the
+//!   bytes stop;
 //! - `zip.rs`: "download all" as a streamed zip;
 //! - `client.rs`: the client's address and scheme behind trusted reverse proxies;
 //! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
@@ -19,7 +22,9 @@
 
 mod assets;
 pub mod client;
+mod conditional;
 mod context;
+mod direct;
 mod download;
 pub(crate) mod forms;
 mod landing;

@@ -308,6 +308,20 @@ impl Session {
         }
     }
 
+    /// A short-lived presigned GET for `path` answering with `disposition`, if
+    /// its connector hands out direct downloads (`None` otherwise). The caller
+    /// audits the hand-out: the bytes never pass through this session.
+    pub async fn presign_download(
+        &self,
+        path: &VPath,
+        disposition: &str,
+    ) -> Result<Option<String>> {
+        self.allow(Op::Read, "download", path).await?;
+        self.vfs
+            .presign_download(&self.full(path), disposition)
+            .await
+    }
+
     /// Starts an upload; it becomes visible and is audited (bytes, SHA-256) on close.
     pub async fn create(&self, path: &VPath) -> Result<Upload> {
         self.create_with(path, true).await

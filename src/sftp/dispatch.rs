@@ -646,6 +646,7 @@ impl Channel {
             modified: Some(std::time::SystemTime::now()),
             mode: mode.or(old.and_then(|o| o.mode)),
             link: None,
+            etag: None,
         })
     }
 

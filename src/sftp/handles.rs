@@ -190,6 +190,7 @@ impl Handle {
                             ),
                             mode: w.pending.mode.or(old.and_then(|o| o.mode)),
                             link: None,
+                            etag: None,
                         }
                     }
                     other => match session.stat(other.path()).await {

@@ -26,6 +26,8 @@ pub struct Entry {
     /// virtual path). `kind`, `size` and `mode` describe what it leads to, so
     /// every door that follows links (downloads, zips, STAT) reads them as before.
     pub link: Option<String>,
+    /// The storage's entity tag, where the service reports one (object stores).
+    pub etag: Option<String>,
 }
 
 impl Entry {
@@ -37,6 +39,7 @@ impl Entry {
             modified: None,
             mode: None,
             link: None,
+            etag: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl Entry {
             modified: meta.last_modified().map(SystemTime::from),
             mode: None,
             link: None,
+            etag: meta.etag().map(str::to_string),
         })
     }
 

@@ -343,6 +343,7 @@ pub(super) fn entry(path: VPath, st: &libc::stat) -> Option<Entry> {
         modified,
         mode: Some(st.st_mode & 0o7777),
         link: None,
+        etag: None,
     })
 }
 

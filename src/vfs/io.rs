@@ -14,6 +14,7 @@ use futures::stream::{StreamExt, TryStreamExt};
 
 use super::local_read::LocalReader;
 use super::local_write::LocalWriter;
+use super::parts::PartWriter;
 use super::{ByteStream, VPath};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -119,6 +120,8 @@ pub struct FileWriter {
 pub(super) enum Upload {
     Local(LocalWriter),
     Storage(opendal::Writer),
+    /// A multipart upload with growing parts (`parts.rs`).
+    Parts(Box<PartWriter>),
 }
 
 impl Upload {
@@ -126,6 +129,7 @@ impl Upload {
         match self {
             Upload::Local(w) => w.write(data).await,
             Upload::Storage(w) => Ok(w.write(data).await?),
+            Upload::Parts(w) => w.write(data).await,
         }
     }
 
@@ -139,6 +143,7 @@ impl Upload {
                     Err(e.into())
                 }
             },
+            Upload::Parts(w) => w.close().await.map(|()| None),
         }
     }
 
@@ -146,6 +151,7 @@ impl Upload {
         match self {
             Upload::Local(w) => w.abort().await,
             Upload::Storage(mut w) => Ok(w.abort().await?),
+            Upload::Parts(w) => w.abort().await,
         }
     }
 }
@@ -257,7 +263,7 @@ impl FileWriter {
             .ok_or_else(|| Error::internal("close after close"))?;
         let size = match &writer {
             Upload::Local(w) => w.size(),
-            Upload::Storage(_) => self.written,
+            Upload::Storage(_) | Upload::Parts(_) => self.written,
         };
         let sha = writer
             .close(hash)
@@ -321,7 +327,24 @@ impl Drop for FileWriter {
         // up after itself when dropped.
         // With `keep_on_drop`, a storage upload is completed instead: its bytes
         // were sent in order, so what is published is the prefix received.
-        if let Some(Upload::Storage(mut writer)) = self.inner.take() {
+        let upload = self.inner.take();
+        if let Some(Upload::Parts(writer)) = upload {
+            let path = self.path.clone();
+            let keep = self.keep_on_drop && self.written > 0;
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    // A failed close aborts the upload itself.
+                    let (what, result) = if keep {
+                        ("keeping an interrupted upload", writer.close().await)
+                    } else {
+                        ("abort of an abandoned upload", writer.abort().await)
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(%path, error = %e, "{what} failed");
+                    }
+                });
+            }
+        } else if let Some(Upload::Storage(mut writer)) = upload {
             let path = self.path.clone();
             // Nothing received: nothing to keep (an empty object must not
             // replace the old file).

@@ -21,7 +21,9 @@ mod local_ops;
 mod local_read;
 mod local_write;
 mod mount;
+mod parts;
 mod path;
+mod presign;
 
 use std::sync::Arc;
 
@@ -40,6 +42,7 @@ pub use local_fsinfo::FsStats;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
+pub use parts::{PartSchedule, DOUBLE_EVERY, PART_CAP};
 pub use path::{is_plain_name, VPath, MAX_NAME, MAX_PATH};
 
 use crate::budget::Budget;
@@ -445,11 +448,13 @@ impl Vfs {
             builder = builder.chunk(ONE_SHOT_MAX);
             one_shot_max = Some(ONE_SHOT_MAX as u64);
         }
+        let mut parts = None;
         if cap.write_can_multi {
-            // Object stores upload in parts of at least their minimum part size;
-            // this bounds what one upload buffers.
+            // Object stores upload in parts of at least their minimum part size,
+            // growing with the transfer (`parts.rs`); the first size bounds what
+            // a small upload buffers.
             let part = self.buffer_size.max(cap.write_multi_min_size.unwrap_or(0));
-            builder = builder.chunk(part);
+            let largest = PART_CAP.min(cap.write_multi_max_size.unwrap_or(usize::MAX));
             // Parts in flight at once, so one part's round trip does not stall
             // the next: memory held is the part being filled plus those. When
             // the budget is tight, one part at a time rather than waiting.
@@ -470,12 +475,22 @@ impl Vfs {
             if reserved.is_none() {
                 reserved = Some(self.budget.reserve(part * 2).await);
             }
+            parts = Some((PartSchedule::new(part, largest), in_flight + 1));
         }
         let writer = builder
             .await
             .map_err(|e| Error::from(e).context(format!("upload to {path}")))?;
+        let upload = match parts {
+            Some((schedule, held)) => Upload::Parts(Box::new(parts::PartWriter::new(
+                writer,
+                schedule,
+                self.budget.clone(),
+                held,
+            ))),
+            None => Upload::Storage(writer),
+        };
         Ok(FileWriter {
-            inner: Some(Upload::Storage(writer)),
+            inner: Some(upload),
             path: path.clone(),
             written: 0,
             keep_on_drop,

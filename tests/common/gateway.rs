@@ -34,6 +34,12 @@ pub fn storage_toml(kind: &str) -> String {
                 opts.join("\n")
             )
         }
+        // S3 whose link downloads answer 303 to a presigned GET.
+        "s3-direct" => storage_toml("s3").replacen(
+            "scheme = \"s3\"\n",
+            "scheme = \"s3\"\ndirect_downloads = true\ndirect_download_lifetime = \"2m\"\n",
+            1,
+        ),
         other => panic!("unknown storage {other}"),
     }
 }

@@ -2,6 +2,7 @@
 //! Vfs builders for each connector kind, and SHA-256 of byte streams.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod curl;
 pub mod gateway;
 pub mod smtp;
 
