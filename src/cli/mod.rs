@@ -6,6 +6,7 @@ mod apikey;
 mod audit;
 mod clients;
 mod connector;
+mod db;
 mod link;
 mod user;
 
@@ -60,6 +61,9 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// The metadata database (SQLite, or PostgreSQL with `[database] url`).
+    #[command(subcommand)]
+    Db(db::DbCmd),
     /// Ask a running node whether it is ready (its `/readyz` on `[metrics] listen`);
     /// exit status 0 when it is.
     Ping {
@@ -128,6 +132,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Link(cmd) => link::run(&config, cmd),
         Command::Connector(cmd) => connector::run(&config, cmd),
         Command::Config(ConfigCmd::Check) => connector::config_check(&config),
+        Command::Db(cmd) => db::run(&config, cmd),
     }
 }
 
