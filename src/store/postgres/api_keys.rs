@@ -82,7 +82,7 @@ pub fn revoke(c: &mut Client, prefix: &str, now: Millis) -> Result<()> {
 pub fn touch(c: &mut Client, id: i64, now: Millis) -> Result<()> {
     c.exec(
         "UPDATE api_keys SET last_used_at = $1
-         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1 - $3)",
+         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1::BIGINT - $3::BIGINT)",
         &[&now, &id, &TOUCH_EVERY],
     )?;
     Ok(())

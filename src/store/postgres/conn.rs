@@ -34,7 +34,12 @@ pub fn pg(e: tokio_postgres::Error) -> Error {
         Some(_) => ErrorKind::Internal,
         None => ErrorKind::Unavailable,
     };
-    Error::new(kind, "database").with_source(e)
+    // The server's message says what was wrong with the statement (for the log).
+    let what = match e.as_db_error() {
+        Some(db) => format!("database: {}", db.message()),
+        None => "database".to_string(),
+    };
+    Error::new(kind, what).with_source(e)
 }
 
 /// Whether `e` is a unique violation (a name or key already taken).
