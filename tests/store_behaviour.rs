@@ -223,7 +223,10 @@ fn users_keys_and_api_keys(f: &Fixture) {
     );
     s.api_key_insert("carol", &api("bbbb2222")).unwrap();
     assert_eq!(s.api_key_list(None).unwrap().len(), 2);
-    assert_eq!(s.api_key_list(Some("bob")).unwrap(), std::slice::from_ref(&a));
+    assert_eq!(
+        s.api_key_list(Some("bob")).unwrap(),
+        std::slice::from_ref(&a)
+    );
     s.api_key_touch(a.id, 1_000_000).unwrap();
     s.api_key_touch(a.id, 1_000_001).unwrap();
     let t = s.api_key_by_prefix("aaaa2222").unwrap().unwrap();
@@ -1163,4 +1166,134 @@ fn postgres_database_from_a_newer_wharf_is_refused() {
     let err = PostgresStore::open(&url).err().expect("refused");
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// Runs a client with a deadline; returns (success, stdout and stderr).
+async fn run(cmd: &mut tokio::process::Command, secs: u64) -> (bool, String) {
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(secs), cmd.output())
+        .await
+        .expect("finished in time")
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_postgres_serves_sftp_and_links_and_audits_there() {
+    let Some(server) = common::postgres::shared() else {
+        return;
+    };
+    let db = common::postgres::db_name("gateway");
+    let url = server.create_db(&db);
+    let mut gw =
+        common::gateway::Gateway::start("fs", &format!("[database]\nurl = \"{url}\"\n")).await;
+    assert!(
+        !gw.config.database_path().exists(),
+        "no SQLite file beside PostgreSQL"
+    );
+    let migrated = gw.cli(&["db", "migrate"]);
+    let latest = wharf::store::postgres::SCHEMA_VERSION;
+    assert!(
+        migrated.contains(&format!("schema version {latest} (was {latest})")),
+        "{migrated}"
+    );
+
+    // A user made through the store is in PostgreSQL, and logs in over SFTP.
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    assert_eq!(
+        server.psql(&db, "SELECT home FROM users WHERE name = 'acme'"),
+        ["/acme"]
+    );
+    let data = common::pattern(1_500_000, 15);
+    std::fs::write(gw.path("up.bin"), &data).unwrap();
+    std::fs::write(
+        gw.path("batch.txt"),
+        "put up.bin up.bin\nget up.bin back.bin\n",
+    )
+    .unwrap();
+    let mut sftp = tokio::process::Command::new("sftp");
+    sftp.current_dir(gw.dir.path())
+        .args(common::gateway::SSH_OPTS)
+        .arg("-P")
+        .arg(gw.sftp_addr().port().to_string())
+        .arg("-i")
+        .arg(&key)
+        .args(["-b", "batch.txt", "acme@127.0.0.1"]);
+    let (ok, out) = run(&mut sftp, 120).await;
+    assert!(ok, "{out}");
+    let back = std::fs::read(gw.path("back.bin")).unwrap();
+    assert_eq!(common::sha256(&back), common::sha256(&data));
+
+    // A one-time link made by the CLI (on PostgreSQL too), downloaded with curl.
+    let local = gw.path("report.bin");
+    std::fs::write(&local, &data).unwrap();
+    let (id, token) = gw.link(&["send", local.to_str().unwrap(), "--one-time"]);
+    let page_url = gw.url(&token);
+    let (ok, page) = run(
+        tokio::process::Command::new("curl").args(["-sS", "--fail", &page_url]),
+        60,
+    )
+    .await;
+    assert!(ok, "{page}");
+    let file_url = format!("{page_url}{}", common::file_path(&page));
+    let got = gw.path("got.bin");
+    let (ok, out) = run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--fail", "-o"])
+            .arg(&got)
+            .arg(&file_url),
+        60,
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        common::sha256(&std::fs::read(&got).unwrap()),
+        common::sha256(&data)
+    );
+    let (_, again) = run(
+        tokio::process::Command::new("curl").args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &file_url,
+        ]),
+        60,
+    )
+    .await;
+    assert_eq!(again, "410", "the one use is taken, in PostgreSQL");
+    assert_eq!(
+        server.psql(
+            &db,
+            &format!("SELECT uses, max_uses FROM links WHERE public_id = '{id}'")
+        ),
+        ["1|1"]
+    );
+
+    // The audit rows are written to PostgreSQL.
+    gw.stop_and_audit(AuditQuery::default()).await;
+    let rows = server.psql(
+        &db,
+        "SELECT protocol, action, coalesce(actor, ''), outcome, coalesce(bytes, -1) FROM audit \
+         WHERE action IN ('login', 'upload', 'link_download') ORDER BY id",
+    );
+    assert!(
+        rows.contains(&"sftp|login|acme|ok|-1".to_string()),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.starts_with("sftp|upload|acme|ok|")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&format!("http|link_download||ok|{}", data.len())),
+        "{rows:?}"
+    );
 }

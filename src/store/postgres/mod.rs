@@ -457,3 +457,36 @@ impl Store for PostgresStore {
         self.with(|c| notifications::recipient_names(c, link_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            redact_url("postgresql://wharf:p@ss:w0rd@db:5432/wharf"),
+            "postgresql://wharf:***@db:5432/wharf"
+        );
+        assert_eq!(
+            redact_url("postgres://wharf@db/wharf?password=x"),
+            "postgres://wharf:***@db/wharf?…"
+        );
+        assert_eq!(redact_url("not a url"), "(not a URL)");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_its_password_is_not_shown() {
+        let err = PostgresStore::open("postgresql://wharf:hunter2@127.0.0.1:1/wharf")
+            .err()
+            .expect("nothing listens on port 1");
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("wharf:***@127.0.0.1:1"), "{text}");
+        let bad = PostgresStore::open("postgresql://wharf:hunter2@[bad/x")
+            .err()
+            .unwrap();
+        assert!(!format!("{bad} {bad:?}").contains("hunter2"));
+    }
+}
