@@ -63,6 +63,7 @@ on_both!(
     limit_of_5_under_60_concurrent_reservations_gives_5,
     downloads_begin_end_and_stale_refunds,
     fifty_concurrent_grants_on_a_one_time_link_reserve_once,
+    downloads_and_stale_sweeps_at_once_charge_each_use_once,
     codes_count_every_try_under_concurrency,
     uploads_take_uses_under_concurrency_and_give_them_back,
     web_sessions_touch_and_purge,
@@ -566,6 +567,52 @@ fn fifty_concurrent_grants_on_a_one_time_link_reserve_once(f: &Fixture) {
         "only the winner's second download rides: {tickets:?}"
     );
     assert_eq!(f.store.link_by_public_id("p").unwrap().unwrap().uses, 1);
+}
+
+/// Downloads beginning and ending while two sweeps refund stale reservations
+/// (as two nodes would): no deadlock or error, and in the end the link counts
+/// exactly the grants that were charged.
+fn downloads_and_stale_sweeps_at_once_charge_each_use_once(f: &Fixture) {
+    let id = f
+        .store
+        .link_insert(&new_link("p", Some(1000)), &[])
+        .unwrap()
+        .id;
+    let store = f.store.clone();
+    race(24, move |i| {
+        if i < 2 {
+            let mut refunded = 0;
+            for _ in 0..20 {
+                refunded += store.link_refund_stale(Millis::MAX).unwrap();
+            }
+            return refunded;
+        }
+        for round in 0..5 {
+            let grant = format!("g{i}-{round}");
+            let t = store.link_begin_download(id, &grant, 1).unwrap();
+            assert_eq!(t, Ticket::Reserved);
+            // Shared, or Reserved again when a sweep took the first one.
+            let second = store.link_begin_download(id, &grant, 1).unwrap();
+            assert!(
+                matches!(second, Ticket::Shared | Ticket::Reserved),
+                "{second:?}"
+            );
+            store.link_end_download(id, &grant, false).unwrap();
+            store.link_end_download(id, &grant, round % 2 == 0).unwrap();
+        }
+        0
+    });
+    f.store.link_refund_stale(Millis::MAX).unwrap();
+    let uses = f.store.link_by_public_id("p").unwrap().unwrap().uses;
+    let charged = (2..24)
+        .flat_map(|i| (0..5).map(move |r| format!("g{i}-{r}")))
+        .filter(|g| f.store.link_grant_holds(id, g).unwrap())
+        .count();
+    assert_eq!(uses as usize, charged);
+    assert!(
+        charged <= 22 * 3,
+        "only complete downloads charge: {charged}"
+    );
 }
 
 fn codes_count_every_try_under_concurrency(f: &Fixture) {
@@ -1296,4 +1343,25 @@ async fn a_gateway_on_postgres_serves_sftp_and_links_and_audits_there() {
         rows.contains(&format!("http|link_download||ok|{}", data.len())),
         "{rows:?}"
     );
+}
+
+#[test]
+fn db_migrate_on_sqlite_creates_the_database_and_prints_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = common::wharf_cmd(&data, None)
+        .args(["db", "migrate"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latest = wharf::store::sqlite::SCHEMA_VERSION;
+    assert!(text.contains(&format!("schema version {latest}")), "{text}");
+    assert!(data.join("wharf.db").exists());
+    // Then the store opens it as it is.
+    SqliteStore::open(&data.join("wharf.db")).unwrap();
 }
