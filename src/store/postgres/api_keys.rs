@@ -1,8 +1,8 @@
 //! SQL for API keys: the prefix names a key, only the key's SHA-256 is stored.
 
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
-use super::conn::{get, is_unique_violation, Sql};
+use super::conn::{get, is_unique_violation, Conn, Sql};
 use super::users::user_id;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{now_ms, ApiKey, Millis, NewApiKey};
@@ -26,7 +26,7 @@ fn row(r: &Row) -> Result<ApiKey> {
     })
 }
 
-pub fn insert(c: &mut Client, user: &str, k: &NewApiKey) -> Result<ApiKey> {
+pub fn insert(c: &mut Conn, user: &str, k: &NewApiKey) -> Result<ApiKey> {
     let uid = user_id(c, user)?;
     let res = c.exec(
         "INSERT INTO api_keys (user_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -42,7 +42,7 @@ pub fn insert(c: &mut Client, user: &str, k: &NewApiKey) -> Result<ApiKey> {
     }
 }
 
-pub fn by_prefix(c: &mut Client, prefix: &str) -> Result<Option<ApiKey>> {
+pub fn by_prefix(c: &mut Conn, prefix: &str) -> Result<Option<ApiKey>> {
     c.opt(
         &format!(
             "SELECT {COLS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.prefix = $1"
@@ -53,7 +53,7 @@ pub fn by_prefix(c: &mut Client, prefix: &str) -> Result<Option<ApiKey>> {
     .transpose()
 }
 
-pub fn list(c: &mut Client, user: Option<&str>) -> Result<Vec<ApiKey>> {
+pub fn list(c: &mut Conn, user: Option<&str>) -> Result<Vec<ApiKey>> {
     c.rows(
         &format!(
             "SELECT {COLS} FROM api_keys k JOIN users u ON u.id = k.user_id
@@ -66,7 +66,7 @@ pub fn list(c: &mut Client, user: Option<&str>) -> Result<Vec<ApiKey>> {
     .collect()
 }
 
-pub fn revoke(c: &mut Client, prefix: &str, now: Millis) -> Result<()> {
+pub fn revoke(c: &mut Conn, prefix: &str, now: Millis) -> Result<()> {
     let n = c.exec(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE prefix = $2",
         &[&now, &prefix],
@@ -79,7 +79,7 @@ pub fn revoke(c: &mut Client, prefix: &str, now: Millis) -> Result<()> {
     }
 }
 
-pub fn touch(c: &mut Client, id: i64, now: Millis) -> Result<()> {
+pub fn touch(c: &mut Conn, id: i64, now: Millis) -> Result<()> {
     c.exec(
         "UPDATE api_keys SET last_used_at = $1
          WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1::BIGINT - $3::BIGINT)",

@@ -1,13 +1,13 @@
 //! SQL for the audit log.
 
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
-use super::conn::{begin, commit, get, Sql};
+use super::conn::{begin, commit, get, Conn, Sql};
 use crate::error::Result;
 use crate::event::{AuditEvent, Outcome};
 use crate::store::{AuditQuery, AuditRecord};
 
-pub fn append(c: &mut Client, events: &[AuditEvent]) -> Result<()> {
+pub fn append(c: &mut Conn, events: &[AuditEvent]) -> Result<()> {
     let tx = begin(c)?;
     for e in events {
         tx.exec(
@@ -48,7 +48,7 @@ fn row(r: &Row) -> Result<AuditRecord> {
     })
 }
 
-pub fn query(c: &mut Client, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+pub fn query(c: &mut Conn, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
     let limit = if q.limit == 0 {
         i64::MAX
     } else {

@@ -1,8 +1,8 @@
 //! SQL for the staff address book: clients and their contacts.
 
-use tokio_postgres::{Client as Pg, Row};
+use tokio_postgres::Row;
 
-use super::conn::{begin, commit, get, is_unique_violation, Sql};
+use super::conn::{begin, commit, get, is_unique_violation, Conn, Sql};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{now_ms, Client, ClientEdit, Contact, NewClient};
 
@@ -35,7 +35,7 @@ fn taken(name: &str) -> Error {
     Error::new(ErrorKind::AlreadyExists, text.clone()).with_public(text)
 }
 
-pub fn insert(c: &mut Pg, n: &NewClient) -> Result<Client> {
+pub fn insert(c: &mut Conn, n: &NewClient) -> Result<Client> {
     let res = c.opt(
         &format!(
             "INSERT INTO clients (owner, name, notes, shared, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -51,7 +51,7 @@ pub fn insert(c: &mut Pg, n: &NewClient) -> Result<Client> {
     }
 }
 
-pub fn get_client(c: &mut Pg, id: i64) -> Result<Option<Client>> {
+pub fn get_client(c: &mut Conn, id: i64) -> Result<Option<Client>> {
     c.opt(
         &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"),
         &[&id],
@@ -60,7 +60,7 @@ pub fn get_client(c: &mut Pg, id: i64) -> Result<Option<Client>> {
     .transpose()
 }
 
-pub fn list(c: &mut Pg, user: Option<&str>) -> Result<Vec<Client>> {
+pub fn list(c: &mut Conn, user: Option<&str>) -> Result<Vec<Client>> {
     c.rows(
         &format!(
             "SELECT {CLIENT_COLS} FROM clients WHERE $1::TEXT IS NULL OR owner = $1 OR shared
@@ -73,7 +73,7 @@ pub fn list(c: &mut Pg, user: Option<&str>) -> Result<Vec<Client>> {
     .collect()
 }
 
-pub fn edit(c: &mut Pg, id: i64, e: &ClientEdit) -> Result<()> {
+pub fn edit(c: &mut Conn, id: i64, e: &ClientEdit) -> Result<()> {
     let tx = begin(c)?;
     let mut n = 0;
     if let Some(name) = &e.name {
@@ -103,7 +103,7 @@ pub fn edit(c: &mut Pg, id: i64, e: &ClientEdit) -> Result<()> {
     Ok(())
 }
 
-pub fn delete(c: &mut Pg, id: i64) -> Result<()> {
+pub fn delete(c: &mut Conn, id: i64) -> Result<()> {
     let tx = begin(c)?;
     tx.exec(
         "UPDATE links SET client_id = NULL WHERE client_id = $1",
@@ -118,7 +118,7 @@ pub fn delete(c: &mut Pg, id: i64) -> Result<()> {
     }
 }
 
-pub fn put_contact(c: &mut Pg, client_id: i64, name: &str, email: &str) -> Result<Contact> {
+pub fn put_contact(c: &mut Conn, client_id: i64, name: &str, email: &str) -> Result<Contact> {
     let r = c.one(
         &format!(
             "INSERT INTO contacts (client_id, name, email, created_at) VALUES ($1, $2, $3, $4)
@@ -130,7 +130,7 @@ pub fn put_contact(c: &mut Pg, client_id: i64, name: &str, email: &str) -> Resul
     contact(&r)
 }
 
-pub fn get_contact(c: &mut Pg, id: i64) -> Result<Option<Contact>> {
+pub fn get_contact(c: &mut Conn, id: i64) -> Result<Option<Contact>> {
     c.opt(
         &format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = $1"),
         &[&id],
@@ -139,7 +139,7 @@ pub fn get_contact(c: &mut Pg, id: i64) -> Result<Option<Contact>> {
     .transpose()
 }
 
-pub fn contacts_of(c: &mut Pg, client_id: i64) -> Result<Vec<Contact>> {
+pub fn contacts_of(c: &mut Conn, client_id: i64) -> Result<Vec<Contact>> {
     c.rows(
         &format!(
             "SELECT {CONTACT_COLS} FROM contacts WHERE client_id = $1
@@ -152,7 +152,7 @@ pub fn contacts_of(c: &mut Pg, client_id: i64) -> Result<Vec<Contact>> {
     .collect()
 }
 
-pub fn delete_contact(c: &mut Pg, id: i64) -> Result<()> {
+pub fn delete_contact(c: &mut Conn, id: i64) -> Result<()> {
     match c.exec("DELETE FROM contacts WHERE id = $1", &[&id])? {
         0 => Err(Error::not_found("no such contact")),
         _ => Ok(()),

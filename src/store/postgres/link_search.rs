@@ -4,9 +4,8 @@
 //! filters, an order and a page.
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
 
-use super::conn::{get, Sql, P};
+use super::conn::{get, Conn, Sql, P};
 use super::links::row;
 use crate::error::Result;
 use crate::store::{LinkPage, LinkQuery, LinkRow, LinkSort};
@@ -38,7 +37,7 @@ impl Params {
     }
 }
 
-pub fn search(c: &mut Client, q: &LinkQuery) -> Result<LinkPage> {
+pub fn search(c: &mut Conn, q: &LinkQuery) -> Result<LinkPage> {
     let mut p = Params::default();
     let mut clauses: Vec<String> = Vec::new();
     if let Some(owner) = &q.owner {

@@ -1,9 +1,9 @@
 //! SQL for links and their files.
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
-use super::conn::{begin, commit, get, get_opt_u32, get_u32, Sql, P};
+use super::conn::{begin, commit, get, get_opt_u32, get_u32, Conn, Sql, P};
 use crate::error::{Error, Result};
 use crate::store::{
     now_ms, Inbound, Link, LinkChange, LinkEdit, LinkFile, LinkKind, LinkState, Millis, NewLink,
@@ -78,7 +78,7 @@ fn opt_i64(v: Option<u32>) -> Option<i64> {
     v.map(i64::from)
 }
 
-pub fn insert(c: &mut Client, l: &NewLink, files: &[LinkFile]) -> Result<Link> {
+pub fn insert(c: &mut Conn, l: &NewLink, files: &[LinkFile]) -> Result<Link> {
     let tx = begin(c)?;
     let r = tx.one(
         "INSERT INTO links (public_id, token_hash, kind, owner, title, message, recipients, expires_at,
@@ -127,11 +127,11 @@ fn add_file_on(c: &impl Sql, link_id: i64, f: &LinkFile) -> Result<()> {
     Ok(())
 }
 
-pub fn add_file(c: &mut Client, link_id: i64, f: &LinkFile) -> Result<()> {
+pub fn add_file(c: &mut Conn, link_id: i64, f: &LinkFile) -> Result<()> {
     add_file_on(c, link_id, f)
 }
 
-pub fn by_token_hash(c: &mut Client, hash: &str) -> Result<Option<Link>> {
+pub fn by_token_hash(c: &mut Conn, hash: &str) -> Result<Option<Link>> {
     one(c, "token_hash = $1", &hash)
 }
 
@@ -139,7 +139,7 @@ pub fn by_public_id(c: &impl Sql, id: &str) -> Result<Option<Link>> {
     one(c, "public_id = $1", &id)
 }
 
-pub fn list(c: &mut Client, owner: Option<&str>) -> Result<Vec<Link>> {
+pub fn list(c: &mut Conn, owner: Option<&str>) -> Result<Vec<Link>> {
     c.rows(
         &format!(
             "SELECT {COLS} FROM links WHERE ($1::TEXT IS NULL OR owner = $1)
@@ -152,7 +152,7 @@ pub fn list(c: &mut Client, owner: Option<&str>) -> Result<Vec<Link>> {
     .collect()
 }
 
-pub fn files(c: &mut Client, link_id: i64) -> Result<Vec<LinkFile>> {
+pub fn files(c: &mut Conn, link_id: i64) -> Result<Vec<LinkFile>> {
     c.rows(
         "SELECT id, name, path, is_dir, size, sha256 FROM link_files WHERE link_id = $1
          ORDER BY name COLLATE \"C\"",
@@ -179,7 +179,7 @@ fn changed(n: u64) -> Result<()> {
     }
 }
 
-pub fn change(c: &mut Client, id: i64, ch: &LinkChange) -> Result<()> {
+pub fn change(c: &mut Conn, id: i64, ch: &LinkChange) -> Result<()> {
     let n = match ch {
         LinkChange::Expiry(at) => c.exec(
             "UPDATE links SET expires_at = $1 WHERE id = $2",
@@ -206,7 +206,7 @@ pub fn change(c: &mut Client, id: i64, ch: &LinkChange) -> Result<()> {
 }
 
 /// Applies staff's new rules in one statement (nothing if nothing changes).
-pub fn edit(c: &mut Client, id: i64, e: &LinkEdit) -> Result<()> {
+pub fn edit(c: &mut Conn, id: i64, e: &LinkEdit) -> Result<()> {
     let mut sets: Vec<&str> = Vec::new();
     let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
     let mut put = |col: &'static str, v: Box<dyn ToSql + Sync>| {
@@ -264,7 +264,7 @@ pub fn edit(c: &mut Client, id: i64, e: &LinkEdit) -> Result<()> {
 
 /// Gives a draft its rules and token and makes it active; false if it was not
 /// (or no longer) a draft.
-pub fn finish_draft(c: &mut Client, id: i64, l: &NewLink) -> Result<bool> {
+pub fn finish_draft(c: &mut Conn, id: i64, l: &NewLink) -> Result<bool> {
     let n = c.exec(
         "UPDATE links SET token_hash = $2, title = $3, message = $4, recipients = $5,
                           expires_at = $6, max_uses = $7, password_hash = $8,
@@ -291,11 +291,11 @@ pub fn finish_draft(c: &mut Client, id: i64, l: &NewLink) -> Result<bool> {
     Ok(n == 1)
 }
 
-pub fn delete(c: &mut Client, id: i64) -> Result<()> {
+pub fn delete(c: &mut Conn, id: i64) -> Result<()> {
     changed(c.exec("DELETE FROM links WHERE id = $1", &[&id])?)
 }
 
-pub fn delete_files(c: &mut Client, link_id: i64) -> Result<()> {
+pub fn delete_files(c: &mut Conn, link_id: i64) -> Result<()> {
     c.exec("DELETE FROM link_files WHERE link_id = $1", &[&link_id])?;
     Ok(())
 }

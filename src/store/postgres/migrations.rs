@@ -4,9 +4,7 @@
 //! advisory lock, so nodes starting together migrate once (the others wait and
 //! then find nothing to do). A database from a newer wharf is refused.
 
-use tokio_postgres::Client;
-
-use super::conn::{batch, begin, commit, get, Sql};
+use super::conn::{batch, begin, commit, get, Conn, Sql};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The advisory lock all wharf nodes take to migrate ("wharf" in ASCII).
@@ -247,7 +245,7 @@ const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     INSERT INTO schema_version (id, version) VALUES (TRUE, 0) ON CONFLICT (id) DO NOTHING;";
 
 /// The version the database is at (0 for an empty one).
-pub fn current(c: &mut Client) -> Result<u32> {
+pub fn current(c: &mut Conn) -> Result<u32> {
     let exists: bool = get(
         &c.one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?,
         0,
@@ -264,7 +262,7 @@ pub fn current(c: &mut Client) -> Result<u32> {
 
 /// Brings the schema to [`LATEST`] in one transaction under the advisory
 /// lock; returns the version reached.
-pub fn migrate(c: &mut Client) -> Result<u32> {
+pub fn migrate(c: &mut Conn) -> Result<u32> {
     let tx = begin(c)?;
     tx.exec("SELECT pg_advisory_xact_lock($1)", &[&LOCK])?;
     batch(&tx, VERSION_TABLE)?;

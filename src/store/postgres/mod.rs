@@ -26,7 +26,9 @@ mod visits;
 use std::sync::{Arc, Mutex};
 
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::NoTls;
+
+use conn::Conn;
 
 use super::{
     ApiKey, AuditQuery, AuditRecord, Ban, Client as AddressClient, ClientEdit, CodeCheck, Contact,
@@ -65,7 +67,7 @@ pub struct PostgresStore {
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// Drives the connections' I/O; dropped without waiting (see `Drop`).
     rt: Option<tokio::runtime::Runtime>,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Conn>>,
     /// The URL without its password, for messages.
     shown: Arc<str>,
 }
@@ -117,7 +119,7 @@ impl PostgresStore {
         self.with(migrations::current)
     }
 
-    fn connect(&self) -> Result<Client> {
+    fn connect(&self) -> Result<Conn> {
         let rt = self.rt.as_ref().expect("runtime");
         let config = self.config.clone();
         let tls = self.tls.clone();
@@ -145,7 +147,7 @@ impl PostgresStore {
             Ok::<_, tokio_postgres::Error>(client)
         });
         match futures::executor::block_on(task) {
-            Ok(Ok(client)) => Ok(client),
+            Ok(Ok(client)) => Ok(Conn::new(client)),
             Ok(Err(e)) => Err(Error::new(
                 ErrorKind::Unavailable,
                 format!("cannot connect to the database {}: {e}", self.shown),
@@ -155,7 +157,7 @@ impl PostgresStore {
     }
 
     /// Runs `f` on a pooled connection (a closed one is replaced).
-    fn with<R>(&self, f: impl FnOnce(&mut Client) -> Result<R>) -> Result<R> {
+    fn with<R>(&self, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
         let pooled = loop {
             let next = self.idle.lock().expect("pool lock").pop();
             match next {

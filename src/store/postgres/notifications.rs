@@ -1,9 +1,9 @@
 //! SQL for the notification feed, the users' mail preferences and the names
 //! of links' recipients.
 
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
-use super::conn::{begin, commit, get, Sql};
+use super::conn::{begin, commit, get, Conn, Sql};
 use crate::error::{Error, Result};
 use crate::store::{Link, Millis, NewNotification, NoticeKind, Notification};
 
@@ -27,7 +27,7 @@ fn row(r: &Row) -> Result<Notification> {
 
 /// Stores a notification; `None` when the user is gone, or when the link
 /// already has this once-only notice (the partial unique index).
-pub fn add(c: &mut Client, n: &NewNotification, now: Millis) -> Result<Option<i64>> {
+pub fn add(c: &mut Conn, n: &NewNotification, now: Millis) -> Result<Option<i64>> {
     let r = c.opt(
         "INSERT INTO notifications
              (user_id, kind, link_public_id, link_label, file, who, bytes, created_at)
@@ -49,7 +49,7 @@ pub fn add(c: &mut Client, n: &NewNotification, now: Millis) -> Result<Option<i6
 }
 
 /// Newest first.
-pub fn of(c: &mut Client, user: &str, limit: usize) -> Result<Vec<Notification>> {
+pub fn of(c: &mut Conn, user: &str, limit: usize) -> Result<Vec<Notification>> {
     c.rows(
         &format!(
             "SELECT {COLS} FROM notifications
@@ -63,7 +63,7 @@ pub fn of(c: &mut Client, user: &str, limit: usize) -> Result<Vec<Notification>>
     .collect()
 }
 
-pub fn unread(c: &mut Client, user: &str) -> Result<u64> {
+pub fn unread(c: &mut Conn, user: &str) -> Result<u64> {
     let n: i64 = get(
         &c.one(
             "SELECT COUNT(*) FROM notifications
@@ -76,7 +76,7 @@ pub fn unread(c: &mut Client, user: &str) -> Result<u64> {
 }
 
 /// Marks one notification of `user` (or, with `None`, all of them) read.
-pub fn mark_read(c: &mut Client, user: &str, id: Option<i64>, now: Millis) -> Result<usize> {
+pub fn mark_read(c: &mut Conn, user: &str, id: Option<i64>, now: Millis) -> Result<usize> {
     Ok(c.exec(
         "UPDATE notifications SET read_at = $3
          WHERE user_id = (SELECT id FROM users WHERE name = $1)
@@ -86,7 +86,7 @@ pub fn mark_read(c: &mut Client, user: &str, id: Option<i64>, now: Millis) -> Re
 }
 
 /// The user's explicit choices: (kind, also by mail).
-pub fn prefs(c: &mut Client, user: &str) -> Result<Vec<(NoticeKind, bool)>> {
+pub fn prefs(c: &mut Conn, user: &str) -> Result<Vec<(NoticeKind, bool)>> {
     let rows = c.rows(
         "SELECT kind, email FROM notification_prefs
          WHERE user_id = (SELECT id FROM users WHERE name = $1)",
@@ -102,7 +102,7 @@ pub fn prefs(c: &mut Client, user: &str) -> Result<Vec<(NoticeKind, bool)>> {
     Ok(out)
 }
 
-pub fn set_pref(c: &mut Client, user: &str, kind: NoticeKind, email: bool) -> Result<()> {
+pub fn set_pref(c: &mut Conn, user: &str, kind: NoticeKind, email: bool) -> Result<()> {
     c.exec(
         "INSERT INTO notification_prefs (user_id, kind, email)
          SELECT id, $2, $3 FROM users WHERE name = $1
@@ -115,7 +115,7 @@ pub fn set_pref(c: &mut Client, user: &str, kind: NoticeKind, email: bool) -> Re
 /// Active links (of `owner`, or everyone's) that expired in (`since`, `now`]
 /// and have no expiry notice yet.
 pub fn newly_expired(
-    c: &mut Client,
+    c: &mut Conn,
     owner: Option<&str>,
     since: Millis,
     now: Millis,
@@ -144,7 +144,7 @@ pub fn newly_expired(
 }
 
 /// Replaces the names of a link's recipients: (e-mail, name).
-pub fn set_recipient_names(c: &mut Client, link_id: i64, names: &[(String, String)]) -> Result<()> {
+pub fn set_recipient_names(c: &mut Conn, link_id: i64, names: &[(String, String)]) -> Result<()> {
     let tx = begin(c)?;
     tx.exec(
         "DELETE FROM link_recipients WHERE link_id = $1",
@@ -164,7 +164,7 @@ pub fn set_recipient_names(c: &mut Client, link_id: i64, names: &[(String, Strin
 }
 
 /// (e-mail in lower case, name) of a link's named recipients.
-pub fn recipient_names(c: &mut Client, link_id: i64) -> Result<Vec<(String, String)>> {
+pub fn recipient_names(c: &mut Conn, link_id: i64) -> Result<Vec<(String, String)>> {
     c.rows(
         "SELECT email, name FROM link_recipients WHERE link_id = $1 ORDER BY email COLLATE \"C\"",
         &[&link_id],

@@ -1,13 +1,11 @@
 //! SQL for staff web sessions.
 
-use tokio_postgres::Client;
-
-use super::conn::{begin, commit, get, Sql};
+use super::conn::{begin, commit, get, Conn, Sql};
 use super::users;
 use crate::error::Result;
 use crate::store::{Millis, NewWebSession, WebSession};
 
-pub fn insert(c: &mut Client, s: &NewWebSession) -> Result<()> {
+pub fn insert(c: &mut Conn, s: &NewWebSession) -> Result<()> {
     c.exec(
         "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, expires_at, last_seen_at)
          VALUES ($1, $2, $3, $4, $5, $4)",
@@ -23,7 +21,7 @@ pub fn insert(c: &mut Client, s: &NewWebSession) -> Result<()> {
 }
 
 pub fn touch(
-    c: &mut Client,
+    c: &mut Conn,
     token_hash: &str,
     now: Millis,
     seen_since: Millis,
@@ -75,7 +73,7 @@ pub fn touch(
     }))
 }
 
-pub fn delete(c: &mut Client, token_hash: &str) -> Result<()> {
+pub fn delete(c: &mut Conn, token_hash: &str) -> Result<()> {
     c.exec(
         "DELETE FROM web_sessions WHERE token_hash = $1",
         &[&token_hash],
@@ -83,7 +81,7 @@ pub fn delete(c: &mut Client, token_hash: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn purge(c: &mut Client, now: Millis, seen_since: Millis) -> Result<usize> {
+pub fn purge(c: &mut Conn, now: Millis, seen_since: Millis) -> Result<usize> {
     Ok(c.exec(
         "DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
         &[&now, &seen_since],

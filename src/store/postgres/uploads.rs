@@ -3,9 +3,9 @@
 //! held until commit), so the file limit holds under concurrent uploads on any
 //! node; cancelling gives it back.
 
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
-use super::conn::{begin, commit, get, Sql};
+use super::conn::{begin, commit, get, Conn, Sql};
 use crate::error::{Error, Result};
 use crate::store::{LinkFile, Millis, NewUpload, Upload, UploadState};
 
@@ -35,12 +35,7 @@ fn row(r: &Row) -> Result<Upload> {
 
 /// Creates an upload; with `count_use`, only if the link has a use left (else
 /// `None`).
-pub fn create(
-    c: &mut Client,
-    u: &NewUpload,
-    count_use: bool,
-    now: Millis,
-) -> Result<Option<Upload>> {
+pub fn create(c: &mut Conn, u: &NewUpload, count_use: bool, now: Millis) -> Result<Option<Upload>> {
     let tx = begin(c)?;
     if count_use && !super::links::reserve_use(&tx, u.link_id, now)? {
         return Ok(None);
@@ -73,7 +68,7 @@ pub fn get_upload(c: &impl Sql, key: &str) -> Result<Option<Upload>> {
     .transpose()
 }
 
-pub fn of_link(c: &mut Client, link_id: i64) -> Result<Vec<Upload>> {
+pub fn of_link(c: &mut Conn, link_id: i64) -> Result<Vec<Upload>> {
     c.rows(
         &format!("SELECT {COLS} FROM link_uploads WHERE link_id = $1 ORDER BY id"),
         &[&link_id],
@@ -83,7 +78,7 @@ pub fn of_link(c: &mut Client, link_id: i64) -> Result<Vec<Upload>> {
     .collect()
 }
 
-pub fn progress(c: &mut Client, id: i64, received: u64, now: Millis) -> Result<()> {
+pub fn progress(c: &mut Conn, id: i64, received: u64, now: Millis) -> Result<()> {
     c.exec(
         "UPDATE link_uploads SET received = $2, updated_at = $3 WHERE id = $1 AND state = 'open'",
         &[&id, &(received as i64), &now],
@@ -93,7 +88,7 @@ pub fn progress(c: &mut Client, id: i64, received: u64, now: Millis) -> Result<(
 
 /// Marks the upload complete and records the published file on its link (a
 /// file published again under the same name replaces the older row).
-pub fn complete(c: &mut Client, id: i64, file: &LinkFile, now: Millis) -> Result<()> {
+pub fn complete(c: &mut Conn, id: i64, file: &LinkFile, now: Millis) -> Result<()> {
     let tx = begin(c)?;
     let link_id: i64 = match tx.opt(
         "SELECT link_id FROM link_uploads WHERE id = $1 AND state = 'open' FOR UPDATE",
@@ -128,7 +123,7 @@ pub fn complete(c: &mut Client, id: i64, file: &LinkFile, now: Millis) -> Result
 }
 
 /// Cancels an open upload and gives its use back. Returns whether it was open.
-pub fn cancel(c: &mut Client, id: i64, now: Millis) -> Result<bool> {
+pub fn cancel(c: &mut Conn, id: i64, now: Millis) -> Result<bool> {
     let tx = begin(c)?;
     let open: Option<(i64, bool)> = match tx.opt(
         "SELECT link_id, counted FROM link_uploads WHERE id = $1 AND state = 'open' FOR UPDATE",
@@ -152,7 +147,7 @@ pub fn cancel(c: &mut Client, id: i64, now: Millis) -> Result<bool> {
 }
 
 /// Open uploads untouched since `before` (abandoned: to be cancelled).
-pub fn stale(c: &mut Client, before: Millis) -> Result<Vec<Upload>> {
+pub fn stale(c: &mut Conn, before: Millis) -> Result<Vec<Upload>> {
     c.rows(
         &format!(
             "SELECT {COLS} FROM link_uploads WHERE state = 'open' AND updated_at < $1 ORDER BY id"

@@ -1,8 +1,8 @@
 //! SQL for users and their SSH keys.
 
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
-use super::conn::{begin, commit, get, is_unique_violation, Sql, P};
+use super::conn::{begin, commit, get, is_unique_violation, Conn, Sql, P};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{now_ms, NewKey, NewUser, SshKey, User};
 use crate::vfs::VPath;
@@ -35,7 +35,7 @@ fn no_user(name: &str) -> Error {
     Error::not_found(format!("no user named {name:?}"))
 }
 
-pub fn insert(c: &mut Client, u: &NewUser) -> Result<User> {
+pub fn insert(c: &mut Conn, u: &NewUser) -> Result<User> {
     let res = c.exec(
         "INSERT INTO users (name, password_hash, enabled, home, perms, protocols, created_at, key_and_password)
          VALUES ($1, $2, TRUE, $3, $4, $5, $6, $7)",
@@ -77,7 +77,7 @@ pub fn get_by_id(c: &impl Sql, id: i64) -> Result<Option<User>> {
     .transpose()
 }
 
-pub fn list(c: &mut Client) -> Result<Vec<User>> {
+pub fn list(c: &mut Conn) -> Result<Vec<User>> {
     // COLLATE "C": byte order, as SQLite sorts.
     c.rows(
         &format!("SELECT {USER_COLS} FROM users ORDER BY name COLLATE \"C\""),
@@ -88,7 +88,7 @@ pub fn list(c: &mut Client) -> Result<Vec<User>> {
     .collect()
 }
 
-pub fn count(c: &mut Client) -> Result<u64> {
+pub fn count(c: &mut Conn) -> Result<u64> {
     let n: i64 = get(&c.one("SELECT COUNT(*) FROM users", &[])?, 0)?;
     Ok(n as u64)
 }
@@ -101,7 +101,7 @@ fn update_one(c: &impl Sql, name: &str, sql: &str, value: P) -> Result<()> {
 }
 
 /// A new (or no) password also ends the user's web sessions.
-pub fn set_password(c: &mut Client, name: &str, hash: Option<&str>) -> Result<()> {
+pub fn set_password(c: &mut Conn, name: &str, hash: Option<&str>) -> Result<()> {
     let tx = begin(c)?;
     update_one(
         &tx,
@@ -116,7 +116,7 @@ pub fn set_password(c: &mut Client, name: &str, hash: Option<&str>) -> Result<()
     commit(tx)
 }
 
-pub fn set_key_and_password(c: &mut Client, name: &str, on: bool) -> Result<()> {
+pub fn set_key_and_password(c: &mut Conn, name: &str, on: bool) -> Result<()> {
     update_one(
         c,
         name,
@@ -125,7 +125,7 @@ pub fn set_key_and_password(c: &mut Client, name: &str, on: bool) -> Result<()> 
     )
 }
 
-pub fn set_perms(c: &mut Client, name: &str, perms: &str) -> Result<()> {
+pub fn set_perms(c: &mut Conn, name: &str, perms: &str) -> Result<()> {
     update_one(
         c,
         name,
@@ -134,7 +134,7 @@ pub fn set_perms(c: &mut Client, name: &str, perms: &str) -> Result<()> {
     )
 }
 
-pub fn set_display_name(c: &mut Client, name: &str, display: Option<&str>) -> Result<()> {
+pub fn set_display_name(c: &mut Conn, name: &str, display: Option<&str>) -> Result<()> {
     update_one(
         c,
         name,
@@ -143,7 +143,7 @@ pub fn set_display_name(c: &mut Client, name: &str, display: Option<&str>) -> Re
     )
 }
 
-pub fn set_email(c: &mut Client, name: &str, email: Option<&str>) -> Result<()> {
+pub fn set_email(c: &mut Conn, name: &str, email: Option<&str>) -> Result<()> {
     update_one(
         c,
         name,
@@ -152,7 +152,7 @@ pub fn set_email(c: &mut Client, name: &str, email: Option<&str>) -> Result<()> 
     )
 }
 
-pub fn set_admin(c: &mut Client, name: &str, admin: bool) -> Result<()> {
+pub fn set_admin(c: &mut Conn, name: &str, admin: bool) -> Result<()> {
     update_one(
         c,
         name,
@@ -161,7 +161,7 @@ pub fn set_admin(c: &mut Client, name: &str, admin: bool) -> Result<()> {
     )
 }
 
-pub fn set_enabled(c: &mut Client, name: &str, enabled: bool) -> Result<()> {
+pub fn set_enabled(c: &mut Conn, name: &str, enabled: bool) -> Result<()> {
     update_one(
         c,
         name,
@@ -170,7 +170,7 @@ pub fn set_enabled(c: &mut Client, name: &str, enabled: bool) -> Result<()> {
     )
 }
 
-pub fn delete(c: &mut Client, name: &str) -> Result<()> {
+pub fn delete(c: &mut Conn, name: &str) -> Result<()> {
     match c.exec("DELETE FROM users WHERE name = $1", &[&name])? {
         0 => Err(no_user(name)),
         _ => Ok(()),
@@ -197,7 +197,7 @@ fn key_row(r: &Row) -> Result<SshKey> {
     })
 }
 
-pub fn key_insert(c: &mut Client, user: &str, k: &NewKey) -> Result<SshKey> {
+pub fn key_insert(c: &mut Conn, user: &str, k: &NewKey) -> Result<SshKey> {
     let uid = user_id(c, user)?;
     let res = c.opt(
         &format!(
@@ -224,7 +224,7 @@ pub fn key_insert(c: &mut Client, user: &str, k: &NewKey) -> Result<SshKey> {
     }
 }
 
-pub fn key_delete(c: &mut Client, user: &str, fingerprint: &str) -> Result<()> {
+pub fn key_delete(c: &mut Conn, user: &str, fingerprint: &str) -> Result<()> {
     let uid = user_id(c, user)?;
     match c.exec(
         "DELETE FROM user_keys WHERE user_id = $1 AND fingerprint = $2",
@@ -237,7 +237,7 @@ pub fn key_delete(c: &mut Client, user: &str, fingerprint: &str) -> Result<()> {
     }
 }
 
-pub fn keys_of(c: &mut Client, user: &str) -> Result<Vec<SshKey>> {
+pub fn keys_of(c: &mut Conn, user: &str) -> Result<Vec<SshKey>> {
     let uid = user_id(c, user)?;
     c.rows(
         &format!("SELECT {KEY_COLS} FROM user_keys WHERE user_id = $1 ORDER BY id"),

@@ -3,16 +3,14 @@
 //! transactions lock the link's row (then the grant's), so they hold across
 //! nodes.
 
-use tokio_postgres::Client;
-
-use super::conn::{begin, commit, get, Sql};
+use super::conn::{begin, commit, get, Conn, Sql};
 use super::links::{lock, refund_use, reserve_use};
 use crate::error::Result;
 use crate::store::{CodeCheck, Millis, Ticket};
 
 /// Starts a download under `grant`: free if the grant is charged, shared if
 /// another of its downloads holds a reservation, else one use is reserved.
-pub fn begin_download(c: &mut Client, link_id: i64, grant: &str, now: Millis) -> Result<Ticket> {
+pub fn begin_download(c: &mut Conn, link_id: i64, grant: &str, now: Millis) -> Result<Ticket> {
     let tx = begin(c)?;
     lock(&tx, link_id)?;
     let held: Option<(bool, i64)> = match tx.opt(
@@ -54,7 +52,7 @@ pub fn begin_download(c: &mut Client, link_id: i64, grant: &str, now: Millis) ->
 /// Ends a download begun with a `Shared` or `Reserved` ticket. A complete one
 /// charges the grant; when the last download of an uncharged grant fails, its
 /// use is refunded.
-pub fn end_download(c: &mut Client, link_id: i64, grant: &str, complete: bool) -> Result<()> {
+pub fn end_download(c: &mut Conn, link_id: i64, grant: &str, complete: bool) -> Result<()> {
     let tx = begin(c)?;
     lock(&tx, link_id)?;
     tx.exec(
@@ -74,7 +72,7 @@ pub fn end_download(c: &mut Client, link_id: i64, grant: &str, complete: bool) -
 }
 
 /// Marks the downloads of `grant` as alive at `now`.
-pub fn touch_download(c: &mut Client, link_id: i64, grant: &str, now: Millis) -> Result<()> {
+pub fn touch_download(c: &mut Conn, link_id: i64, grant: &str, now: Millis) -> Result<()> {
     c.exec(
         "UPDATE link_grants SET reserved_at = $3
          WHERE link_id = $1 AND grant_id = $2 AND inflight > 0",
@@ -87,7 +85,7 @@ pub fn touch_download(c: &mut Client, link_id: i64, grant: &str, now: Millis) ->
 /// grants stop counting them, and a grant left with no charged download gives
 /// its use back. Each grant is settled in its own transaction that locks its
 /// link first and checks again, so two nodes sweeping at once refund once.
-pub fn refund_stale(c: &mut Client, before: Millis) -> Result<u64> {
+pub fn refund_stale(c: &mut Conn, before: Millis) -> Result<u64> {
     let stale: Vec<(i64, String)> = c
         .rows(
             "SELECT link_id, grant_id FROM link_grants WHERE inflight > 0 AND reserved_at < $1",
@@ -128,7 +126,7 @@ pub fn refund_stale(c: &mut Client, before: Millis) -> Result<u64> {
 }
 
 /// Whether `grant` holds a use of the link (charged or in flight).
-pub fn grant_holds(c: &mut Client, link_id: i64, grant: &str) -> Result<bool> {
+pub fn grant_holds(c: &mut Conn, link_id: i64, grant: &str) -> Result<bool> {
     let n: i64 = get(
         &c.one(
             "SELECT count(*) FROM link_grants WHERE link_id = $1 AND grant_id = $2",
@@ -141,7 +139,7 @@ pub fn grant_holds(c: &mut Client, link_id: i64, grant: &str) -> Result<bool> {
 
 /// Stores a new code for (link, address), replacing any pending one.
 pub fn put_code(
-    c: &mut Client,
+    c: &mut Conn,
     link_id: i64,
     email: &str,
     hash: &str,
@@ -159,7 +157,7 @@ pub fn put_code(
 /// Checks an entered code: each try counts; a valid code is used up. The code's
 /// row is locked, so concurrent tries (on any node) are counted one by one.
 pub fn try_code(
-    c: &mut Client,
+    c: &mut Conn,
     link_id: i64,
     email: &str,
     hash: &str,
