@@ -1365,3 +1365,60 @@ fn db_migrate_on_sqlite_creates_the_database_and_prints_its_version() {
     // Then the store opens it as it is.
     SqliteStore::open(&data.join("wharf.db")).unwrap();
 }
+
+#[test]
+fn postgres_over_tls_verifies_the_server_certificate() {
+    if !common::postgres::available() {
+        return;
+    }
+    // A CA and a certificate for 127.0.0.1 signed by it.
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let script = "set -e
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 2 -subj /CN=wharf-test-ca 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out server.crt -days 2 -extfile san.ext 2>/dev/null
+        chmod 600 server.key";
+    let ok = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(d)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl");
+    common::postgres::give_to_postgres(d);
+    let server = common::postgres::PgServer::start_with(&format!(
+        "-c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+        d.display()
+    ))
+    .unwrap();
+    let url = server.create_db("tls");
+
+    let trusted = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        d.join("ca.pem").display()
+    );
+    let store = PostgresStore::open(&trusted).unwrap();
+    assert_eq!(store.user_count().unwrap(), 0);
+    let encrypted = server.psql(
+        "tls",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE s.ssl AND a.datname = 'tls'",
+    );
+    assert_ne!(encrypted, ["0"], "the store's connection is encrypted");
+
+    // The system's roots do not know this CA: refused, not downgraded.
+    let err = PostgresStore::open(&format!("{url}?sslmode=require"))
+        .err()
+        .expect("an unknown CA is refused");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    let err = PostgresStore::open(&format!("{url}?sslmode=require&sslrootcert=/nonexistent"))
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}

@@ -45,7 +45,7 @@ pub fn shared() -> Option<&'static PgServer> {
             if !available() {
                 return None;
             }
-            let mut server = PgServer::start_inner();
+            let mut server = PgServer::start_inner("");
             server.stop_on_drop = false;
             server.watch();
             Some(server)
@@ -62,10 +62,15 @@ impl PgServer {
     /// A server of its own, stopped on drop; `None` (skip) without the binaries
     /// outside CI.
     pub fn start() -> Option<PgServer> {
-        available().then(PgServer::start_inner)
+        Self::start_with("")
     }
 
-    fn start_inner() -> PgServer {
+    /// Like [`PgServer::start`], with more `postgres` options (`-c ssl=on ...`).
+    pub fn start_with(options: &str) -> Option<PgServer> {
+        available().then(|| PgServer::start_inner(options))
+    }
+
+    fn start_inner(options: &str) -> PgServer {
         let dir = tempfile::Builder::new()
             .prefix("wharf-pg-")
             .tempdir()
@@ -104,7 +109,7 @@ impl PgServer {
         for _ in 0..5 {
             let port = super::free_port();
             let opts = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 {options}",
                 dir.display()
             );
             let out = Self::command(as_postgres, "pg_ctl")
@@ -222,6 +227,7 @@ impl PgServer {
                 "postgres",
             ])
             .args(["-d", db, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env("PGSSLMODE", "disable")
             .output()
             .unwrap();
         assert!(
@@ -233,6 +239,20 @@ impl PgServer {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// Gives `path` (recursively) to user `postgres` when the tests run as root,
+/// so the server can read it.
+pub fn give_to_postgres(path: &Path) {
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chown of {}", path.display());
     }
 }
 

@@ -83,12 +83,13 @@ impl PostgresStore {
     /// Connects without migrating (tests, `wharf db migrate`).
     pub fn connect_only(url: &str) -> Result<Self> {
         let shown: Arc<str> = redact_url(url).into();
+        let (url, root_cert) = tls_params(url);
         let config: tokio_postgres::Config = url.parse().map_err(|_| {
             // The parser's message may quote the URL: do not pass it on.
             Error::invalid(format!("[database] url {shown} is not a PostgreSQL URL"))
         })?;
         let tls = match config.get_ssl_mode() {
-            SslMode::Require => Some(rustls_connector()?),
+            SslMode::Require => Some(rustls_connector(root_cert.as_deref())?),
             _ => None,
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -148,10 +149,18 @@ impl PostgresStore {
         });
         match futures::executor::block_on(task) {
             Ok(Ok(client)) => Ok(Conn::new(client)),
-            Ok(Err(e)) => Err(Error::new(
-                ErrorKind::Unavailable,
-                format!("cannot connect to the database {}: {e}", self.shown),
-            )),
+            Ok(Err(e)) => {
+                // The cause (refused, TLS certificate, authentication) is in the
+                // source; neither holds the password.
+                let why = match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                };
+                Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("cannot connect to the database {}: {why}", self.shown),
+                ))
+            }
             Err(e) => Err(Error::internal("database connect task failed").with_source(e)),
         }
     }
@@ -191,11 +200,63 @@ impl Drop for PostgresStore {
     }
 }
 
-/// TLS for `sslmode=require`: the platform's roots, aws-lc-rs.
-fn rustls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+/// Takes out of the URL's parameters what `tokio-postgres` does not parse:
+/// `sslrootcert=PATH` (the CA that signed the server's certificate) and the
+/// `sslmode`s `verify-ca`/`verify-full`, which become `require` (wharf always
+/// verifies the server's certificate and name).
+fn tls_params(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut root = None;
+    let mut kept = Vec::new();
+    for param in query.split('&') {
+        match param.split_once('=') {
+            Some(("sslrootcert", path)) => {
+                let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+                root = Some(std::path::PathBuf::from(path.into_owned()));
+            }
+            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
+            _ => kept.push(param),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (url, root)
+}
+
+/// TLS for `sslmode=require` (aws-lc-rs): the server's certificate must chain
+/// to `sslrootcert` if given, else to the platform's roots, and name the host.
+fn rustls_connector(
+    root_cert: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(found.certs);
+    match root_cert {
+        Some(path) => {
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .and_then(|i| i.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    Error::invalid(format!(
+                        "[database] url: cannot read sslrootcert {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(Error::invalid(format!(
+                    "[database] url: no certificate in sslrootcert {}",
+                    path.display()
+                )));
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -475,6 +536,25 @@ mod tests {
             "postgres://wharf:***@db/wharf?…"
         );
         assert_eq!(redact_url("not a url"), "(not a URL)");
+    }
+
+    #[test]
+    fn tls_parameters_tokio_postgres_does_not_parse_are_taken_out() {
+        assert_eq!(
+            tls_params("postgresql://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=w"),
+            (
+                "postgresql://u@h/db?sslmode=require&application_name=w".to_string(),
+                Some("/etc/ca.pem".into())
+            )
+        );
+        assert_eq!(
+            tls_params("postgresql://u@h/db?sslrootcert=/ca.pem"),
+            ("postgresql://u@h/db".to_string(), Some("/ca.pem".into()))
+        );
+        assert_eq!(
+            tls_params("postgresql://u@h/db"),
+            ("postgresql://u@h/db".to_string(), None)
+        );
     }
 
     #[test]
