@@ -1250,6 +1250,19 @@ async fn a_gateway_on_postgres_serves_sftp_and_links_and_audits_there() {
         "{migrated}"
     );
 
+    let backup = gw
+        .wharf()
+        .args(["backup", "--to"])
+        .arg(gw.path("b.tar"))
+        .output()
+        .unwrap();
+    assert!(!backup.status.success());
+    assert!(
+        String::from_utf8_lossy(&backup.stderr).contains("pg_dump"),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+
     // A user made through the store is in PostgreSQL, and logs in over SFTP.
     let key = gw.keygen("k");
     gw.add_user("acme", "/acme", "all", None, Some(&key));

@@ -103,6 +103,15 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     // Whichever command runs first creates the data directory, owner-only.
     crate::app::prepare_data_dir(&config)?;
+    if let (Command::Backup { .. } | Command::Restore { .. }, Some(url)) =
+        (&cli.command, &config.database)
+    {
+        return Err(crate::Error::invalid(format!(
+            "the database is PostgreSQL ({}): back it up with pg_dump; `wharf backup` \
+             and `wharf restore` handle the SQLite database of a data directory",
+            url.redacted()
+        )));
+    }
     match cli.command {
         Command::Ping { .. } => Ok(()),
         Command::Backup { to } => {
