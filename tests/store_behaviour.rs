@@ -64,6 +64,7 @@ on_both!(
     downloads_begin_end_and_stale_refunds,
     fifty_concurrent_grants_on_a_one_time_link_reserve_once,
     downloads_and_stale_sweeps_at_once_charge_each_use_once,
+    twenty_downloads_of_one_grant_at_once_take_one_use,
     codes_count_every_try_under_concurrency,
     uploads_take_uses_under_concurrency_and_give_them_back,
     web_sessions_touch_and_purge,
@@ -565,6 +566,37 @@ fn fifty_concurrent_grants_on_a_one_time_link_reserve_once(f: &Fixture) {
     assert!(
         shared <= 1,
         "only the winner's second download rides: {tickets:?}"
+    );
+    assert_eq!(f.store.link_by_public_id("p").unwrap().unwrap().uses, 1);
+}
+
+/// One visitor's twenty parallel downloads (one grant) on a link with uses to
+/// spare: one reserves, the others ride on it, and the link counts one use.
+fn twenty_downloads_of_one_grant_at_once_take_one_use(f: &Fixture) {
+    let id = f
+        .store
+        .link_insert(&new_link("p", Some(100)), &[])
+        .unwrap()
+        .id;
+    let now = now_ms();
+    // Connections opened beforehand, so the twenty start at once.
+    let store = f.store.clone();
+    race(20, move |_| store.link_grant_holds(id, "g").unwrap());
+    let store = f.store.clone();
+    let tickets = race(20, move |_| {
+        store.link_begin_download(id, "g", now).unwrap()
+    });
+    let reserved = tickets.iter().filter(|t| **t == Ticket::Reserved).count();
+    let shared = tickets.iter().filter(|t| **t == Ticket::Shared).count();
+    assert_eq!((reserved, shared), (1, 19), "{tickets:?}");
+    assert_eq!(f.store.link_by_public_id("p").unwrap().unwrap().uses, 1);
+    for _ in 0..19 {
+        f.store.link_end_download(id, "g", false).unwrap();
+    }
+    f.store.link_end_download(id, "g", true).unwrap();
+    assert_eq!(
+        f.store.link_begin_download(id, "g", now).unwrap(),
+        Ticket::Free
     );
     assert_eq!(f.store.link_by_public_id("p").unwrap().unwrap().uses, 1);
 }

@@ -42,7 +42,7 @@ use crate::event::AuditEvent;
 pub use migrations::LATEST as SCHEMA_VERSION;
 
 /// Idle connections kept open; more are opened on demand and closed after use.
-const POOL_SIZE: usize = 8;
+const POOL_SIZE: usize = 16;
 
 /// A `postgresql://` URL with its password replaced, fit for logs and errors.
 pub fn redact_url(url: &str) -> String {
