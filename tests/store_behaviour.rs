@@ -35,11 +35,12 @@ fn sqlite() -> Fixture {
 fn postgres(case: &str) -> Option<Fixture> {
     let server = common::postgres::shared()?;
     let url = server.create_db(&common::postgres::db_name(case));
-    let store = PostgresStore::open(&url).unwrap();
-    Some(Fixture {
-        store: Arc::new(store),
-        _dir: None,
-    })
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&url).unwrap());
+    // Open the pool's connections now, so the threads of a concurrent case
+    // start their statements together instead of one connection set-up apart.
+    let warm = store.clone();
+    race(16, move |_| warm.user_count().unwrap());
+    Some(Fixture { store, _dir: None })
 }
 
 /// Each case once on SQLite and once on PostgreSQL.
