@@ -92,9 +92,15 @@ fn create_private_file(path: &Path) -> Result<()> {
     }
 }
 
-/// Opens the store in the data directory (creating and migrating it as needed).
+/// Opens the store (creating and migrating it as needed): PostgreSQL when
+/// `[database] url` is set, else SQLite in the data directory.
 pub fn open_db(config: &Config) -> Result<Db> {
     prepare_data_dir(config)?;
+    if let Some(url) = &config.database {
+        let store = crate::store::postgres::PostgresStore::open(&url.0)?;
+        tracing::info!(database = %url.redacted(), "using PostgreSQL");
+        return Ok(Db::new(store));
+    }
     create_private_file(&config.database_path())?;
     Ok(Db::new(SqliteStore::open(&config.database_path())?))
 }

@@ -116,6 +116,10 @@ pub fn config_check(config: &Config) -> Result<()> {
         None => println!("config file: none (embedded default)"),
     }
     println!("data directory: {}", config.data_dir.display());
+    match &config.database {
+        Some(url) => println!("database: PostgreSQL {}", url.redacted()),
+        None => println!("database: SQLite {}", config.database_path().display()),
+    }
     app::build_connectors(config)?;
     for c in &config.connectors {
         println!("connector {:<16} scheme {}", c.name, c.scheme);

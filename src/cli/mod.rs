@@ -7,6 +7,7 @@ mod audit;
 mod clients;
 mod connector;
 mod cors;
+mod db;
 mod link;
 mod user;
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// The metadata database (SQLite, or PostgreSQL with `[database] url`).
+    #[command(subcommand)]
+    Db(db::DbCmd),
     /// Ask a running node whether it is ready (its `/readyz` on `[metrics] listen`);
     /// exit status 0 when it is.
     Ping {
@@ -100,6 +104,15 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     // Whichever command runs first creates the data directory, owner-only.
     crate::app::prepare_data_dir(&config)?;
+    if let (Command::Backup { .. } | Command::Restore { .. }, Some(url)) =
+        (&cli.command, &config.database)
+    {
+        return Err(crate::Error::invalid(format!(
+            "the database is PostgreSQL ({}): back it up with pg_dump; `wharf backup` \
+             and `wharf restore` handle the SQLite database of a data directory",
+            url.redacted()
+        )));
+    }
     match cli.command {
         Command::Ping { .. } => Ok(()),
         Command::Backup { to } => {
@@ -129,6 +142,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Link(cmd) => link::run(&config, cmd),
         Command::Connector(cmd) => connector::run(&config, cmd),
         Command::Config(ConfigCmd::Check) => connector::config_check(&config),
+        Command::Db(cmd) => db::run(&config, cmd),
     }
 }
 

@@ -37,6 +37,16 @@ pub struct FileConfig {
     pub mail: MailSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[database]`: absent, the SQLite file in the data directory.
+    pub database: Option<DatabaseSection>,
+}
+
+/// `[database]`: a shared PostgreSQL database (several nodes) instead of SQLite.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `postgresql://user:${WHARF_DB_PASSWORD}@host:5432/wharf`
+    pub url: EnvString,
 }
 
 /// `[metrics]`: Prometheus metrics and health checks; off without `listen`.

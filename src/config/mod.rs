@@ -70,6 +70,25 @@ pub struct Config {
     pub http: HttpConfig,
     pub mail: MailConfig,
     pub metrics: MetricsConfig,
+    /// `[database] url`: PostgreSQL instead of the SQLite file.
+    pub database: Option<DatabaseUrl>,
+}
+
+/// A PostgreSQL URL; it may hold a password, so `Debug` shows it masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// The URL with its password masked, for messages.
+    pub fn redacted(&self) -> String {
+        crate::store::postgres::redact_url(&self.0)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
 }
 
 /// `[http]`: the link server.
@@ -536,8 +555,28 @@ impl Resolver<'_> {
             metrics: MetricsConfig {
                 listen: self.optional_listen(&f.metrics.listen, "metrics.listen")?,
             },
+            database: self.database(f.database.as_ref())?,
         })
         .and_then(|c| self.check_ops(c))
+    }
+
+    /// `[database] url` must be a `postgres://` or `postgresql://` URL.
+    fn database(
+        &self,
+        d: Option<&file::DatabaseSection>,
+    ) -> Result<Option<DatabaseUrl>, ConfigError> {
+        let Some(d) = d else { return Ok(None) };
+        let url = DatabaseUrl(d.url.0.trim().to_string());
+        if !(url.0.starts_with("postgresql://") || url.0.starts_with("postgres://")) {
+            return Err(ConfigError::plain(
+                self.file,
+                format!(
+                    "`database.url` must start with postgresql:// (got {})",
+                    url.redacted()
+                ),
+            ));
+        }
+        Ok(Some(url))
     }
 
     /// `[http]` TLS keys go together; a redirect only makes sense to HTTPS.

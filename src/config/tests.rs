@@ -165,3 +165,31 @@ fn host_key_is_one_path_or_an_array() {
     assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("host_key")));
     assert!(err.message.contains("a path or an array of paths"), "{err}");
 }
+
+#[test]
+fn database_url_selects_postgres_and_never_shows_its_password() {
+    assert!(load("").unwrap().database.is_none(), "SQLite by default");
+    std::env::set_var("WHARF_TEST_DB_PASSWORD", "s3cr3t-pw");
+    let c = load(
+        "[database]\nurl = \"postgresql://wharf:${WHARF_TEST_DB_PASSWORD}@db.internal:5432/wharf?sslmode=require\"\n",
+    )
+    .unwrap();
+    let url = c.database.as_ref().unwrap();
+    assert_eq!(
+        url.0,
+        "postgresql://wharf:s3cr3t-pw@db.internal:5432/wharf?sslmode=require"
+    );
+    assert_eq!(
+        url.redacted(),
+        "postgresql://wharf:***@db.internal:5432/wharf?…"
+    );
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    assert!(shown.contains("db.internal"), "{shown}");
+
+    let err = load("[database]\nurl = \"mysql://u:pw@h/db\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("database.url"), "{text}");
+    assert!(!text.contains(":pw@"), "{text}");
+    assert!(load("[database]\nurl = \"postgres://h/db\"\nextra = 1\n").is_err());
+}

@@ -8,6 +8,7 @@
 mod clients;
 mod links;
 mod notifications;
+pub mod postgres;
 mod sessions;
 pub mod sqlite;
 mod types;

@@ -4,6 +4,7 @@
 
 pub mod curl;
 pub mod gateway;
+pub mod postgres;
 pub mod smtp;
 
 use std::collections::BTreeMap;
