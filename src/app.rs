@@ -215,7 +215,6 @@ impl App {
         )
         .await?;
         tasks.spawn(ban_writer);
-        let defender = Arc::new(defender);
         let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         // Certificates SIGHUP re-reads (FTPS, HTTPS).
         let mut certs = Vec::new();

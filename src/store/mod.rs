@@ -223,6 +223,8 @@ pub trait Store: Send + Sync + 'static {
     fn failures_clear(&self, key: &str) -> Result<()>;
     /// Bans given or lengthened since `since`, still running at `now`.
     fn bans_changed(&self, since: Millis, now: Millis) -> Result<Vec<Ban>>;
+    /// When the ban of `address` ends, if one runs at `now`.
+    fn ban_until(&self, address: &str, now: Millis) -> Result<Option<Millis>>;
 }
 
 /// A login lock-out kept across restarts.

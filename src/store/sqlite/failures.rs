@@ -91,6 +91,16 @@ pub fn bans_changed(c: &mut Connection, since: Millis, now: Millis) -> Result<Ve
     Ok(bans)
 }
 
+/// When the ban of `address` ends, if one runs at `now`.
+pub fn ban_until(c: &mut Connection, address: &str, now: Millis) -> Result<Option<Millis>> {
+    let mut stmt = c.prepare("SELECT until FROM bans WHERE address = ?1 AND until > ?2")?;
+    let mut rows = stmt.query(params![address, now])?;
+    Ok(match rows.next()? {
+        Some(r) => Some(r.get(0)?),
+        None => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

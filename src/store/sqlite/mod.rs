@@ -370,4 +370,7 @@ impl Store for SqliteStore {
     fn bans_changed(&self, since: Millis, now: Millis) -> Result<Vec<Ban>> {
         self.with(|c| failures::bans_changed(c, since, now))
     }
+    fn ban_until(&self, address: &str, now: Millis) -> Result<Option<Millis>> {
+        self.with(|c| failures::ban_until(c, address, now))
+    }
 }

@@ -6,6 +6,10 @@
 //! it keeps it from turn to turn and the others skip theirs; a node that dies
 //! stops renewing, its lease runs out, and the next turn of another node takes
 //! it. A node that stops cleanly gives its leases back at once.
+//!
+//! Login tries are counted in the database too ([`tries`]).
+
+pub mod tries;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
