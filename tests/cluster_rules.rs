@@ -137,3 +137,45 @@ async fn a_ban_decided_on_one_node_reaches_the_other_within_a_second() {
     );
     two.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_starting_at_once_on_an_empty_database_make_one_admin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("wharf.toml");
+    std::fs::write(
+        &file,
+        "[sftp]\nenabled = false\n[ftps]\nenabled = false\n[http]\nenabled = false\n",
+    )
+    .unwrap();
+    let config = wharf::config::Config::load(Some(&file), Some(&tmp.path().join("data"))).unwrap();
+    // The nodes share the data directory here only to share the database; its
+    // link signing key is made beforehand, as a cluster's nodes are given theirs.
+    wharf::app::prepare_data_dir(&config).unwrap();
+    wharf::links::grant::GrantKeys::load_or_create(&config.data_dir).unwrap();
+    let start = |c: wharf::config::Config| async move {
+        let app = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Handle::current();
+            let _in = rt.enter();
+            App::open(c)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        app.start().await.unwrap()
+    };
+    let (a, b) = tokio::join!(start(config.clone()), start(config.clone()));
+    let passwords = [&a, &b]
+        .iter()
+        .filter(|r| r.first_admin_password.is_some())
+        .count();
+    assert_eq!(
+        passwords, 1,
+        "one node made the admin and shows its password"
+    );
+    let db = wharf::app::open_db(&config).unwrap();
+    let users = db.blocking().user_list().unwrap();
+    assert_eq!(users.len(), 1);
+    assert!(users[0].admin && users[0].name == "admin");
+    a.shutdown().await;
+    b.shutdown().await;
+}

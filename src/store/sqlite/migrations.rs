@@ -277,7 +277,13 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
+        // IMMEDIATE, and the version read again under the write lock: nodes
+        // starting together on one database migrate each step once.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now > i as u32 {
+            continue;
+        }
         tx.execute_batch(sql)
             .map_err(|e| Error::from(e).context(format!("migration {}", i + 1)))?;
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
