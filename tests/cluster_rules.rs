@@ -179,3 +179,96 @@ async fn two_nodes_starting_at_once_on_an_empty_database_make_one_admin() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Sends a PATCH over raw TCP whose body goes slowly (so it is still being
+/// written when another request comes), then returns the status line.
+fn slow_patch(url: &str, cookie: &str, offset: u64, data: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut tcp = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        tcp,
+        "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nTus-Resumable: 1.0.0\r\n\
+         Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        data.len()
+    )
+    .unwrap();
+    for chunk in data.chunks(data.len() / 20) {
+        tcp.write_all(chunk).unwrap();
+        tcp.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_per_upload_across_nodes() {
+    let one = Gateway::start("fs", "").await;
+    let two = second_node(&one).await;
+    one.add_user("alice", "/alice", "all", Some("alice-pw-1"), None);
+    one.vfs()
+        .mkdir(&wharf::vfs::VPath::parse("/alice").unwrap())
+        .await
+        .unwrap();
+    let (_, token) = one.link(&["request", "--as", "alice", "--folder", "/inbox"]);
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let page = one.url(&token);
+    assert_eq!(client.get(&page).send().await.unwrap().status(), 200);
+    let cookie = {
+        use reqwest::cookie::CookieStore;
+        let url = reqwest::Url::parse(&page).unwrap();
+        jar.cookies(&url)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let data = common::pattern(2_000_000, 7);
+    let r = client
+        .post(format!("{page}/uploads"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", "filename YS5iaW4=") // a.bin
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let on_one = format!("http://{}{location}", one.http_addr());
+    let on_two = format!("http://{}{location}", two.http.unwrap());
+
+    // Node 1 is writing (slowly) when the same upload is PATCHed on node 2.
+    let slow = {
+        let (url, cookie, data) = (on_one.clone(), cookie.clone(), data.clone());
+        tokio::task::spawn_blocking(move || slow_patch(&url, &cookie, 0, &data))
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut bad = data.clone();
+    bad.reverse();
+    let r = client
+        .patch(&on_two)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        423,
+        "node 2 sees the writer on node 1: {}",
+        r.text().await.unwrap()
+    );
+    let first = slow.await.unwrap();
+    assert!(first.contains(" 204"), "{first}");
+    let stored = one.stored_sha("/alice/inbox/a.bin").await;
+    assert_eq!(stored.as_deref(), Some(common::sha256(&data).as_str()));
+    two.shutdown().await;
+}

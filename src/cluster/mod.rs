@@ -130,43 +130,52 @@ impl Cluster {
             .unwrap_or(0)
     }
 
-    /// Takes lock `lock:<key>` for one use, across nodes; `None` while another
-    /// use (here or on another node) holds it. The lease is renewed while the
-    /// guard lives and given back when it is dropped.
+    /// Takes lock `lock:<key>` for one use, across nodes ([`lock`]).
     pub async fn lock(&self, key: &str) -> Result<Option<LockGuard>> {
-        let name = format!("lock:{key}");
-        let holder = format!(
-            "{}:{}",
-            self.node,
-            hex::encode(crate::secret::random_bytes::<8>())
-        );
-        let ttl = ms(LOCK_TTL);
-        let (n, h) = (name.clone(), holder.clone());
-        let taken = self
-            .db
-            .run(move |s| s.lease_take(&n, &h, ttl, now_ms()))
-            .await?;
-        if !taken {
-            return Ok(None);
-        }
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let db = self.db.clone();
-        // Renews while held; gives the lock back when the guard is dropped
-        // (the channel closes), off the dropping thread.
+        lock(&self.db, &self.node, key).await
+    }
+}
+
+/// Takes lock `lock:<key>` for one use across every node on the database;
+/// `None` while another use (here or on another node) holds it. The holder is
+/// `node` and a random per-use id; the lease is renewed while the guard lives
+/// and given back by [`LockGuard::release`] or, dropped, by a spawned task (a
+/// drop never blocks the runtime). A node that dies holding it loses it after
+/// [`LOCK_TTL`].
+pub async fn lock(db: &Db, node: &str, key: &str) -> Result<Option<LockGuard>> {
+    let name = format!("lock:{key}");
+    let holder = format!("{node}:{}", hex::encode(crate::secret::random_bytes::<8>()));
+    let ttl = ms(LOCK_TTL);
+    let (n, h) = (name.clone(), holder.clone());
+    let taken = db.run(move |s| s.lease_take(&n, &h, ttl, now_ms())).await?;
+    if !taken {
+        return Ok(None);
+    }
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<bool>();
+    let renewer = {
+        let (db, name, holder) = (db.clone(), name.clone(), holder.clone());
         tokio::spawn(async move {
-            loop {
+            let release = loop {
                 tokio::select! {
-                    _ = &mut stopped => break,
+                    r = &mut stopped => break r.is_err(), // dropped: release here
                     _ = tokio::time::sleep(LOCK_TTL / 3) => {
                         let (n, h) = (name.clone(), holder.clone());
                         let _ = db.run(move |s| s.lease_take(&n, &h, ttl, now_ms())).await;
                     }
                 }
+            };
+            if release {
+                let _ = db.run(move |s| s.lease_release(&name, &holder)).await;
             }
-            let _ = db.run(move |s| s.lease_release(&name, &holder)).await;
-        });
-        Ok(Some(LockGuard { _stop: stop }))
-    }
+        })
+    };
+    Ok(Some(LockGuard {
+        db: db.clone(),
+        name,
+        holder,
+        stop: Some(stop),
+        renewer: Some(renewer),
+    }))
 }
 
 /// How long a lock outlives a node that died holding it.
@@ -174,5 +183,26 @@ pub const LOCK_TTL: Duration = Duration::from_secs(30);
 
 /// A held lock; dropping it gives the lock back (asynchronously).
 pub struct LockGuard {
-    _stop: tokio::sync::oneshot::Sender<()>,
+    db: Db,
+    name: String,
+    holder: String,
+    stop: Option<tokio::sync::oneshot::Sender<bool>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LockGuard {
+    /// Gives the lock back now: the next use (a client's next request, maybe
+    /// on this node) finds it free.
+    pub async fn release(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(false);
+        }
+        if let Some(r) = self.renewer.take() {
+            let _ = r.await; // no renewal may land after the release
+        }
+        let (name, holder) = (self.name.clone(), self.holder.clone());
+        if let Err(e) = self.db.run(move |s| s.lease_release(&name, &holder)).await {
+            tracing::warn!(lock = %self.name, error = %e, "could not give a lock back; it runs out by itself");
+        }
+    }
 }
