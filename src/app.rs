@@ -226,7 +226,7 @@ impl App {
             self.config.links.clone(),
             self.mailer.clone(),
             self.config.http.product_name.clone(),
-            crate::links::token::TokenKey::load_or_create(&self.config.data_dir)?,
+            crate::links::token::TokenKey::for_config(&self.config)?,
         ));
         tasks.spawn(crate::notify::expiry_sweep(
             crate::notify::Notifier::new(self.db.clone(), self.mailer.clone(), &self.config.links),
@@ -332,7 +332,7 @@ impl App {
                 transfers: self.transfers.clone(),
                 audit: self.audit.clone(),
                 config: self.config.http.clone(),
-                keys: GrantKeys::load_or_create(&self.config.data_dir)?,
+                keys: GrantKeys::for_config(&self.config)?,
                 mailer: self.mailer.clone(),
                 defender: defender.clone(),
                 guesses: Defender::new(throttle),

@@ -9,6 +9,7 @@
 //!
 //! Login tries are counted in the database too ([`tries`]).
 
+pub mod check;
 pub mod tries;
 
 use std::collections::BTreeMap;

@@ -107,6 +107,31 @@ impl GrantKeys {
         }
     }
 
+    /// The key `[links] signing_key` names (it must exist: every node of a
+    /// cluster is given the same), else the data directory's, made on first start.
+    pub fn for_config(config: &crate::config::Config) -> Result<GrantKeys> {
+        match &config.links.signing_key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::from(e)
+                        .context(format!("reading the link signing key {}", path.display()))
+                })?;
+                Self::parse(&text, path)
+            }
+            None => Self::load_or_create(&config.data_dir),
+        }
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<GrantKeys> {
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        let seed = bytes.ok_or_else(|| {
+            Error::invalid(format!("{} is not a 64-digit hex key", path.display()))
+        })?;
+        Ok(GrantKeys::from_seed(seed))
+    }
+
     /// Loads the key from `dir`, creating it (owner-only) on first start.
     pub fn load_or_create(dir: &Path) -> Result<GrantKeys> {
         let path = dir.join(KEY_FILE);
