@@ -274,3 +274,58 @@ async fn one_writer_per_upload_across_nodes() {
     assert_eq!(stored.as_deref(), Some(common::sha256(&data).as_str()));
     two.shutdown().await;
 }
+
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field")
+        + 19;
+    page[at..at + 32].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_password_guesses_count_over_all_nodes() {
+    let one = Gateway::start("fs", "").await;
+    let two = second_node(&one).await;
+    let local = one.path("report.bin");
+    std::fs::write(&local, common::pattern(10_000, 3)).unwrap();
+    let (_, token) = one.link_with_input(
+        &["send", local.to_str().unwrap(), "--password-stdin"],
+        Some("link secret"),
+    );
+    let url_one = one.url(&token);
+    let url_two = format!("http://{}/l/{token}", two.http.unwrap());
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = c.get(&url_one).send().await.unwrap().text().await.unwrap();
+    let token = csrf(&page);
+    let post = |url: String, password: &'static str| {
+        let (c, token) = (c.clone(), token.clone());
+        async move {
+            c.post(format!("{url}/password"))
+                .form(&[("csrf", token.as_str()), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The limit is 5 wrong guesses per (link, address): 3 on node 1, 2 on node 2.
+    for _ in 0..3 {
+        assert_eq!(post(url_one.clone(), "wrong").await, 403);
+    }
+    for _ in 0..2 {
+        assert_eq!(post(url_two.clone(), "wrong").await, 403);
+    }
+    assert_eq!(
+        post(url_one.clone(), "link secret").await,
+        429,
+        "node 1 throttles after node 2's guesses too"
+    );
+    assert_eq!(post(url_two.clone(), "link secret").await, 429);
+    two.shutdown().await;
+}

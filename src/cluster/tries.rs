@@ -73,6 +73,33 @@ pub async fn reserve(db: &Db, ip: IpAddr, config: DefenderConfig) -> Result<Rese
     })
 }
 
+/// Reserves a try for any `key` (a link guess: `guess:<link>:<address>`);
+/// `None` while failures and tries in flight on all nodes reach the limit.
+pub async fn reserve_key(db: &Db, key: &str, config: DefenderConfig) -> Result<Option<SharedTry>> {
+    let window = ms(config.window);
+    let max = config.max_failures;
+    let k = key.to_string();
+    let id = db
+        .run(move |s| s.failure_reserve(&k, now_ms(), window, max))
+        .await?;
+    Ok(id.map(|id| SharedTry {
+        db: db.clone(),
+        id,
+        key: key.to_string(),
+        window,
+        open: true,
+    }))
+}
+
+/// Counts one event of `key` at once (a code request); `None` when the
+/// events of all nodes within the window already reach the limit.
+pub async fn count(db: &Db, key: &str, config: DefenderConfig) -> Result<Option<u32>> {
+    match reserve_key(db, key, config).await? {
+        Some(t) => Ok(Some(t.failed().await?)),
+        None => Ok(None),
+    }
+}
+
 impl SharedTry {
     /// The credentials were right: the slot is freed now (awaited, unlike a drop).
     pub async fn succeeded(mut self) {
