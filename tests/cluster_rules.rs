@@ -150,10 +150,8 @@ async fn two_nodes_starting_at_once_on_an_empty_database_make_one_admin() {
     )
     .unwrap();
     let config = wharf::config::Config::load(Some(&file), Some(&tmp.path().join("data"))).unwrap();
-    // The nodes share the data directory here only to share the database; its
-    // link signing key is made beforehand, as a cluster's nodes are given theirs.
-    wharf::app::prepare_data_dir(&config).unwrap();
-    wharf::links::grant::GrantKeys::load_or_create(&config.data_dir).unwrap();
+    // The nodes share the data directory here to share the database (and so
+    // make their link signing key there at the same moment too).
     let start = |c: wharf::config::Config| async move {
         let app = tokio::task::spawn_blocking(move || {
             let rt = tokio::runtime::Handle::current();
