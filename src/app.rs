@@ -216,6 +216,7 @@ impl App {
         let first_admin_password = crate::users::ensure_first_admin(&self.db).await?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let cluster = crate::cluster::Cluster::new(self.db.clone());
         let (defender, ban_writer) = crate::defender::with_stored_bans(
             self.config.defender,
             self.db.clone(),
@@ -223,7 +224,6 @@ impl App {
         )
         .await?;
         tasks.spawn(ban_writer);
-        let defender = Arc::new(defender);
         let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         // Certificates SIGHUP re-reads (FTPS, HTTPS).
         let mut certs = Vec::new();
@@ -235,19 +235,21 @@ impl App {
             self.config.links.clone(),
             self.mailer.clone(),
             self.config.http.product_name.clone(),
-            crate::links::token::TokenKey::load_or_create(&self.config.data_dir)?,
+            crate::links::token::TokenKey::for_config(&self.config)?,
         ));
         tasks.spawn(crate::notify::expiry_sweep(
             crate::notify::Notifier::new(self.db.clone(), self.mailer.clone(), &self.config.links),
+            cluster.clone(),
             stopped.clone(),
         ));
         tasks.spawn(retention(
             links.clone(),
             self.staging_dirs(),
+            cluster.clone(),
             stopped.clone(),
         ));
         tasks.spawn(reservations(
-            self.db.clone(),
+            cluster.clone(),
             self.config.links.reservation_timeout,
             stopped.clone(),
         ));
@@ -340,7 +342,7 @@ impl App {
                 transfers: self.transfers.clone(),
                 audit: self.audit.clone(),
                 config: self.config.http.clone(),
-                keys: GrantKeys::load_or_create(&self.config.data_dir)?,
+                keys: GrantKeys::for_config(&self.config)?,
                 mailer: self.mailer.clone(),
                 defender: defender.clone(),
                 guesses: Defender::new(throttle),
@@ -405,6 +407,7 @@ impl App {
             sftp: sftp_addr,
             sftp_fingerprint,
             first_admin_password,
+            cluster,
             stop,
             tasks,
             audit: self.audit,
@@ -547,6 +550,8 @@ pub struct Running {
     pub metrics: Option<SocketAddr>,
     /// What SIGHUP calls (tests may call it directly).
     pub reloader: Arc<crate::reload::Reloader>,
+    /// This node's id and the job leases it ran (several nodes, one database).
+    pub cluster: crate::cluster::Cluster,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     audit: AuditLog,
@@ -559,6 +564,7 @@ impl Running {
         tracing::info!("shutting down");
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.cluster.release_jobs().await;
         self.mailer.drain(Duration::from_secs(15)).await;
         self.audit.shutdown().await;
         if self.audit.dropped() > 0 {
@@ -577,9 +583,12 @@ impl Running {
 async fn retention(
     links: Arc<LinkService>,
     staging: Vec<(std::path::PathBuf, Duration)>,
+    cluster: crate::cluster::Cluster,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        // Staging folders may be this node's own disk: each node sweeps them
+        // (by age, so sweeping a shared one twice is harmless).
         for (dir, idle) in &staging {
             match crate::sweep::staged_leftovers(vec![dir.clone()], *idle).await {
                 Ok(0) => {}
@@ -588,6 +597,13 @@ async fn retention(
                 }
                 Err(e) => tracing::warn!(error = %e, "sweeping staged files failed"),
             }
+        }
+        if !cluster.turn("retention", RETENTION_INTERVAL).await {
+            tokio::select! {
+                _ = crate::shutdown::stopped(&mut stop) => return,
+                _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
+            }
+            continue;
         }
         match links.purge(crate::clock::now_ms()).await {
             Ok(0) => {}
@@ -602,6 +618,7 @@ async fn retention(
             Ok(n) => tracing::info!(uploads = n, "dropped abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "sweeping abandoned uploads failed"),
         }
+        cluster.renew("retention", RETENTION_INTERVAL).await;
         tokio::select! {
             _ = crate::shutdown::stopped(&mut stop) => return,
             _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
@@ -611,13 +628,22 @@ async fn retention(
 
 /// Gives back the uses of downloads that never settled, every
 /// [`crate::sweep::reservation_period`], until shutdown.
-async fn reservations(db: Db, timeout: Duration, mut stop: watch::Receiver<bool>) {
+async fn reservations(
+    cluster: crate::cluster::Cluster,
+    timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let period = crate::sweep::reservation_period(timeout);
     loop {
         tokio::select! {
             _ = crate::shutdown::stopped(&mut stop) => return,
-            _ = tokio::time::sleep(crate::sweep::reservation_period(timeout)) => {}
+            _ = tokio::time::sleep(period) => {}
         }
-        match crate::sweep::stale_reservations(&db, timeout).await {
+        // One node at a time (job lease); any node may take over.
+        if !cluster.turn("refund", period).await {
+            continue;
+        }
+        match crate::sweep::stale_reservations(cluster.db(), timeout).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 uses = n,

@@ -17,7 +17,10 @@
 //!
 //! The login defender keeps its bans in the store ([`with_stored_bans`]): checks
 //! stay in memory, each new ban is written through by a small writer task, and the
-//! bans still running are loaded at start, so a restart lifts none.
+//! bans still running are loaded at start, so a restart lifts none. The same task
+//! picks up the bans other nodes on the database gave, every [`BAN_POLL`], so a
+//! ban holds on every node within that time. (Login tries are also counted in the
+//! store across nodes: `cluster::tries`, driven by `login.rs`.)
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -38,6 +41,10 @@ pub const MAX_TRACKED: usize = 100_000;
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// New bans queued for the store; beyond this (a flood) they stay in memory only.
 const BAN_QUEUE: usize = 1024;
+/// How often the bans other nodes gave are looked for.
+pub const BAN_POLL: Duration = Duration::from_millis(500);
+/// Clocks of nodes may differ by this much (a ban's change time is its node's).
+const CLOCK_SLACK: Millis = 5_000;
 
 #[derive(Default)]
 struct Record {
@@ -298,7 +305,7 @@ pub async fn with_stored_bans(
     db: Db,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(
-    Defender,
+    std::sync::Arc<Defender>,
     impl std::future::Future<Output = ()> + Send + 'static,
 )> {
     let now = now_ms();
@@ -310,15 +317,15 @@ pub async fn with_stored_bans(
             tracing::warn!(remote = %ip, "ban queue full; this ban is kept in memory only");
         }
     }));
-    for ban in bans {
-        match ban.address.parse::<IpAddr>() {
-            Ok(ip) => defender.restore_ban(ip, Duration::from_millis((ban.until - now) as u64)),
-            Err(_) => {
-                tracing::warn!(address = %ban.address, "ignoring a stored ban of a malformed address")
-            }
-        }
-    }
+    restore_bans(&defender, bans, now);
+    let defender = std::sync::Arc::new(defender);
+    let polled = defender.clone();
+    let mut since = now;
     let writer = async move {
+        // An interval, not a sleep in the select: a flood of local bans must
+        // not keep postponing the look at other nodes' bans.
+        let mut poll = tokio::time::interval(BAN_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let save = |(ip, until): (IpAddr, Millis)| {
             let db = db.clone();
             async move {
@@ -334,6 +341,17 @@ pub async fn with_stored_bans(
                     Some(ban) => save(ban).await,
                     None => return,
                 },
+                _ = poll.tick() => {
+                    let now = now_ms();
+                    let from = since - CLOCK_SLACK;
+                    match db.run(move |s| s.bans_changed(from, now)).await {
+                        Ok(bans) => {
+                            restore_bans(&polled, bans, now);
+                            since = now;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not read the bans of other nodes"),
+                    }
+                }
                 _ = crate::shutdown::stopped(&mut stop) => break,
             }
         }
@@ -342,6 +360,20 @@ pub async fn with_stored_bans(
         }
     };
     Ok((defender, writer))
+}
+
+/// Puts stored bans (loaded at start, or given by other nodes) in force.
+fn restore_bans(defender: &Defender, bans: Vec<crate::store::Ban>, now: Millis) {
+    for ban in bans {
+        match ban.address.parse::<IpAddr>() {
+            Ok(ip) => {
+                defender.restore_ban(ip, Duration::from_millis((ban.until - now).max(0) as u64))
+            }
+            Err(_) => {
+                tracing::warn!(address = %ban.address, "ignoring a stored ban of a malformed address")
+            }
+        }
+    }
 }
 
 /// The record of `key`, made room for if new.

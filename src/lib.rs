@@ -57,6 +57,7 @@ pub mod budget;
 pub mod certs;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod defender;
 pub mod error;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use russh::keys::PublicKey;
 
 use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::cluster::tries;
 use crate::defender::{Attempt, Defender, Refused, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::KnownAddresses;
@@ -25,6 +26,15 @@ pub struct Authenticator {
     audit: AuditLog,
     /// Addresses that logged in; the listeners keep slots for them.
     known: Arc<KnownAddresses>,
+}
+
+/// How long a try waits for a slot that other nodes' tries hold.
+const SHARED_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A try reserved on this node and, for every node, in the store.
+struct Try<'a> {
+    attempt: Attempt<'a>,
+    shared: Option<tries::SharedTry>,
 }
 
 fn refused() -> Error {
@@ -77,30 +87,86 @@ impl Authenticator {
     }
 
     /// Reserves a try for the address before any credential is checked (see
-    /// [`Defender::attempt`]); a banned address is refused and audited.
-    async fn reserve(
+    /// [`Defender::attempt`]), on this node and then in the store for every
+    /// node (`cluster::tries`); a banned address is refused and audited.
+    async fn reserve(&self, protocol: Protocol, remote: SocketAddr, name: &str) -> Result<Try<'_>> {
+        let attempt = match self.defender.attempt(remote.ip()).await {
+            Ok(attempt) => attempt,
+            Err(why) => return Err(self.deny(protocol, remote, name, why).await),
+        };
+        let config = self.defender.config();
+        if config.max_failures == 0 || config.ban.is_zero() {
+            return Ok(Try {
+                attempt,
+                shared: None,
+            });
+        }
+        // Another node's tries fill the slots: wait for one, or for its ban.
+        let deadline = tokio::time::Instant::now() + SHARED_WAIT;
+        loop {
+            match tries::reserve(&self.db, remote.ip(), config).await? {
+                tries::Reserved::Try(shared) => {
+                    return Ok(Try {
+                        attempt,
+                        shared: Some(shared),
+                    })
+                }
+                tries::Reserved::Banned(left) => {
+                    self.defender.restore_ban(remote.ip(), left);
+                    drop(attempt);
+                    return Err(self
+                        .deny(protocol, remote, name, Refused::Banned(left))
+                        .await);
+                }
+                tries::Reserved::Full => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.deny(protocol, remote, name, Refused::Busy).await);
+            }
+            tokio::time::sleep(crate::defender::BAN_POLL / 2).await;
+        }
+    }
+
+    /// Audits a try refused before its credentials were looked at.
+    async fn deny(
         &self,
         protocol: Protocol,
         remote: SocketAddr,
         name: &str,
-    ) -> Result<Attempt<'_>> {
-        match self.defender.attempt(remote.ip()).await {
-            Ok(attempt) => Ok(attempt),
-            Err(why) => {
-                let detail = match why {
-                    Refused::Banned(left) => {
-                        format!("address locked out for {}s more", left.as_secs())
-                    }
-                    Refused::Busy => "too many logins at once from this address".to_string(),
-                };
-                self.audit
-                    .record(
-                        Self::event(protocol, remote, name, "login_failed")
-                            .outcome(Outcome::Denied)
-                            .detail(detail),
-                    )
-                    .await;
-                Err(refused())
+        why: Refused,
+    ) -> Error {
+        let detail = match why {
+            Refused::Banned(left) => {
+                format!("address locked out for {}s more", left.as_secs())
+            }
+            Refused::Busy => "too many logins at once from this address".to_string(),
+        };
+        self.audit
+            .record(
+                Self::event(protocol, remote, name, "login_failed")
+                    .outcome(Outcome::Denied)
+                    .detail(detail),
+            )
+            .await;
+        refused()
+    }
+
+    /// Counts a failed try on every node; bans the address (in the store,
+    /// and here at once) when the failures of all nodes reach the limit.
+    async fn fail_shared(&self, shared: tries::SharedTry, ip: std::net::IpAddr) -> Verdict {
+        let config = self.defender.config();
+        match shared.failed().await {
+            Ok(n) if config.max_failures > 0 && n >= config.max_failures => {
+                if let Err(e) = tries::ban(&self.db, ip, config.ban).await {
+                    tracing::warn!(remote = %ip, error = %e, "could not store a ban for the other nodes");
+                }
+                self.defender.restore_ban(ip, config.ban);
+                Verdict::Banned(config.ban)
+            }
+            Ok(_) => Verdict::Allowed,
+            Err(e) => {
+                tracing::warn!(remote = %ip, error = %e, "could not count a failed login in the store");
+                Verdict::Allowed
             }
         }
     }
@@ -187,7 +253,7 @@ impl Authenticator {
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
-        attempt: Attempt<'_>,
+        attempt: Try<'_>,
         protocol: Protocol,
         remote: SocketAddr,
         name: &str,
@@ -197,7 +263,12 @@ impl Authenticator {
     ) -> Result<User> {
         match (user, why) {
             (Some(user), None) => {
-                attempt.succeeded();
+                // The store's slot first: a try waiting on this node for the
+                // local slot then finds the store's free too.
+                if let Some(shared) = attempt.shared {
+                    shared.succeeded().await;
+                }
+                attempt.attempt.succeeded();
                 // A two-factor account is logged in only once both factors passed;
                 // the front-end records it with `record_login`.
                 if !user.key_and_password {
@@ -207,7 +278,15 @@ impl Authenticator {
             }
             (_, why) => {
                 let why = why.unwrap_or("refused");
-                let verdict = attempt.failed();
+                let shared = match attempt.shared {
+                    Some(t) => self.fail_shared(t, remote.ip()).await,
+                    None => Verdict::Allowed,
+                };
+                let local = attempt.attempt.failed();
+                let verdict = match shared {
+                    Verdict::Banned(_) => shared,
+                    Verdict::Allowed => local,
+                };
                 self.audit
                     .record(
                         Self::event(protocol, remote, name, "login_failed")

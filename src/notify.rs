@@ -207,11 +207,19 @@ pub const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(360
 
 /// Notices expired links at start and then every [`EXPIRY_SWEEP`], until
 /// shutdown.
-pub async fn expiry_sweep(notifier: Notifier, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn expiry_sweep(
+    notifier: Notifier,
+    cluster: crate::cluster::Cluster,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        let n = notifier.expired(None, now_ms()).await;
-        if n > 0 {
-            tracing::info!(links = n, "noticed expired links");
+        // One node at a time (job lease): notices are stored once per link
+        // anyway, but two nodes would race to mail them.
+        if cluster.turn("expiry", EXPIRY_SWEEP).await {
+            let n = notifier.expired(None, now_ms()).await;
+            if n > 0 {
+                tracing::info!(links = n, "noticed expired links");
+            }
         }
         tokio::select! {
             _ = crate::shutdown::stopped(&mut stop) => return,

@@ -110,6 +110,7 @@ impl Reloader {
                 upload_staging: running.links.upload_staging.clone(),
                 upload_abandon: running.links.upload_abandon,
                 reservation_timeout: running.links.reservation_timeout,
+                signing_key: running.links.signing_key.clone(),
                 ..fresh.links.clone()
             };
             self.links.reconfigure(next.clone());

@@ -3,7 +3,7 @@
 
 use russh::keys::{HashAlg, PublicKey};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{PermSet, ProtocolSet};
 use crate::secret;
 use crate::store::{format_ms, Db, NewKey, NewUser, SshKey, User};
@@ -118,12 +118,19 @@ pub async fn ensure_first_admin(db: &Db) -> Result<Option<String>> {
         protocols: ProtocolSet::all(),
         key_and_password: false,
     };
-    db.run(move |s| {
-        s.user_insert(&user)?;
-        s.user_set_admin("admin", true)
-    })
-    .await?;
-    Ok(Some(password))
+    let created = db
+        .run(move |s| {
+            match s.user_insert(&user) {
+                Ok(_) => {}
+                // Another node starting at the same moment made it first.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            s.user_set_admin("admin", true)?;
+            Ok(true)
+        })
+        .await?;
+    Ok(created.then_some(password))
 }
 
 /// A display name as staff may set it: trimmed, at most 80 characters, no

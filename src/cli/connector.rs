@@ -136,6 +136,11 @@ pub fn config_check(config: &Config) -> Result<()> {
         "transfers -> {} /{}",
         config.transfers.connector, config.transfers.root
     );
+    if crate::cluster::check::shared_database(config) {
+        for w in crate::cluster::check::per_node_warnings(config) {
+            println!("warning (several nodes): {w}");
+        }
+    }
     println!("config OK");
     Ok(())
 }

@@ -301,7 +301,7 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
             config.links.clone(),
             crate::mail::Mailer::for_config(config)?,
             config.http.product_name.clone(),
-            links::token::TokenKey::load_or_create(&config.data_dir)?,
+            links::token::TokenKey::for_config(config)?,
         );
         let res = dispatch(&service, &db, cmd).await;
         audit.shutdown().await;

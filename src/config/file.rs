@@ -330,6 +330,9 @@ pub struct LinksSection {
     /// A download whose use was reserved but that was not seen alive this long
     /// (the server died under it) gives its use back.
     pub reservation_timeout: HumanDuration,
+    /// The link signing key file (64 hex digits), the same on every node of a
+    /// cluster; `${ENV}` works. Empty: `link-signing.key` made in the data directory.
+    pub signing_key: Option<EnvString>,
 }
 
 /// What an upload whose name is taken becomes.
@@ -358,6 +361,7 @@ impl Default for LinksSection {
             upload_staging: None,
             upload_abandon: HumanDuration(std::time::Duration::from_secs(24 * 3600)),
             reservation_timeout: HumanDuration(std::time::Duration::from_secs(15 * 60)),
+            signing_key: None,
         }
     }
 }

@@ -136,6 +136,8 @@ pub struct LinksConfig {
     pub upload_staging: PathBuf,
     pub upload_abandon: Duration,
     pub reservation_timeout: Duration,
+    /// Absolute; `None`: generated in the data directory (one node only).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Sizing of the audit pipeline.
@@ -457,6 +459,10 @@ impl Resolver<'_> {
             ));
         }
         let mail = self.mail(&f.mail, &data_dir)?;
+        let signing_key = match &f.links.signing_key {
+            Some(p) if !p.is_empty() => Some(absolute(&data_dir, Path::new(&**p))),
+            _ => None,
+        };
         let upload_staging = match &f.links.upload_staging {
             Some(p) if !p.is_empty() => absolute(&data_dir, Path::new(&**p)),
             _ => data_dir.join("uploads"),
@@ -529,6 +535,7 @@ impl Resolver<'_> {
                 upload_staging,
                 upload_abandon: nonzero(f.links.upload_abandon.0),
                 reservation_timeout: nonzero(f.links.reservation_timeout.0),
+                signing_key,
             },
             http: HttpConfig {
                 enabled: f.http.enabled,

@@ -170,20 +170,72 @@ fn banned(ctx: &HttpContext, link: &Link, peer: SocketAddr) -> Option<std::time:
 
 /// Reserves a guess at this link's password or code before it is checked, so
 /// parallel guesses cannot get more checked than the limit.
+/// The guess is reserved on this node and, for every node, in the store
+/// (`cluster::tries`), so a guesser spreading over nodes gets no more tries.
 async fn reserve_guess<'a>(
     ctx: &'a HttpContext,
     link: &Link,
     peer: SocketAddr,
-) -> Result<Attempt<'a, (i64, IpAddr)>, std::time::Duration> {
-    ctx.guesses
+) -> Result<Guess<'a>, std::time::Duration> {
+    let local = ctx
+        .guesses
         .attempt((link.id, peer.ip()))
         .await
-        .map_err(|r| r.wait())
+        .map_err(|r| r.wait())?;
+    let config = ctx.guesses.config();
+    if config.max_failures == 0 || config.ban.is_zero() {
+        return Ok(Guess {
+            local,
+            shared: None,
+        });
+    }
+    match crate::cluster::tries::reserve_key(&ctx.db, &guess_key(link, peer), config).await {
+        Ok(Some(shared)) => Ok(Guess {
+            local,
+            shared: Some(shared),
+        }),
+        // Other nodes' failures (or tries in flight) reach the limit.
+        Ok(None) => Err(std::time::Duration::from_secs(1)),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not reserve a link guess in the store");
+            Err(std::time::Duration::from_secs(1))
+        }
+    }
 }
 
-/// Counts a wrong password or code against the (link, address).
-fn count_failure(guess: Attempt<'_, (i64, IpAddr)>, link: &Link, peer: SocketAddr) {
-    if let Verdict::Banned(d) = guess.failed() {
+fn guess_key(link: &Link, peer: SocketAddr) -> String {
+    format!("guess:{}:{}", link.id, peer.ip())
+}
+
+/// A reserved guess: on this node, and in the store for every node.
+struct Guess<'a> {
+    local: Attempt<'a, (i64, IpAddr)>,
+    shared: Option<crate::cluster::tries::SharedTry>,
+}
+
+impl Guess<'_> {
+    /// A right password or code: both slots are freed.
+    async fn succeeded(self) {
+        if let Some(s) = self.shared {
+            s.succeeded().await;
+        }
+        self.local.succeeded();
+    }
+}
+
+/// Counts a wrong password or code against the (link, address), on all nodes.
+async fn count_failure(ctx: &HttpContext, guess: Guess<'_>, link: &Link, peer: SocketAddr) {
+    let config = ctx.guesses.config();
+    let mut verdict = Verdict::Allowed;
+    if let Some(s) = guess.shared {
+        if let Ok(n) = s.failed().await {
+            if n >= config.max_failures {
+                ctx.guesses.restore_ban((link.id, peer.ip()), config.ban);
+                verdict = Verdict::Banned(config.ban);
+            }
+        }
+    }
+    if let (Verdict::Banned(d), _) | (_, Verdict::Banned(d)) = (verdict, guess.local.failed()) {
         tracing::warn!(link = %link.public_id, remote = %peer.ip(), ban = ?d, "link guesses throttled");
     }
 }
@@ -222,7 +274,7 @@ pub async fn password(
         .await
         .unwrap_or(false);
     if !ok {
-        count_failure(guess, &v.link, peer);
+        count_failure(ctx, guess, &v.link, peer).await;
         audit(
             ctx,
             peer,
@@ -242,7 +294,7 @@ pub async fn password(
             )
         });
     }
-    guess.succeeded();
+    guess.succeeded().await;
     audit(ctx, peer, &v.link, "link_password_ok", Outcome::Ok, None).await;
     let mut g = v.grant.clone().unwrap_or_else(|| v.new_grant(ctx));
     g.password = true;
@@ -293,6 +345,27 @@ pub async fn email(
         )
         .await;
         return throttled(ctx, wait);
+    }
+    // Counted on every node too: past the limit, this node throttles as well.
+    let counted = crate::cluster::tries::count(
+        &ctx.db,
+        &format!("code:{}:{}", v.link.id, peer.ip()),
+        ctx.code_requests.config(),
+    )
+    .await;
+    if ctx.code_requests.config().max_failures > 0 && matches!(counted, Ok(None)) {
+        ctx.code_requests
+            .restore_ban(key, ctx.code_requests.config().ban);
+        audit(
+            ctx,
+            peer,
+            &v.link,
+            "link_code_throttled",
+            Outcome::Denied,
+            Some(address),
+        )
+        .await;
+        return throttled(ctx, ctx.code_requests.config().window);
     }
     ctx.code_requests.failure(key);
     if may_receive_code(&rules_of(&v.link), &address) {
@@ -392,7 +465,7 @@ pub async fn code(
         CodeCheck::Wrong
     };
     if answer != CodeCheck::Valid {
-        count_failure(guess, &v.link, peer);
+        count_failure(ctx, guess, &v.link, peer).await;
         audit(
             ctx,
             peer,
@@ -414,7 +487,7 @@ pub async fn code(
             )
         });
     }
-    guess.succeeded();
+    guess.succeeded().await;
     audit(
         ctx,
         peer,

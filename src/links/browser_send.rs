@@ -176,6 +176,16 @@ impl LinkService {
             if !stale {
                 continue;
             }
+            // Nor those another node is copying into.
+            let name = format!("lock:{}", super::draft::lock_key(link.id));
+            if self
+                .db
+                .run(move |s| s.lease_holder(&name, crate::clock::now_ms()))
+                .await?
+                .is_some()
+            {
+                continue;
+            }
             // Uploads still moving keep their draft (stale ones were swept first).
             let id = link.id;
             let uploads = self.db.run(move |s| s.uploads_of(id)).await?;

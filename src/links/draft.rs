@@ -49,6 +49,14 @@ pub struct Draft<'a> {
     names: Vec<String>,
     /// Finished or abandoned: nothing is left for the drop to clean up.
     settled: bool,
+    /// Keeps the draft from the sweep of every node while it is copied into
+    /// (lease `lock:draft:<id>`; `None` if the store could not be reached).
+    _held: Option<crate::cluster::LockGuard>,
+}
+
+/// The cluster lock that keeps a draft from every node's sweep.
+pub(super) fn lock_key(link_id: i64) -> String {
+    format!("draft:{link_id}")
 }
 
 impl<'a> Draft<'a> {
@@ -60,6 +68,13 @@ impl<'a> Draft<'a> {
     ) -> Result<Draft<'a>> {
         let dir = VPath::root().join(&link.public_id)?;
         service.copying.set(link.id, true);
+        // A new draft's id is unique: the lease is free unless the store fails.
+        let held = crate::cluster::lock(&service.db, "links", &lock_key(link.id))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not mark a draft as being copied for other nodes");
+                None
+            });
         let draft = Draft {
             service,
             session,
@@ -69,6 +84,7 @@ impl<'a> Draft<'a> {
             dir,
             names: Vec::new(),
             settled: false,
+            _held: held,
         };
         if let Err(e) = draft.store.mkdir(&draft.dir).await {
             draft.abandon().await;

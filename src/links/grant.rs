@@ -107,31 +107,68 @@ impl GrantKeys {
         }
     }
 
+    /// The key `[links] signing_key` names (it must exist: every node of a
+    /// cluster is given the same), else the data directory's, made on first start.
+    pub fn for_config(config: &crate::config::Config) -> Result<GrantKeys> {
+        match &config.links.signing_key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::from(e)
+                        .context(format!("reading the link signing key {}", path.display()))
+                })?;
+                Self::parse(&text, path)
+            }
+            None => Self::load_or_create(&config.data_dir),
+        }
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<GrantKeys> {
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        let seed = bytes.ok_or_else(|| {
+            Error::invalid(format!("{} is not a 64-digit hex key", path.display()))
+        })?;
+        Ok(GrantKeys::from_seed(seed))
+    }
+
     /// Loads the key from `dir`, creating it (owner-only) on first start.
     pub fn load_or_create(dir: &Path) -> Result<GrantKeys> {
         let path = dir.join(KEY_FILE);
         let keys = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                let seed = bytes.ok_or_else(|| {
-                    Error::invalid(format!("{} is not a 64-digit hex key", path.display()))
-                })?;
-                GrantKeys::from_seed(seed)
-            }
+            Ok(text) => Self::parse(&text, &path)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written whole under a temporary name, then linked in place:
+                // a process starting at the same moment (another node on this
+                // data directory) reads a complete key or makes its own first,
+                // and the loser of the link reads the winner's.
                 let seed = crate::secret::random_bytes::<32>();
+                let tmp = dir.join(format!(
+                    ".{KEY_FILE}.{}",
+                    hex::encode(crate::secret::random_bytes::<8>())
+                ));
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
-                    .open(&path)
-                    .map_err(|e| Error::from(e).context(format!("writing {}", path.display())))?;
+                    .open(&tmp)
+                    .map_err(|e| Error::from(e).context(format!("writing {}", tmp.display())))?;
                 file.write_all(hex::encode(seed).as_bytes())?;
                 file.sync_all()?;
-                tracing::info!(path = %path.display(), "generated the link signing key");
-                GrantKeys::from_seed(seed)
+                let linked = std::fs::hard_link(&tmp, &path);
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "generated the link signing key");
+                        GrantKeys::from_seed(seed)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::parse(&std::fs::read_to_string(&path)?, &path)?
+                    }
+                    Err(e) => {
+                        return Err(Error::from(e).context(format!("writing {}", path.display())))
+                    }
+                }
             }
             Err(e) => return Err(Error::from(e).context(format!("reading {}", path.display()))),
         };

@@ -77,7 +77,29 @@ impl FolderLocks {
     }
 }
 
+/// How long a publication waits for another node's in the same folder.
+const FOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl LinkService {
+    /// Takes the folder's publication lock across nodes (lease
+    /// `lock:folder:<folder>`), waiting while another node publishes there.
+    async fn folder_lock(&self, folder: &str) -> Result<crate::cluster::LockGuard> {
+        let key = format!("folder:{folder}");
+        let deadline = tokio::time::Instant::now() + FOLDER_WAIT;
+        loop {
+            if let Some(l) = crate::cluster::lock(&self.db, "links", &key).await? {
+                return Ok(l);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    "another upload into this folder is being published; retry in a moment",
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Creates an upload request into `folder` (as `owner` sees it; created if
     /// missing and the owner may).
     pub async fn request(
@@ -287,6 +309,8 @@ impl LinkService {
         }
         let lock = self.folder_locks.get(inbox.stored.as_ref());
         let _held = lock.lock().await;
+        // Other nodes publish into the same folder: the store decides too.
+        let cluster_lock = self.folder_lock(folder.as_ref()).await?;
         let refuse = link.kind == LinkKind::Request
             && self.config().upload_conflict == UploadConflict::Refuse;
         let name = self.free_name(session, folder, &up.name, refuse).await?;
@@ -318,6 +342,7 @@ impl LinkService {
         self.db
             .run(move |s| s.upload_complete(id, &f, now_ms()))
             .await?;
+        cluster_lock.release().await;
         self.uploads.discard(up).await;
         self.record_upload(link, &file, who).await;
         Ok(file)

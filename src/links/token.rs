@@ -36,6 +36,12 @@ impl TokenKey {
 
     /// The token key of the data directory `dir` (its signing key is created,
     /// owner-only, on first use).
+    /// The token key of `[links] signing_key`, else of the data directory.
+    pub fn for_config(config: &crate::config::Config) -> Result<TokenKey> {
+        let keys = super::grant::GrantKeys::for_config(config)?;
+        Ok(TokenKey::from_seed(&keys.seed()))
+    }
+
     pub fn load_or_create(dir: &Path) -> Result<TokenKey> {
         let keys = super::grant::GrantKeys::load_or_create(dir)?;
         Ok(TokenKey::from_seed(&keys.seed()))

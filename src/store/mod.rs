@@ -191,6 +191,41 @@ pub trait Store: Send + Sync + 'static {
     fn link_recipient_names_set(&self, link_id: i64, names: &[(String, String)]) -> Result<()>;
     /// (e-mail in lower case, name) of the link's named recipients.
     fn link_recipient_names(&self, link_id: i64) -> Result<Vec<(String, String)>>;
+
+    // --- Several nodes (issue 15): rules every node must share are decided here.
+
+    /// Takes lease `name` for `holder` until `now + ttl` if it is free, expired
+    /// or already `holder`'s (renewing it); true when `holder` has it now.
+    fn lease_take(&self, name: &str, holder: &str, ttl: Millis, now: Millis) -> Result<bool>;
+    /// Gives lease `name` up if `holder` has it.
+    fn lease_release(&self, name: &str, holder: &str) -> Result<()>;
+    /// Who holds lease `name` at `now`.
+    fn lease_holder(&self, name: &str, now: Millis) -> Result<Option<String>>;
+    /// Reserves a try for `key` before it is checked, unless failures and tries
+    /// in flight within `window` already reach `max` (`None`).
+    fn failure_reserve(
+        &self,
+        key: &str,
+        now: Millis,
+        window: Millis,
+        max: u32,
+    ) -> Result<Option<i64>>;
+    /// Ends reserved try `id`: a failure is kept, anything else frees the slot.
+    /// Returns the failures of `key` within `window`.
+    fn failure_settle(
+        &self,
+        id: i64,
+        key: &str,
+        failed: bool,
+        now: Millis,
+        window: Millis,
+    ) -> Result<u32>;
+    /// Forgets the failures of `key` (after a ban).
+    fn failures_clear(&self, key: &str) -> Result<()>;
+    /// Bans given or lengthened since `since`, still running at `now`.
+    fn bans_changed(&self, since: Millis, now: Millis) -> Result<Vec<Ban>>;
+    /// When the ban of `address` ends, if one runs at `now`.
+    fn ban_until(&self, address: &str, now: Millis) -> Result<Option<Millis>>;
 }
 
 /// A login lock-out kept across restarts.

@@ -116,6 +116,27 @@ impl Uploads {
                 key: up.key.clone(),
             }
         };
+        // One writer across nodes too: the store decides (a lease per upload).
+        let lease = match crate::cluster::lock(&self.db, "uploads", &lock_key(&up.key)).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return Err(AppendError::Busy),
+            Err(e) => return Err(AppendError::Failed(e)),
+        };
+        let res = self.append_locked(up, offset, body).await;
+        lease.release().await;
+        res
+    }
+
+    async fn append_locked<S, E>(
+        &self,
+        up: &Upload,
+        offset: u64,
+        body: S,
+    ) -> Result<u64, AppendError>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let at = self.offset(up).await.map_err(AppendError::Failed)?;
         if at != offset {
             return Err(AppendError::Offset(at));
@@ -200,12 +221,27 @@ impl Uploads {
             if self.busy.lock().expect("busy lock").contains(&up.key) {
                 continue;
             }
+            // Being written on another node (its lease is renewed while it writes).
+            let name = format!("lock:{}", lock_key(&up.key));
+            if self
+                .db
+                .run(move |s| s.lease_holder(&name, now_ms()))
+                .await?
+                .is_some()
+            {
+                continue;
+            }
             if self.cancel(&up).await? {
                 n += 1;
             }
         }
         Ok(n)
     }
+}
+
+/// The cluster lock of an upload's writer.
+fn lock_key(key: &str) -> String {
+    format!("upload:{key}")
 }
 
 async fn create_private_dir(dir: &std::path::Path) -> Result<()> {

@@ -8,8 +8,12 @@ use crate::store::{Ban, Millis};
 /// Records a ban of `address` until `until`; an existing longer ban stays.
 pub fn put(c: &mut Connection, address: &str, until: Millis, now: Millis) -> Result<()> {
     c.execute(
-        "INSERT INTO bans (address, until, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(address) DO UPDATE SET until = max(until, excluded.until)",
+        // `changed_at` moves only when the ban gets longer: other nodes poll it.
+        // PostgreSQL: GREATEST(bans.until, excluded.until), and `bans.` before
+        // the old row's columns.
+        "INSERT INTO bans (address, until, created_at, changed_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT(address) DO UPDATE SET until = max(until, excluded.until),
+             changed_at = CASE WHEN excluded.until > until THEN excluded.changed_at ELSE changed_at END",
         params![address, until, now],
     )?;
     Ok(())

@@ -241,6 +241,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (link_id, email)
     );
     "#,
+    // 13 (cluster): rules several nodes must share live in the database. A
+    // lease names who runs a job or holds a lock until when; a failure row is a
+    // login try being checked (`failed` 0) or one that failed (1), counted by
+    // every node; bans remember when they last changed so nodes pick new ones up.
+    r#"
+    CREATE TABLE leases (
+        name     TEXT PRIMARY KEY,
+        holder   TEXT NOT NULL,
+        until_ms INTEGER NOT NULL
+    );
+    CREATE TABLE failures (
+        id     INTEGER PRIMARY KEY,
+        key    TEXT NOT NULL,
+        at_ms  INTEGER NOT NULL,
+        failed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX failures_key ON failures(key, at_ms);
+    ALTER TABLE bans ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -258,7 +277,13 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
+        // IMMEDIATE, and the version read again under the write lock: nodes
+        // starting together on one database migrate each step once.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now > i as u32 {
+            continue;
+        }
         tx.execute_batch(sql)
             .map_err(|e| Error::from(e).context(format!("migration {}", i + 1)))?;
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
