@@ -73,6 +73,10 @@ on_both!(
     bans_put_and_active,
     clients_and_contacts,
     notifications_feed_and_prefs,
+    leases_have_one_holder_until_their_ttl,
+    twenty_nodes_racing_for_one_lease_give_one_holder,
+    login_tries_reserved_at_once_never_pass_the_limit,
+    bans_changed_and_ban_until,
 );
 
 fn new_user(name: &str) -> NewUser {
@@ -977,6 +981,103 @@ fn bans_put_and_active(f: &Fixture) {
     );
     assert_eq!(s.bans_active(2_000).unwrap().len(), 1);
     assert!(s.bans_active(3_000).unwrap().is_empty());
+}
+
+fn leases_have_one_holder_until_their_ttl(f: &Fixture) {
+    let s = f.store.as_ref();
+    assert!(s.lease_take("job:x", "a", 100, 0).unwrap());
+    assert!(!s.lease_take("job:x", "b", 100, 50).unwrap(), "taken");
+    assert!(s.lease_take("job:x", "a", 100, 90).unwrap(), "renewed");
+    assert!(!s.lease_take("job:x", "b", 100, 150).unwrap(), "till 190");
+    assert_eq!(s.lease_holder("job:x", 150).unwrap().as_deref(), Some("a"));
+    assert_eq!(s.lease_holder("job:x", 190).unwrap(), None, "expired");
+    assert!(s.lease_take("job:x", "b", 100, 190).unwrap(), "expired");
+    s.lease_release("job:x", "a").unwrap();
+    assert!(!s.lease_take("job:x", "a", 100, 200).unwrap(), "not a's");
+    s.lease_release("job:x", "b").unwrap();
+    assert!(s.lease_take("job:x", "a", 100, 200).unwrap(), "released");
+    assert!(
+        s.lease_take("job:y", "b", 100, 200).unwrap(),
+        "one per name"
+    );
+}
+
+fn twenty_nodes_racing_for_one_lease_give_one_holder(f: &Fixture) {
+    let store = f.store.clone();
+    let won = race(20, move |i| {
+        store
+            .lease_take("job:race", &format!("node{i}"), 60_000, 1_000)
+            .unwrap()
+    });
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+}
+
+fn login_tries_reserved_at_once_never_pass_the_limit(f: &Fixture) {
+    // 30 tries of one address at once, spread as nodes would: at most 5 are
+    // let through to be checked.
+    let store = f.store.clone();
+    let ids = race(30, move |_| {
+        store
+            .failure_reserve("login:192.0.2.9", 1_000, 60_000, 5)
+            .unwrap()
+    });
+    let granted: Vec<i64> = ids.into_iter().flatten().collect();
+    assert_eq!(granted.len(), 5, "{granted:?}");
+    let s = f.store.as_ref();
+    // Failures are kept and counted; a success frees its slot.
+    assert_eq!(
+        s.failure_settle(granted[0], "login:192.0.2.9", true, 1_100, 60_000)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.failure_settle(granted[1], "login:192.0.2.9", false, 1_100, 60_000)
+            .unwrap(),
+        0
+    );
+    assert!(s
+        .failure_reserve("login:192.0.2.9", 1_200, 60_000, 5)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        s.failure_reserve("login:192.0.2.9", 1_200, 60_000, 5)
+            .unwrap(),
+        None,
+        "4 in flight and 1 failure fill the limit"
+    );
+    assert!(
+        s.failure_reserve("login:192.0.2.10", 1_200, 60_000, 5)
+            .unwrap()
+            .is_some(),
+        "another address has its own count"
+    );
+    s.failures_clear("login:192.0.2.9").unwrap();
+    // Past the window every row of the key is gone.
+    assert!(s
+        .failure_reserve("login:192.0.2.9", 70_000, 60_000, 1)
+        .unwrap()
+        .is_some());
+}
+
+fn bans_changed_and_ban_until(f: &Fixture) {
+    let s = f.store.as_ref();
+    s.ban_put("192.0.2.1", 5_000, 100).unwrap();
+    s.ban_put("192.0.2.2", 5_000, 200).unwrap();
+    assert_eq!(s.bans_changed(150, 1_000).unwrap().len(), 1);
+    // A shorter ban changes nothing; a longer one is news again.
+    s.ban_put("192.0.2.1", 4_000, 300).unwrap();
+    assert_eq!(s.bans_changed(250, 1_000).unwrap(), []);
+    s.ban_put("192.0.2.1", 9_000, 400).unwrap();
+    assert_eq!(
+        s.bans_changed(250, 1_000).unwrap(),
+        [Ban {
+            address: "192.0.2.1".into(),
+            until: 9_000
+        }]
+    );
+    assert_eq!(s.ban_until("192.0.2.1", 1_000).unwrap(), Some(9_000));
+    assert_eq!(s.ban_until("192.0.2.2", 5_000).unwrap(), None, "ended");
+    assert_eq!(s.ban_until("192.0.2.3", 1_000).unwrap(), None);
 }
 
 fn clients_and_contacts(f: &Fixture) {

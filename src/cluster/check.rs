@@ -5,11 +5,11 @@
 
 use crate::config::Config;
 
-/// Whether this configuration points at a database other nodes share. The
-/// `[database] url` key (PostgreSQL) arrives with the PostgreSQL store; until
-/// then every database is the data directory's own SQLite file.
-pub fn shared_database(_config: &Config) -> bool {
-    false
+/// Whether this configuration points at a database other nodes share: a
+/// `[database] url` (PostgreSQL); without it the database is the data
+/// directory's own SQLite file.
+pub fn shared_database(config: &Config) -> bool {
+    config.database.is_some()
 }
 
 /// One line per setting that differs from node to node or stays on one disk.

@@ -7,8 +7,11 @@ use crate::store::{Ban, Millis};
 /// Records a ban of `address` until `until`; an existing longer ban stays.
 pub fn put(c: &mut Conn, address: &str, until: Millis, now: Millis) -> Result<()> {
     c.exec(
-        "INSERT INTO bans (address, until, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (address) DO UPDATE SET until = GREATEST(bans.until, excluded.until)",
+        // `changed_at` moves only when the ban gets longer: other nodes poll it.
+        "INSERT INTO bans (address, until, created_at, changed_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (address) DO UPDATE SET until = GREATEST(bans.until, excluded.until),
+             changed_at = CASE WHEN excluded.until > bans.until THEN excluded.changed_at
+                               ELSE bans.changed_at END",
         &[&address, &until, &now],
     )?;
     Ok(())

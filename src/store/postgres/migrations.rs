@@ -233,6 +233,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (link_id, email)
     );
     "#,
+    // 13 (cluster): leases (who runs a job or holds a lock until when), login
+    // tries counted by every node, and when each ban last changed.
+    r#"
+    CREATE TABLE leases (
+        name     TEXT PRIMARY KEY,
+        holder   TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
+    CREATE TABLE failures (
+        id     BIGSERIAL PRIMARY KEY,
+        key    TEXT NOT NULL,
+        at_ms  BIGINT NOT NULL,
+        failed BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX failures_key ON failures(key, at_ms);
+    ALTER TABLE bans ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

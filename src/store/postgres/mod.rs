@@ -14,6 +14,8 @@ mod audit;
 mod bans;
 mod clients;
 mod conn;
+mod failures;
+mod leases;
 mod link_search;
 mod links;
 mod migrations;
@@ -518,6 +520,44 @@ impl Store for PostgresStore {
     }
     fn link_recipient_names(&self, link_id: i64) -> Result<Vec<(String, String)>> {
         self.with(|c| notifications::recipient_names(c, link_id))
+    }
+
+    fn lease_take(&self, name: &str, holder: &str, ttl: Millis, now: Millis) -> Result<bool> {
+        self.with(|c| leases::take(c, name, holder, ttl, now))
+    }
+    fn lease_release(&self, name: &str, holder: &str) -> Result<()> {
+        self.with(|c| leases::release(c, name, holder))
+    }
+    fn lease_holder(&self, name: &str, now: Millis) -> Result<Option<String>> {
+        self.with(|c| leases::holder(c, name, now))
+    }
+    fn failure_reserve(
+        &self,
+        key: &str,
+        now: Millis,
+        window: Millis,
+        max: u32,
+    ) -> Result<Option<i64>> {
+        self.with(|c| failures::reserve(c, key, now, window, max))
+    }
+    fn failure_settle(
+        &self,
+        id: i64,
+        key: &str,
+        failed: bool,
+        now: Millis,
+        window: Millis,
+    ) -> Result<u32> {
+        self.with(|c| failures::settle(c, id, key, failed, now, window))
+    }
+    fn failures_clear(&self, key: &str) -> Result<()> {
+        self.with(|c| failures::clear(c, key))
+    }
+    fn bans_changed(&self, since: Millis, now: Millis) -> Result<Vec<Ban>> {
+        self.with(|c| failures::bans_changed(c, since, now))
+    }
+    fn ban_until(&self, address: &str, now: Millis) -> Result<Option<Millis>> {
+        self.with(|c| failures::ban_until(c, address, now))
     }
 }
 
