@@ -5,8 +5,23 @@ wharf in release mode); writes docs/benchmarks.md.
 
 Servers are pinned to core 0 and clients to core 1 (taskset). Within a
 repetition the peers alternate, so drift in the machine's state hits both alike.
-Every case runs --reps times; the table shows medians and wharf / peer ratios of
-throughput (higher is better for wharf)."""
+Every case runs --reps times; the table shows medians (min-max) of throughput and
+of the server's CPU seconds per GiB, for wharf and for the peer, and the wharf /
+peer throughput ratio (higher is better for wharf).
+
+The numbers are only worth what the run checked:
+- every client's exit status is checked (each of the concurrent sessions too), and
+  uploads are checked by the stored size; a failed transfer makes its row say
+  FAILED and the run exit non-zero at the end;
+- the peers' connection limits are raised to what the cases need (sshd
+  MaxStartups / MaxSessions, vsftpd max_clients / max_per_ip) and stated;
+- before each case a load gate waits (at most --load-wait seconds) for the 1-minute
+  load average to fall below --max-load; /proc/loadavg is recorded before and after
+  each case, and a case that started on a busy machine is marked;
+- server CPU comes from a cgroup v2 per server (cpu.stat usage_usec, which counts
+  sshd's and vsftpd's per-session processes and nginx's workers), or, where no
+  writable cgroup v2 exists, from /proc: utime+stime of the server's process tree
+  plus cutime+cstime of the children it reaped."""
 
 import argparse
 import os
@@ -16,6 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -25,13 +41,15 @@ USER = "wharfbench"
 PASSWORD = "bench-Pa55word"
 PORTS = dict(wharf_sftp=3022, wharf_ftps=3021, wharf_http=3080, sshd=4022, vsftpd=4021, nginx=4080)
 SERVER_CPU, CLIENT_CPU = "0", "1"
+# The server process (and CPU account) behind each peer of a case.
+SERVER_OF = {"wharf": "wharf", "openssh": "sshd", "vsftpd": "vsftpd", "nginx": "nginx", "s3s-fs": "s3s-fs"}
 # Case groups, selectable with --cases (all by default).
 CASES = {
     "sftp": "SFTP download/upload of one large file, aes128-gcm and chacha20",
     "small": "SFTP 2,000 x 4 KiB get -r / put -r",
     "ftps": "FTPS download/upload with curl and lftp",
     "link": "link download with curl vs nginx",
-    "sessions": "32 SFTP sessions x 64 MiB",
+    "sessions": "--sessions concurrent SFTP sessions x 64 MiB (32 by default)",
     "web": "landing page under wrk",
     "s3": "SFTP download from the S3 connector (s3s-fs) vs OpenSSH from disk",
     "rss": "peak RSS of a fresh wharf while uploading --rss-size over SFTP, FTPS and HTTP (tus)",
@@ -71,6 +89,187 @@ def wait_port(port, what, timeout=30):
     sys.exit(f"{what} did not listen on {port}")
 
 
+def load1():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().strip()
+
+
+def cgroup2_root():
+    """The mount point of a cgroup v2 hierarchy in which this process may create
+    groups, or None."""
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if line.split()[2] == "cgroup2"]
+    for m in mounts:
+        probe = os.path.join(m, f"wharf-bench-probe-{os.getpid()}")
+        try:
+            os.mkdir(probe)
+        except OSError:
+            continue
+        ok = os.path.exists(os.path.join(probe, "cpu.stat"))
+        os.rmdir(probe)
+        if ok:
+            return m
+    return None
+
+
+class CgroupCpu:
+    """One cgroup v2 per server: every process the server forks stays in it, and
+    cpu.stat counts the CPU of exited members too."""
+
+    def __init__(self, root):
+        self.base = os.path.join(root, f"wharf-bench-{os.getpid()}")
+        os.makedirs(self.base, exist_ok=True)
+        self.groups = {}
+        self.description = (f"cgroup v2 per server ({self.base}/<server>/cpu.stat usage_usec), which "
+                            "includes every process the server forks")
+
+    def group(self, name):
+        g = self.groups.get(name)
+        if g is None:
+            g = self.groups[name] = os.path.join(self.base, name)
+            os.makedirs(g, exist_ok=True)
+        return g
+
+    def preexec(self, name):
+        procs = os.path.join(self.group(name), "cgroup.procs")
+
+        def enter():
+            with open(procs, "w") as f:
+                f.write("0")
+        return enter
+
+    def attach(self, name, pid):
+        pass
+
+    def seconds(self, name):
+        with open(os.path.join(self.group(name), "cpu.stat")) as f:
+            for line in f:
+                k, v = line.split()
+                if k == "usage_usec":
+                    return int(v) / 1e6
+        return 0.0
+
+    def count(self, name):
+        with open(os.path.join(self.group(name), "cgroup.procs")) as f:
+            return len(f.read().split())
+
+    def cleanup(self):
+        for g in self.groups.values():
+            kill = os.path.join(g, "cgroup.kill")
+            if os.path.exists(kill):
+                try:
+                    with open(kill, "w") as f:
+                        f.write("1")
+                except OSError:
+                    pass
+        for g in self.groups.values():
+            for _ in range(50):
+                try:
+                    os.rmdir(g)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        try:
+            os.rmdir(self.base)
+        except OSError:
+            pass
+
+
+class ProcTreeCpu:
+    """Without cgroups: the server's process tree sampled now (utime + stime of
+    every live member) plus cutime + cstime, which holds what the children a
+    process reaped used (sshd's and vsftpd's per-session processes once they end)."""
+
+    def __init__(self, why):
+        self.description = ("/proc: utime+stime of the server's live process tree plus cutime+cstime "
+                            f"of the children it reaped ({why})")
+        self.roots = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def preexec(self, name):
+        return None
+
+    def attach(self, name, pid):
+        self.roots[name] = pid
+
+    def _table(self):
+        table = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # fields[0] is the state (field 3); ppid is field 4, utime..cstime 14..17.
+            table[int(d)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+        return table
+
+    def _tree(self, name):
+        table = self._table()
+        root = self.roots.get(name)
+        if root is None or root not in table:
+            return table, set()
+        members, todo = {root}, [root]
+        while todo:
+            p = todo.pop()
+            for pid, (ppid, _) in table.items():
+                if ppid == p and pid not in members:
+                    members.add(pid)
+                    todo.append(pid)
+        return table, members
+
+    def seconds(self, name):
+        table, members = self._tree(name)
+        return sum(table[p][1] for p in members) / self.tick
+
+    def count(self, name):
+        return len(self._tree(name)[1])
+
+    def cleanup(self):
+        pass
+
+
+
+def ok(runs):
+    return bool(runs) and not any(r["error"] for r in runs)
+
+
+def spread(values, fmt):
+    """Median with (min–max)."""
+    values = sorted(values)
+    return f"{fmt(statistics.median(values))} ({fmt(values[0])}–{fmt(values[-1])})"
+
+
+def failed(runs):
+    return f"FAILED ({sum(1 for r in runs if r['error'])}/{len(runs)})"
+
+
+def mbs(runs, nbytes):
+    if not ok(runs):
+        return failed(runs)
+    return spread((nbytes / r["seconds"] / 1e6 for r in runs), lambda v: f"{v:.0f}" if v >= 10 else f"{v:.2f}")
+
+
+def cpu_per_gib(runs, nbytes):
+    if not ok(runs):
+        return failed(runs)
+    return spread((r["cpu"] / (nbytes / (1 << 30)) for r in runs), lambda v: f"{v:.2f}")
+
+
+def loads(runs):
+    before = statistics.median(float(r["load_before"].split()[0]) for r in runs)
+    after = statistics.median(float(r["load_after"].split()[0]) for r in runs)
+    busy = sum(1 for r in runs if r["busy"])
+    return f"{before:.2f} → {after:.2f}" + (f" busy {busy}/{len(runs)}" if busy else "")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -81,9 +280,24 @@ class Bench:
         if unknown:
             sys.exit(f"unknown case(s) {', '.join(sorted(unknown))}: choose from {', '.join(CASES)}")
         self.procs = []
-        self.results = {}  # case -> peer -> [seconds]
+        self.runs = {}  # case -> peer -> [one dict per repetition]
+        self.nbytes = {}  # case -> bytes moved per repetition
+        self.failures = []  # "case / peer: why"
         self.rss = {}  # case -> peak RSS of wharf in bytes
-        self.cpu = {}  # case -> [CPU seconds wharf used]
+        self.web_busy = False
+        root = cgroup2_root() if args.cpu_accounting in ("auto", "cgroup") else None
+        if args.cpu_accounting == "cgroup" and root is None:
+            sys.exit("--cpu-accounting cgroup: no writable cgroup v2 hierarchy here")
+        if root:
+            self.acct = CgroupCpu(root)
+        else:
+            why = "--cpu-accounting proc" if args.cpu_accounting == "proc" else "no writable cgroup v2 here"
+            self.acct = ProcTreeCpu(why)
+        # The peers' limits, sized for the concurrent-sessions case (every client
+        # connects from 127.0.0.1, all at once) and stated in the report.
+        n = max(args.sessions, 10)
+        self.limits = dict(max_startups=2 * n, max_sessions=2 * n, max_clients=2 * n, max_per_ip=2 * n,
+                           wharf_sessions=max(256, 2 * n))
         self.fresh = []  # (protocol, seconds, peak RSS) of a fresh wharf per large upload
         self.small_runs = 0  # repetitions of the small-file case so far: a new folder each
 
@@ -97,9 +311,9 @@ class Bench:
         self.files = f"{w}/files"
         self.home = f"{self.files}/bench"
         self.local = f"{w}/local"
-        for d in (self.home, f"{self.home}/small", f"{self.home}/s32", self.local, f"{self.local}/small"):
+        for d in (self.home, f"{self.home}/small", f"{self.home}/sessions", self.local, f"{self.local}/small"):
             os.makedirs(d, exist_ok=True)
-        print(f"writing test data ({self.args.size} file, 2,000 small files, 32 x 64 MiB)")
+        print(f"writing test data ({self.args.size} file, 2,000 small files, {self.args.sessions} x 64 MiB)")
         write_random(f"{self.home}/big.bin", self.size)
         shutil.copy(f"{self.home}/big.bin", f"{self.local}/big.bin")
         for i in range(2000):
@@ -108,8 +322,8 @@ class Bench:
                 with open(f"{d}/f{i:04}.bin", "wb") as f:
                     f.write(data)
         if "sessions" in self.cases:
-            for i in range(32):
-                write_random(f"{self.home}/s32/f{i:02}.bin", 64 << 20)
+            for i in range(self.args.sessions):
+                write_random(f"{self.home}/sessions/f{i:03}.bin", 64 << 20)
         if "rss" in self.cases:
             print(f"writing a {self.args.rss_size} file for the RSS cases")
             write_random(f"{self.local}/huge.bin", parse_size(self.args.rss_size))
@@ -141,9 +355,11 @@ class Bench:
             # copied in would be hashed whole by s3s-fs on every ranged GET.
             sh(self.sftp("wharf", f"put {self.local}/big.bin s3/big.bin\n"), stdout=subprocess.DEVNULL)
 
-    def spawn(self, cmd, **kw):
+    def spawn(self, server, cmd, **kw):
+        """Starts a server (pinned to the server core) in its own CPU account."""
         p = subprocess.Popen(["taskset", "-c", SERVER_CPU] + cmd, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, **kw)
+                             stderr=subprocess.DEVNULL, preexec_fn=self.acct.preexec(server), **kw)
+        self.acct.attach(server, p.pid)
         self.procs.append(p)
         return p
 
@@ -163,10 +379,10 @@ path = "/"
 connector = "files"
 [sftp]
 listen = "127.0.0.1:{PORTS['wharf_sftp']}"
-max_sessions = 256
-# Every benchmark client connects from 127.0.0.1, up to 32 sessions at once.
-max_per_address = 256
-max_unauthenticated_per_address = 256
+max_sessions = {self.limits['wharf_sessions']}
+# Every benchmark client connects from 127.0.0.1, up to --sessions at once.
+max_per_address = {self.limits['wharf_sessions']}
+max_unauthenticated_per_address = {self.limits['wharf_sessions']}
 [defender]
 max_failures = 0
 [ftps]
@@ -213,7 +429,7 @@ connector = "s3"
     def start_wharf_process(self):
         # --no-fsync: an experiment only, to measure what durability costs.
         nosync = ["eatmydata"] if self.args.no_fsync else []
-        self.wharf = self.spawn(nosync + [WHARF] + self.cfg + ["serve"])
+        self.wharf = self.spawn("wharf", nosync + [WHARF] + self.cfg + ["serve"])
         wait_port(PORTS["wharf_http"], "wharf")
         wait_port(PORTS["wharf_sftp"], "wharf")
         wait_port(PORTS["wharf_ftps"], "wharf")
@@ -229,7 +445,7 @@ connector = "s3"
         s3s = shutil.which("s3s-fs") or os.path.expanduser("~/.cargo/bin/s3s-fs")
         if not os.path.exists(s3s):
             sys.exit("s3s-fs not found: bench/run.sh installs it (cargo install s3s-fs)")
-        self.spawn([s3s, "--host", "127.0.0.1", "--port", str(S3_PORT), "--access-key", S3_KEY,
+        self.spawn("s3s-fs", [s3s, "--host", "127.0.0.1", "--port", str(S3_PORT), "--access-key", S3_KEY,
                     "--secret-key", S3_SECRET, f"{self.work}/s3root"])
         wait_port(S3_PORT, "s3s-fs")
 
@@ -250,8 +466,12 @@ UsePAM no
 AllowUsers {USER}
 Subsystem sftp internal-sftp
 ForceCommand internal-sftp
+# Every session of the concurrent case connects at once from 127.0.0.1: the default
+# MaxStartups 10:30:100 drops connections beyond 10 unauthenticated ones.
+MaxStartups {self.limits['max_startups']}
+MaxSessions {self.limits['max_sessions']}
 """)
-        self.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", f"{w}/sshd_config"])
+        self.spawn("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", f"{w}/sshd_config"])
         wait_port(PORTS["sshd"], "sshd")
 
     def start_vsftpd(self):
@@ -283,8 +503,10 @@ seccomp_sandbox=NO
 secure_chroot_dir=/var/run/vsftpd/empty
 pam_service_name=vsftpd
 xferlog_enable=NO
+max_clients={self.limits['max_clients']}
+max_per_ip={self.limits['max_per_ip']}
 """)
-        self.spawn(["/usr/sbin/vsftpd", f"{w}/vsftpd.conf"])
+        self.spawn("vsftpd", ["/usr/sbin/vsftpd", f"{w}/vsftpd.conf"])
         wait_port(PORTS["vsftpd"], "vsftpd")
 
     def start_nginx(self):
@@ -307,7 +529,7 @@ http {{
     }}
 }}
 """)
-        self.spawn(["/usr/sbin/nginx", "-c", f"{w}/nginx.conf", "-p", w])
+        self.spawn("nginx", ["/usr/sbin/nginx", "-c", f"{w}/nginx.conf", "-p", w])
         wait_port(PORTS["nginx"], "nginx")
 
     def stop(self):
@@ -318,6 +540,7 @@ http {{
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        self.acct.cleanup()
 
     # ---------------------------------------------------------------- measuring
     def reset_rss(self):
@@ -331,38 +554,91 @@ http {{
                     return int(line.split()[1]) * 1024
         return 0
 
-    def cpu_seconds(self):
-        """User + system CPU time of the wharf process so far."""
-        with open(f"/proc/{self.wharf.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def load_gate(self):
+        """Waits (bounded) for the 1-minute load average to fall below --max-load.
+        Returns /proc/loadavg and whether the machine was still busy."""
+        deadline = time.time() + self.args.load_wait
+        while load1() >= self.args.max_load and time.time() < deadline:
+            time.sleep(2)
+        return loadavg(), load1() >= self.args.max_load
 
-    def timed(self, case, peer, cmd, cleanup=None, shell=False):
+    def settle(self, server, base):
+        """Waits (bounded) for the server's per-session processes to exit, so
+        their CPU is in the account."""
+        deadline = time.time() + 5
+        while self.acct.count(server) > base and time.time() < deadline:
+            time.sleep(0.05)
+
+    def timed(self, case, peer, cmd, cleanup=None, check=None, nbytes=None):
+        """Runs one repetition of a case: `cmd` is one client command, or a list of
+        them run at once (concurrent sessions). Every exit status is checked, then
+        `check` (returns an error or None)."""
+        self.nbytes[case] = nbytes if nbytes is not None else self.size
+        server = SERVER_OF[peer]
+        load_before, busy = self.load_gate()
         if peer == "wharf":
             self.reset_rss()
-            cpu = self.cpu_seconds()
-        if isinstance(cmd, list):
-            cmd = ["taskset", "-c", CLIENT_CPU] + cmd
+        base = self.acct.count(server)
+        cpu = self.acct.seconds(server)
+        cmds = cmd if isinstance(cmd[0], list) else [cmd]
+        errs = [tempfile.TemporaryFile() for _ in cmds]
         t = time.perf_counter()
-        r = subprocess.run(cmd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs = [subprocess.Popen(["taskset", "-c", CLIENT_CPU] + c, stdout=subprocess.DEVNULL, stderr=e)
+                 for c, e in zip(cmds, errs)]
+        codes = [p.wait() for p in procs]
         dt = time.perf_counter() - t
-        if r.returncode != 0:
-            sys.exit(f"{case} on {peer} failed: {r.stderr.decode()[-500:]}")
-        self.results.setdefault(case, {}).setdefault(peer, []).append(dt)
-        print(f"  {case} / {peer}: {dt:.2f} s", flush=True)
+        self.settle(server, base)
+        cpu = self.acct.seconds(server) - cpu
+        load_after = loadavg()
+        error = None
+        failed = [i for i, c in enumerate(codes) if c != 0]
+        if failed:
+            errs[failed[0]].seek(0)
+            tail = errs[failed[0]].read().decode(errors="replace")[-300:].strip()
+            error = f"{len(failed)} of {len(cmds)} client(s) failed (exit {codes[failed[0]]}): {tail}"
+        elif check:
+            error = check()
+        for e in errs:
+            e.close()
+        run = dict(seconds=dt, cpu=cpu, load_before=load_before, load_after=load_after, busy=busy, error=error)
+        self.runs.setdefault(case, {}).setdefault(peer, []).append(run)
+        mark = " (busy machine)" if busy else ""
+        if error:
+            self.failures.append(f"{case} / {peer}: {error}")
+            print(f"  {case} / {peer}: FAILED: {error}", flush=True)
+        else:
+            print(f"  {case} / {peer}: {dt:.2f} s, server CPU {cpu:.2f} s, load {load_before.split()[0]}"
+                  f" -> {load_after.split()[0]}{mark}", flush=True)
         if peer == "wharf":
             # The reset only lowers the peak to the current resident size, which
             # still holds memory freed by earlier cases: the smallest peak over the
             # repetitions is the closest (still upper) bound for this case.
             peak = self.peak_rss()
             self.rss[case] = min(self.rss.get(case, peak), peak)
-            self.cpu.setdefault(case, []).append(self.cpu_seconds() - cpu)
         if cleanup:
             cleanup()
 
-    def sftp(self, peer, batch, cipher="aes128-gcm@openssh.com"):
+    def stored(self, name, size):
+        """A check that the upload `name` arrived whole."""
+        def go():
+            p = f"{self.home}/{name}"
+            if not os.path.exists(p):
+                return f"{name} is not on the server"
+            got = os.path.getsize(p)
+            return None if got == size else f"{name} has {got} bytes, not {size}"
+        return go
+
+    def stored_tree(self, folder, root=None):
+        """A check that a recursive transfer brought all 2,000 small files."""
+        def go():
+            p = os.path.join(root or self.home, folder)
+            n = len(os.listdir(p)) if os.path.isdir(p) else 0
+            return None if n == 2000 else f"{folder} holds {n} of 2000 files"
+        return go
+
+    def sftp(self, peer, batch, cipher="aes128-gcm@openssh.com", batch_name=None):
         port = PORTS["wharf_sftp"] if peer == "wharf" else PORTS["sshd"]
-        path = f"{self.work}/batch-{peer}"
+        path = f"{self.work}/batch-{batch_name or peer}"
         with open(path, "w") as f:
             f.write(batch)
         return ["sftp", "-q", "-b", path, "-P", str(port), "-i", f"{self.work}/client_key", "-c", cipher,
@@ -408,11 +684,13 @@ http {{
                 self.timed(f"SFTP download {self.args.size} ({short})", peer,
                            self.sftp(peer, "get big.bin /dev/null\n", cipher))
                 self.timed(f"SFTP upload {self.args.size} ({short})", peer,
-                           self.sftp(peer, f"put {big} up.bin\n", cipher), self.rm_remote("up.bin"))
+                           self.sftp(peer, f"put {big} up.bin\n", cipher), self.rm_remote("up.bin"),
+                           self.stored("up.bin", self.size))
                 if short == "aes128-gcm":
                     # -f: sshd fsyncs too, as wharf always does before publishing.
                     self.timed(f"SFTP upload {self.args.size} -f ({short})", peer,
-                               self.sftp(peer, f"put -f {big} up.bin\n", cipher), self.rm_remote("up.bin"))
+                               self.sftp(peer, f"put -f {big} up.bin\n", cipher), self.rm_remote("up.bin"),
+                               self.stored("up.bin", self.size))
 
     def sftp_small(self, order):
         # Each transfer writes into a new folder and nothing is deleted (the next
@@ -423,15 +701,19 @@ http {{
         # uploads and on the client's for downloads.
         self.small_runs += 1
         n = self.small_runs
+        small = 2000 * 4096
         for peer in order:
             self.timed("SFTP 2,000 x 4 KiB get -r", peer,
-                       self.sftp(peer, f"get -r small {self.work}/dl-{peer}-{n}\n"))
+                       self.sftp(peer, f"get -r small {self.work}/dl-{peer}-{n}\n"),
+                       check=self.stored_tree(f"dl-{peer}-{n}", self.work), nbytes=small)
             self.timed("SFTP 2,000 x 4 KiB put -r", peer,
-                       self.sftp(peer, f"put -r {self.local}/small smallup-{peer}-{n}\n"))
+                       self.sftp(peer, f"put -r {self.local}/small smallup-{peer}-{n}\n"),
+                       check=self.stored_tree(f"smallup-{peer}-{n}"), nbytes=small)
             # -f: the client asks for fsync after each file, which sshd then does;
             # wharf syncs every upload before publishing it anyway.
             self.timed("SFTP 2,000 x 4 KiB put -r -f", peer,
-                       self.sftp(peer, f"put -r -f {self.local}/small smallupf-{peer}-{n}\n"))
+                       self.sftp(peer, f"put -r -f {self.local}/small smallupf-{peer}-{n}\n"),
+                       check=self.stored_tree(f"smallupf-{peer}-{n}"), nbytes=small)
 
     def sftp_s3(self, order):
         """wharf through the S3 connector against sshd on its disk (what object
@@ -445,7 +727,8 @@ http {{
                 self.timed(up, "wharf", self.sftp("wharf", f"put {big} s3/up.bin\n"))
             else:
                 self.timed(down, peer, self.sftp(peer, "get big.bin /dev/null\n"))
-                self.timed(up, peer, self.sftp(peer, f"put {big} up.bin\n"), self.rm_remote("up.bin"))
+                self.timed(up, peer, self.sftp(peer, f"put {big} up.bin\n"), self.rm_remote("up.bin"),
+                           self.stored("up.bin", self.size))
                 self.timed(down, "s3s-fs", ["curl", "-sS", "--fail", "-o", "/dev/null",
                                             self.presign("get_object", "big.bin")])
                 self.timed(up, "s3s-fs", ["curl", "-sS", "--fail", "-T", big, self.presign("put_object", "up.bin")])
@@ -464,13 +747,13 @@ http {{
             self.timed(f"FTPS download {self.args.size} (curl)", peer,
                        self.curl_ftps() + [f"{url}/big.bin", "-o", "/dev/null"])
             self.timed(f"FTPS upload {self.args.size} (curl)", peer, self.curl_ftps() + ["-T", big, f"{url}/up.bin"],
-                       self.rm_remote("up.bin"))
+                       self.rm_remote("up.bin"), self.stored("up.bin", self.size))
             self.timed(f"FTPS download {self.args.size} (lftp)", peer, self.lftp(port, "get big.bin -o /dev/null"))
             self.timed(f"FTPS upload {self.args.size} (lftp)", peer, self.lftp(port, f"put {big} -o up.bin"),
-                       self.rm_remote("up.bin"))
+                       self.rm_remote("up.bin"), self.stored("up.bin", self.size))
 
     def curl_ftps(self):
-        return ["curl", "-sS", "--ssl-reqd", "-k", "-u", f"{USER}:{PASSWORD}"]
+        return ["curl", "-sS", "--fail", "--ssl-reqd", "-k", "-u", f"{USER}:{PASSWORD}"]
 
     def lftp(self, port, command):
         return ["lftp", "-u", f"{USER},{PASSWORD}", "-p", str(port), "-e",
@@ -480,15 +763,16 @@ http {{
     def link(self, order):
         for peer in order:
             url = self.link_file if peer == "wharf" else f"http://127.0.0.1:{PORTS['nginx']}/bench/big.bin"
-            self.timed(f"Link download {self.args.size} (curl)", peer, ["curl", "-sS", "-o", "/dev/null", url])
+            self.timed(f"Link download {self.args.size} (curl)", peer, ["curl", "-sS", "--fail", "-o", "/dev/null", url])
 
     def sessions(self, order):
+        n = self.args.sessions
         for peer in order:
-            cmds = " & ".join(
-                " ".join(self.sftp_shell(peer, f"get s32/f{i:02}.bin /dev/null", i)) for i in range(32)
-            )
-            self.timed("32 SFTP sessions x 64 MiB", peer, f"taskset -c {CLIENT_CPU} sh -c '{cmds} & wait'",
-                       shell=True)
+            # One client process per session, each exit status checked (a shell's
+            # `wait` without arguments reports success whatever its jobs did).
+            cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}")
+                    for i in range(n)]
+            self.timed(f"{n} SFTP sessions x 64 MiB", peer, cmds, nbytes=n * (64 << 20))
 
     def rss_uploads(self):
         """One large upload per protocol, each into a freshly started wharf, whose
@@ -511,12 +795,17 @@ http {{
             r = subprocess.run(["taskset", "-c", CLIENT_CPU] + cmd, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
             dt = time.perf_counter() - t
-            if r.returncode != 0:
-                sys.exit(f"{size} upload over {protocol} failed: {r.stderr.decode()[-500:]}")
             stored = f"{self.home}/inbox/huge.bin" if left == "inbox" else f"{self.home}/{left}"
-            if os.path.getsize(stored) != os.path.getsize(huge):
-                sys.exit(f"{size} upload over {protocol}: stored {os.path.getsize(stored)} bytes")
-            self.fresh.append((protocol, dt, self.peak_rss()))
+            if r.returncode != 0:
+                error = f"exit {r.returncode}: {r.stderr.decode(errors='replace')[-300:].strip()}"
+            elif not os.path.exists(stored) or os.path.getsize(stored) != os.path.getsize(huge):
+                error = f"stored {os.path.getsize(stored) if os.path.exists(stored) else 0} bytes"
+            else:
+                error = None
+            if error:
+                self.failures.append(f"{size} upload over {protocol}: {error}")
+                print(f"  FAILED: {error}", flush=True)
+            self.fresh.append((protocol, dt, self.peak_rss(), error))
             self.rm_remote(left)()
 
     def tus_upload(self, path):
@@ -539,20 +828,21 @@ http {{
                 "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0",
                 "-H", "Content-Type: application/offset+octet-stream", f"{origin}{location}"]
 
-    def sftp_shell(self, peer, line, i):
-        path = f"{self.work}/batch-{peer}-{i}"
-        with open(path, "w") as f:
-            f.write(line + "\n")
-        port = PORTS["wharf_sftp"] if peer == "wharf" else PORTS["sshd"]
-        return ["sftp", "-q", "-b", path, "-P", str(port), "-i", f"{self.work}/client_key",
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                f"{USER}@127.0.0.1", ">/dev/null"]
-
     def wrk(self):
         self.web = {}
         for peer, url in (("wharf", self.landing), ("nginx", f"http://127.0.0.1:{PORTS['nginx']}/landing.html")):
-            out = subprocess.run(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c16", "-d10s", "--latency", url],
-                                 check=True, capture_output=True, text=True).stdout
+            _, busy = self.load_gate()
+            self.web_busy |= busy
+            r = subprocess.run(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c16", "-d10s", "--latency", url],
+                               capture_output=True, text=True)
+            out = r.stdout
+            # wrk exits 0 even when every request failed: it counts them instead.
+            bad = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
+            if r.returncode != 0 or bad or "Requests/sec" not in out:
+                why = bad.group(0) if bad else f"exit {r.returncode}: {r.stderr.strip()[-300:]}"
+                self.failures.append(f"landing page / {peer}: {why}")
+                self.web[peer] = None
+                continue
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
             p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
             scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
@@ -560,49 +850,65 @@ http {{
 
     # ---------------------------------------------------------------- report
     def report(self, load_before, load_after):
-        peers_of = {"SFTP": "OpenSSH internal-sftp", "FTPS": "vsftpd", "Link": "nginx", "32 S": "OpenSSH internal-sftp"}
+        peers_of = {"SFTP": "OpenSSH internal-sftp", "FTPS": "vsftpd", "Link": "nginx"}
+        lim = self.limits
         lines = [
             "# Benchmarks",
             "",
             "Written by `bench/run.sh` (run by hand, as root); do not edit by hand.",
             "",
             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; file size {self.args.size}, "
-            f"{self.args.reps} repetitions per case, medians shown.",
+            f"{self.args.reps} repetitions per case; medians with (min–max).",
             f"- Machine: {os.cpu_count()} cores; servers pinned to core {SERVER_CPU}, clients to core {CLIENT_CPU}.",
-            f"- /proc/loadavg before: `{load_before}`; after: `{load_after}`.",
+            f"- /proc/loadavg before the run: `{load_before}`; after: `{load_after}`.",
+            f"- Load gate: before each case the driver waited up to {self.args.load_wait:.0f} s for the 1-minute "
+            f"load average to fall below {self.args.max_load:.2f}; the load column shows the median 1-minute "
+            "load before → after the case, and `busy k/n` when k of its n runs (wharf's and the peer's) started "
+            "above the threshold.",
+            f"- Peers' limits: sshd `MaxStartups {lim['max_startups']}`, `MaxSessions {lim['max_sessions']}`; "
+            f"vsftpd `max_clients={lim['max_clients']}`, `max_per_ip={lim['max_per_ip']}`; wharf "
+            f"`max_sessions = {lim['wharf_sessions']}` (per address too).",
+            "- Checked: every client's exit status (each session of the concurrent case), uploads by stored size, "
+            "recursive transfers by file count; a failed repetition makes its side of the row say FAILED.",
             "- Ratio: wharf throughput / peer throughput (1.00 = as fast; higher is better for wharf).",
-            "- wharf CPU: user + system time of the wharf process during the case (median).",
+            f"- Server CPU s/GiB: CPU seconds the serving process used per GiB moved, measured as "
+            f"{self.acct.description}. wharf's S3 rows count wharf only, not s3s-fs.",
             "",
-            "| Case | Peer | wharf (median) | peer (median) | ratio | wharf CPU | wharf peak RSS |",
-            "|---|---|---|---|---|---|---|",
+            "| Case | Peer | wharf MB/s | peer MB/s | ratio | wharf CPU s/GiB | peer CPU s/GiB | load before → after "
+            "| wharf peak RSS |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
-        for case, by in self.results.items():
-            mb = self.size if "4 KiB" not in case and "32 " not in case else (
-                2000 * 4096 if "4 KiB" in case else 32 * (64 << 20))
-            rate = lambda s: f"{s:.2f} s ({mb / s / 1e6:.0f} MB/s)"
-            w = statistics.median(by["wharf"])
+        for case, by in self.runs.items():
+            nbytes = self.nbytes[case]
+            w = by.get("wharf", [])
             # One row per peer: the S3 cases have two (sshd on disk, the store itself).
             for peer in (p for p in by if p != "wharf"):
-                o = statistics.median(by[peer])
+                o = by[peer]
                 if peer == "s3s-fs":
                     label = "curl straight to s3s-fs"
                 elif "S3" in case:
                     label = "OpenSSH internal-sftp, on disk"
                 else:
-                    label = peers_of.get(case[:4], peer)
-                lines.append(f"| {case} | {label} | {rate(w)} | {rate(o)} | {o / w:.2f} | "
-                             f"{statistics.median(self.cpu[case]):.2f} s | {self.rss.get(case, 0) / 1e6:.0f} MB |")
+                    label = peers_of.get(case[:4], "OpenSSH internal-sftp")
+                ratio = "—"
+                if ok(w) and ok(o):
+                    ratio = f"{statistics.median(r['seconds'] for r in o) / statistics.median(r['seconds'] for r in w):.2f}"
+                lines.append(f"| {case} | {label} | {mbs(w, nbytes)} | {mbs(o, nbytes)} | {ratio} | "
+                             f"{cpu_per_gib(w, nbytes)} | {cpu_per_gib(o, nbytes)} | {loads(w + o)} | "
+                             f"{self.rss.get(case, 0) / 1e6:.0f} MB |")
         if "web" in self.cases:
-            (wr, wp), (nr, np_) = self.web["wharf"], self.web["nginx"]
+            busy = " (started on a busy machine)" if self.web_busy else ""
+            row = lambda v: f"{v[0]:.0f} | {v[1]:.2f} ms" if v else "FAILED |"
+            wv, nv = self.web["wharf"], self.web["nginx"]
             lines += [
                 "",
-                "Landing page under `wrk -t1 -c16 -d10s` (nginx serves the same HTML as a static file):",
+                f"Landing page under `wrk -t1 -c16 -d10s` (nginx serves the same HTML as a static file){busy}:",
                 "",
                 "| Server | requests/s | p99 latency |",
                 "|---|---|---|",
-                f"| wharf | {wr:.0f} | {wp:.2f} ms |",
-                f"| nginx | {nr:.0f} | {np_:.2f} ms |",
-                f"| ratio | {wr / nr:.2f} | |",
+                f"| wharf | {row(wv)} |",
+                f"| nginx | {row(nv)} |",
+                f"| ratio | {wv[0] / nv[0]:.2f} | |" if wv and nv else "| ratio | — | |",
             ]
         if self.fresh:
             size = parse_size(self.args.rss_size)
@@ -613,17 +919,29 @@ http {{
                 "| Protocol | time | wharf peak RSS |",
                 "|---|---|---|",
             ]
-            for protocol, dt, peak in self.fresh:
-                lines.append(f"| {protocol} | {dt:.1f} s ({size / dt / 1e6:.0f} MB/s) | {peak / 1e6:.0f} MB |")
+            for protocol, dt, peak, error in self.fresh:
+                if error:
+                    lines.append(f"| {protocol} | FAILED | |")
+                else:
+                    lines.append(f"| {protocol} | {dt:.1f} s ({size / dt / 1e6:.0f} MB/s) | {peak / 1e6:.0f} MB |")
         lines.append("")
         return "\n".join(lines)
 
 
 def main():
+    global WHARF
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", default="1G")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rss-size", default="4G", help="size of the one upload per protocol in the rss case")
+    ap.add_argument("--wharf", default=WHARF, help="the wharf binary (default: target/release/wharf)")
+    ap.add_argument("--sessions", type=int, default=32, help="concurrent SFTP sessions in the sessions case")
+    ap.add_argument("--max-load", type=float, default=(os.cpu_count() or 2) / 2,
+                    help="load gate: the 1-minute load average to wait for before each case (default: cores / 2)")
+    ap.add_argument("--load-wait", type=float, default=120,
+                    help="load gate: most seconds to wait before a case; it then runs and is marked busy")
+    ap.add_argument("--cpu-accounting", choices=("auto", "cgroup", "proc"), default="auto",
+                    help="server CPU from a cgroup v2 per server (auto: when one can be created) or from /proc")
     ap.add_argument("--cases", default=",".join(CASES),
                     help="comma-separated: " + "; ".join(f"{k}: {v}" for k, v in CASES.items()))
     ap.add_argument("--no-fsync", action="store_true",
@@ -632,26 +950,35 @@ def main():
     ap.add_argument("--out", help="report file (default docs/benchmarks.md when every case runs, "
                                   "else only printed)")
     args = ap.parse_args()
+    WHARF = os.path.abspath(args.wharf)
     if args.out is None and set(args.cases.split(",")) == set(CASES):
         args.out = os.path.join(ROOT, "docs", "benchmarks.md")
     b = Bench(args)
-    load_before = open("/proc/loadavg").read().strip()
+    load_before = loadavg()
     try:
         b.setup()
         b.run()
     finally:
         b.stop()
-    load_after = open("/proc/loadavg").read().strip()
+    load_after = loadavg()
     table = b.report(load_before, load_after)
     print(table)
-    if args.out is None:
-        return
+    if args.out is not None:
+        write_report(args.out, table)
+    if b.failures:
+        print(f"{len(b.failures)} failed transfer(s):", file=sys.stderr)
+        for f in b.failures:
+            print(f"  {f}", file=sys.stderr)
+        sys.exit(1)
+
+
+def write_report(out, table):
     keep = ""
-    if os.path.exists(args.out):
-        old = open(args.out).read()
+    if os.path.exists(out):
+        old = open(out).read()
         if "<!-- notes -->" in old:
             keep = old[old.index("<!-- notes -->"):]
-    with open(args.out, "w") as f:
+    with open(out, "w") as f:
         f.write(table + "\n" + (keep or "<!-- notes -->\n"))
 
 

@@ -6,8 +6,13 @@
 #   bash bench/run.sh                 # 1 GiB files, 5 repetitions
 #   bash bench/run.sh --size 256M --reps 3
 #   bash bench/run.sh --cases small,s3 --reps 5    # some cases only (printed, not written)
+#   bash bench/run.sh --cases sessions --sessions 64 # 64 concurrent SFTP sessions
+#   bash bench/run.sh --max-load 0.5 --load-wait 300 # a stricter load gate
 #
-# Results (medians and wharf ÷ peer ratios) go to docs/benchmarks.md.
+# Results (throughput and server CPU per GiB for wharf and the peer, medians with
+# min-max, wharf ÷ peer ratios, load before/after) go to docs/benchmarks.md. A
+# failed transfer (any client's exit status, an upload's stored size) makes its
+# row say FAILED and the run exit non-zero; see bench/run.py for what is checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -38,7 +38,7 @@ const MAX_PARALLEL: usize = 32;
 /// After the client ended its side, how long queued replies may still take.
 const GRACE: Duration = Duration::from_secs(5);
 /// The type byte of SSH_FXP_WRITE: its data is charged to the write budget.
-const FXP_WRITE: u8 = 6;
+const FXP_WRITE: u8 = wire::FXP_WRITE;
 
 struct Channel {
     session: Arc<Session>,
@@ -141,6 +141,19 @@ where
             );
             break;
         };
+        if write {
+            // The data stays a slice of the packet as read (no copy on its way
+            // to the file); a malformed WRITE is answered by the general parser.
+            if let Some(w) = wire::Write::parse(&body) {
+                let req = HandleReq::Write {
+                    id: w.id,
+                    offset: w.offset,
+                    data: w.data,
+                };
+                chan.to_handle(&w.handle, req, w.id, charge).await;
+                continue;
+            }
+        }
         let mut raw = body.clone();
         let packet = match Packet::try_from(&mut raw) {
             Ok(p) => p,
@@ -268,7 +281,7 @@ fn route(packet: Packet) -> Route {
             HandleReq::Write {
                 id: w.id,
                 offset: w.offset,
-                data: w.data,
+                data: Bytes::from(w.data),
             },
         ),
         Packet::ReadDir(r) => (r.handle, HandleReq::ReadDir { id: r.id }),

@@ -223,6 +223,11 @@ impl Replies {
         let Some(bytes) = wire::encode(packet) else {
             return true;
         };
+        self.send_encoded(bytes, room)
+    }
+
+    /// Queues a READ reply already serialised ([`wire::data`]).
+    pub fn send_encoded(&self, bytes: Bytes, room: Room) -> bool {
         self.tx
             .send(Outgoing {
                 bytes,

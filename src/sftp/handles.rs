@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use russh_sftp::protocol::{Attrs, Data, FileAttributes, Name, Packet};
+use russh_sftp::protocol::{Attrs, FileAttributes, Name, Packet};
 use tokio::sync::mpsc;
 
 use super::flow::Replies;
@@ -48,7 +48,8 @@ pub enum HandleReq {
     Write {
         id: u32,
         offset: u64,
-        data: Vec<u8>,
+        /// A slice of the request packet as read from the channel.
+        data: Bytes,
     },
     ReadDir {
         id: u32,
@@ -109,9 +110,12 @@ pub async fn serve(
         };
         let closing = matches!(req, HandleReq::Close { .. });
         let sent = match req {
-            HandleReq::Read { len, .. } if !matches!(handle, Handle::Dir(_)) => {
+            HandleReq::Read { id, offset, len } if !matches!(handle, Handle::Dir(_)) => {
                 match out.flow().data_room(len.min(wire::MAX_DATA) as usize).await {
-                    Some(room) => out.send_data(handle.handle(req, &session).await, room),
+                    Some(room) => match handle.read(id, offset, len, &session).await {
+                        Ok(data) => out.send_encoded(data, room),
+                        Err(status) => out.send_data(status, room),
+                    },
                     // The channel is closing: nothing more is sent.
                     None => false,
                 }
@@ -140,29 +144,33 @@ impl Handle {
         }
     }
 
+    /// A READ: the serialised DATA reply (the data copied once, from the storage
+    /// chunk into the packet), or the status to send instead.
+    async fn read(
+        &mut self,
+        id: u32,
+        offset: u64,
+        len: u32,
+        session: &Session,
+    ) -> std::result::Result<Bytes, Packet> {
+        let data = match self {
+            Handle::Read(r) => r.read(offset, len).await,
+            Handle::Write(w) => w.read(session, offset, len).await,
+            Handle::Dir(_) => return Err(not_for(id, "reading")),
+        };
+        match data {
+            Ok(Some(data)) => Ok(wire::data(id, &data)),
+            Ok(None) => Err(wire::eof(id)),
+            Err(e) => Err(wire::error(id, &e)),
+        }
+    }
+
     async fn handle(&mut self, req: HandleReq, session: &Session) -> Packet {
         match req {
-            HandleReq::Read { id, offset, len } => match self {
-                Handle::Read(r) => match r.read(offset, len).await {
-                    Ok(Some(data)) => Packet::Data(Data {
-                        id,
-                        data: data.to_vec(),
-                    }),
-                    Ok(None) => wire::eof(id),
-                    Err(e) => wire::error(id, &e),
-                },
-                Handle::Write(w) => match w.read(session, offset, len).await {
-                    Ok(Some(data)) => Packet::Data(Data {
-                        id,
-                        data: data.to_vec(),
-                    }),
-                    Ok(None) => wire::eof(id),
-                    Err(e) => wire::error(id, &e),
-                },
-                _ => not_for(id, "reading"),
-            },
+            // Reads of files go through `read` (see `serve`).
+            HandleReq::Read { id, .. } => not_for(id, "reading"),
             HandleReq::Write { id, offset, data } => match self {
-                Handle::Write(w) => match w.write(session, offset, Bytes::from(data)).await {
+                Handle::Write(w) => match w.write(session, offset, data).await {
                     Ok(()) => wire::ok(id),
                     Err(e) => wire::error(id, &e),
                 },

@@ -5,14 +5,19 @@
 //! server). Here opening is one blocking task that opens the file, checks that it
 //! is a regular file, and reads it whole when it is small: a small download then
 //! needs no further disk access at all. Larger files are read with `pread` on the
-//! one descriptor, a buffer per blocking task.
+//! one descriptor.
+//!
+//! Reads go into uninitialised buffer space (zero-filling a chunk only to
+//! overwrite it cost ~5% of a download's CPU), and a stream reuses its buffer once
+//! the chunks cut from it have been sent (`BytesMut::reserve` reclaims a buffer no
+//! `Bytes` points into any more).
 //!
 //! Holding the descriptor also gives POSIX meaning to an open download: a file
 //! replaced meanwhile (a new upload renamed over it) keeps being read as it was.
 
 use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -54,7 +59,7 @@ impl LocalReader {
             }
             let size = meta.len();
             let head = if size <= READ_WHOLE_MAX {
-                read_at(&file, 0, size as usize)?
+                read_at(&file, 0, size as usize, &mut BytesMut::new())?
             } else {
                 Bytes::new()
             };
@@ -77,7 +82,7 @@ impl LocalReader {
         }
         let file = self.file.clone();
         let len = (range.end - range.start) as usize;
-        blocking(move || read_at(&file, range.start, len)).await
+        blocking(move || read_at(&file, range.start, len, &mut BytesMut::new())).await
     }
 
     /// `range` (clamped, not empty) in buffer-sized chunks, each read when the
@@ -88,7 +93,8 @@ impl LocalReader {
         }
         let file = self.file.clone();
         let buffer = self.buffer as u64;
-        stream::try_unfold(range, move |range| {
+        let spare = BytesMut::new();
+        stream::try_unfold((range, spare), move |(range, mut spare)| {
             let file = file.clone();
             async move {
                 if range.is_empty() {
@@ -96,13 +102,17 @@ impl LocalReader {
                 }
                 let len = (range.end - range.start).min(buffer);
                 let start = range.start;
-                let chunk = blocking(move || read_at(&file, start, len as usize)).await?;
+                let (chunk, spare) = blocking(move || {
+                    let chunk = read_at(&file, start, len as usize, &mut spare)?;
+                    Ok((chunk, spare))
+                })
+                .await?;
                 if chunk.is_empty() {
                     // Truncated since it was opened: end where the file now ends.
                     return Ok(None);
                 }
                 let next = start + chunk.len() as u64..range.end;
-                Ok(Some((chunk, next)))
+                Ok(Some((chunk, (next, spare))))
             }
         })
         .boxed()
@@ -114,18 +124,72 @@ impl LocalReader {
     }
 }
 
-/// Reads up to `len` bytes at `offset`; shorter only at the end of the file.
-fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(len);
-    let mut filled = 0;
-    while filled < len {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Reads up to `len` bytes at `offset` into the free space of `buf` (grown, or
+/// its allocation reclaimed, as needed); shorter only at the end of the file.
+/// What is left of `buf` serves the next read.
+fn read_at(file: &File, offset: u64, len: usize, buf: &mut BytesMut) -> std::io::Result<Bytes> {
+    buf.clear();
+    buf.reserve(len);
+    while buf.len() < len {
+        let filled = buf.len();
+        let spare = &mut buf.spare_capacity_mut()[..len - filled];
+        // SAFETY: pread writes at most `spare.len()` bytes into `spare`, which is
+        // allocated (uninitialised) capacity of `buf`; only the bytes it reports
+        // written are then counted as initialised.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                (offset + filled as u64) as libc::off_t,
+            )
+        };
+        match n {
+            0 => break,
+            // SAFETY: the first `n` bytes of the spare capacity were just written.
+            n if n > 0 => unsafe { buf.set_len(filled + n as usize) },
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
         }
     }
-    buf.truncate(filled);
-    Ok(buf.freeze())
+    Ok(buf.split().freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn reads_into_a_reused_buffer_keep_every_chunk_intact() {
+        let content: Vec<u8> = (0..300_001u32).map(|i| (i % 241) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&content).unwrap();
+        let mut spare = BytesMut::new();
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        loop {
+            let chunk = read_at(&f, at, 65_536, &mut spare).unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            at += chunk.len() as u64;
+            // Every other chunk is let go at once, so its buffer space is
+            // reclaimed for the next read while the others are still held.
+            if chunks.len() % 2 == 0 {
+                chunks.push(chunk);
+            } else {
+                chunks.push(Bytes::copy_from_slice(&chunk));
+                drop(chunk);
+            }
+        }
+        assert_eq!(chunks.concat(), content);
+        // Short only at the end.
+        assert!(chunks[..chunks.len() - 1].iter().all(|c| c.len() == 65_536));
+        assert_eq!(read_at(&f, 299_999, 10, &mut spare).unwrap().len(), 2);
+    }
 }
