@@ -198,6 +198,30 @@ async fn an_sqlite_installation_moves_to_postgresql_and_serves_as_before() {
     // Stopped, copied.
     gw.running.take().unwrap().shutdown().await;
     let sqlite_path = gw.config.database_path();
+    // A longer audit log than one INSERT of the copy carries.
+    {
+        let mut db = rusqlite::Connection::open(&sqlite_path).unwrap();
+        let tx = db.transaction().unwrap();
+        for i in 0..1234 {
+            tx.execute(
+                "INSERT INTO audit (ts, protocol, actor, action, path, outcome) \
+                 VALUES (?1, 'sftp', 'acme', 'download', ?2, 'ok')",
+                rusqlite::params![1_700_000_000_000i64 + i, format!("/acme/old-{i}.txt")],
+            )
+            .unwrap();
+        }
+        // Booleans both ways, and a ban (of an address the test does not use).
+        tx.execute_batch(
+            "INSERT INTO notification_prefs (user_id, kind, email) \
+               SELECT id, 'link_downloaded', 1 FROM users WHERE name = 'acme'; \
+             INSERT INTO notification_prefs (user_id, kind, email) \
+               SELECT id, 'upload_received', 0 FROM users WHERE name = 'acme'; \
+             INSERT INTO bans (address, until, created_at, changed_at) \
+               VALUES ('192.0.2.7', 4102444800000, 1700000000000, 1700000000000);",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
     let before = sqlite_counts(&sqlite_path);
     for t in [
         "users",
@@ -216,9 +240,21 @@ async fn an_sqlite_installation_moves_to_postgresql_and_serves_as_before() {
     }
     let from = format!("sqlite:{}", sqlite_path.display());
     let (ok, out) = db_copy(&gw, &from, &url);
+    eprintln!("{out}");
     assert!(ok, "{out}");
     assert!(out.contains("audit"), "per table counts: {out}");
     assert_eq!(pg_counts(pg, &name), before, "rows per table");
+    assert_eq!(
+        pg.psql(
+            &name,
+            "SELECT kind || '=' || email FROM notification_prefs ORDER BY kind"
+        ),
+        ["link_downloaded=true", "upload_received=false"]
+    );
+    assert_eq!(
+        pg.psql(&name, "SELECT address || ' ' || until FROM bans"),
+        ["192.0.2.7 4102444800000"]
+    );
 
     // Served from PostgreSQL on the same data directory.
     let toml = gw.path("wharf.toml");
@@ -282,6 +318,7 @@ async fn an_sqlite_installation_moves_to_postgresql_and_serves_as_before() {
             "old audit row {line:?} in {audit_after}"
         );
     }
+    assert!(audit_after.contains("/acme/old-0.txt") && audit_after.contains("/acme/old-1233.txt"));
     // New ids follow the copied ones (the sequences were reset).
     gw.cli(&["client", "add", "Road Runner Inc", "--as", "acme"]);
     gw.running.take().unwrap().shutdown().await;

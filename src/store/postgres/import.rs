@@ -32,6 +32,10 @@ pub const TABLES: &[&str] = &[
     "bans",
 ];
 
+/// Rows per INSERT: one round trip per row would make a long audit log take
+/// minutes; PostgreSQL allows 65535 parameters per statement.
+const BATCH: usize = 500;
+
 /// A value on its way from SQLite to a PostgreSQL column.
 enum Val {
     Bool(Option<bool>),
@@ -115,36 +119,22 @@ fn copy_table(tx: &impl Sql, source: &rusqlite::Connection, table: &str) -> Resu
     }
     let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
     let list = names.join(", ");
-    let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-    let insert = format!("INSERT INTO {table} ({list}) VALUES ({})", marks.join(", "));
     let mut select = source.prepare(&format!("SELECT {list} FROM {table}"))?;
     let mut rows = select.query([])?;
     let mut n = 0u64;
+    let mut pending: Vec<Val> = Vec::with_capacity(BATCH * columns.len());
     while let Some(row) = rows.next()? {
-        let mut vals = Vec::with_capacity(columns.len());
         for (i, (name, ty)) in columns.iter().enumerate() {
-            let v = row.get_ref(i)?;
-            let val = match (ty.as_str(), v) {
-                ("boolean", ValueRef::Null) => Val::Bool(None),
-                ("boolean", ValueRef::Integer(x)) => Val::Bool(Some(x != 0)),
-                ("bigint" | "integer", ValueRef::Null) => Val::Int(None),
-                ("bigint" | "integer", ValueRef::Integer(x)) => Val::Int(Some(x)),
-                ("text", ValueRef::Null) => Val::Text(None),
-                ("text", ValueRef::Text(t)) => {
-                    Val::Text(Some(String::from_utf8_lossy(t).into_owned()))
-                }
-                (ty, v) => {
-                    return Err(Error::invalid(format!(
-                    "{table}.{name}: a SQLite {:?} value cannot go into a PostgreSQL {ty} column",
-                    v.data_type()
-                )))
-                }
-            };
-            vals.push(val);
+            pending.push(convert(table, name, ty, row.get_ref(i)?)?);
         }
-        let params: Vec<&(dyn ToSql + Sync)> = vals.iter().map(Val::as_sql).collect();
-        tx.exec(&insert, &params)?;
         n += 1;
+        if pending.len() == BATCH * columns.len() {
+            insert(tx, table, &list, columns.len(), &pending)?;
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        insert(tx, table, &list, columns.len(), &pending)?;
     }
     if names.contains(&"id") {
         // The next id PostgreSQL hands out comes after the copied ones.
@@ -157,4 +147,36 @@ fn copy_table(tx: &impl Sql, source: &rusqlite::Connection, table: &str) -> Resu
         )?;
     }
     Ok(n)
+}
+
+/// One SQLite value as the PostgreSQL column type `ty` takes it.
+fn convert(table: &str, name: &str, ty: &str, v: ValueRef<'_>) -> Result<Val> {
+    Ok(match (ty, v) {
+        ("boolean", ValueRef::Null) => Val::Bool(None),
+        ("boolean", ValueRef::Integer(x)) => Val::Bool(Some(x != 0)),
+        ("bigint" | "integer", ValueRef::Null) => Val::Int(None),
+        ("bigint" | "integer", ValueRef::Integer(x)) => Val::Int(Some(x)),
+        ("text", ValueRef::Null) => Val::Text(None),
+        ("text", ValueRef::Text(t)) => Val::Text(Some(String::from_utf8_lossy(t).into_owned())),
+        (ty, v) => {
+            return Err(Error::invalid(format!(
+                "{table}.{name}: a SQLite {:?} value cannot go into a PostgreSQL {ty} column",
+                v.data_type()
+            )))
+        }
+    })
+}
+
+/// Inserts `vals` (whole rows of `width` columns) in one statement.
+fn insert(tx: &impl Sql, table: &str, list: &str, width: usize, vals: &[Val]) -> Result<()> {
+    let rows: Vec<String> = (0..vals.len() / width)
+        .map(|r| {
+            let marks: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    let sql = format!("INSERT INTO {table} ({list}) VALUES {}", rows.join(", "));
+    let params: Vec<&(dyn ToSql + Sync)> = vals.iter().map(Val::as_sql).collect();
+    tx.exec(&sql, &params)?;
+    Ok(())
 }
