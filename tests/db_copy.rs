@@ -331,6 +331,17 @@ async fn an_sqlite_installation_moves_to_postgresql_and_serves_as_before() {
     assert!(!ok, "{out}");
     assert!(out.contains("already holds data"), "{out}");
     assert!(!out.contains("Wr0ngSecret"), "{out}");
+    // Without --to: the config's [database] url (now the copied database).
+    let out = gw
+        .wharf()
+        .args(["db", "copy", "--from", &from])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("already holds data"),
+        "{err}"
+    );
     let closed = format!(
         "postgresql://postgres:Wr0ngSecret@127.0.0.1:{}/nothing",
         common::free_port()

@@ -19,16 +19,18 @@ pub enum DbCmd {
         /// The SQLite database: `sqlite:PATH` (e.g. sqlite:wharf-data/wharf.db).
         #[arg(long, value_name = "sqlite:PATH")]
         from: String,
-        /// The PostgreSQL database: `postgresql://user:password@host:5432/wharf`.
+        /// The PostgreSQL database: `postgresql://user:password@host:5432/wharf`
+        /// [default: `[database] url` of the config, which keeps the password
+        /// out of the command line]
         #[arg(long, value_name = "URL")]
-        to: String,
+        to: Option<String>,
     },
 }
 
 pub fn run(config: &Config, cmd: DbCmd) -> Result<()> {
     match cmd {
         DbCmd::Migrate => migrate(config),
-        DbCmd::Copy { from, to } => super::db_copy::copy(&from, &to),
+        DbCmd::Copy { from, to } => super::db_copy::copy(config, &from, to.as_deref()),
     }
 }
 

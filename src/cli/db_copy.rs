@@ -8,10 +8,21 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::{postgres, sqlite};
 
-pub fn copy(from: &str, to: &str) -> Result<()> {
+pub fn copy(config: &Config, from: &str, to: Option<&str>) -> Result<()> {
+    let to = match (to, &config.database) {
+        (Some(to), _) => to,
+        (None, Some(url)) => url.0.as_str(),
+        (None, None) => {
+            return Err(Error::invalid(
+                "give the PostgreSQL database with --to postgresql://… or as [database] url \
+                 in the config",
+            ))
+        }
+    };
     let path = from.strip_prefix("sqlite:").ok_or_else(|| {
         Error::invalid(format!(
             "--from {from}: give the SQLite database as sqlite:PATH"
