@@ -352,7 +352,7 @@ async fn an_sqlite_installation_moves_to_postgresql_and_serves_as_before() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_older_or_missing_sqlite_database_is_refused() {
+async fn an_older_newer_or_missing_sqlite_database_is_refused() {
     let Some(pg) = postgres::shared() else {
         return;
     };
@@ -377,6 +377,12 @@ async fn an_older_or_missing_sqlite_database_is_refused() {
     };
     let (ok, err) = run(&format!("sqlite:{}", old.display()));
     assert!(!ok && err.contains("wharf db migrate"), "{err}");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999;")
+        .unwrap();
+    let (ok, err) = run(&format!("sqlite:{}", old.display()));
+    assert!(!ok && err.contains("newer than this wharf"), "{err}");
     let (ok, err) = run(&format!("sqlite:{}", dir.path().join("none.db").display()));
     assert!(!ok && err.contains("no SQLite database"), "{err}");
     let (ok, err) = run(old.to_str().unwrap());
