@@ -8,6 +8,7 @@ mod clients;
 mod connector;
 mod cors;
 mod db;
+mod db_copy;
 mod link;
 mod user;
 

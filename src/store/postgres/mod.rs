@@ -15,6 +15,7 @@ mod bans;
 mod clients;
 mod conn;
 mod failures;
+mod import;
 mod leases;
 mod link_search;
 mod links;
@@ -41,6 +42,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::AuditEvent;
 
+pub use import::TABLES as COPIED_TABLES;
 pub use migrations::LATEST as SCHEMA_VERSION;
 
 /// Idle connections kept open; more are opened on demand and closed after use.
