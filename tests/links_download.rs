@@ -260,3 +260,31 @@ async fn an_aborted_download_is_refunded_and_a_resume_costs_one_use() {
         "both interrupted downloads are audited as failed: {rows:?}"
     );
 }
+
+/// A visitor reading slowly (stalled longer than `[links] reservation_timeout`,
+/// so the server is not polling the body) keeps its use: the sweep of stale
+/// reservations must not give it back and let the download finish for free.
+/// Regression: the download was marked alive only when a chunk went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_keeps_its_use_past_the_reservation_timeout() {
+    let gw = Gateway::start("fs", "[links]\nreservation_timeout = \"2s\"\n").await;
+    let data = common::pattern(24 << 20, 12);
+    let local = gw.path("slow.bin");
+    std::fs::write(&local, &data).unwrap();
+    let (id, token) = gw.link(&["send", local.to_str().unwrap(), "--max-downloads", "2"]);
+    let url = gw.url(&token);
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let file = format!("{url}{}", common::file_path(&page));
+    let mut r = reqwest::Client::new().get(&file).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut got = r.chunk().await.unwrap().unwrap().to_vec();
+    wait_uses(&gw, &id, "1/2");
+    // Stalled well past the timeout (the refund sweep runs every second).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(uses(&gw, &id), "1/2", "a download in flight keeps its use");
+    while let Some(c) = r.chunk().await.unwrap() {
+        got.extend_from_slice(&c);
+    }
+    assert_eq!(common::sha256(&got), common::sha256(&data));
+    wait_uses(&gw, &id, "1/2");
+}

@@ -198,43 +198,47 @@ pub struct Metered {
     /// Bytes the response promised; `None` for a streamed zip.
     expected: Option<u64>,
     charge: Option<Charge>,
-    /// When the reservation was last marked alive.
-    alive_at: std::time::Instant,
+    /// Marks the reservation alive on a timer while the download lasts, so
+    /// the sweep of downloads that never settled leaves it alone even when the
+    /// visitor reads slowly (hyper stops polling the body while the socket is
+    /// full: marking only on polled chunks let a stalled download lose its use
+    /// and then finish for free). Stopped when the download settles; it dies
+    /// with the node, so a killed node's downloads still time out.
+    keeper: Option<tokio::task::AbortHandle>,
 }
 
 impl Metered {
     pub fn new(inner: ByteStream, expected: Option<u64>, charge: Charge) -> Self {
+        let keeper = matches!(charge.ticket, Ticket::Reserved | Ticket::Shared).then(|| {
+            let (db, id, grant) = (charge.db.clone(), charge.link.id, charge.grant.clone());
+            let every = charge.alive_every;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let g = grant.clone();
+                    if let Err(e) = db
+                        .run(move |s| s.link_touch_download(id, &g, now_ms()))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "marking a download alive");
+                    }
+                }
+            })
+            .abort_handle()
+        });
         Metered {
             inner,
             sent: 0,
             expected,
             charge: Some(charge),
-            alive_at: std::time::Instant::now(),
+            keeper,
         }
-    }
-
-    /// Marks a reservation alive now and then, so the sweep of downloads that
-    /// never settled leaves a long one alone.
-    fn keep_alive(&mut self) {
-        let Some(c) = &self.charge else { return };
-        if !matches!(c.ticket, Ticket::Reserved | Ticket::Shared)
-            || self.alive_at.elapsed() < c.alive_every
-        {
-            return;
-        }
-        self.alive_at = std::time::Instant::now();
-        let (db, id, grant) = (c.db.clone(), c.link.id, c.grant.clone());
-        c.audit.spawn(async move {
-            if let Err(e) = db
-                .run(move |s| s.link_touch_download(id, &grant, now_ms()))
-                .await
-            {
-                tracing::warn!(error = %e, "marking a download alive");
-            }
-        });
     }
 
     fn settle(&mut self, complete: bool) {
+        if let Some(k) = self.keeper.take() {
+            k.abort();
+        }
         if let Some(c) = self.charge.take() {
             c.settle(self.sent, complete);
         }
@@ -249,7 +253,6 @@ impl Stream for Metered {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
                 self.sent += chunk.len() as u64;
-                self.keep_alive();
                 // hyper may stop polling once Content-Length bytes are out.
                 if self.expected == Some(self.sent) {
                     self.settle(true);
