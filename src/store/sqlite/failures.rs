@@ -100,28 +100,3 @@ pub fn ban_until(c: &mut Connection, address: &str, now: Millis) -> Result<Optio
         None => None,
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tries_in_flight_and_failures_share_the_limit() {
-        let mut c = Connection::open_in_memory().unwrap();
-        super::super::migrations::migrate(&mut c).unwrap();
-        let a = reserve(&mut c, "k", 0, 100, 2).unwrap().unwrap();
-        let b = reserve(&mut c, "k", 1, 100, 2).unwrap().unwrap();
-        assert_eq!(reserve(&mut c, "k", 2, 100, 2).unwrap(), None, "full");
-        assert!(reserve(&mut c, "other", 2, 100, 2).unwrap().is_some());
-        assert_eq!(settle(&mut c, a, "k", false, 3, 100).unwrap(), 0);
-        let c2 = reserve(&mut c, "k", 4, 100, 2).unwrap().unwrap();
-        assert_eq!(settle(&mut c, b, "k", true, 5, 100).unwrap(), 1);
-        assert_eq!(settle(&mut c, c2, "k", true, 6, 100).unwrap(), 2);
-        assert_eq!(reserve(&mut c, "k", 7, 100, 2).unwrap(), None);
-        assert!(
-            reserve(&mut c, "k", 106, 100, 2).unwrap().is_some(),
-            "window passed"
-        );
-        clear(&mut c, "k").unwrap();
-    }
-}

@@ -44,30 +44,3 @@ pub fn holder(c: &mut Connection, name: &str, now: Millis) -> Result<Option<Stri
         None => None,
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_holder_at_a_time_until_the_ttl_passes() {
-        let mut c = Connection::open_in_memory().unwrap();
-        super::super::migrations::migrate(&mut c).unwrap();
-        assert!(take(&mut c, "job:x", "a", 100, 0).unwrap());
-        assert!(!take(&mut c, "job:x", "b", 100, 50).unwrap(), "taken");
-        assert!(take(&mut c, "job:x", "a", 100, 90).unwrap(), "renewed");
-        assert!(
-            !take(&mut c, "job:x", "b", 100, 150).unwrap(),
-            "renewed till 190"
-        );
-        assert_eq!(holder(&mut c, "job:x", 150).unwrap().as_deref(), Some("a"));
-        assert!(take(&mut c, "job:x", "b", 100, 190).unwrap(), "expired");
-        release(&mut c, "job:x", "a").unwrap();
-        assert!(
-            !take(&mut c, "job:x", "a", 100, 200).unwrap(),
-            "not a's to release"
-        );
-        release(&mut c, "job:x", "b").unwrap();
-        assert!(take(&mut c, "job:x", "a", 100, 200).unwrap(), "released");
-    }
-}
