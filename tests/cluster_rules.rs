@@ -5,37 +5,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::gateway::Gateway;
-use russh::keys::PublicKeyOrCertificate;
+use common::ssh::password_login as ssh_login;
 use wharf::app::{App, Running};
-
-struct Client;
-
-impl russh::client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// Whether an SSH password login to `addr` succeeds.
-async fn ssh_login(addr: SocketAddr, user: &str, password: &str) -> bool {
-    let config = Arc::new(russh::client::Config::default());
-    let Ok(mut ssh) = russh::client::connect(config, addr, Client).await else {
-        return false;
-    };
-    ssh.authenticate_password(user, password)
-        .await
-        .is_ok_and(|a| a.success())
-}
 
 /// A second node: the same config (same data directory, so the same database,
 /// keys and files) started again with listeners of its own.

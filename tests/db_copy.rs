@@ -6,38 +6,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 use common::gateway::{Gateway, SSH_OPTS};
 use common::postgres::{self, PgServer};
-use russh::keys::PublicKeyOrCertificate;
+use common::ssh::password_login as ssh_login;
 use wharf::app::App;
 use wharf::vfs::VPath;
-
-struct Client;
-
-impl russh::client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// Whether an SSH password login to `addr` succeeds.
-async fn ssh_login(addr: SocketAddr, user: &str, password: &str) -> bool {
-    let config = Arc::new(russh::client::Config::default());
-    let Ok(mut ssh) = russh::client::connect(config, addr, Client).await else {
-        return false;
-    };
-    ssh.authenticate_password(user, password)
-        .await
-        .is_ok_and(|a| a.success())
-}
 
 /// OpenSSH `sftp` with the key: (success, output).
 fn sftp_with_key(gw: &Gateway, key: &std::path::Path, user: &str, batch: &str) -> (bool, String) {

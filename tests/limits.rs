@@ -8,66 +8,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::gateway::Gateway;
+use common::ssh::sftp_login;
 use futures::future::join_all;
-use russh::keys::PublicKeyOrCertificate;
 use wharf::store::AuditQuery;
 
 /// The tests here measure time (logins within a bound, deadlines) or load the
 /// two CI cores (thirty parallel SSH handshakes): they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct Client;
-
-impl russh::client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// An SSH login with a password and an SFTP session on it; `Err` when refused.
-async fn sftp_login(
-    addr: SocketAddr,
-    user: &str,
-    password: &str,
-) -> Result<
-    (
-        russh::client::Handle<Client>,
-        russh_sftp::client::RawSftpSession,
-    ),
-    String,
-> {
-    let config = Arc::new(russh::client::Config::default());
-    let mut ssh = russh::client::connect(config, addr, Client)
-        .await
-        .map_err(|e| e.to_string())?;
-    let auth = ssh
-        .authenticate_password(user, password)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !auth.success() {
-        return Err("authentication refused".into());
-    }
-    let channel = ssh
-        .channel_open_session()
-        .await
-        .map_err(|e| e.to_string())?;
-    channel
-        .request_subsystem(true, "sftp")
-        .await
-        .map_err(|e| e.to_string())?;
-    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-    sftp.init().await.map_err(|e| e.to_string())?;
-    Ok((ssh, sftp))
-}
 
 fn details(rows: &[wharf::audit::AuditEvent]) -> Vec<String> {
     rows.iter().filter_map(|e| e.detail.clone()).collect()

@@ -8,11 +8,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::gateway::Gateway;
-use russh::keys::PublicKeyOrCertificate;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use wharf::store::AuditQuery;
@@ -20,48 +18,15 @@ use wharf::store::AuditQuery;
 /// The tests share the two CI cores; SSH handshakes run one test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Client;
-
-impl russh::client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
 /// An SSH password login and an SFTP session; `Err` when refused or cut.
 async fn sftp_login(addr: SocketAddr, user: &str, password: &str) -> Result<(), String> {
-    let config = Arc::new(russh::client::Config::default());
-    let attempt = async {
-        let mut ssh = russh::client::connect(config, addr, Client)
-            .await
-            .map_err(|e| e.to_string())?;
-        let auth = ssh
-            .authenticate_password(user, password)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !auth.success() {
-            return Err("authentication refused".to_string());
-        }
-        let channel = ssh
-            .channel_open_session()
-            .await
-            .map_err(|e| e.to_string())?;
-        channel
-            .request_subsystem(true, "sftp")
-            .await
-            .map_err(|e| e.to_string())?;
-        let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-        sftp.init().await.map_err(|e| e.to_string())?;
-        Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(20), attempt)
-        .await
-        .map_err(|_| "timed out".to_string())?
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        common::ssh::sftp_login(addr, user, password),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map(drop)
 }
 
 fn csrf(page: &str) -> String {

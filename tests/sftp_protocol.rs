@@ -11,30 +11,16 @@ use std::sync::Arc;
 use common::gateway::Gateway;
 use common::{pattern, sha256};
 use futures::future::join_all;
-use russh::keys::PublicKeyOrCertificate;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::{OpenFlags, StatusCode};
 use wharf::audit::Outcome;
 use wharf::store::AuditQuery;
 
-struct Client;
-
-impl russh::client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
 /// An SFTP session and the SSH connection it runs on (dropping it disconnects).
 struct Conn {
     sftp: RawSftpSession,
-    _ssh: russh::client::Handle<Client>,
+    _ssh: common::ssh::Handle,
 }
 
 impl std::ops::Deref for Conn {
@@ -46,27 +32,7 @@ impl std::ops::Deref for Conn {
 
 /// Logs in with a password; `Err` if authentication is refused.
 async fn login(gw: &Gateway, user: &str, password: &str) -> Result<Conn, String> {
-    let config = Arc::new(russh::client::Config::default());
-    let mut ssh = russh::client::connect(config, gw.sftp_addr(), Client)
-        .await
-        .map_err(|e| e.to_string())?;
-    let auth = ssh
-        .authenticate_password(user, password)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !auth.success() {
-        return Err("authentication refused".into());
-    }
-    let channel = ssh
-        .channel_open_session()
-        .await
-        .map_err(|e| e.to_string())?;
-    channel
-        .request_subsystem(true, "sftp")
-        .await
-        .map_err(|e| e.to_string())?;
-    let sftp = RawSftpSession::new(channel.into_stream());
-    sftp.init().await.map_err(|e| e.to_string())?;
+    let (ssh, sftp) = common::ssh::sftp_login(gw.sftp_addr(), user, password).await?;
     Ok(Conn { sftp, _ssh: ssh })
 }
 
@@ -373,11 +339,8 @@ async fn twenty_sessions_at_once() {
     assert_eq!(names.len(), 20);
 }
 
-async fn connect(gw: &Gateway) -> russh::client::Handle<Client> {
-    let config = Arc::new(russh::client::Config::default());
-    russh::client::connect(config, gw.sftp_addr(), Client)
-        .await
-        .unwrap()
+async fn connect(gw: &Gateway) -> common::ssh::Handle {
+    common::ssh::connect(gw.sftp_addr()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ pub mod curl;
 pub mod gateway;
 pub mod postgres;
 pub mod smtp;
+pub mod ssh;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
