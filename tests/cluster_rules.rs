@@ -248,14 +248,6 @@ async fn one_writer_per_upload_across_nodes() {
     two.shutdown().await;
 }
 
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF field")
-        + 19;
-    page[at..at + 32].to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_password_guesses_count_over_all_nodes() {
     let one = Gateway::start("fs", "").await;
@@ -274,7 +266,7 @@ async fn link_password_guesses_count_over_all_nodes() {
         .build()
         .unwrap();
     let page = c.get(&url_one).send().await.unwrap().text().await.unwrap();
-    let token = csrf(&page);
+    let token = common::csrf(&page);
     let post = |url: String, password: &'static str| {
         let (c, token) = (c.clone(), token.clone());
         async move {

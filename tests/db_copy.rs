@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::gateway::{Gateway, SSH_OPTS};
 use common::postgres::{self, PgServer};
 use common::ssh::password_login as ssh_login;

@@ -68,15 +68,6 @@ async fn parallel_wrong_passwords_get_no_more_than_the_limit_checked() {
     );
 }
 
-/// The hidden CSRF field of a form page.
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF field")
-        + 19;
-    page[at..at + 32].to_string()
-}
-
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -104,7 +95,7 @@ async fn link_guesses_are_throttled_per_link_and_never_lock_out_sftp() {
     let url = protected_link(&gw, "link secret");
     let c = browser();
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
-    let token = csrf(&page);
+    let token = common::csrf(&page);
     let mut statuses = Vec::new();
     for i in 0..10 {
         let r = c
@@ -146,7 +137,7 @@ async fn parallel_link_guesses_get_no_more_than_the_limit_checked() {
     let url = protected_link(&gw, "link secret");
     let c = browser();
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
-    let token = csrf(&page);
+    let token = common::csrf(&page);
     let guesses = (0..40).map(|i| {
         let (c, url, token) = (c.clone(), url.clone(), token.clone());
         async move {

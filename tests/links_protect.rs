@@ -24,15 +24,6 @@ fn send_with_password(gw: &Gateway, file: &str, password: &str, args: &[&str]) -
     gw.link_with_input(&all, Some(password))
 }
 
-/// The hidden CSRF field of a form page.
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF field")
-        + 19;
-    page[at..at + 32].to_string()
-}
-
 async fn post(
     c: &reqwest::Client,
     url: &str,
@@ -62,7 +53,7 @@ async fn password_form_csrf_throttle_and_audit() {
         page.contains("type=\"password\"") && !page.contains("secret.bin"),
         "files stay hidden"
     );
-    let token_field = csrf(&page);
+    let token_field = common::csrf(&page);
     // Arriving from a mail (cross-site, Strict cookies withheld): one same-site reload.
     let from_mail = client()
         .get(&url)
@@ -132,7 +123,7 @@ async fn password_form_csrf_throttle_and_audit() {
     let url2 = gw.url(&token2);
     let g = client();
     let page = g.get(&url2).send().await.unwrap().text().await.unwrap();
-    let t = csrf(&page);
+    let t = common::csrf(&page);
     let mut throttled_after = None;
     for i in 0..10 {
         let (status, _, _) = post(
@@ -215,7 +206,7 @@ async fn email_codes_end_to_end_through_a_real_smtp_listener() {
     let c = client();
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("type=\"email\"") && !page.contains("plans.pdf"));
-    let t = csrf(&page);
+    let t = common::csrf(&page);
     // Someone not on the list gets the same page as someone on it, and no mail.
     let (s1, stranger, _) = post(
         &c,
@@ -370,7 +361,7 @@ async fn password_then_email_and_outbox_without_smtp() {
     let url = gw.url(&token);
     let c = client();
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
-    let t = csrf(&page);
+    let t = common::csrf(&page);
     assert!(page.contains("type=\"password\""));
     let (status, _, _) = post(
         &c,

@@ -338,15 +338,6 @@ async fn downloads_and_ended_links_reach_the_feed_and_mail_as_chosen() {
     assert_eq!(store.notifications_unread("alice").unwrap(), 0);
 }
 
-/// The first hidden CSRF field of a page.
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF field")
-        + 19;
-    page[at..].split('"').next().unwrap().to_string()
-}
-
 /// A signed-in staff browser (cookies kept, redirects not followed).
 async fn staff(gw: &Gateway, name: &str, password: &str) -> (reqwest::Client, String) {
     let c = reqwest::Client::builder()
@@ -366,7 +357,7 @@ async fn staff(gw: &Gateway, name: &str, password: &str) -> (reqwest::Client, St
     let r = c
         .post(format!("{base}/app/login"))
         .form(&[
-            ("csrf", csrf(&form).as_str()),
+            ("csrf", common::csrf(&form).as_str()),
             ("name", name),
             ("password", password),
             ("next", ""),
@@ -446,7 +437,7 @@ async fn the_feed_escapes_what_visitors_name_and_its_forms_need_the_session_toke
     assert!(!mpage.contains("alert(1)"), "mallory sees only hers");
     let r = m
         .post(format!("{base}/app/notifications/read"))
-        .form(&[("csrf", csrf(&mpage)), ("id", id.to_string())])
+        .form(&[("csrf", common::csrf(&mpage)), ("id", id.to_string())])
         .send()
         .await
         .unwrap();
@@ -455,7 +446,7 @@ async fn the_feed_escapes_what_visitors_name_and_its_forms_need_the_session_toke
     // Alice marks it.
     let r = c
         .post(format!("{base}/app/notifications/read"))
-        .form(&[("csrf", csrf(&page)), ("id", id.to_string())])
+        .form(&[("csrf", common::csrf(&page)), ("id", id.to_string())])
         .send()
         .await
         .unwrap();
@@ -472,7 +463,7 @@ async fn the_feed_escapes_what_visitors_name_and_its_forms_need_the_session_toke
         .text()
         .await
         .unwrap();
-    let token = csrf(&prefs);
+    let token = common::csrf(&prefs);
     let long = "x".repeat(81);
     let r = c
         .post(format!("{base}/app/preferences"))

@@ -29,11 +29,6 @@ async fn sftp_login(addr: SocketAddr, user: &str, password: &str) -> Result<(), 
     .map(drop)
 }
 
-fn csrf(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    page[at..at + 32].to_string()
-}
-
 /// Sends one wrong password to a protected link with `X-Forwarded-For`.
 async fn wrong_link_password(gw: &Gateway, forwarded_for: &str) -> u16 {
     let local = gw.path("report.bin");
@@ -52,7 +47,10 @@ async fn wrong_link_password(gw: &Gateway, forwarded_for: &str) -> u16 {
     let r = c
         .post(format!("{url}/password"))
         .header("X-Forwarded-For", forwarded_for)
-        .form(&[("csrf", csrf(&page).as_str()), ("password", "wrong")])
+        .form(&[
+            ("csrf", common::csrf(&page).as_str()),
+            ("password", "wrong"),
+        ])
         .send()
         .await
         .unwrap();

@@ -25,15 +25,6 @@ fn bare() -> reqwest::Client {
         .unwrap()
 }
 
-/// The first hidden CSRF field of a page.
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF field")
-        + 19;
-    page[at..].split('"').next().unwrap().to_string()
-}
-
 struct Reply {
     status: u16,
     location: Option<String>,
@@ -101,7 +92,7 @@ impl Staff {
     async fn login(&self, name: &str, password: &str, next: &str) -> Reply {
         let form = self.get("/app/login").await;
         assert_eq!(form.status, 200, "{}", form.body);
-        let token = csrf(&form.body);
+        let token = common::csrf(&form.body);
         self.post(
             "/app/login",
             &[
@@ -120,7 +111,7 @@ impl Staff {
         assert_eq!(r.status, 303, "{}", r.body);
         let page = self.get("/app").await;
         assert_eq!(page.status, 200, "{}", page.body);
-        csrf(&page.body)
+        common::csrf(&page.body)
     }
 }
 
@@ -216,7 +207,7 @@ async fn login_refusals_read_alike_are_audited_and_lock_the_address_out() {
 
     // The fifth failure locks the address out; then even the right password waits.
     let other = Staff::new(&gw);
-    let token = csrf(&other.get("/app/login").await.body);
+    let token = common::csrf(&other.get("/app/login").await.body);
     let attempt = |password: &'static str| {
         let token = token.clone();
         let other = &other;
@@ -597,7 +588,7 @@ async fn sessions_end_at_logout_and_when_the_user_may_no_longer_log_in() {
     let r = s.login("alice", "alice secret", "").await;
     let value = session_cookie(&r);
     assert_eq!(with_cookie(value.clone()).await, 200);
-    let token = csrf(&s.get("/app").await.body);
+    let token = common::csrf(&s.get("/app").await.body);
     assert_eq!(s.post("/app/logout", &[]).await.status, 403, "CSRF");
     let r = s.post("/app/logout", &[("csrf", &token)]).await;
     assert_eq!((r.status, r.location.as_deref()), (303, Some("/app/login")));
@@ -1205,7 +1196,7 @@ async fn send_follows_the_policy_and_a_removed_file_is_not_sent() {
         .text()
         .await
         .unwrap();
-    let csrf_v = csrf(&page);
+    let csrf_v = common::csrf(&page);
     let r = visitor
         .post(format!("{url}/password"))
         .form(&[("csrf", csrf_v.as_str()), ("password", "open sesame")])
@@ -1306,7 +1297,10 @@ async fn the_link_is_copied_from_its_page_and_edits_change_the_recipients_gate()
     assert!(!body.contains("New title") && !body.contains("plan.txt"));
     let r = v
         .post(format!("{}/password", gw.url(&token)))
-        .form(&[("csrf", csrf(&body).as_str()), ("password", "first pass")])
+        .form(&[
+            ("csrf", common::csrf(&body).as_str()),
+            ("password", "first pass"),
+        ])
         .send()
         .await
         .unwrap();

@@ -443,3 +443,12 @@ class ResumingFTP_TLS(ftplib.FTP_TLS):
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
         return conn, size
 "#;
+
+/// The CSRF token of the first form on a page (staff pages and link gates).
+pub fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field")
+        + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
