@@ -39,7 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WHARF = os.path.join(ROOT, "target", "release", "wharf")
 USER = "wharfbench"
 PASSWORD = "bench-Pa55word"
-PORTS = dict(wharf_sftp=3022, wharf_ftps=3021, wharf_http=3080, sshd=4022, vsftpd=4021, nginx=4080)
+PORTS = dict(wharf_sftp=3022, wharf_ftps=3021, wharf_http=3080, sshd=4022, vsftpd=4021, nginx=4080,
+             nginx_tls=4443)
 SERVER_CPU, CLIENT_CPU = "0", "1"
 # The server process (and CPU account) behind each peer of a case.
 SERVER_OF = {"wharf": "wharf", "openssh": "sshd", "vsftpd": "vsftpd", "nginx": "nginx", "s3s-fs": "s3s-fs"}
@@ -49,6 +50,7 @@ CASES = {
     "small": "SFTP 2,000 x 4 KiB get -r / put -r",
     "ftps": "FTPS download/upload with curl and lftp",
     "link": "link download with curl vs nginx",
+    "tls": "link download over HTTPS (TLS 1.3, AES-128-GCM) with curl vs nginx; wharf restarted with [http] tls_cert",
     "sessions": "--sessions concurrent SFTP sessions x 64 MiB (32 by default)",
     "web": "landing page under wrk",
     "s3": "SFTP download from the S3 connector (s3s-fs) vs OpenSSH from disk",
@@ -345,6 +347,12 @@ class Bench:
         time.sleep(10)
         if "s3" in self.cases:
             self.start_s3()
+        if "tls" in self.cases:
+            # One self-signed certificate for both servers (curl runs with -k).
+            sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", f"{w}/tls.key", "-out", f"{w}/tls.crt", "-days", "2",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.start_wharf()
         self.start_sshd()
         self.start_vsftpd()
@@ -409,6 +417,8 @@ disable_config_load = "true"
 path = "/bench/s3"
 connector = "s3"
 """)
+        with open(f"{w}/wharf.toml") as f:
+            self.wharf_toml = f.read()
         cfg = self.cfg = ["--config", f"{w}/wharf.toml"]
         sh([WHARF] + cfg + ["user", "add", "admin", "--home", "/", "--generate-password"],
            stdout=subprocess.DEVNULL)
@@ -527,10 +537,47 @@ http {{
         listen 127.0.0.1:{PORTS['nginx']};
         root {self.files};
     }}
+    {self.nginx_tls_server()}
 }}
 """)
         self.spawn("nginx", ["/usr/sbin/nginx", "-c", f"{w}/nginx.conf", "-p", w])
         wait_port(PORTS["nginx"], "nginx")
+
+    def nginx_tls_server(self):
+        """nginx's HTTPS server for the TLS case: TLS 1.3 only, its defaults
+        otherwise (no kernel TLS, so no sendfile under TLS, as shipped)."""
+        if "tls" not in self.cases:
+            return ""
+        w = self.work
+        return f"""server {{
+        listen 127.0.0.1:{PORTS['nginx_tls']} ssl;
+        ssl_certificate {w}/tls.crt;
+        ssl_certificate_key {w}/tls.key;
+        ssl_protocols TLSv1.3;
+        root {self.files};
+    }}"""
+
+    def wharf_with_tls(self):
+        """Restarts wharf with its link server on HTTPS (same port, same data, so
+        the same link works with https://)."""
+        w = self.work
+        text = self.wharf_toml.replace(
+            "[http]\n", f'[http]\ntls_cert = "{w}/tls.crt"\ntls_key = "{w}/tls.key"\n', 1
+        ).replace(f'base_url = "http://', 'base_url = "https://', 1)
+        with open(f"{w}/wharf-tls.toml", "w") as f:
+            f.write(text)
+        self.cfg = ["--config", f"{w}/wharf-tls.toml"]
+        self.restart_wharf()
+
+    def link_tls(self, order):
+        for peer in order:
+            if peer == "wharf":
+                url = self.link_file.replace("http://", "https://", 1)
+            else:
+                url = f"https://127.0.0.1:{PORTS['nginx_tls']}/bench/big.bin"
+            self.timed(f"Link download {self.args.size} over TLS (curl)", peer,
+                       ["curl", "-sS", "--fail", "-k", "--tlsv1.3", "--tls13-ciphers", "TLS_AES_128_GCM_SHA256",
+                        "-o", "/dev/null", url])
 
     def stop(self):
         for p in self.procs:
@@ -674,6 +721,14 @@ http {{
                 self.sessions(["wharf", "openssh"] if first else ["openssh", "wharf"])
         if "web" in self.cases:
             self.wrk()
+        if "tls" in self.cases:
+            # After the others (their URLs are http://), with every repetition in
+            # one block: one restart into HTTPS and one back.
+            self.wharf_with_tls()
+            for rep in range(reps):
+                self.link_tls(["wharf", "nginx"] if rep % 2 == 0 else ["nginx", "wharf"])
+            self.cfg = ["--config", f"{self.work}/wharf.toml"]
+            self.restart_wharf()
         if "rss" in self.cases:
             self.rss_uploads()
 
