@@ -292,7 +292,7 @@ impl App {
                 config: c.clone(),
                 tls: ftps::tls::Acceptors::new(tls),
                 session_owners: Default::default(),
-                stou_claims: Default::default(),
+                stou_claims: Arc::new(ftps::stou::StouClaims::new(self.db.clone())),
                 require_tls: !c.allow_plain,
             });
             let gate = ftps::gate(c, auth.known());

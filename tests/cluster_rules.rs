@@ -294,3 +294,58 @@ async fn link_password_guesses_count_over_all_nodes() {
     assert_eq!(post(url_two.clone(), "link secret").await, 429);
     two.shutdown().await;
 }
+
+/// STOU on two nodes never hands out one name twice: while node 1's upload to
+/// `race.txt` runs (not yet published), node 2's STOU of the same name gets
+/// `race.txt.1`, and both files keep their bytes. Before claims were taken in
+/// the store, each node saw the name free and the later upload replaced the
+/// earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stou_never_gives_one_name_on_two_nodes() {
+    let one = Gateway::start("fs", "").await;
+    one.add_user("acme", "/acme", "all", Some("pw"), None);
+    let two = second_node(&one).await;
+    let script = format!(
+        r#"{resuming}
+import ftplib, ssl, io
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def login(port):
+    f = ResumingFTP_TLS(context=ctx, timeout=30)
+    f.connect("127.0.0.1", port); f.login("acme", "pw"); f.prot_p()
+    return f
+a, b = login({port_one}), login({port_two})
+conn = a.transfercmd("STOU race.txt")
+conn.sendall(b"first")
+b.storbinary("STOU race.txt", io.BytesIO(b"second"))
+conn.unwrap(); conn.close()
+print("A", a.voidresp())
+print("NAMES", sorted(a.nlst()))
+a.quit(); b.quit()
+print("DONE")
+"#,
+        resuming = common::PY_RESUMING_FTP_TLS,
+        port_one = one.ftps_explicit().port(),
+        port_two = two.ftps_explicit.unwrap().port(),
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("python3")
+            .args(["-c", &script])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ftplib timed out")
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("DONE"), "{text}");
+    assert!(text.contains("NAMES ['race.txt', 'race.txt.1']"), "{text}");
+    let home = one.config.data_dir.join("files/acme");
+    assert_eq!(std::fs::read(home.join("race.txt")).unwrap(), b"first");
+    assert_eq!(std::fs::read(home.join("race.txt.1")).unwrap(), b"second");
+    two.shutdown().await;
+}

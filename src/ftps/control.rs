@@ -839,8 +839,13 @@ impl Control {
             // even though its upload is not published yet.
             let home = &self.session().user().home;
             let key = format!("{}{}", home.as_str().trim_end_matches('/'), candidate);
-            let Some(claim) = self.ctx.stou_claims.claim(key) else {
-                continue;
+            let claim = match self.ctx.stou_claims.claim(key).await {
+                Ok(Some(claim)) => claim,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.error(&e).await;
+                    return None;
+                }
             };
             match self.session().stat(&candidate).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => {
