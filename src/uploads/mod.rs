@@ -88,6 +88,7 @@ impl Staging {
 }
 
 /// Why bytes were not taken.
+#[derive(Debug)]
 pub enum AppendError {
     /// Another request is writing this upload now.
     Busy,
@@ -304,7 +305,7 @@ impl Uploads {
                 continue;
             }
             // Being written on another node (its lease is renewed while it writes).
-            if self.held_elsewhere(&up.key).await? {
+            if self.being_written(&up.key).await? {
                 continue;
             }
             if self.cancel(&up).await? {
@@ -312,20 +313,29 @@ impl Uploads {
             }
         }
         if let Staging::Remote(s) = &self.staging {
-            for key in s.keys().await? {
-                let open = self
-                    .get(&key)
-                    .await?
-                    .is_some_and(|u| u.state == UploadState::Open);
-                if !open && !self.held_elsewhere(&key).await? {
-                    s.discard(&key).await;
-                }
+            if let Err(e) = self.sweep_chunks(s).await {
+                tracing::warn!(error = %e, "sweeping staged chunks failed; will retry");
             }
         }
         Ok(n)
     }
 
-    async fn held_elsewhere(&self, key: &str) -> Result<bool> {
+    /// Deletes the chunk folders of uploads that are not open (or unknown).
+    async fn sweep_chunks(&self, s: &remote::RemoteStaging) -> Result<()> {
+        for key in s.keys().await? {
+            let open = self
+                .get(&key)
+                .await?
+                .is_some_and(|u| u.state == UploadState::Open);
+            if !open && !self.being_written(&key).await? {
+                s.discard(&key).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a request (on any node) holds the upload's writer lease.
+    async fn being_written(&self, key: &str) -> Result<bool> {
         let name = format!("lock:{}", lock_key(key));
         Ok(self
             .db
