@@ -402,6 +402,7 @@ impl App {
                 .mounts()
                 .iter()
                 .chain(self.transfers.mounts().iter())
+                .chain(self.upload_staging.iter().flat_map(|v| v.mounts().iter()))
             {
                 if !connectors.iter().any(|c| c.name == m.connector.name) {
                     connectors.push(m.connector.clone());

@@ -852,3 +852,24 @@ async fn uploads_staged_on_an_fs_connector() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `/readyz` probes the staging connector like the mounts' connectors: a node
+/// whose staging bucket does not answer is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_probes_the_staging_connector() {
+    let closed = common::free_port();
+    let extra = format!(
+        "[[connector]]\nname = \"staging\"\nscheme = \"s3\"\n[connector.options]\n\
+         bucket = \"nowhere\"\nendpoint = \"http://127.0.0.1:{closed}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"x\"\nsecret_access_key = \"x\"\ndisable_config_load = \"true\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [links]\nupload_staging_connector = \"staging\"\n"
+    );
+    let gw = Gateway::start("s3", &extra).await;
+    let m = gw.running.as_ref().unwrap().metrics.unwrap();
+    let r = reqwest::get(format!("http://{m}/readyz")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("connector staging"), "{body}");
+    assert!(!body.contains("connector s3"), "{body}");
+}
