@@ -36,6 +36,8 @@ pub struct App {
     pub vfs: Arc<Vfs>,
     /// Where send links keep their copies.
     pub transfers: Arc<Vfs>,
+    /// Browser uploads staged on a connector (`None`: the local folder).
+    pub upload_staging: Option<Arc<Vfs>>,
     pub audit: AuditLog,
     pub mailer: Mailer,
 }
@@ -170,6 +172,25 @@ pub fn build_transfers(
     Ok(vfs)
 }
 
+/// Browser upload staging on `[links] upload_staging_connector`, as a Vfs
+/// rooted at `upload_staging_prefix`; `None`: the local folder is used.
+pub fn build_upload_staging(
+    config: &Config,
+    connectors: &BTreeMap<String, Arc<Connector>>,
+) -> Result<Option<Vfs>> {
+    let Some(name) = &config.links.upload_staging_connector else {
+        return Ok(None);
+    };
+    let mount = Mount {
+        at: crate::vfs::VPath::root(),
+        connector: connectors[name].clone(),
+        root: config.links.upload_staging_prefix.clone(),
+    };
+    let vfs = Vfs::new(MountTable::new(vec![mount])?, config.buffer_size);
+    create_fs_mount_roots(&vfs)?;
+    Ok(Some(vfs))
+}
+
 impl App {
     /// Where uploads are staged, with how long a file there may sit untouched
     /// before it is a crash's leftover: fs connectors' staging folders, and the
@@ -198,6 +219,8 @@ impl App {
         // One memory budget for the buffers of every transfer, whichever store.
         let budget = crate::budget::Budget::new(config.buffer_budget);
         let vfs = Arc::new(build_vfs(&config, &connectors)?.with_budget(budget.clone()));
+        let upload_staging = build_upload_staging(&config, &connectors)?
+            .map(|v| Arc::new(v.with_budget(budget.clone())));
         let transfers = Arc::new(build_transfers(&config, &connectors)?.with_budget(budget));
         let mailer = Mailer::for_config(&config)?;
         let audit = AuditLog::start(db.clone(), config.audit);
@@ -206,6 +229,7 @@ impl App {
             db,
             vfs,
             transfers,
+            upload_staging,
             audit,
             mailer,
         })
@@ -227,7 +251,7 @@ impl App {
         let auth = Authenticator::new(self.db.clone(), defender.clone(), self.audit.clone());
         // Certificates SIGHUP re-reads (FTPS, HTTPS).
         let mut certs = Vec::new();
-        let links = Arc::new(LinkService::new(
+        let links = LinkService::new(
             self.db.clone(),
             self.vfs.clone(),
             self.transfers.clone(),
@@ -236,7 +260,8 @@ impl App {
             self.mailer.clone(),
             self.config.http.product_name.clone(),
             crate::links::token::TokenKey::for_config(&self.config)?,
-        ));
+        );
+        let links = Arc::new(links.with_upload_staging(self.upload_staging.clone()));
         tasks.spawn(crate::notify::expiry_sweep(
             crate::notify::Notifier::new(self.db.clone(), self.mailer.clone(), &self.config.links),
             cluster.clone(),
@@ -377,6 +402,7 @@ impl App {
                 .mounts()
                 .iter()
                 .chain(self.transfers.mounts().iter())
+                .chain(self.upload_staging.iter().flat_map(|v| v.mounts().iter()))
             {
                 if !connectors.iter().any(|c| c.name == m.connector.name) {
                     connectors.push(m.connector.clone());

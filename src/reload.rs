@@ -9,8 +9,8 @@
 //! their end) and the `[links]` rules (`default_expiry`, `max_expiry`,
 //! `allow_never`, `require_password`, `retention_days`, `grant_lifetime`,
 //! `notify_downloads`, `notify_uploads`, `upload_conflict`: the next request uses
-//! them). `[links] base_url`, `upload_staging`, `upload_abandon` and
-//! `reservation_timeout` are held by listeners and jobs started with the process;
+//! them). `[links] base_url`, `upload_staging`, `upload_staging_connector`,
+//! `upload_staging_prefix`, `upload_abandon` and `reservation_timeout` are held by listeners and jobs started with the process;
 //! they and every other section are logged as needing a restart.
 
 use std::fmt::Debug;
@@ -108,6 +108,8 @@ impl Reloader {
             let next = LinksConfig {
                 base_url: running.links.base_url.clone(),
                 upload_staging: running.links.upload_staging.clone(),
+                upload_staging_connector: running.links.upload_staging_connector.clone(),
+                upload_staging_prefix: running.links.upload_staging_prefix.clone(),
                 upload_abandon: running.links.upload_abandon,
                 reservation_timeout: running.links.reservation_timeout,
                 signing_key: running.links.signing_key.clone(),
@@ -166,11 +168,19 @@ fn links_live_changes(old: &LinksConfig, new: &LinksConfig) -> Vec<&'static str>
 fn restart_only<'a>(old: &Config, new: &Config) -> Vec<&'a str> {
     let (l, m) = (&old.links, &new.links);
     let mut out = Vec::new();
-    let checks: [(&str, bool); 14] = [
+    let checks: [(&str, bool); 16] = [
         ("[links] base_url", l.base_url != m.base_url),
         (
             "[links] upload_staging",
             l.upload_staging != m.upload_staging,
+        ),
+        (
+            "[links] upload_staging_connector",
+            l.upload_staging_connector != m.upload_staging_connector,
+        ),
+        (
+            "[links] upload_staging_prefix",
+            l.upload_staging_prefix != m.upload_staging_prefix,
         ),
         (
             "[links] upload_abandon",

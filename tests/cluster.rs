@@ -1,13 +1,17 @@
 //! The cluster test (issue 15): a throwaway PostgreSQL, an S3 server (moto),
 //! three `wharf serve` processes with one configuration file (database, S3
 //! mounts and transfers, the same SSH host key, FTPS certificate and link
-//! signing key, one upload staging folder) and Debian's haproxy in front
+//! signing key, browser uploads staged on a second S3 bucket through
+//! `[links] upload_staging_connector`, each node its own data directory) and
+//! Debian's haproxy in front
 //! (TCP for SFTP, HTTP for links, round-robin, health checks), all on
 //! 127.0.0.1. What a user of the cluster would check:
 //! - the SSH host key is the same whichever node answers (ssh-keyscan);
 //! - a one-time link under 50 concurrent downloads gives exactly one 200 with
 //!   the right SHA-256, a limit of 5 under 60 concurrent gives exactly 5;
-//! - a tus upload cut on node 1 is finished through node 2, SHA-256 equal;
+//! - a tus upload cut on node 1 is finished through node 2, SHA-256 equal
+//!   (the staged chunks are on S3, not on node 1's disk), and no chunk is
+//!   left under the staging prefix once it is published;
 //! - wrong SFTP passwords on node 1 ban the address on nodes 2 and 3;
 //! - `kill -9` of node 2 during downloads and uploads: the others keep
 //!   serving, no partial upload shows on S3, the cut downloads' uses are
@@ -94,11 +98,14 @@ fn rand_bytes() -> [u8; 32] {
 }
 
 /// The one configuration file of all three nodes (listeners on port 0).
-fn config(db: &str, bucket: &str, keys: &Path, staging: &Path, front_http: u16) -> String {
+fn config(db: &str, bucket: &str, keys: &Path, staging: &str, front_http: u16) -> String {
     let k = keys.display();
     format!(
         "[database]\nurl = \"{db}\"\n\
          [[connector]]\nname = \"s3\"\nscheme = \"s3\"\n[connector.options]\nbucket = \"{bucket}\"\n\
+         endpoint = \"{endpoint}\"\nregion = \"us-east-1\"\naccess_key_id = \"wharf-test\"\n\
+         secret_access_key = \"wharf-test\"\ndisable_config_load = \"true\"\n\
+         [[connector]]\nname = \"staging\"\nscheme = \"s3\"\n[connector.options]\nbucket = \"{staging}\"\n\
          endpoint = \"{endpoint}\"\nregion = \"us-east-1\"\naccess_key_id = \"wharf-test\"\n\
          secret_access_key = \"wharf-test\"\ndisable_config_load = \"true\"\n\
          [[mount]]\npath = \"/\"\nconnector = \"s3\"\n\
@@ -108,10 +115,9 @@ fn config(db: &str, bucket: &str, keys: &Path, staging: &Path, front_http: u16) 
          [ftps]\nexplicit_listen = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n\
          certificate = \"{k}/ftps.crt\"\nkey = \"{k}/ftps.key\"\n\
          [links]\nbase_url = \"http://127.0.0.1:{front_http}\"\nsigning_key = \"{k}/link-signing.key\"\n\
-         reservation_timeout = \"3s\"\nupload_staging = \"{staging}\"\n\
+         reservation_timeout = \"3s\"\nupload_staging_connector = \"staging\"\n\
          [http]\nlisten = \"127.0.0.1:0\"\n",
         endpoint = common::s3_endpoint(),
-        staging = staging.display(),
     )
 }
 
@@ -362,7 +368,7 @@ async fn three_nodes_behind_haproxy_behave_as_one_gateway() {
     let tmp = tempfile::tempdir().unwrap();
     let keys = tmp.path().join("keys");
     make_keys(&keys);
-    let staging = tmp.path().join("staging");
+    let staging = common::new_bucket();
     let (front_sftp, front_http) = (common::free_port(), common::free_port());
     let text = config(&db, &bucket, &keys, &staging, front_http);
     let mut nodes: Vec<Node> = (1..=3)
@@ -504,6 +510,17 @@ async fn three_nodes_behind_haproxy_behave_as_one_gateway() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(offset <= up.len() as u64 / 2, "{offset}");
+    // What node 1 staged is on S3, not on its disk.
+    let chunks = s3_objects(&staging, "wharf-staging/");
+    assert_eq!(
+        chunks.iter().map(|(_, n)| n).sum::<u64>(),
+        offset,
+        "{chunks:?}"
+    );
+    let local_parts = std::fs::read_dir(nodes[0].dir.join("uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(local_parts, 0, "nothing staged on node 1's disk");
     let deadline = Instant::now() + Duration::from_secs(15);
     let r = loop {
         let r = client
@@ -536,6 +553,7 @@ async fn three_nodes_behind_haproxy_behave_as_one_gateway() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(sha256_hex(&out.stdout), up_sha);
+    assert_eq!(s3_objects(&staging, "wharf-staging/"), vec![]);
 
     // 2. Wrong passwords from 127.0.0.2 on node 1 ban 127.0.0.2 on nodes 2 and 3.
     let n1 = nodes[0].addrs.sftp.unwrap();

@@ -1,8 +1,10 @@
 //! Upload requests through the real link server: the tus endpoints driven by an
 //! HTTP client (and by tuspy, an independent tus client), a connection cut in
 //! the middle of a chunk and resumed, files published with equal SHA-256 on the
-//! fs connector and on S3 (moto), the limits (file count, size, offsets), the
-//! rules at the door, name conflicts, the audit row and the notification.
+//! fs connector and on S3 (moto), uploads staged on a connector (S3, fs)
+//! instead of the local folder (and the sweep of their chunks), the limits
+//! (file count, size, offsets), the rules at the door, name conflicts, the
+//! audit row and the notification.
 
 mod common;
 
@@ -609,4 +611,265 @@ async fn a_creator_who_may_no_longer_write_stops_the_request() {
         assert!(r.detail.as_deref().unwrap().contains("late.txt"), "{r:?}");
     }
     assert_eq!(rows.len(), 3, "and one for the upload: {rows:?}");
+}
+
+/// The objects under `wharf-staging/` in `bucket`: (key, size).
+async fn staged_objects(bucket: &str) -> Vec<(String, u64)> {
+    let spec = wharf_connectors::ConnectorSpec {
+        name: "check".into(),
+        scheme: "s3".into(),
+        options: common::s3_options(bucket),
+    };
+    let c = wharf_connectors::build(&spec, &wharf_connectors::Tuning::default()).unwrap();
+    let mut found: Vec<(String, u64)> = c
+        .operator
+        .list_with("wharf-staging/")
+        .recursive(true)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.metadata().is_file())
+        .map(|e| (e.path().to_string(), e.metadata().content_length()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// A gateway on S3 whose browser uploads are staged on a bucket of their own
+/// (`staging_bucket`); `links` lines go into its `[links]` table.
+async fn with_staging_bucket(staging_bucket: &str, links: &str) -> Gateway {
+    let opts: Vec<String> = common::s3_options(staging_bucket)
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    let extra = format!(
+        "[[connector]]\nname = \"staging\"\nscheme = \"s3\"\n[connector.options]\n{}\n\
+         [links]\nupload_staging_connector = \"staging\"\n{links}",
+        opts.join("\n")
+    );
+    Gateway::start("s3", &extra).await
+}
+
+/// `[links] upload_staging_connector` on an S3 bucket (moto) of its own: each
+/// PATCH leaves one chunk object, HEAD counts the run of chunks (a cut request
+/// keeps what arrived), too many bytes leave nothing, and publishing or
+/// cancelling leaves no object under the prefix (nor any local staging file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_staged_on_a_connector_resume_and_leave_nothing() {
+    let staging_bucket = common::new_bucket();
+    let gw = with_staging_bucket(&staging_bucket, "").await;
+    add_alice(&gw).await;
+    let (_, token) = gw.link(&["request", "--as", "alice", "--folder", "/inbox"]);
+    let v = Visitor::new(&gw.url(&token));
+    assert_eq!(v.open().await.0, 200);
+
+    let data = common::pattern(3_000_000, 77);
+    let (status, url, body) = v.create("staged.bin", data.len() as u64).await;
+    assert_eq!(status, 201, "{body}");
+    let key = url.rsplit('/').next().unwrap().to_string();
+    assert_eq!(staged_objects(&staging_bucket).await, vec![]);
+    let r = v.patch(&url, 0, data[..1_000_000].to_vec()).await;
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(header(&r, "upload-offset").unwrap(), "1000000");
+    assert_eq!(
+        staged_objects(&staging_bucket).await,
+        vec![(format!("wharf-staging/{key}/{:020}", 0), 1_000_000)]
+    );
+
+    // Cut after 600 kB of a 1 MB request: what arrived is kept.
+    cut_patch(
+        &url,
+        &v.cookie(),
+        1_000_000,
+        &data[1_000_000..2_000_000],
+        600_000,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let at = loop {
+        let (status, at) = v.offset(&url).await;
+        assert_eq!(status, 200);
+        let at = at.unwrap();
+        if at > 1_000_000 {
+            break at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cut bytes never showed (at {at})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(at <= 1_600_000, "more bytes than were sent: {at}");
+    let objects = staged_objects(&staging_bucket).await;
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert_eq!(
+        objects[1],
+        (
+            format!("wharf-staging/{key}/{:020}", 1_000_000),
+            at - 1_000_000
+        )
+    );
+
+    // More than the declared length: refused, nothing of it kept.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let mut over = data[at as usize..].to_vec();
+        over.push(7);
+        let r = v.patch(&url, at, over).await;
+        if r.status().as_u16() != 423 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(v.offset(&url).await, (200, Some(at)));
+    assert_eq!(staged_objects(&staging_bucket).await, objects);
+
+    // The rest: published whole, the chunks gone.
+    let r = v.patch(&url, at, data[at as usize..].to_vec()).await;
+    assert_eq!(r.status().as_u16(), 204, "{:?}", r.text().await);
+    assert_eq!(header(&r, "wharf-sha256").unwrap(), common::sha256(&data));
+    assert_eq!(
+        gw.stored_sha("/alice/inbox/staged.bin").await,
+        Some(common::sha256(&data))
+    );
+    assert_eq!(staged_objects(&staging_bucket).await, vec![]);
+    assert_eq!(staged_parts(&gw), 0, "nothing staged on local disk");
+
+    // A cancelled upload leaves nothing either.
+    let (status, url, _) = v.create("dropped.bin", 2_000_000).await;
+    assert_eq!(status, 201);
+    let r = v.patch(&url, 0, data[..500_000].to_vec()).await;
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(staged_objects(&staging_bucket).await.len(), 1);
+    assert_eq!(v.delete(&url).await, 204);
+    assert_eq!(staged_objects(&staging_bucket).await, vec![]);
+    assert_eq!(v.offset(&url).await.0, 410);
+}
+
+/// The job that drops abandoned uploads (run at start, then hourly) deletes
+/// their chunks on the staging connector, and the chunks of uploads no longer
+/// open (here: a folder no upload owns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_and_orphaned_chunks_on_the_connector_are_swept() {
+    let staging_bucket = common::new_bucket();
+    let mut gw = with_staging_bucket(&staging_bucket, "upload_abandon = \"1s\"\n").await;
+    add_alice(&gw).await;
+    let (_, token) = gw.link(&["request", "--as", "alice", "--folder", "/inbox"]);
+    let v = Visitor::new(&gw.url(&token));
+    assert_eq!(v.open().await.0, 200);
+    let (status, url, _) = v.create("left.bin", 1_000_000).await;
+    assert_eq!(status, 201);
+    let key = url.rsplit('/').next().unwrap().to_string();
+    let r = v.patch(&url, 0, common::pattern(100_000, 3)).await;
+    assert_eq!(r.status().as_u16(), 204);
+    // A folder of chunks no upload owns (a publish whose clean-up failed).
+    let spec = wharf_connectors::ConnectorSpec {
+        name: "check".into(),
+        scheme: "s3".into(),
+        options: common::s3_options(&staging_bucket),
+    };
+    let op = wharf_connectors::build(&spec, &wharf_connectors::Tuning::default())
+        .unwrap()
+        .operator;
+    let orphan = format!("wharf-staging/{}/{:020}", "ab".repeat(16), 0);
+    op.write(&orphan, vec![1u8; 10]).await.unwrap();
+    assert_eq!(staged_objects(&staging_bucket).await.len(), 2);
+
+    // Stopped (giving back the job's lease) and started again past `upload_abandon`.
+    gw.running.take().unwrap().shutdown().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let app = wharf::app::App::open(gw.config.clone()).unwrap();
+    gw.running = Some(app.start().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = staged_objects(&staging_bucket).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chunks left: {left:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let up = gw.db.blocking().upload_get(&key).unwrap().unwrap();
+    assert_eq!(up.state, wharf::store::UploadState::Cancelled);
+}
+
+/// A staging connector of scheme `fs` (a shared file system, say): chunk
+/// files in a folder per upload, resumed after a cut, published whole, and
+/// the folder emptied (the upload's own folder removed too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_staged_on_an_fs_connector() {
+    let shared = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[[connector]]\nname = \"shared\"\nscheme = \"fs\"\n[connector.options]\nroot = \"{}\"\n\
+         [links]\nupload_staging_connector = \"shared\"\nupload_staging_prefix = \"parts\"\n",
+        shared.path().display()
+    );
+    let gw = Gateway::start("s3", &extra).await;
+    add_alice(&gw).await;
+    let (_, token) = gw.link(&["request", "--as", "alice", "--folder", "/inbox"]);
+    let v = Visitor::new(&gw.url(&token));
+    assert_eq!(v.open().await.0, 200);
+    let data = common::pattern(2_000_000, 9);
+    let (status, url, _) = v.create("fs.bin", data.len() as u64).await;
+    assert_eq!(status, 201);
+    let key = url.rsplit('/').next().unwrap().to_string();
+    let r = v.patch(&url, 0, data[..700_000].to_vec()).await;
+    assert_eq!(r.status().as_u16(), 204);
+    let chunk = shared
+        .path()
+        .join("parts")
+        .join(&key)
+        .join(format!("{:020}", 0));
+    assert_eq!(std::fs::metadata(&chunk).unwrap().len(), 700_000);
+    cut_patch(&url, &v.cookie(), 700_000, &data[700_000..], 500_000);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let at = loop {
+        let at = v.offset(&url).await.1.unwrap();
+        if at > 700_000 {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "the cut bytes never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(at <= 1_200_000, "{at}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let r = v.patch(&url, at, data[at as usize..].to_vec()).await;
+        if r.status().as_u16() != 423 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(r.status().as_u16(), 204, "{:?}", r.text().await);
+    assert_eq!(header(&r, "wharf-sha256").unwrap(), common::sha256(&data));
+    assert_eq!(
+        gw.stored_sha("/alice/inbox/fs.bin").await,
+        Some(common::sha256(&data))
+    );
+    let left: Vec<_> = std::fs::read_dir(shared.path().join("parts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `/readyz` probes the staging connector like the mounts' connectors: a node
+/// whose staging bucket does not answer is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_probes_the_staging_connector() {
+    let closed = common::free_port();
+    let extra = format!(
+        "[[connector]]\nname = \"staging\"\nscheme = \"s3\"\n[connector.options]\n\
+         bucket = \"nowhere\"\nendpoint = \"http://127.0.0.1:{closed}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"x\"\nsecret_access_key = \"x\"\ndisable_config_load = \"true\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [links]\nupload_staging_connector = \"staging\"\n"
+    );
+    let gw = Gateway::start("s3", &extra).await;
+    let m = gw.running.as_ref().unwrap().metrics.unwrap();
+    let r = reqwest::get(format!("http://{m}/readyz")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("connector staging"), "{body}");
+    assert!(!body.contains("connector s3"), "{body}");
 }

@@ -302,7 +302,8 @@ pub fn run(config: &Config, cmd: LinkCmd) -> Result<()> {
             crate::mail::Mailer::for_config(config)?,
             config.http.product_name.clone(),
             links::token::TokenKey::for_config(config)?,
-        );
+        )
+        .with_upload_staging(app::build_upload_staging(config, &connectors)?.map(Arc::new));
         let res = dispatch(&service, &db, cmd).await;
         audit.shutdown().await;
         res

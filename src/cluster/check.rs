@@ -51,10 +51,16 @@ pub fn per_node_warnings(config: &Config) -> Vec<String> {
             m.at, m.connector
         ));
     }
-    out.push(format!(
-        "[links] upload_staging is a local folder ({}): a browser upload continues only on the node it started on unless that folder is shared",
-        config.links.upload_staging.display()
-    ));
+    match &config.links.upload_staging_connector {
+        Some(c) if local(c) => out.push(format!(
+            "[links] upload_staging_connector {c:?} is on a local disk: a browser upload continues only on the node it started on unless that folder is shared"
+        )),
+        Some(_) => {}
+        None => out.push(format!(
+            "[links] upload_staging is a local folder ({}): a browser upload continues only on the node it started on unless that folder is shared (or set upload_staging_connector)",
+            config.links.upload_staging.display()
+        )),
+    }
     out
 }
 
@@ -88,5 +94,35 @@ mod tests {
                 .any(|l| l.contains("host_key") || l.contains("signing_key") || l.contains("FTPS")),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_staging_connector_off_local_disk_silences_the_staging_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wharf.toml");
+        let staging = |c: &str| {
+            let text = format!(
+                "[[connector]]\nname = \"files\"\nscheme = \"fs\"\n[connector.options]\nroot = \"{}\"\n\
+                 [[connector]]\nname = \"shared\"\nscheme = \"memory\"\n\
+                 [[mount]]\npath = \"/\"\nconnector = \"files\"\nroot = \"data\"\n\
+                 [links]\nupload_staging_connector = \"{c}\"\nupload_staging_prefix = \"part/\"\n",
+                dir.path().join("files").display()
+            );
+            std::fs::write(&file, text).unwrap();
+            let c = Config::load(Some(&file), Some(dir.path())).unwrap();
+            per_node_warnings(&c)
+        };
+        let w = staging("shared");
+        assert!(!w.iter().any(|l| l.contains("upload_staging")), "{w:?}");
+        let w = staging("files");
+        assert!(
+            w.iter().any(|l| l.contains("upload_staging_connector")),
+            "{w:?}"
+        );
+        let c = Config::load(None, Some(dir.path())).unwrap();
+        let w = per_node_warnings(&c);
+        assert!(w
+            .iter()
+            .any(|l| l.contains("upload_staging is a local folder")));
     }
 }

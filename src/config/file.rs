@@ -325,6 +325,11 @@ pub struct LinksSection {
     /// Where browser uploads are staged until complete (default: `uploads/` in
     /// the data directory). Needs room for the uploads in progress.
     pub upload_staging: Option<EnvString>,
+    /// Stage browser uploads on this connector instead (by name, e.g. the S3
+    /// bucket every node reaches): an upload then continues on any node.
+    pub upload_staging_connector: Option<Spanned<EnvString>>,
+    /// The folder inside that connector (default `wharf-staging/`).
+    pub upload_staging_prefix: Option<Spanned<EnvString>>,
     /// An unfinished upload untouched this long is dropped and its use given back.
     pub upload_abandon: HumanDuration,
     /// A download whose use was reserved but that was not seen alive this long
@@ -359,6 +364,8 @@ impl Default for LinksSection {
             notify_uploads: true,
             upload_conflict: UploadConflict::Rename,
             upload_staging: None,
+            upload_staging_connector: None,
+            upload_staging_prefix: None,
             upload_abandon: HumanDuration(std::time::Duration::from_secs(24 * 3600)),
             reservation_timeout: HumanDuration(std::time::Duration::from_secs(15 * 60)),
             signing_key: None,

@@ -28,6 +28,9 @@ pub use values::{expand_env, ByteSize};
 use file::FileConfig;
 use values::EnvString;
 
+/// `[links] upload_staging_prefix` unless set.
+pub const UPLOAD_STAGING_PREFIX: &str = "wharf-staging";
+
 /// Name of the connector that holds link copies unless `[transfers]` says otherwise.
 pub const TRANSFERS: &str = "transfers";
 
@@ -134,6 +137,11 @@ pub struct LinksConfig {
     pub upload_conflict: UploadConflict,
     /// Absolute.
     pub upload_staging: PathBuf,
+    /// `upload_staging_connector`: stage on this connector instead of
+    /// `upload_staging`, in the folder `upload_staging_prefix` (normalised,
+    /// no leading slash).
+    pub upload_staging_connector: Option<String>,
+    pub upload_staging_prefix: String,
     pub upload_abandon: Duration,
     pub reservation_timeout: Duration,
     /// Absolute; `None`: generated in the data directory (one node only).
@@ -467,6 +475,48 @@ impl Resolver<'_> {
             Some(p) if !p.is_empty() => absolute(&data_dir, Path::new(&**p)),
             _ => data_dir.join("uploads"),
         };
+        let upload_staging_connector = match &f.links.upload_staging_connector {
+            Some(c) if !c.get_ref().is_empty() => {
+                Some(self.known_connector(&connectors, c, "links.upload_staging_connector")?)
+            }
+            _ => None,
+        };
+        let upload_staging_prefix = match &f.links.upload_staging_prefix {
+            Some(p) => self.root(Some(p), "links.upload_staging_prefix")?,
+            None => UPLOAD_STAGING_PREFIX.to_string(),
+        };
+        if let Some(c) = &upload_staging_connector {
+            // Visitors' unfinished bytes must not show in anyone's files.
+            let inside = |root: &str| {
+                root.is_empty()
+                    || upload_staging_prefix == root
+                    || upload_staging_prefix.starts_with(&format!("{root}/"))
+            };
+            if let Some(m) = mounts.iter().find(|m| &m.connector == c && inside(&m.root)) {
+                let at = f
+                    .links
+                    .upload_staging_prefix
+                    .as_ref()
+                    .or(f.links.upload_staging_connector.as_ref())
+                    .expect("set");
+                return Err(self.err(
+                    at,
+                    "links.upload_staging_prefix",
+                    format!(
+                        "the staging folder {upload_staging_prefix:?} of connector {c:?} would be visible in mount {}; use a folder (or a bucket) no mount shows",
+                        m.at
+                    ),
+                ));
+            }
+        }
+        if upload_staging_connector.is_some() && upload_staging_prefix.is_empty() {
+            let p = f.links.upload_staging_prefix.as_ref().expect("set");
+            return Err(self.err(
+                p,
+                "links.upload_staging_prefix",
+                "staging needs a folder of its own inside the connector (e.g. \"wharf-staging/\")",
+            ));
+        }
         Ok(Config {
             data_dir,
             source: self.file.map(Path::to_path_buf),
@@ -533,6 +583,8 @@ impl Resolver<'_> {
                 notify_uploads: f.links.notify_uploads,
                 upload_conflict: f.links.upload_conflict,
                 upload_staging,
+                upload_staging_connector,
+                upload_staging_prefix,
                 upload_abandon: nonzero(f.links.upload_abandon.0),
                 reservation_timeout: nonzero(f.links.reservation_timeout.0),
                 signing_key,

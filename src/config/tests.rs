@@ -193,3 +193,39 @@ fn database_url_selects_postgres_and_never_shows_its_password() {
     assert!(!text.contains(":pw@"), "{text}");
     assert!(load("[database]\nurl = \"postgres://h/db\"\nextra = 1\n").is_err());
 }
+
+#[test]
+fn upload_staging_on_a_connector_is_checked() {
+    let base = "[[connector]]\nname = \"files\"\nscheme = \"memory\"\n\
+                [[connector]]\nname = \"shared\"\nscheme = \"memory\"\n\
+                [[mount]]\npath = \"/\"\nconnector = \"files\"\n[links]\n";
+    // Unset: the local folder, as before.
+    let c = load(base).unwrap();
+    assert_eq!(c.links.upload_staging_connector, None);
+    assert_eq!(c.links.upload_staging, PathBuf::from("/srv/wharf/uploads"));
+    // Set: the connector and the default folder inside it.
+    let c = load(&format!("{base}upload_staging_connector = \"shared\"\n")).unwrap();
+    assert_eq!(c.links.upload_staging_connector.as_deref(), Some("shared"));
+    assert_eq!(c.links.upload_staging_prefix, "wharf-staging");
+    let c = load(&format!(
+        "{base}upload_staging_connector = \"shared\"\nupload_staging_prefix = \"/tus/parts/\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.links.upload_staging_prefix, "tus/parts");
+    // An unknown name: a clear error at its line.
+    let err = load(&format!("{base}upload_staging_connector = \"s3\"\n")).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("links.upload_staging_connector"));
+    assert_eq!(err.line, Some(11));
+    assert!(
+        err.message.contains("no connector named \"s3\"") && err.message.contains("shared"),
+        "{err}"
+    );
+    // A folder a mount shows (its staged bytes would be users' files): refused.
+    let err = load(&format!("{base}upload_staging_connector = \"files\"\n")).unwrap_err();
+    assert!(err.message.contains("visible in mount /"), "{err}");
+    let err = load(&format!(
+        "{base}upload_staging_connector = \"shared\"\nupload_staging_prefix = \"/\"\n"
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("folder of its own"), "{err}");
+}

@@ -181,6 +181,18 @@ impl LinkService {
         }
     }
 
+    /// Stages browser uploads on `staging` (a Vfs of the staging connector,
+    /// `[links] upload_staging_connector`) instead of the local folder.
+    pub fn with_upload_staging(mut self, staging: Option<Arc<Vfs>>) -> Self {
+        if let Some(vfs) = staging {
+            self.uploads = crate::uploads::Uploads::with_staging(
+                self.db.clone(),
+                crate::uploads::Staging::Remote(crate::uploads::remote::RemoteStaging::new(vfs)),
+            );
+        }
+        self
+    }
+
     /// The `[links]` settings now in force.
     pub fn config(&self) -> Arc<LinksConfig> {
         self.config.get()
