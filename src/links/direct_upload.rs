@@ -294,7 +294,7 @@ impl LinkService {
             .ok_or_else(|| Error::not_found("the bucket no longer holds this upload"))?;
         // Missing parts: the upload stays open, the browser sends them.
         if let Some(why) = parts_problem(&parts, up.size) {
-            return Err(Error::new(ErrorKind::InvalidInput, why));
+            return Err(Error::new(ErrorKind::InvalidInput, why.clone()).with_public(why));
         }
         // From here on a failure removes everything: the visitor starts again.
         let res = self
@@ -323,10 +323,8 @@ impl LinkService {
         place.complete(&up.key, upload_id, parts).await?;
         let (size, read) = place.hash_staged(&up.key).await?;
         if size != up.size {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("the bucket holds {size} of {} bytes", up.size),
-            ));
+            let why = format!("the bucket holds {size} of {} bytes", up.size);
+            return Err(Error::new(ErrorKind::InvalidInput, why.clone()).with_public(why));
         }
         if read != sha256 {
             return Err(Error::new(

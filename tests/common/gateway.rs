@@ -40,6 +40,10 @@ pub fn storage_toml(kind: &str) -> String {
             "scheme = \"s3\"\ndirect_downloads = true\ndirect_download_lifetime = \"2m\"\n",
             1,
         ),
+        // S3 whose upload pages send files straight to the bucket.
+        "s3-direct-up" => {
+            storage_toml("s3").replacen("scheme = \"s3\"\n", "scheme = \"s3\"\ndirect_uploads = true\n", 1)
+        }
         other => panic!("unknown storage {other}"),
     }
 }
