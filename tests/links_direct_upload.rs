@@ -200,6 +200,16 @@ async fn a_direct_upload_resumes_and_publishes_a_checked_file_whose_bytes_skip_w
         page.contains("data-direct=\""),
         "the page offers direct uploads"
     );
+    // Its scripts may reach the bucket, and nothing else outside.
+    let r = reqwest::get(gw.url(&token)).await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {};", common::s3_endpoint())),
+        "{csp}"
+    );
 
     // 20 MB and a bit: three parts of 8 MiB, 8 MiB and the rest.
     let data = common::pattern(20 * MB + 12_345, 7);
@@ -416,6 +426,11 @@ async fn without_the_setting_the_page_uses_tus() {
     let visitor = Visitor::new(&gw.url(&token));
     let (_, page) = visitor.open().await;
     assert!(!page.contains("data-direct"));
+    let r = reqwest::get(gw.url(&token)).await.unwrap();
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("connect-src 'self';"));
     let (status, v) = visitor.begin("a.bin", 10 * MB).await;
     assert!(status >= 400 && status != 410, "{status} {v}");
 }

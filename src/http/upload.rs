@@ -33,16 +33,21 @@ pub async fn page(ctx: &HttpContext, peer: SocketAddr, v: &Visit, head: bool) ->
         audit(ctx, peer, &v.link, "link_open", Outcome::Ok, None).await;
     }
     let (_, cookie) = v.grant_or_new(ctx);
-    let direct = ctx
-        .service
-        .direct_uploads(&v.link)
-        .await
-        .then(|| format!("{}/direct", v.base()));
+    let origin = ctx.service.direct_uploads(&v.link).await;
+    let direct = origin.as_ref().map(|_| format!("{}/direct", v.base()));
     let body = request_page(&v.link, &format!("{}/uploads", v.base()), direct.as_deref());
+    let scripts: &[&str] = if direct.is_some() {
+        &["sha256.js", "upload.js"]
+    } else {
+        &["upload.js"]
+    };
     let mut r = html(
         StatusCode::OK,
-        pages::layout_with_scripts(&brand(ctx), title(&v.link), &body, &["upload.js"]),
+        pages::layout_with_scripts(&brand(ctx), title(&v.link), &body, scripts),
     );
+    if let Some(o) = origin {
+        super::respond::allow_connect(r.headers_mut(), &o);
+    }
     if let Some(c) = cookie {
         v.set_grant(ctx, r.headers_mut(), &c);
     }

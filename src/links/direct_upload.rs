@@ -108,14 +108,20 @@ impl LinkService {
         inbox.session.direct_place(&inbox.folder).await
     }
 
-    /// Whether the upload page of `link` should send files straight to the bucket.
-    pub async fn direct_uploads(&self, link: &Link) -> bool {
+    /// The bucket's origin if the upload page of `link` should send files
+    /// straight to it (the page's content policy must allow it).
+    pub async fn direct_uploads(&self, link: &Link) -> Option<String> {
         let who = Uploader {
             grant: String::new(),
             remote: None,
             email: None,
         };
-        matches!(self.direct_place_for(link, &who).await, Ok(Some(_)))
+        let origin = self.direct_place_for(link, &who).await.ok()??.origin();
+        // It goes into a header: plain URL characters only.
+        origin
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:/-_[]".contains(&b))
+            .then_some(origin)
     }
 
     /// Declares a direct upload of `size` bytes named `raw_name` (admitted as

@@ -124,6 +124,12 @@ impl DirectPlace {
             .expect("a DirectPlace has a bucket")
     }
 
+    /// The origin browsers send parts to (`scheme://host[:port]`), for the
+    /// upload page's content policy.
+    pub fn origin(&self) -> String {
+        sigv4::place(self.bucket(), "").1
+    }
+
     pub fn connector_name(&self) -> &str {
         &self.connector.name
     }

@@ -97,6 +97,7 @@ async function uploadAll(files, shotName) {
         pct: r.querySelector(".pct").textContent,
         bar: Number(r.querySelector("progress").value),
         sha256: r.dataset.sha256 || null,
+        direct: r.dataset.direct === "1",
         info: r.querySelector(".info").textContent,
       })));
     if (!shotTaken && states.some((s) => s.state === "uploading" && s.bar > 0 && s.bar < 100)) {
@@ -115,9 +116,17 @@ const out = { scenario };
 try {
   if (scenario === "upload") {
     await page.goto(opts.url);
-    await shot(page, "upload-request.png");
-    out.items = await uploadAll(opts.files, opts.progressShot);
-    await shot(page, "upload-request-done.png");
+    out.sha256Vector = await page.evaluate(() =>
+      window.WharfSha256 ? new window.WharfSha256().update(new TextEncoder().encode("abc")).hex() : null);
+    if (opts.name) {
+      // Named pages: desktop and phone width, once done.
+      out.items = await uploadAll(opts.files, null);
+      await shots(page, opts.name);
+    } else {
+      await shot(page, "upload-request.png");
+      out.items = await uploadAll(opts.files, opts.progressShot);
+      await shot(page, "upload-request-done.png");
+    }
   } else if (scenario === "password-download") {
     await page.goto(opts.url);
     out.formShown = await page.isVisible("input[name=password]");
