@@ -328,6 +328,71 @@ async fn a_request_on_s3_receives_a_file_straight_into_the_bucket() {
     );
 }
 
+/// Direct send: with the transfer store on an S3 connector taking direct
+/// uploads, a file sent from `/app/send` goes straight to the bucket (a
+/// counting proxy in front of wharf sees well under 1 MB of a 20 MB file)
+/// and the link serves it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_sends_straight_into_the_bucket() {
+    let gw = Gateway::start(
+        "s3-direct-up",
+        "[transfers]\nconnector = \"s3\"\nroot = \"/transfers\"\n",
+    )
+    .await;
+    gw.add_user("erin", "/erin", "all", Some("erin-pw-12345"), None);
+    let proxy = cutter(gw.http_addr(), u64::MAX).await;
+    let file = gw.path("site survey.bin");
+    write_pattern(&file, 20 * 1024 * 1024, 13);
+    let report = browse(
+        "staff-send-direct",
+        serde_json::json!({
+            "base": format!("http://{}", proxy.addr),
+            "user": "erin",
+            "password": "erin-pw-12345",
+            "files": [file],
+            "title": "Site survey",
+            "shots": screenshots(),
+        }),
+        false,
+    )
+    .await;
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    let sha = sha_file(&file);
+    assert_eq!(item["sha256"], sha.as_str());
+    let through = proxy.sent.load(Ordering::SeqCst);
+    assert!(
+        through < 1024 * 1024,
+        "{through} bytes of a 20 MB send went through wharf"
+    );
+    // The link serves the file whole (proxied: no direct downloads here).
+    let url = report["url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = client
+        .get(gw.url(token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("site survey.bin"), "{page}");
+    let got = client
+        .get(format!("{}{}", gw.url(token), common::file_path(&page)))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(common::sha256(&got), sha);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recipient_opens_a_password_link_and_downloads() {
     let gw = Gateway::start("fs", "").await;

@@ -1,7 +1,9 @@
 //! Direct uploads for visitors of an upload request whose folder lies on an
 //! S3 connector with `direct_uploads = true` (the page says so with
-//! `data-direct`): the browser sends the bytes to the bucket, these JSON
-//! endpoints under `/l/<token>/direct` hand out what it needs. The link's
+//! `data-direct`), and for staff sending from `/app/send` when the transfer
+//! store is such a connector: the browser sends the bytes to the bucket,
+//! these JSON endpoints under `/l/<token>/direct` (or
+//! `/app/send/<draft>/direct`) hand out what it needs. The link's
 //! rules and the visitor's grant are checked exactly as for tus
 //! (`upload::scope`); only the grant that began an upload may continue it.
 //!
@@ -74,7 +76,7 @@ pub async fn route(
         Ok(v) => v,
         Err(r) => return r,
     };
-    if headers.get("wharf-direct").map(|h| h.as_bytes()) != Some(b"1") {
+    if !asked(headers) {
         return text(
             StatusCode::PRECONDITION_FAILED,
             "Direct uploads need the Wharf-Direct: 1 header; use the link's page.",
@@ -85,17 +87,34 @@ pub async fn route(
         Ok(s) => s,
         Err(r) => return r,
     };
+    dispatch(ctx, &scope, rest, method, body).await
+}
+
+/// Whether a request carries `Wharf-Direct: 1`.
+pub fn asked(headers: &HeaderMap) -> bool {
+    headers.get("wharf-direct").map(|h| h.as_bytes()) == Some(b"1")
+}
+
+/// The endpoints below `scope.base`, once the caller has decided who may use
+/// them (a visitor's grant on a request, a staff member on their draft).
+pub async fn dispatch(
+    ctx: &HttpContext,
+    scope: &Scope,
+    rest: &[&str],
+    method: &Method,
+    body: Incoming,
+) -> Response<Body> {
     match (method, rest) {
-        (&Method::POST, []) => begin(ctx, &scope, body).await,
+        (&Method::POST, []) => begin(ctx, scope, body).await,
         (m, [key, tail @ ..]) => {
-            let up = match find(ctx, &scope, key).await {
+            let up = match find(ctx, scope, key).await {
                 Ok(u) => u,
                 Err(r) => return r,
             };
             match (m, tail) {
-                (&Method::GET, []) => state(ctx, &scope, &up).await,
-                (&Method::POST, ["urls"]) => urls(ctx, &scope, &up, body).await,
-                (&Method::POST, ["complete"]) => complete(ctx, &scope, up, body).await,
+                (&Method::GET, []) => state(ctx, scope, &up).await,
+                (&Method::POST, ["urls"]) => urls(ctx, scope, &up, body).await,
+                (&Method::POST, ["complete"]) => complete(ctx, scope, up, body).await,
                 (&Method::DELETE, []) => cancel(ctx, &up).await,
                 _ => error(StatusCode::METHOD_NOT_ALLOWED, "Not allowed here."),
             }

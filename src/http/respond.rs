@@ -47,7 +47,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'{con
 
 /// The content policy, letting the page's scripts also reach `origin` (the
 /// bucket of direct uploads; plain URL characters only, checked by the caller).
-pub(super) fn allow_connect(h: &mut hyper::HeaderMap, origin: &str) {
+pub(crate) fn allow_connect(h: &mut hyper::HeaderMap, origin: &str) {
     if let Ok(v) = HeaderValue::from_str(&CSP.replace("{connect}", &format!(" {origin}"))) {
         h.insert("content-security-policy", v);
     }

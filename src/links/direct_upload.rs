@@ -70,6 +70,14 @@ impl Verdicts {
     }
 }
 
+/// `origin` if it is fit for a header (plain URL characters only).
+fn checked_origin(origin: String) -> Option<String> {
+    origin
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".:/-_[]".contains(&b))
+        .then_some(origin)
+}
+
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -116,12 +124,18 @@ impl LinkService {
             remote: None,
             email: None,
         };
-        let origin = self.direct_place_for(link, &who).await.ok()??.origin();
-        // It goes into a header: plain URL characters only.
-        origin
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".:/-_[]".contains(&b))
-            .then_some(origin)
+        checked_origin(self.direct_place_for(link, &who).await.ok()??.origin())
+    }
+
+    /// The bucket's origin if staff sends (into the transfer store) go
+    /// straight to it.
+    pub async fn direct_send_origin(&self) -> Option<String> {
+        let place = self
+            .transfer_session()
+            .direct_place(&crate::vfs::VPath::root())
+            .await
+            .ok()??;
+        checked_origin(place.origin())
     }
 
     /// Declares a direct upload of `size` bytes named `raw_name` (admitted as

@@ -141,6 +141,18 @@ try {
     out.suggested = download.suggestedFilename();
     out.saved = path.join(opts.downloadDir, out.suggested);
     await download.saveAs(out.saved);
+  } else if (scenario === "staff-send-direct") {
+    // A send whose files go straight to the transfer store's bucket.
+    await signIn();
+    await page.goto(opts.base + "/app/send");
+    await page.fill("#title", opts.title);
+    out.sha256Vector = await page.evaluate(() =>
+      window.WharfSha256 ? new window.WharfSha256().update(new TextEncoder().encode("abc")).hex() : null);
+    out.items = await uploadAll(opts.files, null);
+    await shots(page, "staff-send-direct");
+    await page.click("#create");
+    await page.waitForSelector("#result:not([hidden])", { timeout: 60000 });
+    out.url = await page.inputValue("#link-url");
   } else if (scenario === "staff-send") {
     await page.goto(opts.base + "/app");
     await page.fill("#name", opts.user);

@@ -15,7 +15,8 @@
 //
 // With data-direct (the target is an S3 bucket taking direct uploads, and
 // sha256.js is loaded), files go straight to the bucket: declared at
-// data-direct, cut into the parts wharf names, each PUT to a presigned URL
+// data-direct (or, when it is empty, at the data-direct root.wharfPrepare()
+// sets), cut into the parts wharf names, each PUT to a presigned URL
 // (three in flight, each retried), while the file is read in order and hashed
 // piece by piece (WharfSha256); wharf then checks the parts and the hash and
 // publishes the file. After a cut the parts the bucket holds are listed and
@@ -28,7 +29,9 @@
   const CHUNK = Number(root.dataset.chunk || 8 * 1024 * 1024);
   const PARALLEL = 2;
   const RETRIES = 8;
-  const DIRECT = root.dataset.direct && window.WharfSha256 ? root.dataset.direct : null;
+  // data-direct="" (the staff send page): the endpoint comes with the draft.
+  const DIRECT_ON = root.dataset.direct !== undefined && !!window.WharfSha256;
+  let DIRECT = root.dataset.direct || null;
   const PART_PARALLEL = 3;
   const PART_RETRIES = 4;
   const queue = document.getElementById("queue");
@@ -279,6 +282,11 @@
   // bucket holds, read the file in order (hashing it) and send the others,
   // three at a time; then ask wharf to check and publish.
   async function directOnce(it) {
+    if (!DIRECT && root.wharfPrepare) {
+      await root.wharfPrepare();
+      DIRECT = root.dataset.direct || null;
+    }
+    if (!DIRECT) throw Object.assign(new Error("nowhere to upload"), { final: true });
     if (!it.key) {
       const { status, v } = await api("POST", "", { name: it.file.name, size: it.file.size });
       if (status !== 201) throw apiRefusal(status, v);
@@ -375,7 +383,7 @@
     it.state = "uploading";
     render(it);
     changed();
-    if (DIRECT && it.file.size > 0) return runDirect(it);
+    if (DIRECT_ON && it.file.size > 0) return runDirect(it);
     while (!it.cancelled && it.state === "uploading") {
       try {
         if (!it.url) await declare(it);
