@@ -291,6 +291,12 @@ async fn a_direct_upload_resumes_and_publishes_a_checked_file_whose_bytes_skip_w
     assert_eq!(other.open().await.0, 410);
     let (status, v) = visitor.begin("x.bin", 10 * MB).await;
     assert_eq!(status, 410, "{v}");
+    // The visitor whose answer got lost may ask again: it arrived.
+    let (status, v) = visitor.complete(&key, &sha).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "complete");
+    assert_eq!(v["name"], "Bericht März.bin");
+    assert_eq!(v["sha256"], sha.as_str());
     assert_eq!(uses(&gw, &id), "1/1");
 
     let rows = gw

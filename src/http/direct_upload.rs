@@ -85,9 +85,39 @@ pub async fn route(
     let key = rest.first().copied();
     let scope = match scope(ctx, peer, &v, key, "direct").await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => match finished(ctx, peer, &v, key, method).await {
+            Some(s) => s,
+            None => return r,
+        },
     };
     dispatch(ctx, &scope, rest, method, body).await
+}
+
+/// The scope of the visitor's own finished upload `key` on a link that takes
+/// no more (its last use was that upload): asking for its state, or
+/// completing it again after a lost answer, still tells them it arrived.
+async fn finished(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &super::visit::Visit,
+    key: Option<&str>,
+    method: &Method,
+) -> Option<Scope> {
+    if !matches!(*method, Method::GET | Method::POST) {
+        return None;
+    }
+    let (grant, key) = (v.grant.as_ref()?, key?);
+    let up = ctx.service.uploads().get(key).await.ok()??;
+    let mine = owned_by(&up, &v.link, &grant.id) && up.direct_id.is_some();
+    (mine && up.state == UploadState::Complete).then(|| Scope {
+        link: v.link.clone(),
+        uploader: crate::links::Uploader {
+            grant: grant.id.clone(),
+            remote: Some(peer),
+            email: grant.email.clone(),
+        },
+        base: format!("{}/direct", v.base()),
+    })
 }
 
 /// Whether a request carries `Wharf-Direct: 1`.
@@ -212,6 +242,16 @@ async fn urls(ctx: &HttpContext, scope: &Scope, up: &Upload, body: Incoming) -> 
     }
 }
 
+/// The answer about a finished upload, from its row.
+fn done(up: &Upload) -> serde_json::Value {
+    let name = up
+        .path
+        .as_deref()
+        .and_then(|p| p.rsplit('/').next())
+        .unwrap_or(&up.name);
+    json!({ "state": "complete", "name": name, "sha256": up.sha256 })
+}
+
 fn published(file: &crate::store::LinkFile) -> Response<Body> {
     json(
         StatusCode::OK,
@@ -229,12 +269,7 @@ async fn state(ctx: &HttpContext, scope: &Scope, up: &Upload) -> Response<Body> 
         _ => {}
     }
     match up.state {
-        UploadState::Complete => {
-            return json(
-                StatusCode::OK,
-                &json!({ "state": "complete", "sha256": up.sha256 }),
-            )
-        }
+        UploadState::Complete => return json(StatusCode::OK, &done(up)),
         UploadState::Cancelled => {
             return json(StatusCode::OK, &json!({ "state": "cancelled" }));
         }
@@ -278,10 +313,7 @@ async fn complete(ctx: &HttpContext, scope: &Scope, up: Upload, body: Incoming) 
         );
     };
     if up.state == UploadState::Complete {
-        return json(
-            StatusCode::OK,
-            &json!({ "state": "complete", "sha256": up.sha256 }),
-        );
+        return json(StatusCode::OK, &done(&up));
     }
     if !ctx.service.direct_claim(&up.key) {
         return json(StatusCode::ACCEPTED, &json!({ "state": "verifying" }));

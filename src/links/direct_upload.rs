@@ -65,9 +65,19 @@ impl Verdicts {
         self.0.lock().expect("verdicts").insert(key.to_string(), v);
     }
 
+    fn forget(&self, key: &str) {
+        self.0.lock().expect("verdicts").remove(key);
+    }
+
     pub(super) fn get(&self, key: &str) -> Option<Verdict> {
         self.0.lock().expect("verdicts").get(key).cloned()
     }
+}
+
+/// The cluster lock an upload's writer holds (the same name `uploads` uses,
+/// so its sweep skips an upload being completed on any node).
+fn lock_key(key: &str) -> String {
+    format!("upload:{key}")
 }
 
 /// `origin` if it is fit for a header (plain URL characters only).
@@ -278,7 +288,37 @@ impl LinkService {
         who: &Uploader,
         sha256: &str,
     ) -> Result<LinkFile> {
+        // One completion at a time across nodes (the uploads sweep leaves an
+        // upload alone while this lock is held).
+        let lock = crate::cluster::lock(&self.db, "links", &lock_key(&up.key)).await;
+        let Ok(Some(lock)) = lock else {
+            self.verdicts.forget(&up.key);
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "this upload is being checked; ask again in a moment",
+            ));
+        };
+        // As it is now: another node may have finished it meanwhile.
+        let up = match self.uploads.get(&up.key).await {
+            Ok(Some(now)) => now,
+            _ => up.clone(),
+        };
+        let up = &up;
+        if let (UploadState::Complete, Some(path)) = (up.state, &up.path) {
+            lock.release().await;
+            let file = LinkFile {
+                id: 0,
+                name: path.rsplit('/').next().unwrap_or(path).to_string(),
+                path: path.clone(),
+                is_dir: false,
+                size: up.size,
+                sha256: up.sha256.clone(),
+            };
+            self.verdicts.set(&up.key, Verdict::Published(file.clone()));
+            return Ok(file);
+        }
         let res = self.direct_complete_inner(link, up, who, sha256).await;
+        lock.release().await;
         let verdict = match &res {
             Ok(f) => Verdict::Published(f.clone()),
             Err(e) => {
@@ -421,6 +461,16 @@ impl LinkService {
         let mut n = 0;
         for up in stale.iter().filter(|u| u.direct_id.is_some()) {
             if matches!(self.verdicts.get(&up.key), Some(Verdict::Verifying)) {
+                continue;
+            }
+            // Being completed on another node.
+            let name = format!("lock:{}", lock_key(&up.key));
+            if self
+                .db
+                .run(move |s| s.lease_holder(&name, now_ms()))
+                .await?
+                .is_some()
+            {
                 continue;
             }
             self.direct_abort(up).await;
