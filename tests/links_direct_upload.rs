@@ -458,3 +458,33 @@ fn direct_uploads_are_for_s3() {
         "{err}"
     );
 }
+
+/// Objects above 5 GiB cannot be published with one CopyObject: they are
+/// copied in ranges (UploadPartCopy). Shown on 12 MB in 5 MiB ranges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_in_parts_is_the_same_file() {
+    let gw = Gateway::start("s3-direct-up", "").await;
+    let vfs = gw.vfs();
+    let data = common::pattern(12 * MB + 7, 11);
+    vfs.write_all(
+        &VPath::parse("/big.bin").unwrap(),
+        bytes::Bytes::from(data.clone()),
+    )
+    .await
+    .unwrap();
+    let place = vfs.direct_place(&VPath::root()).unwrap().unwrap();
+    place
+        .copy_in_parts(
+            "big.bin",
+            "copy of big.bin",
+            data.len() as u64,
+            5 * MB as u64,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        gw.stored_sha("/copy of big.bin").await.as_deref(),
+        Some(common::sha256(&data).as_str())
+    );
+    assert!(!in_bucket(&gw, "uploads").await.contains("<UploadId>"));
+}

@@ -408,7 +408,9 @@ impl LinkService {
             && self.config().upload_conflict == crate::config::UploadConflict::Refuse;
         let name = self.free_name(session, folder, &up.name, refuse).await?;
         let target = folder.join(&name)?;
-        session.direct_publish(place, &up.key, &target).await?;
+        session
+            .direct_publish(place, &up.key, &target, size)
+            .await?;
         let file = LinkFile {
             id: 0,
             name: name.clone(),

@@ -18,16 +18,17 @@ impl Session {
             .map_err(|e| self.hide_home(e))
     }
 
-    /// Publishes the staged object of direct upload `key` at `target`.
+    /// Publishes the staged object of direct upload `key` (`size` bytes) at `target`.
     pub async fn direct_publish(
         &self,
         place: &DirectPlace,
         key: &str,
         target: &VPath,
+        size: u64,
     ) -> Result<()> {
         self.allow(Op::Write, "upload", target).await?;
         self.vfs
-            .direct_publish(place, key, &self.full(target))
+            .direct_publish(place, key, &self.full(target), size)
             .await
             .map_err(|e| self.hide_home(e))
     }

@@ -29,6 +29,15 @@ pub const MIN_PART: u64 = 8 << 20;
 /// S3's most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
 
+/// The largest object one `CopyObject` copies.
+const COPY_LIMIT: u64 = 5 << 30;
+
+/// The range size for copying `size` bytes in parts: 512 MiB, or more (whole
+/// MiB) to stay within [`MAX_PARTS`].
+fn copy_part(size: u64) -> u64 {
+    size.div_ceil(MAX_PARTS).div_ceil(1 << 20).max(512) << 20
+}
+
 /// The part size for a file of `size` bytes: [`MIN_PART`], or larger (whole
 /// MiB) when the file would need more than [`MAX_PARTS`].
 pub fn part_size(size: u64) -> u64 {
@@ -176,10 +185,14 @@ impl DirectPlace {
 
     /// CreateMultipartUpload at the staging key of `key`: the upload id.
     pub async fn create(&self, key: &str) -> Result<String> {
-        let staged = Self::staged(key);
+        self.create_at(&Self::staged(key)).await
+    }
+
+    /// CreateMultipartUpload at object `obj` (below the operator's root).
+    async fn create_at(&self, obj: &str) -> Result<String> {
         let r = Req {
             method: "POST",
-            key: &staged,
+            key: obj,
             query: vec![("uploads".into(), String::new())],
             headers: vec![],
         };
@@ -253,7 +266,10 @@ impl DirectPlace {
 
     /// CompleteMultipartUpload with `parts` (as listed).
     pub async fn complete(&self, key: &str, upload_id: &str, parts: &[DonePart]) -> Result<()> {
-        let staged = Self::staged(key);
+        self.complete_at(&Self::staged(key), upload_id, parts).await
+    }
+
+    async fn complete_at(&self, obj: &str, upload_id: &str, parts: &[DonePart]) -> Result<()> {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for p in parts {
             xml.push_str(&format!(
@@ -265,7 +281,7 @@ impl DirectPlace {
         xml.push_str("</CompleteMultipartUpload>");
         let r = Req {
             method: "POST",
-            key: &staged,
+            key: obj,
             query: vec![("uploadId".into(), upload_id.to_string())],
             headers: vec![],
         };
@@ -279,10 +295,13 @@ impl DirectPlace {
 
     /// AbortMultipartUpload; an upload already gone counts as aborted.
     pub async fn abort(&self, key: &str, upload_id: &str) -> Result<()> {
-        let staged = Self::staged(key);
+        self.abort_at(&Self::staged(key), upload_id).await
+    }
+
+    async fn abort_at(&self, obj: &str, upload_id: &str) -> Result<()> {
         let r = Req {
             method: "DELETE",
-            key: &staged,
+            key: obj,
             query: vec![("uploadId".into(), upload_id.to_string())],
             headers: vec![],
         };
@@ -291,6 +310,70 @@ impl DirectPlace {
             200..=299 | 404 => Ok(()),
             _ => Err(Self::failed("aborting the upload", status, &text)),
         }
+    }
+
+    /// Copies object `from` (of `size` bytes) to `to` inside the bucket, in
+    /// `part`-byte ranges (S3 `UploadPartCopy`): how objects larger than one
+    /// `CopyObject` allows (5 GiB) are published. Aborted on failure.
+    pub async fn copy_in_parts(&self, from: &str, to: &str, size: u64, part: u64) -> Result<()> {
+        let id = self.create_at(to).await?;
+        let res = match self.copy_parts(from, to, &id, size, part).await {
+            Ok(parts) => self.complete_at(to, &id, &parts).await,
+            Err(e) => Err(e),
+        };
+        if res.is_err() {
+            let _ = self.abort_at(to, &id).await;
+        }
+        res
+    }
+
+    async fn copy_parts(
+        &self,
+        from: &str,
+        to: &str,
+        upload_id: &str,
+        size: u64,
+        part: u64,
+    ) -> Result<Vec<DonePart>> {
+        let b = self.bucket();
+        let source = format!(
+            "/{}/{}",
+            sigv4::encode(&b.bucket, false),
+            sigv4::encode(&format!("{}{from}", b.root), true)
+        );
+        let mut out = Vec::new();
+        for n in 1..=part_count(size, part) {
+            let len = part_len(size, part, n);
+            let start = (n - 1) * part;
+            let r = Req {
+                method: "PUT",
+                key: to,
+                query: vec![
+                    ("partNumber".into(), n.to_string()),
+                    ("uploadId".into(), upload_id.to_string()),
+                ],
+                headers: vec![
+                    ("x-amz-copy-source".into(), source.clone()),
+                    (
+                        "x-amz-copy-source-range".into(),
+                        format!("bytes={start}-{}", start + len - 1),
+                    ),
+                ],
+            };
+            let (status, text) = self.call(r, Vec::new()).await?;
+            if status != 200 || text.contains("<Error>") {
+                return Err(Self::failed("copying a part", status, &text));
+            }
+            let etag = tag(&text, "ETag")
+                .map(unescape)
+                .ok_or_else(|| Error::internal("the bucket gave no ETag for a copied part"))?;
+            out.push(DonePart {
+                number: n,
+                size: len,
+                etag,
+            });
+        }
+        Ok(out)
     }
 
     /// The size and SHA-256 of the staged object, read back once, streamed.
@@ -355,14 +438,16 @@ impl Vfs {
             })
     }
 
-    /// Publishes the staged object of upload `key` at `target` (a copy inside
-    /// the bucket, then the staged object is removed). `target` must lie on
+    /// Publishes the staged object of upload `key` (`size` bytes) at
+    /// `target`: a copy inside the bucket (one `CopyObject` up to 5 GiB, in
+    /// ranges above), then the staged object is removed. `target` must lie on
     /// the same connector.
     pub async fn direct_publish(
         &self,
         place: &DirectPlace,
         key: &str,
         target: &VPath,
+        size: u64,
     ) -> Result<()> {
         let r = self.resolve(target)?;
         if !Arc::ptr_eq(&r.mount.connector, &place.connector) {
@@ -370,12 +455,20 @@ impl Vfs {
                 "the upload's folder moved to another connector",
             ));
         }
-        place
-            .connector
-            .operator
-            .copy(&DirectPlace::staged(key), r.file_key())
-            .await
-            .map_err(|e| Error::from(e).context(format!("publishing {target}")))?;
+        let staged = DirectPlace::staged(key);
+        if size > COPY_LIMIT {
+            place
+                .copy_in_parts(&staged, r.file_key(), size, copy_part(size))
+                .await
+                .map_err(|e| e.context(format!("publishing {target}")))?;
+        } else {
+            place
+                .connector
+                .operator
+                .copy(&staged, r.file_key())
+                .await
+                .map_err(|e| Error::from(e).context(format!("publishing {target}")))?;
+        }
         let _ = place.delete_staged(key).await;
         Ok(())
     }
