@@ -9,10 +9,13 @@
 //! gives the use back; the sweep aborts an abandoned multipart upload; the
 //! one-time rule holds (a second visitor gets 410).
 //!
-//! Not shown here: that the bucket refuses a part URL used with another upload
-//! id, key or length. moto does not check presigned signatures; the signature
-//! covers them (src/vfs/sigv4.rs, whose signer matches AWS's published
-//! examples in its unit tests), and the URLs are checked to carry them signed.
+//! moto does not check presigned signatures, so a bucket refusing a part URL
+//! used with another upload id, key or length (403) is not shown against a
+//! server: instead botocore, the AWS SDK's own signer, recomputes each part
+//! URL's signature and agrees with wharf's, and disagrees once the upload id,
+//! key or length changes (src/vfs/sigv4.rs also matches AWS's published
+//! examples in its unit tests). Publishing by a copy in ranges (objects above
+//! 5 GiB) is shown on 12 MB in 5 MiB ranges.
 
 mod common;
 
@@ -487,4 +490,76 @@ async fn a_copy_in_parts_is_the_same_file() {
         Some(common::sha256(&data).as_str())
     );
     assert!(!in_bucket(&gw, "uploads").await.contains("<UploadId>"));
+}
+
+/// botocore (the AWS SDK for Python's signer, an implementation independent
+/// of wharf's) recomputes the signature of a part URL from its parts and
+/// wharf's key: it agrees, so S3 checks exactly what wharf signed; with
+/// another `uploadId`, another key or another length it does not, which is
+/// why S3 refuses such a request (403 SignatureDoesNotMatch; moto does not
+/// check presigned signatures, so this is where it is shown).
+const BOTOCORE_SIGN: &str = r#"
+import sys, datetime, urllib.parse as up
+import botocore.auth as a
+from botocore.credentials import Credentials
+from botocore.awsrequest import AWSRequest
+url, key_id, secret, length = sys.argv[1:5]
+p = up.urlsplit(url)
+q = up.parse_qs(p.query, keep_blank_values=True)
+date = q['X-Amz-Date'][0]
+a.get_current_datetime = lambda *x: datetime.datetime.strptime(date, '%Y%m%dT%H%M%SZ')
+ops = {k: v[0] for k, v in q.items() if not k.startswith('X-Amz-')}
+region = q['X-Amz-Credential'][0].split('/')[2]
+expires = int(q['X-Amz-Expires'][0])
+def sign(ops, path, length):
+    base = up.urlunsplit((p.scheme, p.netloc, path, up.urlencode(ops), ''))
+    r = AWSRequest(method='PUT', url=base, headers={'Content-Length': length})
+    a.S3SigV4QueryAuth(Credentials(key_id, secret), 's3', region, expires=expires).add_auth(r)
+    return up.parse_qs(up.urlsplit(r.url).query)['X-Amz-Signature'][0]
+print(sign(ops, p.path, length))
+print(sign(dict(ops, uploadId='another-upload'), p.path, length))
+print(sign(ops, p.path.replace('/direct/', '/direct/0'), length))
+print(sign(ops, p.path, str(int(length) - 1)))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_urls_are_what_the_aws_sdk_signs_and_nothing_else() {
+    let gw = Gateway::start("s3-direct-up", "").await;
+    add_alice(&gw).await;
+    let (_, token) = gw.link(&["request", "--as", "alice", "--folder", "/in"]);
+    let visitor = Visitor::new(&gw.url(&token));
+    visitor.open().await;
+    let size = 8 * MB * 2 + 1000;
+    let (status, v) = visitor.begin("x.bin", size).await;
+    assert_eq!(status, 201, "{v}");
+    let key = v["key"].as_str().unwrap().to_string();
+    for (n, url) in visitor.urls(&key, &[1, 3]).await {
+        let len = if n == 3 { 1000 } else { 8 * MB };
+        let ours = url.rsplit_once("X-Amz-Signature=").unwrap().1.to_string();
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                BOTOCORE_SIGN,
+                &url,
+                "wharf-test",
+                "wharf-test",
+                &len.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sigs: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(sigs[0], ours, "botocore signs part {n} as wharf did");
+        for other in &sigs[1..] {
+            assert_ne!(other, &ours, "another upload, key or length is not covered");
+        }
+    }
 }
