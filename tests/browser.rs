@@ -25,6 +25,10 @@
 //! - the URL copied from the link's page opens it, and still does after resend;
 //! - a cancelled link is withdrawn for the recipient until an administrator
 //!   restores it.
+//! - direct uploads (S3 on moto, `direct_uploads = true`): a request receives
+//!   a 40 MB file the page sends straight to the bucket (under 1 MB through
+//!   wharf, SHA-256 equal), the same through a connection to the bucket cut
+//!   once, and a send from `/app/send` with the transfer store on the bucket.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -325,6 +329,39 @@ async fn a_request_on_s3_receives_a_file_straight_into_the_bucket() {
     assert!(
         detail.contains(&sha) && detail.contains("direct"),
         "{detail}"
+    );
+}
+
+/// Direct upload through a cut: a proxy in front of the bucket drops every
+/// connection once, 12 MB into a 40 MB upload; the page retries the parts
+/// that were cut and the file arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_to_the_bucket_resumes_in_the_page() {
+    let moto: std::net::SocketAddr = common::s3_endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = cutter(moto, 12 * 1024 * 1024).await;
+    let gw = Gateway::start(&format!("s3-direct-up@http://{}", proxy.addr), "").await;
+    let (_, token) = request_link(&gw, "/cut").await;
+    let file = gw.path("cut.bin");
+    write_pattern(&file, 40 * 1024 * 1024, 17);
+    let report = browse(
+        "upload",
+        serde_json::json!({ "url": gw.url(&token), "files": [file], "shots": null }),
+        true,
+    )
+    .await;
+    assert!(
+        proxy.cut.load(Ordering::SeqCst),
+        "the proxy never cut the connection"
+    );
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    assert_eq!(
+        gw.stored_sha("/carol/cut/cut.bin").await.unwrap(),
+        sha_file(&file)
     );
 }
 
