@@ -319,14 +319,24 @@ impl LinkService {
         }
         let res = self.direct_complete_inner(link, up, who, sha256).await;
         lock.release().await;
-        let verdict = match &res {
-            Ok(f) => Verdict::Published(f.clone()),
+        match &res {
+            Ok(f) => self.verdicts.set(&up.key, Verdict::Published(f.clone())),
             Err(e) => {
-                self.record_refusal(link, &up.name, who, e).await;
-                Verdict::Failed(crate::reply::text(e).to_string())
+                let still_open = matches!(
+                    self.uploads.get(&up.key).await,
+                    Ok(Some(u)) if u.state == UploadState::Open
+                );
+                if still_open {
+                    // Parts missing (or the bucket busy): nothing was
+                    // removed; the visitor sends the rest and asks again.
+                    self.verdicts.forget(&up.key);
+                } else {
+                    self.record_refusal(link, &up.name, who, e).await;
+                    let why = crate::reply::text(e).to_string();
+                    self.verdicts.set(&up.key, Verdict::Failed(why));
+                }
             }
-        };
-        self.verdicts.set(&up.key, verdict);
+        }
         res
     }
 

@@ -73,8 +73,10 @@ pub struct DirectPlace {
 fn http() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        // CompleteMultipartUpload of many parts takes S3 minutes.
         reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(600))
             .build()
             .expect("an HTTP client")
     })
