@@ -332,6 +332,42 @@ mod tests {
     }
 
     #[test]
+    fn s3_bucket_reads_the_options() {
+        let b = s3_bucket(&spec(
+            "s3",
+            &[
+                ("bucket", "files"),
+                ("region", "eu-central-1"),
+                ("root", "/a/b"),
+                ("access_key_id", "k"),
+                ("secret_access_key", "s"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(b.endpoint, "https://s3.eu-central-1.amazonaws.com");
+        assert_eq!(b.root, "a/b/");
+        assert!(!b.virtual_host);
+        assert!(!format!("{b:?}").contains("\"s\""), "no secret in Debug");
+        let b = s3_bucket(&spec(
+            "s3",
+            &[
+                ("bucket", "files"),
+                ("endpoint", "http://127.0.0.1:9000/"),
+                ("enable_virtual_host_style", "true"),
+                ("access_key_id", "k"),
+                ("secret_access_key", "s"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            (b.endpoint.as_str(), b.root.as_str()),
+            ("http://127.0.0.1:9000", "")
+        );
+        assert!(b.virtual_host);
+        assert!(s3_bucket(&spec("fs", &[("root", "/x")])).is_err());
+    }
+
+    #[test]
     fn unknown_scheme_names_the_available_ones() {
         let err = build(&spec("nosuch", &[]), &Tuning::default()).unwrap_err();
         let msg = err.to_string();
