@@ -260,7 +260,7 @@ fn published(file: &crate::store::LinkFile) -> Response<Body> {
 }
 
 async fn state(ctx: &HttpContext, scope: &Scope, up: &Upload) -> Response<Body> {
-    match ctx.service.direct_verdict(&up.key) {
+    match ctx.service.direct_verdict(&up.key).await {
         Some(Verdict::Verifying) => return json(StatusCode::OK, &json!({ "state": "verifying" })),
         Some(Verdict::Published(f)) => return published(&f),
         Some(Verdict::Failed(why)) if up.state != UploadState::Open => {

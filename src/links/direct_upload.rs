@@ -266,9 +266,17 @@ impl LinkService {
             .ok_or_else(|| Error::not_found("the bucket no longer holds this upload"))
     }
 
-    /// How the completion of upload `key` stands in this process.
-    pub fn direct_verdict(&self, key: &str) -> Option<Verdict> {
-        self.verdicts.get(key)
+    /// How the completion of upload `key` stands: in this process, or
+    /// `Verifying` while any node holds its lock (completing it).
+    pub async fn direct_verdict(&self, key: &str) -> Option<Verdict> {
+        if let Some(v) = self.verdicts.get(key) {
+            return Some(v);
+        }
+        let name = format!("lock:{}", lock_key(key));
+        match self.db.run(move |s| s.lease_holder(&name, now_ms())).await {
+            Ok(Some(_)) => Some(Verdict::Verifying),
+            _ => None,
+        }
     }
 
     /// Starts completing a direct upload: false if one is already running
