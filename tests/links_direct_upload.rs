@@ -584,3 +584,61 @@ async fn part_urls_are_what_the_aws_sdk_signs_and_nothing_else() {
         }
     }
 }
+
+/// Cancelling (the page's Remove) aborts the multipart upload and gives the
+/// use back; the upload is gone for its visitor, and never was for others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_aborts_the_multipart_upload() {
+    let gw = Gateway::start("s3-direct-up", "").await;
+    add_alice(&gw).await;
+    let (id, token) = gw.link(&[
+        "request",
+        "--as",
+        "alice",
+        "--folder",
+        "/in",
+        "--max-files",
+        "3",
+    ]);
+    let visitor = Visitor::new(&gw.url(&token));
+    visitor.open().await;
+    let data = common::pattern(9 * MB, 9);
+    let (_, v) = visitor.begin("gone.bin", data.len()).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    visitor
+        .put_parts(&key, &data, v["part_size"].as_u64().unwrap() as usize, &[1])
+        .await;
+    assert!(in_bucket(&gw, "uploads").await.contains("<UploadId>"));
+    assert_eq!(uses(&gw, &id), "1/3");
+
+    // Another visitor of the same link cannot see or cancel it.
+    let other = Visitor::new(&gw.url(&token));
+    other.open().await;
+    let (status, _) = other
+        .call(reqwest::Method::DELETE, &format!("/{key}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = other
+        .call(reqwest::Method::GET, &format!("/{key}"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    let (status, _) = visitor
+        .call(reqwest::Method::DELETE, &format!("/{key}"), None)
+        .await;
+    assert_eq!(status, 204);
+    assert!(!in_bucket(&gw, "uploads").await.contains("<UploadId>"));
+    assert_eq!(uses(&gw, &id), "0/3");
+    let (_, v) = visitor
+        .call(reqwest::Method::GET, &format!("/{key}"), None)
+        .await;
+    assert_eq!(v["state"], "cancelled", "{v}");
+    // Without the header (a cross-site form could not send it): refused.
+    let r = reqwest::Client::new()
+        .post(format!("{}/direct", gw.url(&token)))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412);
+}
