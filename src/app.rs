@@ -116,9 +116,18 @@ pub fn build_connectors(config: &Config) -> Result<BTreeMap<String, Arc<Connecto
             wharf_connectors::build(spec, &config.tuning)
                 .map(|mut c| {
                     c.direct_download = config.direct_downloads.get(&spec.name).copied();
-                    (spec.name.clone(), Arc::new(c))
+                    c
                 })
                 .map_err(|e| Error::invalid(e.to_string()))
+                .and_then(|mut c| {
+                    if config.direct_uploads.contains(&spec.name) {
+                        let b = wharf_connectors::s3_bucket(spec).map_err(|e| {
+                            Error::invalid(format!("connector {:?}: {e}", spec.name))
+                        })?;
+                        c.direct_upload = Some(b);
+                    }
+                    Ok((spec.name.clone(), Arc::new(c)))
+                })
         })
         .collect()
 }

@@ -76,6 +76,87 @@ pub struct Connector {
     /// Link downloads from this connector answer 303 to a presigned GET that
     /// works this long (`direct_downloads` in its config); `None`: proxied.
     pub direct_download: Option<Duration>,
+    /// Browsers upload straight to this bucket with presigned multipart part
+    /// URLs (`direct_uploads = true`, S3 only); `None`: through wharf (tus).
+    pub direct_upload: Option<S3Bucket>,
+}
+
+/// What signing S3 requests by hand needs (wharf signs the multipart calls
+/// OpenDAL does not presign): where the bucket is and the key to sign with.
+#[derive(Clone)]
+pub struct S3Bucket {
+    /// `scheme://host[:port]` without a trailing slash.
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    /// Prefix of every key (the connector's `root`, `""` or `a/b/`).
+    pub root: String,
+    /// `https://<bucket>.<host>/` rather than `https://<host>/<bucket>/`.
+    pub virtual_host: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Bucket")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bucket of an `s3` connector as [`S3Bucket`], its static credentials
+/// from the options or the `AWS_*` environment (others, such as instance
+/// roles, are not read here: the error says so).
+pub fn s3_bucket(spec: &ConnectorSpec) -> Result<S3Bucket, String> {
+    if spec.scheme != "s3" {
+        return Err(format!("scheme {:?} is not s3", spec.scheme));
+    }
+    let opt = |k: &str| spec.options.get(k).filter(|v| !v.is_empty()).cloned();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let bucket = opt("bucket").ok_or("options.bucket is missing")?;
+    let region = opt("region")
+        .or_else(|| env("AWS_REGION"))
+        .unwrap_or_else(|| "us-east-1".into());
+    let endpoint = opt("endpoint")
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"))
+        .trim_end_matches('/')
+        .to_string();
+    let (access_key_id, secret_access_key, session_token) =
+        match (opt("access_key_id"), opt("secret_access_key")) {
+            (Some(k), Some(s)) => (k, s, opt("session_token")),
+            _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(k), Some(s)) => (k, s, env("AWS_SESSION_TOKEN")),
+                _ => {
+                    return Err(
+                        "direct uploads need static credentials: options.access_key_id and \
+                         options.secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                            .into(),
+                    )
+                }
+            },
+        };
+    let root = opt("root").unwrap_or_default();
+    let root = root.trim_matches('/');
+    let root = if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/")
+    };
+    Ok(S3Bucket {
+        endpoint,
+        bucket,
+        region,
+        root,
+        virtual_host: opt("enable_virtual_host_style").is_some_and(|v| v == "true"),
+        access_key_id,
+        secret_access_key,
+        session_token,
+    })
 }
 
 /// Why a connector could not be built.
@@ -212,6 +293,7 @@ pub fn build(spec: &ConnectorSpec, tuning: &Tuning) -> Result<Connector, Connect
         staging_dir,
         remote,
         direct_download: None,
+        direct_upload: None,
     })
 }
 
@@ -247,6 +329,42 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn s3_bucket_reads_the_options() {
+        let b = s3_bucket(&spec(
+            "s3",
+            &[
+                ("bucket", "files"),
+                ("region", "eu-central-1"),
+                ("root", "/a/b"),
+                ("access_key_id", "k"),
+                ("secret_access_key", "s"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(b.endpoint, "https://s3.eu-central-1.amazonaws.com");
+        assert_eq!(b.root, "a/b/");
+        assert!(!b.virtual_host);
+        assert!(!format!("{b:?}").contains("\"s\""), "no secret in Debug");
+        let b = s3_bucket(&spec(
+            "s3",
+            &[
+                ("bucket", "files"),
+                ("endpoint", "http://127.0.0.1:9000/"),
+                ("enable_virtual_host_style", "true"),
+                ("access_key_id", "k"),
+                ("secret_access_key", "s"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            (b.endpoint.as_str(), b.root.as_str()),
+            ("http://127.0.0.1:9000", "")
+        );
+        assert!(b.virtual_host);
+        assert!(s3_bucket(&spec("fs", &[("root", "/x")])).is_err());
     }
 
     #[test]

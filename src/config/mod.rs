@@ -54,6 +54,8 @@ pub struct Config {
     /// Connectors with `direct_downloads = true`, and how long their presigned
     /// GETs work.
     pub direct_downloads: std::collections::BTreeMap<String, Duration>,
+    /// Connectors with `direct_uploads = true` (S3 only).
+    pub direct_uploads: std::collections::BTreeSet<String>,
     pub mounts: Vec<MountSpec>,
     /// Connector and root where link copies are kept.
     pub transfers: MountSpec,
@@ -348,6 +350,7 @@ impl Resolver<'_> {
         let defaults = f.connectors.is_empty() && f.mounts.is_empty();
         let mut connectors = Vec::new();
         let mut direct_downloads = std::collections::BTreeMap::new();
+        let mut direct_uploads = std::collections::BTreeSet::new();
         for (i, c) in f.connectors.iter().enumerate() {
             let name = c.name.get_ref().to_string();
             let key = format!("connector[{i}].name");
@@ -394,6 +397,17 @@ impl Resolver<'_> {
             }
             if let Some(lifetime) = self.direct_download(i, c, &scheme)? {
                 direct_downloads.insert(name.clone(), lifetime);
+            }
+            if c.direct_uploads {
+                // Presigned multipart parts are S3's; the others stay on tus.
+                if scheme != "s3" {
+                    return Err(self.err(
+                        &c.scheme,
+                        &format!("connector[{i}].direct_uploads"),
+                        format!("scheme {scheme:?} cannot take direct uploads (s3 only)"),
+                    ));
+                }
+                direct_uploads.insert(name.clone());
             }
             connectors.push(ConnectorSpec {
                 name,
@@ -524,6 +538,7 @@ impl Resolver<'_> {
             log_format: f.log.format,
             connectors,
             direct_downloads,
+            direct_uploads,
             mounts,
             transfers,
             buffer_size: buffer as usize,

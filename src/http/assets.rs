@@ -13,6 +13,7 @@ use super::{Body, HttpContext};
 const EMBEDDED: &[(&str, &str, &str)] = &[
     ("copy.js", JS, include_str!("static/copy.js")),
     ("upload.js", JS, include_str!("static/upload.js")),
+    ("sha256.js", JS, include_str!("static/sha256.js")),
     ("send.js", JS, include_str!("static/send.js")),
     ("countdown.js", JS, include_str!("static/countdown.js")),
     ("contacts.js", JS, include_str!("static/contacts.js")),

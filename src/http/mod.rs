@@ -25,6 +25,7 @@ pub mod client;
 mod conditional;
 mod context;
 mod direct;
+mod direct_upload;
 mod download;
 pub(crate) mod forms;
 mod landing;

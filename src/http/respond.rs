@@ -34,13 +34,23 @@ pub(super) fn protect(h: &mut hyper::HeaderMap) {
     };
     set(h, "x-content-type-options", "nosniff");
     set(h, "referrer-policy", "no-referrer");
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    // A page may have widened `connect-src` (`allow_connect`); nothing else.
+    if !h.contains_key("content-security-policy") {
+        let csp = HeaderValue::from_str(&CSP.replace("{connect}", "")).expect("a valid header");
+        h.insert("content-security-policy", csp);
+    }
     set(h, "x-frame-options", "DENY");
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'{connect}; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The content policy, letting the page's scripts also reach `origin` (the
+/// bucket of direct uploads; plain URL characters only, checked by the caller).
+pub(crate) fn allow_connect(h: &mut hyper::HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(&CSP.replace("{connect}", &format!(" {origin}"))) {
+        h.insert("content-security-policy", v);
+    }
 }
 
 pub(super) fn brand(ctx: &HttpContext) -> Brand {

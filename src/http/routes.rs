@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::respond::{not_found, page, protect};
-use super::{assets, download, landing, staff, upload, zip, Body, HttpContext};
+use super::{assets, direct_upload, download, landing, staff, upload, zip, Body, HttpContext};
 
 pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
@@ -41,6 +41,9 @@ async fn link_pages(
         ["l", token, "uploads"] => upload::route(ctx, peer, token, None, m, h, body).await,
         ["l", token, "uploads", key] => {
             upload::route(ctx, peer, token, Some(key), m, h, body).await
+        }
+        ["l", token, "direct", rest @ ..] => {
+            direct_upload::route(ctx, peer, token, rest, m, h, body).await
         }
         ["l", token] | ["l", token, ""] if get => landing::landing(ctx, peer, token, h, head).await,
         ["l", token, "password"] if post => landing::password(ctx, peer, token, h, body).await,

@@ -151,7 +151,7 @@ pub async fn create(ctx: &HttpContext, scope: &Scope, headers: &HeaderMap) -> Re
 }
 
 /// Another visitor of the same link cannot see or continue an upload.
-fn owned_by(up: &Upload, link: &Link, grant: &str) -> bool {
+pub(super) fn owned_by(up: &Upload, link: &Link, grant: &str) -> bool {
     up.link_id == link.id && crate::secret::constant_time_eq(up.grant.as_bytes(), grant.as_bytes())
 }
 
@@ -169,7 +169,8 @@ async fn find(ctx: &HttpContext, scope: &Scope, key: &str) -> Result<Upload, Res
         .ok()
         .flatten()
         .ok_or_else(gone)?;
-    if !owned_by(&up, &scope.link, &scope.uploader.grant) {
+    // Direct uploads (straight to the bucket) have their own endpoints.
+    if !owned_by(&up, &scope.link, &scope.uploader.grant) || up.direct_id.is_some() {
         return Err(gone());
     }
     Ok(up)

@@ -33,11 +33,21 @@ pub async fn page(ctx: &HttpContext, peer: SocketAddr, v: &Visit, head: bool) ->
         audit(ctx, peer, &v.link, "link_open", Outcome::Ok, None).await;
     }
     let (_, cookie) = v.grant_or_new(ctx);
-    let body = request_page(&v.link, &format!("{}/uploads", v.base()));
+    let origin = ctx.service.direct_uploads(&v.link).await;
+    let direct = origin.as_ref().map(|_| format!("{}/direct", v.base()));
+    let body = request_page(&v.link, &format!("{}/uploads", v.base()), direct.as_deref());
+    let scripts: &[&str] = if direct.is_some() {
+        &["sha256.js", "upload.js"]
+    } else {
+        &["upload.js"]
+    };
     let mut r = html(
         StatusCode::OK,
-        pages::layout_with_scripts(&brand(ctx), title(&v.link), &body, &["upload.js"]),
+        pages::layout_with_scripts(&brand(ctx), title(&v.link), &body, scripts),
     );
+    if let Some(o) = origin {
+        super::respond::allow_connect(r.headers_mut(), &o);
+    }
     if let Some(c) = cookie {
         v.set_grant(ctx, r.headers_mut(), &c);
     }
@@ -52,7 +62,7 @@ fn title(link: &Link) -> &str {
     }
 }
 
-fn request_page(link: &Link, endpoint: &str) -> String {
+fn request_page(link: &Link, endpoint: &str, direct: Option<&str>) -> String {
     let inbound = link.inbound.as_ref();
     // Pieces of HTML (each value escaped): the count left is a live element
     // that upload.js keeps counting down as files are sent.
@@ -89,14 +99,24 @@ fn request_page(link: &Link, endpoint: &str) -> String {
         "<h1>{title}</h1><p class=\"muted\">{owner} asks you to upload files.</p>{message}{limits}{widget}",
         title = esc(title(link)),
         owner = esc(&link.owner),
-        widget = request_widget(endpoint, inbound.and_then(|i| i.max_size), link.max_uses),
+        widget = request_widget(endpoint, inbound.and_then(|i| i.max_size), link.max_uses, direct),
     )
 }
 
 /// The widget of an upload request: a finished file is the sender's (published
 /// into their folder), so the page says removing it only clears the list.
-fn request_widget(endpoint: &str, max_size: Option<u64>, max_files: Option<u32>) -> String {
-    widget_with(endpoint, max_size, max_files, " data-complete=\"kept\"")
+/// With `direct`, files go straight to the bucket through that endpoint.
+fn request_widget(
+    endpoint: &str,
+    max_size: Option<u64>,
+    max_files: Option<u32>,
+    direct: Option<&str>,
+) -> String {
+    let mut extra = " data-complete=\"kept\"".to_string();
+    if let Some(d) = direct {
+        extra.push_str(&format!(" data-direct=\"{}\"", esc(d)));
+    }
+    widget_with(endpoint, max_size, max_files, &extra)
 }
 
 /// The drop zone, picker and per-file list that `static/upload.js` drives.
@@ -150,9 +170,8 @@ pub async fn route(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Response<Body> {
-    let v = match visit(ctx, token, headers).await {
-        Ok(v) if v.link.kind == LinkKind::Request => v,
-        Ok(_) => return not_found(ctx),
+    let v = match request_visit(ctx, token, headers).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
     if method == Method::OPTIONS {
@@ -164,11 +183,48 @@ pub async fn route(
             "Uploads speak tus 1.0 (Tus-Resumable: 1.0.0); use the link's page.",
         );
     }
+    let scope = match scope(ctx, peer, &v, key, "uploads").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match (method, key) {
+        (&Method::POST, None) => tus::create(ctx, &scope, headers).await,
+        (&Method::HEAD, Some(k)) => tus::offset(ctx, &scope, k).await,
+        (&Method::PATCH, Some(k)) => tus::append(ctx, &scope, k, headers, body).await,
+        (&Method::DELETE, Some(k)) => tus::cancel(ctx, &scope, k).await,
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "Not allowed here."),
+    }
+}
+
+/// The visit of an upload request's token (another kind of link: not found).
+pub(super) async fn request_visit(
+    ctx: &HttpContext,
+    token: &str,
+    headers: &HeaderMap,
+) -> Result<Visit, Response<Body>> {
+    match visit(ctx, token, headers).await {
+        Ok(v) if v.link.kind == LinkKind::Request => Ok(v),
+        Ok(_) => Err(not_found(ctx)),
+        Err(r) => Err(r),
+    }
+}
+
+/// The scope of an upload request (tus or direct, under `/l/<token>/<area>`):
+/// the visitor's grant, and the link's rules. New uploads need the link
+/// open; an upload (`key`) already holding a use may finish even if that use
+/// was the last one.
+pub(super) async fn scope(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    v: &Visit,
+    key: Option<&str>,
+    area: &str,
+) -> Result<Scope, Response<Body>> {
     let Some(grant) = v.grant.clone() else {
-        return text(
+        return Err(text(
             StatusCode::FORBIDDEN,
             "Open the link's page first (cookies must be allowed).",
-        );
+        ));
     };
     let scope = Scope {
         link: v.link.clone(),
@@ -177,43 +233,35 @@ pub async fn route(
             remote: Some(peer),
             email: grant.email.clone(),
         },
-        base: format!("{}/uploads", v.base()),
+        base: format!("{}/{area}", v.base()),
     };
-    // New uploads need the link open; an upload already holding a use may
-    // finish even if that use was the last one.
     let open = match &v.gate {
         Gate::Open => true,
         Gate::Closed(Status::Exhausted) if key.is_some() => {
             if !tus::holds_use(ctx, &v.link, &grant.id, key.unwrap_or_default()).await {
-                return text(StatusCode::NOT_FOUND, "No such upload.");
+                return Err(text(StatusCode::NOT_FOUND, "No such upload."));
             }
             true
         }
         Gate::Closed(Status::Exhausted) => {
-            return text(
+            return Err(text(
                 StatusCode::GONE,
                 "This link has received as many files as it accepts.",
-            )
+            ))
         }
         Gate::Closed(_) => false,
         Gate::Password | Gate::Email => {
-            return text(
+            return Err(text(
                 StatusCode::FORBIDDEN,
                 "Open the link's page and pass its checks first.",
-            )
+            ))
         }
     };
     if !open {
-        return text(
+        return Err(text(
             StatusCode::GONE,
             "This link no longer accepts files. Ask the sender for a new one.",
-        );
+        ));
     }
-    match (method, key) {
-        (&Method::POST, None) => tus::create(ctx, &scope, headers).await,
-        (&Method::HEAD, Some(k)) => tus::offset(ctx, &scope, k).await,
-        (&Method::PATCH, Some(k)) => tus::append(ctx, &scope, k, headers, body).await,
-        (&Method::DELETE, Some(k)) => tus::cancel(ctx, &scope, k).await,
-        _ => text(StatusCode::METHOD_NOT_ALLOWED, "Not allowed here."),
-    }
+    Ok(scope)
 }

@@ -121,6 +121,9 @@ impl LinkService {
         if let Some(key) = key {
             match self.uploads.get(key).await? {
                 Some(up) if up.link_id == link.id => match up.state {
+                    UploadState::Open if up.direct_id.is_some() => {
+                        return self.direct_cancel(&up).await
+                    }
                     UploadState::Open => return self.uploads.cancel(&up).await,
                     UploadState::Complete => path = up.path.clone(),
                     UploadState::Cancelled => return Ok(false),

@@ -70,7 +70,7 @@ impl Uploader {
 pub(super) struct FolderLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 impl FolderLocks {
-    fn get(&self, folder: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn get(&self, folder: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.0.lock().expect("folder locks");
         map.retain(|_, l| Arc::strong_count(l) > 1);
         map.entry(folder.to_string()).or_default().clone()
@@ -83,7 +83,7 @@ const FOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 impl LinkService {
     /// Takes the folder's publication lock across nodes (lease
     /// `lock:folder:<folder>`), waiting while another node publishes there.
-    async fn folder_lock(&self, folder: &str) -> Result<crate::cluster::LockGuard> {
+    pub(super) async fn folder_lock(&self, folder: &str) -> Result<crate::cluster::LockGuard> {
         let key = format!("folder:{folder}");
         let deadline = tokio::time::Instant::now() + FOLDER_WAIT;
         loop {
@@ -158,6 +158,23 @@ impl LinkService {
         raw_name: &str,
         size: u64,
     ) -> Result<Upload> {
+        let new = self.upload_admit(link, who, raw_name, size).await?;
+        let count_use = new.1;
+        self.uploads
+            .begin(new.0, count_use)
+            .await?
+            .ok_or_else(no_more)
+    }
+
+    /// The checks an upload passes before it starts (tus or direct): the new
+    /// upload's row and whether it spends one of the link's uses.
+    pub(super) async fn upload_admit(
+        &self,
+        link: &Link,
+        who: &Uploader,
+        raw_name: &str,
+        size: u64,
+    ) -> Result<(NewUpload, bool)> {
         let name = names::sanitise(raw_name);
         let count_use = match (link.kind, &link.inbound) {
             (LinkKind::Request, Some(_)) => {
@@ -192,12 +209,7 @@ impl LinkService {
             size,
             remote: who.remote.map(|r| r.to_string()),
         };
-        self.uploads.begin(new, count_use).await?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::PermissionDenied,
-                "this link accepts no more files",
-            )
-        })
+        Ok((new, count_use))
     }
 
     /// Whether new upload requests notify their creator (`[links] notify_uploads`).
@@ -210,6 +222,8 @@ impl LinkService {
     /// Returns how many.
     pub async fn sweep_uploads(&self, now: crate::store::Millis) -> Result<usize> {
         let idle = self.config().upload_abandon.as_millis() as i64;
+        // Direct uploads' parts live in the bucket: abort them first.
+        self.sweep_direct(now - idle).await?;
         let n = self.uploads.sweep(now - idle).await?;
         Ok(n + self.sweep_drafts(now - idle).await?)
     }
@@ -236,7 +250,7 @@ impl LinkService {
     }
 
     /// The `link_upload` row of an upload refused (`denied`) or failed.
-    async fn record_refusal(&self, link: &Link, name: &str, who: &Uploader, e: &Error) {
+    pub(super) async fn record_refusal(&self, link: &Link, name: &str, who: &Uploader, e: &Error) {
         let outcome = match e.kind() {
             ErrorKind::PermissionDenied => Outcome::Denied,
             _ => Outcome::Failed,
@@ -256,7 +270,7 @@ impl LinkService {
     /// long as they may still write there (else PermissionDenied, the reason
     /// in the context); for a send draft, the system's session over the
     /// transfer store, into the link's own folder.
-    async fn inbox(&self, link: &Link, remote: Option<SocketAddr>) -> Result<Inbox> {
+    pub(super) async fn inbox(&self, link: &Link, remote: Option<SocketAddr>) -> Result<Inbox> {
         match (link.kind, &link.inbound) {
             (LinkKind::Request, Some(inbound)) => {
                 let stored = VPath::parse(&inbound.folder)?;
@@ -344,13 +358,13 @@ impl LinkService {
             .await?;
         cluster_lock.release().await;
         self.uploads.discard(up).await;
-        self.record_upload(link, &file, who).await;
+        self.record_upload(link, &file, who, false).await;
         Ok(file)
     }
 
     /// `name`, or the next free "name (n).ext" (or a refusal, by config). Send
     /// drafts always number: their files are named by the staff member.
-    async fn free_name(
+    pub(super) async fn free_name(
         &self,
         session: &Session,
         folder: &VPath,
@@ -373,16 +387,28 @@ impl LinkService {
         Err(taken(name))
     }
 
-    async fn record_upload(&self, link: &Link, file: &LinkFile, who: &Uploader) {
+    /// The `link_upload` row of a published file; a `direct` one (sent
+    /// straight to the bucket) carries no byte count, since none passed
+    /// through wharf (its hash is still the one wharf read back).
+    pub(super) async fn record_upload(
+        &self,
+        link: &Link,
+        file: &LinkFile,
+        who: &Uploader,
+        direct: bool,
+    ) {
         let mut ev = AuditEvent::new(Protocol::Http, "link_upload")
             .link(&link.public_id)
-            .bytes(file.size)
             .outcome(Outcome::Ok)
             .detail(format!(
-                "{} sha256 {}",
+                "{} sha256 {}{}",
                 file.path,
-                file.sha256.as_deref().unwrap_or("-")
+                file.sha256.as_deref().unwrap_or("-"),
+                if direct { " direct" } else { "" }
             ));
+        if !direct {
+            ev = ev.bytes(file.size);
+        }
         if let Some(r) = who.remote {
             ev = ev.remote(r);
         }
@@ -427,10 +453,10 @@ impl LinkService {
 
 /// Where a link's uploads go: the session that publishes them, the folder in
 /// its view, and the folder as the link's files store it.
-struct Inbox {
-    session: Session,
-    folder: VPath,
-    stored: VPath,
+pub(super) struct Inbox {
+    pub(super) session: Session,
+    pub(super) folder: VPath,
+    pub(super) stored: VPath,
 }
 
 /// Why a file of `size` bytes is more than the request accepts (`None`: it is not).
@@ -441,6 +467,14 @@ pub fn too_large(link: &Link, name: &str, size: u64) -> Option<String> {
         human_size(size),
         human_size(max)
     ))
+}
+
+/// A link whose uses are all taken.
+pub(super) fn no_more() -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        "this link accepts no more files",
+    )
 }
 
 fn taken(name: &str) -> Error {

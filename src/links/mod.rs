@@ -10,6 +10,7 @@
 //!   access by the link server).
 
 mod browser_send;
+mod direct_upload;
 mod draft;
 pub mod grant;
 mod inbound;
@@ -18,6 +19,7 @@ pub mod token;
 
 pub use tags::may_share;
 
+pub use direct_upload::{DirectStart, Verdict};
 pub use draft::Draft;
 pub use inbound::{too_large, RequestOptions, Uploader};
 
@@ -122,6 +124,8 @@ pub struct LinkService {
     /// Browser uploads in progress (upload requests, staff drafts).
     uploads: crate::uploads::Uploads,
     folder_locks: inbound::FolderLocks,
+    /// Direct uploads being (or lately) checked and published, by key.
+    verdicts: direct_upload::Verdicts,
     /// Send links this process is copying files into (kept from the draft sweep).
     copying: draft::Copying,
     /// Link tokens are derived with it (`token.rs`); it is not in the database.
@@ -176,6 +180,7 @@ impl LinkService {
             product,
             uploads,
             folder_locks: Default::default(),
+            verdicts: Default::default(),
             copying: Default::default(),
             token_key,
         }

@@ -5,6 +5,7 @@
 //! Front-ends speak in paths as the user sees them (`/` is their home); they never
 //! see a home path, a storage key or a connector.
 
+mod direct;
 mod link;
 mod transfer;
 

@@ -249,6 +249,10 @@ pub struct Upload {
     pub remote: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// A direct upload (straight to an S3 bucket): its multipart upload id
+    /// and the connector holding it; `None` for bytes staged by wharf.
+    pub direct_id: Option<String>,
+    pub direct_connector: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

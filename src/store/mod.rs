@@ -122,6 +122,15 @@ pub trait Store: Send + Sync + 'static {
     fn upload_cancel(&self, id: i64, now: Millis) -> Result<bool>;
     /// Open uploads untouched since `before`.
     fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>>;
+    /// Records that an open upload goes straight to the bucket (its multipart
+    /// upload id, the connector) and touches it.
+    fn upload_set_direct(
+        &self,
+        id: i64,
+        upload_id: &str,
+        connector: &str,
+        now: Millis,
+    ) -> Result<()>;
 
     /// Stores a new client (its name must be new for its owner).
     fn client_insert(&self, client: &NewClient) -> Result<Client>;

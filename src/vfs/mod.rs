@@ -21,9 +21,11 @@ mod local_ops;
 mod local_read;
 mod local_write;
 mod mount;
+mod multipart_direct;
 mod parts;
 mod path;
 mod presign;
+mod sigv4;
 
 use std::sync::Arc;
 
@@ -42,6 +44,9 @@ pub use local_fsinfo::FsStats;
 use local_read::LocalReader;
 use local_write::LocalWriter;
 pub use mount::{Mount, MountTable, Resolved};
+pub use multipart_direct::{
+    part_count, part_len, part_size, DirectPlace, DonePart, PART_URL_LIFETIME,
+};
 pub use parts::{PartSchedule, DOUBLE_EVERY, PART_CAP};
 pub use path::{is_plain_name, VPath, MAX_NAME, MAX_PATH};
 
@@ -324,7 +329,11 @@ impl Vfs {
         let r = self.resolve(dir)?;
         let dir_key = r.dir_key();
         let connector = r.mount.connector.clone();
-        let shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
+        let mut shadowed: Vec<String> = mounts.iter().map(|m| m.name().to_string()).collect();
+        // Direct uploads are staged in the bucket, below the connector's root.
+        if r.key.is_empty() && connector.direct_upload.is_some() {
+            shadowed.push(PARTIAL_DIR.to_string());
+        }
         if let Some((place, anchor)) = self.place_in(dir, &r) {
             let mut hidden = shadowed;
             if r.key.is_empty() {

@@ -114,9 +114,10 @@ impl MountTable {
     }
 }
 
-/// The staging directory of an fs connector is never reachable through the Vfs.
+/// The staging directory of an fs connector (or of direct uploads to a
+/// bucket) is never reachable through the Vfs.
 fn is_reserved(mount: &Mount, key: &str) -> bool {
-    mount.connector.local_root.is_some()
+    (mount.connector.local_root.is_some() || mount.connector.direct_upload.is_some())
         && (key == PARTIAL_DIR || key.starts_with(&format!("{PARTIAL_DIR}/")))
 }
 

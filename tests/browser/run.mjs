@@ -97,6 +97,7 @@ async function uploadAll(files, shotName) {
         pct: r.querySelector(".pct").textContent,
         bar: Number(r.querySelector("progress").value),
         sha256: r.dataset.sha256 || null,
+        direct: r.dataset.direct === "1",
         info: r.querySelector(".info").textContent,
       })));
     if (!shotTaken && states.some((s) => s.state === "uploading" && s.bar > 0 && s.bar < 100)) {
@@ -115,9 +116,17 @@ const out = { scenario };
 try {
   if (scenario === "upload") {
     await page.goto(opts.url);
-    await shot(page, "upload-request.png");
-    out.items = await uploadAll(opts.files, opts.progressShot);
-    await shot(page, "upload-request-done.png");
+    out.sha256Vector = await page.evaluate(() =>
+      window.WharfSha256 ? new window.WharfSha256().update(new TextEncoder().encode("abc")).hex() : null);
+    if (opts.name) {
+      // Named pages: desktop and phone width, once done.
+      out.items = await uploadAll(opts.files, null);
+      await shots(page, opts.name);
+    } else {
+      await shot(page, "upload-request.png");
+      out.items = await uploadAll(opts.files, opts.progressShot);
+      await shot(page, "upload-request-done.png");
+    }
   } else if (scenario === "password-download") {
     await page.goto(opts.url);
     out.formShown = await page.isVisible("input[name=password]");
@@ -132,6 +141,18 @@ try {
     out.suggested = download.suggestedFilename();
     out.saved = path.join(opts.downloadDir, out.suggested);
     await download.saveAs(out.saved);
+  } else if (scenario === "staff-send-direct") {
+    // A send whose files go straight to the transfer store's bucket.
+    await signIn();
+    await page.goto(opts.base + "/app/send");
+    await page.fill("#title", opts.title);
+    out.sha256Vector = await page.evaluate(() =>
+      window.WharfSha256 ? new window.WharfSha256().update(new TextEncoder().encode("abc")).hex() : null);
+    out.items = await uploadAll(opts.files, null);
+    await shots(page, "staff-send-direct");
+    await page.click("#create");
+    await page.waitForSelector("#result:not([hidden])", { timeout: 60000 });
+    out.url = await page.inputValue("#link-url");
   } else if (scenario === "staff-send") {
     await page.goto(opts.base + "/app");
     await page.fill("#name", opts.user);

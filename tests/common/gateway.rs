@@ -40,6 +40,17 @@ pub fn storage_toml(kind: &str) -> String {
             "scheme = \"s3\"\ndirect_downloads = true\ndirect_download_lifetime = \"2m\"\n",
             1,
         ),
+        // S3 whose upload pages send files straight to the bucket.
+        "s3-direct-up" => {
+            storage_toml("s3").replacen("scheme = \"s3\"\n", "scheme = \"s3\"\ndirect_uploads = true\n", 1)
+        }
+        // The same, with wharf and browsers reaching the bucket at another
+        // address (a proxy in front of moto).
+        other if other.starts_with("s3-direct-up@") => storage_toml("s3-direct-up").replacen(
+            &format!("endpoint = \"{}\"", super::s3_endpoint()),
+            &format!("endpoint = \"{}\"", &other["s3-direct-up@".len()..]),
+            1,
+        ),
         other => panic!("unknown storage {other}"),
     }
 }

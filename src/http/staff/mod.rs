@@ -66,6 +66,18 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         let key = rest.first().copied();
         return send::uploads(ctx, peer, &staff, id, key, &parts, body).await;
     }
+    // Direct uploads of a draft (straight to the transfer store's bucket).
+    if let ["send", id, "direct", rest @ ..] = segs.as_slice() {
+        let Some(staff) = session::current(ctx, h).await else {
+            return page(
+                ctx,
+                StatusCode::UNAUTHORIZED,
+                "Signed out",
+                "Your session has ended; sign in again.",
+            );
+        };
+        return send::direct(ctx, peer, &staff, id, rest, &parts, body).await;
+    }
     if !get && !post {
         return page(
             ctx,

@@ -31,6 +31,19 @@ pub async fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
     let links = ctx.links();
     let policy = &links.policy;
     let filed = super::tags::fields(&super::tags::book(ctx, staff).await, &HashMap::new());
+    // Straight to the bucket when the transfer store takes direct uploads:
+    // the draft's answer names the endpoint (send.js).
+    let origin = ctx.service.direct_send_origin().await;
+    let mut widget = widget("", None, None);
+    let mut scripts = vec![script("upload.js"), script("send.js"), script("copy.js")];
+    if origin.is_some() {
+        widget = widget.replacen(
+            "<div id=\"uploader\" ",
+            "<div id=\"uploader\" data-direct=\"\" ",
+            1,
+        );
+        scripts.insert(0, script("sha256.js"));
+    }
     let body = format!(
         "<h1>Send files</h1>\
          <form id=\"send-form\" data-draft=\"/app/send/draft\" novalidate>\
@@ -59,16 +72,16 @@ pub async fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
          <a class=\"btn\" href=\"/app\">Back to your links</a></p></div>\
          {scripts}",
         csrf = esc(&staff.csrf),
-        widget = widget("", None, None),
+        widget = widget,
         expiry = create::expiry_select(policy, None),
         password = create::password_field(policy, "recipients"),
-        scripts = [script("upload.js"), script("send.js"), script("copy.js")].concat(),
+        scripts = scripts.concat(),
     );
     let style = "<style>fieldset{border:1px solid #d3d7de;border-radius:.5rem;margin:1rem 0;padding:.25rem .75rem}\
         legend{font-weight:600}.recipient{display:flex;gap:.5rem;flex-wrap:wrap}.recipient span{flex:1 1 12rem}\
         .recipient label{font-weight:400}legend .muted{font-weight:400}\
         .recipient+.recipient{border-top:1px dashed #d3d7de;margin-top:.75rem}button.secondary{background:#5b6270}</style>";
-    super::super::respond::html(
+    let mut r = super::super::respond::html(
         StatusCode::OK,
         frame(
             &brand(ctx),
@@ -77,7 +90,11 @@ pub async fn page(ctx: &HttpContext, staff: &Staff) -> Response<Body> {
             None,
             &create::form_style(&format!("{style}{body}")),
         ),
-    )
+    );
+    if let Some(o) = origin {
+        super::super::respond::allow_connect(r.headers_mut(), &o);
+    }
+    r
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Body> {
@@ -119,6 +136,8 @@ pub async fn draft(
             &serde_json::json!({
                 "id": link.public_id,
                 "uploads": format!("/app/send/{}/uploads", link.public_id),
+                "direct": ctx.service.direct_uploads(&link).await
+                    .map(|_| format!("/app/send/{}/direct", link.public_id)),
                 "finish": format!("/app/send/{}/finish", link.public_id),
             }),
         ),
@@ -325,6 +344,39 @@ pub async fn withdraw(
             )
         }
     }
+}
+
+/// `/app/send/<id>/direct[/...]`: direct uploads (`http/direct_upload.rs`)
+/// for this user's draft only.
+pub async fn direct(
+    ctx: &HttpContext,
+    peer: SocketAddr,
+    staff: &Staff,
+    id: &str,
+    rest: &[&str],
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+) -> Response<Body> {
+    let link = match ctx.service.own_draft(&staff.user.name, id).await {
+        Ok(l) => l,
+        Err(_) => return error(StatusCode::NOT_FOUND, "No such draft."),
+    };
+    if !super::super::direct_upload::asked(&parts.headers) {
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            "Direct uploads need the Wharf-Direct: 1 header.",
+        );
+    }
+    let scope = Scope {
+        link,
+        uploader: Uploader {
+            grant: format!("staff:{}", staff.user.name),
+            remote: Some(peer),
+            email: None,
+        },
+        base: format!("/app/send/{id}/direct"),
+    };
+    super::super::direct_upload::dispatch(ctx, &scope, rest, &parts.method, body).await
 }
 
 /// `/app/send/<id>/uploads[/<key>]`: tus, for this user's draft only.

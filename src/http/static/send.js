@@ -3,7 +3,8 @@
 // last upload, then sends the rules and shows the link with a copy button.
 //
 // Markup contract: form#send-form with data-draft (POST: makes the draft,
-// answers {uploads, finish}) and a hidden csrf field; the upload widget
+// answers {uploads, finish, direct}; direct names the draft's direct-upload
+// endpoint when the transfer store takes them) and a hidden csrf field; the upload widget
 // (#uploader, static/upload.js) inside; #send-status; #result with
 // input#link-url; #recipients with .recipient rows (to_name_<n>, to_email_<n>)
 // and #add-recipient. A file removed from the list after it reached the
@@ -75,6 +76,8 @@
     if (!draft) {
       draft = post(form.dataset.draft, new URLSearchParams({ csrf })).then((j) => {
         root.dataset.endpoint = j.uploads;
+        // Straight to the bucket when the page offers it (data-direct="").
+        if (j.direct && root.dataset.direct !== undefined) root.dataset.direct = j.direct;
         finishUrl = j.finish;
         return j.uploads;
       }, (e) => { draft = null; throw e; });

@@ -12,6 +12,15 @@
 // made) is kept counting down as uploads take uses; data-complete="kept" on
 // #uploader says a finished file stays with the sender (an upload request),
 // so its button only clears the list and says so.
+//
+// With data-direct (the target is an S3 bucket taking direct uploads, and
+// sha256.js is loaded), files go straight to the bucket: declared at
+// data-direct (or, when it is empty, at the data-direct root.wharfPrepare()
+// sets), cut into the parts wharf names, each PUT to a presigned URL
+// (three in flight, each retried), while the file is read in order and hashed
+// piece by piece (WharfSha256); wharf then checks the parts and the hash and
+// publishes the file. After a cut the parts the bucket holds are listed and
+// skipped. Empty files take the tus path.
 (() => {
   "use strict";
   const root = document.getElementById("uploader");
@@ -20,6 +29,11 @@
   const CHUNK = Number(root.dataset.chunk || 8 * 1024 * 1024);
   const PARALLEL = 2;
   const RETRIES = 8;
+  // data-direct="" (the staff send page): the endpoint comes with the draft.
+  const DIRECT_ON = root.dataset.direct !== undefined && !!window.WharfSha256;
+  let DIRECT = root.dataset.direct || null;
+  const PART_PARALLEL = 3;
+  const PART_RETRIES = 4;
   const queue = document.getElementById("queue");
   const items = [];
   const kept = root.dataset.complete === "kept";
@@ -64,8 +78,9 @@
     it.pct.textContent = (it.state === "complete" ? 100 : pct) + "%";
     it.row.dataset.state = it.state;
     const labels = { queued: "queued", uploading: "uploading", complete: "complete", failed: "failed" };
-    it.status.textContent =
-      it.state === "uploading" && it.file.size && it.offset >= it.file.size ? "finishing…" : labels[it.state];
+    it.status.textContent = it.checking
+      ? "checking…"
+      : it.state === "uploading" && it.file.size && it.offset >= it.file.size ? "finishing…" : labels[it.state];
     let info = human(it.offset) + " of " + human(it.file.size);
     if (it.state === "uploading" && it.speed) info += " · " + human(it.speed) + "/s";
     if (it.state === "complete") {
@@ -122,9 +137,11 @@
 
   function drop(it) {
     if (it.xhr) it.xhr.abort();
+    if (it.xhrs) for (const x of it.xhrs) x.abort();
     it.cancelled = true;
     if (it.url && it.state !== "complete") {
-      fetch(it.url, { method: "DELETE", headers: { "Tus-Resumable": "1.0.0" }, credentials: "same-origin" }).catch(() => {});
+      const headers = it.direct ? { "Wharf-Direct": "1" } : { "Tus-Resumable": "1.0.0" };
+      fetch(it.url, { method: "DELETE", headers, credentials: "same-origin" }).catch(() => {});
       taken--;
       showLeft();
     }
@@ -191,10 +208,182 @@
     it.row.dataset.name = it.savedAs;
   }
 
+  // --- Direct uploads (straight to the bucket) ---
+
+  // A JSON request to wharf's direct endpoints: {status, v}.
+  async function api(method, path, body) {
+    const headers = { "Wharf-Direct": "1" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(DIRECT + path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let v = {};
+    try { v = await r.json(); } catch (_) { /* not JSON */ }
+    return { status: r.status, v };
+  }
+
+  function apiRefusal(status, v) {
+    const e = new Error((v && v.error) || "refused (" + status + ")");
+    e.final = [400, 403, 404, 409, 410, 413, 422].includes(status);
+    return e;
+  }
+
+  // PUTs one part to its presigned URL (no cookies, no custom header);
+  // `onProgress` gets the bytes sent so far.
+  function putPart(url, body, onProgress, it) {
+    const xhr = new XMLHttpRequest();
+    const done = new Promise((resolve, reject) => {
+      xhr.onload = () => (xhr.status === 200 ? resolve() : reject(new Error("the bucket answered " + xhr.status)));
+      xhr.onerror = () => reject(new Error("network error"));
+      xhr.ontimeout = () => reject(new Error("timed out"));
+      xhr.onabort = () => reject(new Error("aborted"));
+    });
+    xhr.open("PUT", url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    it.xhrs.add(xhr);
+    xhr.send(body);
+    return done.finally(() => it.xhrs.delete(xhr));
+  }
+
+  // Sends part n (its bytes in hand): a fresh URL for each try.
+  async function sendPart(it, n, bytes) {
+    for (let attempt = 0; ; attempt++) {
+      if (it.cancelled) throw new Error("cancelled");
+      try {
+        const { status, v } = await api("POST", "/" + it.key + "/urls", { parts: [n] });
+        if (status !== 200) throw apiRefusal(status, v);
+        await putPart(v.urls[String(n)], bytes, (sent) => {
+          it.inflight.set(n, sent);
+          progress(it);
+        }, it);
+        it.inflight.delete(n);
+        it.sent += bytes.byteLength;
+        progress(it);
+        return;
+      } catch (e) {
+        it.inflight.delete(n);
+        if (e.final || attempt >= PART_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      }
+    }
+  }
+
+  function progress(it) {
+    let inflight = 0;
+    for (const v of it.inflight.values()) inflight += v;
+    it.offset = Math.min(it.file.size, it.sent + inflight);
+    const secs = (performance.now() - it.started) / 1000;
+    if (secs > 0.2) it.speed = (it.offset - it.startedAt) / secs;
+    render(it);
+  }
+
+  // One attempt at a direct upload: declare (once), learn which parts the
+  // bucket holds, read the file in order (hashing it) and send the others,
+  // three at a time; then ask wharf to check and publish.
+  async function directOnce(it) {
+    if (!DIRECT && root.wharfPrepare) {
+      await root.wharfPrepare();
+      DIRECT = root.dataset.direct || null;
+    }
+    if (!DIRECT) throw Object.assign(new Error("nowhere to upload"), { final: true });
+    if (!it.key) {
+      const { status, v } = await api("POST", "", { name: it.file.name, size: it.file.size });
+      if (status !== 201) throw apiRefusal(status, v);
+      taken++;
+      showLeft();
+      it.key = v.key;
+      it.partSize = v.part_size;
+      it.parts = v.parts;
+      it.url = new URL(DIRECT + "/" + it.key, location.href).href;
+      it.row.dataset.upload = it.url;
+    }
+    const st = await api("GET", "/" + it.key);
+    if (st.status !== 200) throw apiRefusal(st.status, st.v);
+    if (st.v.state === "complete") return finishDirect(it, st.v);
+    if (st.v.state === "failed" || st.v.state === "cancelled") {
+      throw Object.assign(new Error(st.v.error || "this upload was cancelled"), { final: true });
+    }
+    if (st.v.state !== "verifying") {
+      const held = new Map((st.v.done || []).map((p) => [p.number, p.size]));
+      const hash = new window.WharfSha256();
+      it.sent = 0;
+      it.inflight = new Map();
+      it.started = performance.now();
+      it.startedAt = 0;
+      const running = new Set();
+      let failure = null;
+      for (let n = 1; n <= it.parts; n++) {
+        if (it.cancelled || failure) break;
+        const start = (n - 1) * it.partSize;
+        const end = Math.min(start + it.partSize, it.file.size);
+        // Read once: the same bytes are hashed and sent.
+        const bytes = await it.file.slice(start, end).arrayBuffer();
+        hash.update(bytes);
+        if (held.get(n) === end - start) {
+          it.sent += end - start;
+          it.startedAt = it.sent;
+          progress(it);
+          continue;
+        }
+        while (running.size >= PART_PARALLEL) await Promise.race(running);
+        const p = sendPart(it, n, bytes).catch((e) => { failure = failure || e; });
+        const tracked = p.finally(() => running.delete(tracked));
+        running.add(tracked);
+      }
+      await Promise.all(running);
+      if (it.cancelled) return;
+      if (failure) throw failure;
+      it.sha256Local = hash.hex();
+    } else if (!it.sha256Local) {
+      // Checking already (a retried completion): wait for its end.
+      return waitDirect(it);
+    }
+    it.checking = true;
+    render(it);
+    const { status, v } = await api("POST", "/" + it.key + "/complete", { sha256: it.sha256Local });
+    if (status === 200) return finishDirect(it, v);
+    if (status === 202) return waitDirect(it);
+    it.checking = false;
+    const e = apiRefusal(status, v);
+    // Parts missing: the upload stays open and the next try sends them.
+    const now = await api("GET", "/" + it.key);
+    if (now.status === 200 && now.v.state === "open") e.final = false;
+    throw e;
+  }
+
+  // Polls until wharf has checked and published (or refused) the upload.
+  async function waitDirect(it) {
+    it.checking = true;
+    render(it);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (it.cancelled) return;
+      const { status, v } = await api("GET", "/" + it.key);
+      if (status !== 200) throw apiRefusal(status, v);
+      if (v.state === "complete") return finishDirect(it, v);
+      if (v.state === "verifying") continue;
+      it.checking = false;
+      throw Object.assign(new Error(v.error || "the upload was refused"), { final: v.state !== "open" });
+    }
+  }
+
+  function finishDirect(it, v) {
+    it.checking = false;
+    it.offset = it.file.size;
+    it.state = "complete";
+    it.savedAs = v.name || it.file.name;
+    it.sha256 = v.sha256 || it.sha256Local;
+    it.row.dataset.sha256 = it.sha256 || "";
+    it.row.dataset.name = it.savedAs;
+    it.row.dataset.direct = "1";
+  }
+
   async function run(it) {
     it.state = "uploading";
     render(it);
     changed();
+    if (DIRECT_ON && it.file.size > 0) return runDirect(it);
     while (!it.cancelled && it.state === "uploading") {
       try {
         if (!it.url) await declare(it);
@@ -234,6 +423,38 @@
           it.error = e.message;
         } else {
           // Back off, then ask the server where to continue.
+          it.error = "connection lost, resuming…";
+          it.info.textContent = it.error;
+          await new Promise((r) => setTimeout(r, Math.min(30000, 500 * 2 ** it.tries)));
+        }
+      }
+    }
+    render(it);
+    changed();
+  }
+
+  async function runDirect(it) {
+    it.direct = true;
+    it.xhrs = it.xhrs || new Set();
+    while (!it.cancelled && it.state === "uploading") {
+      try {
+        await directOnce(it);
+        it.tries = 0;
+      } catch (e) {
+        if (it.cancelled) return;
+        it.tries++;
+        if (e.final || it.tries > RETRIES) {
+          it.state = "failed";
+          it.error = e.message;
+          // Refused for good: wharf removed it and gave its use back; a
+          // retry starts a new one.
+          if (e.final && it.key) {
+            it.key = null;
+            it.url = null;
+            taken--;
+            showLeft();
+          }
+        } else {
           it.error = "connection lost, resuming…";
           it.info.textContent = it.error;
           await new Promise((r) => setTimeout(r, Math.min(30000, 500 * 2 ** it.tries)));

@@ -457,6 +457,15 @@ impl Store for PostgresStore {
     fn uploads_stale(&self, before: Millis) -> Result<Vec<Upload>> {
         self.with(|c| uploads::stale(c, before))
     }
+    fn upload_set_direct(
+        &self,
+        id: i64,
+        upload_id: &str,
+        connector: &str,
+        now: Millis,
+    ) -> Result<()> {
+        self.with(|c| uploads::set_direct(c, id, upload_id, connector, now))
+    }
     fn web_session_insert(&self, session: &NewWebSession) -> Result<()> {
         self.with(|c| sessions::insert(c, session))
     }

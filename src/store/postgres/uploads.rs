@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::{LinkFile, Millis, NewUpload, Upload, UploadState};
 
 const COLS: &str = "id, key, link_id, grant_id, name, size, received, state, counted, path, \
-                    sha256, remote, created_at, updated_at";
+                    sha256, remote, created_at, updated_at, direct_id, direct_connector";
 
 fn row(r: &Row) -> Result<Upload> {
     let state: String = get(r, 7)?;
@@ -30,6 +30,8 @@ fn row(r: &Row) -> Result<Upload> {
         remote: get(r, 11)?,
         created_at: get(r, 12)?,
         updated_at: get(r, 13)?,
+        direct_id: get(r, 14)?,
+        direct_connector: get(r, 15)?,
     })
 }
 
@@ -157,4 +159,21 @@ pub fn stale(c: &mut Conn, before: Millis) -> Result<Vec<Upload>> {
     .iter()
     .map(row)
     .collect()
+}
+
+/// Marks an open upload as going straight to the bucket: its multipart upload
+/// id and the connector holding it. Touches it (the sweep counts from here).
+pub fn set_direct(
+    c: &mut Conn,
+    id: i64,
+    upload_id: &str,
+    connector: &str,
+    now: Millis,
+) -> Result<()> {
+    c.exec(
+        "UPDATE link_uploads SET direct_id = $2, direct_connector = $3, updated_at = $4
+         WHERE id = $1 AND state = 'open'",
+        &[&id, &upload_id, &connector, &now],
+    )?;
+    Ok(())
 }

@@ -260,6 +260,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX failures_key ON failures(key, at_ms);
     ALTER TABLE bans ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 14 (direct uploads): an upload going straight to an S3 bucket keeps its
+    // multipart upload id and connector, so the sweep can abort it.
+    r#"
+    ALTER TABLE link_uploads ADD COLUMN direct_id TEXT;
+    ALTER TABLE link_uploads ADD COLUMN direct_connector TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::store::{LinkFile, Millis, NewUpload, Upload, UploadState};
 
 const COLS: &str = "id, key, link_id, grant_id, name, size, received, state, counted, path, \
-                    sha256, remote, created_at, updated_at";
+                    sha256, remote, created_at, updated_at, direct_id, direct_connector";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Upload> {
     let state: String = r.get(7)?;
@@ -33,6 +33,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Upload> {
         remote: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
+        direct_id: r.get(14)?,
+        direct_connector: r.get(15)?,
     })
 }
 
@@ -155,4 +157,21 @@ pub fn stale(c: &Connection, before: Millis) -> Result<Vec<Upload>> {
     ))?;
     let rows = stmt.query_map([before], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Marks an open upload as going straight to the bucket: its multipart upload
+/// id and the connector holding it. Touches it (the sweep counts from here).
+pub fn set_direct(
+    c: &Connection,
+    id: i64,
+    upload_id: &str,
+    connector: &str,
+    now: Millis,
+) -> Result<()> {
+    c.execute(
+        "UPDATE link_uploads SET direct_id = ?2, direct_connector = ?3, updated_at = ?4
+         WHERE id = ?1 AND state = 'open'",
+        params![id, upload_id, connector, now],
+    )?;
+    Ok(())
 }
