@@ -24,6 +24,7 @@ The numbers are only worth what the run checked:
   plus cutime+cstime of the children it reaped."""
 
 import argparse
+import base64
 import os
 import re
 import shutil
@@ -43,7 +44,10 @@ PORTS = dict(wharf_sftp=3022, wharf_ftps=3021, wharf_http=3080, sshd=4022, vsftp
              nginx_tls=4443)
 SERVER_CPU, CLIENT_CPU = "0", "1"
 # The server process (and CPU account) behind each peer of a case.
-SERVER_OF = {"wharf": "wharf", "openssh": "sshd", "vsftpd": "vsftpd", "nginx": "nginx", "s3s-fs": "s3s-fs"}
+SERVER_OF = {"wharf": "wharf", "openssh": "sshd", "vsftpd": "vsftpd", "nginx": "nginx", "s3s-fs": "s3s-fs",
+             # The direct upload's "peer" is wharf too: its CPU is what wharf spends
+             # when the bytes go straight to the bucket.
+             "direct": "wharf"}
 # Case groups, selectable with --cases (all by default).
 CASES = {
     "sftp": "SFTP download/upload of one large file, aes128-gcm and chacha20",
@@ -54,6 +58,8 @@ CASES = {
     "sessions": "--sessions concurrent SFTP sessions x 64 MiB (32 by default)",
     "web": "landing page under wrk",
     "s3": "SFTP download from the S3 connector (s3s-fs) vs OpenSSH from disk",
+    "direct": "browser upload to a request on the S3 connector: through wharf (tus) vs straight to the bucket "
+              "(presigned parts, bench/direct_upload.py; wharf hands out URLs and reads the object back once)",
     "rss": "peak RSS of a fresh wharf while uploading --rss-size over SFTP, FTPS and HTTP (tus)",
 }
 S3_PORT, S3_BUCKET, S3_KEY, S3_SECRET = 4090, "bench", "benchkey", "bench-secret-key"
@@ -329,7 +335,7 @@ class Bench:
         if "rss" in self.cases:
             print(f"writing a {self.args.rss_size} file for the RSS cases")
             write_random(f"{self.local}/huge.bin", parse_size(self.args.rss_size))
-        if "s3" in self.cases:
+        if self.cases & {"s3", "direct"}:
             os.makedirs(f"{w}/s3root/{S3_BUCKET}")
         if subprocess.run(["id", USER], capture_output=True).returncode != 0:
             sh(["useradd", "-M", "-d", self.home, "-s", "/bin/sh", USER])
@@ -345,7 +351,7 @@ class Bench:
         # whichever peer it met.
         os.sync()
         time.sleep(10)
-        if "s3" in self.cases:
+        if self.cases & {"s3", "direct"}:
             self.start_s3()
         if "tls" in self.cases:
             # One self-signed certificate for both servers (curl runs with -k).
@@ -402,10 +408,11 @@ listen = "127.0.0.1:{PORTS['wharf_http']}"
 [links]
 base_url = "http://127.0.0.1:{PORTS['wharf_http']}"
 """)
-            if "s3" in self.cases:
+            if self.cases & {"s3", "direct"}:
                 f.write(f"""[[connector]]
 name = "s3"
 scheme = "s3"
+direct_uploads = {"true" if "direct" in self.cases else "false"}
 [connector.options]
 bucket = "{S3_BUCKET}"
 endpoint = "http://127.0.0.1:{S3_PORT}"
@@ -713,6 +720,8 @@ http {{
                 self.sftp_small(["wharf", "openssh"] if first else ["openssh", "wharf"])
             if "s3" in self.cases:
                 self.sftp_s3(["wharf", "openssh"] if first else ["openssh", "wharf"])
+            if "direct" in self.cases:
+                self.direct(["wharf", "direct"] if first else ["direct", "wharf"])
             if "ftps" in self.cases:
                 self.ftps(["wharf", "vsftpd"] if first else ["vsftpd", "wharf"])
             if "link" in self.cases:
@@ -787,6 +796,26 @@ http {{
                 self.timed(down, "s3s-fs", ["curl", "-sS", "--fail", "-o", "/dev/null",
                                             self.presign("get_object", "big.bin")])
                 self.timed(up, "s3s-fs", ["curl", "-sS", "--fail", "-T", big, self.presign("put_object", "up.bin")])
+
+    def direct(self, order):
+        """An upload request on the S3 connector receiving one file: through
+        wharf (tus: staged on wharf's disk, then written to the bucket) against
+        straight to the bucket (the page's direct path: wharf signs part URLs,
+        completes the multipart upload and reads the object back once to check
+        its SHA-256). Both columns are wharf's CPU; s3s-fs's is not counted."""
+        big = f"{self.local}/big.bin"
+        case = f"HTTP upload request {self.args.size} to S3"
+        for peer in order:
+            n = self.direct_n = getattr(self, "direct_n", 0) + 1
+            name = f"up-{peer}-{n}.bin"
+            stored = f"{self.work}/s3root/{S3_BUCKET}/in/{name}"
+            check = lambda stored=stored: (None if os.path.exists(stored) and os.path.getsize(stored) == self.size
+                                           else f"{stored} missing or short")
+            if peer == "wharf":
+                self.timed(case, peer, self.tus_upload(big, "/s3/in", name), check=check)
+            else:
+                self.timed(case, peer, ["python3", f"{ROOT}/bench/direct_upload.py",
+                                        self.request_page("/s3/in"), big, name], check=check)
 
     def presign(self, method, key):
         import boto3
@@ -863,19 +892,23 @@ http {{
             self.fresh.append((protocol, dt, self.peak_rss(), error))
             self.rm_remote(left)()
 
-    def tus_upload(self, path):
-        """Opens an upload request as a visitor (grant cookie), declares the upload
-        and returns the curl command that sends the whole file in one PATCH."""
-        out = subprocess.run([WHARF] + self.cfg + ["link", "request", "--folder", "/inbox", "--as", USER,
+    def request_page(self, folder):
+        """A new upload request into `folder` (in the bench user's view)."""
+        out = subprocess.run([WHARF] + self.cfg + ["link", "request", "--folder", folder, "--as", USER,
                                                    "--expires", "1d"],
                              check=True, capture_output=True, text=True).stdout
-        page = out.splitlines()[1].strip()
+        return out.splitlines()[1].strip()
+
+    def tus_upload(self, path, folder="/inbox", name="huge.bin"):
+        """Opens an upload request as a visitor (grant cookie), declares the upload
+        and returns the curl command that sends the whole file in one PATCH."""
+        page = self.request_page(folder)
         jar = f"{self.work}/jar"
         sh(["curl", "-sS", "-c", jar, "-o", "/dev/null", page])
         size = os.path.getsize(path)
         head = subprocess.run(["curl", "-sS", "-b", jar, "-X", "POST", "-D", "-", "-o", "/dev/null",
                                "-H", "Tus-Resumable: 1.0.0", "-H", f"Upload-Length: {size}",
-                               "-H", "Upload-Metadata: filename aHVnZS5iaW4=", f"{page}/uploads"],
+                               "-H", f"Upload-Metadata: filename {base64.b64encode(name.encode()).decode()}", f"{page}/uploads"],
                               check=True, capture_output=True, text=True).stdout
         location = re.search(r"(?im)^location:\s*(\S+)", head).group(1)
         origin = page.split("/l/")[0]
@@ -941,6 +974,8 @@ http {{
                 o = by[peer]
                 if peer == "s3s-fs":
                     label = "curl straight to s3s-fs"
+                elif peer == "direct":
+                    label = "direct to the bucket (wharf's CPU in the peer column)"
                 elif "S3" in case:
                     label = "OpenSSH internal-sftp, on disk"
                 else:
