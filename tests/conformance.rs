@@ -145,7 +145,12 @@ async fn sftp_table() -> Option<(String, Vec<String>)> {
     table.push_str(
         "\nOn S3 an object store answers what it can: no symlinks, hard links, modes or \
          writes out of order (`Operation unsupported`), and folders that exist only \
-         while they hold something.\n",
+         while they hold something. Modification times a client sets (SETSTAT, \
+         `MFMT`, `MDTM <time>`) are kept in wharf's database with the object's size, \
+         ETag and LastModified, and reported by STAT and listings while the object is \
+         unchanged: S3 cannot change an object's time without rewriting it, and its \
+         listings carry no user metadata (`src/vfs/times.rs`). An object changed \
+         outside wharf shows its own LastModified again.\n",
     );
     Some((table, differ))
 }
@@ -285,7 +290,10 @@ async fn ftp_table() -> Option<(String, Vec<String>)> {
     Some((table, differ))
 }
 
-/// One test writes the whole document, so the two tables never race.
+/// Where the part of `docs/conformance.md` this test does not write begins.
+const KEPT_FROM: &str = "\n## Client matrix";
+
+/// One test writes both tables, so they never race.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sftp_and_ftp_answer_as_openssh_and_vsftpd() {
     let sftp = sftp_table().await;
@@ -294,7 +302,12 @@ async fn sftp_and_ftp_answer_as_openssh_and_vsftpd() {
         return;
     };
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/conformance.md");
-    std::fs::write(&doc, format!("{sftp}{ftp}")).unwrap();
+    // Sections written by other tests (the client matrix) are kept.
+    let kept = std::fs::read_to_string(&doc)
+        .ok()
+        .and_then(|d| d.find(KEPT_FROM).map(|i| d[i..].to_string()))
+        .unwrap_or_default();
+    std::fs::write(&doc, format!("{sftp}{ftp}{kept}")).unwrap();
     assert!(
         sftp_differ.is_empty(),
         "wharf on fs answers SFTP differently from OpenSSH:\n{}",

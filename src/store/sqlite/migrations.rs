@@ -260,6 +260,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX failures_key ON failures(key, at_ms);
     ALTER TABLE bans ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 14: modification times clients set on object stores, with the object's
+    // size and validator when set (`crate::vfs::TimeBook`); listings read one
+    // folder's rows.
+    r#"
+    CREATE TABLE object_times (
+        connector TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        dir       TEXT NOT NULL,
+        mtime_ms  INTEGER NOT NULL,
+        size      INTEGER NOT NULL,
+        tag       TEXT NOT NULL,
+        PRIMARY KEY (connector, key)
+    );
+    CREATE INDEX object_times_dir ON object_times(connector, dir);
+    "#,
 ];
 
 /// The schema version this build writes.
