@@ -19,6 +19,12 @@
 //! file is "now" unless the client sets one again, as `put -p` does after
 //! writing), a delete forgets it, and a rename carries it to the new key.
 //! Listings read the times of one folder in one query.
+//!
+//! The time is not also written as S3 user metadata (`x-amz-meta-mtime`):
+//! OpenDAL sets an object's metadata when its upload starts, and the time
+//! arrives later (`put -p` and WinSCP send FSETSTAT after the last WRITE, rclone
+//! and FTP's MFMT after the upload), so only a rewrite of the object could carry
+//! it; and wharf, reading listings, would never look at it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
