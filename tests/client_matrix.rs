@@ -781,8 +781,10 @@ async fn curl_sftp_on_s3() {
 /// resets them otherwise, see `src/ftps/tls.rs`), so the second upload of one
 /// curl run cannot resume a session and `require_ssl_reuse` refuses it (522).
 /// Downloads get fresh tickets and pass; so does TLS 1.2 (the matrix's curl).
-/// A fix needs a fresh ticket on the control connection after each upload,
-/// which rustls 0.23 cannot send on demand.
+/// vsftpd (`require_ssl_reuse=YES`, TLS 1.3) fails the same run at its third
+/// upload (tried by hand with Debian's vsftpd 3.0.3 and curl 7.88). A fix needs
+/// a fresh ticket on the control connection after each upload, which rustls
+/// 0.23 cannot send on demand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "known failure: curl over TLS 1.3, several uploads in one run (522)"]
 async fn curl_ftps_tls13_several_uploads_in_one_run() {
