@@ -227,7 +227,12 @@ impl App {
         let connectors = build_connectors(&config)?;
         // One memory budget for the buffers of every transfer, whichever store.
         let budget = crate::budget::Budget::new(config.buffer_budget);
-        let vfs = Arc::new(build_vfs(&config, &connectors)?.with_budget(budget.clone()));
+        // Times clients set on object stores are kept in the store (`vfs::times`).
+        let vfs = Arc::new(
+            build_vfs(&config, &connectors)?
+                .with_budget(budget.clone())
+                .with_times(Arc::new(db.clone())),
+        );
         let upload_staging = build_upload_staging(&config, &connectors)?
             .map(|v| Arc::new(v.with_budget(budget.clone())));
         let transfers = Arc::new(build_transfers(&config, &connectors)?.with_budget(budget));

@@ -1,8 +1,9 @@
 //! Conformance: the same cases against a reference server and against wharf on
 //! fs and on S3 (moto). SFTP: tests/conformance/sftp_cases.py, run by paramiko,
 //! against OpenSSH's own `sftp-server` over a pipe. FTP:
-//! tests/conformance/ftp_cases.py, run by Python's ftplib, against vsftpd (plain
-//! FTP, anonymous with writes allowed, started by the test on a free port) and
+//! tests/conformance/ftp_cases.py, run by Python's ftplib, against vsftpd
+//! (explicit FTPS with a throwaway certificate, TLS and session reuse required,
+//! anonymous with writes allowed, started by the test on a free port) and
 //! wharf over explicit FTPS. Writes both tables to `docs/conformance.md`; on fs
 //! every case must answer as the reference does except the differences listed
 //! in [`KNOWN`] and [`FTP_KNOWN`] with their reason.
@@ -145,7 +146,12 @@ async fn sftp_table() -> Option<(String, Vec<String>)> {
     table.push_str(
         "\nOn S3 an object store answers what it can: no symlinks, hard links, modes or \
          writes out of order (`Operation unsupported`), and folders that exist only \
-         while they hold something.\n",
+         while they hold something. Modification times a client sets (SETSTAT, \
+         `MFMT`, `MDTM <time>`) are kept in wharf's database with the object's size, \
+         ETag and LastModified, and reported by STAT and listings while the object is \
+         unchanged: S3 cannot change an object's time without rewriting it, and its \
+         listings carry no user metadata (`src/vfs/times.rs`). An object changed \
+         outside wharf shows its own LastModified again.\n",
     );
     Some((table, differ))
 }
@@ -159,12 +165,29 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts vsftpd in the foreground on a free port, anonymous with writes
+/// Starts vsftpd (explicit FTPS) in the foreground on a free port, anonymous with writes
 /// allowed in `root`, running as the user who starts it (no root needed); the
 /// child is killed when dropped.
 async fn start_vsftpd(dir: &Path) -> (tokio::process::Child, u16) {
     let root = dir.join("root");
     std::fs::create_dir_all(&root).unwrap();
+    // Explicit FTPS as wharf speaks it: a throwaway self-signed certificate,
+    // TLS required for the login and every data connection, and data
+    // connections resuming the control connection's session (vsftpd's
+    // `require_ssl_reuse`, on by default).
+    let (cert, key) = (dir.join("vsftpd.pem"), dir.join("vsftpd.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "openssl req (a certificate for vsftpd)");
     let user = std::process::Command::new("id")
         .arg("-un")
         .output()
@@ -182,8 +205,13 @@ async fn start_vsftpd(dir: &Path) -> (tokio::process::Child, u16) {
                  anon_upload_enable=YES\nanon_mkdir_write_enable=YES\n\
                  anon_other_write_enable=YES\nanon_world_readable_only=NO\nanon_umask=022\n\
                  mdtm_write=YES\nchmod_enable=YES\npasv_enable=YES\npasv_address=127.0.0.1\n\
-                 seccomp_sandbox=NO\nxferlog_enable=NO\n",
-                root = root.display()
+                 seccomp_sandbox=NO\nxferlog_enable=NO\n\
+                 ssl_enable=YES\nallow_anon_ssl=YES\nforce_anon_logins_ssl=YES\n\
+                 force_anon_data_ssl=YES\nrequire_ssl_reuse=YES\nssl_request_cert=NO\n\
+                 rsa_cert_file={cert}\nrsa_private_key_file={key}\n",
+                root = root.display(),
+                cert = cert.display(),
+                key = key.display()
             ),
         )
         .unwrap();
@@ -243,7 +271,7 @@ async fn ftp_table() -> Option<(String, Vec<String>)> {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut vsftpd, port) = start_vsftpd(dir.path()).await;
-    let reference = run_script(&ftp_script(), &["--port", &port.to_string()]).await;
+    let reference = run_script(&ftp_script(), &["--port", &port.to_string(), "--tls"]).await;
     let _ = vsftpd.kill().await;
     let fs = ftp_against_wharf("fs").await;
     let s3 = ftp_against_wharf("s3").await;
@@ -251,9 +279,10 @@ async fn ftp_table() -> Option<(String, Vec<String>)> {
     let mut table = String::from(
         "\n## FTP\n\n\
          The cases in `tests/conformance/ftp_cases.py`, run by Python's ftplib against \
-         vsftpd (Debian `vsftpd`, plain FTP, anonymous with writes allowed: the test \
-         runs it as the launching user, where local-user logins would need PAM and \
-         root) and against wharf over explicit FTPS with its storage on local disk \
+         vsftpd (Debian `vsftpd` over explicit FTPS, TLS required for logins and \
+         data, sessions reused; anonymous with writes allowed: the test runs it as \
+         the launching user, where local-user logins would need PAM and root) and \
+         against wharf over explicit FTPS with its storage on local disk \
          (fs) and on S3 (moto). An outcome is the reply code (the text is the \
          server's own), or the value read back; `226 f,f.1 old` for `stou` is the \
          code, the folder's names and the old file's content.\n\n\
@@ -285,7 +314,10 @@ async fn ftp_table() -> Option<(String, Vec<String>)> {
     Some((table, differ))
 }
 
-/// One test writes the whole document, so the two tables never race.
+/// Where the part of `docs/conformance.md` this test does not write begins.
+const KEPT_FROM: &str = "\n## Client matrix";
+
+/// One test writes both tables, so they never race.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sftp_and_ftp_answer_as_openssh_and_vsftpd() {
     let sftp = sftp_table().await;
@@ -294,7 +326,12 @@ async fn sftp_and_ftp_answer_as_openssh_and_vsftpd() {
         return;
     };
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/conformance.md");
-    std::fs::write(&doc, format!("{sftp}{ftp}")).unwrap();
+    // Sections written by other tests (the client matrix) are kept.
+    let kept = std::fs::read_to_string(&doc)
+        .ok()
+        .and_then(|d| d.find(KEPT_FROM).map(|i| d[i..].to_string()))
+        .unwrap_or_default();
+    std::fs::write(&doc, format!("{sftp}{ftp}{kept}")).unwrap();
     assert!(
         sftp_differ.is_empty(),
         "wharf on fs answers SFTP differently from OpenSSH:\n{}",

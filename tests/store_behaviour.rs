@@ -77,6 +77,7 @@ on_both!(
     twenty_nodes_racing_for_one_lease_give_one_holder,
     login_tries_reserved_at_once_never_pass_the_limit,
     bans_changed_and_ban_until,
+    object_times_put_replace_list_by_folder_and_delete,
 );
 
 fn new_user(name: &str) -> NewUser {
@@ -1057,6 +1058,57 @@ fn login_tries_reserved_at_once_never_pass_the_limit(f: &Fixture) {
         .failure_reserve("login:192.0.2.9", 70_000, 60_000, 1)
         .unwrap()
         .is_some());
+}
+
+/// Modification times kept for object stores: replaced per key, listed per
+/// folder (not below it, not of another connector), deleted per key.
+fn object_times_put_replace_list_by_folder_and_delete(f: &Fixture) {
+    use wharf::vfs::KeptTime;
+    let s = &f.store;
+    let t = |connector: &str, key: &str, dir: &str, ms: i64| KeptTime {
+        connector: connector.into(),
+        key: key.into(),
+        dir: dir.into(),
+        mtime_ms: ms,
+        size: 5_000_000_000,
+        tag: format!("etag-{key}@1700000000"),
+    };
+    assert_eq!(s.object_time_get("s3", "a/x").unwrap(), None);
+    s.object_time_put(&t("s3", "a/x", "a/", 1)).unwrap();
+    s.object_time_put(&t("s3", "a/x", "a/", 1_614_816_000_000))
+        .unwrap();
+    s.object_time_put(&t("s3", "a/y", "a/", 2)).unwrap();
+    s.object_time_put(&t("s3", "a/b/z", "a/b/", 3)).unwrap();
+    s.object_time_put(&t("other", "a/w", "a/", 4)).unwrap();
+    s.object_time_put(&t("s3", "top", "", -5)).unwrap();
+    assert_eq!(
+        s.object_time_get("s3", "a/x").unwrap(),
+        Some(t("s3", "a/x", "a/", 1_614_816_000_000)),
+        "a second put replaces the first; sizes above 4 GiB are kept"
+    );
+    let mut keys: Vec<(String, i64)> = s
+        .object_times_in("s3", "a/")
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.key, k.mtime_ms))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            ("a/x".to_string(), 1_614_816_000_000),
+            ("a/y".to_string(), 2)
+        ]
+    );
+    assert_eq!(
+        s.object_times_in("s3", "").unwrap(),
+        [t("s3", "top", "", -5)]
+    );
+    s.object_time_delete("s3", "a/x").unwrap();
+    s.object_time_delete("s3", "absent").unwrap();
+    assert_eq!(s.object_time_get("s3", "a/x").unwrap(), None);
+    assert_eq!(s.object_times_in("s3", "a/").unwrap().len(), 1);
+    assert_eq!(s.object_times_in("other", "a/").unwrap().len(), 1);
 }
 
 fn bans_changed_and_ban_until(f: &Fixture) {

@@ -449,20 +449,55 @@ impl Session {
         self.allow(Op::SetAttrs, "setstat", path).await
     }
 
-    /// Checks, before an upload is published, whether attribute changes asked on
-    /// its open handle will apply: `Ok(true)` to apply them after publication
-    /// (see [`Session::set_attrs`]), `Ok(false)` when they are ignored (audited
-    /// now), or the refusal.
-    pub async fn check_set_attrs(&self, path: &VPath, attrs: &SetAttrs) -> Result<bool> {
+    /// Checks, before an upload is published, which attribute changes asked on
+    /// its open handle will apply: those to apply after publication (see
+    /// [`Session::set_attrs`]; `None` when nothing will, ignored ones audited
+    /// now), and the answer to give the client. Where storage keeps only times
+    /// (object stores) and `setstat_mode` refuses the rest, the times still
+    /// apply and the client is told the rest was refused.
+    pub async fn check_set_attrs(
+        &self,
+        path: &VPath,
+        attrs: &SetAttrs,
+    ) -> (Option<SetAttrs>, Result<()>) {
         if attrs.is_empty() {
-            return Ok(false);
+            return (None, Ok(()));
         }
-        self.allow(Op::SetAttrs, "setstat", path).await?;
-        let res = self.vfs.attrs_supported(&self.full(path));
+        if let Err(e) = self.allow(Op::SetAttrs, "setstat", path).await {
+            return (None, Err(e));
+        }
+        let full = self.full(path);
+        let rest = SetAttrs {
+            atime: None,
+            mtime: None,
+            ..attrs.clone()
+        };
+        if self.vfs.keeps_only_times(&full)
+            && attrs.mtime.is_some()
+            && !rest.is_empty()
+            && self.vfs.refuses_unkept_attrs()
+        {
+            let res = Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{path}: this storage keeps no permissions or sizes (the time is kept)"),
+            ));
+            self.record_setstat(path, &rest, &res).await;
+            let times = SetAttrs {
+                atime: attrs.atime,
+                mtime: attrs.mtime,
+                ..Default::default()
+            };
+            return (Some(times), res.map(drop));
+        }
+        let res = self.vfs.attrs_supported(&full, attrs);
         if !matches!(res, Ok(true)) {
             self.record_setstat(path, attrs, &res).await;
         }
-        res.map_err(|e| self.hide_home(e))
+        match res {
+            Ok(true) => (Some(attrs.clone()), Ok(())),
+            Ok(false) => (None, Ok(())),
+            Err(e) => (None, Err(self.hide_home(e))),
+        }
     }
 
     async fn record_setstat(&self, path: &VPath, attrs: &SetAttrs, res: &Result<bool>) {

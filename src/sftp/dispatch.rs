@@ -462,7 +462,8 @@ impl Channel {
                 let uploading = self.uploads.lock().is_ok_and(|u| u.contains_key(&path));
                 if uploading {
                     // Not published yet: the upload applies it when it closes.
-                    if s.check_set_attrs(&path, &attrs).await? {
+                    let (apply, answer) = s.check_set_attrs(&path, &attrs).await;
+                    if let Some(attrs) = apply {
                         if let Some(p) = self
                             .uploads
                             .lock()
@@ -473,6 +474,7 @@ impl Channel {
                             p.attrs.merge(attrs);
                         }
                     }
+                    answer?;
                 } else {
                     s.set_attrs(&path, &attrs).await?;
                 }

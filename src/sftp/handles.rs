@@ -450,10 +450,11 @@ impl WriteHandle {
                 self.share_size();
             }
         }
-        if session.check_set_attrs(&self.path, &attrs).await? {
+        let (apply, answer) = session.check_set_attrs(&self.path, &attrs).await;
+        if let Some(attrs) = apply {
             self.pending.merge(attrs);
         }
-        Ok(())
+        answer
     }
 
     /// The size a client sees with FSTAT or STAT.

@@ -235,6 +235,31 @@ pub trait Store: Send + Sync + 'static {
     fn bans_changed(&self, since: Millis, now: Millis) -> Result<Vec<Ban>>;
     /// When the ban of `address` ends, if one runs at `now`.
     fn ban_until(&self, address: &str, now: Millis) -> Result<Option<Millis>>;
+
+    // --- Modification times clients set on object stores (`crate::vfs::TimeBook`).
+
+    /// Stores a kept time, replacing the one of the same connector and key.
+    fn object_time_put(&self, t: &crate::vfs::KeptTime) -> Result<()>;
+    fn object_time_get(&self, connector: &str, key: &str) -> Result<Option<crate::vfs::KeptTime>>;
+    /// The kept times of every key whose folder is `dir`.
+    fn object_times_in(&self, connector: &str, dir: &str) -> Result<Vec<crate::vfs::KeptTime>>;
+    fn object_time_delete(&self, connector: &str, key: &str) -> Result<()>;
+}
+
+/// The store keeps the Vfs's modification times of object stores.
+impl crate::vfs::TimeBook for Db {
+    fn time_put(&self, t: &crate::vfs::KeptTime) -> Result<()> {
+        self.0.object_time_put(t)
+    }
+    fn time_get(&self, connector: &str, key: &str) -> Result<Option<crate::vfs::KeptTime>> {
+        self.0.object_time_get(connector, key)
+    }
+    fn times_in(&self, connector: &str, dir: &str) -> Result<Vec<crate::vfs::KeptTime>> {
+        self.0.object_times_in(connector, dir)
+    }
+    fn time_delete(&self, connector: &str, key: &str) -> Result<()> {
+        self.0.object_time_delete(connector, key)
+    }
 }
 
 /// A login lock-out kept across restarts.

@@ -26,6 +26,7 @@ mod parts;
 mod path;
 mod presign;
 mod sigv4;
+mod times;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub use multipart_direct::{
 };
 pub use parts::{PartSchedule, DOUBLE_EVERY, PART_CAP};
 pub use path::{is_plain_name, VPath, MAX_NAME, MAX_PATH};
+pub use times::{KeptTime, TimeBook};
 
 use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
@@ -74,6 +76,8 @@ pub struct Vfs {
     jails: Vec<VPath>,
     setstat_mode: SetstatMode,
     interrupted: InterruptedUploads,
+    /// Modification times clients set on object stores (see `times`).
+    times: Option<Arc<dyn TimeBook>>,
 }
 
 /// What becomes of an upload cut off by a lost connection:
@@ -113,6 +117,7 @@ impl Vfs {
             jails: Vec::new(),
             setstat_mode: SetstatMode::default(),
             interrupted: InterruptedUploads::default(),
+            times: None,
         }
     }
 
@@ -129,6 +134,7 @@ impl Vfs {
             jails,
             setstat_mode: self.setstat_mode,
             interrupted: self.interrupted,
+            times: self.times.clone(),
         }
     }
 
@@ -152,6 +158,88 @@ impl Vfs {
     /// The memory budget for transfer buffers.
     pub fn budget(&self) -> &Budget {
         &self.budget
+    }
+
+    /// Keeps the modification times clients set on object stores in `book`
+    /// (see `times`); without one, such changes follow `setstat_mode`.
+    pub fn with_times(mut self, book: Arc<dyn TimeBook>) -> Self {
+        self.times = Some(book);
+        self
+    }
+
+    /// The time book, for `r` on storage that keeps no times of its own.
+    fn book(&self, r: &Resolved<'_>) -> Option<&Arc<dyn TimeBook>> {
+        self.times
+            .as_ref()
+            .filter(|_| r.mount.connector.local_root.is_none())
+    }
+
+    /// Forgets the kept time of `r`'s key (written, deleted or moved by wharf).
+    async fn forget_time(&self, r: &Resolved<'_>) -> Result<()> {
+        let Some(book) = self.book(r) else {
+            return Ok(());
+        };
+        let connector = r.mount.connector.name.clone();
+        let key = r.file_key().trim_end_matches('/').to_string();
+        times::run(book, move |b| b.time_delete(&connector, &key)).await
+    }
+
+    /// Keeps `mtime` for the object at `path` as it is now.
+    async fn keep_time(&self, path: &VPath, mtime: std::time::SystemTime) -> Result<()> {
+        let r = self.resolve(path)?;
+        let Some(book) = self.book(&r) else {
+            return Ok(());
+        };
+        let entry = self.stat(path).await?;
+        let key = r.file_key().trim_end_matches('/').to_string();
+        let kept = KeptTime {
+            connector: r.mount.connector.name.clone(),
+            dir: times::dir_of(&key),
+            key,
+            mtime_ms: times::to_ms(mtime),
+            size: entry.size,
+            tag: times::validator(&entry),
+        };
+        // The stat above reported the old kept time; the row is replaced.
+        times::run(book, move |b| b.time_put(&kept)).await
+    }
+
+    /// The kept time of `from` if it still holds, so a move can carry it.
+    async fn kept_time_of(&self, from: &VPath, r: &Resolved<'_>) -> Result<Option<i64>> {
+        let Some(book) = self.book(r) else {
+            return Ok(None);
+        };
+        let connector = r.mount.connector.name.clone();
+        let key = r.file_key().trim_end_matches('/').to_string();
+        let Some(kept) = times::run(book, move |b| b.time_get(&connector, &key)).await? else {
+            return Ok(None);
+        };
+        let entry = self.stat_stored(from, r).await?;
+        Ok(times::holds(&entry, &kept).then_some(kept.mtime_ms))
+    }
+
+    /// Gives `to` the time carried from a moved object, if there was one.
+    async fn carry_time(&self, to: &VPath, mtime_ms: Option<i64>) -> Result<()> {
+        match mtime_ms {
+            Some(ms) => {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+                self.keep_time(to, t).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `path` lies on storage where only modification times are kept
+    /// (in the time book): permissions and sizes asked with a time there follow
+    /// `setstat_mode` on their own.
+    pub fn keeps_only_times(&self, path: &VPath) -> bool {
+        !self.table.is_virtual_dir(path)
+            && self.resolve(path).is_ok_and(|r| self.book(&r).is_some())
+    }
+
+    /// Whether `setstat_mode` refuses what storage cannot keep.
+    pub fn refuses_unkept_attrs(&self) -> bool {
+        self.setstat_mode == SetstatMode::Refuse
     }
 
     /// Sets what attribute changes get on storage that cannot keep them.
@@ -219,6 +307,20 @@ impl Vfs {
             let name = &r.mount.connector.name;
             return timed(name, "stat", local_ops::stat(place, path)).await;
         }
+        let mut entry = self.stat_stored(path, &r).await?;
+        if let Some(book) = self.book(&r) {
+            let connector = r.mount.connector.name.clone();
+            let key = r.file_key().trim_end_matches('/').to_string();
+            if let Some(kept) = times::run(book, move |b| b.time_get(&connector, &key)).await? {
+                times::apply(&mut entry, &kept);
+            }
+        }
+        Ok(entry)
+    }
+
+    /// What an object store says of `path` (a file, or a folder marker or
+    /// prefix), before any kept time.
+    async fn stat_stored(&self, path: &VPath, r: &Resolved<'_>) -> Result<Entry> {
         let op = &r.mount.connector.operator;
         match op.stat(r.file_key()).await {
             Ok(meta) if meta.is_file() => {
@@ -276,7 +378,7 @@ impl Vfs {
     /// Whether attribute changes at `path` are applied (`Ok(true)`) or answered
     /// OK and ignored (`Ok(false)`, `setstat_mode = "ignore"`); refused with
     /// `Unsupported` where storage keeps no attributes (object stores).
-    pub fn attrs_supported(&self, path: &VPath) -> Result<bool> {
+    pub fn attrs_supported(&self, path: &VPath, attrs: &SetAttrs) -> Result<bool> {
         if self.table.is_virtual_dir(path) {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -285,6 +387,16 @@ impl Vfs {
         }
         let r = self.resolve(path)?;
         if r.mount.connector.local_root.is_some() {
+            return Ok(true);
+        }
+        let rest = SetAttrs {
+            atime: None,
+            mtime: None,
+            ..attrs.clone()
+        };
+        if self.book(&r).is_some() && (attrs.mtime.is_some() || rest.is_empty()) {
+            // Times are kept; what else is asked follows `setstat_mode`, told
+            // by `set_attrs` once the time is kept.
             return Ok(true);
         }
         match self.setstat_mode {
@@ -298,13 +410,36 @@ impl Vfs {
 
     /// Applies attribute changes (SFTP SETSTAT) where storage keeps them; returns
     /// whether anything was applied (see [`Vfs::attrs_supported`]).
+    /// On object stores with a time book the modification time is kept (see
+    /// `times`) and permissions or a size asked with it follow `setstat_mode`:
+    /// ignored, or refused after the time is kept.
     pub async fn set_attrs(&self, path: &VPath, attrs: &SetAttrs) -> Result<bool> {
-        if !self.attrs_supported(path)? {
+        if !self.attrs_supported(path, attrs)? {
             // Still an error for a name that does not exist.
             self.stat(path).await?;
             return Ok(false);
         }
         let r = self.resolve(path)?;
+        if self.book(&r).is_some() {
+            match attrs.mtime {
+                Some(t) => self.keep_time(path, t).await?,
+                None => drop(self.stat(path).await?),
+            }
+            let rest = SetAttrs {
+                atime: None,
+                mtime: None,
+                ..attrs.clone()
+            };
+            if !rest.is_empty() && self.setstat_mode == SetstatMode::Refuse {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{path}: this storage keeps no permissions or sizes (the time was kept)"
+                    ),
+                ));
+            }
+            return Ok(true);
+        }
         let place = self
             .place(path, &r)
             .ok_or_else(|| Error::denied(format!("{path} is outside the permitted folder")))?;
@@ -353,8 +488,18 @@ impl Vfs {
             .lister(&dir_key)
             .await
             .map_err(|e| Error::from(e).context(format!("list {dir}")))?;
+        let kept: Arc<std::collections::HashMap<String, KeptTime>> = match self.book(&r) {
+            Some(book) => {
+                let name = connector.name.clone();
+                let folder = dir_key.trim_start_matches('/').to_string();
+                let rows = times::run(book, move |b| b.times_in(&name, &folder)).await?;
+                Arc::new(rows.into_iter().map(|t| (t.key.clone(), t)).collect())
+            }
+            None => Arc::default(),
+        };
         let dir = dir.clone();
         let stored = lister.map_err(Error::from).try_filter_map(move |item| {
+            let kept = kept.clone();
             let connector = connector.clone();
             let dir = dir.clone();
             let dir_key = dir_key.clone();
@@ -367,7 +512,12 @@ impl Vfs {
                 if skip {
                     return Ok(None);
                 }
-                list_entry(&connector, &dir, item).await
+                let key = item.path().trim_end_matches('/').to_string();
+                let mut entry = list_entry(&connector, &dir, item).await?;
+                if let (Some(e), Some(t)) = (entry.as_mut(), kept.get(&key)) {
+                    times::apply(e, t);
+                }
+                Ok(entry)
             }
         });
         Ok(stored
@@ -446,6 +596,8 @@ impl Vfs {
                 refill: Some((self.budget.clone(), self.buffer_size)),
             });
         }
+        // A new version is "now" unless the client sets a time again.
+        self.forget_time(&r).await?;
         let op = &connector.operator;
         let cap = op.info().capability();
         let mut builder = op.writer_with(r.file_key());
@@ -667,7 +819,8 @@ impl Vfs {
             .operator
             .delete(r.file_key())
             .await
-            .map_err(|e| Error::from(e).context(format!("delete {path}")))
+            .map_err(|e| Error::from(e).context(format!("delete {path}")))?;
+        self.forget_time(&r).await
     }
 
     /// Creates one directory; its parent must exist and the name must be free.
@@ -721,7 +874,8 @@ impl Vfs {
             .operator
             .delete(&r.dir_key())
             .await
-            .map_err(|e| Error::from(e).context(format!("rmdir {path}")))
+            .map_err(|e| Error::from(e).context(format!("rmdir {path}")))?;
+        self.forget_time(&r).await
     }
 
     /// Moves a file or a directory. With `overwrite`, an existing target file is
@@ -766,20 +920,29 @@ impl Vfs {
                 return timed(name, "rename", local_ops::rename(a, b, from)).await;
             }
         }
+        let carried = match src.kind {
+            EntryKind::File => self.kept_time_of(from, &rf).await?,
+            EntryKind::Dir => None,
+        };
         match (src.kind, same) {
             (EntryKind::File, true) if op.info().capability().rename => {
-                op.rename(rf.file_key(), rt.file_key()).await.map_err(ctx)
+                op.rename(rf.file_key(), rt.file_key()).await.map_err(ctx)?;
+                self.forget_time(&rf).await?;
             }
             (EntryKind::File, true) if op.info().capability().copy => {
                 op.copy(rf.file_key(), rt.file_key()).await.map_err(ctx)?;
-                op.delete(rf.file_key()).await.map_err(ctx)
+                op.delete(rf.file_key()).await.map_err(ctx)?;
+                self.forget_time(&rf).await?;
             }
             (EntryKind::File, _) => {
                 self.copy(from, to).await?;
-                self.delete(from).await
+                self.delete(from).await?;
             }
-            (EntryKind::Dir, _) => self.move_tree(from, to).await,
+            (EntryKind::Dir, _) => return self.move_tree(from, to).await,
         }
+        // A copied object is new to the service (new LastModified): the time
+        // is kept again against what it is now.
+        self.carry_time(to, carried).await
     }
 
     /// Moves a directory tree where the service cannot: copy everything first, then
@@ -807,7 +970,11 @@ impl Vfs {
             self.mkdir(&target_of(dir)?).await?;
         }
         for file in &files {
-            self.copy(file, &target_of(file)?).await?;
+            let rf = self.resolve(file)?;
+            let carried = self.kept_time_of(file, &rf).await?;
+            let target = target_of(file)?;
+            self.copy(file, &target).await?;
+            self.carry_time(&target, carried).await?;
         }
         for file in &files {
             self.delete(file).await?;

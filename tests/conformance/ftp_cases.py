@@ -1,9 +1,9 @@
 """FTP conformance cases, run by Python's ftplib against one server and printed
-as JSON ({case: outcome}). tests/conformance.rs runs them against vsftpd (plain
-FTP, anonymous with writes allowed, the reference) and against wharf (explicit
+as JSON ({case: outcome}). tests/conformance.rs runs them against vsftpd
+(explicit FTPS, anonymous with writes allowed, the reference) and against wharf (explicit
 FTPS, on fs and on S3) and writes the FTP table of docs/conformance.md.
 
-  ftp_cases.py --port PORT                          (plain FTP, anonymous)
+  ftp_cases.py --port PORT [--tls]                  (anonymous)
   ftp_cases.py --port PORT --tls --user U --password P
 
 An outcome is what a client sees: the reply code (and, where the case reads

@@ -30,6 +30,7 @@ pub const TABLES: &[&str] = &[
     "notification_prefs",
     "audit",
     "bans",
+    "object_times",
 ];
 
 /// Rows per INSERT: one round trip per row would make a long audit log take

@@ -266,6 +266,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE link_uploads ADD COLUMN direct_id TEXT;
     ALTER TABLE link_uploads ADD COLUMN direct_connector TEXT;
     "#,
+    // 15: modification times clients set on object stores, with the object's
+    // size and validator when set (`crate::vfs::TimeBook`); listings read one
+    // folder's rows.
+    r#"
+    CREATE TABLE object_times (
+        connector TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        dir       TEXT NOT NULL,
+        mtime_ms  INTEGER NOT NULL,
+        size      INTEGER NOT NULL,
+        tag       TEXT NOT NULL,
+        PRIMARY KEY (connector, key)
+    );
+    CREATE INDEX object_times_dir ON object_times(connector, dir);
+    "#,
 ];
 
 /// The schema version this build writes.

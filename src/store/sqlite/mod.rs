@@ -12,6 +12,7 @@ mod links;
 mod migrations;
 mod notifications;
 mod sessions;
+mod times;
 mod uploads;
 mod users;
 mod visits;
@@ -381,6 +382,19 @@ impl Store for SqliteStore {
     }
     fn ban_until(&self, address: &str, now: Millis) -> Result<Option<Millis>> {
         self.with(|c| failures::ban_until(c, address, now))
+    }
+
+    fn object_time_put(&self, t: &crate::vfs::KeptTime) -> Result<()> {
+        self.with(|c| times::put(c, t))
+    }
+    fn object_time_get(&self, connector: &str, key: &str) -> Result<Option<crate::vfs::KeptTime>> {
+        self.with(|c| times::get(c, connector, key))
+    }
+    fn object_times_in(&self, connector: &str, dir: &str) -> Result<Vec<crate::vfs::KeptTime>> {
+        self.with(|c| times::in_dir(c, connector, dir))
+    }
+    fn object_time_delete(&self, connector: &str, key: &str) -> Result<()> {
+        self.with(|c| times::delete(c, connector, key))
     }
 }
 
