@@ -43,7 +43,9 @@ def main():
     key, part_size, parts = begun["key"], begun["part_size"], begun["parts"]
 
     def put(number, data, url):
-        req = urllib.request.Request(url, data=data, method="PUT")
+        # No form content type (urllib's default for a body): the part is raw bytes.
+        req = urllib.request.Request(url, data=data, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
         with urllib.request.urlopen(req) as r:
             if r.status != 200:
                 raise RuntimeError(f"part {number}: {r.status}")
