@@ -155,6 +155,16 @@ async fn add_alice(gw: &Gateway) {
         .unwrap();
 }
 
+/// An upload request of alice's into `/in` (with `extra` arguments) and its
+/// first visitor: (link id, token, visitor).
+fn request(gw: &Gateway, extra: &[&str]) -> (String, String, Visitor) {
+    let mut args = vec!["request", "--as", "alice", "--folder", "/in"];
+    args.extend_from_slice(extra);
+    let (id, token) = gw.link(&args);
+    let visitor = Visitor::new(&gw.url(&token));
+    (id, token, visitor)
+}
+
 fn bucket(gw: &Gateway) -> String {
     gw.config.connectors[0].options["bucket"].clone()
 }
@@ -187,16 +197,7 @@ const MB: usize = 1 << 20;
 async fn a_direct_upload_resumes_and_publishes_a_checked_file_whose_bytes_skip_wharf() {
     let mut gw = Gateway::start("s3-direct-up", "").await;
     add_alice(&gw).await;
-    let (id, token) = gw.link(&[
-        "request",
-        "--as",
-        "alice",
-        "--folder",
-        "/in",
-        "--max-files",
-        "1",
-    ]);
-    let visitor = Visitor::new(&gw.url(&token));
+    let (id, token, visitor) = request(&gw, &["--max-files", "1"]);
     let (status, page) = visitor.open().await;
     assert_eq!(status, 200);
     assert!(
@@ -325,16 +326,7 @@ async fn a_direct_upload_resumes_and_publishes_a_checked_file_whose_bytes_skip_w
 async fn a_wrong_hash_publishes_nothing_and_gives_the_use_back() {
     let mut gw = Gateway::start("s3-direct-up", "").await;
     add_alice(&gw).await;
-    let (id, token) = gw.link(&[
-        "request",
-        "--as",
-        "alice",
-        "--folder",
-        "/in",
-        "--max-files",
-        "2",
-    ]);
-    let visitor = Visitor::new(&gw.url(&token));
+    let (id, _, visitor) = request(&gw, &["--max-files", "2"]);
     visitor.open().await;
     let data = common::pattern(9 * MB, 3);
     let (status, v) = visitor.begin("a.bin", data.len()).await;
@@ -414,8 +406,7 @@ async fn a_wrong_hash_publishes_nothing_and_gives_the_use_back() {
 async fn the_sweep_aborts_an_abandoned_direct_upload() {
     let mut gw = Gateway::start("s3-direct-up", "[links]\nupload_abandon = \"1s\"\n").await;
     add_alice(&gw).await;
-    let (id, token) = gw.link(&["request", "--as", "alice", "--folder", "/in"]);
-    let visitor = Visitor::new(&gw.url(&token));
+    let (id, _, visitor) = request(&gw, &[]);
     visitor.open().await;
     let data = common::pattern(9 * MB, 5);
     let (status, v) = visitor.begin("left.bin", data.len()).await;
@@ -452,8 +443,7 @@ async fn the_sweep_aborts_an_abandoned_direct_upload() {
 async fn without_the_setting_the_page_uses_tus() {
     let gw = Gateway::start("s3", "").await;
     add_alice(&gw).await;
-    let (_, token) = gw.link(&["request", "--as", "alice", "--folder", "/in"]);
-    let visitor = Visitor::new(&gw.url(&token));
+    let (_, token, visitor) = request(&gw, &[]);
     let (_, page) = visitor.open().await;
     assert!(!page.contains("data-direct"));
     let r = reqwest::get(gw.url(&token)).await.unwrap();
@@ -547,8 +537,7 @@ print(sign(ops, p.path, str(int(length) - 1)))
 async fn part_urls_are_what_the_aws_sdk_signs_and_nothing_else() {
     let gw = Gateway::start("s3-direct-up", "").await;
     add_alice(&gw).await;
-    let (_, token) = gw.link(&["request", "--as", "alice", "--folder", "/in"]);
-    let visitor = Visitor::new(&gw.url(&token));
+    let (_, _, visitor) = request(&gw, &[]);
     visitor.open().await;
     let size = 8 * MB * 2 + 1000;
     let (status, v) = visitor.begin("x.bin", size).await;
@@ -591,16 +580,7 @@ async fn part_urls_are_what_the_aws_sdk_signs_and_nothing_else() {
 async fn cancelling_aborts_the_multipart_upload() {
     let gw = Gateway::start("s3-direct-up", "").await;
     add_alice(&gw).await;
-    let (id, token) = gw.link(&[
-        "request",
-        "--as",
-        "alice",
-        "--folder",
-        "/in",
-        "--max-files",
-        "3",
-    ]);
-    let visitor = Visitor::new(&gw.url(&token));
+    let (id, token, visitor) = request(&gw, &["--max-files", "3"]);
     visitor.open().await;
     let data = common::pattern(9 * MB, 9);
     let (_, v) = visitor.begin("gone.bin", data.len()).await;
