@@ -325,7 +325,15 @@ async fn no_code_or_token_reaches_the_log() {
         .lines()
         .any(|l| l.starts_with("Subject:") && l.contains(&code)));
     // The mail was logged (so the log is being captured), without its secrets.
-    let text = String::from_utf8_lossy(&log.lock().unwrap()).to_string();
+    // The line is written just after the file appears: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = String::from_utf8_lossy(&log.lock().unwrap()).to_string();
+        if text.contains("mail written to the outbox") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         text.contains("mail written to the outbox"),
         "log not captured"
