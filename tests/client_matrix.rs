@@ -655,15 +655,26 @@ async fn curl(storage: &'static str, sftp: bool) {
     } else {
         format!("ftp://127.0.0.1:{}/", c.ftps_port())
     };
-    let curl = || {
+    // FTPS over TLS 1.3, except for the parallel runs (`-Z`): their connections
+    // share curl's one cached session per server, and OpenSSL uses a TLS 1.3
+    // session once, so some data connections find only a used one and cannot
+    // resume (522 under `require_ssl_reuse`, with vsftpd too). Serial runs get a
+    // fresh ticket from each data connection (`curl_ftps_tls13_several_...`).
+    let curl_tls = |tls13: bool| {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "--fail", "-k", "-u", &format!("{USER}:{PASSWORD}")]);
         if !sftp {
-            // See `curl_ftps_tls13_several_uploads_in_one_run`.
-            cmd.args(["--ssl-reqd", "--tls-max", "1.2"]);
+            cmd.arg("--ssl-reqd");
+            cmd.args(if tls13 {
+                ["--tlsv1.3", "--tls-max", "1.3"]
+            } else {
+                ["--tlsv1.2", "--tls-max", "1.2"]
+            });
         }
         cmd
     };
+    let curl = || curl_tls(true);
+    let curl_parallel = || curl_tls(false);
     // Quote commands: FTP's take paths from the login folder, SFTP's absolute ones.
     let q = |ftp: String, sftp_cmd: String| if sftp { sftp_cmd } else { ftp };
     ok(
@@ -684,7 +695,7 @@ async fn curl(storage: &'static str, sftp: bool) {
     // The tree in one run: one -T and URL pair per file, folders created, 8
     // transfers at a time (one at a time, curl waits up to a second before some
     // data connections: 400 transfers took minutes).
-    let mut up = curl();
+    let mut up = curl_parallel();
     up.args(["--ftp-create-dirs", "-Z", "--parallel-max", "8"]);
     for (rel, _) in &s.tree {
         up.arg("-T")
@@ -702,7 +713,7 @@ async fn curl(storage: &'static str, sftp: bool) {
         300,
     )
     .await;
-    let mut down = curl();
+    let mut down = curl_parallel();
     down.args(["--create-dirs", "-Z", "--parallel-max", "8"]);
     for (rel, _) in &s.tree {
         down.arg("-o")
@@ -777,31 +788,42 @@ async fn curl_sftp_on_s3() {
     curl("s3", true).await;
 }
 
-/// Known failure, found by this matrix: curl (OpenSSL) uses each TLS 1.3
-/// session ticket once (OpenSSL drops a resumed TLS 1.3 session from a client
-/// cache), and wharf sends no tickets on upload data connections (Go's TLS
-/// resets them otherwise, see `src/ftps/tls.rs`), so the second upload of one
-/// curl run cannot resume a session and `require_ssl_reuse` refuses it (522).
-/// Downloads get fresh tickets and pass; so does TLS 1.2 (the matrix's curl).
-/// vsftpd (`require_ssl_reuse=YES`, TLS 1.3) fails the same run at its third
-/// upload (tried by hand with Debian's vsftpd 3.0.3 and curl 7.88). A fix needs
-/// a fresh ticket on the control connection after each upload, which rustls
-/// 0.23 cannot send on demand.
+/// Found by this matrix: curl (OpenSSL) uses each TLS 1.3 session once, so
+/// every data connection must hand it a fresh ticket for the next. Upload data
+/// connections sent none (Go's TLS resets them otherwise, see
+/// `src/ftps/tls.rs`), so the second upload of one curl run could not resume a
+/// session and `require_ssl_reuse` refused it with 522. Now OpenSSL clients get
+/// tickets there. vsftpd fails this run at its third upload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failure: curl over TLS 1.3, several uploads in one run (522)"]
 async fn curl_ftps_tls13_several_uploads_in_one_run() {
     let c = Case::start("fs", "").await;
     let s = sources();
     let base = format!("ftp://127.0.0.1:{}/", c.ftps_port());
-    let mut up = Command::new("curl");
-    up.args(["-sS", "--fail", "-k", "--ssl-reqd", "--tlsv1.3", "-u"])
-        .arg(format!("{USER}:{PASSWORD}"));
-    for (rel, _) in s.tree.iter().take(3) {
+    let curl = || {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--fail", "-k", "--ssl-reqd", "--tlsv1.3", "-u"])
+            .arg(format!("{USER}:{PASSWORD}"));
+        cmd
+    };
+    let files: Vec<_> = s.tree.iter().take(4).collect();
+    let mut up = curl();
+    for (rel, _) in &files {
         up.arg("-T")
             .arg(s.payload().join("tree").join(rel))
             .arg(format!("{base}{}", rel.replace('/', "-")));
     }
     ok("curl over TLS 1.3", &mut up, 60).await;
+    // And back in one run too, each compared with what was sent.
+    let mut down = curl();
+    for (rel, _) in &files {
+        down.arg("-o")
+            .arg(c.out.join(rel.replace('/', "-")))
+            .arg(format!("{base}{}", rel.replace('/', "-")));
+    }
+    ok("curl over TLS 1.3", &mut down, 60).await;
+    for (rel, sha) in &files {
+        assert_eq!(&file_sha(&c.out.join(rel.replace('/', "-"))), sha, "{rel}");
+    }
 }
 
 // --- sshfs ----------------------------------------------------------------

@@ -259,3 +259,49 @@ async fn memory_store_refuses_or_ignores() {
         assert!(ok && ls.contains("b.bin"), "{out}\n{ls}");
     }
 }
+
+/// On S3 with `setstat_mode = "ignore"`, `put -p` (mode and time) keeps the
+/// time and ignores the mode: the audit row says so, instead of listing the
+/// mode as applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_mode_beside_a_kept_time_is_audited_as_ignored() {
+    let mut gw = Gateway::start("s3", "[storage]\nsetstat_mode = \"ignore\"\n").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let src = gw.path("src.bin");
+    std::fs::write(&src, pattern(10_000, 3)).unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
+    set_mtime(&src, OLD_MTIME);
+    let (ok, out) = sftp_batch(
+        &gw,
+        &key,
+        "put -p src.bin kept.bin\nchmod 600 kept.bin\nls -l\n",
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains(" 2021 "), "time kept: {out}");
+    let events = gw
+        .stop_and_audit(AuditQuery {
+            actor: Some("acme".into()),
+            action: Some("setstat".into()),
+            ..Default::default()
+        })
+        .await;
+    let details: Vec<&str> = events.iter().filter_map(|e| e.detail.as_deref()).collect();
+    assert!(!details.is_empty(), "{events:?}");
+    for d in &details {
+        // Whatever names a mode must say it was ignored.
+        if let Some(at) = d.find("mode ") {
+            assert!(
+                d[..at].contains("ignored"),
+                "a mode listed as applied: {details:?}"
+            );
+        }
+    }
+    assert!(
+        details.iter().any(|d| d.ends_with(&format!(
+            "mtime {OLD_MTIME}; ignored (storage keeps none): mode 0640"
+        ))),
+        "{details:?}"
+    );
+}

@@ -29,6 +29,9 @@ use crate::vfs::VPath;
 const MAX_LINE: u64 = 8192;
 /// Size of one read from an upload's data connection.
 const CHUNK: usize = 256 * 1024;
+/// Longest wait for a data connection's TLS handshake before the 150 reply, for
+/// a client that began it before the transfer command.
+const EARLY_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The control stream: plain until AUTH TLS, or TLS from the start (implicit).
 enum Transport {
@@ -917,24 +920,37 @@ impl Control {
             Some(name) => format!("FILE: {name}"),
             None => "Opening data connection".to_string(),
         };
-        self.reply(150, &opening).await;
-        let acceptor = match &job {
-            Job::Stor(..) => &self.ctx.tls.upload,
-            _ => &self.ctx.tls.download,
+        let direction = match &job {
+            Job::Stor(..) => super::tls::Direction::Upload,
+            _ => super::tls::Direction::Download,
+        };
+        let (plan, spoke_first) = match (self.protect_data, direction) {
+            (true, super::tls::Direction::Upload) => data::early(plan, self.peer.ip()),
+            _ => (plan, false),
         };
         let tls = self.protect_data.then(|| data::DataTls {
-            acceptor: acceptor.clone(),
+            acceptors: self.ctx.tls.clone(),
+            direction,
             id: self.tls_id,
             require_reuse: self.ctx.config.require_ssl_reuse,
             user: session.user().name.clone(),
             owners: self.ctx.session_owners.clone(),
         });
         let client = self.peer.ip();
+        let (secured, handshake) = tokio::sync::oneshot::channel::<()>();
         self.transfer = Some(tokio::spawn(async move {
             let _stou_claim = stou_claim;
-            let stream = data::open(plan, client, tls).await?;
-            prepared.run(stream, rest).await
+            let stream = data::open(plan, client, tls).await;
+            drop(secured);
+            prepared.run(stream?, rest).await
         }));
+        // A client that began TLS before the command gets the 150 once the
+        // handshake is over (`data::early`), or after EARLY_HANDSHAKE at most, in
+        // case it waits for the 150 before finishing it.
+        if spoke_first {
+            let _ = tokio::time::timeout(EARLY_HANDSHAKE, handshake).await;
+        }
+        self.reply(150, &opening).await;
     }
 
     async fn finish_transfer(&mut self, outcome: Outcome) {

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio_rustls::TlsAcceptor;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -31,6 +30,45 @@ pub enum Plan {
     None,
     Passive(TcpListener),
     Active(SocketAddr),
+    /// A passive connection already accepted (see [`early`]).
+    Connected(TcpStream),
+}
+
+/// Takes the passive connection of `plan` if the client has opened it already,
+/// without waiting, and tells whether the client has also sent bytes on it: a
+/// TLS ClientHello sent before the transfer command, as curl does. Such a
+/// client drives its handshake without waiting for the 150 reply, so the
+/// handshake can finish before it: then the tickets of an upload connection
+/// reach the client before it writes, and it reads them at its close (see
+/// `tls::reads_tickets_at_close`) however small the file. A client that waits
+/// for the 150 before its ClientHello (Python's ftplib) has sent nothing, and
+/// gets the 150 at once.
+pub fn early(plan: Plan, client: IpAddr) -> (Plan, bool) {
+    let Plan::Passive(listener) = plan else {
+        return (plan, false);
+    };
+    // A std accept does not wait, and does not depend on the reactor having
+    // seen the connection yet.
+    let std_listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(_) => return (Plan::None, false),
+    };
+    let taken = match std_listener.accept() {
+        Ok((tcp, from)) if same_host(from.ip(), client) => Some(tcp),
+        _ => None,
+    };
+    let Ok(listener) = TcpListener::from_std(std_listener) else {
+        return (Plan::None, false);
+    };
+    let Some(tcp) = taken else {
+        return (Plan::Passive(listener), false);
+    };
+    let spoke =
+        tcp.set_nonblocking(true).is_ok() && matches!(tcp.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+    match TcpStream::from_std(tcp) {
+        Ok(tcp) => (Plan::Connected(tcp), spoke),
+        Err(_) => (Plan::Passive(listener), false),
+    }
 }
 
 /// Binds a passive listener on `ip`, in `ports` (or any free port when `None`).
@@ -55,7 +93,8 @@ pub async fn listen(ip: IpAddr, ports: Option<&RangeInclusive<u16>>) -> Result<T
 
 /// TLS on a data connection (PROT P).
 pub struct DataTls {
-    pub acceptor: TlsAcceptor,
+    pub acceptors: super::tls::Acceptors,
+    pub direction: super::tls::Direction,
     /// The control connection's session id (see [`super::tls`]).
     pub id: super::tls::SessionId,
     /// Refuse a connection that does not resume a session of the control
@@ -82,6 +121,7 @@ pub async fn open(plan: Plan, client: IpAddr, tls: Option<DataTls>) -> Result<Da
                     Error::new(ErrorKind::Unavailable, "no data connection within 30 s")
                 })??
         }
+        Plan::Connected(tcp) => tcp,
         Plan::Active(addr) => {
             let socket = if addr.is_ipv4() {
                 TcpSocket::new_v4()?
@@ -97,7 +137,8 @@ pub async fn open(plan: Plan, client: IpAddr, tls: Option<DataTls>) -> Result<Da
     match tls {
         None => Ok(Box::new(tcp)),
         Some(DataTls {
-            acceptor,
+            acceptors,
+            direction,
             id,
             require_reuse,
             user,
@@ -105,7 +146,17 @@ pub async fn open(plan: Plan, client: IpAddr, tls: Option<DataTls>) -> Result<Da
         }) => {
             // Tickets handed out here carry the control connection's id too, so a
             // client that resumes with them next time still proves the same session.
-            let accept = acceptor.accept_with(tcp, |c| c.set_resumption_data(&id));
+            // The ClientHello is read first: how many tickets to send depends on
+            // the client (`tls::reads_tickets_at_close`).
+            let accept = async {
+                let start =
+                    tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+                        .await?;
+                let config = acceptors.data(direction, &start.client_hello());
+                start
+                    .into_stream_with(config, |c| c.set_resumption_data(&id))
+                    .await
+            };
             let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, accept)
                 .await
                 .map_err(|_| {

@@ -12,9 +12,17 @@
 //!   data connection, which a stateful store would honour only once;
 //! - several tickets from the control connection, and fresh ones from download
 //!   data connections, for clients that use each ticket once (rustls);
-//! - no tickets on upload data connections: a client that only writes (Go's TLS in
-//!   rclone) never reads them, and closing a socket with unread bytes makes its
-//!   kernel reset the connection and drop the upload's unsent tail.
+//! - no tickets on upload data connections for clients that only write (Go's TLS
+//!   in rclone, Java): they never read them, and closing a socket with unread
+//!   bytes makes the client's kernel reset the connection and drop the upload's
+//!   unsent tail;
+//! - but tickets on upload data connections for OpenSSL clients (curl): OpenSSL
+//!   uses a TLS 1.3 session once, so curl needs a fresh ticket from each data
+//!   connection for the next one, and it reads them at close (one `SSL_read`
+//!   before its close_notify, "to avoid an RST"). Without them curl's second
+//!   upload in one run is refused (vsftpd fails the same run at the third).
+//!   OpenSSL is recognised by its default TLS 1.3 suite order
+//!   ([`reads_tickets_at_close`]); anything else gets none.
 //!
 //! Every session carries its control connection's random id as resumption data
 //! (integrity-protected by rustls), so a data connection can be checked to have
@@ -28,8 +36,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::server::ServerSessionMemoryCache;
-use rustls::ServerConfig;
+use rustls::server::{ClientHello, ServerSessionMemoryCache};
+use rustls::{CipherSuite, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
 use crate::certs::ReloadableCert;
@@ -74,9 +82,18 @@ const DOWNLOAD_TICKETS: usize = 2;
 pub struct Acceptors {
     pub control: TlsAcceptor,
     /// Data connections the server writes to (RETR, LIST, NLST, MLSD).
-    pub download: TlsAcceptor,
-    /// Data connections the client writes to (STOR, APPE): no tickets.
-    pub upload: TlsAcceptor,
+    download: Arc<ServerConfig>,
+    /// Data connections the client writes to (STOR, APPE, STOU): no tickets...
+    upload: Arc<ServerConfig>,
+    /// ...unless the client reads them at close.
+    upload_tickets: Arc<ServerConfig>,
+}
+
+/// Which way a data connection's bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Download,
+    Upload,
 }
 
 impl Acceptors {
@@ -84,14 +101,47 @@ impl Acceptors {
         let with_tickets = |n: usize| {
             let mut c = (*control).clone();
             c.send_tls13_tickets = n;
-            TlsAcceptor::from(Arc::new(c))
+            Arc::new(c)
         };
         Acceptors {
             download: with_tickets(DOWNLOAD_TICKETS),
             upload: with_tickets(0),
+            upload_tickets: with_tickets(DOWNLOAD_TICKETS),
             control: TlsAcceptor::from(control),
         }
     }
+
+    /// The configuration for a data connection going `direction`, whose client
+    /// said `hello`.
+    pub fn data(&self, direction: Direction, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
+        match direction {
+            Direction::Download => self.download.clone(),
+            Direction::Upload if reads_tickets_at_close(hello.cipher_suites()) => {
+                self.upload_tickets.clone()
+            }
+            Direction::Upload => self.upload.clone(),
+        }
+    }
+}
+
+/// OpenSSL's default TLS 1.3 suites, in its order. Go offers AES-128-GCM first,
+/// Java ChaCha20 last, GnuTLS adds AES-128-CCM, rustls puts AES-128-GCM second.
+const OPENSSL_TLS13: [CipherSuite; 3] = [
+    CipherSuite::TLS13_AES_256_GCM_SHA384,
+    CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    CipherSuite::TLS13_AES_128_GCM_SHA256,
+];
+
+/// Whether a client offering `suites` is OpenSSL with its defaults (curl,
+/// Python's `ssl`, PHP), which reads what the server sent before closing a
+/// data connection it wrote to, so tickets there are safe and curl needs them.
+pub fn reads_tickets_at_close(suites: &[CipherSuite]) -> bool {
+    let tls13: Vec<CipherSuite> = suites
+        .iter()
+        .copied()
+        .filter(|s| u16::from(*s) >> 8 == 0x13)
+        .collect();
+    tls13 == OPENSSL_TLS13
 }
 
 /// A control connection's id, embedded in every session ticket it and its data
@@ -276,6 +326,22 @@ mod tests {
             Some(false),
             "the oldest end is forgotten"
         );
+    }
+
+    #[test]
+    fn only_openssl_defaults_get_tickets_on_uploads() {
+        // TLS 1.3 suites as each client offered them here (Debian 12), with a
+        // TLS 1.2 suite mixed in as clients send them.
+        let c = |v: &[u16]| v.iter().map(|&x| CipherSuite::from(x)).collect::<Vec<_>>();
+        let curl = c(&[0x1302, 0x1303, 0x1301, 0xc02c]);
+        let rclone = c(&[0x1301, 0x1302, 0x1303, 0xc02b]);
+        let lftp = c(&[0x1302, 0x1303, 0x1301, 0x1304, 0xc02c]);
+        let java = c(&[0x1302, 0x1301, 0x1303, 0xc02c]);
+        assert!(reads_tickets_at_close(&curl));
+        assert!(!reads_tickets_at_close(&rclone));
+        assert!(!reads_tickets_at_close(&lftp));
+        assert!(!reads_tickets_at_close(&java));
+        assert!(!reads_tickets_at_close(&c(&[0xc02c])), "TLS 1.2 only");
     }
 
     #[test]

@@ -438,7 +438,29 @@ impl Session {
             return self.stat(path).await.map(drop);
         }
         self.allow(Op::SetAttrs, "setstat", path).await?;
-        let res = self.vfs.set_attrs(&self.full(path), attrs).await;
+        let full = self.full(path);
+        let res = self.vfs.set_attrs(&full, attrs).await;
+        let rest = SetAttrs {
+            atime: None,
+            mtime: None,
+            ..attrs.clone()
+        };
+        if matches!(res, Ok(true)) && self.vfs.keeps_only_times(&full) && !rest.is_empty() {
+            // Only the times were kept; the rest was ignored (a refusal is an
+            // error, recorded below).
+            let times = SetAttrs {
+                atime: attrs.atime,
+                mtime: attrs.mtime,
+                ..Default::default()
+            };
+            let ev = self.actor.event("setstat").path(path).detail(format!(
+                "{}; ignored (storage keeps none): {}",
+                times.describe(),
+                rest.describe()
+            ));
+            self.actor.record(ev).await;
+            return Ok(());
+        }
         self.record_setstat(path, attrs, &res).await;
         res.map(drop).map_err(|e| self.hide_home(e))
     }
