@@ -1,6 +1,7 @@
 //! Direct uploads into links: the browser sends the bytes straight to the S3
-//! bucket of the link's folder (its connector has `direct_uploads = true`)
-//! with presigned part URLs, and wharf checks and publishes the result.
+//! bucket or Azure container of the link's folder (its connector has
+//! `direct_uploads = true`) with presigned part URLs, and wharf checks and
+//! publishes the result (the service's calls are behind `vfs::DirectPlace`).
 //!
 //! An upload is admitted exactly as a tus upload is (`upload_admit`: the
 //! creator may still write there, the size limit, the name conflict rule; one
@@ -242,7 +243,7 @@ impl LinkService {
                 return Err(Error::invalid(format!("parts are numbered 1 to {count}")));
             }
             let len = part_len(up.size, ps, n);
-            out.push((n, place.part_url(&up.key, &upload_id, n, len)));
+            out.push((n, place.part_url(&up.key, &upload_id, n, len)?));
         }
         let (id, received) = (up.id, up.received);
         let _ = self
