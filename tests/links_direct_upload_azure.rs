@@ -12,7 +12,14 @@
 //! parts missing keeps the upload open and the rest follow (resume: the
 //! blocks the container holds are listed); a wrong declared hash publishes
 //! nothing and leaves no blob; the sweep removes an abandoned upload's
-//! staging blob with its uncommitted blocks.
+//! staging blob with its uncommitted blocks; the CORS rule `wharf connector
+//! cors` prints, set on Azurite, admits the page's block PUT from wharf's
+//! origin only.
+//!
+//! Not shown here: Azurite's Delete Blob also removes a blob holding only
+//! uncommitted blocks, so the empty block list wharf commits before deleting
+//! (which drops such blocks whether or not a service deletes a blob that
+//! holds blocks only) makes no difference on it.
 
 mod common;
 
@@ -196,9 +203,14 @@ impl Azure {
     /// A Shared Key-signed request to Azurite (Python's standard library, a
     /// signer of its own): `path` below the account, unencoded.
     fn signed(&self, method: &str, path: &str, query: &str) -> (u16, String) {
+        self.signed_with(method, path, query, "")
+    }
+
+    /// [`Azure::signed`] with a request body.
+    fn signed_with(&self, method: &str, path: &str, query: &str, body: &str) -> (u16, String) {
         let out = std::process::Command::new("python3")
             .args(["-c", AZURE_SIGNED, &self.port.to_string()])
-            .args([AZURITE_ACCOUNT, AZURITE_KEY, method, path, query])
+            .args([AZURITE_ACCOUNT, AZURITE_KEY, method, path, query, body])
             .output()
             .unwrap();
         assert!(
@@ -238,15 +250,17 @@ impl Azure {
 /// Sends one Shared Key-signed request; prints the status, then the body.
 const AZURE_SIGNED: &str = r#"
 import base64, email.utils, hashlib, hmac, http.client, sys, urllib.parse
-port, account, key, method, path, query = sys.argv[1:7]
+port, account, key, method, path, query, body = sys.argv[1:8]
+body = body.encode()
 date, version = email.utils.formatdate(usegmt=True), "2020-12-06"
 url_path = "/" + account + urllib.parse.quote(path)
 pairs = sorted(urllib.parse.parse_qsl(query, keep_blank_values=True))
 canon = "/" + account + url_path + "".join(f"\n{k}:{v}" for k, v in pairs)
-to_sign = method + "\n" * 12 + f"x-ms-date:{date}\nx-ms-version:{version}\n" + canon
+length = str(len(body)) if body else ""
+to_sign = method + "\n" * 3 + length + "\n" * 9 + f"x-ms-date:{date}\nx-ms-version:{version}\n" + canon
 sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
 conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
-conn.request(method, url_path + ("?" + query if query else ""),
+conn.request(method, url_path + ("?" + query if query else ""), body=body or None,
     headers={"x-ms-date": date, "x-ms-version": version, "Authorization": f"SharedKey {account}:{sig}"})
 r = conn.getresponse()
 print(r.status)
@@ -539,6 +553,50 @@ async fn the_sweep_removes_an_abandoned_staging_blob() {
         assert!(Instant::now() < deadline, "{}", uses(&az.gw, &id));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The `<Cors>` rule `wharf connector cors` prints, set on Azurite's Blob
+/// service as printed, answers the preflight of the page's block PUT from
+/// wharf's origin, and not from another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_cors_rule_admits_the_pages_block_puts() {
+    let az = Azure::start("").await;
+    let origin = format!("http://{}", az.gw.http_addr());
+    let rule = az
+        .gw
+        .cli(&["connector", "cors", "azure", "--origin", &origin]);
+    assert!(
+        rule.contains("<AllowedMethods>GET,HEAD,PUT</AllowedMethods>"),
+        "{rule}"
+    );
+    let props = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties>{}</StorageServiceProperties>",
+        rule.trim()
+    );
+    let (status, text) = az.signed_with("PUT", "/", "comp=properties&restype=service", &props);
+    assert_eq!(status, 202, "{text}");
+
+    let (_, _, visitor) = request(&az.gw, &[]);
+    visitor.open().await;
+    let (_, v) = visitor.begin("a.bin", 1000).await;
+    let key = v["key"].as_str().unwrap();
+    let url = visitor.urls(key, &[1]).await.remove(0).1;
+    let preflight = |from: String| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", from)
+            .header("Access-Control-Request-Method", "PUT")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let r = preflight(origin.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"].to_str().unwrap(),
+        origin
+    );
+    let r = preflight("http://127.0.0.9:1".into()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403, "another origin");
 }
 
 #[test]
