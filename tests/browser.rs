@@ -29,6 +29,8 @@
 //!   a 40 MB file the page sends straight to the bucket (under 1 MB through
 //!   wharf, SHA-256 equal), the same through a connection to the bucket cut
 //!   once, and a send from `/app/send` with the transfer store on the bucket.
+//!   The same page sends a file straight into an Azure Blob container
+//!   (Azurite, with the CORS rule `wharf connector cors` prints).
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -1228,5 +1230,74 @@ async fn a_cancelled_link_is_gone_until_an_administrator_restores_it() {
             .unwrap()
             .contains("report.pdf"),
         "{report:#}"
+    );
+}
+
+/// Direct upload to Azure Blob: a request on an Azurite container with
+/// `direct_uploads = true` and the CORS rule `wharf connector cors` prints
+/// (set on Azurite's Blob service) receives a 24 MB file that the same page
+/// sends as blocks under wharf's SAS URLs: a counting proxy in front of wharf
+/// sees under 1 MB, the blob's SHA-256 is the file's, the audit row says
+/// `direct`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_on_azure_receives_a_file_straight_into_the_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, options) = common::azurite_server(tmp.path());
+    let opts: Vec<String> = options
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    let toml = format!(
+        "[[connector]]\nname = \"azure\"\nscheme = \"azblob\"\ndirect_uploads = true\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"azure\"\n",
+        opts.join("\n")
+    );
+    let mut gw = Gateway::start("fs", &toml).await;
+    let (id, token) = request_link(&gw, "/direct").await;
+    let proxy = cutter(gw.http_addr(), u64::MAX).await;
+    let origin = format!("http://{}", proxy.addr);
+    let rule = gw.cli(&["connector", "cors", "azure", "--origin", &origin]);
+    common::azurite_set_cors(common::azurite_port(&options), &rule);
+    let file = gw.path("ledger export.bin");
+    write_pattern(&file, 24 * 1024 * 1024, 21);
+    let report = browse(
+        "upload",
+        serde_json::json!({
+            "url": format!("{origin}/l/{token}"),
+            "files": [file],
+            "shots": screenshots(),
+            "name": "upload-direct-azure",
+        }),
+        false,
+    )
+    .await;
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    let sha = sha_file(&file);
+    assert_eq!(item["sha256"], sha.as_str());
+    assert_eq!(
+        gw.stored_sha("/carol/direct/ledger export.bin")
+            .await
+            .unwrap(),
+        sha
+    );
+    let through = proxy.sent.load(Ordering::SeqCst);
+    assert!(
+        through < 1024 * 1024,
+        "{through} bytes of a 24 MB upload went through wharf"
+    );
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("link_upload".into()),
+            path: Some(format!("link:{id}")),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let detail = rows[0].detail.as_deref().unwrap();
+    assert!(
+        detail.contains(&sha) && detail.contains("direct"),
+        "{detail}"
     );
 }

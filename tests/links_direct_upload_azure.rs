@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::gateway::Gateway;
-use common::{Emulator, AZURITE_ACCOUNT, AZURITE_KEY};
+use common::{Emulator, AZURITE_ACCOUNT};
 use serde_json::{json, Value};
 use wharf::store::AuditQuery;
 use wharf::vfs::VPath;
@@ -167,13 +167,7 @@ impl Azure {
         let tmp = tempfile::tempdir().unwrap();
         let (server, options): (Emulator, BTreeMap<String, String>) =
             common::azurite_server(tmp.path());
-        let port: u16 = options["endpoint"]
-            .trim_start_matches("http://127.0.0.1:")
-            .split('/')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let port = common::azurite_port(&options);
         let opts: Vec<String> = options
             .iter()
             .map(|(k, v)| format!("{k} = \"{v}\""))
@@ -200,27 +194,9 @@ impl Azure {
         format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.port)
     }
 
-    /// A Shared Key-signed request to Azurite (Python's standard library, a
-    /// signer of its own): `path` below the account, unencoded.
+    /// A Shared Key-signed request to Azurite (a signer of its own).
     fn signed(&self, method: &str, path: &str, query: &str) -> (u16, String) {
-        self.signed_with(method, path, query, "")
-    }
-
-    /// [`Azure::signed`] with a request body.
-    fn signed_with(&self, method: &str, path: &str, query: &str, body: &str) -> (u16, String) {
-        let out = std::process::Command::new("python3")
-            .args(["-c", AZURE_SIGNED, &self.port.to_string()])
-            .args([AZURITE_ACCOUNT, AZURITE_KEY, method, path, query, body])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
-        (status.trim().parse().unwrap(), body.to_string())
+        common::azurite_signed(self.port, method, path, query, "")
     }
 
     /// Every blob name in the container, uncommitted ones included.
@@ -246,26 +222,6 @@ impl Azure {
         )
     }
 }
-
-/// Sends one Shared Key-signed request; prints the status, then the body.
-const AZURE_SIGNED: &str = r#"
-import base64, email.utils, hashlib, hmac, http.client, sys, urllib.parse
-port, account, key, method, path, query, body = sys.argv[1:8]
-body = body.encode()
-date, version = email.utils.formatdate(usegmt=True), "2020-12-06"
-url_path = "/" + account + urllib.parse.quote(path)
-pairs = sorted(urllib.parse.parse_qsl(query, keep_blank_values=True))
-canon = "/" + account + url_path + "".join(f"\n{k}:{v}" for k, v in pairs)
-length = str(len(body)) if body else ""
-to_sign = method + "\n" * 3 + length + "\n" * 9 + f"x-ms-date:{date}\nx-ms-version:{version}\n" + canon
-sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
-conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
-conn.request(method, url_path + ("?" + query if query else ""), body=body or None,
-    headers={"x-ms-date": date, "x-ms-version": version, "Authorization": f"SharedKey {account}:{sig}"})
-r = conn.getresponse()
-print(r.status)
-print(r.read().decode())
-"#;
 
 /// An upload request of alice's into `/in` (with `extra` arguments) and its
 /// first visitor: (link id, token, visitor).
@@ -569,12 +525,7 @@ async fn the_printed_cors_rule_admits_the_pages_block_puts() {
         rule.contains("<AllowedMethods>GET,HEAD,PUT</AllowedMethods>"),
         "{rule}"
     );
-    let props = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties>{}</StorageServiceProperties>",
-        rule.trim()
-    );
-    let (status, text) = az.signed_with("PUT", "/", "comp=properties&restype=service", &props);
-    assert_eq!(status, 202, "{text}");
+    common::azurite_set_cors(az.port, &rule);
 
     let (_, _, visitor) = request(&az.gw, &[]);
     visitor.open().await;
