@@ -164,9 +164,17 @@ struct Azure {
 
 impl Azure {
     async fn start(extra: &str) -> Azure {
+        Azure::start_at(None, extra).await
+    }
+
+    /// [`Azure::start`] with the connector's `root` option.
+    async fn start_at(root: Option<&str>, extra: &str) -> Azure {
         let tmp = tempfile::tempdir().unwrap();
-        let (server, options): (Emulator, BTreeMap<String, String>) =
+        let (server, mut options): (Emulator, BTreeMap<String, String>) =
             common::azurite_server(tmp.path());
+        if let Some(root) = root {
+            options.insert("root".into(), root.into());
+        }
         let port = common::azurite_port(&options);
         let opts: Vec<String> = options
             .iter()
@@ -587,6 +595,28 @@ async fn the_printed_cors_rule_admits_the_pages_block_puts() {
     );
     let r = preflight("http://127.0.0.9:1".into()).await.unwrap();
     assert_eq!(r.status().as_u16(), 403, "another origin");
+}
+
+/// Blob names wharf signs are percent-encoded in URLs and canonical
+/// resources alike: a connector root with a space and an umlaut works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_root_with_a_space_and_an_umlaut_works() {
+    let az = Azure::start_at(Some("/Ablage März"), "").await;
+    let (_, _, visitor) = request(&az.gw, &[]);
+    visitor.open().await;
+    let data = common::pattern(1000, 6);
+    let (status, v) = visitor.begin("y z.bin", data.len()).await;
+    assert_eq!(status, 201, "{v}");
+    let key = v["key"].as_str().unwrap();
+    visitor.put_parts(key, &data, 1000, &[1]).await;
+    let (status, v) = visitor.complete(key, &common::sha256(&data)).await;
+    assert_eq!(status, 200, "{v}");
+    let blobs = az.blobs();
+    assert!(
+        blobs.iter().any(|b| b == "Ablage März/alice/in/y z.bin"),
+        "{blobs:?}"
+    );
+    assert!(!blobs.iter().any(|b| b.contains(".wharf-partial")));
 }
 
 #[test]

@@ -404,5 +404,30 @@ mod tests {
         assert!(sas_string(&c, &b.name, "E", "")
             .starts_with("w\n\nE\n/blob/devstoreaccount1/wharf/r/.wharf-partial/direct/k\n"));
         assert_eq!(sas_string(&c, "n", "E", "").split('\n').count(), 16);
+        assert!(!b.part_url("k", 1).unwrap().contains("spr="));
+    }
+
+    /// On an HTTPS endpoint the SAS is for HTTPS only (and says so in the
+    /// string it signs).
+    #[test]
+    fn https_endpoints_get_https_only_urls() {
+        let c = AzureContainer {
+            endpoint: "https://acct.blob.core.windows.net".into(),
+            container: "files".into(),
+            account_name: "acct".into(),
+            account_key: "a2V5".into(),
+            root: String::new(),
+        };
+        let b = Blob::new(&c, "x");
+        let url = b.part_url("k", 2).unwrap();
+        assert!(
+            url.starts_with("https://acct.blob.core.windows.net/files/x?comp=block&blockid="),
+            "{url}"
+        );
+        assert!(
+            url.contains("&sr=b&sp=w&se=") && url.contains("&spr=https&sig="),
+            "{url}"
+        );
+        assert!(sas_string(&c, "x", "E", "https").contains("\nhttps\n2020-12-06\nb\n"));
     }
 }
