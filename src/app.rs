@@ -121,7 +121,7 @@ pub fn build_connectors(config: &Config) -> Result<BTreeMap<String, Arc<Connecto
                 .map_err(|e| Error::invalid(e.to_string()))
                 .and_then(|mut c| {
                     if config.direct_uploads.contains(&spec.name) {
-                        let b = wharf_connectors::s3_bucket(spec).map_err(|e| {
+                        let b = wharf_connectors::direct_upload(spec).map_err(|e| {
                             Error::invalid(format!("connector {:?}: {e}", spec.name))
                         })?;
                         c.direct_upload = Some(b);

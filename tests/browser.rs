@@ -29,6 +29,9 @@
 //!   a 40 MB file the page sends straight to the bucket (under 1 MB through
 //!   wharf, SHA-256 equal), the same through a connection to the bucket cut
 //!   once, and a send from `/app/send` with the transfer store on the bucket.
+//!   The same page sends a file straight into an Azure Blob container
+//!   (Azurite, with the CORS rule `wharf connector cors` prints), from a
+//!   request and from `/app/send`.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -1229,4 +1232,145 @@ async fn a_cancelled_link_is_gone_until_an_administrator_restores_it() {
             .contains("report.pdf"),
         "{report:#}"
     );
+}
+
+/// Direct upload to Azure Blob: a request on an Azurite container with
+/// `direct_uploads = true` and the CORS rule `wharf connector cors` prints
+/// (set on Azurite's Blob service) receives a 24 MB file that the same page
+/// sends as blocks under wharf's SAS URLs: a counting proxy in front of wharf
+/// sees under 1 MB, the blob's SHA-256 is the file's, the audit row says
+/// `direct`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_on_azure_receives_a_file_straight_into_the_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, options) = common::azurite_server(tmp.path());
+    let mut gw = Gateway::start("fs", &azure_toml(&options)).await;
+    let (id, token) = request_link(&gw, "/direct").await;
+    let proxy = cutter(gw.http_addr(), u64::MAX).await;
+    let origin = format!("http://{}", proxy.addr);
+    let rule = gw.cli(&["connector", "cors", "azure", "--origin", &origin]);
+    common::azurite_set_cors(common::azurite_port(&options), &rule);
+    let file = gw.path("ledger export.bin");
+    write_pattern(&file, 24 * 1024 * 1024, 21);
+    let report = browse(
+        "upload",
+        serde_json::json!({
+            "url": format!("{origin}/l/{token}"),
+            "files": [file],
+            "shots": screenshots(),
+            "name": "upload-direct-azure",
+        }),
+        false,
+    )
+    .await;
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    let sha = sha_file(&file);
+    assert_eq!(item["sha256"], sha.as_str());
+    assert_eq!(
+        gw.stored_sha("/carol/direct/ledger export.bin")
+            .await
+            .unwrap(),
+        sha
+    );
+    let through = proxy.sent.load(Ordering::SeqCst);
+    assert!(
+        through < 1024 * 1024,
+        "{through} bytes of a 24 MB upload went through wharf"
+    );
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("link_upload".into()),
+            path: Some(format!("link:{id}")),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let detail = rows[0].detail.as_deref().unwrap();
+    assert!(
+        detail.contains(&sha) && detail.contains("direct"),
+        "{detail}"
+    );
+}
+
+/// An Azurite container named `azure` taking direct uploads, mounted at `/`.
+fn azure_toml(options: &std::collections::BTreeMap<String, String>) -> String {
+    let opts: Vec<String> = options
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    format!(
+        "[[connector]]\nname = \"azure\"\nscheme = \"azblob\"\ndirect_uploads = true\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"azure\"\n",
+        opts.join("\n")
+    )
+}
+
+/// Direct send to Azure Blob: with the transfer store on an Azurite
+/// container taking direct uploads, a file sent from `/app/send` goes
+/// straight into it (under 1 MB through wharf) and the link serves it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_sends_straight_into_an_azure_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, options) = common::azurite_server(tmp.path());
+    let toml = format!(
+        "{}\n[transfers]\nconnector = \"azure\"\nroot = \"/transfers\"\n",
+        azure_toml(&options)
+    );
+    let gw = Gateway::start("fs", &toml).await;
+    gw.add_user("erin", "/erin", "all", Some("erin-pw-12345"), None);
+    let proxy = cutter(gw.http_addr(), u64::MAX).await;
+    let origin = format!("http://{}", proxy.addr);
+    let rule = gw.cli(&["connector", "cors", "azure", "--origin", &origin]);
+    common::azurite_set_cors(common::azurite_port(&options), &rule);
+    let file = gw.path("site survey.bin");
+    write_pattern(&file, 12 * 1024 * 1024, 23);
+    let report = browse(
+        "staff-send-direct",
+        serde_json::json!({
+            "base": origin,
+            "user": "erin",
+            "password": "erin-pw-12345",
+            "files": [file],
+            "title": "Site survey",
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    let sha = sha_file(&file);
+    assert_eq!(item["sha256"], sha.as_str());
+    let through = proxy.sent.load(Ordering::SeqCst);
+    assert!(
+        through < 1024 * 1024,
+        "{through} bytes of a 12 MB send went through wharf"
+    );
+    let url = report["url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = client
+        .get(gw.url(token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("site survey.bin"), "{page}");
+    let got = client
+        .get(format!("{}{}", gw.url(token), common::file_path(&page)))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(common::sha256(&got), sha);
 }

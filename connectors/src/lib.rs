@@ -76,9 +76,90 @@ pub struct Connector {
     /// Link downloads from this connector answer 303 to a presigned GET that
     /// works this long (`direct_downloads` in its config); `None`: proxied.
     pub direct_download: Option<Duration>,
-    /// Browsers upload straight to this bucket with presigned multipart part
-    /// URLs (`direct_uploads = true`, S3 only); `None`: through wharf (tus).
-    pub direct_upload: Option<S3Bucket>,
+    /// Browsers upload straight to this bucket with presigned part URLs
+    /// (`direct_uploads = true`: S3 multipart parts, Azure Blob blocks);
+    /// `None`: through wharf (tus).
+    pub direct_upload: Option<DirectUpload>,
+}
+
+/// What wharf needs to sign the calls of direct uploads by hand, by service.
+#[derive(Debug, Clone)]
+pub enum DirectUpload {
+    S3(S3Bucket),
+    Azure(AzureContainer),
+}
+
+/// The service a connector takes direct uploads into, from its spec: an
+/// `s3` bucket or an `azblob` container (others cannot).
+pub fn direct_upload(spec: &ConnectorSpec) -> Result<DirectUpload, String> {
+    match spec.scheme.as_str() {
+        "s3" => s3_bucket(spec).map(DirectUpload::S3),
+        "azblob" => azure_container(spec).map(DirectUpload::Azure),
+        other => Err(format!("scheme {other:?} cannot take direct uploads")),
+    }
+}
+
+/// What signing Azure Blob requests by hand needs (Shared Key for wharf's
+/// own calls, service SAS for the browser's): where the container is and the
+/// account key.
+#[derive(Clone)]
+pub struct AzureContainer {
+    /// The Blob service endpoint without a trailing slash:
+    /// `https://<account>.blob.core.windows.net`, or an emulator's
+    /// `http://127.0.0.1:10000/<account>` (path style).
+    pub endpoint: String,
+    pub container: String,
+    pub account_name: String,
+    /// The account key as given (base64).
+    pub account_key: String,
+    /// Prefix of every blob name (the connector's `root`, `""` or `a/b/`).
+    pub root: String,
+}
+
+impl std::fmt::Debug for AzureContainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureContainer")
+            .field("endpoint", &self.endpoint)
+            .field("container", &self.container)
+            .field("account_name", &self.account_name)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The container of an `azblob` connector as [`AzureContainer`]: it needs the
+/// account name and key in the options (a SAS token or a managed identity
+/// cannot sign the browser's part URLs; the error says so).
+pub fn azure_container(spec: &ConnectorSpec) -> Result<AzureContainer, String> {
+    if spec.scheme != "azblob" {
+        return Err(format!("scheme {:?} is not azblob", spec.scheme));
+    }
+    let opt = |k: &str| spec.options.get(k).filter(|v| !v.is_empty()).cloned();
+    let container = opt("container").ok_or("options.container is missing")?;
+    let (Some(account_name), Some(account_key)) = (opt("account_name"), opt("account_key")) else {
+        return Err(
+            "direct uploads need the account key: options.account_name and options.account_key"
+                .into(),
+        );
+    };
+    let endpoint = opt("endpoint")
+        .unwrap_or_else(|| format!("https://{account_name}.blob.core.windows.net"))
+        .trim_end_matches('/')
+        .to_string();
+    let root = opt("root").unwrap_or_default();
+    let root = root.trim_matches('/');
+    let root = if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/")
+    };
+    Ok(AzureContainer {
+        endpoint,
+        container,
+        account_name,
+        account_key,
+        root,
+    })
 }
 
 /// What signing S3 requests by hand needs (wharf signs the multipart calls

@@ -8,7 +8,8 @@
 //! the rule is an operator's decision on their bucket. S3: the JSON for
 //! `PutBucketCors` (`aws s3api put-bucket-cors --cors-configuration file://…`);
 //! GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure Blob:
-//! the `<Cors>` element of the Blob service properties.
+//! the `<Cors>` element of the Blob service properties (direct uploads PUT
+//! blocks there; the tests set it on Azurite as printed).
 
 use serde_json::json;
 
@@ -80,7 +81,7 @@ fn how(scheme: &str, bucket: &str) -> String {
         "gcs" => format!(
             "save the JSON and apply it: gcloud storage buckets update gs://{bucket} --cors-file=cors.json"
         ),
-        _ => "set it in the storage account's Blob service properties (portal: Resource sharing (CORS), or az storage cors add)".into(),
+        _ => "set it in the storage account's Blob service properties (Set Blob Service Properties; portal: Resource sharing (CORS); or az storage cors add --services b --methods GET HEAD PUT --origins ORIGIN --allowed-headers '*' --exposed-headers ETag --max-age 3600)".into(),
     }
 }
 

@@ -92,7 +92,8 @@ pub struct ConnectorSection {
     /// How long such a presigned GET works (default 5 minutes).
     #[serde(default)]
     pub direct_download_lifetime: Option<Spanned<HumanDuration>>,
-    /// The upload page sends files straight to the bucket (S3 multipart).
+    /// The upload page sends files straight to the bucket (S3 multipart
+    /// parts, Azure Blob blocks).
     #[serde(default)]
     pub direct_uploads: bool,
 }

@@ -54,7 +54,7 @@ pub struct Config {
     /// Connectors with `direct_downloads = true`, and how long their presigned
     /// GETs work.
     pub direct_downloads: std::collections::BTreeMap<String, Duration>,
-    /// Connectors with `direct_uploads = true` (S3 only).
+    /// Connectors with `direct_uploads = true` (S3 and Azure Blob).
     pub direct_uploads: std::collections::BTreeSet<String>,
     pub mounts: Vec<MountSpec>,
     /// Connector and root where link copies are kept.
@@ -399,12 +399,15 @@ impl Resolver<'_> {
                 direct_downloads.insert(name.clone(), lifetime);
             }
             if c.direct_uploads {
-                // Presigned multipart parts are S3's; the others stay on tus.
-                if scheme != "s3" {
+                // Presigned parts: S3 multipart parts, Azure Blob blocks; the
+                // others stay on tus.
+                if scheme != "s3" && scheme != "azblob" {
                     return Err(self.err(
                         &c.scheme,
                         &format!("connector[{i}].direct_uploads"),
-                        format!("scheme {scheme:?} cannot take direct uploads (s3 only)"),
+                        format!(
+                            "scheme {scheme:?} cannot take direct uploads (s3 and azblob only)"
+                        ),
                     ));
                 }
                 direct_uploads.insert(name.clone());

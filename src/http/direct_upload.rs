@@ -1,5 +1,5 @@
 //! Direct uploads for visitors of an upload request whose folder lies on an
-//! S3 connector with `direct_uploads = true` (the page says so with
+//! S3 or Azure Blob connector with `direct_uploads = true` (the page says so with
 //! `data-direct`), and for staff sending from `/app/send` when the transfer
 //! store is such a connector: the browser sends the bytes to the bucket,
 //! these JSON endpoints under `/l/<token>/direct` (or

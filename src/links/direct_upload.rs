@@ -1,6 +1,7 @@
 //! Direct uploads into links: the browser sends the bytes straight to the S3
-//! bucket of the link's folder (its connector has `direct_uploads = true`)
-//! with presigned part URLs, and wharf checks and publishes the result.
+//! bucket or Azure container of the link's folder (its connector has
+//! `direct_uploads = true`) with presigned part URLs, and wharf checks and
+//! publishes the result (the service's calls are behind `vfs::DirectPlace`).
 //!
 //! An upload is admitted exactly as a tus upload is (`upload_admit`: the
 //! creator may still write there, the size limit, the name conflict rule; one
@@ -90,6 +91,14 @@ fn checked_origin(origin: String) -> Option<String> {
 
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The parts numbered within a file of `size` bytes: an Azure part URL binds
+/// no part number (a block id is the holder's to choose), so a block past the
+/// last part is no part and is neither listed nor committed.
+fn within(parts: Vec<DonePart>, size: u64) -> Vec<DonePart> {
+    let count = part_count(size, part_size(size));
+    parts.into_iter().filter(|p| p.number <= count).collect()
 }
 
 /// Why the bucket's parts are not the declared file (`None`: they are).
@@ -242,7 +251,7 @@ impl LinkService {
                 return Err(Error::invalid(format!("parts are numbered 1 to {count}")));
             }
             let len = part_len(up.size, ps, n);
-            out.push((n, place.part_url(&up.key, &upload_id, n, len)));
+            out.push((n, place.part_url(&up.key, &upload_id, n, len)?));
         }
         let (id, received) = (up.id, up.received);
         let _ = self
@@ -260,10 +269,11 @@ impl LinkService {
         who: &Uploader,
     ) -> Result<Vec<DonePart>> {
         let (place, upload_id) = self.open_direct(link, up, who).await?;
-        place
+        let parts = place
             .parts(&up.key, &upload_id)
             .await?
-            .ok_or_else(|| Error::not_found("the bucket no longer holds this upload"))
+            .ok_or_else(|| Error::not_found("the bucket no longer holds this upload"))?;
+        Ok(within(parts, up.size))
     }
 
     /// How the completion of upload `key` stands: in this process, or
@@ -370,6 +380,7 @@ impl LinkService {
             .parts(&up.key, &upload_id)
             .await?
             .ok_or_else(|| Error::not_found("the bucket no longer holds this upload"))?;
+        let parts = within(parts, up.size);
         // Missing parts: the upload stays open, the browser sends them.
         if let Some(why) = parts_problem(&parts, up.size) {
             return Err(Error::new(ErrorKind::InvalidInput, why.clone()).with_public(why));

@@ -10,6 +10,8 @@
 //! (symlinks leading out are refused), see `guard`.
 
 use wharf_connectors::opendal;
+mod direct_azure;
+mod direct_shared;
 mod entry;
 mod guard;
 mod io;

@@ -1,4 +1,6 @@
-//! Direct browser uploads to S3 (`direct_uploads = true` on an s3 connector):
+//! Direct browser uploads to S3 (`direct_uploads = true` on an s3 connector;
+//! an azblob connector's calls are in `direct_azure.rs`, chosen here by the
+//! connector's [`DirectUpload`], so the link service sees one `DirectPlace`):
 //! wharf creates a multipart upload at a staging key, hands the browser
 //! presigned `UploadPart` URLs (each bound by its signature to that key, that
 //! upload id, one part number and the part's length), lists the parts the
@@ -11,19 +13,19 @@
 //! OpenDAL presigns whole-object reads and writes only, so these calls are
 //! signed here (`sigv4.rs`) and sent with reqwest.
 
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use wharf_connectors::{Connector, S3Bucket, PARTIAL_DIR};
+use wharf_connectors::{Connector, DirectUpload, S3Bucket, PARTIAL_DIR};
 
+use super::direct_azure::{self, Blob};
+use super::direct_shared::{http, now, tag, tags};
+pub use super::direct_shared::{DonePart, PART_URL_LIFETIME};
 use super::sigv4::{self, Req};
 use super::{VPath, Vfs};
 use crate::error::{Error, ErrorKind, Result};
 
-/// How long a part URL works.
-pub const PART_URL_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The smallest part (S3's floor is 5 MiB for every part but the last).
 pub const MIN_PART: u64 = 8 << 20;
 /// S3's most parts in one upload.
@@ -56,59 +58,10 @@ pub fn part_len(size: u64, part: u64, n: u64) -> u64 {
     size.saturating_sub(start).min(part)
 }
 
-/// A part the bucket holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DonePart {
-    pub number: u64,
-    pub size: u64,
-    pub etag: String,
-}
-
 /// The connector (an S3 bucket taking direct uploads) a folder lies on.
 #[derive(Clone)]
 pub struct DirectPlace {
     connector: Arc<Connector>,
-}
-
-fn http() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        // CompleteMultipartUpload of many parts takes S3 minutes.
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(600))
-            .build()
-            .expect("an HTTP client")
-    })
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// The text of the first `<tag>` in `xml`.
-fn tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{name}>"))? + start;
-    Some(&xml[start..end])
-}
-
-/// Every `<tag>` block of `xml`.
-fn tags<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(s) = rest.find(&open) {
-        let after = &rest[s + open.len()..];
-        let Some(e) = after.find(&close) else { break };
-        out.push(&after[..e]);
-        rest = &after[e + close.len()..];
-    }
-    out
 }
 
 fn unescape(s: &str) -> String {
@@ -128,17 +81,29 @@ fn escape(s: &str) -> String {
 }
 
 impl DirectPlace {
-    fn bucket(&self) -> &S3Bucket {
-        self.connector
-            .direct_upload
-            .as_ref()
-            .expect("a DirectPlace has a bucket")
+    fn bucket(&self) -> Result<&S3Bucket> {
+        match &self.connector.direct_upload {
+            Some(DirectUpload::S3(b)) => Ok(b),
+            _ => Err(Error::internal("not an S3 bucket")),
+        }
+    }
+
+    /// The staging blob of upload `key` when the place is an Azure container.
+    fn azure_blob(&self, key: &str) -> Option<Blob<'_>> {
+        match &self.connector.direct_upload {
+            Some(DirectUpload::Azure(c)) => Some(Blob::new(c, &Self::staged(key))),
+            _ => None,
+        }
     }
 
     /// The origin browsers send parts to (`scheme://host[:port]`), for the
     /// upload page's content policy.
     pub fn origin(&self) -> String {
-        sigv4::place(self.bucket(), "").1
+        match &self.connector.direct_upload {
+            Some(DirectUpload::S3(b)) => sigv4::place(b, "").1,
+            Some(DirectUpload::Azure(c)) => direct_azure::origin(c),
+            None => String::new(),
+        }
     }
 
     pub fn connector_name(&self) -> &str {
@@ -153,7 +118,7 @@ impl DirectPlace {
     /// Sends a signed request; the body of a 2xx answer, else an error (the
     /// bucket's code in the context, never its URL).
     async fn call(&self, r: Req<'_>, body: Vec<u8>) -> Result<(u16, String)> {
-        let (url, headers) = sigv4::sign(self.bucket(), &r, &body, now());
+        let (url, headers) = sigv4::sign(self.bucket()?, &r, &body, now());
         let method = reqwest::Method::from_bytes(r.method.as_bytes())
             .map_err(|_| Error::internal("bad method"))?;
         let mut req = http().request(method, url).body(body);
@@ -186,7 +151,12 @@ impl DirectPlace {
     }
 
     /// CreateMultipartUpload at the staging key of `key`: the upload id.
+    /// Azure has nothing to create (the staging blob's blocks arrive under
+    /// it): its id is a constant.
     pub async fn create(&self, key: &str) -> Result<String> {
+        if self.azure_blob(key).is_some() {
+            return Ok("azblob".into());
+        }
         self.create_at(&Self::staged(key)).await
     }
 
@@ -207,8 +177,13 @@ impl DirectPlace {
             .ok_or_else(|| Error::internal("the bucket gave no UploadId"))
     }
 
-    /// A presigned UploadPart URL for part `n` of `len` bytes.
-    pub fn part_url(&self, key: &str, upload_id: &str, n: u64, len: u64) -> String {
+    /// A presigned UploadPart URL for part `n` of `len` bytes (Azure: a
+    /// Put Block URL under a write-only SAS on the staging blob; the length
+    /// is checked from the block list instead).
+    pub fn part_url(&self, key: &str, upload_id: &str, n: u64, len: u64) -> Result<String> {
+        if let Some(blob) = self.azure_blob(key) {
+            return blob.part_url(key, n);
+        }
         let staged = Self::staged(key);
         let r = Req {
             method: "PUT",
@@ -219,12 +194,20 @@ impl DirectPlace {
             ],
             headers: vec![("content-length".into(), len.to_string())],
         };
-        sigv4::presign(self.bucket(), &r, now(), PART_URL_LIFETIME.as_secs())
+        Ok(sigv4::presign(
+            self.bucket()?,
+            &r,
+            now(),
+            PART_URL_LIFETIME.as_secs(),
+        ))
     }
 
     /// ListParts: every part the bucket holds, by number; `None` if the
     /// upload is gone (completed, aborted, or never was).
     pub async fn parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<DonePart>>> {
+        if let Some(blob) = self.azure_blob(key) {
+            return blob.parts(key).await.map(Some);
+        }
         let staged = Self::staged(key);
         let mut out = Vec::new();
         let mut marker = 0u64;
@@ -268,6 +251,9 @@ impl DirectPlace {
 
     /// CompleteMultipartUpload with `parts` (as listed).
     pub async fn complete(&self, key: &str, upload_id: &str, parts: &[DonePart]) -> Result<()> {
+        if let Some(blob) = self.azure_blob(key) {
+            return blob.commit(parts).await;
+        }
         self.complete_at(&Self::staged(key), upload_id, parts).await
     }
 
@@ -297,6 +283,9 @@ impl DirectPlace {
 
     /// AbortMultipartUpload; an upload already gone counts as aborted.
     pub async fn abort(&self, key: &str, upload_id: &str) -> Result<()> {
+        if let Some(blob) = self.azure_blob(key) {
+            return blob.abort().await;
+        }
         self.abort_at(&Self::staged(key), upload_id).await
     }
 
@@ -337,7 +326,7 @@ impl DirectPlace {
         size: u64,
         part: u64,
     ) -> Result<Vec<DonePart>> {
-        let b = self.bucket();
+        let b = self.bucket()?;
         let source = format!(
             "/{}/{}",
             sigv4::encode(&b.bucket, false),
@@ -458,7 +447,12 @@ impl Vfs {
             ));
         }
         let staged = DirectPlace::staged(key);
-        if size > COPY_LIMIT {
+        if let Some(DirectUpload::Azure(c)) = &place.connector.direct_upload {
+            Blob::new(c, &staged)
+                .copy_to(&Blob::new(c, r.file_key()))
+                .await
+                .map_err(|e| e.context(format!("publishing {target}")))?;
+        } else if size > COPY_LIMIT {
             place
                 .copy_in_parts(&staged, r.file_key(), size, copy_part(size))
                 .await

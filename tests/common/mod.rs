@@ -122,6 +122,74 @@ status = conn.getresponse().status
 sys.exit(0 if status == 201 else f"container creation: HTTP {status}")
 "#;
 
+/// Sends one Shared Key-signed request (with `body`) to the Azurite on
+/// `port`; prints the status, then the answer.
+const AZURE_SIGNED: &str = r#"
+import base64, email.utils, hashlib, hmac, http.client, sys, urllib.parse
+port, account, key, method, path, query, body = sys.argv[1:8]
+body = body.encode()
+date, version = email.utils.formatdate(usegmt=True), "2020-12-06"
+url_path = "/" + account + urllib.parse.quote(path)
+pairs = sorted(urllib.parse.parse_qsl(query, keep_blank_values=True))
+canon = "/" + account + url_path + "".join(f"\n{k}:{v}" for k, v in pairs)
+length = str(len(body)) if body else ""
+to_sign = method + "\n" * 3 + length + "\n" * 9 + f"x-ms-date:{date}\nx-ms-version:{version}\n" + canon
+sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+conn.request(method, url_path + ("?" + query if query else ""), body=body or None,
+    headers={"x-ms-date": date, "x-ms-version": version, "Authorization": f"SharedKey {account}:{sig}"})
+r = conn.getresponse()
+print(r.status)
+print(r.read().decode())
+"#;
+
+/// A Shared Key-signed request to the Azurite on `port` (Python's standard
+/// library: a signer independent of wharf's), `path` below the account,
+/// unencoded: (status, answer).
+pub fn azurite_signed(
+    port: u16,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &str,
+) -> (u16, String) {
+    let out = Command::new("python3")
+        .args(["-c", AZURE_SIGNED, &port.to_string()])
+        .args([AZURITE_ACCOUNT, AZURITE_KEY, method, path, query, body])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (status, answer) = text.split_once('\n').unwrap_or((&text, ""));
+    (status.trim().parse().unwrap(), answer.to_string())
+}
+
+/// Sets the Blob service's CORS rules of the Azurite on `port` to `cors`
+/// (a `<Cors>` element, as `wharf connector cors` prints it).
+pub fn azurite_set_cors(port: u16, cors: &str) {
+    let props = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties>{}</StorageServiceProperties>",
+        cors.trim()
+    );
+    let (status, text) =
+        azurite_signed(port, "PUT", "/", "comp=properties&restype=service", &props);
+    assert_eq!(status, 202, "setting CORS on Azurite: {text}");
+}
+
+/// The port of the Azurite whose connector options are `options`.
+pub fn azurite_port(options: &BTreeMap<String, String>) -> u16 {
+    options["endpoint"]
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("an Azurite endpoint on 127.0.0.1")
+}
+
 /// An Azurite blob server (on 127.0.0.1, data under `dir`) with one container;
 /// returns the server and the connector options to reach it.
 pub fn azurite_server(dir: &std::path::Path) -> (Emulator, BTreeMap<String, String>) {

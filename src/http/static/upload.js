@@ -13,7 +13,8 @@
 // #uploader says a finished file stays with the sender (an upload request),
 // so its button only clears the list and says so.
 //
-// With data-direct (the target is an S3 bucket taking direct uploads, and
+// With data-direct (the target is an S3 bucket or Azure container taking
+// direct uploads, whichever: the page only PUTs to the URLs wharf gives, and
 // sha256.js is loaded), files go straight to the bucket: declared at
 // data-direct (or, when it is empty, at the data-direct root.wharfPrepare()
 // sets), cut into the parts wharf names, each PUT to a presigned URL
@@ -234,7 +235,8 @@
   function putPart(url, body, onProgress, it) {
     const xhr = new XMLHttpRequest();
     const done = new Promise((resolve, reject) => {
-      xhr.onload = () => (xhr.status === 200 ? resolve() : reject(new Error("the bucket answered " + xhr.status)));
+      // S3 answers 200 to a part, Azure 201 to a block.
+      xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(new Error("the bucket answered " + xhr.status)));
       xhr.onerror = () => reject(new Error("network error"));
       xhr.ontimeout = () => reject(new Error("timed out"));
       xhr.onabort = () => reject(new Error("aborted"));
