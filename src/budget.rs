@@ -14,7 +14,11 @@
 //!   object store's writer keeps the part it has filled so far in memory, so
 //!   its reservation stays while it is open;
 //! - SFTP READ replies waiting for the network (`sftp::flow`), on top of the
-//!   channel's own cap.
+//!   channel's own cap;
+//! - an upload to a service that takes a file in one request (WebDAV), as the
+//!   file it holds in memory grows (`vfs::FileWriter::write`), waiting a
+//!   bounded time for room (it holds a reservation while it waits, so the wait
+//!   must end on its own).
 //!
 //! Why waiting cannot deadlock: a reservation is released by work that finishes
 //! on its own (an upload by its storage writes, a reply by the network), and
@@ -49,6 +53,11 @@ impl Reservation {
     /// Bytes this reservation holds.
     pub fn bytes(&self) -> usize {
         self._permit.num_permits()
+    }
+
+    /// Adds `other`'s bytes to this reservation (both from the same budget).
+    pub fn merge(&mut self, other: Reservation) {
+        self._permit.merge(other._permit);
     }
 }
 

@@ -481,3 +481,49 @@ async fn webdav_refuses_an_upload_over_the_one_request_cap() {
         ErrorKind::NotFound
     );
 }
+
+/// What a WebDAV upload holds in memory until its one PUT is drawn from the
+/// memory budget as it grows: a second upload that finds no room waits a while,
+/// then fails with a clear message and publishes nothing; the first still
+/// lands, and everything is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_uploads_draw_what_they_hold_from_the_memory_budget() {
+    let b = backend("webdav");
+    let budget = wharf::budget::Budget::new(4 << 20);
+    let vfs = vfs_on(&b).with_budget(budget.clone());
+    let chunk = Bytes::from(pattern(1024 * 1024, 13));
+    let mut first = vfs.create(&p("/first.bin")).await.unwrap();
+    for _ in 0..3 {
+        first.write(chunk.clone()).await.unwrap();
+    }
+    assert!(
+        budget.available() <= 1 << 20,
+        "3 MiB held, {} of 4 MiB still free",
+        budget.available()
+    );
+    let mut second = vfs.create(&p("/second.bin")).await.unwrap();
+    second.write(chunk.clone()).await.unwrap();
+    let err = second.write(chunk.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("short of memory"), "{err}");
+    drop(second);
+    first.close().await.unwrap();
+    assert_eq!(vfs.stat(&p("/first.bin")).await.unwrap().size, 3 << 20);
+    assert_eq!(
+        vfs.stat(&p("/second.bin")).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(budget.available(), 4 << 20, "all given back");
+    // A file larger than the whole budget is refused at once.
+    let mut big = vfs.create(&p("/big.bin")).await.unwrap();
+    let mut res = Ok(());
+    for _ in 0..5 {
+        res = big.write(chunk.clone()).await;
+        if res.is_err() {
+            break;
+        }
+    }
+    let err = res.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("memory budget"), "{err}");
+}

@@ -114,7 +114,15 @@ pub struct FileWriter {
     /// Where to take the reservation again after an idle spell gave it back:
     /// the budget and the bytes (local disk only).
     pub(super) refill: Option<(crate::budget::Budget, usize)>,
+    /// The budget a one-request upload's reservation grows from, with the file
+    /// it holds in memory.
+    pub(super) grow: Option<crate::budget::Budget>,
 }
+
+/// How much a one-request upload's reservation grows at least, at a time.
+const GROW_STEP: usize = 1 << 20;
+/// How long a one-request upload waits for room to grow before it fails.
+pub const GROW_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Who writes the bytes: wharf itself on local disk, OpenDAL everywhere else.
 pub(super) enum Upload {
@@ -275,10 +283,9 @@ impl FileWriter {
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
         self.refill().await;
         let len = data.len() as u64;
-        let writer = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| Error::internal("write after close"))?;
+        if self.inner.is_none() {
+            return Err(Error::internal("write after close"));
+        }
         if let Some(max) = self.one_shot_max.filter(|max| self.written + len > *max) {
             self.abort_quietly().await;
             let msg = format!(
@@ -287,12 +294,55 @@ impl FileWriter {
             );
             return Err(Error::new(ErrorKind::Unsupported, msg.clone()).with_public(msg));
         }
+        if let Err(e) = self.grow_to(self.written + len).await {
+            self.abort_quietly().await;
+            return Err(e);
+        }
+        let writer = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| Error::internal("write after close"))?;
         if let Err(e) = writer.write(data).await {
             self.abort_quietly().await;
             return Err(e.context(format!("writing {}", self.path)));
         }
         self.written += len;
         Ok(())
+    }
+
+    /// Reserves room for `size` bytes held in memory by a one-request upload
+    /// (nothing to do for others), waiting [`GROW_WAIT`] at most.
+    async fn grow_to(&mut self, size: u64) -> Result<()> {
+        let Some(budget) = &self.grow else {
+            return Ok(());
+        };
+        let held = self.reserved.as_ref().map_or(0, |r| r.bytes());
+        let need = usize::try_from(size).unwrap_or(usize::MAX);
+        if need <= held {
+            return Ok(());
+        }
+        if need > budget.total() {
+            let msg = format!(
+                "files over {} MiB cannot be uploaded to this storage with this server's memory budget",
+                budget.total() / (1024 * 1024)
+            );
+            return Err(Error::new(ErrorKind::Unsupported, msg.clone()).with_public(msg));
+        }
+        let step = (need - held).max(GROW_STEP).min(budget.total() - held);
+        match tokio::time::timeout(GROW_WAIT, budget.reserve(step)).await {
+            Ok(more) => {
+                match &mut self.reserved {
+                    Some(r) => r.merge(more),
+                    None => self.reserved = Some(more),
+                }
+                Ok(())
+            }
+            Err(_) => {
+                let msg =
+                    "the server is short of memory for uploads to this storage; try again later";
+                Err(Error::new(ErrorKind::Unavailable, msg).with_public(msg))
+            }
+        }
     }
 
     /// Commits the upload; returns the number of bytes written.

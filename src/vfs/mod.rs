@@ -62,7 +62,8 @@ pub const DEFAULT_BUFFER: usize = 256 * 1024;
 
 /// Largest upload to a network service that takes a file only in one request
 /// (WebDAV: one PUT, `write_can_multi` false): OpenDAL holds the whole file in
-/// memory until close, so the size is capped rather than unbounded.
+/// memory until close, so the size is capped rather than unbounded, and what it
+/// holds is drawn from the memory budget as it grows (`FileWriter::write`).
 pub const ONE_SHOT_MAX: usize = 64 * 1024 * 1024;
 
 /// Multipart upload parts sent concurrently to a network service.
@@ -596,6 +597,7 @@ impl Vfs {
                 one_shot_max: None,
                 reserved: Some(reserved),
                 refill: Some((self.budget.clone(), self.buffer_size)),
+                grow: None,
             });
         }
         // A new version is "now" unless the client sets a time again.
@@ -605,11 +607,13 @@ impl Vfs {
         let mut builder = op.writer_with(r.file_key());
         let mut reserved = None;
         let mut one_shot_max = None;
+        let mut grow = None;
         if !cap.write_can_multi && connector.remote {
             // One request at close: collect every write (the service's writer
             // refuses a second one) up to the cap, checked by the FileWriter.
             builder = builder.chunk(ONE_SHOT_MAX);
             one_shot_max = Some(ONE_SHOT_MAX as u64);
+            grow = Some(self.budget.clone());
         }
         let mut parts = None;
         if cap.write_can_multi {
@@ -660,6 +664,7 @@ impl Vfs {
             one_shot_max,
             reserved,
             refill: None,
+            grow,
         })
     }
 
