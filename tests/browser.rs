@@ -26,7 +26,7 @@
 //! - a cancelled link is withdrawn for the recipient until an administrator
 //!   restores it.
 //! - direct uploads (S3 on moto, `direct_uploads = true`): a request receives
-//!   a 40 MB file the page sends straight to the bucket (under 1 MB through
+//!   a 300 MB file the page sends straight to the bucket (under 1 MB through
 //!   wharf, SHA-256 equal), the same through a connection to the bucket cut
 //!   once, and a send from `/app/send` with the transfer store on the bucket.
 //!   The same page sends a file straight into an Azure Blob container
@@ -275,8 +275,8 @@ async fn a_cut_connection_resumes_in_the_page() {
 
 /// Direct upload: a request on an S3 mount with `direct_uploads = true`
 /// (moto, whose server answers CORS preflights) receives a file the page
-/// sends straight to the bucket. The issue asks for 300 MB; 40 MB here keeps
-/// the CI run short (the path is the same: five 8 MiB parts, three in flight).
+/// sends straight to the bucket: 300 MB, as the issue asks (38 parts of
+/// 8 MiB, three in flight; about 95 s here on a busy machine, most of it moto).
 /// A counting proxy in front of wharf shows the bytes did not pass through it;
 /// the page's own SHA-256 (sha256.js, checked against FIPS 180-4's "abc"
 /// vector) is the one wharf checked and shows.
@@ -286,7 +286,7 @@ async fn a_request_on_s3_receives_a_file_straight_into_the_bucket() {
     let (id, token) = request_link(&gw, "/direct").await;
     let proxy = cutter(gw.http_addr(), u64::MAX).await;
     let file = gw.path("ledger export.bin");
-    write_pattern(&file, 40 * 1024 * 1024, 9);
+    write_pattern(&file, 300 * 1024 * 1024, 9);
     let url = format!("http://{}/l/{token}", proxy.addr);
     let report = browse(
         "upload",
@@ -295,6 +295,7 @@ async fn a_request_on_s3_receives_a_file_straight_into_the_bucket() {
             "files": [file],
             "shots": screenshots(),
             "name": "upload-direct",
+            "timeoutMs": 900_000,
         }),
         false,
     )
@@ -317,7 +318,7 @@ async fn a_request_on_s3_receives_a_file_straight_into_the_bucket() {
     let through = proxy.sent.load(Ordering::SeqCst);
     assert!(
         through < 1024 * 1024,
-        "{through} bytes of a 40 MB upload went through wharf"
+        "{through} bytes of a 300 MB upload went through wharf"
     );
     let rows = gw
         .stop_and_audit(AuditQuery {
