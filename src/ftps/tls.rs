@@ -172,8 +172,12 @@ const ENDED_SESSIONS_KEPT: Duration = Duration::from_secs(6 * 3600);
 /// Most control connections remembered (live ones are never forgotten).
 const MAX_OWNERS: usize = 20_000;
 /// How long a data connection waits for the login of the control connection whose
-/// session it resumed (parallel connections of one client log in together).
-const LOGIN_WAIT: Duration = Duration::from_secs(5);
+/// session it resumed (parallel connections of one client log in together: a
+/// Go client's one cached ticket may be that of a connection still logging in).
+/// The wait ends when that login ends; a login takes at most the login grace
+/// time (30 s by default), and a slow password hash on a busy machine took
+/// longer than the 5 s this was (rclone's matrix case got 522 twice under load).
+const LOGIN_WAIT: Duration = Duration::from_secs(30);
 
 impl SessionOwners {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Owner>> {
