@@ -15,6 +15,8 @@
 //!   its reservation stays while it is open;
 //! - SFTP READ replies waiting for the network (`sftp::flow`), on top of the
 //!   channel's own cap;
+//! - the read-back that checks a direct browser upload's SHA-256 (one chunk,
+//!   `vfs::DirectPlace::hash_staged`), waiting for room like an upload;
 //! - an upload to a service that takes a file in one request (WebDAV), as the
 //!   file it holds in memory grows (`vfs::FileWriter::write`), waiting a
 //!   bounded time for room (it holds a reservation while it waits, so the wait

@@ -622,3 +622,63 @@ async fn cancelling_aborts_the_multipart_upload() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 412);
 }
+
+/// The read-back that checks a completed upload's hash draws its buffer from
+/// the memory budget like every transfer: with an 8 MiB budget held whole by
+/// an SFTP upload in progress, the completion waits (still verifying), and
+/// goes on to publish once that upload ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_back_waits_for_room_in_the_memory_budget() {
+    use russh_sftp::protocol::OpenFlags;
+    let gw = Gateway::start("s3-direct-up", "[storage]\nbuffer_budget = \"8MiB\"\n").await;
+    add_alice(&gw).await;
+    let (_, _, visitor) = request(&gw, &[]);
+    assert_eq!(visitor.open().await.0, 200);
+    let data = common::pattern(9 * MB, 21);
+    let sha = common::sha256(&data);
+    let (status, v) = visitor.begin("held.bin", data.len()).await;
+    assert_eq!(status, 201, "{v}");
+    let key = v["key"].as_str().unwrap().to_string();
+    let part_size = v["part_size"].as_u64().unwrap() as usize;
+    visitor.put_parts(&key, &data, part_size, &[1, 2]).await;
+
+    // An SFTP upload to the bucket holds the whole budget while it is open.
+    let (_ssh, sftp) = common::ssh::sftp_login(gw.sftp_addr(), "alice", "alice-pw-1")
+        .await
+        .unwrap();
+    let h = sftp
+        .open(
+            "/open.bin",
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .handle;
+    sftp.write(h.as_str(), 0, vec![7u8; 64 * 1024])
+        .await
+        .unwrap();
+
+    let (status, v) = visitor
+        .call(
+            reqwest::Method::POST,
+            &format!("/{key}/complete"),
+            Some(json!({ "sha256": sha })),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, v) = visitor
+        .call(reqwest::Method::GET, &format!("/{key}"), None)
+        .await;
+    assert_eq!(v["state"], "verifying", "waits for room: {v}");
+
+    sftp.close(h).await.unwrap();
+    let (status, v) = visitor.complete(&key, &sha).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["sha256"], sha.as_str());
+    assert_eq!(
+        gw.stored_sha("/alice/in/held.bin").await.as_deref(),
+        Some(sha.as_str())
+    );
+}

@@ -410,7 +410,7 @@ impl LinkService {
         sha256: &str,
     ) -> Result<LinkFile> {
         place.complete(&up.key, upload_id, parts).await?;
-        let (size, read) = place.hash_staged(&up.key).await?;
+        let (size, read) = place.hash_staged(&up.key, self.vfs.budget()).await?;
         if size != up.size {
             let why = format!("the bucket holds {size} of {} bytes", up.size);
             return Err(Error::new(ErrorKind::InvalidInput, why.clone()).with_public(why));

@@ -31,6 +31,9 @@ pub const MIN_PART: u64 = 8 << 20;
 /// S3's most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
 
+/// What the read-back of a completed upload fetches at a time.
+const READ_BACK_CHUNK: usize = 8 << 20;
+
 /// The largest object one `CopyObject` copies.
 const COPY_LIMIT: u64 = 5 << 30;
 
@@ -368,12 +371,19 @@ impl DirectPlace {
     }
 
     /// The size and SHA-256 of the staged object, read back once, streamed.
-    pub async fn hash_staged(&self, key: &str) -> Result<(u64, String)> {
+    /// What the read holds (one chunk) is drawn from `budget` first, so many
+    /// completions at once wait for room like other transfers.
+    pub async fn hash_staged(
+        &self,
+        key: &str,
+        budget: &crate::budget::Budget,
+    ) -> Result<(u64, String)> {
+        let _reserved = budget.reserve(READ_BACK_CHUNK).await;
         let op = &self.connector.operator;
         let staged = Self::staged(key);
         let reader = op
             .reader_with(&staged)
-            .chunk(8 << 20)
+            .chunk(READ_BACK_CHUNK)
             .await
             .map_err(|e| Error::from(e).context("reading the uploaded file back"))?;
         let mut stream = reader
