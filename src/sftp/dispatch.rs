@@ -94,7 +94,13 @@ where
     let writer = tokio::spawn(async move {
         while let Some(reply) = queued.recv().await {
             let written = tokio::select! {
-                r = wr.write_all(&reply.bytes) => r.is_ok(),
+                r = async {
+                    wr.write_all(&reply.bytes).await?;
+                    if !reply.body.is_empty() {
+                        wr.write_all(&reply.body).await?;
+                    }
+                    Ok::<_, std::io::Error>(())
+                } => r.is_ok(),
                 _ = stopped.wait_for(|s| *s) => false,
             };
             if !written {

@@ -59,6 +59,9 @@ pub const STALL: Duration = Duration::from_secs(120);
 /// One encoded reply; a READ reply carries its share of the data budget.
 pub struct Outgoing {
     pub bytes: Bytes,
+    /// A DATA reply's data, written after `bytes` (its header) rather than
+    /// copied behind it: the channel copies every write anyway.
+    pub body: Bytes,
     data: Option<Room>,
 }
 
@@ -211,7 +214,15 @@ impl Replies {
         };
         self.flow.backlog.fetch_add(bytes.len(), Ordering::Relaxed);
         let len = bytes.len();
-        if self.tx.send(Outgoing { bytes, data: None }).is_err() {
+        if self
+            .tx
+            .send(Outgoing {
+                bytes,
+                body: Bytes::new(),
+                data: None,
+            })
+            .is_err()
+        {
             self.flow.backlog.fetch_sub(len, Ordering::Relaxed);
             return false;
         }
@@ -223,14 +234,16 @@ impl Replies {
         let Some(bytes) = wire::encode(packet) else {
             return true;
         };
-        self.send_encoded(bytes, room)
+        self.send_encoded((bytes, Bytes::new()), room)
     }
 
-    /// Queues a READ reply already serialised ([`wire::data`]).
-    pub fn send_encoded(&self, bytes: Bytes, room: Room) -> bool {
+    /// Queues a READ reply already serialised: `head` and then `body`
+    /// ([`wire::data_parts`]).
+    pub fn send_encoded(&self, (head, body): (Bytes, Bytes), room: Room) -> bool {
         self.tx
             .send(Outgoing {
-                bytes,
+                bytes: head,
+                body,
                 data: Some(room),
             })
             .is_ok()

@@ -144,22 +144,22 @@ impl Handle {
         }
     }
 
-    /// A READ: the serialised DATA reply (the data copied once, from the storage
-    /// chunk into the packet), or the status to send instead.
+    /// A READ: the serialised DATA reply (its header, and the storage chunk
+    /// itself, uncopied), or the status to send instead.
     async fn read(
         &mut self,
         id: u32,
         offset: u64,
         len: u32,
         session: &Session,
-    ) -> std::result::Result<Bytes, Packet> {
+    ) -> std::result::Result<(Bytes, Bytes), Packet> {
         let data = match self {
             Handle::Read(r) => r.read(offset, len).await,
             Handle::Write(w) => w.read(session, offset, len).await,
             Handle::Dir(_) => return Err(not_for(id, "reading")),
         };
         match data {
-            Ok(Some(data)) => Ok(wire::data(id, &data)),
+            Ok(Some(data)) => Ok(wire::data_parts(id, data)),
             Ok(None) => Err(wire::eof(id)),
             Err(e) => Err(wire::error(id, &e)),
         }

@@ -50,6 +50,24 @@ pub const FXP_WRITE: u8 = 6;
 /// A READ reply, serialised: the data is copied once, straight into the packet
 /// (through russh-sftp's `Data` it was copied into a `Vec` first, then again by
 /// the serialiser).
+/// A DATA reply as its header and its data, sent one after the other (no copy
+/// of the data); data under [`SPLIT_FROM`] is copied behind the header instead,
+/// sparing the client a small SSH packet.
+pub fn data_parts(id: u32, data: Bytes) -> (Bytes, Bytes) {
+    if data.len() < SPLIT_FROM {
+        return (self::data(id, &data), Bytes::new());
+    }
+    let mut head = BytesMut::with_capacity(13);
+    head.put_u32(9 + data.len() as u32);
+    head.put_u8(FXP_DATA);
+    head.put_u32(id);
+    head.put_u32(data.len() as u32);
+    (head.freeze(), data)
+}
+
+/// The smallest READ data sent apart from its header.
+const SPLIT_FROM: usize = 8 * 1024;
+
 pub fn data(id: u32, data: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(13 + data.len());
     out.put_u32(9 + data.len() as u32);
@@ -246,6 +264,22 @@ mod tests {
             }))
             .unwrap();
             assert_eq!(data(77, &bytes), theirs, "{size} bytes");
+        }
+    }
+
+    #[test]
+    fn data_parts_join_to_the_data_reply() {
+        for size in [
+            0,
+            1,
+            SPLIT_FROM - 1,
+            SPLIT_FROM,
+            32 * 1024,
+            MAX_DATA as usize,
+        ] {
+            let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let (head, body) = data_parts(5, Bytes::from(bytes.clone()));
+            assert_eq!([head, body].concat(), data(5, &bytes), "{size} bytes");
         }
     }
 
