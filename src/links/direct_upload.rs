@@ -251,7 +251,7 @@ impl LinkService {
                 return Err(Error::invalid(format!("parts are numbered 1 to {count}")));
             }
             let len = part_len(up.size, ps, n);
-            out.push((n, place.part_url(&up.key, &upload_id, n, len)?));
+            out.push((n, place.part_url(&up.key, &upload_id, n, len).await?));
         }
         let (id, received) = (up.id, up.received);
         let _ = self
