@@ -1,6 +1,6 @@
 //! Direct uploads into links: the browser sends the bytes straight to the S3
-//! bucket or Azure container of the link's folder (its connector has
-//! `direct_uploads = true`) with presigned part URLs, and wharf checks and
+//! bucket, Azure container or GCS bucket of the link's folder (its connector
+//! has `direct_uploads = true`) with part URLs, and wharf checks and
 //! publishes the result (the service's calls are behind `vfs::DirectPlace`).
 //!
 //! An upload is admitted exactly as a tus upload is (`upload_admit`: the
