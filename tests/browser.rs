@@ -32,7 +32,8 @@
 //!   The same page sends a file straight into an Azure Blob container
 //!   (Azurite, with the CORS rule `wharf connector cors` prints), from a
 //!   request and from `/app/send`, and into a GCS bucket (fake-gcs-server,
-//!   which allows every origin) as part objects through resumable sessions.
+//!   which allows every origin) as part objects through resumable sessions,
+//!   from a request and from `/app/send`.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -1386,15 +1387,7 @@ async fn a_staff_member_sends_straight_into_an_azure_container() {
 async fn a_request_on_gcs_receives_a_file_straight_into_the_bucket() {
     let tmp = tempfile::tempdir().unwrap();
     let (_server, options) = common::gcs_server(tmp.path());
-    let opts: Vec<String> = options
-        .iter()
-        .map(|(k, v)| format!("{k} = \"{v}\""))
-        .collect();
-    let toml = format!(
-        "[[connector]]\nname = \"gcs\"\nscheme = \"gcs\"\ndirect_uploads = true\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"gcs\"\n",
-        opts.join("\n")
-    );
-    let mut gw = Gateway::start("fs", &toml).await;
+    let mut gw = Gateway::start("fs", &gcs_toml(&options)).await;
     let (id, token) = request_link(&gw, "/direct").await;
     let proxy = cutter(gw.http_addr(), u64::MAX).await;
     let origin = format!("http://{}", proxy.addr);
@@ -1441,4 +1434,82 @@ async fn a_request_on_gcs_receives_a_file_straight_into_the_bucket() {
         detail.contains(&sha) && detail.contains("direct"),
         "{detail}"
     );
+}
+
+/// A fake-gcs-server bucket named `gcs` taking direct uploads, mounted at `/`.
+fn gcs_toml(options: &std::collections::BTreeMap<String, String>) -> String {
+    let opts: Vec<String> = options
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    format!(
+        "[[connector]]\nname = \"gcs\"\nscheme = \"gcs\"\ndirect_uploads = true\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"gcs\"\n",
+        opts.join("\n")
+    )
+}
+
+/// Direct send to GCS: with the transfer store on a fake-gcs-server bucket
+/// taking direct uploads, a file sent from `/app/send` goes straight into it
+/// (under 1 MB through wharf) and the link serves it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_member_sends_straight_into_a_gcs_bucket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, options) = common::gcs_server(tmp.path());
+    let toml = format!(
+        "{}\n[transfers]\nconnector = \"gcs\"\nroot = \"/transfers\"\n",
+        gcs_toml(&options)
+    );
+    let gw = Gateway::start("fs", &toml).await;
+    gw.add_user("erin", "/erin", "all", Some("erin-pw-12345"), None);
+    let proxy = cutter(gw.http_addr(), u64::MAX).await;
+    let origin = format!("http://{}", proxy.addr);
+    let file = gw.path("site survey.bin");
+    write_pattern(&file, 12 * 1024 * 1024, 27);
+    let report = browse(
+        "staff-send-direct",
+        serde_json::json!({
+            "base": origin,
+            "user": "erin",
+            "password": "erin-pw-12345",
+            "files": [file],
+            "title": "Site survey",
+            "shots": null,
+        }),
+        false,
+    )
+    .await;
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    let sha = sha_file(&file);
+    assert_eq!(item["sha256"], sha.as_str());
+    let through = proxy.sent.load(Ordering::SeqCst);
+    assert!(
+        through < 1024 * 1024,
+        "{through} bytes of a 12 MB send went through wharf"
+    );
+    let url = report["url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = client
+        .get(gw.url(token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("site survey.bin"), "{page}");
+    let got = client
+        .get(format!("{}{}", gw.url(token), common::file_path(&page)))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(common::sha256(&got), sha);
 }

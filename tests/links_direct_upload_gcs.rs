@@ -165,9 +165,17 @@ struct Gcs {
 
 impl Gcs {
     async fn start(extra: &str) -> Gcs {
+        Gcs::start_at(None, extra).await
+    }
+
+    /// [`Gcs::start`] with the connector's `root` option.
+    async fn start_at(root: Option<&str>, extra: &str) -> Gcs {
         let tmp = tempfile::tempdir().unwrap();
-        let (server, options): (Emulator, BTreeMap<String, String>) =
+        let (server, mut options): (Emulator, BTreeMap<String, String>) =
             common::gcs_server(tmp.path());
+        if let Some(root) = root {
+            options.insert("root".into(), root.into());
+        }
         let endpoint = options["endpoint"].clone();
         let opts: Vec<String> = options
             .iter()
@@ -547,4 +555,33 @@ async fn the_page_may_put_parts_across_origins() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers().contains_key("access-control-allow-origin"));
+}
+
+/// Object names in the sessions wharf starts are percent-encoded like
+/// OpenDAL's: a connector root with a space and an umlaut works, and the
+/// parts land under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_root_with_a_space_and_an_umlaut_works() {
+    let g = Gcs::start_at(Some("/Ablage März"), "").await;
+    let (_, _, visitor) = request(&g.gw, &[]);
+    visitor.open().await;
+    let data = common::pattern(1000, 6);
+    let (status, v) = visitor.begin("y z.bin", data.len()).await;
+    assert_eq!(status, 201, "{v}");
+    let key = v["key"].as_str().unwrap();
+    visitor.put_parts(key, &data, 1000, &[1]).await;
+    let parts = g.objects().await;
+    assert_eq!(
+        parts,
+        [format!(
+            "Ablage März/.wharf-partial/direct/{key}.parts/00001"
+        )]
+    );
+    let (status, v) = visitor.complete(key, &common::sha256(&data)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(g.objects().await, ["Ablage März/alice/in/y z.bin"]);
+    assert_eq!(
+        g.gw.stored_sha("/alice/in/y z.bin").await,
+        Some(common::sha256(&data))
+    );
 }
