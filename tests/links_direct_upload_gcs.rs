@@ -12,12 +12,15 @@
 //! refused before anything is joined; a wrong declared hash publishes
 //! nothing and leaves no object; a session URI of upload A writes A's part
 //! only, whatever its URL text says, so it cannot complete upload B; the
-//! sweep removes an abandoned upload's part objects; the emulator answers the
-//! preflight of the page's part PUT.
+//! sweep removes an abandoned upload's part objects; a connector root with a
+//! space and an umlaut works; the emulator answers the preflight of the
+//! page's part PUT.
 //!
 //! Not shown here (fake-gcs-server does not do it): that wharf's session
 //! start is authorized as GCS requires (the emulator takes any call; wharf
-//! signs it with OpenDAL's own reqsign chain), that GCS holds a session to
+//! signs it with OpenDAL's own reqsign chain, and a unit test in
+//! `vfs/direct_gcs.rs` shows a configured token sent as OpenDAL sends it),
+//! that GCS holds a session to
 //! its declared length (`X-Upload-Content-Length`; wharf checks each part's
 //! length itself), that a bucket's CORS rule applies (the emulator allows
 //! every origin), and the cancelling of a session (its DELETE is a no-op).

@@ -189,4 +189,48 @@ mod tests {
         assert_eq!(part_number("7"), None);
         assert_eq!(part_number("0000x"), None);
     }
+
+    fn bucket(options: &[(&str, &str)]) -> GcsBucket {
+        let spec = wharf_connectors::ConnectorSpec {
+            name: "g".into(),
+            scheme: "gcs".into(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        wharf_connectors::gcs_bucket(&spec).unwrap()
+    }
+
+    /// The session start carries what OpenDAL would send for the connector's
+    /// credentials: a configured OAuth token as a bearer token; nothing when
+    /// the connector skips signing (the emulator's case, the only one the
+    /// integration tests can show).
+    #[tokio::test]
+    async fn the_session_start_is_authorized_as_opendal_does() {
+        let b = bucket(&[
+            ("bucket", "b"),
+            ("token", "ya29.test-token"),
+            ("disable_config_load", "true"),
+            ("disable_vm_metadata", "true"),
+        ]);
+        let (mut parts, ()) = h::Request::post("https://storage.googleapis.com/upload")
+            .body(())
+            .unwrap()
+            .into_parts();
+        b.authorize(&mut parts).await.unwrap();
+        assert_eq!(
+            parts.headers["authorization"].to_str().unwrap(),
+            "Bearer ya29.test-token"
+        );
+        assert_eq!(origin(&b), "https://storage.googleapis.com");
+
+        let anonymous = bucket(&[("bucket", "b"), ("skip_signature", "true")]);
+        let (mut parts, ()) = h::Request::post("http://127.0.0.1:1/upload")
+            .body(())
+            .unwrap()
+            .into_parts();
+        anonymous.authorize(&mut parts).await.unwrap();
+        assert!(!parts.headers.contains_key("authorization"));
+    }
 }
