@@ -588,3 +588,60 @@ async fn a_connector_root_with_a_space_and_an_umlaut_works() {
         Some(common::sha256(&data))
     );
 }
+
+/// Files over 32 parts (256 MiB) are joined in rounds: GCS composes at most
+/// 32 objects per call. 70 small part objects of an upload are listed,
+/// joined in order (the staging object's SHA-256 is theirs end to end), and
+/// nothing but the staging object is left: no intermediate object (OpenDAL's
+/// own rounds would leave them under `__opendal/compose/` at the root, in
+/// users' view, on this emulator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_32_parts_are_joined_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, options) = common::gcs_server(tmp.path());
+    let spec = wharf_connectors::ConnectorSpec {
+        name: "gcs".into(),
+        scheme: "gcs".into(),
+        options,
+    };
+    let mut connector =
+        wharf_connectors::build(&spec, &wharf_connectors::Tuning::default()).unwrap();
+    connector.direct_upload = Some(wharf_connectors::direct_upload(&spec).unwrap());
+    let backend = common::Backend {
+        connector: Arc::new(connector),
+        server: None,
+        dir: None,
+    };
+    let vfs = common::vfs_on(&backend);
+    let place = vfs.direct_place_named("gcs").unwrap();
+    let op = backend.connector.operator.clone();
+    let key = "k0123";
+    let mut whole = Vec::new();
+    for n in 1..=70u64 {
+        let bytes = common::pattern(1000 + n as usize, n);
+        op.write(
+            &format!(".wharf-partial/direct/{key}.parts/{n:05}"),
+            bytes.clone(),
+        )
+        .await
+        .unwrap();
+        whole.extend_from_slice(&bytes);
+    }
+    let parts = place.parts(key, "gcs").await.unwrap().unwrap();
+    assert_eq!(parts.len(), 70);
+    assert_eq!(parts[69].size, 1070);
+    place.complete(key, "gcs", &parts).await.unwrap();
+    let (size, sha) = place.hash_staged(key).await.unwrap();
+    assert_eq!(size, whole.len() as u64);
+    assert_eq!(sha, common::sha256(&whole));
+    let left: Vec<String> = op
+        .list_with("")
+        .recursive(true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path().to_string())
+        .filter(|p| !p.ends_with('/'))
+        .collect();
+    assert_eq!(left, [format!(".wharf-partial/direct/{key}")]);
+}

@@ -14,8 +14,8 @@
 //! request. A URI cannot write another part, another upload's object or
 //! anything outside the hidden staging folder: its object is fixed when
 //! wharf starts it. Parts are listed as objects (resume, checks), composed in
-//! order into the staging object (GCS `compose`, through OpenDAL), then
-//! removed; the staging object is hashed and published as for S3.
+//! order into the staging object (GCS `compose`, through OpenDAL, in rounds
+//! of 32 kept inside the parts folder), then removed; the staging object is hashed and published as for S3.
 //!
 //! A session left open cannot be cancelled by wharf once handed out (wharf
 //! keeps no list of them; GCS lets a session live a week), but it can only
@@ -151,24 +151,59 @@ pub(super) async fn parts(op: &Operator, staged: &str) -> Result<Vec<DonePart>> 
     Ok(out)
 }
 
-/// Composes `parts` (as listed), in order, into the staging object, then
-/// removes them.
+/// GCS composes at most this many objects in one call.
+const COMPOSE_MAX: usize = 32;
+
+/// Joins `parts` (as listed), in order, into the staging object, then
+/// removes them. Above [`COMPOSE_MAX`] parts the join goes in rounds whose
+/// intermediate objects lie in the upload's parts folder (hidden, and removed
+/// with the parts even if the join fails): OpenDAL's own rounds would put
+/// them under `__opendal/compose/` at the connector's root, in users' view,
+/// and remove them with a batch call fake-gcs-server does not have.
 pub(super) async fn complete(op: &Operator, staged: &str, parts: &[DonePart]) -> Result<()> {
-    let names: Vec<String> = parts.iter().map(|p| p.etag.clone()).collect();
+    let dir = parts_dir(staged);
+    let mut names: Vec<String> = parts.iter().map(|p| p.etag.clone()).collect();
+    let mut round = 0;
+    while names.len() > COMPOSE_MAX {
+        round += 1;
+        let mut next = Vec::with_capacity(names.len().div_ceil(COMPOSE_MAX));
+        for (i, group) in names.chunks(COMPOSE_MAX).enumerate() {
+            let to = format!("{dir}join-{round}-{i:04}");
+            op.compose(group.to_vec(), &to)
+                .await
+                .map_err(|e| Error::from(e).context("joining the uploaded parts"))?;
+            next.push(to);
+        }
+        names = next;
+    }
     op.compose(names, staged)
         .await
         .map_err(|e| Error::from(e).context("joining the uploaded parts"))?;
     remove_parts(op, staged).await
 }
 
-/// Removes every part object of upload `staged` (none is fine), one call
-/// each: fake-gcs-server has no batch endpoint, and an upload has few parts.
+/// Removes every object in the parts folder of upload `staged` (parts and
+/// join intermediates; none is fine), one call each, some at a time:
+/// fake-gcs-server has no batch endpoint.
 pub(super) async fn remove_parts(op: &Operator, staged: &str) -> Result<()> {
-    for p in parts(op, staged).await? {
-        op.delete(&p.etag)
-            .await
-            .map_err(|e| Error::from(e).context("removing the uploaded parts"))?;
-    }
+    use futures::{StreamExt, TryStreamExt};
+    let dir = parts_dir(staged);
+    let entries = match op.list(&dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::from(e).context("listing the uploaded parts")),
+    };
+    futures::stream::iter(
+        entries
+            .into_iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.path().to_string()),
+    )
+    .map(|path| async move { op.delete(&path).await })
+    .buffer_unordered(16)
+    .try_collect::<Vec<()>>()
+    .await
+    .map_err(|e| Error::from(e).context("removing the uploaded parts"))?;
     Ok(())
 }
 
