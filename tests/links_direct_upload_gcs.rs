@@ -10,7 +10,7 @@
 //! with parts missing keeps the upload open and the rest follow (resume: the
 //! part objects the bucket holds are listed); a part of the wrong length is
 //! refused before anything is joined; a wrong declared hash publishes
-//! nothing and leaves no object; a session URI of upload A writes A's part
+//! nothing and leaves no object; cancelling removes the parts; a session URI of upload A writes A's part
 //! only, whatever its URL text says, so it cannot complete upload B; the
 //! sweep removes an abandoned upload's part objects; a connector root with a
 //! space and an umlaut works; the emulator answers the preflight of the
@@ -523,6 +523,42 @@ async fn the_sweep_removes_an_abandoned_uploads_parts() {
         assert!(Instant::now() < deadline, "{}", uses(&g.gw, &id));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Cancelling a direct upload removes its part objects and gives the use
+/// back; another visitor of the link can neither see nor cancel it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_removes_the_parts() {
+    let g = Gcs::start("").await;
+    let (id, token, visitor) = request(&g.gw, &["--max-files", "3"]);
+    visitor.open().await;
+    let data = common::pattern(9 * MB, 9);
+    let (_, v) = visitor.begin("gone.bin", data.len()).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    visitor
+        .put_parts(&key, &data, v["part_size"].as_u64().unwrap() as usize, &[1])
+        .await;
+    assert_eq!(g.part_objects(&key).await.len(), 1);
+    assert_eq!(uses(&g.gw, &id), "1/3");
+
+    let other = Visitor::new(&g.gw.url(&token));
+    other.open().await;
+    let (status, _) = other
+        .call(reqwest::Method::DELETE, &format!("/{key}"), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(g.part_objects(&key).await.len(), 1);
+
+    let (status, _) = visitor
+        .call(reqwest::Method::DELETE, &format!("/{key}"), None)
+        .await;
+    assert_eq!(status, 204);
+    assert!(g.objects().await.is_empty(), "{:?}", g.objects().await);
+    assert_eq!(uses(&g.gw, &id), "0/3");
+    let (_, v) = visitor
+        .call(reqwest::Method::GET, &format!("/{key}"), None)
+        .await;
+    assert_eq!(v["state"], "cancelled", "{v}");
 }
 
 /// The printed GCS rule allows the page's PUT; the emulator (which takes no
