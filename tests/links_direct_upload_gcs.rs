@@ -10,11 +10,12 @@
 //! with parts missing keeps the upload open and the rest follow (resume: the
 //! part objects the bucket holds are listed); a part of the wrong length is
 //! refused before anything is joined; a wrong declared hash publishes
-//! nothing and leaves no object; cancelling removes the parts; a session URI of upload A writes A's part
-//! only, whatever its URL text says, so it cannot complete upload B; the
-//! sweep removes an abandoned upload's part objects; a connector root with a
-//! space and an umlaut works; the emulator answers the preflight of the
-//! page's part PUT.
+//! nothing and leaves no object; cancelling removes the parts; a session
+//! URI of upload A writes A's part only, whatever its URL text says, so it
+//! cannot complete upload B; the sweep removes an abandoned upload's part
+//! objects; a connector root with a space and an umlaut works; more than 32
+//! parts are joined in order leaving nothing behind; the emulator answers
+//! the preflight of the page's part PUT.
 //!
 //! Not shown here (fake-gcs-server does not do it): that wharf's session
 //! start is authorized as GCS requires (the emulator takes any call; wharf
