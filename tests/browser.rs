@@ -33,7 +33,8 @@
 //!   (Azurite, with the CORS rule `wharf connector cors` prints), from a
 //!   request and from `/app/send`, and into a GCS bucket (fake-gcs-server,
 //!   which allows every origin) as part objects through resumable sessions,
-//!   from a request and from `/app/send`.
+//!   from a request (also through a connection to the bucket cut once) and
+//!   from `/app/send`.
 //!
 //! Pages added for staff are shot at 1280 and 390 pixels wide (`-phone.png`).
 
@@ -1512,4 +1513,41 @@ async fn a_staff_member_sends_straight_into_a_gcs_bucket() {
         .await
         .unwrap();
     assert_eq!(common::sha256(&got), sha);
+}
+
+/// Direct upload to GCS through a cut: a proxy in front of fake-gcs-server
+/// (wharf's endpoint, so the session URIs it hands out lead through it too)
+/// drops every connection once, 12 MB into a 40 MB upload; the page asks for
+/// a fresh session for each part that was cut and the file arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_to_a_gcs_bucket_resumes_in_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, mut options) = common::gcs_server(tmp.path());
+    let proxy = cutter(
+        format!("127.0.0.1:{}", server.port).parse().unwrap(),
+        12 * 1024 * 1024,
+    )
+    .await;
+    options.insert("endpoint".into(), format!("http://{}", proxy.addr));
+    let gw = Gateway::start("fs", &gcs_toml(&options)).await;
+    let (_, token) = request_link(&gw, "/cut").await;
+    let file = gw.path("cut.bin");
+    write_pattern(&file, 40 * 1024 * 1024, 29);
+    let report = browse(
+        "upload",
+        serde_json::json!({ "url": gw.url(&token), "files": [file], "shots": null }),
+        true,
+    )
+    .await;
+    assert!(
+        proxy.cut.load(Ordering::SeqCst),
+        "the proxy never cut the connection"
+    );
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "complete", "{item}");
+    assert_eq!(item["direct"], true, "{item}");
+    assert_eq!(
+        gw.stored_sha("/carol/cut/cut.bin").await.unwrap(),
+        sha_file(&file)
+    );
 }
