@@ -121,9 +121,12 @@ pub fn build_connectors(config: &Config) -> Result<BTreeMap<String, Arc<Connecto
                 .map_err(|e| Error::invalid(e.to_string()))
                 .and_then(|mut c| {
                     if config.direct_uploads.contains(&spec.name) {
-                        let b = wharf_connectors::direct_upload(spec).map_err(|e| {
+                        let mut b = wharf_connectors::direct_upload(spec).map_err(|e| {
                             Error::invalid(format!("connector {:?}: {e}", spec.name))
                         })?;
+                        if let wharf_connectors::DirectUpload::Gcs(g) = &mut b {
+                            g.set_page_origin(&config.links.base_url);
+                        }
                         c.direct_upload = Some(b);
                     }
                     Ok((spec.name.clone(), Arc::new(c)))

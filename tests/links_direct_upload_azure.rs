@@ -620,7 +620,7 @@ async fn a_connector_root_with_a_space_and_an_umlaut_works() {
 }
 
 #[test]
-fn direct_uploads_are_for_s3_and_azblob() {
+fn direct_uploads_are_for_s3_azblob_and_gcs() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("wharf.toml");
     std::fs::write(
@@ -632,7 +632,7 @@ fn direct_uploads_are_for_s3_and_azblob() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("direct_uploads") && err.contains("s3 and azblob"),
+        err.contains("direct_uploads") && err.contains("s3, azblob and gcs"),
         "{err}"
     );
     std::fs::write(

@@ -6,15 +6,18 @@
 //! clients it does not need). Everything above this crate talks to storage through the
 //! returned operator and never names a service.
 
+mod gcs;
 mod logging;
 mod timing;
 
+pub use gcs::{gcs_bucket, GcsBucket};
 pub use timing::set_timing_hook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use http;
 pub use opendal;
 use opendal::layers::{LoggingLayer, RetryLayer, TimeoutLayer};
 use opendal::{Capability, Operator};
@@ -77,7 +80,8 @@ pub struct Connector {
     /// works this long (`direct_downloads` in its config); `None`: proxied.
     pub direct_download: Option<Duration>,
     /// Browsers upload straight to this bucket with presigned part URLs
-    /// (`direct_uploads = true`: S3 multipart parts, Azure Blob blocks);
+    /// (`direct_uploads = true`: S3 multipart parts, Azure Blob blocks, GCS
+    /// part objects sent through resumable upload sessions);
     /// `None`: through wharf (tus).
     pub direct_upload: Option<DirectUpload>,
 }
@@ -87,14 +91,16 @@ pub struct Connector {
 pub enum DirectUpload {
     S3(S3Bucket),
     Azure(AzureContainer),
+    Gcs(GcsBucket),
 }
 
 /// The service a connector takes direct uploads into, from its spec: an
-/// `s3` bucket or an `azblob` container (others cannot).
+/// `s3` bucket, an `azblob` container or a `gcs` bucket (others cannot).
 pub fn direct_upload(spec: &ConnectorSpec) -> Result<DirectUpload, String> {
     match spec.scheme.as_str() {
         "s3" => s3_bucket(spec).map(DirectUpload::S3),
         "azblob" => azure_container(spec).map(DirectUpload::Azure),
+        "gcs" => gcs_bucket(spec).map(DirectUpload::Gcs),
         other => Err(format!("scheme {other:?} cannot take direct uploads")),
     }
 }

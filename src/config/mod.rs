@@ -54,7 +54,7 @@ pub struct Config {
     /// Connectors with `direct_downloads = true`, and how long their presigned
     /// GETs work.
     pub direct_downloads: std::collections::BTreeMap<String, Duration>,
-    /// Connectors with `direct_uploads = true` (S3 and Azure Blob).
+    /// Connectors with `direct_uploads = true` (S3, Azure Blob and GCS).
     pub direct_uploads: std::collections::BTreeSet<String>,
     pub mounts: Vec<MountSpec>,
     /// Connector and root where link copies are kept.
@@ -399,14 +399,14 @@ impl Resolver<'_> {
                 direct_downloads.insert(name.clone(), lifetime);
             }
             if c.direct_uploads {
-                // Presigned parts: S3 multipart parts, Azure Blob blocks; the
-                // others stay on tus.
-                if scheme != "s3" && scheme != "azblob" {
+                // Presigned parts: S3 multipart parts, Azure Blob blocks, GCS
+                // part objects by resumable session; the others stay on tus.
+                if !["s3", "azblob", "gcs"].contains(&scheme.as_str()) {
                     return Err(self.err(
                         &c.scheme,
                         &format!("connector[{i}].direct_uploads"),
                         format!(
-                            "scheme {scheme:?} cannot take direct uploads (s3 and azblob only)"
+                            "scheme {scheme:?} cannot take direct uploads (s3, azblob and gcs only)"
                         ),
                     ));
                 }

@@ -1,6 +1,6 @@
 //! Direct uploads into links: the browser sends the bytes straight to the S3
-//! bucket or Azure container of the link's folder (its connector has
-//! `direct_uploads = true`) with presigned part URLs, and wharf checks and
+//! bucket, Azure container or GCS bucket of the link's folder (its connector
+//! has `direct_uploads = true`) with part URLs, and wharf checks and
 //! publishes the result (the service's calls are behind `vfs::DirectPlace`).
 //!
 //! An upload is admitted exactly as a tus upload is (`upload_admit`: the
@@ -251,7 +251,7 @@ impl LinkService {
                 return Err(Error::invalid(format!("parts are numbered 1 to {count}")));
             }
             let len = part_len(up.size, ps, n);
-            out.push((n, place.part_url(&up.key, &upload_id, n, len)?));
+            out.push((n, place.part_url(&up.key, &upload_id, n, len).await?));
         }
         let (id, received) = (up.id, up.received);
         let _ = self

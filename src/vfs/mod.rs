@@ -11,6 +11,7 @@
 
 use wharf_connectors::opendal;
 mod direct_azure;
+mod direct_gcs;
 mod direct_shared;
 mod entry;
 mod guard;

@@ -1,6 +1,7 @@
 //! Direct browser uploads to S3 (`direct_uploads = true` on an s3 connector;
-//! an azblob connector's calls are in `direct_azure.rs`, chosen here by the
-//! connector's [`DirectUpload`], so the link service sees one `DirectPlace`):
+//! an azblob connector's calls are in `direct_azure.rs`, a gcs connector's in
+//! `direct_gcs.rs`, chosen here by the connector's [`DirectUpload`], so the
+//! link service sees one `DirectPlace`):
 //! wharf creates a multipart upload at a staging key, hands the browser
 //! presigned `UploadPart` URLs (each bound by its signature to that key, that
 //! upload id, one part number and the part's length), lists the parts the
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use wharf_connectors::{Connector, DirectUpload, S3Bucket, PARTIAL_DIR};
 
 use super::direct_azure::{self, Blob};
+use super::direct_gcs;
 use super::direct_shared::{http, now, tag, tags};
 pub use super::direct_shared::{DonePart, PART_URL_LIFETIME};
 use super::sigv4::{self, Req};
@@ -99,12 +101,21 @@ impl DirectPlace {
         }
     }
 
+    /// The GCS bucket of the place, if it is one.
+    fn gcs(&self) -> Option<&wharf_connectors::GcsBucket> {
+        match &self.connector.direct_upload {
+            Some(DirectUpload::Gcs(b)) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The origin browsers send parts to (`scheme://host[:port]`), for the
     /// upload page's content policy.
     pub fn origin(&self) -> String {
         match &self.connector.direct_upload {
             Some(DirectUpload::S3(b)) => sigv4::place(b, "").1,
             Some(DirectUpload::Azure(c)) => direct_azure::origin(c),
+            Some(DirectUpload::Gcs(b)) => direct_gcs::origin(b),
             None => String::new(),
         }
     }
@@ -155,10 +166,14 @@ impl DirectPlace {
 
     /// CreateMultipartUpload at the staging key of `key`: the upload id.
     /// Azure has nothing to create (the staging blob's blocks arrive under
-    /// it): its id is a constant.
+    /// it), nor GCS (each part gets its session when its URL is asked for):
+    /// their ids are constants.
     pub async fn create(&self, key: &str) -> Result<String> {
         if self.azure_blob(key).is_some() {
             return Ok("azblob".into());
+        }
+        if self.gcs().is_some() {
+            return Ok("gcs".into());
         }
         self.create_at(&Self::staged(key)).await
     }
@@ -182,10 +197,14 @@ impl DirectPlace {
 
     /// A presigned UploadPart URL for part `n` of `len` bytes (Azure: a
     /// Put Block URL under a write-only SAS on the staging blob; the length
-    /// is checked from the block list instead).
-    pub fn part_url(&self, key: &str, upload_id: &str, n: u64, len: u64) -> Result<String> {
+    /// is checked from the block list instead; GCS: the URI of a resumable
+    /// upload session, started now, for the part's own object).
+    pub async fn part_url(&self, key: &str, upload_id: &str, n: u64, len: u64) -> Result<String> {
         if let Some(blob) = self.azure_blob(key) {
             return blob.part_url(key, n);
+        }
+        if let Some(b) = self.gcs() {
+            return direct_gcs::part_url(b, &Self::staged(key), n, len).await;
         }
         let staged = Self::staged(key);
         let r = Req {
@@ -210,6 +229,11 @@ impl DirectPlace {
     pub async fn parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<DonePart>>> {
         if let Some(blob) = self.azure_blob(key) {
             return blob.parts(key).await.map(Some);
+        }
+        if self.gcs().is_some() {
+            return direct_gcs::parts(&self.connector.operator, &Self::staged(key))
+                .await
+                .map(Some);
         }
         let staged = Self::staged(key);
         let mut out = Vec::new();
@@ -257,6 +281,9 @@ impl DirectPlace {
         if let Some(blob) = self.azure_blob(key) {
             return blob.commit(parts).await;
         }
+        if self.gcs().is_some() {
+            return direct_gcs::complete(&self.connector.operator, &Self::staged(key), parts).await;
+        }
         self.complete_at(&Self::staged(key), upload_id, parts).await
     }
 
@@ -288,6 +315,9 @@ impl DirectPlace {
     pub async fn abort(&self, key: &str, upload_id: &str) -> Result<()> {
         if let Some(blob) = self.azure_blob(key) {
             return blob.abort().await;
+        }
+        if self.gcs().is_some() {
+            return direct_gcs::remove_parts(&self.connector.operator, &Self::staged(key)).await;
         }
         self.abort_at(&Self::staged(key), upload_id).await
     }
@@ -441,7 +471,7 @@ impl Vfs {
 
     /// Publishes the staged object of upload `key` (`size` bytes) at
     /// `target`: a copy inside the bucket (one `CopyObject` up to 5 GiB, in
-    /// ranges above), then the staged object is removed. `target` must lie on
+    /// ranges above; Azure Copy Blob; GCS rewrite, through OpenDAL), then the staged object is removed. `target` must lie on
     /// the same connector.
     pub async fn direct_publish(
         &self,
@@ -462,7 +492,7 @@ impl Vfs {
                 .copy_to(&Blob::new(c, r.file_key()))
                 .await
                 .map_err(|e| e.context(format!("publishing {target}")))?;
-        } else if size > COPY_LIMIT {
+        } else if size > COPY_LIMIT && place.bucket().is_ok() {
             place
                 .copy_in_parts(&staged, r.file_key(), size, copy_part(size))
                 .await

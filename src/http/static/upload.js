@@ -235,7 +235,8 @@
   function putPart(url, body, onProgress, it) {
     const xhr = new XMLHttpRequest();
     const done = new Promise((resolve, reject) => {
-      // S3 answers 200 to a part, Azure 201 to a block.
+      // S3 answers 200 to a part, Azure 201 to a block, GCS 200/201 to a
+      // session given its whole part.
       xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(new Error("the bucket answered " + xhr.status)));
       xhr.onerror = () => reject(new Error("network error"));
       xhr.ontimeout = () => reject(new Error("timed out"));
