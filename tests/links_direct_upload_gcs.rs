@@ -668,7 +668,10 @@ async fn more_than_32_parts_are_joined_in_order() {
     assert_eq!(parts.len(), 70);
     assert_eq!(parts[69].size, 1070);
     place.complete(key, "gcs", &parts).await.unwrap();
-    let (size, sha) = place.hash_staged(key).await.unwrap();
+    let (size, sha) = place
+        .hash_staged(key, &wharf::budget::Budget::default())
+        .await
+        .unwrap();
     assert_eq!(size, whole.len() as u64);
     assert_eq!(sha, common::sha256(&whole));
     let left: Vec<String> = op
