@@ -1,0 +1,235 @@
+//! Link downloads of local files over plain HTTP sent by the kernel
+//! (`sendfile(2)`: page cache to socket, no copy through wharf).
+//!
+//! Why this shape: hyper owns the socket and writes only the buffers a response
+//! body hands it, so a body cannot say "send this file". Instead the download's
+//! body ([`Outlet::body`]) yields frames that are slices of one private buffer
+//! of zeros — placeholders adding up to the range's length — and queues the
+//! file and range on its connection's [`Outlet`]. hyper, writing to a vectored
+//! IO (the plain socket; `tls::builder` sets `writev(true)`), queues body
+//! `Bytes` as they are and hands them to `poll_write_vectored` without copying,
+//! so the connection's socket wrapper sees the placeholders' own addresses:
+//! [`Outlet::poll_write_vectored`] writes real bytes (the response head, other
+//! responses) normally and, for placeholder bytes, calls `sendfile` from the
+//! file at the head of the queue, reporting as written exactly what the kernel
+//! sent. Responses on an HTTP/1.1 connection are written in order and each
+//! body queues its range when hyper first asks it for bytes, so keep-alive
+//! downloads each map to their own file.
+//!
+//! What guards it: an outlet exists only on plain-HTTP connections (never TLS,
+//! where bytes must pass through rustls; HTTP/2 is TLS-only here), and only a
+//! download whose session opened a local file gets a placeholder body
+//! (`http/download.rs`; object stores and zips keep the streamed path). A
+//! placeholder byte with no file queued, or a file that ends early (truncated
+//! since it was opened), is an error that closes the connection: zeros never
+//! reach a client. The file was opened by the Session layer with its checks and
+//! its jail (`Download::local_file`). The body still passes through
+//! `meter.rs`, so uses, audit rows and byte counters are settled as before.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+
+use crate::vfs::ByteStream;
+
+/// Length of the placeholder buffer and so the largest body frame.
+const CHUNK: usize = 2 * 1024 * 1024;
+
+/// Most bytes one `sendfile` call may move (the kernel's own limit).
+const MAX_SEND: usize = 0x7fff_f000;
+
+/// The placeholder buffer: a leaked allocation of its own, so no other `Bytes`
+/// can point into it (calloc'd: its pages are never touched, never resident).
+fn placeholder() -> &'static [u8] {
+    static ZEROS: OnceLock<&'static [u8]> = OnceLock::new();
+    ZEROS.get_or_init(|| Box::leak(vec![0u8; CHUNK].into_boxed_slice()))
+}
+
+/// Whether `s` is (part of) the placeholder buffer.
+fn is_placeholder(s: &[u8]) -> bool {
+    let p = placeholder();
+    let (start, end) = (p.as_ptr() as usize, p.as_ptr() as usize + p.len());
+    let at = s.as_ptr() as usize;
+    !s.is_empty() && at >= start && at + s.len() <= end
+}
+
+/// A file range still to be sent.
+struct Segment {
+    file: Arc<File>,
+    offset: u64,
+    left: u64,
+}
+
+/// One plain-HTTP connection's queue of file ranges the kernel sends in place
+/// of placeholder bytes.
+#[derive(Clone)]
+pub struct Outlet(Arc<Mutex<VecDeque<Segment>>>);
+
+impl Outlet {
+    /// An outlet for a plain-HTTP connection; `None` where the kernel copy is
+    /// not built (not Linux).
+    pub fn new() -> Option<Outlet> {
+        cfg!(target_os = "linux").then(|| Outlet(Arc::new(Mutex::new(VecDeque::new()))))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Segment>> {
+        // A panic while holding it leaves at worst a wrong queue, and the
+        // connection it belongs to is gone with the panicking task.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The body of `range` of `file` (clamped to the file's `size` at open, as a
+    /// streamed body is): placeholder frames adding up to its length. The range
+    /// is queued when hyper first asks for the body, so a response that is
+    /// never written queues nothing.
+    pub fn body(&self, file: Arc<File>, range: Range<u64>, size: u64) -> ByteStream {
+        let range = range.start.min(size)..range.end.min(size);
+        let mut left = range.end - range.start;
+        let mut segment = (left > 0).then(|| Segment {
+            file,
+            offset: range.start,
+            left,
+        });
+        let outlet = self.clone();
+        stream::poll_fn(move |_| {
+            if let Some(s) = segment.take() {
+                outlet.queue().push_back(s);
+            }
+            if left == 0 {
+                return Poll::Ready(None);
+            }
+            let n = left.min(CHUNK as u64) as usize;
+            left -= n as u64;
+            Poll::Ready(Some(Ok(Bytes::from_static(&placeholder()[..n]))))
+        })
+        .boxed()
+    }
+
+    /// Writes `bufs` to `tcp` in order: real bytes with `writev`, placeholder
+    /// bytes with `sendfile` from the queued files. Returns how many bytes of
+    /// `bufs` were sent; `Pending` only when none could be.
+    pub fn poll_write_vectored(
+        &self,
+        tcp: &mut TcpStream,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut done = 0;
+        let mut i = 0;
+        while i < bufs.len() {
+            let (res, want) = if is_placeholder(&bufs[i]) {
+                let want = bufs[i].len();
+                i += 1;
+                (self.poll_send(tcp, cx, want), want)
+            } else {
+                let from = i;
+                while i < bufs.len() && !is_placeholder(&bufs[i]) {
+                    i += 1;
+                }
+                let want = bufs[from..i].iter().map(|b| b.len()).sum();
+                if want == 0 {
+                    continue;
+                }
+                let res = std::pin::Pin::new(&mut *tcp).poll_write_vectored(cx, &bufs[from..i]);
+                (res, want)
+            };
+            match res {
+                Poll::Ready(Ok(n)) => {
+                    done += n;
+                    if n < want {
+                        break;
+                    }
+                }
+                // What was sent is reported; the error comes again on the next call.
+                Poll::Ready(Err(_)) | Poll::Pending if done > 0 => break,
+                other => return other,
+            }
+        }
+        Poll::Ready(Ok(done))
+    }
+
+    /// Sends up to `want` placeholder bytes from the file at the queue's head.
+    fn poll_send(
+        &self,
+        tcp: &mut TcpStream,
+        cx: &mut Context<'_>,
+        want: usize,
+    ) -> Poll<io::Result<usize>> {
+        let mut queue = self.queue();
+        let Some(seg) = queue.front_mut() else {
+            tracing::error!("placeholder bytes without a file to send; closing the connection");
+            return Poll::Ready(Err(io::Error::other("no file queued for sendfile")));
+        };
+        let count = (want as u64).min(seg.left).min(MAX_SEND as u64) as usize;
+        loop {
+            std::task::ready!(tcp.poll_write_ready(cx))?;
+            match tcp.try_io(tokio::io::Interest::WRITABLE, || {
+                send(tcp, &seg.file, &mut seg.offset, count)
+            }) {
+                Ok(0) => {
+                    tracing::warn!("a file shrank while it was sent; closing the connection");
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file ended before the promised length",
+                    )));
+                }
+                Ok(n) => {
+                    seg.left -= n as u64;
+                    if seg.left == 0 {
+                        queue.pop_front();
+                    }
+                    crate::metrics::http_sendfile_bytes(n as u64);
+                    return Poll::Ready(Ok(n));
+                }
+                // Readiness was cleared: the next poll registers the waker.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// One `sendfile(2)` of `count` bytes of `file` at `offset` (advanced by what
+/// was sent) to the socket.
+#[cfg(target_os = "linux")]
+fn send(tcp: &TcpStream, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut off = *offset as libc::off_t;
+    // SAFETY: both descriptors are open for the call (borrowed), and `off` is a
+    // valid off_t the kernel reads and advances.
+    let n = unsafe { libc::sendfile(tcp.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = off as u64;
+    Ok(n as usize)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send(_: &TcpStream, _: &File, _: &mut u64, _: usize) -> io::Result<usize> {
+    Err(io::Error::other("sendfile is built on Linux only"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_placeholder_buffer_is_recognised() {
+        let p = placeholder();
+        assert!(is_placeholder(&p[..10]));
+        assert!(is_placeholder(&p[CHUNK - 1..]));
+        assert!(!is_placeholder(&p[..0]));
+        let zeros = vec![0u8; 16];
+        assert!(!is_placeholder(&zeros));
+    }
+}
