@@ -21,7 +21,7 @@ use super::direct;
 use super::meter::{begin, Metered, Usage};
 use super::pages::{self, FolderRow};
 use super::respond::{audit, brand, html, not_found, page, redirect, refused, try_again, SEGMENT};
-use super::sendfile::Outlet;
+use super::sendfile::{Outlet, MIN_LEN};
 use super::target::{self, Refusal, Target};
 use super::visit::{self, Visit};
 use super::{Body, HttpContext};
@@ -306,7 +306,7 @@ async fn send_file(
     let stream = match t.session.open_read(&t.path).await {
         // A local file on plain HTTP: the kernel sends it (`sendfile.rs`).
         Ok(download) => match (outlet, download.local_file()) {
-            (Some(o), Some(file)) => Ok(o.body(file, range, download.size())),
+            (Some(o), Some(file)) if len >= MIN_LEN => Ok(o.body(file, range, download.size())),
             _ => download.stream(range).await,
         },
         Err(e) => Err(e),

@@ -43,6 +43,10 @@ use crate::vfs::ByteStream;
 /// Length of the placeholder buffer and so the largest body frame.
 const CHUNK: usize = 2 * 1024 * 1024;
 
+/// Shorter downloads are streamed: one write either way, and files this small
+/// were read whole when opened (`vfs/local_read.rs`).
+pub const MIN_LEN: u64 = 64 * 1024;
+
 /// Most bytes one `sendfile` call may move (the kernel's own limit).
 const MAX_SEND: usize = 0x7fff_f000;
 
@@ -93,6 +97,9 @@ impl Outlet {
     pub fn body(&self, file: Arc<File>, range: Range<u64>, size: u64) -> ByteStream {
         let range = range.start.min(size)..range.end.min(size);
         let mut left = range.end - range.start;
+        if left > 0 {
+            advise_sequential(&file, &range);
+        }
         let mut segment = (left > 0).then(|| Segment {
             file,
             offset: range.start,
@@ -197,6 +204,26 @@ impl Outlet {
         }
     }
 }
+
+/// Tells the kernel `range` of `file` will be read in order (a larger
+/// readahead): `sendfile` runs on the async threads, and a page it must wait
+/// for from disk holds one of them, as a blocking read would.
+#[cfg(target_os = "linux")]
+fn advise_sequential(file: &File, range: &Range<u64>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain advice call on an open descriptor; failure is harmless.
+    unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            range.start as libc::off_t,
+            (range.end - range.start) as libc::off_t,
+            libc::POSIX_FADV_SEQUENTIAL,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_sequential(_: &File, _: &Range<u64>) {}
 
 /// One `sendfile(2)` of `count` bytes of `file` at `offset` (advanced by what
 /// was sent) to the socket.
