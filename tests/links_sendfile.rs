@@ -3,7 +3,8 @@
 //! `http.client` on one keep-alive connection (full file, a 206 range, another
 //! file, a HEAD, another full file) every body's SHA-256 is the file's, the
 //! audit rows and byte counters are as before, and
-//! `wharf_http_sendfile_bytes_total` rises by exactly the bytes sent. TLS and
+//! `wharf_http_sendfile_bytes_total` rises by exactly the bytes sent;
+//! pipelined requests each get their own file. TLS and
 //! S3 downloads take the streamed path (the counter stays), still correct. A
 //! file that shrinks while it is sent ends the connection: the visitor sees a
 //! transfer cut short (fewer bytes than its Content-Length) and the audit row
@@ -186,6 +187,66 @@ async fn plain_http_downloads_of_local_files_are_sent_by_the_kernel() {
     want.sort_unstable();
     assert_eq!(bytes, want, "{rows:?}");
     assert!(rows.iter().all(|e| e.outcome.as_str() == "ok"), "{rows:?}");
+}
+
+/// Three requests written at once on one connection (pipelined): the second
+/// for another file, the third a range of the first. Prints status, body
+/// length and SHA-256 per response.
+const PIPELINED: &str = r#"
+import hashlib, socket, sys
+host, port, a, b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port), timeout=30)
+asks = [(a, ""), (b, ""), (a, "Range: bytes=70000-\r\n")]
+s.sendall("".join("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % ask for ask in asks).encode())
+f = s.makefile("rb")
+for _ in asks:
+    status = int(f.readline().split()[1])
+    length = 0
+    while True:
+        line = f.readline().strip()
+        if not line:
+            break
+        k, v = line.split(b":", 1)
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    body = f.read(length)
+    print(status, len(body), hashlib.sha256(body).hexdigest())
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_each_get_their_own_file() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let gw = Gateway::start("fs", METRICS).await;
+    let m = metrics_addr(&gw);
+    let a = random(2_500_000);
+    let b = random(1_300_000);
+    let pa = share(&gw, "a.bin", &a).await;
+    let pb = share(&gw, "b.bin", &b).await;
+    let sent0 = counter(m, SENDFILE, &[]).await;
+    let addr = gw.http_addr();
+    let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", PIPELINED, &host, &port, &pa, &pb])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = [
+        format!("200 {} {}", a.len(), common::sha256(&a)),
+        format!("200 {} {}", b.len(), common::sha256(&b)),
+        format!("206 {} {}", a.len() - 70_000, common::sha256(&a[70_000..])),
+    ];
+    assert_eq!(text.lines().collect::<Vec<_>>(), want, "{text}");
+    let all = (2 * a.len() - 70_000 + b.len()) as u64;
+    assert_eq!(counter(m, SENDFILE, &[]).await - sent0, all);
 }
 
 /// Writes a self-signed certificate for 127.0.0.1 and its key into `dir`.

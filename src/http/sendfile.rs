@@ -40,8 +40,11 @@ use tokio::net::TcpStream;
 
 use crate::vfs::ByteStream;
 
-/// Length of the placeholder buffer and so the largest body frame.
-const CHUNK: usize = 2 * 1024 * 1024;
+/// Length of the placeholder buffer and so the largest body frame. hyper asks
+/// for the next frame once less than 64 KiB wait to be written, so this is also
+/// about how far the meter's count may run ahead of the socket (an aborted
+/// download's audit row counts what was handed to hyper, as when streamed).
+const CHUNK: usize = 1024 * 1024;
 
 /// Shorter downloads are streamed: one write either way, and files this small
 /// were read whole when opened (`vfs/local_read.rs`).
@@ -249,6 +252,7 @@ fn send(_: &TcpStream, _: &File, _: &mut u64, _: usize) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     #[test]
     fn only_the_placeholder_buffer_is_recognised() {
@@ -258,5 +262,82 @@ mod tests {
         assert!(!is_placeholder(&p[..0]));
         let zeros = vec![0u8; 16];
         assert!(!is_placeholder(&zeros));
+    }
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let out = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (into, _) = l.accept().await.unwrap();
+        (out, into)
+    }
+
+    async fn write_all(o: &Outlet, tcp: &mut TcpStream, mut bufs: Vec<Bytes>) -> io::Result<()> {
+        while !bufs.is_empty() {
+            let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+            let mut n =
+                futures::future::poll_fn(|cx| o.poll_write_vectored(tcp, cx, &slices)).await?;
+            drop(slices);
+            while n > 0 {
+                let first = bufs[0].len().min(n);
+                let _ = bufs[0].split_to(first);
+                n -= first;
+                if bufs[0].is_empty() {
+                    bufs.remove(0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn placeholders_become_the_queued_files_bytes_in_order() {
+        let (mut out, mut into) = pair().await;
+        let o = Outlet(Arc::default());
+        let (a, b): (Vec<u8>, Vec<u8>) = (
+            (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect(),
+            (0..200_000u32).map(|i| (i * 13 % 241) as u8).collect(),
+        );
+        let (fa, fb) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        std::os::unix::fs::FileExt::write_all_at(&fa, &a, 0).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&fb, &b, 0).unwrap();
+        let mut frames = vec![Bytes::from_static(b"head-a ")];
+        let body_a = o.body(Arc::new(fa), 5..2_500_000, a.len() as u64);
+        frames.extend(body_a.map(|r| r.unwrap()).collect::<Vec<_>>().await);
+        frames.push(Bytes::from_static(b" head-b "));
+        let body_b = o.body(Arc::new(fb), 0..u64::MAX, b.len() as u64);
+        frames.extend(body_b.map(|r| r.unwrap()).collect::<Vec<_>>().await);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            into.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        write_all(&o, &mut out, frames).await.unwrap();
+        drop(out);
+        let want = [&b"head-a "[..], &a[5..2_500_000], b" head-b ", &b].concat();
+        assert!(reader.await.unwrap() == want);
+        assert!(o.queue().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_placeholder_without_a_file_is_an_error_not_zeros() {
+        let (mut out, _into) = pair().await;
+        let o = Outlet(Arc::default());
+        let frames = vec![Bytes::from_static(&placeholder()[..100])];
+        assert!(write_all(&o, &mut out, frames).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_range_is_an_error() {
+        let (mut out, _into) = pair().await;
+        let o = Outlet(Arc::default());
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(100_000).unwrap();
+        // Opened at 200,000 bytes, 100,000 now.
+        let frames: Vec<Bytes> = o
+            .body(Arc::new(f), 0..200_000, 200_000)
+            .map(|r| r.unwrap())
+            .collect()
+            .await;
+        assert!(write_all(&o, &mut out, frames).await.is_err());
     }
 }
