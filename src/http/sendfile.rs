@@ -16,6 +16,12 @@
 //! body queues its range when hyper first asks it for bytes, so keep-alive
 //! downloads each map to their own file.
 //!
+//! `sendfile` runs on the async threads, so it must not wait for the disk:
+//! before each chunk's placeholder is handed out, a non-waiting probe
+//! (`preadv2(RWF_NOWAIT)`) asks whether its pages are cached, and a cold chunk
+//! is read on the blocking pool first (a copy, but only where the disk is the
+//! limit anyway).
+//!
 //! What guards it: an outlet exists only on plain-HTTP connections (never TLS,
 //! where bytes must pass through rustls; HTTP/2 is TLS-only here), and only a
 //! download whose session opened a local file gets a placeholder body
@@ -75,6 +81,19 @@ struct Segment {
     left: u64,
 }
 
+/// A placeholder body's state: its range is queued on the first poll; each
+/// chunk's pages are brought into the page cache (off the async threads) before
+/// its placeholder is handed to hyper.
+struct Feed {
+    outlet: Outlet,
+    queued: bool,
+    file: Arc<File>,
+    at: u64,
+    end: u64,
+    /// The buffer a cold chunk is read into, kept for the next one.
+    scratch: Vec<u8>,
+}
+
 /// One plain-HTTP connection's queue of file ranges the kernel sends in place
 /// of placeholder bytes.
 #[derive(Clone)]
@@ -99,26 +118,36 @@ impl Outlet {
     /// never written queues nothing.
     pub fn body(&self, file: Arc<File>, range: Range<u64>, size: u64) -> ByteStream {
         let range = range.start.min(size)..range.end.min(size);
-        let mut left = range.end - range.start;
-        if left > 0 {
-            advise_sequential(&file, &range);
+        if range.is_empty() {
+            return stream::empty().boxed();
         }
-        let mut segment = (left > 0).then(|| Segment {
+        advise_sequential(&file, &range);
+        let feed = Feed {
+            outlet: self.clone(),
+            queued: false,
             file,
-            offset: range.start,
-            left,
-        });
-        let outlet = self.clone();
-        stream::poll_fn(move |_| {
-            if let Some(s) = segment.take() {
-                outlet.queue().push_back(s);
+            at: range.start,
+            end: range.end,
+            scratch: Vec::new(),
+        };
+        stream::unfold(feed, |mut f| async move {
+            if !f.queued {
+                f.queued = true;
+                f.outlet.queue().push_back(Segment {
+                    file: f.file.clone(),
+                    offset: f.at,
+                    left: f.end - f.at,
+                });
             }
-            if left == 0 {
-                return Poll::Ready(None);
+            if f.at == f.end {
+                return None;
             }
-            let n = left.min(CHUNK as u64) as usize;
-            left -= n as u64;
-            Poll::Ready(Some(Ok(Bytes::from_static(&placeholder()[..n]))))
+            let n = (f.end - f.at).min(CHUNK as u64) as usize;
+            if !cached(&f.file, f.at, n) {
+                f.scratch = warm(f.file.clone(), f.at, n, std::mem::take(&mut f.scratch)).await;
+            }
+            f.at += n as u64;
+            Some((Ok(Bytes::from_static(&placeholder()[..n])), f))
         })
         .boxed()
     }
@@ -206,6 +235,62 @@ impl Outlet {
             }
         }
     }
+}
+
+/// Whether the first and last page of `len` bytes at `at` are in the page
+/// cache (a non-waiting one-byte read of each). `sendfile` runs on the async
+/// threads: a page it had to wait for from disk (or a network file system)
+/// would hold one of them. Where the probe is not supported, yes.
+#[cfg(target_os = "linux")]
+fn cached(file: &File, at: u64, len: usize) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    [at, at + len as u64 - 1].iter().all(|&off| {
+        let iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        // SAFETY: one iovec over a live one-byte buffer; the descriptor is open.
+        let n = unsafe {
+            libc::preadv2(
+                file.as_raw_fd(),
+                &iov,
+                1,
+                off as libc::off_t,
+                libc::RWF_NOWAIT,
+            )
+        };
+        n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cached(_: &File, _: u64, _: usize) -> bool {
+    true
+}
+
+/// Reads `len` bytes at `at` on the blocking pool, so the pages are cached
+/// when `sendfile` sends them; returns the buffer for the next cold chunk.
+/// A failed read is left to `sendfile` to meet (and close the connection).
+async fn warm(file: Arc<File>, at: u64, len: usize, mut scratch: Vec<u8>) -> Vec<u8> {
+    let read = tokio::task::spawn_blocking(move || {
+        scratch.resize(len, 0);
+        let mut done = 0;
+        while done < len {
+            match std::os::unix::fs::FileExt::read_at(
+                &*file,
+                &mut scratch[done..],
+                at + done as u64,
+            ) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        scratch
+    });
+    read.await.unwrap_or_default()
 }
 
 /// Tells the kernel `range` of `file` will be read in order (a larger
@@ -339,5 +424,43 @@ mod tests {
             .collect()
             .await;
         assert!(write_all(&o, &mut out, frames).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn cold_pages_are_read_off_the_async_threads_before_they_are_sent() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
+        // On the source tree's disk: a tmpfs would keep the pages whatever is advised.
+        let f = tempfile::tempfile_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &data, 0).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: advice on an open descriptor.
+        unsafe {
+            use std::os::fd::AsRawFd;
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        }
+        assert!(
+            !cached(&f, 0, data.len()),
+            "the file's pages stayed cached: this file system ignores DONTNEED"
+        );
+        let f = Arc::new(f);
+        let o = Outlet(Arc::default());
+        let frames: Vec<Bytes> = o
+            .body(f.clone(), 0..data.len() as u64, data.len() as u64)
+            .map(|r| r.unwrap())
+            .collect()
+            .await;
+        // Every chunk was brought in before its placeholder was handed out.
+        for at in (0..data.len()).step_by(CHUNK) {
+            assert!(cached(&f, at as u64, CHUNK.min(data.len() - at)), "{at}");
+        }
+        let (mut out, mut into) = pair().await;
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            into.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        write_all(&o, &mut out, frames).await.unwrap();
+        drop(out);
+        assert!(reader.await.unwrap() == data);
     }
 }
