@@ -91,3 +91,10 @@ pub fn storage_operation(connector: &str, operation: &'static str, took: Duratio
     histogram!("wharf_storage_operation_seconds", "connector" => connector.to_string(), "operation" => operation)
         .record(took.as_secs_f64());
 }
+
+/// Bytes the link server handed to the kernel with `sendfile(2)` instead of
+/// writing them itself (`http/sendfile.rs`); they are counted in
+/// `wharf_transfer_bytes_total` too, like every download's bytes.
+pub fn http_sendfile_bytes(bytes: u64) {
+    counter!("wharf_http_sendfile_bytes_total").increment(bytes);
+}

@@ -21,6 +21,7 @@ use super::direct;
 use super::meter::{begin, Metered, Usage};
 use super::pages::{self, FolderRow};
 use super::respond::{audit, brand, html, not_found, page, redirect, refused, try_again, SEGMENT};
+use super::sendfile::{Outlet, MIN_LEN};
 use super::target::{self, Refusal, Target};
 use super::visit::{self, Visit};
 use super::{Body, HttpContext};
@@ -158,6 +159,7 @@ pub async fn open_visit(
     }
 }
 
+/// `outlet`: the connection's kernel copy, on plain HTTP (`sendfile.rs`).
 pub async fn item(
     ctx: &HttpContext,
     peer: SocketAddr,
@@ -165,6 +167,7 @@ pub async fn item(
     rest: &[&str],
     headers: &HeaderMap,
     head: bool,
+    outlet: Option<&Outlet>,
 ) -> Response<Body> {
     let v = match open_visit(ctx, peer, token, headers, head).await {
         Ok(v) => v,
@@ -198,7 +201,7 @@ pub async fn item(
         return folder(ctx, peer, &v, &file, rest, head).await;
     }
     let name = t.inner.last().cloned().unwrap_or_else(|| file.name.clone());
-    send_file(ctx, peer, &v, t, &name, &entry, headers, head).await
+    send_file(ctx, peer, &v, t, &name, &entry, (headers, head), outlet).await
 }
 
 /// The link's file named by `id`; a store failure is a "try again" page.
@@ -227,8 +230,8 @@ async fn send_file(
     t: Target,
     name: &str,
     entry: &Entry,
-    headers: &HeaderMap,
-    head: bool,
+    (headers, head): (&HeaderMap, bool),
+    outlet: Option<&Outlet>,
 ) -> Response<Body> {
     let size = entry.size;
     let validators = Validators::of(entry);
@@ -301,7 +304,11 @@ async fn send_file(
         return resp;
     }
     let stream = match t.session.open_read(&t.path).await {
-        Ok(download) => download.stream(range).await,
+        // A local file on plain HTTP: the kernel sends it (`sendfile.rs`).
+        Ok(download) => match (outlet, download.local_file()) {
+            (Some(o), Some(file)) if len >= MIN_LEN => Ok(o.body(file, range, download.size())),
+            _ => download.stream(range).await,
+        },
         Err(e) => Err(e),
     };
     let stream = match stream {

@@ -11,6 +11,8 @@
 //!   `direct.rs`: 303 to a presigned GET on connectors with direct downloads;
 //!   `meter.rs`: bodies that settle the use and write the audit row when the
 //!   bytes stop;
+//! - `sendfile.rs`: the kernel copy (`sendfile`) of local files' downloads
+//!   over plain HTTP;
 //! - `zip.rs`: "download all" as a streamed zip;
 //! - `client.rs`: the client's address and scheme behind trusted reverse proxies;
 //! - `forms.rs`: cookies, form bodies, CSRF; `pages.rs`: the HTML;
@@ -33,6 +35,7 @@ mod meter;
 pub mod pages;
 mod respond;
 mod routes;
+mod sendfile;
 mod staff;
 mod target;
 pub mod tls;
@@ -79,16 +82,22 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, shutdown: watch
         let (header_timeout, keepalive) = (ctx.config.header_timeout, ctx.config.keepalive_timeout);
         async move {
             let tracker = activity.clone();
+            // Plain HTTP only: over TLS every byte must pass through rustls.
+            let outlet = ctx.tls.is_none().then(sendfile::Outlet::new).flatten();
             let watched = Watched {
                 tcp,
                 activity: activity.clone(),
+                outlet: outlet.clone(),
             };
             let Some(io) = tls::accept(ctx.tls.as_ref(), watched).await else {
                 return;
             };
             let builder = tls::builder(&io, header_timeout);
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
                 ticket.authenticated();
+                if let Some(o) = &outlet {
+                    req.extensions_mut().insert(o.clone());
+                }
                 let busy = tracker.begin();
                 let ctx = ctx.clone();
                 async move {
@@ -172,10 +181,13 @@ impl Drop for Busy {
     }
 }
 
-/// The connection's socket, telling [`Activity`] when request bytes arrive.
+/// The connection's socket, telling [`Activity`] when request bytes arrive;
+/// on plain HTTP it sends downloads' placeholder bytes from their files
+/// (`sendfile.rs`).
 struct Watched {
     tcp: tokio::net::TcpStream,
     activity: Arc<Activity>,
+    outlet: Option<sendfile::Outlet>,
 }
 
 impl tokio::io::AsyncRead for Watched {
@@ -201,7 +213,11 @@ impl tokio::io::AsyncWrite for Watched {
         cx: &mut std::task::Context<'_>,
         data: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write(cx, data)
+        let this = &mut *self;
+        if let Some(o) = &this.outlet {
+            return o.poll_write_vectored(&mut this.tcp, cx, &[std::io::IoSlice::new(data)]);
+        }
+        std::pin::Pin::new(&mut this.tcp).poll_write(cx, data)
     }
 
     fn poll_write_vectored(
@@ -209,7 +225,11 @@ impl tokio::io::AsyncWrite for Watched {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        if let Some(o) = &this.outlet {
+            return o.poll_write_vectored(&mut this.tcp, cx, bufs);
+        }
+        std::pin::Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

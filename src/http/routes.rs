@@ -50,7 +50,8 @@ async fn link_pages(
         ["l", token, "email"] if post => landing::email(ctx, peer, token, h, body).await,
         ["l", token, "code"] if post => landing::code(ctx, peer, token, h, body).await,
         ["l", token, "f", rest @ ..] if get && !rest.is_empty() => {
-            download::item(ctx, peer, token, rest, h, head).await
+            let outlet = parts.extensions.get::<super::sendfile::Outlet>();
+            download::item(ctx, peer, token, rest, h, head, outlet).await
         }
         ["l", token, "zip"] if get => zip::all(ctx, peer, token, h, head).await,
         [""] if get => page(

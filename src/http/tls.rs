@@ -103,6 +103,11 @@ pub fn builder<S>(conn: &Conn<S>, header_timeout: Duration) -> auto::Builder<Tok
         .timer(TokioTimer::new())
         .max_concurrent_streams(64)
         .keep_alive_interval(Duration::from_secs(60));
+    if let Conn::Plain(_) = conn {
+        // Body bytes reach the socket as the body's own buffers (never copied
+        // into hyper's): `sendfile.rs` recognises its placeholders by address.
+        b.http1().writev(true);
+    }
     if conn.h2() {
         b.http2_only()
     } else {

@@ -273,6 +273,15 @@ impl Download {
         &self.path
     }
 
+    /// The file opened for this download (after the permission check and
+    /// through the same jail as every read) when it lies on local disk; `None`
+    /// on a network service. For the link server's kernel copy
+    /// (`http/sendfile.rs`); bytes sent that way count only through
+    /// [`Download::add_sent`], like streamed ones.
+    pub fn local_file(&self) -> Option<std::sync::Arc<std::fs::File>> {
+        self.reader.local_file()
+    }
+
     /// Reads up to `len` bytes at `offset` (empty at end of file).
     pub async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
         let data = self.reader.read_at(offset, len).await?;

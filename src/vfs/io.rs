@@ -51,6 +51,15 @@ impl FileReader {
         &self.path
     }
 
+    /// The opened file itself when it lies on local disk (`None` on a network
+    /// service): its bytes are the file's bytes, so the kernel may send them.
+    pub fn local_file(&self) -> Option<std::sync::Arc<std::fs::File>> {
+        match &self.source {
+            Source::Local(r) => Some(r.file().clone()),
+            Source::Storage(_) => None,
+        }
+    }
+
     /// Reads up to `len` bytes at `offset`; an empty result means end of file.
     /// Reads past the end are clamped instead of failing (storage would refuse them).
     pub async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {

@@ -118,6 +118,12 @@ impl LocalReader {
         .boxed()
     }
 
+    /// The open descriptor, for a front-end that hands the bytes to the kernel
+    /// (`http/sendfile.rs`); opened and checked like every local read.
+    pub(super) fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
     fn held(&self, range: &Range<u64>) -> Option<Bytes> {
         (range.end <= self.head.len() as u64)
             .then(|| self.head.slice(range.start as usize..range.end as usize))
