@@ -1,5 +1,5 @@
 //! Link downloads through the real link server with a real HTTP client, on the
-//! fs connector and on S3 (moto): Range, HEAD, Content-Disposition, how uses are
+//! fs connector and on S3 (moto; a share on s3s-fs too): Range, HEAD, Content-Disposition, how uses are
 //! counted (50 concurrent downloads of a one-time link, refunds of aborted
 //! downloads, resumes under one grant), and the audit rows.
 
@@ -148,6 +148,55 @@ async fn downloads_ranges_and_head_on_fs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_ranges_and_head_on_s3() {
     downloads_ranges_and_head("s3").await;
+}
+
+/// A share link of a file on S3 served by s3s-fs (a second S3 implementation
+/// beside moto): the whole file and a range arrive intact. In the bucket's root:
+/// s3s-fs cannot stat folders (see `Caps` in tests/vfs_behaviour.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_file_on_s3s_downloads_whole_and_in_ranges() {
+    let gw = Gateway::start("s3s", "").await;
+    gw.add_user("alice", "/", "all", Some("pw"), None);
+    let data = common::pattern(3_000_000, 8);
+    gw.vfs()
+        .write_all(
+            &wharf::vfs::VPath::parse("/report.bin").unwrap(),
+            bytes::Bytes::from(data.clone()),
+        )
+        .await
+        .unwrap();
+    // The object is in s3s-fs's folder, not anywhere else.
+    let bucket = &gw.config.connectors[0].options["bucket"];
+    let stored = std::fs::read(common::s3s_shared().1.join(bucket).join("report.bin")).unwrap();
+    assert_eq!(common::sha256(&stored), common::sha256(&data));
+    let (_, token) = gw.link(&["share", "/report.bin", "--as", "alice"]);
+    let url = gw.url(&token);
+    let c = cookie_client();
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let file = format!("{url}{}", common::file_path(&page));
+
+    let r = c.get(&file).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "3000000");
+    assert_eq!(
+        common::sha256(&r.bytes().await.unwrap()),
+        common::sha256(&data)
+    );
+    let r = c
+        .get(&file)
+        .header("range", "bytes=1000000-1999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        "bytes 1000000-1999999/3000000"
+    );
+    assert_eq!(
+        common::sha256(&r.bytes().await.unwrap()),
+        common::sha256(&data[1_000_000..2_000_000])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

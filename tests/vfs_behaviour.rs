@@ -1,8 +1,9 @@
 //! The Vfs behaviour suite: the same cases against every connector: `memory`,
 //! `fs`, and each network service on a real server started on 127.0.0.1 by the
-//! test (S3 on moto, GCS on gcp-storage-emulator, Azure Blob on Azurite, WebDAV
-//! on wsgidav), so every front-end can rely on one meaning of each operation
-//! whatever the storage.
+//! test (S3 on moto and on s3s-fs, GCS on gcp-storage-emulator, Azure Blob on
+//! Azurite, WebDAV on wsgidav), so every front-end can rely on one meaning of
+//! each operation whatever the storage. A case a server cannot run is switched
+//! off for that server by its capabilities (`Caps`).
 
 mod common;
 
@@ -154,7 +155,8 @@ async fn directories(vfs: Vfs) {
     );
 }
 
-async fn renames(vfs: Vfs) {
+/// Renames of files, then (where the server has folders) of folder trees.
+async fn renames(vfs: Vfs, folders: bool) {
     vfs.write_all(&p("/one"), Bytes::from_static(b"1"))
         .await
         .unwrap();
@@ -178,6 +180,9 @@ async fn renames(vfs: Vfs) {
     vfs.rename(&p("/uno"), &p("/two"), true).await.unwrap();
     assert_eq!(read_all(&vfs, "/two").await, b"1");
 
+    if !folders {
+        return;
+    }
     // A directory tree moves whole, native or not.
     vfs.mkdir(&p("/d")).await.unwrap();
     vfs.mkdir(&p("/d/sub")).await.unwrap();
@@ -200,16 +205,19 @@ async fn renames(vfs: Vfs) {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
-async fn large_listing_streams(vfs: Vfs, count: usize) {
-    vfs.mkdir(&p("/many")).await.unwrap();
+/// `count` files written to `dir` (a new folder, or the root `/`) list in full.
+async fn large_listing_streams(vfs: Vfs, count: usize, dir: &str) {
+    if dir != "/" {
+        vfs.mkdir(&p(dir)).await.unwrap();
+    }
     let vfs = std::sync::Arc::new(vfs);
     // Bounded parallelism keeps object-store setup time reasonable.
     futures::stream::iter(0..count)
         .map(|i| {
             let vfs = vfs.clone();
             async move {
-                vfs.write_all(&p(&format!("/many/f{i:05}")), Bytes::from(i.to_string()))
-                    .await
+                let name = format!("{}/f{i:05}", dir.trim_end_matches('/'));
+                vfs.write_all(&p(&name), Bytes::from(i.to_string())).await
             }
         })
         .buffer_unordered(16)
@@ -217,7 +225,7 @@ async fn large_listing_streams(vfs: Vfs, count: usize) {
         .await
         .unwrap();
     let mut seen = 0usize;
-    let mut listing = vfs.list(&p("/many")).await.unwrap();
+    let mut listing = vfs.list(&p(dir)).await.unwrap();
     while let Some(e) = listing.try_next().await.unwrap() {
         assert_eq!(e.kind, EntryKind::File);
         seen += 1;
@@ -226,6 +234,34 @@ async fn large_listing_streams(vfs: Vfs, count: usize) {
 }
 
 use futures::StreamExt;
+
+/// What a backend's server can do, for the cases that need it (as OpenDAL's
+/// behaviour tests switch on its capabilities): a case a server cannot run is
+/// reported and passed over for that server alone, never weakened.
+struct Caps {
+    /// Folders can be stat'ed. s3s-fs 0.14.1 keeps a folder marker (`a/`) or a
+    /// key's prefix (`a` of `a/f`) as a folder on its disk, and answers HEAD of
+    /// such a key (`a` or `a/`) with 500 (it reads the folder to hash it as a
+    /// file, which fails with EISDIR), where S3 answers 404 or the marker.
+    folders: bool,
+}
+
+impl Caps {
+    fn of(backend: &str) -> Caps {
+        Caps {
+            folders: backend != "s3s",
+        }
+    }
+
+    /// Whether `backend` can run what needs folders; says so if not.
+    fn folders(backend: &str) -> bool {
+        let ok = Caps::of(backend).folders;
+        if !ok {
+            eprintln!("{backend}: folders are not run on this server (see Caps::folders)");
+        }
+        ok
+    }
+}
 
 macro_rules! suite {
     ($($backend:ident),*) => {$(
@@ -252,6 +288,9 @@ macro_rules! suite {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn directories() {
+                if !Caps::folders(stringify!($backend)) {
+                    return;
+                }
                 let (_b, v) = vfs();
                 super::directories(v).await;
             }
@@ -259,16 +298,18 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn renames() {
                 let (_b, v) = vfs();
-                super::renames(v).await;
+                super::renames(v, Caps::folders(stringify!($backend))).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn large_listing_streams() {
                 let (_b, v) = vfs();
+                // In a folder, or in the root where the server has none.
+                let dir = if Caps::folders(stringify!($backend)) { "/many" } else { "/" };
                 // 10,000 entries locally; on servers past one S3 or GCS page (1,000).
                 let local = matches!(stringify!($backend), "memory" | "fs");
                 let n = if local { 10_000 } else { 1_500 };
-                super::large_listing_streams(v, n).await;
+                super::large_listing_streams(v, n, dir).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,7 +334,7 @@ macro_rules! suite {
     )*};
 }
 
-suite!(memory, fs, s3, gcs, azblob, webdav);
+suite!(memory, fs, s3, s3s, gcs, azblob, webdav);
 
 /// A mount under a prefix nothing was written to yet (an empty bucket's
 /// `transfers/`): its root is a directory anyway, and folders can be made in it.

@@ -51,6 +51,17 @@ pub fn storage_toml(kind: &str) -> String {
             &format!("endpoint = \"{}\"", &other["s3-direct-up@".len()..]),
             1,
         ),
+        // S3 on s3s-fs (a second implementation), a fresh bucket per gateway.
+        "s3s" => {
+            let opts: Vec<String> = super::s3s_shared_bucket()
+                .into_iter()
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect();
+            format!(
+                "[[connector]]\nname = \"s3s\"\nscheme = \"s3\"\n[connector.options]\n{}\n\n[[mount]]\npath = \"/\"\nconnector = \"s3s\"\n",
+                opts.join("\n")
+            )
+        }
         other => panic!("unknown storage {other}"),
     }
 }

@@ -429,6 +429,16 @@ pub fn backend(kind: &str) -> Backend {
                 server: Some(server),
             }
         }
+        // A second S3 implementation (s3s-fs, over a folder), beside moto.
+        "s3s" => {
+            let dir = tempfile::tempdir().unwrap();
+            let (server, options) = s3s_server(dir.path());
+            Backend {
+                connector: connector("s3s", "s3", options),
+                dir: Some(dir),
+                server: Some(server),
+            }
+        }
         other => panic!("unknown backend {other}"),
     }
 }
@@ -519,4 +529,116 @@ pub fn csrf(page: &str) -> String {
         .expect("a form with a CSRF field")
         + 19;
     page[at..].split('"').next().unwrap().to_string()
+}
+
+/// Keys of the s3s-fs servers the tests start (s3s-fs checks SigV4 against them).
+pub const S3S_KEY: &str = "wharf-test";
+pub const S3S_SECRET: &str = "wharf-test-secret";
+
+/// The s3s-fs binary (a second S3 implementation, over a folder): on PATH or in
+/// `~/.cargo/bin`. There is no skip: without it, the s3s tests fail.
+pub fn s3s_fs_bin() -> std::path::PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join("s3s-fs"));
+    let in_cargo =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs"));
+    on_path.chain(in_cargo).find(|p| p.is_file()).expect(
+        "s3s-fs not found on PATH or at ~/.cargo/bin/s3s-fs: .ci/run installs it \
+         (cargo install --locked s3s-fs --version 0.14.1 --features binary)",
+    )
+}
+
+/// Connector options for `bucket` on the s3s-fs at `port` (path-style requests,
+/// as OpenDAL's s3 service makes by default).
+pub fn s3s_options(port: u16, bucket: &str) -> BTreeMap<String, String> {
+    [
+        ("bucket", bucket.to_string()),
+        ("endpoint", format!("http://127.0.0.1:{port}")),
+        ("region", "us-east-1".to_string()),
+        ("access_key_id", S3S_KEY.to_string()),
+        ("secret_access_key", S3S_SECRET.to_string()),
+        ("disable_config_load", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// An s3s-fs server on 127.0.0.1 over a folder of `dir`, with the bucket `wharf`
+/// (a folder of its root); returns the server and the connector options.
+pub fn s3s_server(dir: &std::path::Path) -> (Emulator, BTreeMap<String, String>) {
+    let root = dir.join("s3s");
+    std::fs::create_dir_all(root.join("wharf")).unwrap();
+    let port = free_port();
+    let bin = s3s_fs_bin();
+    let server = Emulator::start(
+        "s3s-fs",
+        bin.to_str().unwrap(),
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            S3S_KEY,
+            "--secret-key",
+            S3S_SECRET,
+            root.to_str().unwrap(),
+        ],
+        port,
+    );
+    (server, s3s_options(port, "wharf"))
+}
+
+/// One s3s-fs per test binary for gateways (whose storage is config text, with
+/// no place to hold an [`Emulator`]), stopped and its folder removed by a
+/// watchdog when the test process exits: (port, root folder).
+pub fn s3s_shared() -> &'static (u16, std::path::PathBuf) {
+    static SERVER: OnceLock<(u16, std::path::PathBuf)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap().keep();
+        let port = free_port();
+        let script =
+            "\"$1\" --host 127.0.0.1 --port \"$2\" --access-key \"$3\" --secret-key \"$4\" \"$5\" \
+             >/dev/null 2>&1 & m=$!; \
+             while kill -0 \"$6\" 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; \
+             kill $m 2>/dev/null; rm -rf \"$5\"";
+        // The watchdog shell is never waited for: it must outlive this process to
+        // stop s3s-fs after the tests exit.
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .args(["-c", script, "s3s-watchdog"])
+            .arg(s3s_fs_bin())
+            .arg(port.to_string())
+            .args([S3S_KEY, S3S_SECRET])
+            .arg(&root)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "s3s-fs did not start on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (port, root)
+    })
+}
+
+/// A fresh bucket (a new folder of its root) on the shared s3s-fs: its options.
+pub fn s3s_shared_bucket() -> BTreeMap<String, String> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let (port, root) = s3s_shared();
+    let name = format!(
+        "wharf-{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    std::fs::create_dir(root.join(&name)).unwrap();
+    s3s_options(*port, &name)
 }
