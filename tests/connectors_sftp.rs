@@ -1,6 +1,7 @@
-//! One SFTP round trip through a gateway mounted on each network connector that
-//! `tests/vfs_behaviour.rs` covers only below the gateway: OpenSSH `sftp` puts a
-//! file (several writes) and gets it back with the same SHA-256, on GCS
+//! One SFTP round trip and one link download through a gateway mounted on each
+//! network connector that `tests/vfs_behaviour.rs` covers only below the
+//! gateway: OpenSSH `sftp` puts a file (several writes) and gets it back with
+//! the same SHA-256, and a share link of it serves it whole and in a range, on GCS
 //! (fake-gcs-server), Azure Blob (Azurite), WebDAV (wsgidav) and S3 on s3s-fs
 //! (a second S3 implementation beside moto), each started on 127.0.0.1 by the
 //! test and stopped with it.
@@ -81,6 +82,33 @@ async fn round_trip(scheme: &str) {
         gw.stored_sha(&format!("/{dir}up.bin")).await.as_deref(),
         Some(sha256(&data).as_str()),
         "{scheme}: the stored object"
+    );
+
+    // The same file through a share link: whole, and a range.
+    let path = format!("/{dir}up.bin");
+    let (_, token) = gw.link(&["share", &path, "--as", "acme"]);
+    let url = gw.url(&token);
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let file = format!("{url}{}", common::file_path(&page));
+    let r = c.get(&file).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{scheme}: link download");
+    let body = r.bytes().await.unwrap();
+    assert_eq!(sha256(&body), sha256(&data), "{scheme}: link download");
+    let r = c
+        .get(&file)
+        .header("Range", "bytes=1000000-1099999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206, "{scheme}: ranged link download");
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &data[1_000_000..1_100_000],
+        "{scheme}: ranged link download"
     );
 }
 
