@@ -78,13 +78,7 @@ pub fn gcs_bucket(spec: &ConnectorSpec) -> Result<GcsBucket, String> {
         .unwrap_or_else(|| "https://storage.googleapis.com".into())
         .trim_end_matches('/')
         .to_string();
-    let root = opt("root").unwrap_or_default();
-    let root = root.trim_matches('/');
-    let root = if root.is_empty() {
-        String::new()
-    } else {
-        format!("{root}/")
-    };
+    let root = crate::key_prefix(&opt("root").unwrap_or_default());
     Ok(GcsBucket {
         endpoint,
         bucket,

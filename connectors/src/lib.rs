@@ -133,6 +133,17 @@ impl std::fmt::Debug for AzureContainer {
     }
 }
 
+/// A connector's `root` as the prefix of its keys: `""`, or `a/b/` whatever
+/// slashes surround it in the options.
+pub fn key_prefix(root: &str) -> String {
+    let root = root.trim_matches('/');
+    if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/")
+    }
+}
+
 /// The container of an `azblob` connector as [`AzureContainer`]: it needs the
 /// account name and key in the options (a SAS token or a managed identity
 /// cannot sign the browser's part URLs; the error says so).
@@ -152,13 +163,7 @@ pub fn azure_container(spec: &ConnectorSpec) -> Result<AzureContainer, String> {
         .unwrap_or_else(|| format!("https://{account_name}.blob.core.windows.net"))
         .trim_end_matches('/')
         .to_string();
-    let root = opt("root").unwrap_or_default();
-    let root = root.trim_matches('/');
-    let root = if root.is_empty() {
-        String::new()
-    } else {
-        format!("{root}/")
-    };
+    let root = key_prefix(&opt("root").unwrap_or_default());
     Ok(AzureContainer {
         endpoint,
         container,
@@ -227,13 +232,7 @@ pub fn s3_bucket(spec: &ConnectorSpec) -> Result<S3Bucket, String> {
                 }
             },
         };
-    let root = opt("root").unwrap_or_default();
-    let root = root.trim_matches('/');
-    let root = if root.is_empty() {
-        String::new()
-    } else {
-        format!("{root}/")
-    };
+    let root = key_prefix(&opt("root").unwrap_or_default());
     Ok(S3Bucket {
         endpoint,
         bucket,
