@@ -39,13 +39,26 @@ impl Session {
         handler: &mut H,
         pkt: &mut IncomingSshPacket,
     ) -> Result<(), H::Error> {
-        self.process_packet(handler, &pkt.buffer).await
+        // wharf: the packet as `Bytes` (no copy), so that channel data can be a
+        // slice of it instead of a zero-filled copy (WHARF.md).
+        let whole = Bytes::from(std::mem::take(&mut pkt.buffer));
+        self.process_packet_in(handler, &whole, Some(&whole)).await
     }
 
     pub(crate) async fn process_packet<H: Handler + Send>(
         &mut self,
         handler: &mut H,
         buf: &[u8],
+    ) -> Result<(), H::Error> {
+        self.process_packet_in(handler, buf, None).await
+    }
+
+    /// `whole`, when given, holds the same bytes as `buf`.
+    async fn process_packet_in<H: Handler + Send>(
+        &mut self,
+        handler: &mut H,
+        buf: &[u8],
+        whole: Option<&Bytes>,
     ) -> Result<(), H::Error> {
         let rejection_wait_until =
             tokio::time::Instant::now() + self.common.config.auth_rejection_time;
@@ -153,10 +166,10 @@ impl Session {
                         .init_compress(self.common.packet_writer.compress());
                 }
                 enc.state = EncryptedState::Authenticated;
-                self.server_read_authenticated(handler, *msg, &mut r).await
+                self.server_read_authenticated(handler, *msg, &mut r, whole).await
             }
             (EncryptedState::Authenticated, Some((msg, mut r))) => {
-                self.server_read_authenticated(handler, *msg, &mut r).await
+                self.server_read_authenticated(handler, *msg, &mut r, whole).await
             }
             _ => Ok(()),
         }
@@ -1438,6 +1451,7 @@ impl Session {
         handler: &mut H,
         msg: u8,
         r: &mut R,
+        whole: Option<&Bytes>,
     ) -> Result<(), H::Error> {
         match msg {
             msg::CHANNEL_OPEN => self.server_handle_channel_open(handler, r).await,
@@ -1485,8 +1499,7 @@ impl Session {
                     Some(map_err!(u32::decode(r))?)
                 };
                 trace!("handler.data {ext:?} {channel_num:?}");
-                let data = map_err!(Bytes::decode(r))?;
-                map_err!(ensure_end(r))?;
+                let data = channel_data(r, whole)?;
                 let target = self.target_window_size;
 
                 #[allow(clippy::collapsible_if)]
@@ -2145,4 +2158,29 @@ impl Session {
             }
         }
     }
+}
+
+/// The data string that ends a CHANNEL_DATA or CHANNEL_EXTENDED_DATA message.
+/// wharf: with the whole packet at hand (`r` reads a suffix of it), the data is
+/// a slice of it; otherwise, as upstream, a copy. Either way the string must
+/// end the packet, and anything else is the same decoding error as upstream's.
+fn channel_data<R: Reader>(r: &mut R, whole: Option<&Bytes>) -> Result<Bytes, crate::Error> {
+    let Some(whole) = whole else {
+        let data = map_err!(Bytes::decode(r))?;
+        map_err!(ensure_end(r))?;
+        return Ok(data);
+    };
+    let len = map_err!(u32::decode(r))? as usize;
+    let rest = r.remaining_len();
+    if len > rest {
+        return Err(ssh_encoding::Error::Length.into());
+    }
+    if len < rest {
+        return Err(ssh_encoding::Error::TrailingData {
+            remaining: rest - len,
+        }
+        .into());
+    }
+    let start = whole.len() - rest;
+    Ok(whole.slice(start..))
 }
