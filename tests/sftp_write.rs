@@ -329,8 +329,10 @@ async fn cut_sftp_upload(gw: &Gateway, src: &Path, name: &str, n: usize) {
 }
 
 /// Waits (bounded) until the stored file has `len` bytes.
+/// Up to 30 s: publishing a kept prefix fsyncs it first, and on a loaded
+/// 2-core machine beside other tests' fsyncs that has taken over 10 s.
 async fn wait_for_size(gw: &Gateway, name: &str, len: u64) -> bool {
-    for _ in 0..100 {
+    for _ in 0..300 {
         if std::fs::metadata(home(gw).join(name)).is_ok_and(|m| m.len() == len) {
             return true;
         }
@@ -382,7 +384,8 @@ os._exit(0)
     let (_, out) = run(Command::new("python3").args(["-c", &py]), 60).await;
     assert!(out.contains("CUT"), "{out}");
     let mut kept = 0;
-    for _ in 0..100 {
+    // Bounded as `wait_for_size` is, for the same reason.
+    for _ in 0..300 {
         kept = std::fs::metadata(home(&gw).join("ftp.bin")).map_or(0, |m| m.len());
         if kept > 0 {
             break;

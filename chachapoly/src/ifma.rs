@@ -31,37 +31,19 @@ fn vmul(a: V, b: V) -> V {
     let times20 = |x| _mm512_add_epi64(_mm512_slli_epi64::<4>(x), _mm512_slli_epi64::<2>(x));
     let (s1, s2) = (times20(b1), times20(b2));
     let z = _mm512_setzero_si512();
+    // Each sum of three as independent multiply-adds then two adds: IFMA's
+    // latency is four cycles, and one dependent chain per limb would wait on it
+    // three times per step of the Horner loop.
+    let lo = |p: __m512i, q: __m512i| _mm512_madd52lo_epu64(z, p, q);
+    let hi = |p: __m512i, q: __m512i| _mm512_madd52hi_epu64(z, p, q);
+    let sum3 = |x: __m512i, y: __m512i, w: __m512i| _mm512_add_epi64(_mm512_add_epi64(x, y), w);
     // lo sums: three terms < 2^52 each; hi sums: three terms < 2^(94-52) each.
-    let l0 = _mm512_madd52lo_epu64(
-        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, a0, b0), a1, s2),
-        a2,
-        s1,
-    );
-    let h0 = _mm512_madd52hi_epu64(
-        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, a0, b0), a1, s2),
-        a2,
-        s1,
-    );
-    let l1 = _mm512_madd52lo_epu64(
-        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, a0, b1), a1, b0),
-        a2,
-        s2,
-    );
-    let h1 = _mm512_madd52hi_epu64(
-        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, a0, b1), a1, b0),
-        a2,
-        s2,
-    );
-    let l2 = _mm512_madd52lo_epu64(
-        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, a0, b2), a1, b1),
-        a2,
-        b0,
-    );
-    let h2 = _mm512_madd52hi_epu64(
-        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, a0, b2), a1, b1),
-        a2,
-        b0,
-    );
+    let l0 = sum3(lo(a0, b0), lo(a1, s2), lo(a2, s1));
+    let h0 = sum3(hi(a0, b0), hi(a1, s2), hi(a2, s1));
+    let l1 = sum3(lo(a0, b1), lo(a1, b0), lo(a2, s2));
+    let h1 = sum3(hi(a0, b1), hi(a1, b0), hi(a2, s2));
+    let l2 = sum3(lo(a0, b2), lo(a1, b1), lo(a2, b0));
+    let h2 = sum3(hi(a0, b2), hi(a1, b1), hi(a2, b0));
     // The high halves weigh 2^52 more than their low halves: 2^8 into the next
     // limb, and for the top limb 2^140 ≡ 5·2^10 into limb 0.
     // d0 < 3·2^52 + 5·2^10·3·2^42 < 2^57; d1, d2 < 3·2^52 + 3·2^50 < 2^55.

@@ -1,6 +1,8 @@
 //! `chacha20-poly1305@openssh.com` (OpenSSH's PROTOCOL.chacha20poly1305) for
-//! russh, with ChaCha20 from aws-lc and a Poly1305 of our own that uses AVX-512
-//! IFMA where the CPU has it.
+//! russh, with a ChaCha20 (AVX-512F) and a Poly1305 (AVX-512 IFMA) of our own,
+//! about 0.33 s/GiB on the benchmark machine against 0.61 for aws-lc's
+//! construction (AVX2 ChaCha20, SSE2 Poly1305). russh takes it only on CPUs
+//! with both; elsewhere it keeps aws-lc's.
 //!
 //! The construction, as OpenSSH and ring define it: a 64-byte key is K_2 (first
 //! half, for the payload and the Poly1305 key) and K_1 (second half, for the
@@ -9,6 +11,8 @@
 //! block 1; the tag covers the encrypted length and payload.
 
 mod chacha;
+#[cfg(target_arch = "x86_64")]
+mod chacha_avx512;
 #[cfg(target_arch = "x86_64")]
 mod ifma;
 pub mod poly1305;
