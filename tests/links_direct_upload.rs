@@ -19,132 +19,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::direct_visitor::Visitor;
 use common::gateway::Gateway;
-use serde_json::{json, Value};
+use serde_json::json;
 use wharf::store::AuditQuery;
 use wharf::vfs::VPath;
 
-/// A browser-like visitor of an upload request; counts the bytes it sends to wharf.
-struct Visitor {
-    client: reqwest::Client,
-    page: String,
-    to_wharf: Arc<AtomicU64>,
-}
-
-impl Visitor {
-    fn new(page: &str) -> Visitor {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Visitor {
-            client,
-            page: page.to_string(),
-            to_wharf: Arc::default(),
-        }
-    }
-
-    async fn open(&self) -> (u16, String) {
-        let r = self.client.get(&self.page).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// A JSON request to wharf under `/direct`: (status, body).
-    async fn call(&self, method: reqwest::Method, rest: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}/direct{rest}", self.page);
-        let mut req = self.client.request(method, url).header("Wharf-Direct", "1");
-        if let Some(b) = body {
-            let text = b.to_string();
-            self.to_wharf
-                .fetch_add(text.len() as u64, Ordering::Relaxed);
-            req = req.header("Content-Type", "application/json").body(text);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
-        )
-    }
-
-    async fn begin(&self, name: &str, size: usize) -> (u16, Value) {
-        self.call(
-            reqwest::Method::POST,
-            "",
-            Some(json!({ "name": name, "size": size })),
-        )
-        .await
-    }
-
-    /// Part URLs for `parts`; each must point at the bucket.
-    async fn urls(&self, key: &str, parts: &[u64]) -> Vec<(u64, String)> {
-        let (status, v) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/{key}/urls"),
-                Some(json!({ "parts": parts })),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
-        parts
-            .iter()
-            .map(|n| {
-                let url = v["urls"][n.to_string()].as_str().unwrap().to_string();
-                assert!(url.starts_with(common::s3_endpoint()), "{url}");
-                (*n, url)
-            })
-            .collect()
-    }
-
-    /// PUTs the parts of `data` (cut into `part_size` pieces) to their URLs.
-    async fn put_parts(&self, key: &str, data: &[u8], part_size: usize, parts: &[u64]) {
-        for (n, url) in self.urls(key, parts).await {
-            let start = (n as usize - 1) * part_size;
-            let end = (start + part_size).min(data.len());
-            let r = self
-                .client
-                .put(&url)
-                .body(data[start..end].to_vec())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                r.status().as_u16(),
-                200,
-                "part {n}: {}",
-                r.text().await.unwrap()
-            );
-        }
-    }
-
-    async fn complete(&self, key: &str, sha: &str) -> (u16, Value) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (mut status, mut v) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/{key}/complete"),
-                Some(json!({ "sha256": sha })),
-            )
-            .await;
-        // 202: still being checked; the state endpoint tells the end.
-        while status == 202 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            (status, v) = self
-                .call(reqwest::Method::GET, &format!("/{key}"), None)
-                .await;
-            if v["state"] == "verifying" {
-                status = 202;
-            }
-        }
-        (status, v)
-    }
+/// A visitor whose part URLs must all point at the bucket (moto).
+fn new_visitor(page: &str) -> Visitor {
+    Visitor::new(page).parts_at(common::s3_endpoint())
 }
 
 async fn add_alice(gw: &Gateway) {
@@ -161,7 +47,7 @@ fn request(gw: &Gateway, extra: &[&str]) -> (String, String, Visitor) {
     let mut args = vec!["request", "--as", "alice", "--folder", "/in"];
     args.extend_from_slice(extra);
     let (id, token) = gw.link(&args);
-    let visitor = Visitor::new(&gw.url(&token));
+    let visitor = new_visitor(&gw.url(&token));
     (id, token, visitor)
 }
 
@@ -291,7 +177,7 @@ async fn a_direct_upload_resumes_and_publishes_a_checked_file_whose_bytes_skip_w
     assert_eq!(names, ["Bericht März.bin"]);
 
     // One-time: another visitor gets 410, and so does a second file.
-    let other = Visitor::new(&gw.url(&token));
+    let other = new_visitor(&gw.url(&token));
     assert_eq!(other.open().await.0, 410);
     let (status, v) = visitor.begin("x.bin", 10 * MB).await;
     assert_eq!(status, 410, "{v}");
@@ -592,7 +478,7 @@ async fn cancelling_aborts_the_multipart_upload() {
     assert_eq!(uses(&gw, &id), "1/3");
 
     // Another visitor of the same link cannot see or cancel it.
-    let other = Visitor::new(&gw.url(&token));
+    let other = new_visitor(&gw.url(&token));
     other.open().await;
     let (status, _) = other
         .call(reqwest::Method::DELETE, &format!("/{key}"), None)

@@ -24,132 +24,21 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::direct_visitor::Visitor;
 use common::gateway::Gateway;
 use common::{Emulator, AZURITE_ACCOUNT};
-use serde_json::{json, Value};
+use serde_json::json;
 use wharf::store::AuditQuery;
 use wharf::vfs::VPath;
 
 const MB: usize = 1 << 20;
 
-/// A browser-like visitor of an upload request; counts the bytes it sends to wharf.
-struct Visitor {
-    client: reqwest::Client,
-    page: String,
-    to_wharf: Arc<AtomicU64>,
-}
-
-impl Visitor {
-    fn new(page: &str) -> Visitor {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Visitor {
-            client,
-            page: page.to_string(),
-            to_wharf: Arc::default(),
-        }
-    }
-
-    async fn open(&self) -> (u16, String) {
-        let r = self.client.get(&self.page).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// A JSON request to wharf under `/direct`: (status, body).
-    async fn call(&self, method: reqwest::Method, rest: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}/direct{rest}", self.page);
-        let mut req = self.client.request(method, url).header("Wharf-Direct", "1");
-        if let Some(b) = body {
-            let text = b.to_string();
-            self.to_wharf
-                .fetch_add(text.len() as u64, Ordering::Relaxed);
-            req = req.header("Content-Type", "application/json").body(text);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
-        )
-    }
-
-    async fn begin(&self, name: &str, size: usize) -> (u16, Value) {
-        self.call(
-            reqwest::Method::POST,
-            "",
-            Some(json!({ "name": name, "size": size })),
-        )
-        .await
-    }
-
-    /// Part URLs for `parts`.
-    async fn urls(&self, key: &str, parts: &[u64]) -> Vec<(u64, String)> {
-        let (status, v) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/{key}/urls"),
-                Some(json!({ "parts": parts })),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
-        parts
-            .iter()
-            .map(|n| (*n, v["urls"][n.to_string()].as_str().unwrap().to_string()))
-            .collect()
-    }
-
-    /// PUTs `body` to a part URL: the container's status and answer.
-    async fn put(&self, url: &str, body: &[u8]) -> (u16, String) {
-        let r = self
-            .client
-            .put(url)
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// PUTs the parts of `data` (cut into `part_size` pieces) to their URLs.
-    async fn put_parts(&self, key: &str, data: &[u8], part_size: usize, parts: &[u64]) {
-        for (n, url) in self.urls(key, parts).await {
-            let start = (n as usize - 1) * part_size;
-            let end = (start + part_size).min(data.len());
-            let (status, text) = self.put(&url, &data[start..end]).await;
-            assert_eq!(status, 201, "part {n}: {text}");
-        }
-    }
-
-    async fn complete(&self, key: &str, sha: &str) -> (u16, Value) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (mut status, mut v) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/{key}/complete"),
-                Some(json!({ "sha256": sha })),
-            )
-            .await;
-        // 202: still being checked; the state endpoint tells the end.
-        while status == 202 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            (status, v) = self
-                .call(reqwest::Method::GET, &format!("/{key}"), None)
-                .await;
-            if v["state"] == "verifying" {
-                status = 202;
-            }
-        }
-        (status, v)
-    }
+/// A visitor for Azure Blob, which answers a part (block) PUT with 201.
+fn new_visitor(page: &str) -> Visitor {
+    Visitor::new(page).part_status(201)
 }
 
 /// A gateway whose `/` is an Azurite container taking direct uploads (with
@@ -237,7 +126,7 @@ fn request(gw: &Gateway, extra: &[&str]) -> (String, String, Visitor) {
     let mut args = vec!["request", "--as", "alice", "--folder", "/in"];
     args.extend_from_slice(extra);
     let (id, token) = gw.link(&args);
-    let visitor = Visitor::new(&gw.url(&token));
+    let visitor = new_visitor(&gw.url(&token));
     (id, token, visitor)
 }
 
@@ -359,7 +248,7 @@ async fn a_direct_upload_to_azure_resumes_and_publishes_a_checked_file() {
     assert_eq!(names_in(&az.gw, "/").await, ["alice"]);
 
     // One-time: another visitor gets 410.
-    assert_eq!(Visitor::new(&az.gw.url(&token)).open().await.0, 410);
+    assert_eq!(new_visitor(&az.gw.url(&token)).open().await.0, 410);
     assert_eq!(uses(&az.gw, &id), "1/1");
 
     let rows = az

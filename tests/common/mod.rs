@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod curl;
+pub mod direct_visitor;
 pub mod gateway;
 pub mod postgres;
 pub mod smtp;
