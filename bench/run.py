@@ -26,6 +26,7 @@ The numbers are only worth what the run checked:
 import argparse
 import base64
 import os
+import shlex
 import re
 import shutil
 import signal
@@ -889,6 +890,14 @@ http {{
 
     def sessions(self, order):
         n = self.args.sessions
+        # The same sessions one after another, first: the base the rise in CPU per
+        # GiB is read from, with the same bytes per session (a 1 GiB download
+        # runs at another rate, and CPU per GiB on loopback depends on the rate).
+        for peer in order:
+            cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}")
+                    for i in range(n)]
+            self.timed(f"{n} SFTP sessions x 64 MiB, one at a time", peer,
+                       ["sh", "-c", " && ".join(shlex.join(c) for c in cmds)], nbytes=n * (64 << 20))
         for peer in order:
             # One client process per session, each exit status checked (a shell's
             # `wait` without arguments reports success whatever its jobs did).
