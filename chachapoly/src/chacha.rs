@@ -22,14 +22,18 @@ fn xor_nonce(key: &[u8; 32], nonce: &[u8; 12], counter: u32, buf: &mut [u8]) {
     if rest.is_empty() {
         return;
     }
-    let counter = counter + (done / 64) as u32;
-    // SAFETY: `rest` is valid for reads and writes of its length, in and out are
+    aws_lc(key, nonce, counter + (done / 64) as u32, rest);
+}
+
+/// aws-lc's ChaCha20 over all of `buf`.
+fn aws_lc(key: &[u8; 32], nonce: &[u8; 12], counter: u32, buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for reads and writes of its length, in and out are
     // the same pointer (which aws-lc allows), key is 32 bytes and nonce 12.
     unsafe {
         aws_lc_sys::CRYPTO_chacha_20(
-            rest.as_mut_ptr(),
-            rest.as_ptr(),
-            rest.len(),
+            buf.as_mut_ptr(),
+            buf.as_ptr(),
+            buf.len(),
             key.as_ptr(),
             nonce.as_ptr(),
             counter,
@@ -45,20 +49,6 @@ fn avx512() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn aws_lc(key: &[u8; 32], nonce: &[u8; 12], counter: u32, buf: &mut [u8]) {
-        // SAFETY: as in `xor_nonce`.
-        unsafe {
-            aws_lc_sys::CRYPTO_chacha_20(
-                buf.as_mut_ptr(),
-                buf.as_ptr(),
-                buf.len(),
-                key.as_ptr(),
-                nonce.as_ptr(),
-                counter,
-            );
-        }
-    }
 
     #[test]
     fn matches_aws_lc_at_every_length_and_counter() {

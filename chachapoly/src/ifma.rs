@@ -74,9 +74,9 @@ fn vcarry(d0: __m512i, d1: __m512i, d2: __m512i) -> V {
     V([d0, d1, d2])
 }
 
+#[target_feature(enable = "avx512f")]
 fn splat(f: Fe) -> V {
-    // SAFETY: callers run with AVX-512F enabled (only `blocks` calls this).
-    unsafe { V(f.0.map(|x| _mm512_set1_epi64(x as i64))) }
+    V(f.0.map(|x| _mm512_set1_epi64(x as i64)))
 }
 
 /// Eight 16-byte blocks as limbs, lane j = block j, each with the 2^128 bit.

@@ -137,28 +137,31 @@ const VECTOR_MIN: usize = 512;
 
 /// Poly1305 of `msg` under the one-time `key`.
 pub fn tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
-    let r = clamp_r(key);
-    let mut h = Fe([0; 3]);
-    let mut rest = msg;
-    #[cfg(target_arch = "x86_64")]
-    if msg.len() >= VECTOR_MIN && crate::ifma::available() {
-        let n = msg.len() / 128 * 128;
-        // SAFETY: the CPU features `ifma::blocks` needs were checked just above.
-        h = unsafe { crate::ifma::blocks(r, &msg[..n]) };
-        rest = &msg[n..];
-    }
-    let n = rest.len() / 16 * 16;
-    h = blocks_scalar(h, r, &rest[..n]);
-    finish(last_block(h, r, &rest[n..]), key)
+    tag_with(key, msg, true)
 }
 
 /// The scalar path alone, for tests that compare both paths.
 #[doc(hidden)]
 pub fn tag_scalar(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
+    tag_with(key, msg, false)
+}
+
+fn tag_with(key: &[u8; 32], msg: &[u8], vector: bool) -> [u8; 16] {
     let r = clamp_r(key);
-    let n = msg.len() / 16 * 16;
-    let h = blocks_scalar(Fe([0; 3]), r, &msg[..n]);
-    finish(last_block(h, r, &msg[n..]), key)
+    let mut h = Fe([0; 3]);
+    let mut rest = msg;
+    #[cfg(target_arch = "x86_64")]
+    if vector && msg.len() >= VECTOR_MIN && crate::ifma::available() {
+        let n = msg.len() / 128 * 128;
+        // SAFETY: the CPU features `ifma::blocks` needs were checked just above.
+        h = unsafe { crate::ifma::blocks(r, &msg[..n]) };
+        rest = &msg[n..];
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = vector;
+    let n = rest.len() / 16 * 16;
+    h = blocks_scalar(h, r, &rest[..n]);
+    finish(last_block(h, r, &rest[n..]), key)
 }
 
 #[cfg(test)]
