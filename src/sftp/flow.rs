@@ -59,8 +59,8 @@ pub const STALL: Duration = Duration::from_secs(120);
 /// One encoded reply; a READ reply carries its share of the data budget.
 pub struct Outgoing {
     pub bytes: Bytes,
-    /// A DATA reply's data, written after `bytes` (its header) rather than
-    /// copied behind it: the channel copies every write anyway.
+    /// A DATA reply's data, sent after `bytes` (its header) rather than copied
+    /// behind it: the channel takes both as they are (`ReplySink`).
     pub body: Bytes,
     data: Option<Room>,
 }

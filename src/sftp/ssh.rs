@@ -231,8 +231,9 @@ impl russh::server::Handler for SshHandler {
             if let Err(e) = files.ensure_home().await {
                 tracing::error!(user = %files.user().name, error = %e, "cannot prepare the home directory");
             }
-            let stream = super::dispatch::run(
-                channel.into_stream(),
+            let (mut read_half, write_half) = channel.split();
+            super::dispatch::run(
+                (read_half.make_reader(), write_half),
                 files,
                 (max_handles, symlinks),
                 gone,
@@ -245,12 +246,8 @@ impl russh::server::Handler for SshHandler {
             // reports a failure for want of an exit status.
             let _ = handle.exit_status_request(id, 0).await;
             let _ = handle.eof(id).await;
-            // Dropping the stream sends CLOSE (russh closes a dropped channel
-            // stream), queued after the two messages above.
-            if stream.is_none() {
-                let _ = handle.close(id).await;
-            }
-            drop(stream);
+            // CLOSE last, queued after the two messages above.
+            let _ = handle.close(id).await;
         });
         Ok(())
     }
@@ -311,5 +308,15 @@ impl russh::server::Handler for SshHandler {
             session.close(id)?;
         }
         Ok(())
+    }
+}
+
+/// SFTP replies go to the channel as owned bytes: russh slices them into
+/// packets without copying them first.
+impl super::dispatch::ReplySink for russh::ChannelWriteHalf<russh::server::Msg> {
+    async fn send(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
+        self.data_bytes(bytes)
+            .await
+            .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
     }
 }
