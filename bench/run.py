@@ -287,6 +287,7 @@ class Bench:
         self.size = parse_size(args.size)
         self.work = "/tmp/wharf-bench"
         self.cases = set(args.cases.split(","))
+        self.sessions_reps = args.sessions_reps or max(args.reps, 5)
         unknown = self.cases - set(CASES)
         if unknown:
             sys.exit(f"unknown case(s) {', '.join(sorted(unknown))}: choose from {', '.join(CASES)}")
@@ -748,8 +749,13 @@ http {{
                 self.ftps(["wharf", "vsftpd"] if first else ["vsftpd", "wharf"])
             if "link" in self.cases:
                 self.link(["wharf", "nginx"] if first else ["nginx", "wharf"])
-            if "sessions" in self.cases:
-                self.sessions(["wharf", "openssh"] if first else ["openssh", "wharf"])
+        if "sessions" in self.cases:
+            # A block of its own, with more repetitions than the others: its
+            # figure is a rise read between two noisy runs, so each repetition
+            # pairs them back to back (see `rise`).
+            for rep in range(self.sessions_reps):
+                print(f"sessions repetition {rep + 1}/{self.sessions_reps}", flush=True)
+                self.sessions(["wharf", "openssh"] if rep % 2 == 0 else ["openssh", "wharf"])
         if "web" in self.cases:
             self.wrk()
         if "tls" in self.cases:
@@ -890,19 +896,18 @@ http {{
 
     def sessions(self, order):
         n = self.args.sessions
-        # The same sessions one after another, first: the base the rise in CPU per
-        # GiB is read from, with the same bytes per session (a 1 GiB download
-        # runs at another rate, and CPU per GiB on loopback depends on the rate).
         for peer in order:
             cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}")
                     for i in range(n)]
+            # The same sessions one after another, first: the base the rise in CPU
+            # per GiB is read from, with the same bytes per session (a 1 GiB
+            # download runs at another rate, and CPU per GiB on loopback depends
+            # on the rate).
             self.timed(f"{n} SFTP sessions x 64 MiB, one at a time", peer,
                        ["sh", "-c", " && ".join(shlex.join(c) for c in cmds)], nbytes=n * (64 << 20))
-        for peer in order:
-            # One client process per session, each exit status checked (a shell's
-            # `wait` without arguments reports success whatever its jobs did).
-            cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}")
-                    for i in range(n)]
+            # Then at once, right after: one client process per session, each exit
+            # status checked (a shell's `wait` without arguments reports success
+            # whatever its jobs did).
             self.timed(f"{n} SFTP sessions x 64 MiB", peer, cmds, nbytes=n * (64 << 20))
 
     def rss_uploads(self):
@@ -984,6 +989,26 @@ http {{
             self.web[peer] = (rps, float(p99.group(1)) * scale)
 
     # ---------------------------------------------------------------- report
+    def rise(self):
+        """The rise in CPU per GiB from the sessions run one at a time to the same
+        sessions at once, per repetition (the two run back to back, so slow drifts
+        of the machine fall out of each ratio), as median (min–max)."""
+        n = self.args.sessions
+        seq = self.runs.get(f"{n} SFTP sessions x 64 MiB, one at a time", {})
+        conc = self.runs.get(f"{n} SFTP sessions x 64 MiB", {})
+        rows = []
+        for peer, name in (("wharf", "wharf"), ("openssh", "OpenSSH internal-sftp")):
+            a, b = seq.get(peer, []), conc.get(peer, [])
+            if not (ok(a) and ok(b)):
+                continue
+            rises = [(y["cpu"] / x["cpu"] - 1) * 100 for x, y in zip(a, b)]
+            rows.append(f"| {name} | {spread(rises, lambda v: f'{v:+.0f}%')} | {len(rises)} |")
+        if not rows:
+            return []
+        return ["", f"Rise in server CPU per GiB from the {n} sessions one at a time to the same {n} at once, "
+                "each repetition's pair run back to back:", "",
+                "| Server | rise, median (min–max) | pairs |", "|---|---|---|", *rows]
+
     def report(self, load_before, load_after):
         peers_of = {"SFTP": "OpenSSH internal-sftp", "FTPS": "vsftpd", "Link": "nginx"}
         lim = self.limits
@@ -993,7 +1018,8 @@ http {{
             "Written by `bench/run.sh` (run by hand, as root); do not edit by hand.",
             "",
             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; file size {self.args.size}, "
-            f"{self.args.reps} repetitions per case; medians with (min–max).",
+            f"{self.args.reps} repetitions per case ({self.sessions_reps} for the sessions case); "
+            "medians with (min–max).",
             f"- Machine: {os.cpu_count()} cores; servers pinned to core {SERVER_CPU}, clients to core {CLIENT_CPU}.",
             f"- /proc/loadavg before the run: `{load_before}`; after: `{load_after}`.",
             f"- Load gate: before each case the driver waited up to {self.args.load_wait:.0f} s for the 1-minute "
@@ -1033,6 +1059,7 @@ http {{
                 lines.append(f"| {case} | {label} | {mbs(w, nbytes)} | {mbs(o, nbytes)} | {ratio} | "
                              f"{cpu_per_gib(w, nbytes)} | {cpu_per_gib(o, nbytes)} | {loads(w + o)} | "
                              f"{self.rss.get(case, 0) / 1e6:.0f} MB |")
+        lines += self.rise()
         if "web" in self.cases:
             busy = " (started on a busy machine)" if self.web_busy else ""
             row = lambda v: f"{v[0]:.0f} | {v[1]:.2f} ms" if v else "FAILED |"
@@ -1073,6 +1100,8 @@ def main():
     ap.add_argument("--rss-size", default="4G", help="size of the one upload per protocol in the rss case")
     ap.add_argument("--wharf", default=WHARF, help="the wharf binary (default: target/release/wharf)")
     ap.add_argument("--sessions", type=int, default=32, help="concurrent SFTP sessions in the sessions case")
+    ap.add_argument("--sessions-reps", type=int, default=0,
+                    help="repetitions of the sessions case (default: --reps, at least 5)")
     ap.add_argument("--max-load", type=float, default=(os.cpu_count() or 2) / 2,
                     help="load gate: the 1-minute load average to wait for before each case (default: cores / 2)")
     ap.add_argument("--load-wait", type=float, default=120,
