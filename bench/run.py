@@ -916,8 +916,14 @@ http {{
             self.timed(f"Link download {self.args.size} (curl), both capped at 1000 MB/s", peer,
                        ["curl", "-sS", "--fail", "--limit-rate", "1000M", "-o", "/dev/null", url])
 
+    def sessions_cases(self):
+        """The names of the sessions case's two rows: one at a time, at once."""
+        n = self.args.sessions
+        return f"{n} SFTP sessions x 64 MiB, one at a time", f"{n} SFTP sessions x 64 MiB"
+
     def sessions(self, order):
         n = self.args.sessions
+        one_by_one, at_once = self.sessions_cases()
         for peer in order:
             cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}")
                     for i in range(n)]
@@ -925,12 +931,12 @@ http {{
             # per GiB is read from, with the same bytes per session (a 1 GiB
             # download runs at another rate, and CPU per GiB on loopback depends
             # on the rate).
-            self.timed(f"{n} SFTP sessions x 64 MiB, one at a time", peer,
+            self.timed(one_by_one, peer,
                        ["sh", "-c", " && ".join(shlex.join(c) for c in cmds)], nbytes=n * (64 << 20))
             # Then at once, right after: one client process per session, each exit
             # status checked (a shell's `wait` without arguments reports success
             # whatever its jobs did).
-            self.timed(f"{n} SFTP sessions x 64 MiB", peer, cmds, nbytes=n * (64 << 20))
+            self.timed(at_once, peer, cmds, nbytes=n * (64 << 20))
 
     def rss_uploads(self):
         """One large upload per protocol, each into a freshly started wharf, whose
@@ -1016,8 +1022,7 @@ http {{
         sessions at once, per repetition (the two run back to back, so slow drifts
         of the machine fall out of each ratio), as median (min–max)."""
         n = self.args.sessions
-        seq = self.runs.get(f"{n} SFTP sessions x 64 MiB, one at a time", {})
-        conc = self.runs.get(f"{n} SFTP sessions x 64 MiB", {})
+        seq, conc = (self.runs.get(case, {}) for case in self.sessions_cases())
         rows = []
         for peer, name in (("wharf", "wharf"), ("openssh", "OpenSSH internal-sftp")):
             a, b = seq.get(peer, []), conc.get(peer, [])

@@ -80,8 +80,9 @@ pub trait ReplySink: Send + 'static {
 
 /// Serves one SFTP subsystem until the client closes it and every task of the
 /// channel has ended; the caller then ends the channel (exit status, EOF,
-/// CLOSE). `gone` turns true when the SSH connection ended. Open uploads that were not closed are discarded (never committed) and
-/// audited as interrupted when this returns.
+/// CLOSE). `gone` turns true when the SSH connection ended. Open uploads that
+/// were not closed are discarded (never committed) and audited as interrupted
+/// when this returns.
 pub async fn run<R, W>(
     (mut rd, mut wr): (R, W),
     session: Arc<Session>,
