@@ -735,12 +735,13 @@ http {{
             return None if n == 2000 else f"{folder} holds {n} of 2000 files"
         return go
 
-    def sftp(self, peer, batch, cipher="aes128-gcm@openssh.com", batch_name=None):
+    def sftp(self, peer, batch, cipher="aes128-gcm@openssh.com", batch_name=None, requests=0):
         port = PORTS["wharf_sftp"] if peer == "wharf" else PORTS["sshd"]
         path = f"{self.work}/batch-{batch_name or peer}"
         with open(path, "w") as f:
             f.write(batch)
-        return ["sftp", "-q", "-b", path, "-P", str(port), "-i", f"{self.work}/client_key", "-c", cipher,
+        window = ["-R", str(requests)] if requests else []
+        return ["sftp", *window, "-q", "-b", path, "-P", str(port), "-i", f"{self.work}/client_key", "-c", cipher,
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                 f"{USER}@127.0.0.1"]
 
@@ -925,7 +926,8 @@ http {{
         n = self.args.sessions
         one_by_one, at_once = self.sessions_cases()
         for peer in order:
-            cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}")
+            cmds = [self.sftp(peer, f"get sessions/f{i:03}.bin /dev/null\n", batch_name=f"{peer}-{i}",
+                              requests=self.args.sessions_requests)
                     for i in range(n)]
             # The same sessions one after another, first: the base the rise in CPU
             # per GiB is read from, with the same bytes per session (a 1 GiB
@@ -1032,8 +1034,10 @@ http {{
             rows.append(f"| {name} | {spread(rises, lambda v: f'{v:+.0f}%')} | {len(rises)} |")
         if not rows:
             return []
+        window = (f" Each client kept {self.args.sessions_requests} READ requests in flight (`sftp -R`), "
+                  "not OpenSSH's default 64." if self.args.sessions_requests else "")
         return ["", f"Rise in server CPU per GiB from the {n} sessions one at a time to the same {n} at once, "
-                "each repetition's pair run back to back:", "",
+                f"each repetition's pair run back to back.{window}", "",
                 "| Server | rise, median (min–max) | pairs |", "|---|---|---|", *rows]
 
     def report(self, load_before, load_after):
@@ -1130,6 +1134,9 @@ def main():
     ap.add_argument("--sessions", type=int, default=32, help="concurrent SFTP sessions in the sessions case")
     ap.add_argument("--sessions-reps", type=int, default=0,
                     help="repetitions of the sessions case (default: --reps, at least 5)")
+    ap.add_argument("--sessions-requests", type=int, default=0,
+                    help="READ requests each sessions-case client keeps in flight (sftp -R; default: "
+                         "OpenSSH's 64, i.e. 2 MiB): an experiment on what the clients' window costs the server")
     ap.add_argument("--max-load", type=float, default=(os.cpu_count() or 2) / 2,
                     help="load gate: the 1-minute load average to wait for before each case (default: cores / 2)")
     ap.add_argument("--load-wait", type=float, default=120,
