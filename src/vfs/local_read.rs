@@ -171,7 +171,7 @@ async fn read_chunk(
 #[derive(Clone, Copy, PartialEq)]
 enum Wait {
     Yes,
-    /// `RWF_NOWAIT`: only what the page cache holds, without starting readahead.
+    /// `RWF_NOWAIT`: only what the page cache holds, never waiting for the disk.
     No,
 }
 
@@ -196,38 +196,50 @@ fn fill(
         let filled = buf.len();
         let spare = &mut buf.spare_capacity_mut()[..len - filled];
         let at = (offset + filled as u64) as libc::off_t;
-        // SAFETY: the read writes at most `spare.len()` bytes into `spare`, which
-        // is allocated (uninitialised) capacity of `buf`; only the bytes it
-        // reports written are then counted as initialised.
-        let n = unsafe {
-            match wait {
-                Wait::Yes => {
-                    libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at)
-                }
-                Wait::No => {
-                    let iov = libc::iovec {
-                        iov_base: spare.as_mut_ptr().cast(),
-                        iov_len: spare.len(),
-                    };
-                    libc::preadv2(file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT)
-                }
-            }
-        };
-        match n {
-            0 => break,
+        match read_once(file, spare, at, wait) {
+            Ok(0) => break,
             // SAFETY: the first `n` bytes of the spare capacity were just written.
-            n if n > 0 => unsafe { buf.set_len(filled + n as usize) },
-            _ => {
-                let e = std::io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => {}
-                    Some(libc::EAGAIN) if wait == Wait::No => return Ok(Filled::WouldBlock),
-                    _ => return Err(e),
-                }
-            }
+            Ok(n) => unsafe { buf.set_len(filled + n) },
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) if wait == Wait::No => return Ok(Filled::WouldBlock),
+                _ => return Err(e),
+            },
         }
     }
     Ok(Filled::Done)
+}
+
+/// One read into `spare` (uninitialised memory) at `at`; the count it wrote.
+fn read_once(
+    file: &File,
+    spare: &mut [std::mem::MaybeUninit<u8>],
+    at: libc::off_t,
+    wait: Wait,
+) -> std::io::Result<usize> {
+    let (fd, ptr, len) = (file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len());
+    // SAFETY: the read writes at most `len` bytes at `ptr`, which is `spare`;
+    // the caller counts as initialised only the bytes reported written.
+    let n = match wait {
+        Wait::Yes => unsafe { libc::pread(fd, ptr, len, at) },
+        #[cfg(target_os = "linux")]
+        Wait::No => {
+            let iov = libc::iovec {
+                iov_base: ptr,
+                iov_len: len,
+            };
+            // SAFETY: as above, through one iovec over the same memory.
+            unsafe { libc::preadv2(fd, &iov, 1, at, libc::RWF_NOWAIT) }
+        }
+        // No such read elsewhere: every read then goes to the pool.
+        #[cfg(not(target_os = "linux"))]
+        Wait::No => return Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 /// Reads up to `len` bytes at `offset` into the free space of `buf` (grown, or
