@@ -143,7 +143,7 @@ impl LocalReader {
 /// Up to `len` bytes at `offset` (shorter only at the end of the file) and what
 /// is left of `buf` for the next read: what the page cache holds is copied here
 /// (while `*nowait`), the rest on the blocking pool. `*nowait` turns false for
-/// good on a file system that cannot read without waiting.
+/// good where reading without waiting is not available.
 async fn read_chunk(
     file: Arc<File>,
     offset: u64,
@@ -157,7 +157,11 @@ async fn read_chunk(
         match fill(&file, offset, len, &mut buf, Wait::No) {
             Ok(Filled::Done) => return Ok((buf.split().freeze(), buf)),
             Ok(Filled::WouldBlock) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => *nowait = false,
+            // A file system that cannot (EOPNOTSUPP), or a kernel or sandbox
+            // without preadv2 (ENOSYS): the pool reads everything from here on.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOSYS)) => {
+                *nowait = false
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -259,9 +263,7 @@ mod tests {
 
     #[test]
     fn reads_into_a_reused_buffer_keep_every_chunk_intact() {
-        let content: Vec<u8> = (0..300_001u32).map(|i| (i % 241) as u8).collect();
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&content).unwrap();
+        let (content, f) = numbered(300_001);
         let mut spare = BytesMut::new();
         let mut chunks = Vec::new();
         let mut at = 0;
