@@ -293,6 +293,46 @@ async fn scp_refusals() {
     assert_eq!(cut.outcome, Outcome::Failed);
 }
 
+/// `interrupted_uploads = "keep"`: a legacy scp upload cut mid-file is
+/// published with every byte that arrived (300,000 of a promised 1,000,000:
+/// more than one storage write, and a tail shorter than one), and audited as
+/// partial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_cut_upload_keeps_what_arrived() {
+    let mut gw = Gateway::start("fs", "[storage]\ninterrupted_uploads = \"keep\"").await;
+    let key = gw.keygen("k");
+    gw.add_user("acme", "/acme", "all", None, Some(&key));
+    let data = pattern(300_000, 9);
+    let mut input = b"C0644 1000000 cut.bin\n".to_vec();
+    input.extend_from_slice(&data);
+    let (ok, out) = ssh_with_input(ssh(&gw, &key, "acme").arg("scp -t /"), &input).await;
+    assert!(!ok, "a cut upload fails: {out:?}");
+    let path = gw.config.data_dir.join("files/acme/cut.bin");
+    let mut kept = None;
+    for _ in 0..300 {
+        kept = std::fs::read(&path).ok().filter(|b| b.len() == data.len());
+        if kept.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let len = std::fs::metadata(&path).map(|m| m.len());
+    let kept = kept.unwrap_or_else(|| panic!("all 300000 bytes are kept, not {len:?}"));
+    assert_eq!(sha256(&kept), sha256(&data));
+    let rows = gw
+        .stop_and_audit(AuditQuery {
+            action: Some("upload".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        rows.iter().any(|e| e.path.as_deref() == Some("/cut.bin")
+            && e.bytes == Some(300_000)
+            && e.detail.as_deref().is_some_and(|d| d.contains("partial"))),
+        "audited as partial: {rows:?}"
+    );
+}
+
 /// Runs an ssh command with `input` on its standard input; (success, stdout).
 async fn ssh_with_input(cmd: &mut Command, input: &[u8]) -> (bool, Vec<u8>) {
     use tokio::io::AsyncWriteExt;

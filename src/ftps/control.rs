@@ -1118,8 +1118,13 @@ impl Prepared {
                             }
                         }
                         Err(e) => {
-                            // Kept (published) with `interrupted_uploads = "keep"`,
-                            // so REST/APPE can resume it; else discarded.
+                            // What is buffered arrived in whole TLS records before
+                            // the cut: it is part of what was received. All of it
+                            // is kept (published) with `interrupted_uploads =
+                            // "keep"`, so REST/APPE can resume it; else discarded.
+                            if !buf.is_empty() {
+                                upload.write(buf.split().freeze()).await?;
+                            }
                             upload.interrupted("data connection failed").await?;
                             return Err(Error::from(e).context("receiving the upload"));
                         }

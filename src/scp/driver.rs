@@ -258,9 +258,15 @@ where
             // alive in the storage writer's part buffer.
             let want = left.min(CHUNK as u64) as usize;
             let mut buf = vec![0u8; want];
-            if self.io.read_exact(&mut buf).await.is_err() {
+            let got = read_full(self.io, &mut buf).await;
+            if got < want {
                 // The connection ended mid-file: the dropped upload is discarded
-                // and audited as interrupted.
+                // and audited as interrupted, or with `interrupted_uploads =
+                // "keep"` published with every byte that arrived.
+                if let (Some(u), true) = (upload.as_mut(), got > 0) {
+                    buf.truncate(got);
+                    let _ = u.write(Bytes::from(buf)).await;
+                }
                 return Err(Error::invalid("connection closed in the middle of a file"));
             }
             left -= want as u64;
@@ -522,4 +528,17 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>
             return Err(Error::invalid("protocol error: record too long"));
         }
     }
+}
+
+/// Reads until `buf` is full or the stream ends or fails; returns how many
+/// bytes arrived (an interrupted upload keeps them).
+async fn read_full<R: AsyncRead + Unpin>(io: &mut R, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match io.read(&mut buf[got..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
 }
